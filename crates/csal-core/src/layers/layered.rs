@@ -1,0 +1,350 @@
+//! [`LayeredModule`]: a provider wrapped in every core layer.
+//!
+//! Order, outermost first: tracing span → metrics → input checks → retry →
+//! timeout → provider. Errors leaving it carry instance, provider and
+//! operation, and have the instance's secret values scrubbed out.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tracing::Instrument;
+
+use super::LayerConfig;
+use super::metrics::InstanceMetrics;
+use super::timeout::{Progress, idle_timeout_stream, with_deadline, with_progress_watchdog};
+use crate::error::{ErrorKind, Operation, Result, StorageError};
+use crate::ids::check_object_id;
+use crate::module::{
+    Capabilities, Checksum, HealthReport, HealthStatus, ListPage, ListRequest, ObjectMeta, StorageModule, WriteMeta,
+    WriteReceipt,
+};
+use crate::range::ByteRange;
+use crate::stream::ByteStream;
+
+/// A provider module with the core layers around it. The router hands these
+/// out; it is itself a `StorageModule`.
+pub struct LayeredModule {
+    inner: Arc<dyn StorageModule>,
+    name: String,
+    provider_type: String,
+    secrets: Vec<String>,
+    config: LayerConfig,
+    metrics: Arc<InstanceMetrics>,
+    last_health: Mutex<Option<HealthReport>>,
+}
+
+impl LayeredModule {
+    pub fn new(
+        inner: Arc<dyn StorageModule>,
+        name: impl Into<String>,
+        provider_type: impl Into<String>,
+        secrets: Vec<String>,
+        config: LayerConfig,
+    ) -> Self {
+        LayeredModule {
+            inner,
+            name: name.into(),
+            provider_type: provider_type.into(),
+            secrets,
+            config,
+            metrics: Arc::new(InstanceMetrics::default()),
+            last_health: Mutex::new(None),
+        }
+    }
+
+    pub fn metrics(&self) -> &Arc<InstanceMetrics> {
+        &self.metrics
+    }
+
+    /// The report of the most recent health check, if any.
+    pub fn last_health(&self) -> Option<HealthReport> {
+        self.last_health.lock().expect("health lock").clone()
+    }
+
+    /// The provider module without layers (for benchmarks and tests).
+    pub fn inner(&self) -> &Arc<dyn StorageModule> {
+        &self.inner
+    }
+
+    fn decorate(&self, err: StorageError, op: Operation) -> StorageError {
+        err.with_context_if_missing(&self.provider_type, &self.name, op).redact(&self.secrets)
+    }
+
+    fn span(&self, op: Operation) -> tracing::Span {
+        tracing::info_span!("csal", instance = %self.name, provider = %self.provider_type, op = op.as_str())
+    }
+
+    fn finish<T>(&self, op: Operation, started: Instant, result: Result<T>) -> Result<T> {
+        let result = result.map_err(|e| self.decorate(e, op));
+        let elapsed = started.elapsed();
+        self.metrics.record(op, elapsed, result.as_ref().err().map(StorageError::kind));
+        match &result {
+            Ok(_) => tracing::debug!(elapsed_ms = elapsed.as_millis() as u64, "ok"),
+            Err(e) if e.kind() == ErrorKind::NotFound => tracing::debug!(error = %e, "not found"),
+            Err(e) => tracing::warn!(error = %e, kind = ?e.kind(), "failed"),
+        }
+        result
+    }
+
+    /// Run an idempotent call with deadline and retries.
+    async fn retrying<T, F, Fut>(&self, op: Operation, deadline: Duration, mut call: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut attempt = 1;
+        loop {
+            match with_deadline(op, deadline, call()).await {
+                Err(e) => match self.config.retry.delay_after(attempt, &e) {
+                    Some(delay) if op.is_idempotent() => {
+                        tracing::info!(attempt, delay_ms = delay.as_millis() as u64, error = %self.decorate(e, op), "retrying");
+                        self.metrics.add_retry();
+                        tokio::time::sleep(delay).await;
+                        attempt += 1;
+                    }
+                    _ => return Err(e),
+                },
+                ok => return ok,
+            }
+        }
+    }
+
+    /// A short call: deadline, retries, metrics, tracing.
+    async fn call<T, F, Fut>(&self, op: Operation, call: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let started = Instant::now();
+        let result = self.retrying(op, self.config.timeouts.operation, call).instrument(self.span(op)).await;
+        self.finish(op, started, result)
+    }
+
+    async fn write_once(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
+        let declared = body.size();
+        let body = match declared {
+            Some(len) => body.expect_len(len),
+            None => body,
+        };
+        let progress = Progress::new();
+        let tally = Arc::new(Tally::default());
+        let (p, t) = (progress.clone(), tally.clone());
+        let body = body.inspect_chunks(move |chunk| {
+            p.tick();
+            t.add(chunk);
+        });
+        let mut receipt =
+            with_progress_watchdog(progress, self.config.timeouts.idle, self.inner.write(body, meta)).await?;
+        let (consumed, crc) = tally.get();
+        if let Some(len) = declared {
+            if consumed != len {
+                return Err(StorageError::integrity(format!(
+                    "provider took {consumed} of the body's {len} bytes and reported success"
+                )));
+            }
+        }
+        if receipt.size != consumed {
+            return Err(StorageError::integrity(format!(
+                "provider reported {} bytes stored but {consumed} were sent",
+                receipt.size
+            )));
+        }
+        if receipt.checksum.is_none() {
+            receipt.checksum = Some(Checksum::crc32c(crc));
+        }
+        receipt.instance = Some(self.name.clone());
+        self.metrics.add_bytes_written(consumed);
+        Ok(receipt)
+    }
+}
+
+/// Bytes and CRC32C of what a write actually consumed.
+#[derive(Default)]
+struct Tally {
+    bytes: AtomicU64,
+    crc: Mutex<u32>,
+}
+
+impl Tally {
+    fn add(&self, chunk: &[u8]) {
+        self.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        let mut crc = self.crc.lock().expect("crc lock");
+        *crc = crc32c::crc32c_append(*crc, chunk);
+    }
+    fn get(&self) -> (u64, u32) {
+        (self.bytes.load(Ordering::Relaxed), *self.crc.lock().expect("crc lock"))
+    }
+}
+
+fn check_write_meta(meta: &WriteMeta) -> Result<()> {
+    if meta.key_hint.len() > 4096 {
+        return Err(StorageError::invalid_input("key hint is longer than 4096 bytes"));
+    }
+    if let Some(ct) = &meta.content_type {
+        if ct.is_empty() || ct.len() > 255 || ct.chars().any(|c| c.is_control()) {
+            return Err(StorageError::invalid_input("content type is empty, too long or has control characters"));
+        }
+    }
+    for (k, v) in &meta.metadata {
+        let key_ok =
+            !k.is_empty() && k.len() <= 128 && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !key_ok {
+            return Err(StorageError::invalid_input(format!(
+                "metadata key {k:?} must be 1-128 ASCII letters, digits, '-' or '_'"
+            )));
+        }
+        if v.len() > 2048 || v.chars().any(|c| c.is_control()) {
+            return Err(StorageError::invalid_input(format!(
+                "metadata value of {k:?} is too long or has control characters"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl StorageModule for LayeredModule {
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    async fn validate(&self) -> Result<()> {
+        self.call(Operation::Validate, || self.inner.validate()).await
+    }
+
+    async fn refresh_credentials(&self) -> Result<()> {
+        self.call(Operation::RefreshCredentials, || self.inner.refresh_credentials()).await
+    }
+
+    async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
+        let op = Operation::Write;
+        let started = Instant::now();
+        let result = async {
+            check_write_meta(&meta)?;
+            let mut body = Some(body);
+            let mut attempt = 1;
+            loop {
+                let this_body = body.take().expect("a body for every attempt");
+                let spare = this_body.try_clone();
+                match self.write_once(this_body, meta.clone()).await {
+                    Err(e) => match (self.config.retry.delay_after(attempt, &e), spare) {
+                        (Some(delay), Some(spare)) => {
+                            tracing::info!(attempt, delay_ms = delay.as_millis() as u64, error = %self.decorate(e, op), "retrying write");
+                            self.metrics.add_retry();
+                            tokio::time::sleep(delay).await;
+                            body = Some(spare);
+                            attempt += 1;
+                        }
+                        _ => return Err(e),
+                    },
+                    ok => return ok,
+                }
+            }
+        }
+        .instrument(self.span(op))
+        .await;
+        self.finish(op, started, result)
+    }
+
+    async fn read(&self, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
+        let op = Operation::Read;
+        let started = Instant::now();
+        let result = async {
+            check_object_id(object_id)?;
+            if let Some(r) = &range {
+                r.check()?;
+            }
+            self.retrying(op, self.config.timeouts.first_byte, || self.inner.read(object_id, range)).await
+        }
+        .instrument(self.span(op))
+        .await;
+        let body = self.finish(op, started, result)?;
+        let metrics = self.metrics.clone();
+        let (provider, name, secrets) = (self.provider_type.clone(), self.name.clone(), self.secrets.clone());
+        let body = idle_timeout_stream(body, self.config.timeouts.idle)
+            .inspect_chunks(move |chunk| metrics.add_bytes_read(chunk.len() as u64))
+            .map_stream(move |s| {
+                futures::StreamExt::map(s, move |item| {
+                    item.map_err(|e| e.with_context_if_missing(&provider, &name, op).redact(&secrets))
+                })
+            });
+        Ok(body)
+    }
+
+    async fn delete(&self, object_id: &str) -> Result<()> {
+        self.call(Operation::Delete, || async move {
+            check_object_id(object_id)?;
+            self.inner.delete(object_id).await
+        })
+        .await
+    }
+
+    async fn list(&self, request: &ListRequest) -> Result<ListPage> {
+        self.call(Operation::List, || async move {
+            if request.limit == Some(0) {
+                return Err(StorageError::invalid_input("list limit must be at least 1"));
+            }
+            self.inner.list(request).await
+        })
+        .await
+    }
+
+    async fn stat(&self, object_id: &str) -> Result<ObjectMeta> {
+        self.call(Operation::Stat, || async move {
+            check_object_id(object_id)?;
+            self.inner.stat(object_id).await
+        })
+        .await
+    }
+
+    /// Never fails: a timeout or panic-free error becomes an `offline` report.
+    async fn health_check(&self) -> HealthReport {
+        let op = Operation::HealthCheck;
+        let started = Instant::now();
+        let limit = self.config.timeouts.operation;
+        let report = async {
+            match tokio::time::timeout(limit, self.inner.health_check()).await {
+                Ok(mut report) => {
+                    if let Some(err) = report.last_error.take() {
+                        report.last_error = Some(scrub_text(&err, &self.secrets));
+                    }
+                    report
+                }
+                Err(_) => HealthReport::offline(&self.decorate(
+                    StorageError::timeout(format!("health check did not answer within {} s", limit.as_secs())),
+                    op,
+                )),
+            }
+        }
+        .instrument(self.span(op))
+        .await;
+        let failed = (report.status == HealthStatus::Offline).then_some(ErrorKind::Unavailable);
+        self.metrics.record(op, started.elapsed(), failed);
+        *self.last_health.lock().expect("health lock") = Some(report.clone());
+        report
+    }
+
+    async fn presign_read(&self, object_id: &str, expires_in: Duration) -> Result<String> {
+        self.call(Operation::Presign, || async move {
+            check_object_id(object_id)?;
+            if expires_in.is_zero() || expires_in > Duration::from_secs(7 * 24 * 3600) {
+                return Err(StorageError::invalid_input("presign expiry must be between 1 s and 7 days"));
+            }
+            self.inner.presign_read(object_id, expires_in).await
+        })
+        .await
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        let started = Instant::now();
+        let result = self.inner.shutdown().instrument(self.span(Operation::Shutdown)).await;
+        self.finish(Operation::Shutdown, started, result)
+    }
+}
+
+fn scrub_text(text: &str, secrets: &[String]) -> String {
+    StorageError::permanent(text.to_owned()).redact(secrets).message().to_owned()
+}

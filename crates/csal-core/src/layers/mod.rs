@@ -1,0 +1,21 @@
+//! Cross-cutting behaviour applied by the router to every instance, written
+//! once here instead of in every provider (tower's idea, without tower's
+//! generics): timeouts, retries with jittered backoff, metrics, tracing and
+//! secret scrubbing. [`LayeredModule`] composes them around a provider.
+
+mod layered;
+pub mod metrics;
+pub mod retry;
+pub mod timeout;
+
+pub use layered::LayeredModule;
+pub use metrics::{InstanceMetrics, MetricsSnapshot, OperationStats};
+pub use retry::RetryPolicy;
+pub use timeout::TimeoutPolicy;
+
+/// All layer settings of a router (the same for every instance it builds).
+#[derive(Debug, Clone, Default)]
+pub struct LayerConfig {
+    pub timeouts: TimeoutPolicy,
+    pub retry: RetryPolicy,
+}

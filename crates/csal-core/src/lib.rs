@@ -1,0 +1,44 @@
+//! # csal-core
+//!
+//! The contract and plumbing of CSAL, free of any SDK, HTTP client or
+//! database:
+//!
+//! - [`StorageModule`]: the async trait every provider implements;
+//! - [`StorageError`]: one error type, classified Auth / Transient / Permanent;
+//! - [`ByteStream`] and [`ByteRange`]: streaming bodies and ranged reads;
+//! - [`registry`]: providers register with [`register_provider!`], apps link
+//!   them with [`link_providers!`];
+//! - [`StorageRouter`]: instances by id and name, reloadable, with the
+//!   [`layers`] (timeout, retry, metrics, tracing, secret scrubbing) applied once.
+
+pub mod error;
+pub mod ids;
+pub mod layers;
+pub mod module;
+pub mod range;
+pub mod registry;
+pub mod router;
+pub mod secret;
+pub mod stream;
+pub mod time_format;
+
+pub use async_trait::async_trait;
+pub use bytes::Bytes;
+#[doc(hidden)]
+pub use inventory;
+
+pub use error::{ErrorClass, ErrorKind, Operation, Result, StorageError};
+pub use ids::{check_object_id, object_id_from_hint, sanitize_hint};
+pub use layers::{LayerConfig, LayeredModule, RetryPolicy, TimeoutPolicy};
+pub use module::{
+    Capabilities, Checksum, HealthReport, HealthStatus, ListPage, ListRequest, ObjectMeta, StorageModule, WriteMeta,
+    WriteReceipt,
+};
+pub use range::ByteRange;
+pub use registry::{
+    ConfigField, FieldKind, InstanceContext, ProviderCategory, ProviderRegistration, find_provider, parse_config,
+    registered_providers, registry_conflicts,
+};
+pub use router::{InstanceDefinition, InstanceInfo, InstanceStatus, ReloadSummary, StorageRouter};
+pub use secret::{ExposeSecret, SecretString, mask_config};
+pub use stream::ByteStream;

@@ -1,0 +1,302 @@
+//! The contract every provider implements: [`StorageModule`].
+//!
+//! The seed's `initialize` + `authenticate` become construction from a typed
+//! config (the registry's factory; no blocking network work there) plus an
+//! optional [`StorageModule::refresh_credentials`]. Everything else maps one
+//! to one onto the seed's `StorageModuleBase`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+use crate::error::{Result, StorageError};
+use crate::range::ByteRange;
+use crate::stream::ByteStream;
+
+/// What the caller tells a write about the object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WriteMeta {
+    /// Suggested base name, e.g. `camera5/20251213T192000.mp4`. Slashes make
+    /// folders; the provider sanitises it and adds a unique suffix, so two
+    /// writes with the same hint never collide.
+    pub key_hint: String,
+    pub content_type: Option<String>,
+    /// User metadata, stored where the provider can (see `Capabilities`).
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl WriteMeta {
+    pub fn new(key_hint: impl Into<String>) -> Self {
+        WriteMeta { key_hint: key_hint.into(), ..Default::default() }
+    }
+    pub fn with_content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.content_type = Some(content_type.into());
+        self
+    }
+}
+
+/// A checksum of an object's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Checksum {
+    /// `crc32c`, `md5`, `sha256`, ... (lowercase).
+    pub algorithm: String,
+    /// Lowercase hex.
+    pub value: String,
+}
+
+impl Checksum {
+    pub fn crc32c(value: u32) -> Self {
+        Checksum { algorithm: "crc32c".into(), value: format!("{value:08x}") }
+    }
+}
+
+/// What a successful write returns.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WriteReceipt {
+    /// Use this with read / stat / delete.
+    pub object_id: String,
+    pub size: u64,
+    /// CRC32C of the bytes written, computed while streaming (the router
+    /// fills it in when the provider does not).
+    pub checksum: Option<Checksum>,
+    pub etag: Option<String>,
+    /// Name of the instance that took the write (filled in by the router).
+    pub instance: Option<String>,
+}
+
+/// Metadata of one stored object.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ObjectMeta {
+    pub object_id: String,
+    pub size: u64,
+    #[serde(with = "crate::time_format::option")]
+    pub modified: Option<SystemTime>,
+    pub content_type: Option<String>,
+    pub etag: Option<String>,
+    pub checksum: Option<Checksum>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl ObjectMeta {
+    pub fn new(object_id: impl Into<String>, size: u64) -> Self {
+        ObjectMeta {
+            object_id: object_id.into(),
+            size,
+            modified: None,
+            content_type: None,
+            etag: None,
+            checksum: None,
+            metadata: BTreeMap::new(),
+        }
+    }
+}
+
+/// A list query. `path` is a folder-like prefix of object ids ("" = all);
+/// listing is recursive (flat, like S3 without a delimiter).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListRequest {
+    /// Folder to list, without leading or trailing slash. "" lists everything.
+    pub path: String,
+    /// Only ids that start with `path/` + `prefix`.
+    pub prefix: Option<String>,
+    /// Only objects modified at or after this time.
+    pub modified_after: Option<SystemTime>,
+    /// Only objects modified before this time.
+    pub modified_before: Option<SystemTime>,
+    /// Page size wanted; providers may return fewer. `None` = provider default.
+    pub limit: Option<usize>,
+    /// Token from the previous page's `next_page`.
+    pub continuation: Option<String>,
+}
+
+impl ListRequest {
+    pub fn new(path: impl Into<String>) -> Self {
+        ListRequest { path: path.into(), ..Default::default() }
+    }
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+    pub fn with_limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+    pub fn with_continuation(mut self, token: Option<String>) -> Self {
+        self.continuation = token;
+        self
+    }
+
+    /// The id prefix this request selects: `path/prefix` (no leading slash).
+    pub fn id_prefix(&self) -> String {
+        let path = self.path.trim_matches('/');
+        let prefix = self.prefix.as_deref().unwrap_or("");
+        match (path.is_empty(), prefix.is_empty()) {
+            (true, _) => prefix.to_owned(),
+            (false, true) => format!("{path}/"),
+            (false, false) => format!("{path}/{prefix}"),
+        }
+    }
+
+    /// Whether an object passes the time-window filter (for providers that
+    /// filter on the client side).
+    pub fn matches_time(&self, meta: &ObjectMeta) -> bool {
+        match meta.modified {
+            Some(m) => {
+                self.modified_after.is_none_or(|after| m >= after)
+                    && self.modified_before.is_none_or(|before| m < before)
+            }
+            None => self.modified_after.is_none() && self.modified_before.is_none(),
+        }
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ListPage {
+    pub objects: Vec<ObjectMeta>,
+    /// Pass back as `ListRequest::continuation` for the next page; `None` at the end.
+    pub next_page: Option<String>,
+}
+
+/// The seed's health status values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    Ok,
+    Degraded,
+    Offline,
+}
+
+impl HealthStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Ok => "ok",
+            HealthStatus::Degraded => "degraded",
+            HealthStatus::Offline => "offline",
+        }
+    }
+}
+
+/// What `health_check` returns (the admin UI's Test button shows it).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct HealthReport {
+    pub status: HealthStatus,
+    #[serde(with = "crate::time_format::duration_ms_option", rename = "latency_ms")]
+    pub latency: Option<Duration>,
+    pub last_error: Option<String>,
+    pub details: BTreeMap<String, serde_json::Value>,
+}
+
+impl HealthReport {
+    pub fn ok(latency: Duration) -> Self {
+        HealthReport { status: HealthStatus::Ok, latency: Some(latency), last_error: None, details: BTreeMap::new() }
+    }
+    pub fn degraded(latency: Option<Duration>, reason: impl Into<String>) -> Self {
+        HealthReport {
+            status: HealthStatus::Degraded,
+            latency,
+            last_error: Some(reason.into()),
+            details: BTreeMap::new(),
+        }
+    }
+    pub fn offline(error: &StorageError) -> Self {
+        HealthReport {
+            status: HealthStatus::Offline,
+            latency: None,
+            last_error: Some(error.to_string()),
+            details: BTreeMap::new(),
+        }
+    }
+    pub fn with_detail(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.details.insert(key.to_owned(), value.into());
+        self
+    }
+}
+
+/// What a provider can do. The conformance suite and the admin UI read it;
+/// a conformance test is skipped only because of a capability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Capabilities {
+    pub ranged_read: bool,
+    pub list_pagination: bool,
+    pub presign: bool,
+    /// Large objects are uploaded in parts (multipart, chunked, resumable).
+    pub multipart: bool,
+    /// The provider refuses to overwrite an existing object atomically.
+    pub conditional_create: bool,
+    pub content_type: bool,
+    pub user_metadata: bool,
+    /// Objects carry a modification time.
+    pub modified_time: bool,
+    pub max_object_size: Option<u64>,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Capabilities {
+            ranged_read: true,
+            list_pagination: true,
+            presign: false,
+            multipart: false,
+            conditional_create: false,
+            content_type: false,
+            user_metadata: false,
+            modified_time: true,
+            max_object_size: None,
+        }
+    }
+}
+
+/// A storage instance: one configured provider (the seed's `StorageModuleBase`).
+///
+/// Object ids are chosen by the provider on write and are opaque to callers.
+/// Every method must turn provider failures into a classified `StorageError`;
+/// none may panic on bad input.
+#[async_trait]
+pub trait StorageModule: Send + Sync + 'static {
+    /// What this instance can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Check configuration and basic connectivity (the admin Test button):
+    /// a cheap call such as HEAD bucket.
+    async fn validate(&self) -> Result<()>;
+
+    /// Fetch or refresh credentials ahead of time. Providers with static
+    /// credentials keep the default no-op.
+    async fn refresh_credentials(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Store `body` under a new, unique object id derived from `meta.key_hint`.
+    /// Never overwrites an existing object. Pulls `body` chunk by chunk.
+    async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt>;
+
+    /// Stream an object, or the part of it selected by `range` (see [`ByteRange`]).
+    async fn read(&self, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream>;
+
+    /// Delete an object. Deleting a missing object succeeds.
+    async fn delete(&self, object_id: &str) -> Result<()>;
+
+    /// One page of objects under a path.
+    async fn list(&self, request: &ListRequest) -> Result<ListPage>;
+
+    /// Metadata of one object.
+    async fn stat(&self, object_id: &str) -> Result<ObjectMeta>;
+
+    /// Structured health with latency. Never errors: problems are a status.
+    async fn health_check(&self) -> HealthReport;
+
+    /// A time-limited URL to read the object without credentials.
+    async fn presign_read(&self, object_id: &str, expires_in: Duration) -> Result<String> {
+        let _ = (object_id, expires_in);
+        Err(StorageError::unsupported("this provider cannot presign URLs"))
+    }
+
+    /// Release clients, pools and file handles before exit.
+    async fn shutdown(&self) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,346 @@
+//! `StorageRouter`: the configured instances, by id and by name.
+//!
+//! Built once from instance definitions shaped like the seed's
+//! `storage_modules` rows, and reloaded in place when they change. Unlike
+//! the seed it never swallows a bad row: an instance whose provider type is
+//! unknown, whose config is malformed, or whose factory fails stays listed
+//! as offline with the reason. Disabled rows are listed but not built.
+//!
+//! A reload builds the new set off to the side and swaps it in atomically.
+//! Unchanged instances keep their module (and its connections); operations
+//! in flight on a replaced one finish on the old handle they hold.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use crate::error::{ErrorKind, Result, StorageError};
+use crate::layers::{LayerConfig, LayeredModule, MetricsSnapshot};
+use crate::module::{
+    Capabilities, HealthReport, ListPage, ListRequest, ObjectMeta, StorageModule, WriteMeta, WriteReceipt,
+};
+use crate::range::ByteRange;
+use crate::registry::{InstanceContext, find_provider};
+use crate::secret::{mask_config, secret_values};
+use crate::stream::ByteStream;
+
+/// One configured instance: the seed's `storage_modules` row.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InstanceDefinition {
+    pub id: String,
+    /// Unique logical name used in policies (`gcs:corp-backups`).
+    pub name: String,
+    pub label: Option<String>,
+    pub provider_type: String,
+    pub is_enabled: bool,
+    /// The provider's config as JSON text (secrets in clear: keep it private).
+    pub config_json: String,
+    pub created_at: Option<SystemTime>,
+    pub updated_at: Option<SystemTime>,
+}
+
+impl std::fmt::Debug for InstanceDefinition {
+    /// Never prints `config_json`: it holds secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstanceDefinition")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("provider_type", &self.provider_type)
+            .field("is_enabled", &self.is_enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InstanceDefinition {
+    /// A minimal enabled definition (id = name), handy in tests and examples.
+    pub fn new(name: &str, provider_type: &str, config: serde_json::Value) -> Self {
+        InstanceDefinition {
+            id: name.to_owned(),
+            name: name.to_owned(),
+            label: None,
+            provider_type: provider_type.to_owned(),
+            is_enabled: true,
+            config_json: config.to_string(),
+            created_at: None,
+            updated_at: None,
+        }
+    }
+}
+
+/// Whether an instance can take operations.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum InstanceStatus {
+    Ready,
+    Disabled,
+    /// Failed to load; `reason` says why (secret-free).
+    Offline {
+        kind: ErrorKind,
+        reason: String,
+    },
+}
+
+/// What the router knows of one instance (safe to show: secrets masked).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InstanceInfo {
+    pub id: String,
+    pub name: String,
+    pub label: Option<String>,
+    pub provider_type: String,
+    pub is_enabled: bool,
+    pub status: InstanceStatus,
+    pub capabilities: Option<Capabilities>,
+    /// The config with secret fields masked (unknown provider: omitted).
+    pub masked_config: Option<serde_json::Value>,
+    pub last_health: Option<HealthReport>,
+    pub metrics: Option<MetricsSnapshot>,
+}
+
+/// One entry of the router: a definition and what became of it.
+pub struct InstanceHandle {
+    definition: InstanceDefinition,
+    module: std::result::Result<Option<Arc<LayeredModule>>, (ErrorKind, String)>,
+    masked_config: Option<serde_json::Value>,
+}
+
+impl InstanceHandle {
+    fn build(def: &InstanceDefinition, layers: &LayerConfig) -> Self {
+        let masked_config = find_provider(&def.provider_type)
+            .ok()
+            .and_then(|reg| serde_json::from_str(&def.config_json).ok().map(|cfg| mask_config(reg.fields, &cfg)));
+        let module = if def.is_enabled {
+            Self::construct(def, layers).map(Some).map_err(|e| {
+                tracing::warn!(instance = %def.name, provider = %def.provider_type, error = %e, "instance failed to load");
+                (e.kind(), e.to_string())
+            })
+        } else {
+            Ok(None)
+        };
+        InstanceHandle { definition: def.clone(), module, masked_config }
+    }
+
+    fn construct(def: &InstanceDefinition, layers: &LayerConfig) -> Result<Arc<LayeredModule>> {
+        let context =
+            |e: StorageError| e.with_context_if_missing(&def.provider_type, &def.name, crate::Operation::Construct);
+        let registration = find_provider(&def.provider_type).map_err(context)?;
+        let config: serde_json::Value = serde_json::from_str(&def.config_json).map_err(|e| {
+            context(StorageError::invalid_config(format!(
+                "config_json is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            )))
+        })?;
+        let secrets = secret_values(registration.fields, &config);
+        let ctx =
+            InstanceContext { id: def.id.clone(), name: def.name.clone(), provider_type: def.provider_type.clone() };
+        let inner = registration.build(&ctx, &config).map_err(|e| context(e).redact(&secrets))?;
+        Ok(Arc::new(LayeredModule::new(inner, &def.name, &def.provider_type, secrets, layers.clone())))
+    }
+
+    pub fn definition(&self) -> &InstanceDefinition {
+        &self.definition
+    }
+
+    /// The layered module, or why there is none.
+    pub fn module(&self) -> Result<&Arc<LayeredModule>> {
+        match &self.module {
+            Ok(Some(m)) => Ok(m),
+            Ok(None) => Err(StorageError::new(ErrorKind::Unavailable, "instance is disabled")
+                .with_instance(self.definition.name.clone())
+                .with_provider(self.definition.provider_type.clone())),
+            Err((kind, reason)) => {
+                Err(StorageError::new(ErrorKind::Unavailable, format!("instance failed to load ({kind}): {reason}"))
+                    .with_instance(self.definition.name.clone())
+                    .with_provider(self.definition.provider_type.clone()))
+            }
+        }
+    }
+
+    pub fn status(&self) -> InstanceStatus {
+        match &self.module {
+            Ok(Some(_)) => InstanceStatus::Ready,
+            Ok(None) => InstanceStatus::Disabled,
+            Err((kind, reason)) => InstanceStatus::Offline { kind: *kind, reason: reason.clone() },
+        }
+    }
+
+    pub fn info(&self) -> InstanceInfo {
+        let d = &self.definition;
+        let module = self.module.as_ref().ok().and_then(Option::as_ref);
+        InstanceInfo {
+            id: d.id.clone(),
+            name: d.name.clone(),
+            label: d.label.clone(),
+            provider_type: d.provider_type.clone(),
+            is_enabled: d.is_enabled,
+            status: self.status(),
+            capabilities: module.map(|m| m.capabilities()),
+            masked_config: self.masked_config.clone(),
+            last_health: module.and_then(|m| m.last_health()),
+            metrics: module.map(|m| m.metrics().snapshot()),
+        }
+    }
+}
+
+#[derive(Default)]
+struct RouterState {
+    /// In definition order.
+    instances: Vec<Arc<InstanceHandle>>,
+    /// By id and by name.
+    by_key: HashMap<String, Arc<InstanceHandle>>,
+}
+
+impl RouterState {
+    fn new(instances: Vec<Arc<InstanceHandle>>) -> Self {
+        let mut by_key = HashMap::new();
+        for h in &instances {
+            by_key.insert(h.definition.id.clone(), h.clone());
+        }
+        // Names win over ids if a name happens to equal another row's id.
+        for h in &instances {
+            by_key.insert(h.definition.name.clone(), h.clone());
+        }
+        RouterState { instances, by_key }
+    }
+}
+
+/// What a reload changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadSummary {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+    pub unchanged: usize,
+}
+
+/// Routes contract operations to instances by id or name.
+pub struct StorageRouter {
+    layers: LayerConfig,
+    state: RwLock<Arc<RouterState>>,
+}
+
+impl StorageRouter {
+    /// Build every instance (none is dropped; failures are listed offline).
+    pub fn new(definitions: &[InstanceDefinition], layers: LayerConfig) -> Self {
+        let router = StorageRouter { layers, state: RwLock::new(Arc::new(RouterState::default())) };
+        router.reload(definitions);
+        router
+    }
+
+    /// A router with default layers.
+    pub fn from_definitions(definitions: &[InstanceDefinition]) -> Self {
+        Self::new(definitions, LayerConfig::default())
+    }
+
+    fn snapshot(&self) -> Arc<RouterState> {
+        self.state.read().expect("router lock").clone()
+    }
+
+    /// Replace the instance set atomically. Unchanged definitions keep their
+    /// module; changed ones are rebuilt; removed ones are dropped once the
+    /// last operation holding them finishes.
+    pub fn reload(&self, definitions: &[InstanceDefinition]) -> ReloadSummary {
+        let old = self.snapshot();
+        let mut summary = ReloadSummary::default();
+        let mut instances = Vec::with_capacity(definitions.len());
+        for def in definitions {
+            let previous = old.instances.iter().find(|h| h.definition.id == def.id);
+            match previous {
+                Some(prev) if prev.definition == *def => {
+                    summary.unchanged += 1;
+                    instances.push(prev.clone());
+                }
+                Some(_) => {
+                    summary.changed.push(def.name.clone());
+                    instances.push(Arc::new(InstanceHandle::build(def, &self.layers)));
+                }
+                None => {
+                    summary.added.push(def.name.clone());
+                    instances.push(Arc::new(InstanceHandle::build(def, &self.layers)));
+                }
+            }
+        }
+        for h in &old.instances {
+            if !definitions.iter().any(|d| d.id == h.definition.id) {
+                summary.removed.push(h.definition.name.clone());
+            }
+        }
+        *self.state.write().expect("router lock") = Arc::new(RouterState::new(instances));
+        if !summary.added.is_empty() || !summary.changed.is_empty() || !summary.removed.is_empty() {
+            tracing::info!(?summary, "storage router reloaded");
+        }
+        summary
+    }
+
+    /// The handle for an id or name.
+    pub fn handle(&self, key: &str) -> Result<Arc<InstanceHandle>> {
+        self.snapshot()
+            .by_key
+            .get(key)
+            .cloned()
+            .ok_or_else(|| StorageError::not_found(format!("no storage instance with id or name '{key}'")))
+    }
+
+    /// The ready module for an id or name (an `Unavailable` error otherwise).
+    pub fn module(&self, key: &str) -> Result<Arc<LayeredModule>> {
+        self.handle(key)?.module().cloned()
+    }
+
+    /// Every instance in definition order, with status (secrets masked).
+    pub fn instances(&self) -> Vec<InstanceInfo> {
+        self.snapshot().instances.iter().map(|h| h.info()).collect()
+    }
+
+    pub async fn validate(&self, key: &str) -> Result<()> {
+        self.module(key)?.validate().await
+    }
+    pub async fn write(&self, key: &str, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
+        self.module(key)?.write(body, meta).await
+    }
+    pub async fn read(&self, key: &str, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
+        self.module(key)?.read(object_id, range).await
+    }
+    pub async fn delete(&self, key: &str, object_id: &str) -> Result<()> {
+        self.module(key)?.delete(object_id).await
+    }
+    pub async fn list(&self, key: &str, request: &ListRequest) -> Result<ListPage> {
+        self.module(key)?.list(request).await
+    }
+    pub async fn stat(&self, key: &str, object_id: &str) -> Result<ObjectMeta> {
+        self.module(key)?.stat(object_id).await
+    }
+    pub async fn presign_read(&self, key: &str, object_id: &str, expires_in: Duration) -> Result<String> {
+        self.module(key)?.presign_read(object_id, expires_in).await
+    }
+
+    /// Health of one instance. Disabled or failed instances report offline
+    /// with the reason rather than erroring (the Test button shows it).
+    pub async fn health_check(&self, key: &str) -> Result<HealthReport> {
+        let handle = self.handle(key)?;
+        Ok(match handle.module() {
+            Ok(m) => m.health_check().await,
+            Err(e) => HealthReport::offline(&e),
+        })
+    }
+
+    /// Validate + health check: the admin "Test" button.
+    pub async fn test(&self, key: &str) -> Result<HealthReport> {
+        let module = self.module(key)?;
+        module.validate().await?;
+        Ok(module.health_check().await)
+    }
+
+    /// Shut down every ready instance; returns the errors of those that failed.
+    pub async fn shutdown_all(&self) -> Vec<StorageError> {
+        let state = self.snapshot();
+        let mut errors = Vec::new();
+        for h in &state.instances {
+            if let Ok(Some(m)) = &h.module {
+                if let Err(e) = m.shutdown().await {
+                    errors.push(e);
+                }
+            }
+        }
+        errors
+    }
+}

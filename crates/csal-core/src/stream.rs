@@ -1,0 +1,392 @@
+//! `ByteStream`: the body of every write and read.
+//!
+//! A stream of `Bytes` chunks with an optional known length and an optional
+//! way to replay it from the start. Write paths pull it chunk by chunk, so
+//! memory stays bounded whatever the object size; the retry layer replays a
+//! write only when the body says it can be replayed (bytes in memory, a file
+//! on disk).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures::stream::{BoxStream, Stream, StreamExt};
+use tokio::io::{AsyncRead, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
+use tokio_util::io::{ReaderStream, StreamReader};
+
+use crate::error::{Result, StorageError};
+
+/// Chunk size used when reading files and readers (256 KiB: large enough for
+/// throughput, small enough to keep memory flat).
+pub const DEFAULT_CHUNK_SIZE: usize = 256 * 1024;
+
+type Replay = Arc<dyn Fn() -> ByteStream + Send + Sync>;
+
+/// A body of bytes, produced chunk by chunk.
+pub struct ByteStream {
+    inner: BoxStream<'static, Result<Bytes>>,
+    size: Option<u64>,
+    replay: Option<Replay>,
+}
+
+impl ByteStream {
+    /// Wrap any stream of chunks. `size` is the exact total length if known.
+    pub fn new<S>(stream: S, size: Option<u64>) -> Self
+    where
+        S: Stream<Item = Result<Bytes>> + Send + 'static,
+    {
+        ByteStream { inner: stream.boxed(), size, replay: None }
+    }
+
+    /// An empty body.
+    pub fn empty() -> Self {
+        Self::from_bytes(Bytes::new())
+    }
+
+    /// A body held in memory. Replayable.
+    pub fn from_bytes(data: impl Into<Bytes>) -> Self {
+        let data: Bytes = data.into();
+        let len = data.len() as u64;
+        let replay_data = data.clone();
+        let stream = if data.is_empty() {
+            futures::stream::empty().boxed()
+        } else {
+            futures::stream::once(async move { Ok(data) }).boxed()
+        };
+        ByteStream {
+            inner: stream,
+            size: Some(len),
+            replay: Some(Arc::new(move || ByteStream::from_bytes(replay_data.clone()))),
+        }
+    }
+
+    /// A body given as a list of chunks (kept as they are). Replayable.
+    pub fn from_chunks(chunks: Vec<Bytes>) -> Self {
+        let len = chunks.iter().map(|c| c.len() as u64).sum();
+        let replay_chunks = chunks.clone();
+        ByteStream {
+            inner: futures::stream::iter(chunks.into_iter().map(Ok)).boxed(),
+            size: Some(len),
+            replay: Some(Arc::new(move || ByteStream::from_chunks(replay_chunks.clone()))),
+        }
+    }
+
+    /// A body read from any `AsyncRead` in chunks of `chunk_size`. Not replayable.
+    pub fn from_reader<R>(reader: R, chunk_size: usize, size: Option<u64>) -> Self
+    where
+        R: AsyncRead + Send + 'static,
+    {
+        let stream = ReaderStream::with_capacity(reader, chunk_size).map(|r| r.map_err(StorageError::from));
+        ByteStream::new(stream, size)
+    }
+
+    /// A body read from a file, opened lazily. Replayable (the file is reopened).
+    pub async fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let size = tokio::fs::metadata(&path).await?.len();
+        Ok(Self::from_file_with_size(path, size))
+    }
+
+    fn from_file_with_size(path: PathBuf, size: u64) -> Self {
+        let open_path = path.clone();
+        let stream = futures::stream::once(async move {
+            let file = tokio::fs::File::open(&open_path).await.map_err(StorageError::from)?;
+            Ok::<_, StorageError>(
+                ReaderStream::with_capacity(file, DEFAULT_CHUNK_SIZE).map(|r| r.map_err(StorageError::from)),
+            )
+        })
+        .map(|opened| match opened {
+            Ok(s) => s.boxed(),
+            Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+        })
+        .flatten();
+        ByteStream {
+            inner: stream.boxed(),
+            size: Some(size),
+            replay: Some(Arc::new(move || ByteStream::from_file_with_size(path.clone(), size))),
+        }
+    }
+
+    /// A window of a file (`offset`, `len`): what a ranged read of a local
+    /// file returns. Not replayable (the caller holds the file open).
+    pub async fn from_file_range(mut file: tokio::fs::File, offset: u64, len: u64) -> Result<Self> {
+        if offset > 0 {
+            file.seek(std::io::SeekFrom::Start(offset)).await?;
+        }
+        let reader = tokio::io::AsyncReadExt::take(file, len);
+        let expected = len;
+        Ok(ByteStream::from_reader(reader, DEFAULT_CHUNK_SIZE, Some(len)).expect_len(expected))
+    }
+
+    /// The exact total length, when known.
+    pub fn size(&self) -> Option<u64> {
+        self.size
+    }
+
+    /// Set the exact total length (for streams whose source knows it).
+    pub fn with_size(mut self, size: Option<u64>) -> Self {
+        self.size = size;
+        self
+    }
+
+    /// Declare how to produce this body again from the start (used by retries).
+    pub fn with_replay(mut self, replay: impl Fn() -> ByteStream + Send + Sync + 'static) -> Self {
+        self.replay = Some(Arc::new(replay));
+        self
+    }
+
+    /// A fresh copy of this body from its start, if it can be replayed.
+    pub fn try_clone(&self) -> Option<ByteStream> {
+        self.replay.as_ref().map(|r| r())
+    }
+
+    pub fn is_replayable(&self) -> bool {
+        self.replay.is_some()
+    }
+
+    /// Fail with `Integrity` if the stream ends before (or runs past) `len`
+    /// bytes: a truncated body must never look like success.
+    pub fn expect_len(self, len: u64) -> Self {
+        let checked = LengthChecked { inner: self.inner, expected: len, seen: 0, finished: false };
+        ByteStream { inner: checked.boxed(), size: Some(len), replay: self.replay }
+    }
+
+    /// Feed every chunk to `observe` as it passes (checksums, byte counters).
+    pub fn inspect_chunks(self, mut observe: impl FnMut(&Bytes) + Send + 'static) -> Self {
+        let inner = self.inner.inspect(move |item| {
+            if let Ok(chunk) = item {
+                observe(chunk)
+            }
+        });
+        ByteStream { inner: inner.boxed(), size: self.size, replay: self.replay }
+    }
+
+    /// Map the stream (errors and chunks), keeping size and replay.
+    pub fn map_stream<F, S>(self, f: F) -> Self
+    where
+        F: FnOnce(BoxStream<'static, Result<Bytes>>) -> S,
+        S: Stream<Item = Result<Bytes>> + Send + 'static,
+    {
+        ByteStream { inner: f(self.inner).boxed(), size: self.size, replay: self.replay }
+    }
+
+    /// Regroup the body into parts of exactly `part_size` bytes (the last one
+    /// may be shorter; an empty body gives no parts). Memory: one part.
+    pub fn into_parts(self, part_size: usize) -> impl Stream<Item = Result<Bytes>> + Send + 'static {
+        assert!(part_size > 0, "part size must be positive");
+        futures::stream::unfold(
+            (self.inner, BytesMut::new(), false),
+            move |(mut inner, mut buf, mut ended)| async move {
+                loop {
+                    if buf.len() >= part_size {
+                        let part = buf.split_to(part_size).freeze();
+                        return Some((Ok(part), (inner, buf, ended)));
+                    }
+                    if ended {
+                        if buf.is_empty() {
+                            return None;
+                        }
+                        let part = buf.split().freeze();
+                        return Some((Ok(part), (inner, buf, ended)));
+                    }
+                    match inner.next().await {
+                        Some(Ok(chunk)) => {
+                            if buf.is_empty() && chunk.len() == part_size {
+                                return Some((Ok(chunk), (inner, buf, ended)));
+                            }
+                            buf.reserve(part_size.saturating_sub(buf.len()).max(chunk.len()));
+                            buf.extend_from_slice(&chunk);
+                        }
+                        Some(Err(e)) => {
+                            return Some((Err(e), (inner, BytesMut::new(), true)));
+                        }
+                        None => ended = true,
+                    }
+                }
+            },
+        )
+    }
+
+    /// An `AsyncRead` over the body (for SDKs and copy helpers).
+    pub fn into_async_read(self) -> impl AsyncRead + Send + Unpin + 'static {
+        StreamReader::new(self.inner.map(|r| r.map_err(std::io::Error::other)))
+    }
+
+    /// Copy the whole body into `writer`; returns the number of bytes.
+    pub async fn write_to<W: AsyncWrite + Unpin>(mut self, writer: &mut W) -> Result<u64> {
+        let mut total = 0u64;
+        while let Some(chunk) = self.inner.next().await {
+            let chunk = chunk?;
+            writer.write_all(&chunk).await?;
+            total += chunk.len() as u64;
+        }
+        writer.flush().await?;
+        Ok(total)
+    }
+
+    /// Collect into memory, refusing bodies over `limit` bytes. For tests and
+    /// small control objects only; write paths never call this.
+    pub async fn collect_limited(mut self, limit: usize) -> Result<Bytes> {
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = self.inner.next().await {
+            let chunk = chunk?;
+            if buf.len() + chunk.len() > limit {
+                return Err(StorageError::invalid_input(format!("body is larger than {limit} bytes")));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf.freeze())
+    }
+}
+
+/// Stream adapter behind [`ByteStream::expect_len`].
+struct LengthChecked {
+    inner: BoxStream<'static, Result<Bytes>>,
+    expected: u64,
+    seen: u64,
+    finished: bool,
+}
+
+impl Stream for LengthChecked {
+    type Item = Result<Bytes>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        let item = match self.inner.as_mut().poll_next(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(item) => item,
+        };
+        let (expected, seen) = (self.expected, self.seen);
+        match item {
+            Some(Ok(chunk)) => {
+                self.seen += chunk.len() as u64;
+                if self.seen > expected {
+                    self.finished = true;
+                    return Poll::Ready(Some(Err(StorageError::integrity(format!(
+                        "body is longer than the expected {expected} bytes"
+                    )))));
+                }
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Some(Err(e)) => {
+                self.finished = true;
+                Poll::Ready(Some(Err(e)))
+            }
+            None => {
+                self.finished = true;
+                if seen == expected {
+                    Poll::Ready(None)
+                } else {
+                    Poll::Ready(Some(Err(StorageError::integrity(format!(
+                        "body ended after {seen} of {expected} bytes"
+                    )))))
+                }
+            }
+        }
+    }
+}
+
+impl Stream for ByteStream {
+    type Item = Result<Bytes>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl fmt::Debug for ByteStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ByteStream")
+            .field("size", &self.size)
+            .field("replayable", &self.replay.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<Bytes> for ByteStream {
+    fn from(b: Bytes) -> Self {
+        ByteStream::from_bytes(b)
+    }
+}
+impl From<Vec<u8>> for ByteStream {
+    fn from(v: Vec<u8>) -> Self {
+        ByteStream::from_bytes(v)
+    }
+}
+impl From<&'static [u8]> for ByteStream {
+    fn from(v: &'static [u8]) -> Self {
+        ByteStream::from_bytes(Bytes::from_static(v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(sizes: &[usize]) -> ByteStream {
+        let mut n = 0u8;
+        let v: Vec<Bytes> = sizes
+            .iter()
+            .map(|&s| {
+                let c: Vec<u8> = (0..s)
+                    .map(|_| {
+                        n = n.wrapping_add(1);
+                        n
+                    })
+                    .collect();
+                Bytes::from(c)
+            })
+            .collect();
+        ByteStream::from_chunks(v)
+    }
+
+    #[tokio::test]
+    async fn into_parts_regroups_exactly() {
+        let parts: Vec<Bytes> = chunks(&[3, 10, 1, 0, 7]).into_parts(4).map(|r| r.unwrap()).collect().await;
+        let lens: Vec<usize> = parts.iter().map(|p| p.len()).collect();
+        assert_eq!(lens, vec![4, 4, 4, 4, 4, 1]);
+        let empty: Vec<_> = ByteStream::empty().into_parts(4).collect().await;
+        assert!(empty.is_empty());
+    }
+
+    #[tokio::test]
+    async fn expect_len_flags_short_and_long_bodies() {
+        let short = chunks(&[3, 3]).expect_len(7).collect_limited(100).await.unwrap_err();
+        assert_eq!(short.kind(), crate::ErrorKind::Integrity);
+        let long = chunks(&[3, 5]).expect_len(7).collect_limited(100).await.unwrap_err();
+        assert_eq!(long.kind(), crate::ErrorKind::Integrity);
+        let exact = chunks(&[3, 4]).expect_len(7).collect_limited(100).await.unwrap();
+        assert_eq!(exact.len(), 7);
+    }
+
+    #[tokio::test]
+    async fn replay_gives_the_same_bytes() {
+        let s = ByteStream::from_bytes(&b"hello"[..]);
+        let again = s.try_clone().unwrap();
+        assert_eq!(s.collect_limited(10).await.unwrap(), again.collect_limited(10).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn file_stream_is_replayable_and_sized() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, vec![7u8; 300_000]).unwrap();
+        let s = ByteStream::from_file(&p).await.unwrap();
+        assert_eq!(s.size(), Some(300_000));
+        let again = s.try_clone().unwrap();
+        assert_eq!(s.collect_limited(1 << 20).await.unwrap().len(), 300_000);
+        assert_eq!(again.collect_limited(1 << 20).await.unwrap().len(), 300_000);
+    }
+
+    #[tokio::test]
+    async fn collect_limited_refuses_big_bodies() {
+        let e = chunks(&[10]).collect_limited(5).await.unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidInput);
+    }
+}
