@@ -82,8 +82,25 @@ pub struct Ctx {
 }
 
 /// Run the whole suite against `target`.
+///
+/// With `CSAL_CONFORMANCE_PROVIDERS=s3,gcs` set (by `cargo xtask conformance
+/// --provider ...`), targets of other provider crates return an empty report
+/// at once.
 pub async fn run(target: Target) -> Report {
+    if !selected(&target.provider_type) {
+        eprintln!("conformance: {} not selected by CSAL_CONFORMANCE_PROVIDERS", target.label);
+        return Report::new(&target.label, &target.provider_type);
+    }
     run_filtered(target, |_| true).await
+}
+
+/// Whether `provider_type` (or another type of the same crate) is selected.
+fn selected(provider_type: &str) -> bool {
+    let Ok(list) = std::env::var("CSAL_CONFORMANCE_PROVIDERS") else { return true };
+    let crate_of = |p: &str| csal_core::find_provider(p).map(|r| r.crate_name).ok();
+    list.split(',')
+        .map(str::trim)
+        .any(|want| want == provider_type || (crate_of(want).is_some() && crate_of(want) == crate_of(provider_type)))
 }
 
 /// Run the tests whose name passes `filter` (e.g. from `CSAL_CONFORMANCE_ONLY`).
