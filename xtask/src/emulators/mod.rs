@@ -10,6 +10,8 @@
 
 mod moto;
 mod process;
+mod sshd;
+mod vsftpd;
 
 pub use process::{Process, apt_install, npm_install, pip_venv, run_checked, wait_http, wait_port};
 
@@ -83,7 +85,7 @@ impl Drop for Running {
 
 /// Every emulator xtask knows, in start order.
 pub fn all() -> Vec<&'static dyn Emulator> {
-    vec![&moto::Moto]
+    vec![&moto::Moto, &sshd::Sshd, &vsftpd::Vsftpd]
 }
 
 /// Install and start the emulators needed by `providers` (all when empty).
