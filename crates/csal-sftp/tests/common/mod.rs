@@ -41,6 +41,12 @@ impl CutProxy {
         self.cut_at.store(self.upstream_bytes.load(Ordering::SeqCst) + more, Ordering::SeqCst);
     }
 
+    /// A handle that cuts every open connection when called (e.g. from a body stream).
+    pub fn cutter(&self) -> impl Fn() + Send + Sync + 'static {
+        let epoch = self.epoch.clone();
+        move || epoch.send_modify(|e| *e += 1)
+    }
+
     /// How many cuts happened.
     pub fn cuts(&self) -> u64 {
         *self.epoch.borrow()
