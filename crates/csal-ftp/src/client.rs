@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use csal_core::{ExposeSecret, Result, StorageError};
-use suppaftp::tokio::{AsyncRustlsConnector, AsyncRustlsFtpStream};
+use suppaftp::tokio::ImplAsyncFtpStream;
 use suppaftp::tokio_rustls::TlsConnector;
 use suppaftp::tokio_rustls::rustls::{self, ClientConfig};
 use suppaftp::types::FileType;
@@ -18,8 +18,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::{FtpConfig, FtpSecurity};
 use crate::error::map_ftp;
+use crate::tls::{FlushingTls, FlushingTlsConnector};
 
-pub(crate) type Ftp = AsyncRustlsFtpStream;
+pub(crate) type Ftp = ImplAsyncFtpStream<FlushingTls>;
 
 /// Idle connections older than this are checked with NOOP before reuse.
 const CHECK_AFTER_IDLE: Duration = Duration::from_secs(15);
@@ -191,7 +192,7 @@ impl FtpPool {
         let where_ = format!("connecting to {}:{}", cfg.host, cfg.port);
         let mut ftp = timed(limit, &where_, Ftp::connect_timeout(addr, limit)).await?;
         if let Some(tls) = &self.tls {
-            let connector = AsyncRustlsConnector::from(TlsConnector::from(tls.clone()));
+            let connector = FlushingTlsConnector(TlsConnector::from(tls.clone()));
             ftp = timed(limit, "starting TLS (AUTH TLS)", ftp.into_secure(connector, &cfg.host)).await?;
         }
         if cfg.active_mode {

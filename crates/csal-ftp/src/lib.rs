@@ -6,6 +6,7 @@ mod config;
 mod error;
 mod list;
 mod module;
+mod tls;
 mod write;
 
 pub use config::{FtpConfig, FtpSecurity};

@@ -9,7 +9,9 @@ use csal_core::{
     ByteRange, ByteStream, Capabilities, ErrorKind, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta,
     Result, StorageError, StorageModule, WriteMeta, WriteReceipt, check_object_id,
 };
-use suppaftp::tokio::{AsyncRustlsStream, TransferStream};
+use suppaftp::tokio::TransferStream;
+
+use crate::tls::FlushingTls;
 
 use crate::client::{Conn, FtpPool, timed};
 use crate::config::FtpConfig;
@@ -85,7 +87,7 @@ impl FtpModule {
 
 struct Download {
     conn: Conn,
-    transfer: Option<TransferStream<AsyncRustlsStream>>,
+    transfer: Option<TransferStream<FlushingTls>>,
     remaining: u64,
     /// The range runs to the end of the file: finish the transfer cleanly
     /// (226) and keep the connection; otherwise drop the data connection and

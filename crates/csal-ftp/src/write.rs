@@ -17,7 +17,11 @@ use crate::module::{TEMP_PREFIX, full_path, parent_of};
 
 const NAME_ATTEMPTS: usize = 5;
 
-pub(crate) async fn write(pool: &Arc<FtpPool>, mut body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
+pub(crate) async fn write(pool: &Arc<FtpPool>, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
+    write_inner(pool, body, meta).await
+}
+
+async fn write_inner(pool: &Arc<FtpPool>, mut body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
     let root = pool.root().await?;
     let mut object_id = object_id_from_hint(&meta.key_hint);
     let dir = parent_of(&full_path(&root, &object_id));
@@ -88,6 +92,15 @@ pub(crate) async fn write(pool: &Arc<FtpPool>, mut body: ByteStream, meta: Write
         let renamed = timed(limit, "renaming into place", conn.ftp().rename(tmp.as_str(), target.as_str())).await;
         return match conn.check(renamed) {
             Ok(()) => Ok(WriteReceipt { object_id, size, checksum: None, etag: None, instance: None }),
+            Err(e) if e.is_transient() => {
+                // The reply was lost: the rename may or may not have happened. Look on a
+                // fresh connection, so a retry cannot leave a second copy behind.
+                drop(conn);
+                match settle_lost_rename(pool, &tmp, &target, size).await {
+                    Ok(true) => Ok(WriteReceipt { object_id, size, checksum: None, etag: None, instance: None }),
+                    _ => Err(e),
+                }
+            }
             Err(e) => {
                 remove_quietly(&mut conn, &tmp).await;
                 Err(e)
@@ -96,6 +109,22 @@ pub(crate) async fn write(pool: &Arc<FtpPool>, mut body: ByteStream, meta: Write
     }
     remove_quietly(&mut conn, &tmp).await;
     Err(StorageError::already_exists("every candidate object id already existed"))
+}
+
+/// After a rename whose reply was lost: `true` if the target now holds our
+/// bytes and the temp file is gone; otherwise the temp file is removed.
+async fn settle_lost_rename(pool: &Arc<FtpPool>, tmp: &str, target: &str, size: u64) -> Result<bool> {
+    let mut conn = pool.checkout().await?;
+    let limit = conn.limit();
+    let tmp_size = timed(limit, "SIZE", conn.ftp().size(tmp)).await;
+    let tmp_gone = matches!(&tmp_size, Err(e) if e.kind() == ErrorKind::NotFound);
+    let target_size = timed(limit, "SIZE", conn.ftp().size(target)).await;
+    if tmp_gone && matches!(target_size, Ok(n) if n as u64 == size) {
+        return Ok(true);
+    }
+    conn.check(tmp_size.map(|_| ()))?;
+    remove_quietly(&mut conn, tmp).await;
+    Ok(false)
 }
 
 async fn remove_quietly(conn: &mut Conn, path: &str) {

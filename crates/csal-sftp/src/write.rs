@@ -80,6 +80,15 @@ pub(crate) async fn write(client: &SftpClient, mut body: ByteStream, meta: Write
                 tracing::warn!(object_id, "sftp rename target exists; picking a new id");
                 object_id = object_id_from_hint(&meta.key_hint);
             }
+            Err(e) if e.is_transient() => {
+                // The reply was lost: the rename may have happened. Look on a fresh
+                // session, so a retry cannot leave a second copy behind.
+                discard_if_broken(client, &session, &e).await;
+                if settle_lost_rename(client, &tmp, &target, size).await {
+                    return Ok(WriteReceipt { object_id, size, checksum: None, etag: None, instance: None });
+                }
+                return Err(e);
+            }
             Err(e) => {
                 remove_quietly(client, &session, &tmp).await;
                 discard_if_broken(client, &session, &e).await;
@@ -89,6 +98,22 @@ pub(crate) async fn write(client: &SftpClient, mut body: ByteStream, meta: Write
     }
     remove_quietly(client, &session, &tmp).await;
     Err(StorageError::already_exists("every candidate object id already existed"))
+}
+
+/// `true` if `target` holds `size` bytes and `tmp` is gone (the lost rename
+/// happened); otherwise the temp file is removed (best effort).
+async fn settle_lost_rename(client: &SftpClient, tmp: &str, target: &str, size: u64) -> bool {
+    let (t, g) = (tmp.to_owned(), target.to_owned());
+    let tmp_left = client.run("stat", |s| async move { s.sftp.metadata(t).await }).await;
+    let target_now = client.run("stat", |s| async move { s.sftp.metadata(g).await }).await;
+    let tmp_gone = matches!(&tmp_left, Err(e) if e.kind() == ErrorKind::NotFound);
+    if tmp_gone && matches!(&target_now, Ok(a) if a.len() == size) {
+        return true;
+    }
+    if let Ok(session) = client.session().await {
+        remove_quietly(client, &session, tmp).await;
+    }
+    false
 }
 
 async fn open_exclusive(
