@@ -226,8 +226,8 @@ impl Catalog {
         check_name(&new.name)?;
         check_label(new.label.as_deref())?;
         let registration = find_provider(&new.provider_type)?;
-        registration.check_config(&new.config)?;
         let id = ulid::Ulid::new().to_string();
+        check_by_building(registration, &id, &new.name, &new.config)?;
         let sealed = seal_config(&self.cipher(), &id, registration.fields, &new.config)?;
         let config_json = serde_json::to_string(&sealed)
             .map_err(|_| StorageError::invalid_config("config cannot be serialised as JSON"))?;
@@ -282,7 +282,7 @@ impl Catalog {
                 let registration = find_provider(&row.provider_type)?;
                 let cipher = self.cipher();
                 let merged = merge_secrets(&cipher, &row, registration.fields, new_config)?;
-                registration.check_config(&merged)?;
+                check_by_building(registration, &row.id, &row.name, &merged)?;
                 let sealed = seal_config(&cipher, &row.id, registration.fields, &merged)?;
                 Some(
                     serde_json::to_string(&sealed)
@@ -594,6 +594,31 @@ async fn check_or_set_key(pool: &AnyPool, backend: Backend, cipher: &Cipher) -> 
             "the master key does not match the one this catalog was created with; set {MASTER_KEY_ENV} or the key \
              file to the original key (or restore it from backup)"
         ))),
+    }
+}
+
+/// The spec check, then the provider's own checks: its factory parses the
+/// typed config (no network work; the module is dropped at once). Only
+/// config errors refuse the change; a factory failing for another reason
+/// (say a file it needs is missing on this node) is saved and the instance
+/// shows as offline with the reason.
+fn check_by_building(
+    registration: &csal_core::ProviderRegistration,
+    id: &str,
+    name: &str,
+    config: &serde_json::Value,
+) -> Result<()> {
+    registration.check_config(config)?;
+    let ctx = csal_core::InstanceContext {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        provider_type: registration.provider_type.to_owned(),
+    };
+    let secrets = csal_core::secret::secret_values(registration.fields, config);
+    match registration.build(&ctx, config) {
+        Ok(_module) => Ok(()),
+        Err(e) if matches!(e.kind(), ErrorKind::InvalidConfig | ErrorKind::InvalidInput) => Err(e.redact(&secrets)),
+        Err(_) => Ok(()),
     }
 }
 
