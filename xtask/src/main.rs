@@ -1,1 +1,224 @@
-fn main() {}
+//! `cargo xtask`: the project's chores, in Rust (rust-analyzer's pattern).
+//!
+//! - `test`: fmt check, clippy (warnings denied), emulators, every test with
+//!   nextest, the conformance matrix, and the package check. CI runs this.
+//! - `conformance [--provider P]...`: the conformance suite per provider, as
+//!   a provider × test matrix.
+//! - `bench`: the benchmarks; figures go to docs/benchmarks.md.
+//! - `emulators list` / `emulators run NAME... -- CMD`: start test servers by
+//!   hand around any command.
+
+mod emulators;
+mod matrix;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "CSAL project chores")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Everything CI checks: fmt, clippy, tests (with emulators), conformance, package.
+    Test {
+        /// Skip fmt and clippy (quicker local runs).
+        #[arg(long)]
+        no_lint: bool,
+    },
+    /// Run the conformance suite and print the provider × test matrix.
+    Conformance {
+        /// Provider type(s) to run (a protocol's presets come along); all when omitted.
+        #[arg(long = "provider")]
+        providers: Vec<String>,
+    },
+    /// Run the benchmarks (release build) and write docs/benchmarks.md.
+    Bench {
+        /// Bytes for the large transfers (default 1 GiB).
+        #[arg(long, default_value_t = 1 << 30)]
+        size: u64,
+    },
+    /// `cargo package` every publishable crate.
+    Package,
+    /// Manage test servers by hand.
+    Emulators {
+        #[command(subcommand)]
+        command: EmuCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum EmuCmd {
+    /// List known emulators and the providers that need them.
+    List,
+    /// Start the named emulators (or those of `--provider`), run CMD with their env, stop them.
+    Run {
+        names: Vec<String>,
+        #[arg(long = "provider")]
+        providers: Vec<String>,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Test { no_lint } => test(no_lint),
+        Cmd::Conformance { providers } => conformance(&providers),
+        Cmd::Bench { size } => bench(size),
+        Cmd::Package => package(),
+        Cmd::Emulators { command } => match command {
+            EmuCmd::List => {
+                for e in emulators::all() {
+                    println!("{:<12} {}", e.name(), e.providers().join(", "));
+                }
+                Ok(())
+            }
+            EmuCmd::Run { names, providers, command } => emulators_run(&names, &providers, &command),
+        },
+    };
+    if let Err(e) = result {
+        eprintln!("xtask: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(workspace_root());
+    c
+}
+
+fn run(what: &str, cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: {what}");
+    let status = cmd.status().with_context(|| format!("starting {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+fn report_dir() -> PathBuf {
+    workspace_root().join("target/conformance")
+}
+
+fn ensure_nextest() -> Result<()> {
+    let have =
+        Command::new("cargo").args(["nextest", "--version"]).output().map(|o| o.status.success()).unwrap_or(false);
+    if !have {
+        run("install cargo-nextest", Command::new("cargo").args(["install", "cargo-nextest", "--locked"]))?;
+    }
+    Ok(())
+}
+
+fn test(no_lint: bool) -> Result<()> {
+    let started = std::time::Instant::now();
+    if !no_lint {
+        run("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
+        run(
+            "cargo clippy (warnings denied)",
+            cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
+        )?;
+    }
+    ensure_nextest()?;
+    // Build the tests before starting servers, so servers are not up for the whole build.
+    run("build tests", cargo().args(["nextest", "run", "--workspace", "--locked", "--no-run"]))?;
+    let env = emulators::Env::new(&workspace_root())?;
+    let running = emulators::start_for(&env, &[])?;
+    let _ = std::fs::remove_dir_all(report_dir());
+    let mut cmd = cargo();
+    cmd.args(["nextest", "run", "--workspace", "--locked", "--no-fail-fast"]);
+    cmd.env("CSAL_CONFORMANCE_REPORT_DIR", report_dir());
+    for r in &running {
+        cmd.envs(r.env.iter().cloned());
+    }
+    let tests = run("cargo nextest run --workspace", &mut cmd);
+    drop(running);
+    let matrix = matrix::print(&report_dir(), &[]);
+    tests?;
+    matrix?;
+    package()?;
+    eprintln!("xtask: all checks passed in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn conformance(providers: &[String]) -> Result<()> {
+    ensure_nextest()?;
+    run("build conformance tests", cargo().args(["nextest", "run", "--workspace", "--no-run"]))?;
+    let env = emulators::Env::new(&workspace_root())?;
+    let running = emulators::start_for(&env, providers)?;
+    let _ = std::fs::remove_dir_all(report_dir());
+    let mut cmd = cargo();
+    cmd.args(["nextest", "run", "--workspace", "--no-fail-fast", "-E", "binary(conformance)"]);
+    cmd.env("CSAL_CONFORMANCE_REPORT_DIR", report_dir());
+    if !providers.is_empty() {
+        cmd.env("CSAL_CONFORMANCE_PROVIDERS", providers.join(","));
+    }
+    for r in &running {
+        cmd.envs(r.env.iter().cloned());
+    }
+    let tests = run("conformance tests", &mut cmd);
+    drop(running);
+    let matrix = matrix::print(&report_dir(), providers);
+    tests?;
+    matrix
+}
+
+fn package() -> Result<()> {
+    run(
+        "cargo package --workspace",
+        cargo().args(["package", "--workspace", "--no-verify", "--allow-dirty", "--exclude", "xtask"]),
+    )
+}
+
+fn bench(size: u64) -> Result<()> {
+    run("build benchmarks (release)", cargo().args(["build", "--release", "-p", "csal-bench"]))?;
+    let bin = workspace_root().join("target/release/csal-bench");
+    let out = workspace_root().join("docs/benchmarks.md");
+    run(
+        "csal-bench",
+        Command::new(bin).arg("--size").arg(size.to_string()).arg("--markdown").arg(&out).current_dir(workspace_root()),
+    )?;
+    eprintln!("xtask: figures written to {}", out.display());
+    Ok(())
+}
+
+fn emulators_run(names: &[String], providers: &[String], command: &[String]) -> Result<()> {
+    let env = emulators::Env::new(&workspace_root())?;
+    let mut running = Vec::new();
+    for e in emulators::all() {
+        let by_name = names.iter().any(|n| n == e.name());
+        let by_provider = e.providers().iter().any(|p| providers.iter().any(|w| w == p));
+        if by_name || by_provider {
+            e.install(&env)?;
+            running.push(e.start(&env)?);
+        }
+    }
+    for n in names {
+        if !emulators::all().iter().any(|e| e.name() == n) {
+            bail!("unknown emulator '{n}' (see `cargo xtask emulators list`)");
+        }
+    }
+    let mut cmd = Command::new(&command[0]);
+    cmd.args(&command[1..]);
+    for r in &running {
+        for (k, v) in &r.env {
+            eprintln!("xtask: {k}={v}");
+        }
+        cmd.envs(r.env.iter().cloned());
+    }
+    let result = run(&command.join(" "), &mut cmd);
+    drop(running);
+    result
+}

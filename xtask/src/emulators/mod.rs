@@ -1,0 +1,113 @@
+// The toolkit below serves every emulator module; not each one uses every helper.
+#![allow(dead_code, unused_imports)]
+
+//! Test servers: install into a cache, start on 127.0.0.1, wait until ready,
+//! stop by pid. One module per server; each says which provider types need it
+//! and which environment variables tell the tests where it is.
+//!
+//! Provider crates never hard-code ports: their tests read the variables that
+//! [`Running::env`] lists (see `csal_conformance::require_env`).
+
+mod moto;
+mod process;
+
+pub use process::{Process, apt_install, npm_install, pip_venv, run_checked, wait_http, wait_port};
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+/// Where emulators are installed and run.
+pub struct Env {
+    /// Installs, kept between runs (`$CSAL_EMULATOR_CACHE`, default `~/.cache/csal-emulators`).
+    pub cache: PathBuf,
+    /// Data and logs of this run (wiped at start).
+    pub run: PathBuf,
+    /// In CI a server that cannot start is a failure; locally it is a skip.
+    pub ci: bool,
+}
+
+impl Env {
+    pub fn new(workspace: &std::path::Path) -> Result<Env> {
+        let cache = match std::env::var_os("CSAL_EMULATOR_CACHE") {
+            Some(p) => PathBuf::from(p),
+            None => {
+                PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cache/csal-emulators")
+            }
+        };
+        let run = workspace.join("target/emulators");
+        let _ = std::fs::remove_dir_all(&run);
+        std::fs::create_dir_all(&run)?;
+        std::fs::create_dir_all(&cache)?;
+        Ok(Env { cache, run, ci: std::env::var_os("CI").is_some() })
+    }
+
+    /// A fresh data directory for one server.
+    pub fn data_dir(&self, name: &str) -> Result<PathBuf> {
+        let dir = self.run.join(name);
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    pub fn log_path(&self, name: &str) -> PathBuf {
+        self.run.join(format!("{name}.log"))
+    }
+}
+
+/// One test server.
+pub trait Emulator: Sync {
+    /// Short name (`moto`, `postgres`, ...).
+    fn name(&self) -> &'static str;
+    /// Provider types whose tests need this server.
+    fn providers(&self) -> &'static [&'static str];
+    /// Install into `env.cache` if not there yet (idempotent).
+    fn install(&self, env: &Env) -> Result<()>;
+    /// Start, wait until ready, return the processes and the test env vars.
+    fn start(&self, env: &Env) -> Result<Running>;
+}
+
+/// A started server; dropping it stops its processes (by pid, newest first).
+pub struct Running {
+    pub name: &'static str,
+    pub env: Vec<(String, String)>,
+    pub processes: Vec<Process>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        while let Some(p) = self.processes.pop() {
+            p.stop();
+        }
+    }
+}
+
+/// Every emulator xtask knows, in start order.
+pub fn all() -> Vec<&'static dyn Emulator> {
+    vec![&moto::Moto]
+}
+
+/// Install and start the emulators needed by `providers` (all when empty).
+/// A failure is an error in CI, and a printed skip locally (the tests then
+/// report their targets as skipped with the reason).
+pub fn start_for(env: &Env, providers: &[String]) -> Result<Vec<Running>> {
+    let mut running = Vec::new();
+    for emulator in all() {
+        let wanted = providers.is_empty() || emulator.providers().iter().any(|p| providers.iter().any(|w| w == p));
+        if !wanted {
+            continue;
+        }
+        eprintln!("xtask: starting {} ...", emulator.name());
+        let started = std::time::Instant::now();
+        match emulator.install(env).and_then(|_| emulator.start(env)) {
+            Ok(r) => {
+                eprintln!("xtask: {} ready in {:.1} s", emulator.name(), started.elapsed().as_secs_f64());
+                running.push(r);
+            }
+            Err(e) if env.ci => {
+                return Err(e.context(format!("emulator {} failed to start (required in CI)", emulator.name())));
+            }
+            Err(e) => eprintln!("xtask: SKIP emulator {}: {e:#} (its tests will be skipped)", emulator.name()),
+        }
+    }
+    Ok(running)
+}
