@@ -105,6 +105,13 @@ impl DbModule {
                 }
             }
         }
+        // Write probe: a store we may read but not write (SQLite opened
+        // read-only, a PostgreSQL role without UPDATE) fails here with Auth,
+        // rather than halfway through the first recording.
+        sqlx::query(&format!("UPDATE {} SET size = size WHERE object_id = ''", db.objects))
+            .execute(&db.pool)
+            .await
+            .map_err(|e| map_sqlx(e, backend, "check write access to the object tables"))?;
         tracing::debug!(instance = %self.instance, url = %self.location.display_url(), "db provider ready");
         Ok(db)
     }
