@@ -422,7 +422,19 @@ impl Catalog {
     }
 
     /// Write a recording to the camera's first usable target, failing over
-    /// to the next. See [`policy::write_for_camera`] for the exact rules.
+    /// to the next:
+    ///
+    /// 1. targets that are missing, disabled or failed to load are skipped
+    ///    before any byte of `body` is read;
+    /// 2. targets whose last health check said `offline` are tried last;
+    /// 3. a failed write moves on to the next target unless the error is
+    ///    about the request itself (`InvalidInput`, `Integrity`);
+    /// 4. a failed attempt has consumed the body, so fail-over needs a
+    ///    replayable body (`body.try_clone()` is `Some`: bytes, files); with
+    ///    a one-shot stream the error says the body cannot be replayed.
+    ///
+    /// `NotFound` if the camera has no policy; `Unavailable` listing every
+    /// target's reason if none took the write.
     pub async fn write_for_camera(
         &self,
         camera_id: &str,
