@@ -248,7 +248,7 @@ impl Catalog {
         )
         .bind(&id)
         .bind(&new.name)
-        .bind(new.label.clone())
+        .bind(new.label.clone().filter(|l| !l.trim().is_empty()))
         .bind(&new.provider_type)
         .bind(i64::from(new.is_enabled))
         .bind(&config_json)
@@ -290,7 +290,7 @@ impl Catalog {
                 )
             }
         };
-        let label = update.label.clone().unwrap_or(row.label.clone());
+        let label = update.label.clone().unwrap_or(row.label.clone()).filter(|l| !l.trim().is_empty());
         let enabled = update.is_enabled.unwrap_or(row.is_enabled);
         let config_json = match config_json {
             Some(c) => c,
