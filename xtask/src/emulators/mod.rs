@@ -11,6 +11,7 @@
 mod azurite;
 mod fakegcs;
 mod moto;
+mod postgres;
 mod process;
 
 pub use process::{Process, apt_install, npm_install, pip_venv, run_checked, wait_http, wait_port};
@@ -85,7 +86,7 @@ impl Drop for Running {
 
 /// Every emulator xtask knows, in start order.
 pub fn all() -> Vec<&'static dyn Emulator> {
-    vec![&moto::Moto, &fakegcs::FakeGcs, &azurite::Azurite]
+    vec![&moto::Moto, &postgres::Postgres, &fakegcs::FakeGcs, &azurite::Azurite]
 }
 
 /// Install and start the emulators needed by `providers` (all when empty).
