@@ -6,7 +6,7 @@
 //! |---|---|
 //! | AuthenticationFailed, AuthorizationFailure, Authorization*Mismatch, InvalidAuthenticationInfo, NoAuthenticationInformation, InsufficientAccountPermissions, AccountIsDisabled; 401, 403 | `Auth` |
 //! | BlobNotFound, ContainerNotFound, ResourceNotFound; 404 | `NotFound` |
-//! | BlobAlreadyExists, ConditionNotMet (our `If-None-Match: *`); 412 | `AlreadyExists` |
+//! | BlobAlreadyExists, ConditionNotMet (our `If-None-Match: *`), ContainerAlreadyExists; 412 | `AlreadyExists` |
 //! | InvalidRange; 416 | `RangeNotSatisfiable` |
 //! | ServerBusy; 429 | `RateLimited` (+ `Retry-After`) |
 //! | OperationTimedOut, InternalError; 408, 500, 502, 503, 504 | `Transient` (+ `Retry-After`) |
@@ -36,7 +36,7 @@ pub(crate) fn kind_for(code: Option<&str>, status: StatusCode) -> ErrorKind {
             | "InsufficientAccountPermissions"
             | "AccountIsDisabled" => Some(ErrorKind::Auth),
             "BlobNotFound" | "ContainerNotFound" | "ResourceNotFound" => Some(ErrorKind::NotFound),
-            "BlobAlreadyExists" | "ConditionNotMet" => Some(ErrorKind::AlreadyExists),
+            "BlobAlreadyExists" | "ConditionNotMet" | "ContainerAlreadyExists" => Some(ErrorKind::AlreadyExists),
             "InvalidRange" => Some(ErrorKind::RangeNotSatisfiable),
             "ServerBusy" => Some(ErrorKind::RateLimited),
             "OperationTimedOut" | "InternalError" => Some(ErrorKind::Transient),

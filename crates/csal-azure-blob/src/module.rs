@@ -35,6 +35,18 @@ impl AzureBlobModule {
         Ok(AzureBlobModule { client: AzureClient::new(config.settings()?)? })
     }
 
+    /// Create the container (private access). An existing container is
+    /// fine. For setup tools, tests and benchmarks; not part of the contract.
+    pub async fn create_container(&self) -> Result<()> {
+        let what = format!("create container {}", self.client.settings.container);
+        let request = self.client.http.put(self.client.container_url()?).header(reqwest::header::CONTENT_LENGTH, 0);
+        match self.client.send(request, &what).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == csal_core::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn container_properties(&self) -> Result<()> {
         let what = format!("get container {}", self.client.settings.container);
         self.client.send(self.client.http.head(self.client.container_url()?), &what).await.map(drop)

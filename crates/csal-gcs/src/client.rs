@@ -37,6 +37,10 @@ impl GcsClient {
         Ok(GcsClient { http, settings, tokens })
     }
 
+    pub(crate) fn endpoint_url(&self, path: &str) -> Result<Url> {
+        self.url(path)
+    }
+
     fn url(&self, path: &str) -> Result<Url> {
         Url::parse(&format!("{}{path}", self.settings.endpoint))
             .map_err(|e| StorageError::invalid_input("cannot build a request URL").with_source(e))

@@ -35,6 +35,21 @@ impl GcsModule {
         Ok(GcsModule { client: GcsClient::new(settings)?, signer: tokio::sync::OnceCell::new() })
     }
 
+    /// Create the bucket in `project`. An existing bucket is fine. For setup
+    /// tools, tests and benchmarks (emulators); not part of the contract.
+    pub async fn create_bucket(&self, project: &str) -> Result<()> {
+        let what = format!("create bucket {}", self.client.settings.bucket);
+        let mut url = self.client.endpoint_url("/storage/v1/b")?;
+        url.query_pairs_mut().append_pair("project", project);
+        let body = serde_json::json!({ "name": self.client.settings.bucket }).to_string();
+        let request = self.client.http.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
+        match self.client.send(request, &what).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == csal_core::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn bucket_get(&self) -> Result<()> {
         let what = format!("get bucket {}", self.client.settings.bucket);
         self.client.send(self.client.http.get(self.client.bucket_url()?), &what).await.map(drop)
