@@ -15,6 +15,7 @@ use std::time::Duration;
 use common::{BUCKET, Server, http_get};
 use csal_conformance::Target;
 use csal_core::{ByteStream, StorageModule, WriteMeta};
+use futures::StreamExt;
 
 /// 5 MiB parts; 12 MiB + a bit makes three parts (the default large size).
 const LARGE: usize = 12 * 1024 * 1024 + 12_345;
@@ -203,4 +204,40 @@ async fn failed_multipart_upload_is_aborted() {
     assert!(uploads.uploads().is_empty(), "multipart uploads left behind: {:?}", uploads.uploads().len());
     let objects = module.sdk_client().list_objects_v2().bucket(BUCKET).prefix(&dir).send().await.unwrap();
     assert!(objects.contents().is_empty(), "objects left behind");
+}
+
+/// A multipart upload whose write future is dropped (caller gave up, a
+/// timeout fired) is aborted from a spawned task: its upload disappears.
+#[tokio::test(flavor = "multi_thread")]
+async fn dropped_multipart_upload_is_aborted() {
+    let Some(server) = Server::moto() else { return };
+    server.ensure_bucket(BUCKET).await;
+    let module = std::sync::Arc::new(server.module(BUCKET));
+    let dir = format!("dropped-{}", ulid::Ulid::new().to_string().to_lowercase());
+    let stalled = std::sync::Arc::new(tokio::sync::Notify::new());
+    // 11 MiB, then the body never yields again. The body is polled past
+    // 10 MiB (two parts) only after CreateMultipartUpload returned.
+    let good = bytes::Bytes::from(vec![9u8; 1024 * 1024]);
+    let signal = stalled.clone();
+    let body = futures::stream::iter((0..11).map(move |_| Ok(good.clone()))).chain(futures::stream::poll_fn(
+        move |_| -> std::task::Poll<Option<csal_core::Result<bytes::Bytes>>> {
+            signal.notify_one();
+            std::task::Poll::Pending
+        },
+    ));
+    let writer = module.clone();
+    let meta = WriteMeta::new(format!("{dir}/dropped.bin"));
+    let task = tokio::spawn(async move { writer.write(ByteStream::new(body, None), meta).await });
+    stalled.notified().await;
+    let sdk = module.sdk_client();
+    let open =
+        || async { sdk.list_multipart_uploads().bucket(BUCKET).prefix(&dir).send().await.unwrap().uploads().len() };
+    assert_eq!(open().await, 1, "the upload should be open while its body stalls");
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while open().await > 0 {
+        assert!(std::time::Instant::now() < deadline, "dropped multipart upload was not aborted within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
