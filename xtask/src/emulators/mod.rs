@@ -8,8 +8,11 @@
 //! Provider crates never hard-code ports: their tests read the variables that
 //! [`Running::env`] lists (see `csal_conformance::require_env`).
 
+mod apache_dav;
 mod moto;
 mod process;
+mod swift;
+mod wsgidav;
 
 pub use process::{Process, apt_install, npm_install, pip_venv, run_checked, wait_http, wait_port};
 
@@ -83,7 +86,7 @@ impl Drop for Running {
 
 /// Every emulator xtask knows, in start order.
 pub fn all() -> Vec<&'static dyn Emulator> {
-    vec![&moto::Moto]
+    vec![&moto::Moto, &wsgidav::Wsgidav, &apache_dav::ApacheDav, &swift::Swift]
 }
 
 /// Install and start the emulators needed by `providers` (all when empty).
