@@ -10,6 +10,7 @@
 
 mod apache_dav;
 mod moto;
+mod postgres;
 mod process;
 mod swift;
 mod wsgidav;
@@ -86,7 +87,7 @@ impl Drop for Running {
 
 /// Every emulator xtask knows, in start order.
 pub fn all() -> Vec<&'static dyn Emulator> {
-    vec![&moto::Moto, &wsgidav::Wsgidav, &apache_dav::ApacheDav, &swift::Swift]
+    vec![&moto::Moto, &postgres::Postgres, &wsgidav::Wsgidav, &apache_dav::ApacheDav, &swift::Swift]
 }
 
 /// Install and start the emulators needed by `providers` (all when empty).
