@@ -190,4 +190,19 @@ mod tests {
         let ep = catalog_url(&catalog, "endpoints", |ep| ep["interface"] == "public" && ep["region_id"] == "GRA");
         assert_eq!(ep.unwrap()["url"], "https://gra");
     }
+
+    #[test]
+    fn rackspace_catalog_gives_the_region_url() {
+        let catalog = json!([
+            { "name": "cloudFiles", "type": "object-store", "endpoints": [
+                { "region": "DFW", "publicURL": "https://dfw", "internalURL": "https://snet-dfw" },
+                { "region": "LON", "publicURL": "https://lon", "internalURL": "https://snet-lon" } ] }
+        ]);
+        let ep = catalog_url(&catalog, "endpoints", |ep| {
+            ep["region"].as_str().is_some_and(|r| r.eq_ignore_ascii_case("lon"))
+        });
+        assert_eq!(ep.unwrap()["publicURL"], "https://lon");
+        assert!(parse_time("2026-11-29T11:00:11.000000Z").is_some());
+        assert!(parse_time("2026-11-29T11:00:11.000-06:00").is_some());
+    }
 }

@@ -140,6 +140,18 @@ pub(crate) struct Settings {
     pub read_timeout_secs: u64,
 }
 
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // No secrets: the auth spec (passwords, keys) and temp URL key are left out.
+        f.debug_struct("Settings")
+            .field("provider", &self.provider)
+            .field("container", &self.container)
+            .field("segment_container", &self.segment_container)
+            .field("segment_size", &self.segment_size)
+            .finish_non_exhaustive()
+    }
+}
+
 fn check_container(field: &str, name: &str) -> Result<()> {
     if name.is_empty() || name.len() > 256 || name.contains('/') || name.chars().any(char::is_control) {
         return Err(StorageError::invalid_config(format!(
@@ -334,3 +346,92 @@ pub(crate) const OVH_FIELDS: &[ConfigField] = &[
     ConfigField::number("segment_size_mb", "Segment size (MiB)").default("16").help(SEGMENT_HELP),
     ConfigField::secret("temp_url_key", "Temp URL key"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use csal_core::ErrorKind;
+    use serde_json::json;
+
+    fn swift(extra: serde_json::Value) -> Result<Settings> {
+        let mut c =
+            json!({ "auth_url": "https://k.example.com:5000/v3", "username": "u", "password": "p", "container": "c" });
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        csal_core::parse_config::<SwiftConfig>("swift", &c)?.settings()
+    }
+
+    #[test]
+    fn auth_version_follows_the_url() {
+        assert!(matches!(swift(json!({})).unwrap().auth, AuthSpec::V3 { .. }));
+        let v1 = swift(json!({ "auth_url": "http://127.0.0.1:8090/auth/v1.0" })).unwrap();
+        assert!(matches!(v1.auth, AuthSpec::V1 { .. }));
+        assert_eq!(v1.segment_container, "c_segments");
+        assert_eq!(swift(json!({ "auth_version": "2" })).unwrap_err().kind(), ErrorKind::InvalidConfig);
+    }
+
+    #[test]
+    fn bad_containers_and_segment_sizes_name_the_field() {
+        let e = swift(json!({ "container": "a/b" })).unwrap_err();
+        assert!(e.message().contains("'container'"), "{e}");
+        let e = swift(json!({ "segment_container": "c" })).unwrap_err();
+        assert!(e.message().contains("'segment_container'"), "{e}");
+        let e = swift(json!({ "segment_size_mb": 0 })).unwrap_err();
+        assert!(e.message().contains("'segment_size_mb'"), "{e}");
+    }
+
+    #[test]
+    fn rackspace_preset_uses_identity_v2_and_the_region() {
+        let c: RackspaceConfig = csal_core::parse_config(
+            "rackspace",
+            &json!({ "username": "u", "api_key": "k", "region": "lon", "container": "c" }),
+        )
+        .unwrap();
+        match c.settings().unwrap().auth {
+            AuthSpec::RaxV2 { url, region, internal, .. } => {
+                assert_eq!(url, RACKSPACE_IDENTITY_URL);
+                assert_eq!(region, "LON");
+                assert!(!internal);
+            }
+            _ => panic!("rackspace must use identity v2.0"),
+        }
+        let bad: RackspaceConfig = csal_core::parse_config(
+            "rackspace",
+            &json!({ "username": "u", "api_key": "k", "region": "MARS", "container": "c" }),
+        )
+        .unwrap();
+        assert_eq!(bad.settings().unwrap_err().kind(), ErrorKind::InvalidConfig);
+    }
+
+    #[test]
+    fn ovh_preset_scopes_keystone_v3_to_the_project() {
+        let c: OvhSwiftConfig = csal_core::parse_config(
+            "ovh_swift",
+            &json!({ "username": "user-x", "password": "p", "project_id": "abc", "region": "gra", "container": "c" }),
+        )
+        .unwrap();
+        match c.settings().unwrap().auth {
+            AuthSpec::V3 { url, project: ProjectScope::Id(id), region, interface, user_domain, .. } => {
+                assert_eq!(url, OVH_AUTH_URL);
+                assert_eq!(id, "abc");
+                assert_eq!(region.as_deref(), Some("GRA"));
+                assert_eq!(interface, "public");
+                assert_eq!(user_domain, "Default");
+            }
+            _ => panic!("ovh must use Keystone v3 with a project id"),
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let c: SwiftConfig = csal_core::parse_config(
+            "swift",
+            &json!({ "auth_url": "https://k/v3", "username": "u", "password": "hunter22", "container": "c",
+                     "temp_url_key": "tempkey99" }),
+        )
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter22") && !shown.contains("tempkey99"), "{shown}");
+    }
+}

@@ -230,3 +230,35 @@ fn is_stale(headers: &HeaderMap) -> bool {
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.to_ascii_lowercase().replace(' ', "").contains("stale=true"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(base: &str) -> DavClient {
+        let http = reqwest::Client::new();
+        DavClient::new(http, parse_base("url", base).unwrap(), DavAuth::None, None, None).unwrap()
+    }
+
+    #[test]
+    fn hrefs_become_relative_ids() {
+        let c = client("http://h:1/remote.php/dav/files/t%C3%BC");
+        assert_eq!(c.base.as_str(), "http://h:1/remote.php/dav/files/t%C3%BC/");
+        assert_eq!(c.rel_of_href("/remote.php/dav/files/t%C3%BC/a/b%20c.bin").as_deref(), Some("a/b c.bin"));
+        assert_eq!(c.rel_of_href("http://h:1/remote.php/dav/files/t%C3%BC/dir/").as_deref(), Some("dir"));
+        assert_eq!(c.rel_of_href("/remote.php/dav/files/t%C3%BC").as_deref(), Some(""));
+        assert_eq!(c.rel_of_href("/elsewhere/x"), None);
+    }
+
+    #[test]
+    fn paths_are_encoded_per_segment() {
+        assert_eq!(encode_path("a b/ü?#%.mp4"), "a%20b/%C3%BC%3F%23%25.mp4");
+    }
+
+    #[test]
+    fn base_urls_with_credentials_or_odd_schemes_are_refused() {
+        assert!(parse_base("url", "ftp://h/x").is_err());
+        let e = parse_base("url", "https://u:p@h/x").unwrap_err();
+        assert!(e.message().contains("'url'") && !e.message().contains(":p@"));
+    }
+}
