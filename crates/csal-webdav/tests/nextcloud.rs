@@ -1,33 +1,23 @@
-//! The `nextcloud` preset: the shared conformance suite through a local fake
-//! of Nextcloud's chunked-upload endpoints (see `support/nextcloud_fake.rs`)
-//! in front of wsgidav laid out like Nextcloud (`/remote.php/dav/files/test`).
+//! The `nextcloud` preset's chunked upload v2, through a local fake of
+//! Nextcloud's chunking endpoints (see `support/nextcloud_fake.rs`) in front
+//! of wsgidav laid out like Nextcloud (`/remote.php/dav/files/test`). The
+//! shared conformance suite for the preset is in `conformance.rs`.
 
 csal_core::link_providers!(csal_webdav);
 
+#[allow(dead_code)]
 mod support {
     pub mod nextcloud_fake;
 }
 
 use std::sync::atomic::Ordering;
 
-use csal_conformance::{Target, require_env, run};
+use csal_conformance::require_env;
 use csal_core::{ByteStream, InstanceDefinition, StorageModule, StorageRouter, WriteMeta};
 use serde_json::json;
 
 fn config(url: &str, password: &str) -> serde_json::Value {
     json!({ "server_url": url, "username": "test", "app_password": password, "chunk_size_mb": 5 })
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn nextcloud_preset_passes_conformance() {
-    let label = "nextcloud@wsgidav+chunking-fake";
-    let Some(upstream) = require_env("CSAL_TEST_NEXTCLOUD_URL", label, "nextcloud") else { return };
-    let fake = support::nextcloud_fake::start(&upstream).await;
-    // large_size (12 MiB + a bit) is above the 5 MiB chunk size: chunked upload v2.
-    let target =
-        Target::new(label, "nextcloud", config(&fake.url, "test")).bad_credentials(config(&fake.url, "wrong-app-pw"));
-    run(target).await.assert_passed();
-    assert!(fake.counters.assembled.load(Ordering::Relaxed) >= 1, "no chunked upload was assembled");
 }
 
 #[tokio::test(flavor = "multi_thread")]
