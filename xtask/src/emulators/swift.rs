@@ -79,7 +79,8 @@ impl Emulator for Swift {
         "swift"
     }
     fn providers(&self) -> &'static [&'static str] {
-        &["swift", "rackspace", "ovh_swift"]
+        // s3: the S3 provider tests Swift's s3api through CSAL_TEST_SWIFT_S3_*.
+        &["swift", "rackspace", "ovh_swift", "s3"]
     }
     fn install(&self, env: &Env) -> Result<()> {
         apt_install(&["memcached"])?;
