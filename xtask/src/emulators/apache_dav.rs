@@ -24,18 +24,15 @@ impl Emulator for ApacheDav {
         apt_install(&["apache2"])
     }
     fn start(&self, env: &Env) -> Result<Running> {
-        let dir = env.data_dir("apache")?;
+        // The server drops to www-data, which must reach its data: keep it
+        // under the system temp dir (world-traversable) rather than opening
+        // up the parents of the workspace. Wiped at every start.
+        let dir = std::env::temp_dir().join("csal-emulator-apache-dav");
+        let _ = std::fs::remove_dir_all(&dir);
         let (data, digest_data) = (dir.join("dav"), dir.join("dav-digest"));
         std::fs::create_dir_all(&data)?;
         std::fs::create_dir_all(&digest_data)?;
-        // The server drops to www-data: it must own its data and be able to
-        // reach it (every parent directory traversable).
         run_checked("chown www-data", Command::new("chown").arg("-R").arg("www-data:").arg(&dir))?;
-        let mut parent = dir.parent();
-        while let Some(p) = parent {
-            let _ = Command::new("chmod").arg("o+x").arg(p).status();
-            parent = p.parent();
-        }
         let htpasswd = dir.join("htpasswd");
         run_checked("htpasswd", Command::new("htpasswd").arg("-bc").arg(&htpasswd).args(["test", "test"]))?;
         // htdigest only prompts; its line is user:realm:md5(user:realm:password).
