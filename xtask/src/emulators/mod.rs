@@ -14,6 +14,12 @@ mod moto;
 mod postgres;
 mod process;
 mod s3sfs;
+mod apache_dav;
+mod moto;
+mod postgres;
+mod process;
+mod swift;
+mod wsgidav;
 
 pub use process::{Process, apt_install, npm_install, pip_venv, run_checked, wait_http, wait_port};
 
@@ -92,7 +98,7 @@ impl Drop for Running {
 
 /// Every emulator xtask knows, in start order.
 pub fn all() -> Vec<&'static dyn Emulator> {
-    vec![&moto::Moto, &postgres::Postgres, &fakegcs::FakeGcs, &azurite::Azurite, &s3sfs::S3sFs]
+    vec![&moto::Moto, &postgres::Postgres, &fakegcs::FakeGcs, &azurite::Azurite, &s3sfs::S3sFs, &wsgidav::Wsgidav, &apache_dav::ApacheDav, &swift::Swift]
 }
 
 /// Install and start the emulators needed by `providers` (all when empty).
