@@ -20,6 +20,8 @@ mod postgres;
 mod process;
 mod swift;
 mod wsgidav;
+mod sshd;
+mod vsftpd;
 
 pub use process::{Process, apt_install, npm_install, pip_venv, run_checked, wait_http, wait_port};
 
@@ -98,7 +100,7 @@ impl Drop for Running {
 
 /// Every emulator xtask knows, in start order.
 pub fn all() -> Vec<&'static dyn Emulator> {
-    vec![&moto::Moto, &postgres::Postgres, &fakegcs::FakeGcs, &azurite::Azurite, &s3sfs::S3sFs, &wsgidav::Wsgidav, &apache_dav::ApacheDav, &swift::Swift]
+    vec![&moto::Moto, &postgres::Postgres, &fakegcs::FakeGcs, &azurite::Azurite, &s3sfs::S3sFs, &wsgidav::Wsgidav, &apache_dav::ApacheDav, &swift::Swift, &sshd::Sshd, &vsftpd::Vsftpd]
 }
 
 /// Install and start the emulators needed by `providers` (all when empty).
