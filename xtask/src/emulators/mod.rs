@@ -9,6 +9,7 @@
 //! [`Running::env`] lists (see `csal_conformance::require_env`).
 
 mod moto;
+mod postgres;
 mod process;
 
 pub use process::{Process, apt_install, npm_install, pip_venv, run_checked, wait_http, wait_port};
@@ -83,7 +84,7 @@ impl Drop for Running {
 
 /// Every emulator xtask knows, in start order.
 pub fn all() -> Vec<&'static dyn Emulator> {
-    vec![&moto::Moto]
+    vec![&moto::Moto, &postgres::Postgres]
 }
 
 /// Install and start the emulators needed by `providers` (all when empty).
