@@ -2,4 +2,4 @@
 //! them. A crate not named here is not linked and its provider type is
 //! unknown to the binary (see csal_core::link_providers!).
 
-csal_core::link_providers!(csal_memory);
+csal_core::link_providers!(csal_local_fs, csal_memory);
