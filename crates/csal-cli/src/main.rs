@@ -64,7 +64,7 @@ pub enum Command {
         #[arg(short = 'o', long = "output", default_value = "-")]
         output: String,
         /// Byte range: START-END (inclusive), START- or -LEN.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         range: Option<String>,
     },
     /// List objects under a path.
