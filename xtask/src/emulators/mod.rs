@@ -8,6 +8,7 @@
 //! Provider crates never hard-code ports: their tests read the variables that
 //! [`Running::env`] lists (see `csal_conformance::require_env`).
 
+mod chromedriver;
 mod moto;
 mod postgres;
 mod process;
@@ -84,7 +85,7 @@ impl Drop for Running {
 
 /// Every emulator xtask knows, in start order.
 pub fn all() -> Vec<&'static dyn Emulator> {
-    vec![&moto::Moto, &postgres::Postgres]
+    vec![&moto::Moto, &postgres::Postgres, &chromedriver::Chromedriver]
 }
 
 /// Install and start the emulators needed by `providers` (all when empty).
