@@ -160,7 +160,7 @@ fn modules_page(state: &AdminState, caller: &Caller, flash: Option<(bool, String
                                 @if let Some(r) = &st.reason { div class="reason" { (r) } }
                             }
                             td class="num" { (views::ms(st.latency_ms)) }
-                            td class="actions" {
+                            td { div class="actions" {
                                 (post_button(&format!("/modules/{}/test", seg(&i.name)), csrf, "Test", "small"))
                                 @if i.is_enabled {
                                     (post_button(&format!("/modules/{}/disable", seg(&i.name)), csrf, "Disable", "small secondary"))
@@ -168,7 +168,7 @@ fn modules_page(state: &AdminState, caller: &Caller, flash: Option<(bool, String
                                     (post_button(&format!("/modules/{}/enable", seg(&i.name)), csrf, "Enable", "small secondary"))
                                 }
                                 a class="btn small secondary" href={ "/modules/" (seg(&i.name)) "/edit" } { "Edit" }
-                            }
+                            } }
                         }
                     }
                 }
@@ -617,10 +617,10 @@ async fn policies_page(
                         tr {
                             td { code { (cam) } }
                             td { @for (n, t) in ts.iter().enumerate() { @if n > 0 { " → " } code { (t) } } }
-                            td class="actions" {
+                            td { div class="actions" {
                                 a class="btn small secondary" href={ "/policies?camera=" (seg(cam)) } { "Edit" }
                                 (post_button(&format!("/policies/{}/delete", seg(cam)), csrf, "Delete", "small danger"))
-                            }
+                            } }
                         }
                     }
                 }

@@ -27,7 +27,7 @@ a{color:#2358c4}
 button,.btn{background:#2358c4;color:#fff;border:0;border-radius:6px;padding:7px 14px;font-size:14px;cursor:pointer;text-decoration:none;display:inline-block}
 button.secondary,.btn.secondary{background:#e7eaef;color:#1d2430}
 button.danger{background:#c62828}
-button.small{padding:4px 10px;font-size:13px}
+.small{padding:4px 10px;font-size:13px}
 form.inline{display:inline}
 .field{margin-bottom:14px}
 .field label{display:block;font-weight:600;margin-bottom:4px}

@@ -20,7 +20,7 @@ pub async fn run(cli: Cli) -> CliResult {
     let cat = open_catalog(&catalog, key_file.as_deref()).await?;
     match command {
         Command::Providers => unreachable!("handled above"),
-        Command::Serve(args) => serve::serve(&cat, &catalog, args, json).await,
+        Command::Serve(args) => serve::serve(&cat, args, json).await,
         Command::Module(cmd) => module::run(&cat, cmd, json).await,
         Command::Admin(cmd) => admin::run(&cat, cmd, json).await,
         Command::Put { name, file, key_hint, content_type } => {

@@ -38,7 +38,8 @@ async fn bootstrap(cat: &Catalog, args: &ServeArgs) -> CliResult<Option<String>>
     Ok(note)
 }
 
-pub async fn serve(cat: &Catalog, catalog_url: &str, args: ServeArgs, json: bool) -> CliResult {
+pub async fn serve(cat: &Catalog, args: ServeArgs, json: bool) -> CliResult {
+    let catalog_url = cat.display_url();
     let note = bootstrap(cat, &args).await?;
     let password = csal_admin::auth::ensure_password(cat).await?;
     let listener = csal_admin::bind(args.listen).await?;
