@@ -42,7 +42,14 @@ pub async fn serve(cat: &Catalog, args: ServeArgs, json: bool) -> CliResult {
     let catalog_url = cat.display_url();
     let note = bootstrap(cat, &args).await?;
     let password = csal_admin::auth::ensure_password(cat).await?;
-    let listener = csal_admin::bind(args.listen).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (is another csal serve running? choose another port with --listen)"
+        } else {
+            ""
+        };
+        CliError::other(format!("cannot listen on {}: {e}{hint}", args.listen))
+    })?;
     let addr = listener.local_addr()?;
     let url = format!("http://{addr}/");
     if json {
