@@ -50,11 +50,18 @@ pub struct CatalogOptions {
     pub layers: LayerConfig,
     /// Connection pool size.
     pub max_connections: u32,
+    /// How long to wait for a database connection.
+    pub connect_timeout: Duration,
 }
 
 impl Default for CatalogOptions {
     fn default() -> Self {
-        CatalogOptions { poll_interval: Duration::from_secs(1), layers: LayerConfig::default(), max_connections: 5 }
+        CatalogOptions {
+            poll_interval: Duration::from_secs(1),
+            layers: LayerConfig::default(),
+            max_connections: 5,
+            connect_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -131,7 +138,7 @@ impl Catalog {
     pub async fn open_with(url: &str, key: MasterKey, options: CatalogOptions) -> Result<Catalog> {
         let location = DbLocation::parse(url, None, true)?;
         let cipher = key.load()?;
-        let pool = location.connect(options.max_connections, Duration::from_secs(30)).await?;
+        let pool = location.connect(options.max_connections, options.connect_timeout).await?;
         let backend = location.backend;
         migrate::run(&pool, backend).await?;
         check_or_set_key(&pool, backend, &cipher).await?;
@@ -248,7 +255,7 @@ impl Catalog {
         )
         .bind(&id)
         .bind(&new.name)
-        .bind(new.label.clone())
+        .bind(new.label.clone().filter(|l| !l.trim().is_empty()))
         .bind(&new.provider_type)
         .bind(i64::from(new.is_enabled))
         .bind(&config_json)
@@ -290,7 +297,7 @@ impl Catalog {
                 )
             }
         };
-        let label = update.label.clone().unwrap_or(row.label.clone());
+        let label = update.label.clone().unwrap_or(row.label.clone()).filter(|l| !l.trim().is_empty());
         let enabled = update.is_enabled.unwrap_or(row.is_enabled);
         let config_json = match config_json {
             Some(c) => c,

@@ -91,9 +91,11 @@ on_both!(
     secret_left_empty_on_update_keeps_the_stored_value,
     wrong_master_key_is_a_clear_error,
     second_node_sees_a_change_without_restart,
+    another_process_change_is_seen_without_restart,
     killed_writer_leaves_the_catalog_consistent,
     policy_fails_over_from_an_offline_first_target,
     settings_round_trip_with_secrets_sealed,
+    write_in_flight_survives_a_reload_of_its_instance,
     rotated_master_key_replaces_the_old_one,
 );
 
@@ -287,6 +289,51 @@ async fn second_node_sees_a_change_without_restart(db: TestDb) {
     node2.close().await;
 }
 
+/// The child half of `another_process_change_is_seen_without_restart`:
+/// create one module, then exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_creates_module_entry() {
+    let (Ok(url), Ok(key), Ok(name)) = (
+        std::env::var("CSAL_CATALOG_CHILD_URL"),
+        std::env::var("CSAL_CATALOG_CHILD_KEY"),
+        std::env::var("CSAL_CATALOG_CHILD_CREATE"),
+    ) else {
+        return;
+    };
+    let cat = Catalog::open(&url, MasterKey::Explicit(SecretString::from(key))).await.unwrap();
+    cat.create_module(db_module(&name, pg_target_config())).await.unwrap();
+    cat.close().await;
+}
+
+fn spawn_child(db: &TestDb, test: &str, extra: &[(&str, &str)]) -> std::process::Child {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("CSAL_CATALOG_CHILD_URL", &db.url)
+        .env("CSAL_CATALOG_CHILD_KEY", db.key.expose_secret())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+async fn another_process_change_is_seen_without_restart(db: TestDb) {
+    let cat = db.open().await;
+    assert!(cat.router().handle("from-child").is_err());
+    let status =
+        spawn_child(&db, "child_creates_module_entry", &[("CSAL_CATALOG_CHILD_CREATE", "from-child")]).wait().unwrap();
+    assert!(status.success(), "child failed: {status}");
+    wait_for_reload(&cat, "the parent to load the module the child created", |c| {
+        c.router().handle("from-child").is_ok_and(|h| h.status() == InstanceStatus::Ready)
+    })
+    .await;
+    // Its secret was sealed by the child and opens here (same key).
+    let defs = cat.definitions().await.unwrap();
+    assert!(defs.iter().any(|d| d.name == "from-child" && d.config_json.contains(PW)));
+    cat.close().await;
+}
+
 /// The child half of `killed_writer_leaves_the_catalog_consistent`: when
 /// started by that test (env set), write to the catalog in a loop until killed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -312,14 +359,7 @@ async fn killed_writer_leaves_the_catalog_consistent(db: TestDb) {
     let cat = db.open().await;
     cat.create_module(db_module("before", pg_target_config())).await.unwrap();
     let start_seq = cat.change_seq().await.unwrap();
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["child_writer_entry", "--exact", "--nocapture", "--test-threads=1"])
-        .env("CSAL_CATALOG_CHILD_URL", &db.url)
-        .env("CSAL_CATALOG_CHILD_KEY", db.key.expose_secret())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_child(&db, "child_writer_entry", &[]);
     // Let it get well into its loop, then kill it (SIGKILL: no cleanup).
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -525,5 +565,40 @@ async fn key_file_is_created_on_first_run_and_env_wins() {
         assert_eq!(std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777, 0o600);
     }
     let cat = Catalog::open(&url, MasterKey::FromEnvOrFile(key_path.clone())).await.unwrap();
+    cat.close().await;
+}
+
+async fn write_in_flight_survives_a_reload_of_its_instance(db: TestDb) {
+    let cat = db.open().await;
+    let dir = tempfile::tempdir().unwrap();
+    cat.create_module(db_module("local", sqlite_target_config(dir.path(), "local.db"))).await.unwrap();
+    cat.set_policy("cam1", vec!["local".into()]).await.unwrap();
+    // A body that sends one part, then waits for us before finishing.
+    let (release, wait) = tokio::sync::oneshot::channel::<()>();
+    let (started_tx, started) = tokio::sync::oneshot::channel::<()>();
+    let first = futures::stream::iter(vec![Ok(bytes::Bytes::from(vec![1u8; 1_500_000]))]);
+    let rest = futures::stream::once(async move {
+        let _ = started_tx.send(());
+        let _ = wait.await;
+        Ok(bytes::Bytes::from(vec![2u8; 1000]))
+    });
+    let body = ByteStream::new(futures::StreamExt::chain(first, rest), None);
+    let writer = {
+        let cat = cat.clone();
+        tokio::spawn(async move { cat.write_for_camera("cam1", body, WriteMeta::new("cam1/long.mp4")).await })
+    };
+    started.await.unwrap();
+    // Change the instance under the running write: the router rebuilds it.
+    let before = cat.router().handle("local").unwrap();
+    cat.update_module("local", ModuleUpdate { label: Some(Some("renamed".into())), ..Default::default() })
+        .await
+        .unwrap();
+    let after = cat.router().handle("local").unwrap();
+    assert!(!Arc::ptr_eq(&before, &after), "the instance should have been rebuilt");
+    release.send(()).unwrap();
+    let done = writer.await.unwrap().expect("the in-flight write finishes on its old handle");
+    assert_eq!(done.receipt.size, 1_501_000);
+    let meta = cat.router().stat("local", &done.receipt.object_id).await.unwrap();
+    assert_eq!(meta.size, 1_501_000);
     cat.close().await;
 }

@@ -94,6 +94,5 @@ fn markdown(figures: &[Figure], size: u64) -> String {
 }
 
 fn humantime_now() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    format!("unix time {secs}")
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
