@@ -8,21 +8,18 @@
 //! Provider crates never hard-code ports: their tests read the variables that
 //! [`Running::env`] lists (see `csal_conformance::require_env`).
 
+mod apache_dav;
 mod azurite;
-mod fakegcs;
 mod chromedriver;
+mod fakegcs;
 mod moto;
 mod postgres;
 mod process;
 mod s3sfs;
-mod apache_dav;
-mod moto;
-mod postgres;
-mod process;
-mod swift;
-mod wsgidav;
 mod sshd;
+mod swift;
 mod vsftpd;
+mod wsgidav;
 
 pub use process::{Process, apt_install, npm_install, pip_venv, run_checked, wait_http, wait_port};
 
