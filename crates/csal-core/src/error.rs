@@ -27,7 +27,7 @@ pub enum ErrorClass {
 }
 
 /// What went wrong, precisely enough to act on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// Authentication or authorisation failed.

@@ -40,13 +40,13 @@ impl Process {
 
     /// Fail early if the process already exited (bad config, port in use).
     pub fn check_alive(&mut self, log: &Path) -> Result<()> {
-        if let Some(child) = &mut self.child {
-            if let Some(status) = child.try_wait()? {
-                let tail = std::fs::read_to_string(log).unwrap_or_default();
-                let tail: String =
-                    tail.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-                bail!("{} exited with {status}:\n{tail}", self.name);
-            }
+        if let Some(child) = &mut self.child
+            && let Some(status) = child.try_wait()?
+        {
+            let tail = std::fs::read_to_string(log).unwrap_or_default();
+            let lines: Vec<&str> = tail.lines().collect();
+            let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+            bail!("{} exited with {status}:\n{tail}", self.name);
         }
         Ok(())
     }

@@ -151,17 +151,6 @@ pub struct OperationStats {
     pub buckets: Vec<u64>,
 }
 
-impl PartialOrd for ErrorKind {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for ErrorKind {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.as_str().cmp(other.as_str())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,338 @@
+//! The router and its layers, with small test providers registered here.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use csal_core::{
+    ByteRange, ByteStream, Capabilities, ConfigField, ErrorKind, ExposeSecret, HealthReport, InstanceContext,
+    InstanceDefinition, InstanceStatus, LayerConfig, ListPage, ListRequest, ObjectMeta, ProviderCategory,
+    ProviderRegistration, Result, RetryPolicy, SecretString, StorageError, StorageModule, StorageRouter, TimeoutPolicy,
+    WriteMeta, WriteReceipt,
+};
+use futures::StreamExt;
+use serde_json::json;
+
+/// Builds of the `counted` provider (used by one test only).
+static COUNTED_BUILDS: AtomicU32 = AtomicU32::new(0);
+
+/// A provider that fails `fail_times` times with a transient error (which
+/// echoes its secret, as a careless SDK might) before succeeding.
+struct Flaky {
+    fail_times: u32,
+    calls: AtomicU32,
+    token: SecretString,
+    hang: bool,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlakyConfig {
+    #[serde(default)]
+    fail_times: u32,
+    token: SecretString,
+    #[serde(default)]
+    hang: bool,
+    #[serde(default)]
+    refuse: bool,
+}
+
+const FLAKY_FIELDS: &[ConfigField] = &[
+    ConfigField::number("fail_times", "Failures before success"),
+    ConfigField::secret("token", "Token").required(),
+    ConfigField::bool("hang", "Never answer"),
+    ConfigField::bool("refuse", "Factory fails"),
+];
+
+fn build_flaky(_: &InstanceContext, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
+    let c: FlakyConfig = csal_core::parse_config("flaky", config)?;
+    if c.refuse {
+        return Err(StorageError::auth(format!("token {} rejected by factory", c.token.expose_secret())));
+    }
+    Ok(Arc::new(Flaky { fail_times: c.fail_times, calls: AtomicU32::new(0), token: c.token, hang: c.hang }))
+}
+
+impl Flaky {
+    async fn attempt(&self) -> Result<()> {
+        if self.hang {
+            futures::future::pending::<()>().await;
+        }
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        if n < self.fail_times {
+            return Err(StorageError::transient(format!("GET https://x/?token={} failed", self.token.expose_secret()))
+                .with_retry_after(Some(Duration::from_millis(5))));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl StorageModule for Flaky {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+    async fn validate(&self) -> Result<()> {
+        self.attempt().await
+    }
+    async fn write(&self, mut body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
+        let mut size = 0;
+        while let Some(chunk) = body.next().await {
+            size += chunk?.len() as u64;
+        }
+        self.attempt().await?;
+        Ok(WriteReceipt { object_id: meta.key_hint, size, checksum: None, etag: None, instance: None })
+    }
+    async fn read(&self, _id: &str, _range: Option<ByteRange>) -> Result<ByteStream> {
+        self.attempt().await?;
+        Ok(ByteStream::from_bytes(&b"data"[..]))
+    }
+    async fn delete(&self, _id: &str) -> Result<()> {
+        self.attempt().await
+    }
+    async fn list(&self, _r: &ListRequest) -> Result<ListPage> {
+        self.attempt().await?;
+        Ok(ListPage::default())
+    }
+    async fn stat(&self, id: &str) -> Result<ObjectMeta> {
+        self.attempt().await?;
+        Ok(ObjectMeta::new(id, 4))
+    }
+    async fn health_check(&self) -> HealthReport {
+        match self.attempt().await {
+            Ok(()) => HealthReport::ok(Duration::from_millis(1)),
+            Err(e) => HealthReport::offline(&e),
+        }
+    }
+}
+
+csal_core::register_provider!(ProviderRegistration {
+    provider_type: "flaky",
+    display_name: "Flaky (test)",
+    category: ProviderCategory::Local,
+    crate_name: "router-test",
+    description: "test provider",
+    fields: FLAKY_FIELDS,
+    factory: build_flaky,
+});
+
+fn build_counted(ctx: &InstanceContext, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
+    COUNTED_BUILDS.fetch_add(1, Ordering::SeqCst);
+    build_flaky(ctx, config)
+}
+
+csal_core::register_provider!(ProviderRegistration {
+    provider_type: "counted",
+    display_name: "Counted (test)",
+    category: ProviderCategory::Local,
+    crate_name: "router-test",
+    description: "test provider that counts its builds",
+    fields: FLAKY_FIELDS,
+    factory: build_counted,
+});
+
+// The same provider type registered twice, as two crates might.
+csal_core::register_provider!(ProviderRegistration {
+    provider_type: "dup",
+    display_name: "Dup A",
+    category: ProviderCategory::Local,
+    crate_name: "crate-a",
+    description: "",
+    fields: FLAKY_FIELDS,
+    factory: build_flaky,
+});
+csal_core::register_provider!(ProviderRegistration {
+    provider_type: "dup",
+    display_name: "Dup B",
+    category: ProviderCategory::Local,
+    crate_name: "crate-b",
+    description: "",
+    fields: FLAKY_FIELDS,
+    factory: build_flaky,
+});
+
+fn def(id: &str, name: &str, provider: &str, config_json: &str) -> InstanceDefinition {
+    InstanceDefinition {
+        id: id.into(),
+        name: name.into(),
+        label: None,
+        provider_type: provider.into(),
+        is_enabled: true,
+        config_json: config_json.into(),
+        created_at: None,
+        updated_at: None,
+    }
+}
+
+fn fast_layers() -> LayerConfig {
+    LayerConfig {
+        timeouts: TimeoutPolicy {
+            operation: Duration::from_secs(2),
+            first_byte: Duration::from_secs(2),
+            idle: Duration::from_secs(2),
+        },
+        retry: RetryPolicy { base_delay: Duration::from_millis(1), ..RetryPolicy::default() },
+    }
+}
+
+fn offline_reason(router: &StorageRouter, name: &str) -> (ErrorKind, String) {
+    let info = router.instances().into_iter().find(|i| i.name == name).expect("instance listed");
+    match info.status {
+        InstanceStatus::Offline { kind, reason } => (kind, reason),
+        other => panic!("{name}: expected offline, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn broken_instances_are_listed_offline_next_to_working_ones() {
+    let mut disabled = def("5", "off", "flaky", r#"{"token":"t0ken"}"#);
+    disabled.is_enabled = false;
+    let router = StorageRouter::new(
+        &[
+            def("1", "good", "flaky", r#"{"token":"t0ken"}"#),
+            def("2", "malformed", "flaky", r#"{"token": "#),
+            def("3", "unknown", "no_such_provider", "{}"),
+            def("4", "missing-field", "flaky", "{}"),
+            disabled,
+            def("6", "factory-fails", "flaky", r#"{"token":"hunter2-secret","refuse":true}"#),
+            def("7", "duplicated", "dup", r#"{"token":"t0ken"}"#),
+        ],
+        fast_layers(),
+    );
+    let infos = router.instances();
+    assert_eq!(infos.len(), 7, "no instance may be dropped");
+    assert_eq!(infos[0].status, InstanceStatus::Ready);
+
+    let (kind, reason) = offline_reason(&router, "malformed");
+    assert_eq!(kind, ErrorKind::InvalidConfig);
+    assert!(reason.contains("not valid JSON"), "{reason}");
+
+    let (kind, reason) = offline_reason(&router, "unknown");
+    assert_eq!(kind, ErrorKind::InvalidConfig);
+    assert!(reason.contains("unknown provider type 'no_such_provider'"), "{reason}");
+
+    let (_, reason) = offline_reason(&router, "missing-field");
+    assert!(reason.contains("'token'"), "{reason}");
+
+    let (kind, reason) = offline_reason(&router, "factory-fails");
+    assert_eq!(kind, ErrorKind::Auth);
+    assert!(!reason.contains("hunter2-secret"), "secret leaked: {reason}");
+
+    let (_, reason) = offline_reason(&router, "duplicated");
+    assert!(reason.contains("crate-a") && reason.contains("crate-b"), "{reason}");
+    assert!(csal_core::registry_conflicts().contains_key("dup"));
+
+    assert_eq!(router.instances()[4].status, InstanceStatus::Disabled);
+    let e = router.stat("off", "x").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable);
+    let e = router.stat("malformed", "x").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable);
+    assert!(e.to_string().contains("failed to load"), "{e}");
+
+    // The working one answers by name and by id.
+    assert_eq!(router.stat("good", "a").await.unwrap().size, 4);
+    assert_eq!(router.stat("1", "a").await.unwrap().size, 4);
+    assert_eq!(router.stat("nope", "a").await.unwrap_err().kind(), ErrorKind::NotFound);
+}
+
+#[tokio::test]
+async fn disabled_rows_are_not_constructed() {
+    let mut d = def("x", "never-built", "counted", r#"{"token":"t0ken"}"#);
+    d.is_enabled = false;
+    let router = StorageRouter::new(&[d.clone()], fast_layers());
+    let health = router.health_check("never-built").await.unwrap();
+    assert_eq!(health.status, csal_core::HealthStatus::Offline);
+    assert_eq!(COUNTED_BUILDS.load(Ordering::SeqCst), 0, "a disabled row was constructed");
+    d.is_enabled = true;
+    router.reload(&[d]);
+    assert_eq!(COUNTED_BUILDS.load(Ordering::SeqCst), 1, "enabling it builds it once");
+}
+
+#[tokio::test]
+async fn transient_errors_are_retried_and_secrets_scrubbed() {
+    let router = StorageRouter::new(
+        &[def("1", "flaky2", "flaky", r#"{"token":"tok-SECRET-123","fail_times":2}"#)],
+        fast_layers(),
+    );
+    let meta = router.stat("flaky2", "obj").await.expect("third attempt succeeds");
+    assert_eq!(meta.size, 4);
+    let snapshot = router.module("flaky2").unwrap().metrics().snapshot();
+    assert_eq!(snapshot.retries, 2);
+
+    let router = StorageRouter::new(
+        &[def("1", "flaky5", "flaky", r#"{"token":"tok-SECRET-123","fail_times":5}"#)],
+        fast_layers(),
+    );
+    let e = router.stat("flaky5", "obj").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Transient);
+    let shown = format!("{e} {e:?}");
+    assert!(!shown.contains("tok-SECRET-123"), "secret leaked: {shown}");
+    assert!(shown.contains("flaky5") && shown.contains("stat"), "context missing: {shown}");
+}
+
+#[tokio::test]
+async fn writes_retry_only_replayable_bodies() {
+    let config = r#"{"token":"t0ken","fail_times":1}"#;
+    let router = StorageRouter::new(&[def("1", "w", "flaky", config)], fast_layers());
+    let receipt = router.write("w", ByteStream::from_bytes(&b"abc"[..]), WriteMeta::new("k")).await.unwrap();
+    assert_eq!(receipt.size, 3);
+    assert_eq!(receipt.checksum.unwrap().value, format!("{:08x}", crc32c::crc32c(b"abc")));
+
+    let router = StorageRouter::new(&[def("1", "w", "flaky", config)], fast_layers());
+    let once = ByteStream::new(futures::stream::iter(vec![Ok(bytes::Bytes::from_static(b"abc"))]), None);
+    let e = router.write("w", once, WriteMeta::new("k")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Transient, "a one-shot body must not be retried");
+}
+
+#[tokio::test]
+async fn declared_size_mismatch_is_an_integrity_error() {
+    let router = StorageRouter::new(&[def("1", "w", "flaky", r#"{"token":"t0ken"}"#)], fast_layers());
+    let lying = ByteStream::new(futures::stream::iter(vec![Ok(bytes::Bytes::from_static(b"ab"))]), Some(5));
+    let e = router.write("w", lying, WriteMeta::new("k")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Integrity);
+}
+
+#[tokio::test(start_paused = true)]
+async fn hung_calls_time_out() {
+    let router = StorageRouter::new(&[def("1", "hung", "flaky", r#"{"token":"t0ken","hang":true}"#)], fast_layers());
+    let e = router.stat("hung", "x").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    let report = router.health_check("hung").await.unwrap();
+    assert_eq!(report.status, csal_core::HealthStatus::Offline);
+}
+
+#[tokio::test]
+async fn reload_keeps_unchanged_instances_and_in_flight_handles() {
+    let a = def("1", "a", "flaky", r#"{"token":"t0ken"}"#);
+    let b = def("2", "b", "flaky", r#"{"token":"t0ken"}"#);
+    let router = StorageRouter::new(&[a.clone(), b.clone()], fast_layers());
+    let a_before = router.module("a").unwrap();
+    let b_held = router.module("b").unwrap();
+
+    let mut a_changed = a.clone();
+    a_changed.config_json = r#"{"token":"other"}"#.into();
+    let c = def("3", "c", "flaky", r#"{"token":"t0ken"}"#);
+    let summary = router.reload(&[a.clone(), c.clone()]);
+    assert_eq!(summary.unchanged, 1);
+    assert_eq!(summary.added, vec!["c"]);
+    assert_eq!(summary.removed, vec!["b"]);
+    assert!(Arc::ptr_eq(&a_before, &router.module("a").unwrap()), "unchanged instance was rebuilt");
+    assert_eq!(router.stat("b", "x").await.unwrap_err().kind(), ErrorKind::NotFound);
+    // The handle taken before the reload still works.
+    assert_eq!(b_held.stat("x").await.unwrap().size, 4);
+
+    let summary = router.reload(&[a_changed, c]);
+    assert_eq!(summary.changed, vec!["a"]);
+    assert!(!Arc::ptr_eq(&a_before, &router.module("a").unwrap()));
+}
+
+#[tokio::test]
+async fn masked_config_hides_secrets() {
+    let router = StorageRouter::new(&[def("1", "m", "flaky", r#"{"token":"very-secret-token"}"#)], fast_layers());
+    let info = &router.instances()[0];
+    let shown = format!("{:?} {}", info, serde_json::to_string(info).unwrap());
+    assert!(!shown.contains("very-secret-token"), "{shown}");
+    assert_eq!(info.masked_config.as_ref().unwrap()["token"], json!(csal_core::secret::MASK));
+    let def_debug = format!("{:?}", def("1", "m", "flaky", r#"{"token":"very-secret-token"}"#));
+    assert!(!def_debug.contains("very-secret-token"));
+}
