@@ -27,7 +27,7 @@ async fn setup(seed: u64) -> Option<(FaultProxy, StorageRouter)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_write_under_faults_reads_back_identical_or_fails_transient() {
-    let Some((proxy, router)) = setup(0x5_1F7_0001).await else { return };
+    let Some((proxy, router)) = setup(0x51F7_0001).await else { return };
     // 3 MiB + a bit in 1 MiB segments: the SLO path meets faults too.
     writes_under_faults_read_back_or_fail_transient(&proxy, &router, 3 * 1024 * 1024 + 5).await;
 }
