@@ -81,6 +81,9 @@ async fn writes_under_faults_read_back_or_fail_transient(proxy: &FaultProxy, rou
 async fn slow_down_is_retried_after_the_wait(proxy: &FaultProxy, router: &StorageRouter) {
     proxy.set_plan(FaultPlan::none());
     let bytes = data(5000, 99);
+    // Warm up (folders / containers exist and are cached), so the 503 lands
+    // on the upload itself rather than on a set-up step that tolerates it.
+    router.write("faulty", ByteStream::from_bytes(bytes.clone()), WriteMeta::new("faults/warm.bin")).await.unwrap();
     let started = std::time::Instant::now();
     proxy.push_faults([Fault::SlowDown { retry_after_secs: 1 }]);
     let receipt = router.write("faulty", ByteStream::from_bytes(bytes.clone()), WriteMeta::new("faults/slow.bin")).await.unwrap();
