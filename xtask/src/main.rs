@@ -187,15 +187,30 @@ fn bench(size: u64) -> Result<()> {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
     let bin = target.join("release/csal-bench");
     let out = workspace_root().join("docs/benchmarks.md");
-    // The cloud providers' memory figures need their emulators.
+    // The cloud providers' figures need their emulators; S3 is measured against s3s-fs.
     let env = emulators::Env::new(&workspace_root())?;
-    let running = emulators::start_for(&env, &["gcs".to_owned(), "azure_blob".to_owned()])?;
+    let mut running = emulators::start_for(&env, &["gcs".to_owned(), "azure_blob".to_owned()])?;
+    for e in emulators::all().into_iter().filter(|e| e.name() == "s3s-fs") {
+        e.install(&env)?;
+        running.push(e.start(&env)?);
+    }
     let mut cmd = Command::new(bin);
     cmd.arg("--size").arg(size.to_string()).arg("--markdown").arg(&out).current_dir(workspace_root());
     for r in &running {
         cmd.envs(r.env.iter().cloned());
     }
-    let result = run("csal-bench", &mut cmd);
+    let mut result = run("csal-bench", &mut cmd);
+    if result.is_ok() {
+        // csal-s3 against raw aws-sdk-s3 on s3s-fs; appends its table to the same file.
+        let mut s3 = cargo();
+        s3.args(["bench", "-p", "csal-s3", "--bench", "s3_upload"])
+            .env("CSAL_BENCH_SIZE", size.to_string())
+            .env("CSAL_BENCH_MARKDOWN", &out);
+        for r in &running {
+            s3.envs(r.env.iter().cloned());
+        }
+        result = run("csal-s3 benchmark", &mut s3);
+    }
     drop(running);
     result?;
     eprintln!("xtask: figures written to {}", out.display());
