@@ -50,11 +50,18 @@ pub struct CatalogOptions {
     pub layers: LayerConfig,
     /// Connection pool size.
     pub max_connections: u32,
+    /// How long to wait for a database connection.
+    pub connect_timeout: Duration,
 }
 
 impl Default for CatalogOptions {
     fn default() -> Self {
-        CatalogOptions { poll_interval: Duration::from_secs(1), layers: LayerConfig::default(), max_connections: 5 }
+        CatalogOptions {
+            poll_interval: Duration::from_secs(1),
+            layers: LayerConfig::default(),
+            max_connections: 5,
+            connect_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -131,7 +138,7 @@ impl Catalog {
     pub async fn open_with(url: &str, key: MasterKey, options: CatalogOptions) -> Result<Catalog> {
         let location = DbLocation::parse(url, None, true)?;
         let cipher = key.load()?;
-        let pool = location.connect(options.max_connections, Duration::from_secs(30)).await?;
+        let pool = location.connect(options.max_connections, options.connect_timeout).await?;
         let backend = location.backend;
         migrate::run(&pool, backend).await?;
         check_or_set_key(&pool, backend, &cipher).await?;

@@ -95,6 +95,7 @@ on_both!(
     killed_writer_leaves_the_catalog_consistent,
     policy_fails_over_from_an_offline_first_target,
     settings_round_trip_with_secrets_sealed,
+    write_in_flight_survives_a_reload_of_its_instance,
     rotated_master_key_replaces_the_old_one,
 );
 
@@ -564,5 +565,40 @@ async fn key_file_is_created_on_first_run_and_env_wins() {
         assert_eq!(std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777, 0o600);
     }
     let cat = Catalog::open(&url, MasterKey::FromEnvOrFile(key_path.clone())).await.unwrap();
+    cat.close().await;
+}
+
+async fn write_in_flight_survives_a_reload_of_its_instance(db: TestDb) {
+    let cat = db.open().await;
+    let dir = tempfile::tempdir().unwrap();
+    cat.create_module(db_module("local", sqlite_target_config(dir.path(), "local.db"))).await.unwrap();
+    cat.set_policy("cam1", vec!["local".into()]).await.unwrap();
+    // A body that sends one part, then waits for us before finishing.
+    let (release, wait) = tokio::sync::oneshot::channel::<()>();
+    let (started_tx, started) = tokio::sync::oneshot::channel::<()>();
+    let first = futures::stream::iter(vec![Ok(bytes::Bytes::from(vec![1u8; 1_500_000]))]);
+    let rest = futures::stream::once(async move {
+        let _ = started_tx.send(());
+        let _ = wait.await;
+        Ok(bytes::Bytes::from(vec![2u8; 1000]))
+    });
+    let body = ByteStream::new(futures::StreamExt::chain(first, rest), None);
+    let writer = {
+        let cat = cat.clone();
+        tokio::spawn(async move { cat.write_for_camera("cam1", body, WriteMeta::new("cam1/long.mp4")).await })
+    };
+    started.await.unwrap();
+    // Change the instance under the running write: the router rebuilds it.
+    let before = cat.router().handle("local").unwrap();
+    cat.update_module("local", ModuleUpdate { label: Some(Some("renamed".into())), ..Default::default() })
+        .await
+        .unwrap();
+    let after = cat.router().handle("local").unwrap();
+    assert!(!Arc::ptr_eq(&before, &after), "the instance should have been rebuilt");
+    release.send(()).unwrap();
+    let done = writer.await.unwrap().expect("the in-flight write finishes on its old handle");
+    assert_eq!(done.receipt.size, 1_501_000);
+    let meta = cat.router().stat("local", &done.receipt.object_id).await.unwrap();
+    assert_eq!(meta.size, 1_501_000);
     cat.close().await;
 }

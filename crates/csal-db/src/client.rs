@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use csal_core::{Result, StorageError};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection, Executor};
 
 use crate::error::map_sqlx;
 
@@ -133,6 +133,22 @@ impl DbLocation {
             }
         }
         let backend = self.backend;
+        // One direct attempt first: the pool retries a refused connection
+        // until its acquire timeout (it assumes a server still starting), so
+        // a server that is down would otherwise cost the whole timeout.
+        match tokio::time::timeout(acquire_timeout, sqlx::AnyConnection::connect(&self.url)).await {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+            }
+            Ok(Err(e)) => return Err(map_sqlx(e, backend, &format!("connect to {}", self.display))),
+            Err(_) => {
+                return Err(StorageError::timeout(format!(
+                    "connect to {}: no answer within {} s ({backend})",
+                    self.display,
+                    acquire_timeout.as_secs()
+                )));
+            }
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(acquire_timeout)

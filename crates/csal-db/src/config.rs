@@ -20,6 +20,9 @@ pub const FIELDS: &[ConfigField] = &[
         .default("\"csal_\"")
         .help("Prefix of the two tables (<prefix>objects, <prefix>chunks); letters, digits and _ only"),
     ConfigField::number("max_connections", "Max connections").default("4").help("Connection pool size (1-64)"),
+    ConfigField::number("connect_timeout_secs", "Connect timeout (s)")
+        .default("5")
+        .help("How long to wait for a database connection before failing (1-120)"),
 ];
 
 /// Typed config of one `db` instance. `Debug` never shows the password.
@@ -33,6 +36,8 @@ pub struct DbConfig {
     pub table_prefix: String,
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
 }
 
 impl std::fmt::Debug for DbConfig {
@@ -42,6 +47,7 @@ impl std::fmt::Debug for DbConfig {
             .field("password", &self.password.as_ref().map(|_| csal_core::secret::MASK))
             .field("table_prefix", &self.table_prefix)
             .field("max_connections", &self.max_connections)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
             .finish()
     }
 }
@@ -51,6 +57,9 @@ fn default_prefix() -> String {
 }
 fn default_max_connections() -> u32 {
     4
+}
+fn default_connect_timeout() -> u64 {
+    5
 }
 
 impl DbConfig {
@@ -74,6 +83,9 @@ impl DbConfig {
         }
         if !(1..=64).contains(&self.max_connections) {
             return invalid("field 'max_connections' must be between 1 and 64".to_owned());
+        }
+        if !(1..=120).contains(&self.connect_timeout_secs) {
+            return invalid("field 'connect_timeout_secs' must be between 1 and 120".to_owned());
         }
         self.location().map(|_| ())
     }

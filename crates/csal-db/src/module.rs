@@ -23,6 +23,7 @@ pub struct DbModule {
     pub(crate) instance: String,
     location: DbLocation,
     max_connections: u32,
+    connect_timeout: Duration,
     table_prefix: String,
     db: OnceCell<Db>,
 }
@@ -57,6 +58,7 @@ impl DbModule {
             instance: instance.to_owned(),
             location,
             max_connections: config.max_connections,
+            connect_timeout: Duration::from_secs(config.connect_timeout_secs),
             table_prefix: config.table_prefix,
             db: OnceCell::new(),
         })
@@ -67,7 +69,7 @@ impl DbModule {
     }
 
     async fn open(&self) -> Result<Db> {
-        let pool = self.location.connect(self.max_connections, Duration::from_secs(15)).await?;
+        let pool = self.location.connect(self.max_connections, self.connect_timeout).await?;
         let backend = self.location.backend;
         let p = &self.table_prefix;
         let db = Db { pool, backend, objects: format!("{p}objects"), chunks: format!("{p}chunks") };

@@ -167,3 +167,22 @@ async fn unreachable_database_is_offline_not_a_panic() {
     assert_eq!(report.status, csal_core::HealthStatus::Offline, "{report:?}");
     assert!(router.stat("db", "a").await.is_err());
 }
+
+#[tokio::test]
+async fn down_postgres_fails_fast_as_transient() {
+    // Nothing listens on port 1: the connection is refused at once, and that
+    // must not be retried for the whole connect timeout.
+    let def = InstanceDefinition::new(
+        "down",
+        "db",
+        json!({ "url": "postgres://csal@127.0.0.1:1/csal", "password": "pw-xyzzy-123", "connect_timeout_secs": 30 }),
+    );
+    let router = StorageRouter::from_definitions(&[def]);
+    let started = std::time::Instant::now();
+    let e = router.write("down", ByteStream::from_bytes(&b"x"[..]), WriteMeta::new("x")).await.unwrap_err();
+    assert!(e.is_transient(), "{e}");
+    assert!(!e.to_string().contains("pw-xyzzy-123"), "{e}");
+    let report = router.health_check("down").await.unwrap();
+    assert_eq!(report.status, csal_core::HealthStatus::Offline);
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+}

@@ -61,6 +61,25 @@ fn free_port() -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// Earlier runs' cluster directories whose server is gone (a live
+/// `postmaster.pid` means another run is using it: keep that one).
+fn remove_stale_clusters() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with("csal-xtask-pg-") {
+            continue;
+        }
+        let pid_file = entry.path().join("data/postmaster.pid");
+        let live = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
+            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if !live {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 impl Emulator for Postgres {
     fn name(&self) -> &'static str {
         "postgres"
@@ -83,6 +102,7 @@ impl Emulator for Postgres {
         let port = free_port()?;
         // Under /tmp so the postgres user can reach it whatever the workspace
         // path's permissions; wiped at every start.
+        remove_stale_clusters();
         let dir = std::env::temp_dir().join(format!("csal-xtask-pg-{port}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
