@@ -1,101 +1,236 @@
-//! Fault injection on Azurite: a TCP proxy in front of the real server cuts
-//! a connection in the middle of a staged block. The block is sent again
-//! with the same id and the write completes with the right bytes.
-//!
-//! (The shared fault-injection proxy crate of the S3 work had not landed
-//! when this was written; this is a minimal one of our own, loopback only,
-//! bounded: it cuts exactly `cuts` connections, then only forwards.)
+//! csal-azure-blob under injected faults: the csal-testkit proxy sits
+//! between the provider and Azurite (Shared Key signs the path, not the
+//! host, so signatures still verify), and everything goes through a
+//! `StorageRouter`, so the core retry and timeout layers are in the loop.
 
 csal_core::link_providers!(csal_azure_blob);
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use csal_core::{ByteStream, InstanceDefinition, StorageModule, StorageRouter, WriteMeta};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use bytes::Bytes;
+use csal_core::{
+    ByteStream, ErrorClass, InstanceDefinition, LayerConfig, RetryPolicy, StorageRouter, TimeoutPolicy, WriteMeta,
+};
+use csal_testkit::{Fault, FaultPlan, FaultProxy};
 
-/// Forward 127.0.0.1:<port> to `upstream`; the first `cuts` connections that
-/// carry more than `cut_after` request bytes are dropped at that point.
-async fn cutting_proxy(upstream: SocketAddr, cut_after: u64, cuts: u32) -> (SocketAddr, Arc<AtomicU64>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let left = Arc::new(AtomicU32::new(cuts));
-    let done = Arc::new(AtomicU64::new(0));
-    let done_out = done.clone();
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let (left, done) = (left.clone(), done.clone());
-            tokio::spawn(async move {
-                let Ok(server) = TcpStream::connect(upstream).await else { return };
-                let (mut cr, mut cw) = client.into_split();
-                let (mut sr, mut sw) = server.into_split();
-                let up = async {
-                    let mut buf = vec![0u8; 16 * 1024];
-                    let mut sent = 0u64;
-                    loop {
-                        let n = match cr.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => n,
-                        };
-                        if sent + n as u64 > cut_after
-                            && left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| l.checked_sub(1)).is_ok()
-                        {
-                            done.fetch_add(1, Ordering::SeqCst);
-                            return; // drop both halves: the connection breaks mid-request
-                        }
-                        sent += n as u64;
-                        if sw.write_all(&buf[..n]).await.is_err() {
-                            return;
-                        }
-                    }
-                };
-                let down = async {
-                    let _ = tokio::io::copy(&mut sr, &mut cw).await;
-                };
-                tokio::select! { _ = up => {}, _ = down => {} }
-            });
-        }
-    });
-    (addr, done_out)
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_block_cut_mid_transfer_is_sent_again_and_the_write_completes() {
+async fn setup(plan: FaultPlan) -> Option<(FaultProxy, StorageRouter)> {
     let label = "azure_blob@azurite (faults)";
-    let Some(endpoint) = csal_conformance::require_env("CSAL_TEST_AZURE_ENDPOINT", label, "azure_blob") else {
-        return;
-    };
-    let account = csal_conformance::require_env("CSAL_TEST_AZURE_ACCOUNT", label, "azure_blob").unwrap();
-    let key = csal_conformance::require_env("CSAL_TEST_AZURE_KEY", label, "azure_blob").unwrap();
+    let endpoint = csal_conformance::require_env("CSAL_TEST_AZURE_ENDPOINT", label, "azure_blob")?;
+    let account = csal_conformance::require_env("CSAL_TEST_AZURE_ACCOUNT", label, "azure_blob")?;
+    let key = csal_conformance::require_env("CSAL_TEST_AZURE_KEY", label, "azure_blob")?;
     let url = reqwest::Url::parse(&endpoint).unwrap();
-    let upstream: SocketAddr = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap()).parse().unwrap();
-    // Cut once, 600 KiB into a connection: in the middle of the third 256 KiB block.
-    let (proxy, cuts) = cutting_proxy(upstream, 600 * 1024, 1).await;
-    let container = "csal-faults";
+    let container = "csal-faults-proxy";
     let config = |endpoint: String| {
         serde_json::json!({
             "account": account, "container": container, "endpoint": endpoint, "account_key": key,
-            "block_size_kib": 256, "request_timeout_secs": 10,
+            "block_size_kib": 256, "request_timeout_secs": 2, "read_timeout_secs": 2, "connect_timeout_secs": 2,
+            "block_attempts": 3,
         })
     };
     let direct =
         csal_azure_blob::AzureBlobModule::new(serde_json::from_value(config(endpoint.clone())).unwrap()).unwrap();
     direct.create_container().await.unwrap();
-    let proxied = format!("http://{proxy}{}", url.path());
-    let router = StorageRouter::from_definitions(&[InstanceDefinition::new("f", "azure_blob", config(proxied))]);
-    let data: Vec<u8> = (0..1_300_000u32).map(|i| (i.wrapping_mul(31) % 253) as u8).collect();
-    // A stream that cannot be replayed: success must come from the block
-    // resend, not from the retry layer running the whole write again.
-    let body = ByteStream::new(
-        futures::stream::iter(data.chunks(100_000).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect::<Vec<_>>()),
-        None,
+    let upstream = format!("http://{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    let proxy = FaultProxy::start(&upstream, plan).await.expect("proxy starts");
+    let proxied = format!("{}{}", proxy.url(), url.path());
+    let router = StorageRouter::new(&[InstanceDefinition::new("faulty", "azure_blob", config(proxied))], layers());
+    Some((proxy, router))
+}
+
+/// A staged block whose connection is reset is sent again with the same
+/// block id; the non-replayable body still arrives whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reset_block_upload_is_sent_again_with_the_same_id() {
+    let Some((proxy, router)) = setup(FaultPlan::none()).await else { return };
+    let bytes = data(1_300_000, 42);
+    proxy.push_faults([Fault::None, Fault::Reset, Fault::None, Fault::InternalError]);
+    let receipt = router.write("faulty", unreplayable(&bytes), WriteMeta::new("faults/blocks.bin")).await.unwrap();
+    let puts: Vec<_> = proxy.log().into_iter().filter(|r| r.path_and_query.contains("comp=block&")).collect();
+    assert!(puts.len() >= 7, "expected 5 blocks + 2 resends, saw {} block PUTs", puts.len());
+    assert_eq!(puts[1].fault, Fault::Reset);
+    assert_eq!(puts[1].path_and_query, puts[2].path_and_query, "the resend must reuse the block id");
+    assert!(read_all(&router, &receipt.object_id).await.unwrap() == bytes, "bytes differ after resent blocks");
+    router.delete("faulty", &receipt.object_id).await.unwrap();
+}
+const MAX_ATTEMPTS: u32 = 4;
+
+fn layers() -> LayerConfig {
+    LayerConfig {
+        timeouts: TimeoutPolicy {
+            operation: Duration::from_secs(30),
+            first_byte: Duration::from_secs(20),
+            idle: Duration::from_secs(20),
+        },
+        retry: RetryPolicy {
+            max_attempts: MAX_ATTEMPTS,
+            base_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(200),
+            max_retry_after: Duration::from_secs(10),
+        },
+    }
+}
+
+fn data(len: usize, seed: u64) -> Bytes {
+    let mut x = seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1;
+    Bytes::from(
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect::<Vec<u8>>(),
+    )
+}
+
+fn unreplayable(bytes: &Bytes) -> ByteStream {
+    let chunks: Vec<csal_core::Result<Bytes>> =
+        bytes.chunks(64 * 1024).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    ByteStream::new(futures::stream::iter(chunks), None)
+}
+
+async fn read_all(router: &StorageRouter, id: &str) -> csal_core::Result<Bytes> {
+    router.read("faulty", id, None).await?.collect_limited(64 << 20).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_write_under_faults_reads_back_identical_or_fails_transient() {
+    let plan = FaultPlan::seeded(0x5EED_0101)
+        .resets(0.06)
+        .slow_downs(0.06, 1)
+        .internal_errors(0.06)
+        .stalls(0.02, Duration::from_secs(4))
+        .truncations(0.06);
+    let Some((proxy, router)) = setup(plan).await else { return };
+    let dir = format!("faults/{}", ulid::Ulid::new().to_string().to_lowercase());
+    let mut stored = Vec::new();
+    let mut transient = 0;
+    for i in 0..24u64 {
+        // Mostly single-request writes, some chunked (256 KiB parts), some not replayable.
+        let len = match i % 6 {
+            0 => 1024 * 1024 + 17,
+            1 => 0,
+            _ => 1000 + (i as usize * 7919) % 200_000,
+        };
+        let bytes = data(len, i);
+        let body = if i % 4 == 3 { unreplayable(&bytes) } else { ByteStream::from_bytes(bytes.clone()) };
+        match router.write("faulty", body, WriteMeta::new(format!("{dir}/obj-{i}.bin"))).await {
+            Ok(receipt) => {
+                assert_eq!(receipt.size, len as u64);
+                stored.push((receipt.object_id, bytes));
+            }
+            Err(e) => {
+                assert_eq!(e.class(), ErrorClass::Transient, "write {i} failed with a non-transient error: {e}");
+                transient += 1;
+            }
+        }
+    }
+    assert!(proxy.faults_injected() > 3, "the schedule injected only {} faults", proxy.faults_injected());
+    assert!(!stored.is_empty(), "no write succeeded under faults");
+    proxy.set_plan(FaultPlan::none());
+    for (id, bytes) in &stored {
+        let back = read_all(&router, id).await.unwrap();
+        assert!(
+            back == *bytes,
+            "object {id} reads back {} bytes that differ from the {} written",
+            back.len(),
+            bytes.len()
+        );
+        router.delete("faulty", id).await.unwrap();
+    }
+    eprintln!(
+        "faults: {} writes ok, {transient} transient failures, {} faults injected over {} requests",
+        stored.len(),
+        proxy.faults_injected(),
+        proxy.log().len()
     );
-    let receipt = router.write("f", body, WriteMeta::new("faults/cut.bin")).await.unwrap();
-    assert_eq!(cuts.load(Ordering::SeqCst), 1, "the proxy did not cut a connection");
-    let back = direct.read(&receipt.object_id, None).await.unwrap().collect_limited(2 << 20).await.unwrap();
-    assert_eq!(back.len(), data.len());
-    assert!(back[..] == data[..], "bytes differ after a resent block");
-    direct.delete(&receipt.object_id).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_read_returns_truncated_data_as_success() {
+    let Some((proxy, router)) = setup(FaultPlan::none()).await else { return };
+    let dir = format!("faults/{}", ulid::Ulid::new().to_string().to_lowercase());
+    let mut objects = Vec::new();
+    for i in 0..4u64 {
+        let bytes = data(200_000 + i as usize * 1000, 100 + i);
+        let id = router
+            .write("faulty", ByteStream::from_bytes(bytes.clone()), WriteMeta::new(format!("{dir}/r{i}.bin")))
+            .await
+            .unwrap()
+            .object_id;
+        objects.push((id, bytes));
+    }
+    proxy.set_plan(FaultPlan::seeded(0x5EED_0102).truncations(0.4).resets(0.1).internal_errors(0.1));
+    let (mut ok, mut failed) = (0, 0);
+    for round in 0..10 {
+        for (id, bytes) in &objects {
+            match read_all(&router, id).await {
+                Ok(back) => {
+                    assert!(back == *bytes, "round {round}: read of {id} succeeded with {} wrong bytes", back.len());
+                    ok += 1;
+                }
+                Err(e) => {
+                    assert_eq!(e.class(), ErrorClass::Transient, "{e}");
+                    failed += 1;
+                }
+            }
+        }
+    }
+    let truncated = proxy.log().iter().filter(|r| r.fault == Fault::Truncate && r.method == "GET").count();
+    assert!(truncated > 0, "no GET was truncated");
+    assert!(failed > 0, "{truncated} truncated GETs but every read succeeded");
+    eprintln!("reads: {ok} identical, {failed} failed (transient), {truncated} GETs truncated");
+    proxy.set_plan(FaultPlan::none());
+    for (id, _) in &objects {
+        router.delete("faulty", id).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_honour_retry_after() {
+    let Some((proxy, router)) = setup(FaultPlan::none()).await else { return };
+    let id = router
+        .write("faulty", ByteStream::from_bytes(&b"hello"[..]), WriteMeta::new("faults/retry-after.bin"))
+        .await
+        .unwrap()
+        .object_id;
+    proxy.clear_log();
+    proxy.push_faults([Fault::SlowDown { retry_after_secs: 2 }]);
+    let meta = router.stat("faulty", &id).await.unwrap();
+    assert_eq!(meta.size, 5);
+    let log = proxy.log();
+    assert_eq!(log.len(), 2, "expected one refused and one retried request, saw {}", log.len());
+    let waited = log[1].at.duration_since(log[0].at);
+    assert!(waited >= Duration::from_secs(2), "retried after {waited:?}, before the 2 s Retry-After");
+    router.delete("faulty", &id).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn attempts_are_bounded() {
+    let Some((proxy, router)) = setup(FaultPlan::none()).await else { return };
+    proxy.set_plan(FaultPlan::seeded(3).internal_errors(1.0));
+    let err = router.stat("faulty", "faults/never.bin").await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Transient, "{err}");
+    assert_eq!(proxy.log().len(), MAX_ATTEMPTS as usize, "stat attempts");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_answer_times_out_and_is_retried() {
+    let Some((proxy, router)) = setup(FaultPlan::none()).await else { return };
+    let id = router
+        .write("faulty", ByteStream::from_bytes(&b"stall"[..]), WriteMeta::new("faults/stall.bin"))
+        .await
+        .unwrap()
+        .object_id;
+    proxy.clear_log();
+    proxy.push_faults([Fault::Stall(Duration::from_secs(6))]);
+    let started = Instant::now();
+    let meta = router.stat("faulty", &id).await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(meta.size, 5);
+    assert!(elapsed >= Duration::from_secs(2), "returned after {elapsed:?}: the stall was not hit");
+    assert!(elapsed < Duration::from_secs(6), "waited out the whole {elapsed:?} stall: no request timeout");
+    assert_eq!(proxy.log().len(), 2);
+    router.delete("faulty", &id).await.unwrap();
 }
