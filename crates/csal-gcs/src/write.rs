@@ -200,7 +200,14 @@ async fn upload_chunk(
             Ok(response) => match interpret(response, &what).await {
                 Ok(SessionState::Done(resource)) => return finished(client, resource, total, &what).await,
                 Ok(SessionState::Persisted(n)) => match progress(n, start, end, &what)? {
-                    None => return Ok(None),
+                    None if total.is_none() => return Ok(None),
+                    // Every byte is there but the session is not finalised:
+                    // finalise it with an empty `bytes */TOTAL` request.
+                    None if from < end => {
+                        from = end;
+                        continue;
+                    }
+                    None => StorageError::transient(format!("{what}: GCS did not finish the upload")),
                     Some(next) if next > from => {
                         from = next;
                         continue;
@@ -225,7 +232,11 @@ async fn upload_chunk(
             match query_status(client, session, &total_text, &what).await {
                 Ok(SessionState::Done(resource)) => return finished(client, resource, total, &what).await,
                 Ok(SessionState::Persisted(n)) => match progress(n, start, end, &what)? {
-                    None => return Ok(None),
+                    None if total.is_none() => return Ok(None),
+                    None => {
+                        from = end;
+                        break;
+                    }
                     Some(next) => {
                         from = next;
                         break;
