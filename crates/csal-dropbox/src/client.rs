@@ -64,6 +64,7 @@ impl DropboxClient {
                 refresh_token: config.refresh_token.clone(),
                 access_token: config.access_token.clone(),
                 expires_at: None,
+                scope: None,
             },
             store,
         )?;

@@ -7,3 +7,4 @@
 //! tokio runtime and stop when their handle is dropped.
 
 pub mod dropbox;
+pub mod onedrive;

@@ -27,6 +27,9 @@ pub struct OAuthSettings {
     pub access_token: Option<SecretString>,
     /// When `access_token` expires, if known.
     pub expires_at: Option<SystemTime>,
+    /// `scope` sent with refreshes (Microsoft identity platform wants it;
+    /// `None` sends none, as Dropbox expects).
+    pub scope: Option<String>,
 }
 
 impl std::fmt::Debug for OAuthSettings {
@@ -38,6 +41,7 @@ impl std::fmt::Debug for OAuthSettings {
             .field("refresh_token", &self.refresh_token.as_ref().map(|_| csal_core::secret::MASK))
             .field("access_token", &self.access_token.as_ref().map(|_| csal_core::secret::MASK))
             .field("expires_at", &self.expires_at)
+            .field("scope", &self.scope)
             .finish()
     }
 }
@@ -75,6 +79,7 @@ pub struct TokenManager {
     token_url: String,
     client_id: String,
     client_secret: Option<SecretString>,
+    scope: Option<String>,
     http: reqwest::Client,
     state: tokio::sync::Mutex<State>,
     store: Option<Arc<dyn TokenStore>>,
@@ -130,6 +135,7 @@ impl TokenManager {
             token_url: settings.token_url,
             client_id: settings.client_id,
             client_secret: settings.client_secret,
+            scope: settings.scope,
             http,
             state: tokio::sync::Mutex::new(State {
                 access_token: settings.access_token,
@@ -250,6 +256,9 @@ impl TokenManager {
         if let Some(secret) = &self.client_secret {
             form.push(("client_secret", secret.expose_secret()));
         }
+        if let Some(scope) = &self.scope {
+            form.push(("scope", scope));
+        }
         let resp = self.http.post(&self.token_url).form(&form).send().await.map_err(|e| {
             let kind = if e.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Transient };
             StorageError::new(kind, "cannot reach the OAuth token endpoint").with_source(e.without_url())
@@ -316,6 +325,7 @@ mod tests {
             refresh_token: Some("refresh-token-value".into()),
             access_token: Some("access-token-value".into()),
             expires_at: None,
+            scope: None,
         };
         let shown = format!("{s:?}");
         assert!(!shown.contains("-value"), "{shown}");

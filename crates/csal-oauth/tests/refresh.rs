@@ -14,6 +14,7 @@ fn settings(fake: &FakeDropbox, refresh: &str) -> OAuthSettings {
         refresh_token: Some(refresh.into()),
         access_token: None,
         expires_at: None,
+        scope: None,
     }
 }
 
