@@ -11,6 +11,7 @@ use csal_core::{ByteStream, ErrorClass, ErrorKind, ExposeSecret, HealthStatus, S
 use csal_dropbox::{DropboxConfig, DropboxModule};
 use csal_fakes::dropbox::{APP_KEY, APP_SECRET, CHUNK_UNIT, FakeDropbox, REFRESH_TOKEN};
 use csal_oauth::{MemoryTokenStore, TokenStore};
+use futures::StreamExt;
 use serde_json::json;
 
 fn config(fake: &FakeDropbox, access_token: Option<String>) -> DropboxConfig {
@@ -173,4 +174,27 @@ async fn fake_enforces_session_offsets_and_chunk_sizes() {
     let (status, body) = call(&fake, &t, "files/upload", json!({"path": "/y"}), data(1)).await;
     assert_eq!(status, 401);
     assert!(body.contains("expired_access_token"), "{body}");
+}
+
+/// Bounded memory: the upload never pulls more than two chunks (plus one
+/// source chunk) ahead of what the server has received.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_pulls_at_most_two_chunks_ahead_of_the_server() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let fake = Arc::new(FakeDropbox::start().await);
+    let module = DropboxModule::new(config(&fake, Some(fake.issue_access_token())), None).unwrap();
+    const PIECE: usize = 64 * 1024;
+    let pieces = 10 * CHUNK_UNIT / PIECE + 3;
+    let max_ahead = Arc::new(AtomicU64::new(0));
+    let (f, m) = (fake.clone(), max_ahead.clone());
+    let stream = futures::stream::iter(0..pieces).map(move |i| {
+        let produced = ((i + 1) * PIECE) as u64;
+        m.fetch_max(produced.saturating_sub(f.bytes_received()), Ordering::Relaxed);
+        Ok(Bytes::from(vec![(i % 256) as u8; PIECE]))
+    });
+    let receipt = module.write(ByteStream::new(stream, None), WriteMeta::new("stream.bin")).await.unwrap();
+    assert_eq!(receipt.size, (pieces * PIECE) as u64);
+    let ahead = max_ahead.load(Ordering::Relaxed);
+    assert!(ahead <= (2 * CHUNK_UNIT + PIECE) as u64, "pulled {ahead} bytes ahead of the server");
+    assert!(ahead >= CHUNK_UNIT as u64, "the check measured nothing");
 }

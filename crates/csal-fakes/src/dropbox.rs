@@ -95,6 +95,7 @@ struct Shared {
     expired_rejections: AtomicU64,
     rate_limited: AtomicU64,
     appends: AtomicU64,
+    received: AtomicU64,
 }
 
 /// A running fake Dropbox. Dropping it stops the server.
@@ -120,6 +121,7 @@ impl FakeDropbox {
             expired_rejections: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
             appends: AtomicU64::new(0),
+            received: AtomicU64::new(0),
         });
         let app = Router::new()
             .route("/oauth2/token", axum::routing::post(token))
@@ -193,6 +195,11 @@ impl FakeDropbox {
     /// Successful `upload_session/append_v2` calls.
     pub fn appends(&self) -> u64 {
         self.shared.appends.load(Ordering::Relaxed)
+    }
+
+    /// Upload bytes received so far (upload, start, append, finish bodies).
+    pub fn bytes_received(&self) -> u64 {
+        self.shared.received.load(Ordering::Relaxed)
     }
 
     /// Upload sessions started and not finished.
@@ -470,6 +477,7 @@ fn commit(shared: &Shared, store: &mut Store, commit: &Value, data: Bytes) -> Re
 }
 
 fn upload(shared: &Shared, call: &Call) -> R {
+    shared.received.fetch_add(call.body.len() as u64, Ordering::Relaxed);
     let arg = call.arg(true)?;
     let path = str_field(&arg, "path")?;
     check_path(path)?;
@@ -487,6 +495,7 @@ fn upload(shared: &Shared, call: &Call) -> R {
 }
 
 fn session_start(shared: &Shared, call: &Call) -> R {
+    shared.received.fetch_add(call.body.len() as u64, Ordering::Relaxed);
     let arg = call.arg(true)?;
     let close = arg.get("close").and_then(Value::as_bool).unwrap_or(false);
     let id = format!("fake-session-{}", next_id(shared));
@@ -517,6 +526,7 @@ fn check_cursor<'a>(store: &'a mut Store, cursor: &Value, outer: Option<&str>) -
 }
 
 fn session_append(shared: &Shared, call: &Call) -> R {
+    shared.received.fetch_add(call.body.len() as u64, Ordering::Relaxed);
     let arg = call.arg(true)?;
     let cursor = arg.get("cursor").cloned().unwrap_or(Value::Null);
     let close = arg.get("close").and_then(Value::as_bool).unwrap_or(false);
@@ -535,6 +545,7 @@ fn session_append(shared: &Shared, call: &Call) -> R {
 }
 
 fn session_finish(shared: &Shared, call: &Call) -> R {
+    shared.received.fetch_add(call.body.len() as u64, Ordering::Relaxed);
     let arg = call.arg(true)?;
     let cursor = arg.get("cursor").cloned().unwrap_or(Value::Null);
     let commit_info = arg.get("commit").cloned().ok_or_else(|| bad_request("missing commit"))?;

@@ -81,6 +81,7 @@ struct Shared {
     counter: AtomicU64,
     token_requests: AtomicU64,
     fragments: AtomicU64,
+    received: AtomicU64,
     throttled: AtomicU64,
     base: Mutex<String>,
 }
@@ -107,6 +108,7 @@ impl FakeOneDrive {
             counter: AtomicU64::new(1),
             token_requests: AtomicU64::new(0),
             fragments: AtomicU64::new(0),
+            received: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
             base: Mutex::new(String::new()),
         });
@@ -165,6 +167,10 @@ impl FakeOneDrive {
     /// Fragments accepted by upload sessions.
     pub fn fragments(&self) -> u64 {
         self.shared.fragments.load(Ordering::Relaxed)
+    }
+    /// Bytes received by upload sessions so far (fragments accepted).
+    pub fn bytes_received(&self) -> u64 {
+        self.shared.received.load(Ordering::Relaxed)
     }
     pub fn throttled(&self) -> u64 {
         self.shared.throttled.load(Ordering::Relaxed)
@@ -513,6 +519,7 @@ fn session_put(shared: &Shared, method: &Method, id: &str, headers: &HeaderMap, 
     session.total = total;
     session.data.extend_from_slice(&body);
     shared.fragments.fetch_add(1, Ordering::Relaxed);
+    shared.received.fetch_add(body.len() as u64, Ordering::Relaxed);
     if !last {
         let next = session.data.len();
         return Ok(json_response(

@@ -138,3 +138,28 @@ async fn fake_refuses_bad_fragments_and_auth_on_upload_url() {
     assert_eq!(dup.status(), 409);
     assert!(dup.text().await.unwrap().contains("nameAlreadyExists"));
 }
+
+/// Bounded memory for a body of known size: never more than two fragments
+/// (plus one source chunk) ahead of what the server has received.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_of_known_size_pulls_at_most_two_fragments_ahead() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let fake = Arc::new(FakeOneDrive::start().await);
+    let module = OneDriveModule::new(config(&fake, Some(fake.issue_access_token())), None).unwrap();
+    const PIECE: usize = 64 * 1024;
+    let fragment = 640 * 1024;
+    let pieces = 20 * fragment / PIECE + 3;
+    let max_ahead = Arc::new(AtomicU64::new(0));
+    let (f, m) = (fake.clone(), max_ahead.clone());
+    let stream = futures::stream::iter(0..pieces).map(move |i| {
+        let produced = ((i + 1) * PIECE) as u64;
+        m.fetch_max(produced.saturating_sub(f.bytes_received()), Ordering::Relaxed);
+        Ok(Bytes::from(vec![(i % 256) as u8; PIECE]))
+    });
+    let size = (pieces * PIECE) as u64;
+    let receipt = module.write(ByteStream::new(stream, Some(size)), WriteMeta::new("stream.bin")).await.unwrap();
+    assert_eq!(receipt.size, size);
+    let ahead = max_ahead.load(Ordering::Relaxed);
+    assert!(ahead <= (2 * fragment + PIECE) as u64, "pulled {ahead} bytes ahead of the server");
+    assert!(ahead >= fragment as u64, "the check measured nothing");
+}
