@@ -7,4 +7,5 @@
 //! tokio runtime and stop when their handle is dropped.
 
 pub mod dropbox;
+pub mod gdrive;
 pub mod onedrive;
