@@ -46,6 +46,13 @@ pub const REFRESH_TOKEN: &str = "fake-gdrive-refresh";
 /// Resumable chunks are multiples of 256 KiB.
 pub const CHUNK_UNIT: usize = 256 * 1024;
 pub const FOLDER_MIME: &str = "application/vnd.google-apps.folder";
+/// Email of the fake service account.
+pub const SERVICE_ACCOUNT_EMAIL: &str = "csal-test@fake-project.iam.gserviceaccount.com";
+
+/// An RSA key generated once for these tests (`openssl genpkey -algorithm
+/// RSA`), used nowhere else and worthless outside this fake: service-account
+/// clients need a real key to sign their JWT assertion.
+pub const TEST_SERVICE_ACCOUNT_KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQDGjIj62NBMUzYm\n8bIITcirD6D16YrHGnrVTe0wS7IdFASvfhTqReINNdGB3Kpuq+1nmbEIx4QXtss2\ny+iaGqu6ZzaVI0QZGYZ2omOkly2N6kpJv1OCxsYeAdQ6NhJqAUjJ+zvBGW6OhsAE\n8HDrFOpPAEr3COKXgPBvusSiUkTJlyAbmBCVJ3eS7p3Xa9rq/qUHG0+tNAIzr/D2\ny3d62ZSJQ7mlraAcWOeq8V1jR0nNsdF5ssKH66CPDV4ZtBHM1j56UEr/OFZOF6a9\ngv7jccsmKUhNAxJwv3NsdsbIU5dU8ilxjSlPqZ0giEit6cBZj8hFmSefVRTmstos\n3G5PGDrVAgMBAAECggEAFK2nSITTMNfLwIOUmKPNPe+bQnFHyFO8LkH27Xw8uSWQ\nFVzqvbl4gQq1XrKGN4+FYrBRjUoGOlgJ0xOqjn4vm3LLbv3kxj5v0CQ6f3ZVQr3/\nba3U+z5LfO2Q1l0yTsMCezLEtug4qPRkxD7sa7dabc7of9D3lHLT17caapNp4ZrB\n8TAKgbWaTvXWTlvQlabmfyhf7O+LtGUIXolyO0sEsKDq6y4E6dxkKOaD3A1LHmiF\nZqNidpnCsJnUBik4u8dGj5O15NvZDs1FpNCXRZhg+XKkT7Pj+hEGuA9erqoCGgZm\neu6dhDL0JZZAMagAcQ3vtUR4HYzNz4XlchdLYF/DgwKBgQD9G8br7aO6uiEup/NK\n6gParpi5clpE1cpcMjiNjvQoCh940JkmtqEO7SKrb9VDx8a809So6ybWbTCcHtfQ\nD6dswA9Y7QAcC5Z2yYN1KgwB8D8xniXVB+0A4HdZ9hEwhdd/T4X0tKJtshVOgBe/\nhrzCDRxYN4Vn9E1ot+Y+KYOYuwKBgQDI0TJ3C+pHj92lVlxNtmYSaYFdYJVEOStL\nrxu+7h5SWWMrIZhrEwrnYHKIOPn/IhSR5QSFhNTLPnEI3hCjcXUEveZ//inUB8tz\nuVRRZr8fpo+AO1/ZZnWDvYWJ9miN7Uv3cJ6G65yZDEeqYzjcYkp47SY2V1SHTAKT\n1PziWijJrwKBgQCXn/g+hZG73pzaMkqQ6jd83XMoRNTGv7wGFx/BzY1+HvJTkcLt\naiJ5qp1GTixX+mmX3N5cguI1OhwQqnlmbrpBb5zCDNgv9NEiP/28RoAC+UUiGDdZ\nsvHLwKw+/CW4B7Xc0mrQ+RUE2dXhvOJ9Hd4d8XS1dC065SMqRGBthLkM2QKBgQCE\nYoTmPhCgRJNVn+0RviDkGnGR4U4Fv7pvFm0wHUIX/52EnY0haVhS2B4o94a3TvxI\ngbXNX5f4tJ1Hvz0wwmbmTVpbHm7svIa/L3oKf7WXY/JOEtZJN2ZZBuO1459hkQH3\niWK4hzKhIptMFEUz5Ag8V/pM8J1k5BL+6fYcMluZOQKBgBYEfVnqV0DWpfwGWNTK\nXfFAZ7ojOxJLpmTQp0INyC0uIu4i0Bp9TK6bybqKkJNdgeOrLa5hrPPcW/z1gnrV\nwt8nKlxYJCLqScDJEAbf3ZP4PWyLaFxOBQ+g9monEHVwd2L28+AOImhrrnsQ9LiU\nDMZ94y1qDxmnB4oX9uK8myxV\n-----END PRIVATE KEY-----\n";
 
 #[derive(Clone)]
 struct File {
@@ -126,6 +133,21 @@ impl FakeGoogleDrive {
     }
     pub fn token_url(&self) -> String {
         format!("http://{}/token", self.addr)
+    }
+    /// A service-account key JSON (as downloaded from the Cloud console)
+    /// whose `token_uri` is this fake.
+    pub fn service_account_json(&self) -> String {
+        json!({
+            "type": "service_account",
+            "project_id": "fake-project",
+            "private_key_id": "fake-key-1",
+            "private_key": TEST_SERVICE_ACCOUNT_KEY_PEM,
+            "client_email": SERVICE_ACCOUNT_EMAIL,
+            "client_id": "100000000000000000001",
+            "auth_uri": format!("{}/auth", self.api_url()),
+            "token_uri": self.token_url(),
+        })
+        .to_string()
     }
     pub fn issue_access_token(&self) -> String {
         let t = format!("fake-gdrive-access-{}", self.shared.counter.fetch_add(1, Ordering::Relaxed));
@@ -237,6 +259,9 @@ fn percent_decode(s: &str) -> Option<String> {
 async fn token(State(shared): State<Arc<Shared>>, Form(form): Form<HashMap<String, String>>) -> Response {
     shared.token_requests.fetch_add(1, Ordering::Relaxed);
     let get = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    if get("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer" {
+        return jwt_bearer(&shared, get("assertion"));
+    }
     if get("grant_type") != "refresh_token" {
         return json_response(StatusCode::BAD_REQUEST, json!({ "error": "unsupported_grant_type" }));
     }
@@ -253,6 +278,75 @@ async fn token(State(shared): State<Arc<Shared>>, Form(form): Form<HashMap<Strin
     let t = format!("fake-gdrive-access-{}", shared.counter.fetch_add(1, Ordering::Relaxed));
     s.valid_tokens.insert(t.clone());
     json_response(StatusCode::OK, json!({ "access_token": t, "expires_in": 3599, "token_type": "Bearer" }))
+}
+
+/// "Using OAuth 2.0 for Server to Server Applications": the assertion is a
+/// JWT whose claims name the service account (`iss`), the token endpoint
+/// (`aud`) and the scopes. The fake checks the claims, not the signature.
+fn jwt_bearer(shared: &Shared, assertion: &str) -> Response {
+    let invalid = |why: &str| {
+        json_response(StatusCode::BAD_REQUEST, json!({ "error": "invalid_grant", "error_description": why }))
+    };
+    let parts: Vec<&str> = assertion.split('.').collect();
+    if parts.len() != 3 || parts[2].is_empty() {
+        return invalid("Invalid JWT: not a signed JWT");
+    }
+    let Some(claims) = base64url_decode(parts[1]).and_then(|b| serde_json::from_slice::<Value>(&b).ok()) else {
+        return invalid("Invalid JWT: claims are not base64url JSON");
+    };
+    let base = shared.base.lock().expect("lock").clone();
+    if claims["iss"] != SERVICE_ACCOUNT_EMAIL {
+        return invalid("Invalid JWT Signature.");
+    }
+    if claims["aud"] != format!("{base}/token") {
+        return invalid("Invalid JWT: wrong audience");
+    }
+    if !claims["scope"]
+        .as_str()
+        .is_some_and(|s| s.split(' ').any(|x| x.starts_with("https://www.googleapis.com/auth/drive")))
+    {
+        return invalid("Invalid JWT: no Drive scope");
+    }
+    let mut s = shared.store.lock().expect("lock");
+    if s.revoked {
+        return invalid("Invalid JWT Signature.");
+    }
+    let t = format!("fake-gdrive-sa-access-{}", shared.counter.fetch_add(1, Ordering::Relaxed));
+    s.valid_tokens.insert(t.clone());
+    json_response(StatusCode::OK, json!({ "access_token": t, "expires_in": 3599, "token_type": "Bearer" }))
+}
+
+fn base64url_decode(s: &str) -> Option<Vec<u8>> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let bytes: Vec<u8> = s.bytes().filter(|&c| c != b'=').collect();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let mut acc = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            acc |= val(c)? << (18 - 6 * i);
+        }
+        let n = chunk.len();
+        if n < 2 {
+            return None;
+        }
+        out.push((acc >> 16) as u8);
+        if n > 2 {
+            out.push((acc >> 8) as u8);
+        }
+        if n > 3 {
+            out.push(acc as u8);
+        }
+    }
+    Some(out)
 }
 
 type R = Result<Response, Response>;
@@ -591,6 +685,12 @@ fn list(shared: &Shared, query: &str) -> R {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64url_decodes() {
+        assert_eq!(base64url_decode("eyJhIjoxfQ").unwrap(), b"{\"a\":1}");
+        assert!(base64url_decode("*").is_none());
+    }
 
     #[test]
     fn query_subset_parses() {

@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use csal_core::{ExposeSecret, Result, SecretString, StorageError, check_object_id};
 use csal_oauth::{OAuthSettings, TokenManager, TokenStore};
+
+use crate::auth::{Auth, ServiceAccount};
 use serde_json::{Value, json};
 
 use crate::config::GDriveConfig;
@@ -28,7 +30,7 @@ pub(crate) const FILE_FIELDS: &str = "id,name,mimeType,size,modifiedTime,md5Chec
 pub(crate) struct DriveClient {
     pub http: reqwest::Client,
     api: String,
-    pub tokens: Arc<TokenManager>,
+    pub auth: Auth,
     pub root_id: String,
     all_drives: bool,
     folders: Mutex<HashMap<String, String>>,
@@ -44,22 +46,25 @@ impl DriveClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| StorageError::invalid_config("cannot build the HTTP client").with_source(e))?;
-        let tokens = TokenManager::new(
-            OAuthSettings {
-                token_url: config.token_url.clone().unwrap_or_else(|| TOKEN_URL.to_owned()),
-                client_id: config.client_id.clone(),
-                client_secret: config.client_secret.clone(),
-                refresh_token: config.refresh_token.clone(),
-                access_token: config.access_token.clone(),
-                expires_at: None,
-                scope: None,
-            },
-            store,
-        )?;
+        let auth = match &config.service_account_json {
+            Some(json) => Auth::ServiceAccount(Box::new(ServiceAccount::new(json.expose_secret())?)),
+            None => Auth::User(Arc::new(TokenManager::new(
+                OAuthSettings {
+                    token_url: config.token_url.clone().unwrap_or_else(|| TOKEN_URL.to_owned()),
+                    client_id: config.client_id.clone().unwrap_or_default(),
+                    client_secret: config.client_secret.clone(),
+                    refresh_token: config.refresh_token.clone(),
+                    access_token: config.access_token.clone(),
+                    expires_at: None,
+                    scope: None,
+                },
+                store,
+            )?)),
+        };
         Ok(DriveClient {
             http,
             api: config.api_url.clone().unwrap_or_else(|| API_URL.to_owned()).trim_end_matches('/').to_owned(),
-            tokens: Arc::new(tokens),
+            auth,
             root_id: config.root_folder_id.clone().unwrap_or_else(|| "root".to_owned()),
             all_drives: config.shared_drive,
             folders: Mutex::new(HashMap::new()),
@@ -95,13 +100,13 @@ impl DriveClient {
         what: &str,
         build: impl Fn(&SecretString) -> reqwest::RequestBuilder,
     ) -> Result<std::result::Result<reqwest::Response, DriveError>> {
-        let token = self.tokens.access_token().await?;
+        let token = self.auth.access_token().await?;
         let resp = build(&token).send().await.map_err(|e| transport(e, what))?;
         if resp.status().as_u16() != 401 {
             return finish(resp, what).await;
         }
         drop(resp);
-        let token = self.tokens.refresh_after_rejection(&token).await?;
+        let token = self.auth.refresh_after_rejection(&token).await?;
         let resp = build(&token).send().await.map_err(|e| transport(e, what))?;
         finish(resp, what).await
     }

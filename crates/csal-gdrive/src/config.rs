@@ -11,12 +11,15 @@ pub const MAX_CHUNK_KIB: u64 = 128 * 1024;
 #[derive(Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GDriveConfig {
-    /// OAuth client id (Google Cloud console → Credentials).
-    pub client_id: String,
+    /// OAuth client id (Google Cloud console → Credentials); user OAuth only.
+    pub client_id: Option<String>,
     pub client_secret: Option<SecretString>,
     /// Refresh token from the authorization-code flow (access_type=offline).
     pub refresh_token: Option<SecretString>,
     pub access_token: Option<SecretString>,
+    /// A service-account key JSON (instead of user OAuth): the folder must be
+    /// shared with the service account, or be in a shared drive it belongs to.
+    pub service_account_json: Option<SecretString>,
     /// Folder id that holds this instance's objects (default `root`, My Drive).
     pub root_folder_id: Option<String>,
     /// Set for folders in shared drives (`supportsAllDrives=true`).
@@ -44,11 +47,17 @@ impl std::fmt::Debug for GDriveConfig {
 impl GDriveConfig {
     pub(crate) fn validate(&self) -> Result<()> {
         let bad = |field: &str, why: &str| Err(StorageError::invalid_config(format!("field '{field}': {why}")));
-        if self.client_id.trim().is_empty() {
-            return bad("client_id", "the OAuth client id is required");
-        }
-        if self.refresh_token.is_none() && self.access_token.is_none() {
-            return bad("refresh_token", "a refresh token (from authorising the app) is required");
+        if self.service_account_json.is_some() {
+            if self.refresh_token.is_some() || self.access_token.is_some() {
+                return bad("service_account_json", "give either a service-account key or user OAuth tokens, not both");
+            }
+        } else {
+            if self.client_id.as_deref().is_none_or(|c| c.trim().is_empty()) {
+                return bad("client_id", "the OAuth client id is required (or give service_account_json)");
+            }
+            if self.refresh_token.is_none() && self.access_token.is_none() {
+                return bad("refresh_token", "a refresh token (or a service_account_json key) is required");
+            }
         }
         if let Some(id) = &self.root_folder_id {
             if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
@@ -76,8 +85,7 @@ const DOC_OAUTH: &str = "https://developers.google.com/identity/protocols/oauth2
 
 pub(crate) const FIELDS: &[ConfigField] = &[
     ConfigField::text("client_id", "OAuth client id")
-        .required()
-        .help("Google Cloud console → APIs & Services → Credentials.")
+        .help("Google Cloud console → APIs & Services → Credentials (user OAuth; not with a service account).")
         .doc(DOC_CREDS),
     ConfigField::secret("client_secret", "OAuth client secret")
         .help("The client secret of that OAuth client.")
@@ -86,6 +94,9 @@ pub(crate) const FIELDS: &[ConfigField] = &[
         .help("From the authorization-code flow with access_type=offline and the drive scope.")
         .doc(DOC_OAUTH),
     ConfigField::secret("access_token", "Access token").help("Optional; refreshed automatically.").doc(DOC_OAUTH),
+    ConfigField::secret_multiline("service_account_json", "Service-account key (JSON)")
+        .help("Instead of user OAuth: the JSON key of a service account the folder is shared with.")
+        .doc("https://developers.google.com/identity/protocols/oauth2/service-account"),
     ConfigField::text("root_folder_id", "Root folder id")
         .default("\"root\"")
         .help("Id of the folder holding this instance's files (from its URL); root = My Drive."),

@@ -35,7 +35,7 @@ impl GDriveModule {
     }
 
     pub fn token_refreshes(&self) -> u64 {
-        self.client.tokens.refresh_count()
+        self.client.auth.refresh_count()
     }
 
     async fn root(&self) -> Result<Value> {
@@ -71,7 +71,7 @@ impl StorageModule for GDriveModule {
     }
 
     async fn refresh_credentials(&self) -> Result<()> {
-        self.client.tokens.force_refresh().await.map(|_| ())
+        self.client.auth.force_refresh().await
     }
 
     async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
@@ -114,12 +114,12 @@ impl StorageModule for GDriveModule {
         let started = Instant::now();
         let outcome = self.root().await;
         let latency = started.elapsed().max(Duration::from_nanos(1));
-        let report = match (self.client.tokens.health(), outcome) {
+        let report = match (self.client.auth.health(), outcome) {
             (Some(reason), Ok(_)) => HealthReport::degraded(Some(latency), reason),
             (Some(reason), Err(e)) => HealthReport::degraded(None, format!("{reason}; {e}")),
             (None, Ok(_)) => HealthReport::ok(latency),
             (None, Err(e)) => HealthReport::offline(&e),
         };
-        report.with_detail("token_refreshes", self.client.tokens.refresh_count())
+        report.with_detail("token_refreshes", self.client.auth.refresh_count())
     }
 }
