@@ -78,7 +78,6 @@ async fn put(client: &DriveClient, session: &str, range: String, data: Bytes, wh
         .http
         .put(session)
         .header("Content-Range", range)
-        .header("Content-Length", data.len())
         .body(data)
         .send()
         .await

@@ -129,7 +129,6 @@ async fn send_fragments(
             .http
             .put(upload_url)
             .header("Content-Range", format!("bytes {offset}-{}/{total}", offset + len - 1))
-            .header("Content-Length", len)
             .body(fragment)
             .send()
             .await
