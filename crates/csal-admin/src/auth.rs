@@ -1,0 +1,319 @@
+//! Who may use the admin UI and API: an argon2-hashed admin password, API
+//! tokens stored as SHA-256 hashes, in-memory sessions with a CSRF token each.
+//!
+//! - Browser: `POST /login` with the password sets an HttpOnly,
+//!   SameSite=Strict session cookie. Every state-changing request made with
+//!   that cookie must carry the session's CSRF token (form field `csrf` or
+//!   header `X-CSRF-Token`).
+//! - Scripts: `Authorization: Bearer <token>`; tokens are created with
+//!   `csal admin create-token` and shown once. No CSRF check (no cookie).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine;
+use csal_catalog::Catalog;
+use csal_core::{Result, StorageError};
+use sha2::Digest;
+
+use crate::AdminState;
+
+/// Settings key of the admin password's argon2 hash (PHC string).
+pub const PASSWORD_SETTING: &str = "admin.password_hash";
+/// Settings key of the API tokens (JSON list of name + SHA-256 hash).
+pub const TOKENS_SETTING: &str = "admin.api_tokens";
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "csal_session";
+/// How long an idle session lives.
+pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// Largest form body the CSRF check buffers.
+const MAX_FORM_BYTES: usize = 1 << 20;
+
+/// `n` random bytes as URL-safe base64 (no padding).
+pub fn random_token(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    getrandom::fill(&mut buf).expect("the OS random source works");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// A fresh random password, for first runs.
+pub fn generate_password() -> String {
+    random_token(15)
+}
+
+fn hash_password(password: &str) -> Result<String> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).expect("the OS random source works");
+    let salt = SaltString::encode_b64(&salt).map_err(|_| StorageError::permanent("could not encode a salt"))?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|_| StorageError::permanent("could not hash the password"))
+}
+
+/// Store `password` (argon2) as the admin password.
+pub async fn set_password(catalog: &Catalog, password: &str) -> Result<()> {
+    if password.chars().count() < 8 {
+        return Err(StorageError::invalid_input("the admin password must have at least 8 characters"));
+    }
+    let hash = hash_password(password)?;
+    catalog.set_setting(PASSWORD_SETTING, &hash, true).await
+}
+
+/// Whether an admin password is set.
+pub async fn has_password(catalog: &Catalog) -> Result<bool> {
+    Ok(catalog.get_setting(PASSWORD_SETTING).await?.is_some_and(|h| !h.is_empty()))
+}
+
+/// If no admin password is set, set a random one and return it (to be
+/// shown once). `None` when a password already exists.
+pub async fn ensure_password(catalog: &Catalog) -> Result<Option<String>> {
+    if has_password(catalog).await? {
+        return Ok(None);
+    }
+    let password = generate_password();
+    set_password(catalog, &password).await?;
+    Ok(Some(password))
+}
+
+/// Check `password` against the stored hash (false when none is set).
+pub async fn verify_password(catalog: &Catalog, password: &str) -> Result<bool> {
+    let Some(stored) = catalog.get_setting(PASSWORD_SETTING).await? else { return Ok(false) };
+    let password = password.to_owned();
+    // argon2 takes tens of milliseconds of CPU: keep it off the async workers.
+    let ok = tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&stored)
+            .is_ok_and(|parsed| argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    })
+    .await
+    .unwrap_or(false);
+    Ok(ok)
+}
+
+/// One stored API token (only its hash).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ApiToken {
+    pub name: String,
+    pub sha256: String,
+    #[serde(default)]
+    pub created_unix: u64,
+}
+
+fn sha256_hex(s: &str) -> String {
+    let digest = sha2::Sha256::digest(s.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The stored API tokens (hashes only).
+pub async fn list_tokens(catalog: &Catalog) -> Result<Vec<ApiToken>> {
+    match catalog.get_setting(TOKENS_SETTING).await? {
+        Some(json) if !json.is_empty() => serde_json::from_str(&json)
+            .map_err(|_| StorageError::permanent(format!("setting '{TOKENS_SETTING}' is not valid JSON"))),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Create an API token called `name`; returns the token (shown once).
+pub async fn create_token(catalog: &Catalog, name: &str) -> Result<String> {
+    let mut tokens = list_tokens(catalog).await?;
+    if tokens.iter().any(|t| t.name == name) {
+        return Err(StorageError::already_exists(format!("an API token named '{name}' exists; revoke it first")));
+    }
+    let token = format!("csal_{}", random_token(30));
+    let created_unix = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    tokens.push(ApiToken { name: name.to_owned(), sha256: sha256_hex(&token), created_unix });
+    catalog.set_setting(TOKENS_SETTING, &serde_json::to_string(&tokens).expect("serialisable"), false).await?;
+    Ok(token)
+}
+
+/// Revoke the token called `name`.
+pub async fn revoke_token(catalog: &Catalog, name: &str) -> Result<()> {
+    let mut tokens = list_tokens(catalog).await?;
+    let before = tokens.len();
+    tokens.retain(|t| t.name != name);
+    if tokens.len() == before {
+        return Err(StorageError::not_found(format!("no API token named '{name}'")));
+    }
+    catalog.set_setting(TOKENS_SETTING, &serde_json::to_string(&tokens).expect("serialisable"), false).await
+}
+
+async fn token_is_valid(catalog: &Catalog, token: &str) -> bool {
+    let hash = sha256_hex(token);
+    list_tokens(catalog).await.map(|ts| ts.iter().any(|t| constant_time_eq(&t.sha256, &hash))).unwrap_or(false)
+}
+
+/// Compare without an early exit (CSRF tokens, token hashes).
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// One browser session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub csrf: String,
+    pub authenticated: bool,
+    expires: Instant,
+}
+
+/// In-memory sessions (a restart logs everyone out).
+#[derive(Clone, Default)]
+pub struct Sessions {
+    inner: Arc<Mutex<HashMap<String, Session>>>,
+}
+
+impl Sessions {
+    /// A new session; returns its id.
+    pub fn create(&self, authenticated: bool) -> (String, Session) {
+        let id = random_token(32);
+        let session = Session { csrf: random_token(24), authenticated, expires: Instant::now() + SESSION_TTL };
+        let mut map = self.inner.lock().expect("sessions lock");
+        let now = Instant::now();
+        map.retain(|_, s| s.expires > now);
+        map.insert(id.clone(), session.clone());
+        (id, session)
+    }
+
+    /// The live session `id`, its lifetime extended.
+    pub fn get(&self, id: &str) -> Option<Session> {
+        let mut map = self.inner.lock().expect("sessions lock");
+        let s = map.get_mut(id)?;
+        if s.expires <= Instant::now() {
+            map.remove(id);
+            return None;
+        }
+        s.expires = Instant::now() + SESSION_TTL;
+        Some(s.clone())
+    }
+
+    pub fn remove(&self, id: &str) {
+        self.inner.lock().expect("sessions lock").remove(id);
+    }
+}
+
+/// The `Set-Cookie` value for a session id (`None`: clear it).
+pub fn session_cookie(id: Option<&str>) -> String {
+    match id {
+        Some(id) => format!("{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/"),
+        None => format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+    }
+}
+
+/// The session id from the request's cookies.
+pub fn session_id(headers: &HeaderMap) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
+        let (k, v) = c.trim().split_once('=')?;
+        (k == SESSION_COOKIE && !v.is_empty()).then(|| v.to_owned())
+    })
+}
+
+/// How a request was authenticated (put into request extensions).
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// A logged-in browser session.
+    Session { id: String, csrf: String },
+    /// An API token.
+    Token,
+}
+
+impl Caller {
+    /// The CSRF token to put into forms (empty for token callers).
+    pub fn csrf(&self) -> &str {
+        match self {
+            Caller::Session { csrf, .. } => csrf,
+            Caller::Token => "",
+        }
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
+fn wants_json(req: &Request) -> bool {
+    let path = req.uri().path();
+    path.starts_with("/api/") || path == "/metrics"
+}
+
+fn refuse(req: &Request, status: StatusCode, message: &str) -> Response {
+    if wants_json(req) || status == StatusCode::FORBIDDEN {
+        let body = serde_json::json!({"error": {"kind": if status == StatusCode::FORBIDDEN { "csrf" } else { "auth" }, "message": message}});
+        return (status, axum::Json(body)).into_response();
+    }
+    Redirect::to("/login").into_response()
+}
+
+/// Middleware: require a session or a token; check CSRF on state changes.
+pub async fn require_auth(State(state): State<AdminState>, req: Request, next: Next) -> Response {
+    let caller = if let Some(token) = bearer(req.headers()) {
+        if !token_is_valid(&state.catalog, token).await {
+            return refuse(&req, StatusCode::UNAUTHORIZED, "invalid API token");
+        }
+        Caller::Token
+    } else {
+        let session = session_id(req.headers()).and_then(|id| state.sessions.get(&id).map(|s| (id, s)));
+        match session {
+            Some((id, s)) if s.authenticated => Caller::Session { id, csrf: s.csrf },
+            _ => return refuse(&req, StatusCode::UNAUTHORIZED, "log in or send an API token (Authorization: Bearer)"),
+        }
+    };
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let req = match (&caller, safe) {
+        (Caller::Session { csrf, .. }, false) => match check_csrf(req, csrf).await {
+            Ok(req) => req,
+            Err(resp) => return resp,
+        },
+        _ => req,
+    };
+    let mut req = req;
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
+/// Pass the request on if it carries the CSRF token (header, or `csrf`
+/// field of a url-encoded form, which is buffered and put back).
+async fn check_csrf(req: Request, expected: &str) -> std::result::Result<Request, Response> {
+    let forbidden = || {
+        (
+            StatusCode::FORBIDDEN,
+            axum::Json(serde_json::json!({"error": {"kind": "csrf", "message": "missing or wrong CSRF token; reload the page and try again"}})),
+        )
+            .into_response()
+    };
+    if let Some(h) = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()) {
+        return if constant_time_eq(h, expected) { Ok(req) } else { Err(forbidden()) };
+    }
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(forbidden());
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
+        .await
+        .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response())?;
+    let fields: Vec<(String, String)> = serde_urlencoded_pairs(&bytes);
+    let ok = fields.iter().any(|(k, v)| k == "csrf" && constant_time_eq(v, expected));
+    if !ok {
+        return Err(forbidden());
+    }
+    Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+/// Decode `a=b&c=d` (form url-encoding).
+pub fn serde_urlencoded_pairs(bytes: &[u8]) -> Vec<(String, String)> {
+    serde_urlencoded::from_bytes(bytes).unwrap_or_default()
+}

@@ -1,0 +1,146 @@
+//! # csal-admin
+//!
+//! The CSAL Module Manager: a server-rendered admin UI (axum + maud, no
+//! JavaScript build step), a JSON API mirroring it, Prometheus `/metrics`
+//! and `/healthz`, over a [`csal_catalog::Catalog`].
+//!
+//! ```no_run
+//! # async fn run(catalog: csal_catalog::Catalog) -> csal_core::Result<()> {
+//! let state = csal_admin::AdminState::new(catalog);
+//! csal_admin::serve(state, "127.0.0.1:8080".parse().unwrap()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Every route except `/login` and `/healthz` needs a logged-in session or an
+//! API token (see [`auth`]).
+
+pub mod api;
+pub mod auth;
+pub mod forms;
+pub mod metrics;
+pub mod pages;
+mod status;
+mod views;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use csal_catalog::Catalog;
+use csal_core::{InstanceStatus, Result, StorageError};
+
+pub use status::{StatusView, status_of};
+
+/// Shared state of the admin server.
+#[derive(Clone)]
+pub struct AdminState {
+    pub catalog: Catalog,
+    pub sessions: auth::Sessions,
+}
+
+impl AdminState {
+    pub fn new(catalog: Catalog) -> Self {
+        AdminState { catalog, sessions: auth::Sessions::default() }
+    }
+}
+
+/// The whole admin application.
+pub fn app(state: AdminState) -> Router {
+    let protected = Router::new()
+        .route("/", get(pages::index))
+        .route("/modules", get(pages::modules))
+        .route("/modules/new", get(pages::new_module).post(pages::create_module))
+        .route("/modules/{name}", get(pages::module_detail))
+        .route("/modules/{name}/edit", get(pages::edit_module).post(pages::update_module))
+        .route("/modules/{name}/test", post(pages::test_module))
+        .route("/modules/{name}/enable", post(pages::enable_module))
+        .route("/modules/{name}/disable", post(pages::disable_module))
+        .route("/modules/{name}/delete", post(pages::delete_module))
+        .route("/policies", get(pages::policies).post(pages::save_policy))
+        .route("/policies/{camera}/delete", post(pages::delete_policy))
+        .route("/logout", post(pages::logout))
+        .route("/metrics", get(metrics::prometheus))
+        .merge(api::routes())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_auth));
+    Router::new()
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(protected)
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+async fn security_headers(mut resp: axum::response::Response) -> axum::response::Response {
+    use axum::http::HeaderValue;
+    let h = resp.headers_mut();
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    h.insert("cache-control", HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// Health-check every ready instance now, then every `interval`, so the
+/// Module Manager shows a fresh status. Runs until the process ends.
+pub fn spawn_health_checks(catalog: Catalog, interval: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            check_all(&catalog).await;
+            tokio::time::sleep(interval).await;
+        }
+    })
+}
+
+/// One health check of every ready instance, concurrently.
+pub async fn check_all(catalog: &Catalog) {
+    let router = catalog.router();
+    let names: Vec<String> =
+        router.instances().into_iter().filter(|i| i.status == InstanceStatus::Ready).map(|i| i.name).collect();
+    let checks = names.iter().map(|n| router.health_check(n));
+    for (name, result) in names.iter().zip(futures::future::join_all(checks).await) {
+        if let Ok(report) = result {
+            tracing::debug!(instance = %name, status = report.status.as_str(), "health check");
+        }
+    }
+}
+
+/// Bind `addr` and serve until Ctrl-C / SIGTERM.
+pub async fn serve(state: AdminState, addr: SocketAddr) -> Result<()> {
+    let listener = bind(addr).await?;
+    serve_on(state, listener).await
+}
+
+/// Bind the admin listener (clear error when the port is taken).
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        StorageError::from(e)
+            .with_instance(format!("admin listener {addr}"))
+            .with_operation(csal_core::Operation::Construct)
+    })
+}
+
+/// Serve on an already bound listener until Ctrl-C / SIGTERM.
+pub async fn serve_on(state: AdminState, listener: tokio::net::TcpListener) -> Result<()> {
+    let router = state.catalog.router();
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(StorageError::from)?;
+    for e in router.shutdown_all().await {
+        tracing::warn!(error = %e, "instance shutdown failed");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,696 @@
+//! The HTML pages: login, Module Manager, module forms, camera policies.
+
+use axum::Extension;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use csal_catalog::{ModuleUpdate, NewModule};
+use csal_core::{
+    ErrorKind, HealthReport, InstanceInfo, ProviderRegistration, StorageError, find_provider, registered_providers,
+};
+use maud::{Markup, html};
+
+use crate::AdminState;
+use crate::auth::{self, Caller};
+use crate::forms::{self, FormState};
+use crate::status::status_of;
+use crate::views::{self, badge, csrf_input, page, post_button, seg};
+
+type Fields = axum::Form<Vec<(String, String)>>;
+
+fn field<'a>(fields: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    fields.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// HTTP status for a storage/catalog error.
+pub fn status_for(err: &StorageError) -> StatusCode {
+    match err.kind() {
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::AlreadyExists => StatusCode::CONFLICT,
+        ErrorKind::InvalidInput | ErrorKind::InvalidConfig | ErrorKind::RangeNotSatisfiable => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
+        ErrorKind::Unavailable | ErrorKind::Transient | ErrorKind::RateLimited => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorKind::Auth => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn error_page(caller: &Caller, err: &StorageError) -> Response {
+    let body = html! {
+        h1 { "Something went wrong" }
+        div class="flash bad" { (err.to_string()) }
+        a href="/modules" { "Back to the Module Manager" }
+    };
+    (status_for(err), page("Error", "", caller.csrf(), body)).into_response()
+}
+
+/// Module names: what policies and the CLI refer to.
+pub fn check_module_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 64 {
+        return Err("name must have 1 to 64 characters".into());
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || name.starts_with('.') {
+        return Err("name may only use letters, digits, '-', '_' and '.' (not first)".into());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- login
+
+fn login_page(csrf: &str, error: Option<&str>) -> Markup {
+    let body = html! {
+        div class="card login" {
+            h1 { "Log in" }
+            @if let Some(e) = error { div class="flash bad" id="login-error" { (e) } }
+            form method="post" action="/login" {
+                (csrf_input(csrf))
+                div class="field" {
+                    label for="password" { "Admin password" }
+                    input type="password" id="password" name="password" autofocus autocomplete="current-password";
+                }
+                button type="submit" id="login" { "Log in" }
+            }
+            p class="muted" { "Forgot it? Run " code { "csal admin set-password" } " on the server." }
+        }
+    };
+    page("Log in", "", "", body)
+}
+
+pub async fn login_form(State(state): State<AdminState>, headers: HeaderMap) -> Response {
+    if let Some(s) = auth::session_id(&headers).and_then(|id| state.sessions.get(&id)) {
+        if s.authenticated {
+            return Redirect::to("/modules").into_response();
+        }
+        return login_page(&s.csrf, None).into_response();
+    }
+    let (id, session) = state.sessions.create(false);
+    ([(header::SET_COOKIE, auth::session_cookie(Some(&id)))], login_page(&session.csrf, None)).into_response()
+}
+
+pub async fn login(State(state): State<AdminState>, headers: HeaderMap, fields: Fields) -> Response {
+    let pre = auth::session_id(&headers).and_then(|id| state.sessions.get(&id).map(|s| (id, s)));
+    let Some((pre_id, pre_session)) = pre else {
+        return (StatusCode::FORBIDDEN, "session expired: reload the login page").into_response();
+    };
+    let csrf_ok = field(&fields, "csrf").is_some_and(|v| auth::constant_time_eq(v, &pre_session.csrf));
+    if !csrf_ok {
+        return (StatusCode::FORBIDDEN, "missing or wrong CSRF token: reload the login page").into_response();
+    }
+    let password = field(&fields, "password").unwrap_or("");
+    match auth::verify_password(&state.catalog, password).await {
+        Ok(true) => {
+            state.sessions.remove(&pre_id);
+            let (id, _) = state.sessions.create(true);
+            ([(header::SET_COOKIE, auth::session_cookie(Some(&id)))], Redirect::to("/modules")).into_response()
+        }
+        Ok(false) => {
+            tracing::warn!("admin login failed: wrong password");
+            (StatusCode::UNAUTHORIZED, login_page(&pre_session.csrf, Some("Wrong password."))).into_response()
+        }
+        Err(e) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, login_page(&pre_session.csrf, Some(&e.to_string()))).into_response()
+        }
+    }
+}
+
+pub async fn logout(State(state): State<AdminState>, Extension(caller): Extension<Caller>) -> Response {
+    if let Caller::Session { id, .. } = &caller {
+        state.sessions.remove(id);
+    }
+    ([(header::SET_COOKIE, auth::session_cookie(None))], Redirect::to("/login")).into_response()
+}
+
+pub async fn index() -> Redirect {
+    Redirect::to("/modules")
+}
+
+// ---------------------------------------------------------------- module list
+
+pub async fn modules(State(state): State<AdminState>, Extension(caller): Extension<Caller>) -> Response {
+    modules_page(&state, &caller, None).into_response()
+}
+
+fn modules_page(state: &AdminState, caller: &Caller, flash: Option<(bool, String)>) -> Markup {
+    let csrf = caller.csrf();
+    let instances = state.catalog.router().instances();
+    let body = html! {
+        div class="actions" style="justify-content:space-between;margin-bottom:14px" {
+            h1 style="margin:0" { "Storage modules" }
+            a class="btn" href="/modules/new" id="add-module" { "Add module" }
+        }
+        @if let Some((ok, msg)) = flash { div class={ "flash " (if ok { "ok" } else { "bad" }) } { (msg) } }
+        @if instances.is_empty() {
+            div class="card" { "No storage modules yet. " a href="/modules/new" { "Add one." } }
+        } @else {
+            table id="modules" {
+                thead { tr { th { "Name" } th { "Label" } th { "Provider" } th { "Enabled" } th { "Status" } th { "Latency" } th { "Actions" } } }
+                tbody {
+                    @for i in &instances {
+                        @let st = status_of(i);
+                        tr id={ "module-" (i.name) } {
+                            td { a href={ "/modules/" (seg(&i.name)) } { (i.name) } }
+                            td { (i.label.clone().unwrap_or_default()) }
+                            td { code { (i.provider_type) } }
+                            td class="enabled" { (if i.is_enabled { "yes" } else { "no" }) }
+                            td class="status" {
+                                (badge(st.status))
+                                @if let Some(r) = &st.reason { div class="reason" { (r) } }
+                            }
+                            td class="num" { (views::ms(st.latency_ms)) }
+                            td { div class="actions" {
+                                (post_button(&format!("/modules/{}/test", seg(&i.name)), csrf, "Test", "small"))
+                                @if i.is_enabled {
+                                    (post_button(&format!("/modules/{}/disable", seg(&i.name)), csrf, "Disable", "small secondary"))
+                                } @else {
+                                    (post_button(&format!("/modules/{}/enable", seg(&i.name)), csrf, "Enable", "small secondary"))
+                                }
+                                a class="btn small secondary" href={ "/modules/" (seg(&i.name)) "/edit" } { "Edit" }
+                            } }
+                        }
+                    }
+                }
+            }
+            p class="muted" { "Status comes from the last health check (run at start, every minute, and by Test)." }
+        }
+    };
+    page("Modules", "modules", csrf, body)
+}
+
+// ---------------------------------------------------------------- detail
+
+pub async fn module_detail(
+    State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> Response {
+    detail_response(&state, &caller, &name, None)
+}
+
+fn find_info(state: &AdminState, name: &str) -> Result<InstanceInfo, StorageError> {
+    state
+        .catalog
+        .router()
+        .instances()
+        .into_iter()
+        .find(|i| i.name == name || i.id == name)
+        .ok_or_else(|| StorageError::not_found(format!("no storage module named '{name}'")))
+}
+
+fn detail_response(
+    state: &AdminState,
+    caller: &Caller,
+    name: &str,
+    test: Option<Result<HealthReport, StorageError>>,
+) -> Response {
+    match find_info(state, name) {
+        Ok(info) => detail_page(&info, caller, test).into_response(),
+        Err(e) => error_page(caller, &e),
+    }
+}
+
+fn detail_page(info: &InstanceInfo, caller: &Caller, test: Option<Result<HealthReport, StorageError>>) -> Markup {
+    let csrf = caller.csrf();
+    let st = status_of(info);
+    let base = format!("/modules/{}", seg(&info.name));
+    let body = html! {
+        h1 { "Module " code { (info.name) } }
+        @if let Some(result) = &test {
+            @match result {
+                Ok(h) => {
+                    div class={ "flash " (if h.status == csal_core::HealthStatus::Ok { "ok" } else { "bad" }) } id="test-result" data-status=(h.status.as_str()) {
+                        "Test: " strong { (h.status.as_str()) }
+                        @if let Some(l) = h.latency { " (" (views::ms(Some(l.as_secs_f64() * 1000.0))) ")" }
+                        @if let Some(e) = &h.last_error { " — " (e) }
+                    }
+                }
+                Err(e) => {
+                    div class="flash bad" id="test-result" data-status="error" { "Test failed: " (e.to_string()) }
+                }
+            }
+        }
+        div class="card" {
+            div class="actions" style="margin-bottom:14px" {
+                (post_button(&format!("{base}/test"), csrf, "Test", "" ))
+                @if info.is_enabled {
+                    (post_button(&format!("{base}/disable"), csrf, "Disable", "secondary"))
+                } @else {
+                    (post_button(&format!("{base}/enable"), csrf, "Enable", "secondary"))
+                }
+                a class="btn secondary" href={ (base) "/edit" } { "Edit" }
+                form class="inline" method="post" action={ (base) "/delete" } onsubmit="return confirm('Delete this module from the catalog? Stored objects are not touched.')" {
+                    (csrf_input(csrf))
+                    button type="submit" class="danger" { "Delete" }
+                }
+            }
+            dl class="kv" {
+                dt { "Id" } dd { code { (info.id) } }
+                dt { "Label" } dd { (info.label.clone().unwrap_or_default()) }
+                dt { "Provider" } dd { code { (info.provider_type) } }
+                dt { "Enabled" } dd { (if info.is_enabled { "yes" } else { "no" }) }
+                dt { "Status" } dd id="status" { (badge(st.status)) @if let Some(r) = &st.reason { div class="reason" { (r) } } }
+                dt { "Latency" } dd { (views::ms(st.latency_ms)) }
+            }
+        }
+        h2 { "Configuration" }
+        div class="card" {
+            @match &info.masked_config {
+                Some(serde_json::Value::Object(map)) if !map.is_empty() => {
+                    dl class="kv" {
+                        @for (k, v) in map {
+                            dt { (k) } dd { code { (match v { serde_json::Value::String(s) => s.clone(), o => o.to_string() }) } }
+                        }
+                    }
+                }
+                _ => { span class="muted" { "No configuration to show." } }
+            }
+        }
+        h2 { "Metrics" }
+        div class="card" {
+            @match &info.metrics {
+                None => { span class="muted" { "No metrics: the instance is not loaded." } }
+                Some(m) => {
+                    dl class="kv" style="margin-bottom:12px" {
+                        dt { "Bytes in (written)" } dd id="bytes-in" { (views::bytes(m.bytes_written)) }
+                        dt { "Bytes out (read)" } dd id="bytes-out" { (views::bytes(m.bytes_read)) }
+                        dt { "Retries" } dd { (m.retries) }
+                        dt { "Errors by kind" } dd {
+                            @if m.errors_by_kind.is_empty() { "none" }
+                            @for (k, n) in &m.errors_by_kind { code { (k.as_str()) } " " (n) " " }
+                        }
+                    }
+                    @if m.operations.is_empty() {
+                        span class="muted" { "No operations yet." }
+                    } @else {
+                        table id="metrics" {
+                            thead { tr { th { "Operation" } th { "Calls" } th { "Errors" } th { "p50" } th { "p99" } } }
+                            tbody {
+                                @for (op, s) in &m.operations {
+                                    tr { td { (op) } td class="num" { (s.calls) } td class="num" { (s.errors) } td class="num" { "≤ " (views::ms(Some(s.p50_ms))) } td class="num" { "≤ " (views::ms(Some(s.p99_ms))) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page(&info.name, "modules", csrf, body)
+}
+
+// ---------------------------------------------------------------- add / edit
+
+#[derive(serde::Deserialize)]
+pub struct NewQuery {
+    provider: Option<String>,
+}
+
+pub async fn new_module(Extension(caller): Extension<Caller>, Query(q): Query<NewQuery>) -> Response {
+    let csrf = caller.csrf();
+    match q.provider.as_deref().filter(|p| !p.is_empty()) {
+        None => provider_picker(csrf).into_response(),
+        Some(p) => match find_provider(p) {
+            Ok(reg) => module_form(csrf, reg, &FormState::defaults(reg), None).into_response(),
+            Err(e) => error_page(&caller, &e),
+        },
+    }
+}
+
+fn provider_picker(csrf: &str) -> Markup {
+    let providers = registered_providers();
+    let body = html! {
+        h1 { "Add a storage module" }
+        div class="card" {
+            form method="get" action="/modules/new" {
+                div class="field" {
+                    label for="provider" { "Provider" }
+                    select id="provider" name="provider" {
+                        @for r in &providers {
+                            option value=(r.provider_type) { (r.display_name) " (" (r.provider_type) ")" }
+                        }
+                    }
+                }
+                button type="submit" id="choose-provider" { "Next" }
+            }
+        }
+        table {
+            thead { tr { th { "Type" } th { "Provider" } th { "Category" } th { "Description" } } }
+            tbody {
+                @for r in &providers {
+                    tr {
+                        td { a href={ "/modules/new?provider=" (seg(r.provider_type)) } { code { (r.provider_type) } } }
+                        td { (r.display_name) }
+                        td { (serde_json::to_value(r.category).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()) }
+                        td class="muted" { (r.description) }
+                    }
+                }
+            }
+        }
+    };
+    page("Add module", "modules", csrf, body)
+}
+
+/// The add (`editing = None`) or edit (`Some(name)`) form.
+fn module_form(csrf: &str, reg: &ProviderRegistration, state: &FormState, editing: Option<&str>) -> Markup {
+    let action = match editing {
+        Some(name) => format!("/modules/{}/edit", seg(name)),
+        None => "/modules/new".to_owned(),
+    };
+    let title = match editing {
+        Some(name) => format!("Edit module {name}"),
+        None => format!("Add a {} module", reg.display_name),
+    };
+    let body = html! {
+        h1 { (title) }
+        p class="muted" { (reg.description) }
+        @if let Some(e) = &state.general_error { div class="flash bad" id="form-error" { (e) } }
+        @if state.has_errors() && state.general_error.is_none() { div class="flash bad" id="form-error" { "Please fix the fields marked below." } }
+        form class="card" method="post" action=(action) id="module-form" {
+            (csrf_input(csrf))
+            input type="hidden" name="provider_type" value=(reg.provider_type);
+            @if editing.is_none() {
+                div class={ "field" @if state.errors.contains_key("name") { " has-error" } } id="wrap-name" {
+                    label for="field-name" { "Name" span class="req" { " *" } }
+                    input type="text" id="field-name" name="name" value=(state.name) placeholder="e.g. archive";
+                    p class="help" { "Unique; used in camera policies and on the command line." }
+                    @if let Some(e) = state.errors.get("name") { p class="error field-error" { (e) } }
+                }
+            }
+            div class="field" {
+                label for="field-label" { "Label" }
+                input type="text" id="field-label" name="label" value=(state.label);
+            }
+            @if editing.is_none() {
+                div class="field" {
+                    label class="check" { input type="checkbox" name="enabled" value="true" checked[state.enabled]; " Enabled" }
+                }
+            }
+            h2 { (reg.display_name) " settings" }
+            (forms::render_fields(reg, state, editing.is_some()))
+            div class="actions" {
+                button type="submit" id="save" { (if editing.is_some() { "Save" } else { "Add module" }) }
+                a class="btn secondary" href="/modules" { "Cancel" }
+            }
+        }
+    };
+    page(&title, "modules", csrf, body)
+}
+
+/// Check a config as the router will (spec, then the factory) so errors
+/// show on the form instead of as an offline instance.
+fn precheck(reg: &ProviderRegistration, name: &str, config: &serde_json::Value) -> Result<(), StorageError> {
+    reg.check_config(config)?;
+    let ctx = csal_core::InstanceContext {
+        id: name.to_owned(),
+        name: name.to_owned(),
+        provider_type: reg.provider_type.to_owned(),
+    };
+    reg.build(&ctx, config).map(|_| ())
+}
+
+pub async fn create_module(
+    State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    fields: Fields,
+) -> Response {
+    let csrf = caller.csrf();
+    let provider = field(&fields, "provider_type").unwrap_or("");
+    let reg = match find_provider(provider) {
+        Ok(r) => r,
+        Err(e) => return error_page(&caller, &e),
+    };
+    let mut form = FormState {
+        name: field(&fields, "name").unwrap_or("").trim().to_owned(),
+        label: field(&fields, "label").unwrap_or("").trim().to_owned(),
+        enabled: field(&fields, "enabled").is_some(),
+        ..Default::default()
+    };
+    let config = forms::config_from_form(reg, &fields, &mut form);
+    if let Err(e) = check_module_name(&form.name) {
+        form.errors.insert("name".into(), e);
+    }
+    if !form.has_errors() {
+        if let Err(e) = precheck(reg, &form.name, &config) {
+            form.set_error(reg, &e);
+        }
+    }
+    if !form.has_errors() {
+        let new = NewModule {
+            name: form.name.clone(),
+            label: Some(form.label.clone()).filter(|l| !l.is_empty()),
+            provider_type: reg.provider_type.to_owned(),
+            is_enabled: form.enabled,
+            config,
+        };
+        match state.catalog.create_module(new).await {
+            Ok(_) => {
+                let _ = state.catalog.router().health_check(&form.name).await;
+                return Redirect::to(&format!("/modules/{}", seg(&form.name))).into_response();
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                form.errors.insert("name".into(), format!("a module named '{}' already exists", form.name));
+            }
+            Err(e) => form.set_error(reg, &e),
+        }
+    }
+    (StatusCode::UNPROCESSABLE_ENTITY, module_form(csrf, reg, &form, None)).into_response()
+}
+
+pub async fn edit_module(
+    State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> Response {
+    let record = match state.catalog.get_module(&name).await {
+        Ok(r) => r,
+        Err(e) => return error_page(&caller, &e),
+    };
+    let reg = match find_provider(&record.provider_type) {
+        Ok(r) => r,
+        Err(e) => return error_page(&caller, &e),
+    };
+    let mut form = FormState::from_config(reg, &record.config);
+    form.label = record.label.clone().unwrap_or_default();
+    module_form(caller.csrf(), reg, &form, Some(&record.name)).into_response()
+}
+
+pub async fn update_module(
+    State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    fields: Fields,
+) -> Response {
+    let record = match state.catalog.get_module(&name).await {
+        Ok(r) => r,
+        Err(e) => return error_page(&caller, &e),
+    };
+    let reg = match find_provider(&record.provider_type) {
+        Ok(r) => r,
+        Err(e) => return error_page(&caller, &e),
+    };
+    let mut form = FormState { label: field(&fields, "label").unwrap_or("").trim().to_owned(), ..Default::default() };
+    let config = forms::config_from_form(reg, &fields, &mut form);
+    if !form.has_errors() {
+        // Secrets left empty are absent here; check the spec without them
+        // missing by filling stored secrets back in the catalog only.
+        let missing_secret_ok = |e: &StorageError| {
+            forms::field_named_in(reg, e.message())
+                .and_then(|k| reg.field(k))
+                .is_some_and(|f| f.kind.is_secret() && e.message().contains("missing required"))
+        };
+        if let Err(e) = reg.check_config(&config) {
+            if !missing_secret_ok(&e) {
+                form.set_error(reg, &e);
+            }
+        }
+    }
+    if !form.has_errors() {
+        let update = ModuleUpdate {
+            label: Some(Some(form.label.clone()).filter(|l| !l.is_empty())),
+            config: Some(config),
+            is_enabled: None,
+        };
+        match state.catalog.update_module(&record.name, update).await {
+            Ok(_) => {
+                let _ = state.catalog.router().health_check(&record.name).await;
+                return Redirect::to(&format!("/modules/{}", seg(&record.name))).into_response();
+            }
+            Err(e) => form.set_error(reg, &e),
+        }
+    }
+    (StatusCode::UNPROCESSABLE_ENTITY, module_form(caller.csrf(), reg, &form, Some(&record.name))).into_response()
+}
+
+pub async fn test_module(
+    State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> Response {
+    let result = state.catalog.router().test(&name).await;
+    detail_response(&state, &caller, &name, Some(result))
+}
+
+async fn set_enabled(state: &AdminState, caller: &Caller, name: &str, enabled: bool) -> Response {
+    match state.catalog.set_enabled(name, enabled).await {
+        Ok(rec) => {
+            if enabled {
+                let _ = state.catalog.router().health_check(&rec.name).await;
+            }
+            Redirect::to(&format!("/modules/{}", seg(&rec.name))).into_response()
+        }
+        Err(e) => error_page(caller, &e),
+    }
+}
+
+pub async fn enable_module(
+    State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> Response {
+    set_enabled(&state, &caller, &name, true).await
+}
+
+pub async fn disable_module(
+    State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> Response {
+    set_enabled(&state, &caller, &name, false).await
+}
+
+pub async fn delete_module(
+    State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> Response {
+    match state.catalog.delete_module(&name).await {
+        Ok(()) => modules_page(&state, &caller, Some((true, format!("Module '{name}' deleted.")))).into_response(),
+        Err(e) => error_page(&caller, &e),
+    }
+}
+
+// ---------------------------------------------------------------- policies
+
+#[derive(serde::Deserialize)]
+pub struct PolicyQuery {
+    camera: Option<String>,
+}
+
+pub async fn policies(
+    State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<PolicyQuery>,
+) -> Response {
+    let camera = q.camera.unwrap_or_default();
+    let targets =
+        if camera.is_empty() { Vec::new() } else { state.catalog.get_policy(&camera).await.unwrap_or_default() };
+    policies_page(&state, &caller, &camera, &targets.join("\n"), None).await
+}
+
+async fn policies_page(
+    state: &AdminState,
+    caller: &Caller,
+    camera: &str,
+    targets: &str,
+    flash: Option<(bool, String)>,
+) -> Response {
+    let csrf = caller.csrf();
+    let list = match state.catalog.list_policies().await {
+        Ok(l) => l,
+        Err(e) => return error_page(caller, &e),
+    };
+    let names: Vec<String> = state.catalog.router().instances().into_iter().map(|i| i.name).collect();
+    let status = if matches!(flash, Some((false, _))) { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let body = html! {
+        h1 { "Camera storage policies" }
+        p class="muted" { "Each camera writes to its targets in order: the first that works takes the segment." }
+        @if let Some((ok, msg)) = flash { div class={ "flash " (if ok { "ok" } else { "bad" }) } id="policy-flash" { (msg) } }
+        @if list.is_empty() {
+            div class="card" { "No camera policies yet." }
+        } @else {
+            table id="policies" {
+                thead { tr { th { "Camera" } th { "Targets (in order)" } th { "Actions" } } }
+                tbody {
+                    @for (cam, ts) in &list {
+                        tr {
+                            td { code { (cam) } }
+                            td { @for (n, t) in ts.iter().enumerate() { @if n > 0 { " → " } code { (t) } } }
+                            td { div class="actions" {
+                                a class="btn small secondary" href={ "/policies?camera=" (seg(cam)) } { "Edit" }
+                                (post_button(&format!("/policies/{}/delete", seg(cam)), csrf, "Delete", "small danger"))
+                            } }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Set a policy" }
+        form class="card" method="post" action="/policies" id="policy-form" {
+            (csrf_input(csrf))
+            div class="field" {
+                label for="camera" { "Camera id" }
+                input type="text" id="camera" name="camera" value=(camera);
+            }
+            div class="field" {
+                label for="targets" { "Targets, one module name per line, in order" }
+                textarea id="targets" name="targets" rows="4" { (targets) }
+                p class="help" { "Known modules: " @for n in &names { code { (n) } " " } }
+            }
+            button type="submit" id="save-policy" { "Save policy" }
+        }
+    };
+    (status, page("Camera policies", "policies", csrf, body)).into_response()
+}
+
+/// Parse a target list (lines or commas) and check each names a module.
+pub fn parse_targets(text: &str, known: &[String]) -> Result<Vec<String>, String> {
+    let targets: Vec<String> =
+        text.split(['\n', ',']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    if targets.is_empty() {
+        return Err("give at least one target module".into());
+    }
+    for t in &targets {
+        if !known.contains(t) {
+            return Err(format!("no storage module named '{t}'"));
+        }
+    }
+    Ok(targets)
+}
+
+pub async fn save_policy(
+    State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    fields: Fields,
+) -> Response {
+    let camera = field(&fields, "camera").unwrap_or("").trim().to_owned();
+    let text = field(&fields, "targets").unwrap_or("").to_owned();
+    let known: Vec<String> = state.catalog.router().instances().into_iter().map(|i| i.name).collect();
+    if camera.is_empty() {
+        return policies_page(&state, &caller, &camera, &text, Some((false, "give a camera id".into()))).await;
+    }
+    let targets = match parse_targets(&text, &known) {
+        Ok(t) => t,
+        Err(e) => return policies_page(&state, &caller, &camera, &text, Some((false, e))).await,
+    };
+    match state.catalog.set_policy(&camera, targets).await {
+        Ok(()) => {
+            policies_page(&state, &caller, "", "", Some((true, format!("Policy of camera '{camera}' saved.")))).await
+        }
+        Err(e) => policies_page(&state, &caller, &camera, &text, Some((false, e.to_string()))).await,
+    }
+}
+
+pub async fn delete_policy(
+    State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Path(camera): Path<String>,
+) -> Response {
+    match state.catalog.delete_policy(&camera).await {
+        Ok(()) => {
+            policies_page(&state, &caller, "", "", Some((true, format!("Policy of camera '{camera}' deleted.")))).await
+        }
+        Err(e) => error_page(&caller, &e),
+    }
+}

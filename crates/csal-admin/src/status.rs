@@ -1,0 +1,37 @@
+//! One status word per instance for the Module Manager and the API.
+
+use csal_core::{HealthStatus, InstanceInfo, InstanceStatus};
+
+/// What the Module Manager shows in the status column.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StatusView {
+    /// `ok`, `degraded`, `offline`, `disabled` or `unchecked`.
+    pub status: &'static str,
+    /// Why (last health error, or the load failure).
+    pub reason: Option<String>,
+    pub latency_ms: Option<f64>,
+}
+
+/// Status of an instance from the router's view of it.
+pub fn status_of(info: &InstanceInfo) -> StatusView {
+    match &info.status {
+        InstanceStatus::Offline { kind, reason } => StatusView {
+            status: "offline",
+            reason: Some(format!("failed to load ({kind}): {reason}")),
+            latency_ms: None,
+        },
+        InstanceStatus::Disabled => StatusView { status: "disabled", reason: None, latency_ms: None },
+        InstanceStatus::Ready => match &info.last_health {
+            Some(h) => StatusView {
+                status: match h.status {
+                    HealthStatus::Ok => "ok",
+                    HealthStatus::Degraded => "degraded",
+                    HealthStatus::Offline => "offline",
+                },
+                reason: h.last_error.clone(),
+                latency_ms: h.latency.map(|d| d.as_secs_f64() * 1000.0),
+            },
+            None => StatusView { status: "unchecked", reason: Some("not checked yet".into()), latency_ms: None },
+        },
+    }
+}

@@ -1,0 +1,134 @@
+//! Page layout and small shared pieces (maud).
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+const CSS: &str = r#"
+*{box-sizing:border-box}
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f4f6f9;color:#1d2430;font-size:15px}
+header{background:#1f2a3c;color:#fff;padding:0 24px;display:flex;align-items:center;gap:24px;height:52px}
+header .brand{font-weight:700;letter-spacing:.5px}
+header nav a{color:#c9d3e3;text-decoration:none;margin-right:16px}
+header nav a.active,header nav a:hover{color:#fff}
+header form{margin-left:auto}
+main{max-width:1150px;margin:24px auto;padding:0 24px}
+h1{font-size:22px;margin:0 0 16px}
+h2{font-size:17px;margin:24px 0 10px}
+.card{background:#fff;border:1px solid #dde3ea;border-radius:8px;padding:18px 20px;margin-bottom:18px}
+table{border-collapse:collapse;width:100%;background:#fff}
+th,td{text-align:left;padding:8px 10px;border-bottom:1px solid #e6eaf0;vertical-align:top}
+th{font-size:12px;text-transform:uppercase;color:#5b6778;letter-spacing:.4px}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+a{color:#2358c4}
+.badge{display:inline-block;padding:2px 9px;border-radius:10px;font-size:12px;font-weight:600}
+.st-ok{background:#dcf5e3;color:#146c2e}.st-degraded{background:#fff1cc;color:#8a5a00}
+.st-offline{background:#fde0e0;color:#a31616}.st-disabled,.st-unchecked{background:#e7eaef;color:#4b5565}
+.muted{color:#6b7686;font-size:13px}
+.reason{color:#a31616;font-size:13px;max-width:420px;word-break:break-word}
+button,.btn{background:#2358c4;color:#fff;border:0;border-radius:6px;padding:7px 14px;font-size:14px;cursor:pointer;text-decoration:none;display:inline-block}
+button.secondary,.btn.secondary{background:#e7eaef;color:#1d2430}
+button.danger{background:#c62828}
+.small{padding:4px 10px;font-size:13px}
+form.inline{display:inline}
+.field{margin-bottom:14px}
+.field label{display:block;font-weight:600;margin-bottom:4px}
+.field label.check{font-weight:500}
+.field input[type=text],.field input[type=password],.field select,.field textarea{width:100%;max-width:560px;padding:7px 9px;border:1px solid #c4ccd7;border-radius:6px;font-size:14px;font-family:inherit}
+.field.has-error input,.field.has-error textarea,.field.has-error select{border-color:#c62828}
+.help{margin:4px 0 0;color:#6b7686;font-size:13px}
+.error{color:#c62828;font-size:13px;margin:4px 0 0}
+.req{color:#c62828}
+.tag{background:#eef1f6;color:#4b5565;border-radius:4px;font-size:11px;padding:1px 6px;margin-left:6px;font-weight:500}
+.flash{padding:10px 14px;border-radius:6px;margin-bottom:16px}
+.flash.ok{background:#dcf5e3;color:#146c2e}.flash.bad{background:#fde0e0;color:#a31616}
+.actions{display:flex;gap:8px;flex-wrap:wrap;align-items:center}
+dl.kv{display:grid;grid-template-columns:180px 1fr;gap:6px 12px;margin:0}
+dl.kv dt{color:#5b6778}dl.kv dd{margin:0;word-break:break-all}
+.login{max-width:360px;margin:80px auto}
+code{background:#eef1f6;padding:1px 5px;border-radius:4px;font-size:13px}
+"#;
+
+/// The page shell. `csrf` is the session's token (for the logout form);
+/// empty on the login page.
+pub fn page(title: &str, active: &str, csrf: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · CSAL" }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                header {
+                    span class="brand" { "CSAL Module Manager" }
+                    @if !csrf.is_empty() {
+                        nav {
+                            a href="/modules" class=[(active == "modules").then_some("active")] { "Modules" }
+                            a href="/policies" class=[(active == "policies").then_some("active")] { "Camera policies" }
+                        }
+                        form class="inline" method="post" action="/logout" {
+                            (csrf_input(csrf))
+                            button class="secondary small" type="submit" { "Log out" }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// The hidden CSRF field every form carries.
+pub fn csrf_input(csrf: &str) -> Markup {
+    html! { input type="hidden" name="csrf" value=(csrf); }
+}
+
+/// A status badge.
+pub fn badge(status: &str) -> Markup {
+    html! { span class={ "badge st-" (status) } data-status=(status) { (status) } }
+}
+
+/// A one-button POST form.
+pub fn post_button(action: &str, csrf: &str, label: &str, class: &str) -> Markup {
+    html! {
+        form class="inline" method="post" action=(action) {
+            (csrf_input(csrf))
+            button type="submit" class=(class) { (label) }
+        }
+    }
+}
+
+/// `12.3 ms`.
+pub fn ms(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v >= 100.0 => format!("{v:.0} ms"),
+        Some(v) => format!("{v:.1} ms"),
+        None => "–".into(),
+    }
+}
+
+/// `1.5 MiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+/// Percent-encode a path segment (module names are simple, but be safe).
+pub fn seg(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

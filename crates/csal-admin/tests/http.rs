@@ -1,0 +1,290 @@
+//! The admin app over HTTP, in process (no browser): authentication, CSRF,
+//! secrets never rendered, form errors, JSON API, Prometheus metrics.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use common::{PASSWORD, SECRET, fixture};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Resp {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+async fn send(app: &axum::Router, req: Request<Body>) -> Resp {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    Resp { status, headers, body }
+}
+
+fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
+    let mut b = Request::get(path);
+    if let Some(c) = cookie {
+        b = b.header(header::COOKIE, c);
+    }
+    b.body(Body::empty()).unwrap()
+}
+
+fn post_form(path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Request<Body> {
+    let mut b = Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(c) = cookie {
+        b = b.header(header::COOKIE, c);
+    }
+    b.body(Body::from(serde_urlencoded::to_string(form).unwrap())).unwrap()
+}
+
+fn cookie_of(r: &Resp) -> String {
+    let set = r.headers.get(header::SET_COOKIE).expect("a session cookie").to_str().unwrap();
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    set.split(';').next().unwrap().to_owned()
+}
+
+fn csrf_in(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+/// Log in; returns (cookie, csrf).
+async fn login(app: &axum::Router) -> (String, String) {
+    let page = send(app, get("/login", None)).await;
+    let pre = cookie_of(&page);
+    let r = send(app, post_form("/login", Some(&pre), &[("csrf", &csrf_in(&page.body)), ("password", PASSWORD)])).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let cookie = cookie_of(&r);
+    assert_ne!(cookie, pre, "the session id changes on login");
+    let modules = send(app, get("/modules", Some(&cookie))).await;
+    assert_eq!(modules.status, StatusCode::OK);
+    (cookie, csrf_in(&modules.body))
+}
+
+#[tokio::test]
+async fn pages_and_api_need_a_session_or_token_except_login_and_healthz() {
+    let f = fixture().await;
+    let app = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()));
+    assert_eq!(send(&app, get("/healthz", None)).await.status, StatusCode::OK);
+    assert_eq!(send(&app, get("/login", None)).await.status, StatusCode::OK);
+    let r = send(&app, get("/modules", None)).await;
+    assert_eq!((r.status, r.headers.get("location").unwrap().to_str().unwrap()), (StatusCode::SEE_OTHER, "/login"));
+    for path in ["/api/modules", "/metrics", "/api/providers"] {
+        assert_eq!(send(&app, get(path, None)).await.status, StatusCode::UNAUTHORIZED, "{path}");
+        let bad = Request::get(path).header(header::AUTHORIZATION, "Bearer csal_wrong").body(Body::empty()).unwrap();
+        assert_eq!(send(&app, bad).await.status, StatusCode::UNAUTHORIZED, "{path}");
+    }
+    // A session that never logged in is not enough.
+    let page = send(&app, get("/login", None)).await;
+    assert_eq!(send(&app, get("/modules", Some(&cookie_of(&page)))).await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn wrong_password_is_refused_and_login_needs_its_csrf_token() {
+    let f = fixture().await;
+    let app = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()));
+    let page = send(&app, get("/login", None)).await;
+    let pre = cookie_of(&page);
+    let csrf = csrf_in(&page.body);
+    let r = send(&app, post_form("/login", Some(&pre), &[("csrf", &csrf), ("password", "nope-nope")])).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.body.contains("Wrong password"));
+    let r = send(&app, post_form("/login", Some(&pre), &[("password", PASSWORD)])).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(&app, post_form("/login", None, &[("csrf", &csrf), ("password", PASSWORD)])).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn posts_without_the_csrf_token_are_refused() {
+    let f = fixture().await;
+    f.add_local("disk").await;
+    let app = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()));
+    let (cookie, csrf) = login(&app).await;
+    let r = send(&app, post_form("/modules/disk/disable", Some(&cookie), &[])).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(&app, post_form("/modules/disk/disable", Some(&cookie), &[("csrf", "forged")])).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let json_post =
+        Request::post("/api/modules/disk/disable").header(header::COOKIE, &cookie).body(Body::empty()).unwrap();
+    assert_eq!(send(&app, json_post).await.status, StatusCode::FORBIDDEN);
+    assert!(f.catalog.get_module("disk").await.unwrap().is_enabled, "nothing changed");
+    // With the token it works.
+    let r = send(&app, post_form("/modules/disk/disable", Some(&cookie), &[("csrf", &csrf)])).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(!f.catalog.get_module("disk").await.unwrap().is_enabled);
+}
+
+#[tokio::test]
+async fn secrets_are_never_rendered_in_pages_or_api() {
+    let f = fixture().await;
+    f.add_test_s3("cloud").await;
+    let app = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()));
+    let (cookie, csrf) = login(&app).await;
+    for path in ["/modules", "/modules/cloud", "/modules/cloud/edit", "/api/modules", "/api/modules/cloud", "/metrics"]
+    {
+        let r = send(&app, get(path, Some(&cookie))).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert!(!r.body.contains(SECRET), "{path} shows the secret");
+    }
+    let edit = send(&app, get("/modules/cloud/edit", Some(&cookie))).await;
+    assert!(edit.body.contains(r#"type="password""#) && edit.body.contains("AKIDEXAMPLE"), "{}", edit.body);
+    // Saving the edit form with the secret left empty keeps the stored secret.
+    let r = send(
+        &app,
+        post_form(
+            "/modules/cloud/edit",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("label", "Cloud"),
+                ("cfg.bucket", "b2"),
+                ("cfg.access_key_id", "AKIDEXAMPLE"),
+                ("cfg.secret_access_key", ""),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let defs = f.catalog.definitions().await.unwrap();
+    let def = defs.iter().find(|d| d.name == "cloud").unwrap();
+    assert!(def.config_json.contains(SECRET) && def.config_json.contains("b2"), "secret kept, bucket changed");
+}
+
+#[tokio::test]
+async fn bad_config_in_the_form_shows_the_field_error() {
+    let f = fixture().await;
+    let app = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()));
+    let (cookie, csrf) = login(&app).await;
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("provider_type", "local_fs"),
+        ("name", "disk"),
+        ("cfg.root", ""),
+        ("cfg.min_free_mb", "lots"),
+    ];
+    let r = send(&app, post_form("/modules/new", Some(&cookie), &form)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body.contains("field-error") && r.body.contains("&#39;min_free_mb&#39;") || r.body.contains("'min_free_mb'"),
+        "{}",
+        r.body
+    );
+    let form = [("csrf", csrf.as_str()), ("provider_type", "local_fs"), ("name", "disk"), ("cfg.root", "")];
+    let r = send(&app, post_form("/modules/new", Some(&cookie), &form)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("missing required field") && r.body.contains("wrap-root"), "{}", r.body);
+    assert!(f.catalog.list_modules().await.unwrap().is_empty());
+    // A secret typed into a failing form is not echoed back.
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("provider_type", "test_s3"),
+        ("name", "c"),
+        ("cfg.bucket", ""),
+        ("cfg.access_key_id", "a"),
+        ("cfg.secret_access_key", SECRET),
+    ];
+    let r = send(&app, post_form("/modules/new", Some(&cookie), &form)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(!r.body.contains(SECRET));
+}
+
+#[tokio::test]
+async fn api_token_drives_the_json_api_and_metrics() {
+    let f = fixture().await;
+    let token = csal_admin::auth::create_token(&f.catalog, "ci").await.unwrap();
+    let app = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()));
+    let auth = format!("Bearer {token}");
+    let call = |method: &str, path: &str, body: Option<Value>| {
+        let b = Request::builder().method(method).uri(path).header(header::AUTHORIZATION, &auth);
+        match body {
+            Some(v) => b.header(header::CONTENT_TYPE, "application/json").body(Body::from(v.to_string())).unwrap(),
+            None => b.body(Body::empty()).unwrap(),
+        }
+    };
+    let r = send(&app, call("POST", "/api/modules", Some(json!({"name": "disk", "provider_type": "local_fs", "config": {"root": f.root("disk"), "min_free_mb": 1}})))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = send(
+        &app,
+        call("POST", "/api/modules", Some(json!({"name": "bad", "provider_type": "local_fs", "config": {}}))),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["error"]["kind"], "invalid_config");
+    let r = send(&app, call("POST", "/api/modules", Some(json!({"name": "x", "provider_type": "nope"})))).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let r = send(&app, call("POST", "/api/modules/disk/test", None)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(serde_json::from_str::<Value>(&r.body).unwrap()["status"], "ok");
+    let list: Value = serde_json::from_str(&send(&app, call("GET", "/api/modules", None)).await.body).unwrap();
+    assert_eq!(list[0]["name"], "disk");
+    assert_eq!(list[0]["health"]["status"], "ok");
+
+    // Some traffic, then the metrics.
+    let router = f.catalog.router();
+    let receipt = router
+        .write("disk", csal_core::ByteStream::from_bytes(&b"hello"[..]), csal_core::WriteMeta::new("a.txt"))
+        .await
+        .unwrap();
+    let _ = router.stat("disk", "missing").await;
+    let m: Value =
+        serde_json::from_str(&send(&app, call("GET", "/api/modules/disk/metrics", None)).await.body).unwrap();
+    assert_eq!(m["bytes_written"], 5);
+    assert_eq!(m["operations"]["write"]["calls"], 1);
+    let prom = send(&app, call("GET", "/metrics", None)).await;
+    assert!(prom.body.contains(r#"csal_bytes_written_total{instance="disk",provider="local_fs"} 5"#), "{}", prom.body);
+    assert!(
+        prom.body.contains(r#"csal_errors_total{instance="disk",provider="local_fs",kind="not_found"} 1"#),
+        "{}",
+        prom.body
+    );
+    assert!(prom.body.contains("csal_operation_duration_seconds_bucket"));
+    let _ = receipt;
+
+    // Policies.
+    let r = send(&app, call("PUT", "/api/policies/cam1", Some(json!({"targets": ["disk"]})))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = send(&app, call("PUT", "/api/policies/cam2", Some(json!({"targets": ["nope"]})))).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(f.catalog.get_policy("cam1").await.unwrap(), vec!["disk".to_owned()]);
+
+    let r = send(&app, call("DELETE", "/api/modules/disk", None)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "a module in a policy cannot go: {}", r.body);
+    assert_eq!(send(&app, call("DELETE", "/api/policies/cam1", None)).await.status, StatusCode::NO_CONTENT);
+    let r = send(&app, call("POST", "/api/modules/disk/disable", None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(send(&app, call("DELETE", "/api/modules/disk", None)).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(send(&app, call("GET", "/api/modules/disk", None)).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn failed_instances_are_listed_offline_with_the_reason() {
+    let f = fixture().await;
+    f.catalog
+        .create_module(csal_catalog::NewModule {
+            name: "broken".into(),
+            label: None,
+            provider_type: "test_s3".into(),
+            is_enabled: true,
+            config: json!({"bucket": "fails-to-load", "access_key_id": "a", "secret_access_key": SECRET}),
+        })
+        .await
+        .unwrap();
+    common::FAIL_LOAD.store(true, std::sync::atomic::Ordering::SeqCst);
+    let catalog = f.reopen().await;
+    let app = csal_admin::app(csal_admin::AdminState::new(catalog.clone()));
+    let (cookie, _) = login(&app).await;
+    let page = send(&app, get("/modules", Some(&cookie))).await.body;
+    let row = &page[page.find("id=\"module-broken\"").expect("broken listed")..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("data-status=\"offline\""), "{row}");
+    assert!(row.contains("failed to load") && row.contains("fails-to-load"), "{row}");
+    assert!(!page.contains(SECRET));
+    let api: Value = serde_json::from_str(&send(&app, get("/api/modules/broken", Some(&cookie))).await.body).unwrap();
+    assert_eq!(api["health"]["status"], "offline");
+}

@@ -1,0 +1,604 @@
+//! Catalog behaviour on SQLite (always) and PostgreSQL (when
+//! `CSAL_TEST_POSTGRES_URL` is set; a missing server under `CI` fails).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use csal_catalog::{Catalog, CatalogOptions, MasterKey, ModuleUpdate, NewModule};
+use csal_core::{
+    ByteStream, Capabilities, ErrorKind, ExposeSecret, HealthReport, InstanceStatus, ListPage, ListRequest, ObjectMeta,
+    Result, SecretString, StorageError, StorageModule, WriteMeta, WriteReceipt,
+};
+use serde_json::json;
+
+// ------------------------------------------------------------------ harness
+
+struct TestDb {
+    url: String,
+    key: SecretString,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    fn key(&self) -> MasterKey {
+        MasterKey::Explicit(self.key.clone())
+    }
+    async fn open(&self) -> Catalog {
+        Catalog::open_with(&self.url, self.key(), fast()).await.expect("open catalog")
+    }
+    /// Plain SQL on the catalog database, outside the catalog code.
+    async fn raw(&self, sql: &str) -> Vec<String> {
+        let loc = csal_db::DbLocation::parse(&self.url, None, true).unwrap();
+        let pool = loc.connect(1, Duration::from_secs(10)).await.unwrap();
+        let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        rows.iter().map(|r| sqlx::Row::try_get::<String, _>(r, 0).unwrap()).collect()
+    }
+}
+
+fn fast() -> CatalogOptions {
+    CatalogOptions { poll_interval: Duration::from_millis(200), ..Default::default() }
+}
+
+async fn sqlite_db() -> TestDb {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/catalog.db", dir.path().display());
+    TestDb { url, key: MasterKey::generate().unwrap(), _dir: dir }
+}
+
+/// A fresh schema in the test server, or `None` (with a SKIP line) when no
+/// server is configured. Under CI a missing server is a failure.
+async fn postgres_db() -> Option<TestDb> {
+    let Ok(base) = std::env::var("CSAL_TEST_POSTGRES_URL") else {
+        if std::env::var_os("CI").is_some() {
+            panic!("CSAL_TEST_POSTGRES_URL is not set under CI: the PostgreSQL catalog tests cannot run");
+        }
+        eprintln!("SKIP: CSAL_TEST_POSTGRES_URL is not set; PostgreSQL catalog test skipped");
+        return None;
+    };
+    let schema = format!("t_{}", ulid::Ulid::new().to_string().to_lowercase());
+    let loc = csal_db::DbLocation::parse(&base, None, true).unwrap();
+    let pool = loc.connect(1, Duration::from_secs(10)).await.expect("connect to CSAL_TEST_POSTGRES_URL");
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.unwrap();
+    pool.close().await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options[search_path]={schema}");
+    Some(TestDb { url, key: MasterKey::generate().unwrap(), _dir: tempfile::tempdir().unwrap() })
+}
+
+/// Run a scenario on both databases.
+macro_rules! on_both {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::sqlite_db().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(db) = super::postgres_db().await {
+                    super::$name(db).await
+                }
+            }
+        }
+    )+};
+}
+
+on_both!(
+    bad_config_is_refused_with_the_field_named,
+    duplicate_name_is_refused,
+    raw_row_holds_no_secret_in_clear,
+    secret_left_empty_on_update_keeps_the_stored_value,
+    wrong_master_key_is_a_clear_error,
+    second_node_sees_a_change_without_restart,
+    another_process_change_is_seen_without_restart,
+    killed_writer_leaves_the_catalog_consistent,
+    policy_fails_over_from_an_offline_first_target,
+    settings_round_trip_with_secrets_sealed,
+    write_in_flight_survives_a_reload_of_its_instance,
+    rotated_master_key_replaces_the_old_one,
+);
+
+const PW: &str = "S3cret-Passw0rd-xyzzy";
+
+fn db_module(name: &str, config: serde_json::Value) -> NewModule {
+    NewModule {
+        name: name.into(),
+        label: Some(format!("{name} label")),
+        provider_type: "db".into(),
+        is_enabled: true,
+        config,
+    }
+}
+
+fn pg_target_config() -> serde_json::Value {
+    // Never connected to in these tests (the provider connects lazily).
+    json!({"url": "postgres://recorder@127.0.0.1:1/videos", "password": PW, "table_prefix": "cam_"})
+}
+
+fn sqlite_target_config(dir: &std::path::Path, file: &str) -> serde_json::Value {
+    json!({"url": format!("sqlite://{}/{file}", dir.display())})
+}
+
+/// Wait (bounded) until `check` holds, waking on every router reload.
+async fn wait_for_reload(catalog: &Catalog, what: &str, check: impl Fn(&Catalog) -> bool) {
+    let mut reloads = catalog.subscribe_reloads();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check(catalog) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "timed out waiting for: {what}");
+        let _ = tokio::time::timeout(left, reloads.changed()).await;
+    }
+}
+
+// ---------------------------------------------------------------- scenarios
+
+async fn bad_config_is_refused_with_the_field_named(db: TestDb) {
+    let cat = db.open().await;
+    let cases = [
+        (json!({}), "'url'"),
+        (json!({"url": "/tmp/x.db", "nope": 1}), "'nope'"),
+        (json!({"url": "/tmp/x.db", "max_connections": "four"}), "'max_connections'"),
+        (json!({"url": "/tmp/x.db", "table_prefix": "bad prefix;"}), "'table_prefix'"),
+    ];
+    for (config, field) in cases {
+        let e = cat.create_module(db_module("m1", config)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
+        assert!(e.to_string().contains(field), "error should name {field}: {e}");
+    }
+    let e = cat
+        .create_module(NewModule { provider_type: "no_such_provider".into(), ..db_module("m1", json!({})) })
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+    assert!(e.to_string().contains("no_such_provider"), "{e}");
+    let e = cat.create_module(db_module("bad name!", json!({"url": "/tmp/x.db"}))).await.unwrap_err();
+    assert!(e.to_string().contains("'name'"), "{e}");
+    // A password typed into the URL would be stored in clear: refused.
+    let e = cat.create_module(db_module("m1", json!({"url": "postgres://u:inline-pw@h/d"}))).await.unwrap_err();
+    assert!(e.to_string().contains("'password'") && !e.to_string().contains("inline-pw"), "{e}");
+    // Nothing half-written.
+    assert!(cat.list_modules().await.unwrap().is_empty());
+    assert_eq!(db.raw("SELECT name FROM storage_modules").await.len(), 0);
+    // Updating with a bad config is refused too and leaves the row as it was.
+    let ok = cat.create_module(db_module("m1", json!({"url": "/tmp/x.db"}))).await.unwrap();
+    let e = cat
+        .update_module("m1", ModuleUpdate { config: Some(json!({"url": ""})), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("'url'"), "{e}");
+    assert_eq!(cat.get_module("m1").await.unwrap(), ok);
+    cat.close().await;
+}
+
+async fn duplicate_name_is_refused(db: TestDb) {
+    let cat = db.open().await;
+    cat.create_module(db_module("archive", json!({"url": "/tmp/a.db"}))).await.unwrap();
+    let e = cat.create_module(db_module("archive", json!({"url": "/tmp/b.db"}))).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+    assert!(e.to_string().contains("'archive'"), "{e}");
+    let all = cat.list_modules().await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].config["url"], "/tmp/a.db");
+    // Lookup by id works as well as by name.
+    assert_eq!(cat.get_module(&all[0].id).await.unwrap().name, "archive");
+    assert_eq!(cat.get_module("nope").await.unwrap_err().kind(), ErrorKind::NotFound);
+    cat.delete_module("archive").await.unwrap();
+    assert_eq!(cat.delete_module("archive").await.unwrap_err().kind(), ErrorKind::NotFound);
+    cat.close().await;
+}
+
+async fn raw_row_holds_no_secret_in_clear(db: TestDb) {
+    let cat = db.open().await;
+    let rec = cat.create_module(db_module("pg-archive", pg_target_config())).await.unwrap();
+    assert_eq!(rec.config["password"], csal_core::secret::MASK);
+    assert_eq!(rec.config["url"], "postgres://recorder@127.0.0.1:1/videos");
+    let raw = db.raw("SELECT config_json FROM storage_modules").await;
+    assert_eq!(raw.len(), 1);
+    assert!(!raw[0].contains(PW), "secret stored in clear: {}", raw[0]);
+    assert!(raw[0].contains("\"$enc\":\"v1:"), "{}", raw[0]);
+    for shown in [
+        format!("{:?}", cat.list_modules().await.unwrap()),
+        format!("{:?}", cat.get_module("pg-archive").await.unwrap()),
+    ] {
+        assert!(!shown.contains(PW), "{shown}");
+    }
+    let defs = cat.definitions().await.unwrap();
+    assert!(defs[0].config_json.contains(PW), "definitions are decrypted for the router");
+    assert!(!format!("{defs:?}").contains(PW));
+    let info = cat.router().instances();
+    assert!(!serde_json::to_string(&info[0].masked_config).unwrap().contains(PW));
+    cat.close().await;
+}
+
+async fn secret_left_empty_on_update_keeps_the_stored_value(db: TestDb) {
+    let cat = db.open().await;
+    cat.create_module(db_module("pg", pg_target_config())).await.unwrap();
+    let password = |cat: Catalog| async move {
+        let d = cat.definitions().await.unwrap();
+        let v: serde_json::Value = serde_json::from_str(&d[0].config_json).unwrap();
+        (v["password"].as_str().map(str::to_owned), v["table_prefix"].as_str().map(str::to_owned))
+    };
+    let base = json!({"url": "postgres://recorder@127.0.0.1:1/videos", "table_prefix": "p2_"});
+    // Empty string: kept.
+    let mut cfg = base.clone();
+    cfg["password"] = json!("");
+    cat.update_module("pg", ModuleUpdate { config: Some(cfg), ..Default::default() }).await.unwrap();
+    assert_eq!(password(cat.clone()).await, (Some(PW.into()), Some("p2_".into())));
+    // The mask as the admin form shows it: kept.
+    let mut cfg = base.clone();
+    cfg["password"] = json!(csal_core::secret::MASK);
+    cat.update_module("pg", ModuleUpdate { config: Some(cfg), ..Default::default() }).await.unwrap();
+    assert_eq!(password(cat.clone()).await.0.as_deref(), Some(PW));
+    // Absent: kept.
+    cat.update_module("pg", ModuleUpdate { config: Some(base.clone()), ..Default::default() }).await.unwrap();
+    assert_eq!(password(cat.clone()).await.0.as_deref(), Some(PW));
+    // A new value replaces it; null removes it.
+    let mut cfg = base.clone();
+    cfg["password"] = json!("n3w-pa55word");
+    cat.update_module("pg", ModuleUpdate { config: Some(cfg), ..Default::default() }).await.unwrap();
+    assert_eq!(password(cat.clone()).await.0.as_deref(), Some("n3w-pa55word"));
+    let mut cfg = base.clone();
+    cfg["password"] = serde_json::Value::Null;
+    let rec = cat.update_module("pg", ModuleUpdate { config: Some(cfg), ..Default::default() }).await.unwrap();
+    assert_eq!(password(cat.clone()).await.0, None);
+    assert!(rec.config.get("password").is_none());
+    // Label and enabled alone leave the config untouched.
+    let rec = cat
+        .update_module("pg", ModuleUpdate { label: Some(None), is_enabled: Some(false), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!((rec.label, rec.is_enabled), (None, false));
+    assert_eq!(rec.config["table_prefix"], "p2_");
+    cat.close().await;
+}
+
+async fn wrong_master_key_is_a_clear_error(db: TestDb) {
+    let cat = db.open().await;
+    cat.create_module(db_module("pg", pg_target_config())).await.unwrap();
+    cat.close().await;
+    let wrong = MasterKey::Explicit(MasterKey::generate().unwrap());
+    let e = Catalog::open_with(&db.url, wrong, fast()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
+    assert!(e.to_string().contains("master key does not match"), "{e}");
+    let e = Catalog::open(&db.url, MasterKey::Explicit(SecretString::from("not base64!"))).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+    assert!(!e.to_string().contains("not base64!"), "{e}");
+    // The right key still works.
+    let cat = db.open().await;
+    assert_eq!(cat.list_modules().await.unwrap().len(), 1);
+    cat.close().await;
+}
+
+async fn second_node_sees_a_change_without_restart(db: TestDb) {
+    let node1 = db.open().await;
+    let node2 = db.open().await;
+    assert!(node2.router().handle("shared").is_err());
+    node1.create_module(db_module("shared", json!({"url": "/tmp/shared.db"}))).await.unwrap();
+    // node1 applies its own change at once.
+    assert_eq!(node1.router().handle("shared").unwrap().status(), InstanceStatus::Ready);
+    wait_for_reload(&node2, "node2 to load 'shared'", |c| c.router().handle("shared").is_ok()).await;
+    node1.set_enabled("shared", false).await.unwrap();
+    wait_for_reload(&node2, "node2 to see 'shared' disabled", |c| {
+        c.router().handle("shared").is_ok_and(|h| h.status() == InstanceStatus::Disabled)
+    })
+    .await;
+    node1.delete_module("shared").await.unwrap();
+    wait_for_reload(&node2, "node2 to drop 'shared'", |c| c.router().handle("shared").is_err()).await;
+    node1.close().await;
+    node2.close().await;
+}
+
+/// The child half of `another_process_change_is_seen_without_restart`:
+/// create one module, then exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_creates_module_entry() {
+    let (Ok(url), Ok(key), Ok(name)) = (
+        std::env::var("CSAL_CATALOG_CHILD_URL"),
+        std::env::var("CSAL_CATALOG_CHILD_KEY"),
+        std::env::var("CSAL_CATALOG_CHILD_CREATE"),
+    ) else {
+        return;
+    };
+    let cat = Catalog::open(&url, MasterKey::Explicit(SecretString::from(key))).await.unwrap();
+    cat.create_module(db_module(&name, pg_target_config())).await.unwrap();
+    cat.close().await;
+}
+
+fn spawn_child(db: &TestDb, test: &str, extra: &[(&str, &str)]) -> std::process::Child {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("CSAL_CATALOG_CHILD_URL", &db.url)
+        .env("CSAL_CATALOG_CHILD_KEY", db.key.expose_secret())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+async fn another_process_change_is_seen_without_restart(db: TestDb) {
+    let cat = db.open().await;
+    assert!(cat.router().handle("from-child").is_err());
+    let status =
+        spawn_child(&db, "child_creates_module_entry", &[("CSAL_CATALOG_CHILD_CREATE", "from-child")]).wait().unwrap();
+    assert!(status.success(), "child failed: {status}");
+    wait_for_reload(&cat, "the parent to load the module the child created", |c| {
+        c.router().handle("from-child").is_ok_and(|h| h.status() == InstanceStatus::Ready)
+    })
+    .await;
+    // Its secret was sealed by the child and opens here (same key).
+    let defs = cat.definitions().await.unwrap();
+    assert!(defs.iter().any(|d| d.name == "from-child" && d.config_json.contains(PW)));
+    cat.close().await;
+}
+
+/// The child half of `killed_writer_leaves_the_catalog_consistent`: when
+/// started by that test (env set), write to the catalog in a loop until killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_writer_entry() {
+    let (Ok(url), Ok(key)) = (std::env::var("CSAL_CATALOG_CHILD_URL"), std::env::var("CSAL_CATALOG_CHILD_KEY")) else {
+        return;
+    };
+    let cat = Catalog::open(&url, MasterKey::Explicit(SecretString::from(key))).await.unwrap();
+    for i in 0u64.. {
+        let name = format!("child-{}", i % 7);
+        let _ = cat.delete_policy("cam-child").await;
+        let _ = cat.delete_module(&name).await;
+        cat.create_module(db_module(&name, pg_target_config())).await.unwrap();
+        cat.update_module(&name, ModuleUpdate { config: Some(pg_target_config()), ..Default::default() })
+            .await
+            .unwrap();
+        cat.set_policy("cam-child", vec![name.clone()]).await.unwrap();
+        cat.set_setting("child.counter", &i.to_string(), true).await.unwrap();
+    }
+}
+
+async fn killed_writer_leaves_the_catalog_consistent(db: TestDb) {
+    let cat = db.open().await;
+    cat.create_module(db_module("before", pg_target_config())).await.unwrap();
+    let start_seq = cat.change_seq().await.unwrap();
+    let mut child = spawn_child(&db, "child_writer_entry", &[]);
+    // Let it get well into its loop, then kill it (SIGKILL: no cleanup).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let seq = cat.change_seq().await.unwrap();
+        if seq >= start_seq + 40 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "child made no progress");
+        assert!(child.try_wait().unwrap().is_none(), "child exited early");
+        tokio::task::yield_now().await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    cat.close().await;
+
+    // Reopen: every row decrypts, policies name existing modules, the
+    // database is intact and writable.
+    let cat = db.open().await;
+    let defs = cat.definitions().await.expect("every row decrypts after the crash");
+    assert!(defs.iter().any(|d| d.name == "before"));
+    for d in &defs {
+        let v: serde_json::Value = serde_json::from_str(&d.config_json).unwrap();
+        assert_eq!(v["password"], PW, "{}", d.name);
+    }
+    for (camera, targets) in cat.list_policies().await.unwrap() {
+        for t in targets {
+            assert!(defs.iter().any(|d| d.name == t), "policy of {camera} names missing module {t}");
+        }
+    }
+    if db.url.starts_with("sqlite") {
+        assert_eq!(db.raw("PRAGMA integrity_check").await, vec!["ok".to_owned()]);
+    }
+    if let Some(counter) = cat.get_setting("child.counter").await.unwrap() {
+        counter.parse::<u64>().expect("secret setting decrypts to a number");
+    }
+    cat.create_module(db_module("after", pg_target_config())).await.unwrap();
+    assert!(cat.router().handle("after").is_ok());
+    cat.close().await;
+}
+
+// A module type registered by this test: an instance whose network is down
+// (every write fails with a Transient error), and one that cannot load.
+struct Unreachable;
+
+#[csal_core::async_trait]
+impl StorageModule for Unreachable {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+    async fn validate(&self) -> Result<()> {
+        Err(StorageError::transient("connection refused"))
+    }
+    async fn write(&self, body: ByteStream, _meta: WriteMeta) -> Result<WriteReceipt> {
+        // Read a little first, as a real upload would before the socket dies.
+        let mut body = body;
+        let _ = futures::StreamExt::next(&mut body).await;
+        Err(StorageError::transient("connection reset by peer"))
+    }
+    async fn read(&self, _: &str, _: Option<csal_core::ByteRange>) -> Result<ByteStream> {
+        Err(StorageError::transient("connection refused"))
+    }
+    async fn delete(&self, _: &str) -> Result<()> {
+        Err(StorageError::transient("connection refused"))
+    }
+    async fn list(&self, _: &ListRequest) -> Result<ListPage> {
+        Err(StorageError::transient("connection refused"))
+    }
+    async fn stat(&self, _: &str) -> Result<ObjectMeta> {
+        Err(StorageError::transient("connection refused"))
+    }
+    async fn health_check(&self) -> HealthReport {
+        HealthReport::offline(&StorageError::transient("connection refused"))
+    }
+}
+
+const UNREACHABLE_FIELDS: &[csal_core::ConfigField] =
+    &[csal_core::ConfigField::select("mode", "Mode", &["down", "broken"]).required()];
+
+fn unreachable_factory(_: &csal_core::InstanceContext, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
+    match config["mode"].as_str() {
+        Some("down") => Ok(Arc::new(Unreachable)),
+        _ => Err(StorageError::permanent("cannot load: its credentials file is missing on this node")),
+    }
+}
+
+csal_core::register_provider!(csal_core::ProviderRegistration {
+    provider_type: "test_unreachable",
+    display_name: "Unreachable (test)",
+    category: csal_core::ProviderCategory::NetworkProtocol,
+    crate_name: "csal-catalog-tests",
+    description: "test double: network down",
+    fields: UNREACHABLE_FIELDS,
+    factory: unreachable_factory,
+});
+
+async fn policy_fails_over_from_an_offline_first_target(db: TestDb) {
+    let cat = db.open().await;
+    let dir = tempfile::tempdir().unwrap();
+    let unreachable = |name: &str, mode: &str| NewModule {
+        name: name.into(),
+        label: None,
+        provider_type: "test_unreachable".into(),
+        is_enabled: true,
+        config: json!({"mode": mode}),
+    };
+    cat.create_module(unreachable("down", "down")).await.unwrap();
+    cat.create_module(unreachable("broken", "broken")).await.unwrap();
+    cat.create_module(NewModule { is_enabled: false, ..db_module("off", sqlite_target_config(dir.path(), "off.db")) })
+        .await
+        .unwrap();
+    cat.create_module(db_module("local", sqlite_target_config(dir.path(), "local.db"))).await.unwrap();
+
+    // Unknown names are refused when the policy is saved.
+    let e = cat.set_policy("cam1", vec!["down".into(), "typo".into()]).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("'typo'"), "{e}");
+    assert_eq!(cat.get_policy("cam1").await.unwrap_err().kind(), ErrorKind::NotFound);
+
+    cat.set_policy("cam1", vec!["off".into(), "broken".into(), "down".into(), "local".into()]).await.unwrap();
+    assert_eq!(cat.get_policy("cam1").await.unwrap(), vec!["off", "broken", "down", "local"]);
+    let data = vec![42u8; 3 * 1024 * 1024 + 17];
+    let done = cat
+        .write_for_camera("cam1", ByteStream::from_bytes(data.clone()), WriteMeta::new("cam1/seg.mp4"))
+        .await
+        .unwrap();
+    assert_eq!(done.target, "local");
+    let passed: Vec<&str> = done.skipped.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(passed, vec!["off", "broken", "down"]);
+    assert!(done.skipped[2].1.contains("connection reset"), "{:?}", done.skipped);
+    let back = cat.router().read("local", &done.receipt.object_id, None).await.unwrap();
+    assert_eq!(back.collect_limited(8 << 20).await.unwrap().as_ref(), &data[..]);
+
+    // A one-shot body cannot be replayed after the failed attempt: clear error.
+    let once = ByteStream::new(futures::stream::iter(vec![Ok(bytes::Bytes::from_static(b"abc"))]), Some(3));
+    let e = cat.write_for_camera("cam1", once, WriteMeta::new("x")).await.unwrap_err();
+    assert!(e.to_string().contains("cannot be replayed"), "{e}");
+
+    // A module named by a policy cannot be deleted.
+    let e = cat.delete_module("local").await.unwrap_err();
+    assert!(e.to_string().contains("cam1"), "{e}");
+    // No usable target at all: Unavailable, listing why.
+    cat.set_policy("cam2", vec!["off".into(), "down".into()]).await.unwrap();
+    let e = cat.write_for_camera("cam2", ByteStream::from_bytes(&b"x"[..]), WriteMeta::new("x")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable);
+    assert!(e.to_string().contains("off") && e.to_string().contains("down"), "{e}");
+    assert_eq!(cat.list_policies().await.unwrap().len(), 2);
+    cat.delete_policy("cam2").await.unwrap();
+    cat.delete_policy("cam2").await.unwrap();
+    assert_eq!(cat.list_policies().await.unwrap().len(), 1);
+    cat.close().await;
+}
+
+async fn settings_round_trip_with_secrets_sealed(db: TestDb) {
+    let cat = db.open().await;
+    assert_eq!(cat.get_setting("admin.password_hash").await.unwrap(), None);
+    cat.set_setting("admin.password_hash", "$argon2id$v=19$abc", true).await.unwrap();
+    cat.set_setting("ui.theme", "dark", false).await.unwrap();
+    assert_eq!(cat.get_setting("admin.password_hash").await.unwrap().as_deref(), Some("$argon2id$v=19$abc"));
+    assert_eq!(cat.get_setting("ui.theme").await.unwrap().as_deref(), Some("dark"));
+    let raw = db.raw("SELECT value FROM csal_settings ORDER BY key").await;
+    assert!(!raw[0].contains("argon2id") && raw[0].starts_with("v1:"), "{raw:?}");
+    assert_eq!(raw[1], "dark");
+    cat.set_setting("ui.theme", "light", false).await.unwrap();
+    assert_eq!(cat.get_setting("ui.theme").await.unwrap().as_deref(), Some("light"));
+    assert_eq!(cat.get_setting("bad key").await.unwrap_err().kind(), ErrorKind::InvalidInput);
+    cat.close().await;
+}
+
+async fn rotated_master_key_replaces_the_old_one(db: TestDb) {
+    let cat = db.open().await;
+    cat.create_module(db_module("pg", pg_target_config())).await.unwrap();
+    cat.set_setting("token", "tok-123456", true).await.unwrap();
+    let new_key = MasterKey::generate().unwrap();
+    cat.rotate_master_key(MasterKey::Explicit(new_key.clone())).await.unwrap();
+    assert!(cat.definitions().await.unwrap()[0].config_json.contains(PW));
+    cat.close().await;
+    let e = Catalog::open(&db.url, db.key()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth);
+    let cat = Catalog::open_with(&db.url, MasterKey::Explicit(new_key), fast()).await.unwrap();
+    assert!(cat.definitions().await.unwrap()[0].config_json.contains(PW));
+    assert_eq!(cat.get_setting("token").await.unwrap().as_deref(), Some("tok-123456"));
+    assert!(!db.raw("SELECT config_json FROM storage_modules").await[0].contains(PW));
+    cat.close().await;
+}
+
+#[tokio::test]
+async fn key_file_is_created_on_first_run_and_env_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("{}/cat.db", dir.path().display());
+    let key_path = MasterKey::default_file_for(&url).unwrap();
+    assert_eq!(key_path, dir.path().join("cat.db.key"));
+    // This test must not see a key from the environment.
+    if std::env::var_os(csal_catalog::MASTER_KEY_ENV).is_some() {
+        eprintln!("SKIP: {} is set in the environment", csal_catalog::MASTER_KEY_ENV);
+        return;
+    }
+    let cat = Catalog::open(&url, MasterKey::FromEnvOrFile(key_path.clone())).await.unwrap();
+    cat.close().await;
+    assert!(key_path.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let cat = Catalog::open(&url, MasterKey::FromEnvOrFile(key_path.clone())).await.unwrap();
+    cat.close().await;
+}
+
+async fn write_in_flight_survives_a_reload_of_its_instance(db: TestDb) {
+    let cat = db.open().await;
+    let dir = tempfile::tempdir().unwrap();
+    cat.create_module(db_module("local", sqlite_target_config(dir.path(), "local.db"))).await.unwrap();
+    cat.set_policy("cam1", vec!["local".into()]).await.unwrap();
+    // A body that sends one part, then waits for us before finishing.
+    let (release, wait) = tokio::sync::oneshot::channel::<()>();
+    let (started_tx, started) = tokio::sync::oneshot::channel::<()>();
+    let first = futures::stream::iter(vec![Ok(bytes::Bytes::from(vec![1u8; 1_500_000]))]);
+    let rest = futures::stream::once(async move {
+        let _ = started_tx.send(());
+        let _ = wait.await;
+        Ok(bytes::Bytes::from(vec![2u8; 1000]))
+    });
+    let body = ByteStream::new(futures::StreamExt::chain(first, rest), None);
+    let writer = {
+        let cat = cat.clone();
+        tokio::spawn(async move { cat.write_for_camera("cam1", body, WriteMeta::new("cam1/long.mp4")).await })
+    };
+    started.await.unwrap();
+    // Change the instance under the running write: the router rebuilds it.
+    let before = cat.router().handle("local").unwrap();
+    cat.update_module("local", ModuleUpdate { label: Some(Some("renamed".into())), ..Default::default() })
+        .await
+        .unwrap();
+    let after = cat.router().handle("local").unwrap();
+    assert!(!Arc::ptr_eq(&before, &after), "the instance should have been rebuilt");
+    release.send(()).unwrap();
+    let done = writer.await.unwrap().expect("the in-flight write finishes on its old handle");
+    assert_eq!(done.receipt.size, 1_501_000);
+    let meta = cat.router().stat("local", &done.receipt.object_id).await.unwrap();
+    assert_eq!(meta.size, 1_501_000);
+    cat.close().await;
+}

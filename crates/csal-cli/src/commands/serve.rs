@@ -1,0 +1,81 @@
+//! `csal serve`: first-run setup, then the admin server.
+
+use std::io::Write;
+use std::time::Duration;
+
+use csal_catalog::{Catalog, NewModule};
+use csal_core::find_provider;
+
+use crate::ServeArgs;
+use crate::exit::{CliError, CliResult};
+
+/// Settings key set once the first-run setup has happened.
+const BOOTSTRAP_SETTING: &str = "cli.bootstrapped";
+
+/// On the first run with an empty catalog: a `local` module (local_fs under
+/// `data_dir`). Returns what was done, for the banner.
+async fn bootstrap(cat: &Catalog, args: &ServeArgs) -> CliResult<Option<String>> {
+    if cat.get_setting(BOOTSTRAP_SETTING).await?.is_some() || !cat.list_modules().await?.is_empty() {
+        return Ok(None);
+    }
+    let note = if find_provider("local_fs").is_ok() {
+        std::fs::create_dir_all(&args.data_dir)
+            .map_err(|e| CliError::other(format!("cannot create {}: {e}", args.data_dir.display())))?;
+        let root = std::fs::canonicalize(&args.data_dir)?;
+        cat.create_module(NewModule {
+            name: "local".into(),
+            label: Some("Local disk".into()),
+            provider_type: "local_fs".into(),
+            is_enabled: true,
+            config: serde_json::json!({"root": root.to_string_lossy()}),
+        })
+        .await?;
+        Some(format!("created module 'local' (local_fs, root {})", root.display()))
+    } else {
+        Some("local_fs is not linked into this binary: no 'local' module created".into())
+    };
+    cat.set_setting(BOOTSTRAP_SETTING, "1", false).await?;
+    Ok(note)
+}
+
+pub async fn serve(cat: &Catalog, args: ServeArgs, json: bool) -> CliResult {
+    let catalog_url = cat.display_url();
+    let note = bootstrap(cat, &args).await?;
+    let password = csal_admin::auth::ensure_password(cat).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (is another csal serve running? choose another port with --listen)"
+        } else {
+            ""
+        };
+        CliError::other(format!("cannot listen on {}: {e}{hint}", args.listen))
+    })?;
+    let addr = listener.local_addr()?;
+    let url = format!("http://{addr}/");
+    if json {
+        let v =
+            serde_json::json!({"url": url, "catalog": catalog_url, "first_run": note, "initial_password": password});
+        println!("{v}");
+    } else {
+        println!("CSAL admin: {url}");
+        println!("  catalog:  {catalog_url}");
+        if let Some(n) = &note {
+            println!("  first run: {n}");
+        }
+        match &password {
+            Some(p) => {
+                println!("  log in with this admin password (shown only now): {p}");
+                println!("  change it any time with: csal admin set-password");
+            }
+            None => println!("  log in with the admin password (reset it with: csal admin set-password)"),
+        }
+        if !addr.ip().is_loopback() {
+            println!("  warning: listening on {addr}, reachable from other machines; put TLS in front of it");
+        }
+    }
+    let _ = std::io::stdout().flush();
+    csal_admin::check_all(cat).await;
+    let _checks = csal_admin::spawn_health_checks(cat.clone(), Duration::from_secs(args.health_interval.max(5)));
+    csal_admin::serve_on(csal_admin::AdminState::new(cat.clone()), listener).await?;
+    Ok(())
+}
