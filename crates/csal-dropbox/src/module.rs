@@ -1,0 +1,139 @@
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use csal_core::{
+    ByteRange, ByteStream, Capabilities, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta, Result,
+    StorageError, StorageModule, WriteMeta, WriteReceipt, check_object_id,
+};
+use csal_oauth::TokenStore;
+use serde_json::{Value, json};
+
+use crate::client::{Call, DropboxClient, Host};
+use crate::config::DropboxConfig;
+use crate::error::classify;
+
+/// Largest file an upload session can build (Dropbox: 350 GB).
+const MAX_FILE: u64 = 350 * 1_000_000_000;
+
+/// A `dropbox` instance.
+pub struct DropboxModule {
+    client: DropboxClient,
+    chunk_size: usize,
+}
+
+pub(crate) fn build(_ctx: &InstanceContext, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
+    let config: DropboxConfig = csal_core::parse_config("dropbox", config)?;
+    Ok(Arc::new(DropboxModule::new(config, None)?))
+}
+
+impl DropboxModule {
+    /// A module for `config`; refreshed OAuth tokens are saved to `store`.
+    pub fn new(config: DropboxConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
+        config.validate()?;
+        let client = DropboxClient::new(&config, store)?;
+        Ok(DropboxModule { client, chunk_size: config.chunk_size() })
+    }
+
+    /// Token refreshes done so far (for tests and the admin UI).
+    pub fn token_refreshes(&self) -> u64 {
+        self.client.tokens.refresh_count()
+    }
+
+    async fn current_account(&self) -> Result<Value> {
+        let call = Call {
+            host: Host::Api,
+            endpoint: "users/get_current_account",
+            arg: &Value::Null,
+            body: bytes::Bytes::new(),
+            range: None,
+        };
+        self.client.json(&call, "check the account").await
+    }
+}
+
+#[async_trait]
+impl StorageModule for DropboxModule {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            ranged_read: true,
+            list_pagination: true,
+            presign: false,
+            multipart: true,
+            conditional_create: true,
+            content_type: false,
+            user_metadata: false,
+            modified_time: true,
+            max_object_size: Some(MAX_FILE),
+        }
+    }
+
+    async fn validate(&self) -> Result<()> {
+        self.current_account().await.map(|_| ())
+    }
+
+    async fn refresh_credentials(&self) -> Result<()> {
+        self.client.tokens.force_refresh().await.map(|_| ())
+    }
+
+    async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
+        crate::write::write(&self.client, self.chunk_size, body, meta).await
+    }
+
+    async fn read(&self, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
+        crate::read::read(&self.client, object_id, range).await
+    }
+
+    /// Deletes only a file, and only the revision we just looked at
+    /// (`parent_rev`): an id that names a folder is refused instead of
+    /// deleting the folder with everything in it.
+    async fn delete(&self, object_id: &str) -> Result<()> {
+        check_object_id(object_id)?;
+        let m = match crate::read::stat_raw(&self.client, object_id).await {
+            Ok(m) => m,
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let rev = match (m.get(".tag").and_then(Value::as_str), m.get("rev").and_then(Value::as_str)) {
+            (Some("file"), Some(rev)) => rev.to_owned(),
+            _ => {
+                return Err(StorageError::invalid_input(format!(
+                    "delete '{object_id}': that is a folder, not an object"
+                )));
+            }
+        };
+        let what = format!("delete '{object_id}'");
+        let arg = json!({ "path": self.client.path_of(object_id), "parent_rev": rev });
+        let call =
+            Call { host: Host::Api, endpoint: "files/delete_v2", arg: &arg, body: bytes::Bytes::new(), range: None };
+        match self.client.send(&call, &what).await? {
+            Ok(_) => Ok(()),
+            Err(e) if e.status == 409 && e.is("path_lookup/not_found") => Ok(()),
+            Err(e) => Err(classify(e, &what)),
+        }
+    }
+
+    async fn list(&self, request: &ListRequest) -> Result<ListPage> {
+        crate::list::list(&self.client, request).await
+    }
+
+    async fn stat(&self, object_id: &str) -> Result<ObjectMeta> {
+        crate::read::stat(&self.client, object_id).await
+    }
+
+    /// Ok when the account answers; degraded (with the reason) whenever the
+    /// last token refresh failed, even if a still-valid token works; offline
+    /// when the account cannot be reached for another reason.
+    async fn health_check(&self) -> HealthReport {
+        let started = Instant::now();
+        let outcome = self.current_account().await;
+        let latency = started.elapsed().max(Duration::from_nanos(1));
+        let report = match (self.client.tokens.health(), outcome) {
+            (Some(reason), Ok(_)) => HealthReport::degraded(Some(latency), reason),
+            (Some(reason), Err(e)) => HealthReport::degraded(None, format!("{reason}; {e}")),
+            (None, Ok(_)) => HealthReport::ok(latency),
+            (None, Err(e)) => HealthReport::offline(&e),
+        };
+        report.with_detail("token_refreshes", self.client.tokens.refresh_count())
+    }
+}

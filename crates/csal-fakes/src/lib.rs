@@ -1,0 +1,11 @@
+//! Loopback fake servers of cloud file-sync APIs, for tests.
+//!
+//! Each module implements the part of one service's public HTTP API that
+//! the CSAL provider uses, with the documented status codes, error bodies,
+//! pagination and upload-session rules, plus knobs to inject token expiry
+//! and rate limiting. Servers listen on `127.0.0.1:0` inside the test's own
+//! tokio runtime and stop when their handle is dropped.
+
+pub mod dropbox;
+pub mod gdrive;
+pub mod onedrive;

@@ -1,0 +1,264 @@
+//! HTTP calls to the Drive v3 API (reqwest; timeouts set here) and the
+//! path → file id resolution that makes object ids path-like.
+//!
+//! Object ids are paths under the root folder (`camera5/seg-01J….mp4`), so
+//! that prefixes and folders mean what they mean on every other provider.
+//! A path is resolved one segment at a time with `files.list` and
+//! `q = "'PARENT' in parents and name = 'SEG' and trashed = false"`;
+//! folder ids are cached. Drive allows two items with one name in a folder,
+//! so folders are created under one lock per instance (no duplicates from
+//! our own concurrent writers), and object names carry a ULID.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use csal_core::{ExposeSecret, Result, SecretString, StorageError, check_object_id};
+use csal_oauth::{OAuthSettings, TokenManager, TokenStore};
+
+use crate::auth::{Auth, ServiceAccount};
+use serde_json::{Value, json};
+
+use crate::config::GDriveConfig;
+use crate::error::{DriveError, classify, retry_after, transport};
+
+const API_URL: &str = "https://www.googleapis.com";
+const TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+pub(crate) const FOLDER_MIME: &str = "application/vnd.google-apps.folder";
+pub(crate) const FILE_FIELDS: &str = "id,name,mimeType,size,modifiedTime,md5Checksum";
+
+pub(crate) struct DriveClient {
+    pub http: reqwest::Client,
+    api: String,
+    pub auth: Auth,
+    pub root_id: String,
+    all_drives: bool,
+    folders: Mutex<HashMap<String, String>>,
+    create_lock: tokio::sync::Mutex<()>,
+}
+
+impl DriveClient {
+    pub fn new(config: &GDriveConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
+        let timeout = Duration::from_secs(config.timeout_secs.unwrap_or(60));
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| StorageError::invalid_config("cannot build the HTTP client").with_source(e))?;
+        let auth = match &config.service_account_json {
+            Some(json) => Auth::ServiceAccount(Box::new(ServiceAccount::new(json.expose_secret())?)),
+            None => Auth::User(Arc::new(TokenManager::new(
+                OAuthSettings {
+                    token_url: config.token_url.clone().unwrap_or_else(|| TOKEN_URL.to_owned()),
+                    client_id: config.client_id.clone().unwrap_or_default(),
+                    client_secret: config.client_secret.clone(),
+                    refresh_token: config.refresh_token.clone(),
+                    access_token: config.access_token.clone(),
+                    expires_at: None,
+                    scope: None,
+                },
+                store,
+            )?)),
+        };
+        Ok(DriveClient {
+            http,
+            api: config.api_url.clone().unwrap_or_else(|| API_URL.to_owned()).trim_end_matches('/').to_owned(),
+            auth,
+            root_id: config.root_folder_id.clone().unwrap_or_else(|| "root".to_owned()),
+            all_drives: config.shared_drive,
+            folders: Mutex::new(HashMap::new()),
+            create_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn files_url(&self) -> String {
+        format!("{}/drive/v3/files", self.api)
+    }
+
+    pub fn upload_url(&self) -> String {
+        format!("{}/upload/drive/v3/files", self.api)
+    }
+
+    /// Query parameters every call carries.
+    pub fn common(&self) -> Vec<(&'static str, String)> {
+        if self.all_drives { vec![("supportsAllDrives", "true".to_owned())] } else { Vec::new() }
+    }
+
+    /// `common` plus what files.list needs for shared drives.
+    pub fn list_common(&self) -> Vec<(&'static str, String)> {
+        let mut q = self.common();
+        if self.all_drives {
+            q.push(("includeItemsFromAllDrives", "true".to_owned()));
+        }
+        q
+    }
+
+    /// Send with a bearer token; on 401 refresh (single-flight) and send once more.
+    pub async fn send(
+        &self,
+        what: &str,
+        build: impl Fn(&SecretString) -> reqwest::RequestBuilder,
+    ) -> Result<std::result::Result<reqwest::Response, DriveError>> {
+        let token = self.auth.access_token().await?;
+        let resp = build(&token).send().await.map_err(|e| transport(e, what))?;
+        if resp.status().as_u16() != 401 {
+            return finish(resp, what).await;
+        }
+        drop(resp);
+        let token = self.auth.refresh_after_rejection(&token).await?;
+        let resp = build(&token).send().await.map_err(|e| transport(e, what))?;
+        finish(resp, what).await
+    }
+
+    pub async fn json(&self, what: &str, build: impl Fn(&SecretString) -> reqwest::RequestBuilder) -> Result<Value> {
+        match self.send(what, build).await? {
+            Ok(resp) => body_json(resp, what).await,
+            Err(e) => Err(classify(e, what)),
+        }
+    }
+
+    pub fn bearer(req: reqwest::RequestBuilder, token: &SecretString) -> reqwest::RequestBuilder {
+        req.bearer_auth(token.expose_secret())
+    }
+
+    /// The child of `parent` called `name` (a folder or a non-folder).
+    async fn find_child(&self, parent: &str, name: &str, folder: bool) -> Result<Option<Value>> {
+        let op = if folder { "=" } else { "!=" };
+        let q = format!(
+            "'{}' in parents and name = '{}' and trashed = false and mimeType {op} '{FOLDER_MIME}'",
+            escape(parent),
+            escape(name)
+        );
+        let what = format!("look up '{name}'");
+        let url = self.files_url();
+        let mut query = self.list_common();
+        query.extend([("q", q), ("pageSize", "10".to_owned()), ("fields", format!("files({FILE_FIELDS})"))]);
+        let answer = self.json(&what, |t| Self::bearer(self.http.get(&url).query(&query), t)).await?;
+        Ok(answer["files"].as_array().and_then(|f| f.first()).cloned())
+    }
+
+    /// The id of folder `rel` (relative to the root), creating missing
+    /// folders when `create`. `None` when it does not exist.
+    pub async fn folder_id(&self, rel: &str, create: bool) -> Result<Option<String>> {
+        let rel = rel.trim_matches('/');
+        if rel.is_empty() {
+            return Ok(Some(self.root_id.clone()));
+        }
+        let mut parent = self.root_id.clone();
+        let mut path = String::new();
+        for seg in rel.split('/') {
+            path = if path.is_empty() { seg.to_owned() } else { format!("{path}/{seg}") };
+            if let Some(id) = self.folders.lock().expect("lock").get(&path).cloned() {
+                parent = id;
+                continue;
+            }
+            let found = match self.find_child(&parent, seg, true).await? {
+                Some(f) => f["id"].as_str().map(str::to_owned),
+                None if create => {
+                    let _guard = self.create_lock.lock().await;
+                    match self.find_child(&parent, seg, true).await? {
+                        Some(f) => f["id"].as_str().map(str::to_owned),
+                        None => Some(self.create_folder(&parent, seg).await?),
+                    }
+                }
+                None => None,
+            };
+            let Some(id) = found else { return Ok(None) };
+            self.folders.lock().expect("lock").insert(path.clone(), id.clone());
+            parent = id;
+        }
+        Ok(Some(parent))
+    }
+
+    async fn create_folder(&self, parent: &str, name: &str) -> Result<String> {
+        let what = format!("create folder '{name}'");
+        let url = self.files_url();
+        let query = self.common();
+        let body = json!({ "name": name, "mimeType": FOLDER_MIME, "parents": [parent] }).to_string();
+        let made = self
+            .json(&what, |t| {
+                Self::bearer(self.http.post(&url).query(&query), t)
+                    .header("Content-Type", "application/json")
+                    .body(body.clone())
+            })
+            .await?;
+        made["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| StorageError::transient(format!("{what}: no id in the answer")))
+    }
+
+    /// Forget cached folder ids (after a folder turned out to be gone).
+    pub fn forget_folders(&self) {
+        self.folders.lock().expect("lock").clear();
+    }
+
+    /// The file behind an object id, or `NotFound`.
+    pub async fn file(&self, object_id: &str) -> Result<Value> {
+        check_object_id(object_id)?;
+        let (dir, name) = object_id.rsplit_once('/').unwrap_or(("", object_id));
+        let missing = || StorageError::not_found(format!("no object '{object_id}'"));
+        let Some(parent) = self.folder_id(dir, false).await? else { return Err(missing()) };
+        self.find_child(&parent, name, false).await?.ok_or_else(missing)
+    }
+}
+
+/// Escape a string for a `q` literal (backslash and single quote).
+pub(crate) fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
+pub(crate) async fn finish(
+    resp: reqwest::Response,
+    what: &str,
+) -> Result<std::result::Result<reqwest::Response, DriveError>> {
+    let status = resp.status();
+    // 308 is "Resume Incomplete" in resumable uploads, not a failure.
+    if status.is_success() || status.as_u16() == 308 {
+        return Ok(Ok(resp));
+    }
+    let after = retry_after(resp.headers());
+    let body = resp.bytes().await.map_err(|e| transport(e, what))?;
+    Ok(Err(DriveError::parse(status.as_u16(), after, &body)))
+}
+
+pub(crate) async fn body_json(resp: reqwest::Response, what: &str) -> Result<Value> {
+    let body = resp.bytes().await.map_err(|e| transport(e, what))?;
+    if body.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&body).map_err(|e| {
+        StorageError::transient(format!("{what}: Google Drive answered with malformed JSON")).with_source(e)
+    })
+}
+
+/// Parse RFC 3339 `2025-11-29T09:51:11.537Z`.
+pub(crate) fn parse_time(s: &str) -> Option<std::time::SystemTime> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[10] != b'T' {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
+    let (hh, mm, ss) = (n(11..13)?, n(14..16)?, n(17..19)?);
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
+    u64::try_from(secs).ok().map(|s| std::time::UNIX_EPOCH + Duration::from_secs(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_literals_are_escaped() {
+        assert_eq!(escape("it's a\\b"), "it\\'s a\\\\b");
+    }
+}

@@ -1,0 +1,93 @@
+//! Downloads (`files.get?alt=media` with `Range`) and stat (`files.get`).
+
+use csal_core::{ByteRange, ByteStream, ObjectMeta, Result, StorageError, check_object_id};
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::client::{DriveClient, parse_time};
+use crate::error::{classify, transport};
+
+pub(crate) async fn read(client: &DriveClient, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
+    check_object_id(object_id)?;
+    if let Some(r) = &range {
+        r.check()?;
+    }
+    let file = client.file(object_id).await?;
+    let id = file["id"].as_str().ok_or_else(|| StorageError::transient("file without an id"))?.to_owned();
+    let size = file["size"].as_str().and_then(|s| s.parse::<u64>().ok());
+    let what = format!("download '{object_id}'");
+    let url = format!("{}/{id}", client.files_url());
+    let mut query = client.common();
+    query.push(("alt", "media".to_owned()));
+    let header = range.map(|r| r.to_http_header());
+    let resp = client
+        .send(&what, |t| {
+            let req = DriveClient::bearer(client.http.get(&url).query(&query), t);
+            match &header {
+                Some(h) => req.header("Range", h),
+                None => req,
+            }
+        })
+        .await?
+        .map_err(|e| classify(e, &what))?;
+    let status = resp.status().as_u16();
+    let len = resp.content_length();
+    let stream = resp.bytes_stream().map(|r| r.map_err(|e| transport(e, "download")));
+    match (range, status) {
+        (Some(_), 206) | (None, _) => {
+            let len = len.or(if range.is_none() { size } else { None });
+            let body = ByteStream::new(stream, len);
+            Ok(match len {
+                Some(len) => body.expect_len(len),
+                None => body,
+            })
+        }
+        (Some(r), _) => {
+            let size = size.or(len).ok_or_else(|| StorageError::transient(format!("{what}: no length")))?;
+            let span = r.resolve(size)?;
+            Ok(slice(ByteStream::new(stream, Some(size)).expect_len(size), span.start, span.end - span.start))
+        }
+    }
+}
+
+/// Skip `skip` bytes of `body` and keep the next `take`.
+fn slice(body: ByteStream, skip: u64, take: u64) -> ByteStream {
+    let stream = futures::stream::unfold((body, skip, take), |(mut body, mut skip, mut take)| async move {
+        loop {
+            if take == 0 {
+                return None;
+            }
+            let mut chunk = match body.next().await? {
+                Ok(c) => c,
+                Err(e) => return Some((Err(e), (body, 0, 0))),
+            };
+            if skip >= chunk.len() as u64 {
+                skip -= chunk.len() as u64;
+                continue;
+            }
+            let _ = chunk.split_to(skip as usize);
+            skip = 0;
+            if chunk.len() as u64 > take {
+                chunk.truncate(take as usize);
+            }
+            take -= chunk.len() as u64;
+            return Some((Ok(chunk), (body, skip, take)));
+        }
+    });
+    ByteStream::new(stream, Some(take)).expect_len(take)
+}
+
+pub(crate) fn meta_from(object_id: String, file: &Value) -> ObjectMeta {
+    let mut meta = ObjectMeta::new(object_id, file["size"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0));
+    meta.modified = file["modifiedTime"].as_str().and_then(parse_time);
+    meta.content_type = file["mimeType"].as_str().map(str::to_owned);
+    if let Some(md5) = file["md5Checksum"].as_str() {
+        meta.checksum = Some(csal_core::Checksum { algorithm: "md5".into(), value: md5.to_lowercase() });
+    }
+    meta
+}
+
+pub(crate) async fn stat(client: &DriveClient, object_id: &str) -> Result<ObjectMeta> {
+    let file = client.file(object_id).await?;
+    Ok(meta_from(object_id.to_owned(), &file))
+}

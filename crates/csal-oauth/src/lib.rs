@@ -1,0 +1,25 @@
+//! # csal-oauth
+//!
+//! OAuth 2.0 token handling shared by CSAL's file-sync providers.
+//!
+//! A [`TokenManager`] holds one instance's access token, refresh token and
+//! expiry (all [`SecretString`]). [`TokenManager::access_token`] returns a
+//! token that is valid for at least the configured skew, refreshing it first
+//! when it is about to expire; [`TokenManager::refresh_after_rejection`] is
+//! what a provider calls after a 401 with the token that was refused. Both
+//! are single-flight: the refresh runs under one `tokio::sync::Mutex`, so a
+//! hundred concurrent uploads that all see an expired token cause one call
+//! to the token endpoint, and the others reuse its result.
+//!
+//! Refreshed tokens are handed to a [`TokenStore`] (a provider's refresh
+//! token may rotate, and a restart must not lose it). [`MemoryTokenStore`]
+//! is the in-process implementation; the catalog's encrypted settings are
+//! the persistent one (see the crate README).
+
+mod store;
+mod token;
+
+pub use store::{MemoryTokenStore, TokenStore};
+pub use token::{OAuthSettings, TokenManager, TokenSet};
+
+pub use csal_core::SecretString;

@@ -1,0 +1,333 @@
+//! The token manager: refresh-token grant (RFC 6749 section 6), refreshed
+//! ahead of expiry and after a 401, one refresh at a time.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::{Duration, SystemTime};
+
+use csal_core::{ErrorKind, ExposeSecret, Result, SecretString, StorageError};
+
+use crate::store::TokenStore;
+
+/// Refresh this long before the access token expires.
+const DEFAULT_SKEW: Duration = Duration::from_secs(120);
+
+/// What an instance's config gives the token manager.
+#[derive(Clone)]
+pub struct OAuthSettings {
+    /// The provider's token endpoint (configurable so local fakes can serve it).
+    pub token_url: String,
+    /// OAuth client id (Dropbox: app key).
+    pub client_id: String,
+    /// OAuth client secret (Dropbox: app secret); `None` for PKCE apps.
+    pub client_secret: Option<SecretString>,
+    /// Long-lived refresh token; `None` means the access token is all we have.
+    pub refresh_token: Option<SecretString>,
+    /// A current access token, if one is known (saves a refresh at start).
+    pub access_token: Option<SecretString>,
+    /// When `access_token` expires, if known.
+    pub expires_at: Option<SystemTime>,
+    /// `scope` sent with refreshes (Microsoft identity platform wants it;
+    /// `None` sends none, as Dropbox expects).
+    pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for OAuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthSettings")
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| csal_core::secret::MASK))
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| csal_core::secret::MASK))
+            .field("access_token", &self.access_token.as_ref().map(|_| csal_core::secret::MASK))
+            .field("expires_at", &self.expires_at)
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+/// The tokens after a refresh (what a [`TokenStore`] persists).
+#[derive(Clone)]
+pub struct TokenSet {
+    pub access_token: SecretString,
+    /// The refresh token to use next time (rotated by some providers).
+    pub refresh_token: Option<SecretString>,
+    pub expires_at: Option<SystemTime>,
+}
+
+impl std::fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSet")
+            .field("access_token", &csal_core::secret::MASK)
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| csal_core::secret::MASK))
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+struct State {
+    access_token: Option<SecretString>,
+    refresh_token: Option<SecretString>,
+    expires_at: Option<SystemTime>,
+    /// Set when the token endpoint refused the refresh token: every later
+    /// call fails at once with this error until the config is replaced.
+    revoked: Option<String>,
+}
+
+/// One instance's OAuth tokens. Cheap to share behind an `Arc`.
+pub struct TokenManager {
+    token_url: String,
+    client_id: String,
+    client_secret: Option<SecretString>,
+    scope: Option<String>,
+    http: reqwest::Client,
+    state: tokio::sync::Mutex<State>,
+    store: Option<Arc<dyn TokenStore>>,
+    skew: Duration,
+    refreshes: AtomicU64,
+    /// Last refresh failure, for health checks (no secret in it).
+    last_failure: StdMutex<Option<String>>,
+}
+
+impl std::fmt::Debug for TokenManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .field("refreshes", &self.refresh_count())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<u64>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct TokenErrorBody {
+    #[serde(default)]
+    error: String,
+}
+
+impl TokenManager {
+    /// A manager for `settings`, saving refreshed tokens to `store`.
+    /// Needs an access token or a refresh token.
+    pub fn new(settings: OAuthSettings, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
+        if settings.access_token.is_none() && settings.refresh_token.is_none() {
+            return Err(StorageError::invalid_config(
+                "field 'refresh_token': an OAuth refresh token (or at least an access token) is required",
+            ));
+        }
+        if settings.refresh_token.is_some() && settings.client_id.trim().is_empty() {
+            return Err(StorageError::invalid_config("field 'client_id': required to refresh tokens"));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| StorageError::invalid_config("cannot build the OAuth HTTP client").with_source(e))?;
+        Ok(TokenManager {
+            token_url: settings.token_url,
+            client_id: settings.client_id,
+            client_secret: settings.client_secret,
+            scope: settings.scope,
+            http,
+            state: tokio::sync::Mutex::new(State {
+                access_token: settings.access_token,
+                refresh_token: settings.refresh_token,
+                expires_at: settings.expires_at,
+                revoked: None,
+            }),
+            store,
+            skew: DEFAULT_SKEW,
+            refreshes: AtomicU64::new(0),
+            last_failure: StdMutex::new(None),
+        })
+    }
+
+    /// Refresh this long before expiry (default two minutes).
+    pub fn with_skew(mut self, skew: Duration) -> Self {
+        self.skew = skew;
+        self
+    }
+
+    /// How many refreshes reached the token endpoint and succeeded.
+    pub fn refresh_count(&self) -> u64 {
+        self.refreshes.load(Ordering::Relaxed)
+    }
+
+    /// `Some(reason)` when the last refresh failed: health checks report
+    /// the instance as degraded with this reason (no secret in it).
+    pub fn health(&self) -> Option<String> {
+        self.last_failure.lock().expect("lock").clone()
+    }
+
+    /// A bearer token valid for at least the skew, refreshed first if needed.
+    pub async fn access_token(&self) -> Result<SecretString> {
+        let mut state = self.state.lock().await;
+        if let Some(why) = &state.revoked {
+            return Err(StorageError::auth(why.clone()));
+        }
+        let fresh = match (&state.access_token, state.expires_at) {
+            (Some(_), None) => true,
+            (Some(_), Some(at)) => at > SystemTime::now() + self.skew,
+            (None, _) => false,
+        };
+        if fresh {
+            return Ok(state.access_token.clone().expect("checked"));
+        }
+        self.refresh_locked(&mut state).await
+    }
+
+    /// The provider refused `rejected` (401, expired/invalid token): refresh
+    /// unless another caller already did, and return the token to retry with.
+    pub async fn refresh_after_rejection(&self, rejected: &SecretString) -> Result<SecretString> {
+        let mut state = self.state.lock().await;
+        if let Some(why) = &state.revoked {
+            return Err(StorageError::auth(why.clone()));
+        }
+        if let Some(current) = &state.access_token {
+            if current.expose_secret() != rejected.expose_secret() {
+                return Ok(current.clone());
+            }
+        }
+        self.refresh_locked(&mut state).await
+    }
+
+    /// Refresh now, whatever the expiry (the provider's `refresh_credentials`).
+    pub async fn force_refresh(&self) -> Result<SecretString> {
+        let mut state = self.state.lock().await;
+        self.refresh_locked(&mut state).await
+    }
+
+    async fn refresh_locked(&self, state: &mut State) -> Result<SecretString> {
+        let Some(refresh_token) = state.refresh_token.clone() else {
+            let why = "the access token expired or was refused and no refresh token is configured: \
+                       re-authorise the app and set refresh_token";
+            self.note_failure(why);
+            return Err(StorageError::auth(why));
+        };
+        match self.call_token_endpoint(&refresh_token).await {
+            Ok(resp) => {
+                let tokens = TokenSet {
+                    access_token: SecretString::from(resp.access_token),
+                    refresh_token: Some(resp.refresh_token.map(SecretString::from).unwrap_or(refresh_token)),
+                    expires_at: resp.expires_in.map(|s| SystemTime::now() + Duration::from_secs(s)),
+                };
+                state.access_token = Some(tokens.access_token.clone());
+                state.refresh_token = tokens.refresh_token.clone();
+                state.expires_at = tokens.expires_at;
+                self.refreshes.fetch_add(1, Ordering::Relaxed);
+                *self.last_failure.lock().expect("lock") = None;
+                if let Some(store) = &self.store {
+                    if let Err(e) = store.save(&tokens).await {
+                        tracing::warn!(error = %e, "refreshed OAuth tokens could not be persisted");
+                    }
+                }
+                tracing::debug!(token_url = %self.token_url, "OAuth access token refreshed");
+                Ok(tokens.access_token)
+            }
+            Err(e) => {
+                self.note_failure(e.message());
+                if e.kind() == ErrorKind::Auth {
+                    state.revoked = Some(e.message().to_owned());
+                    state.access_token = None;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn note_failure(&self, why: &str) {
+        *self.last_failure.lock().expect("lock") = Some(format!("OAuth token refresh failed: {why}"));
+    }
+
+    async fn call_token_endpoint(&self, refresh_token: &SecretString) -> Result<TokenResponse> {
+        let mut form: Vec<(&str, &str)> = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose_secret()),
+            ("client_id", &self.client_id),
+        ];
+        if let Some(secret) = &self.client_secret {
+            form.push(("client_secret", secret.expose_secret()));
+        }
+        if let Some(scope) = &self.scope {
+            form.push(("scope", scope));
+        }
+        let resp = self.http.post(&self.token_url).form(&form).send().await.map_err(|e| {
+            let kind = if e.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Transient };
+            StorageError::new(kind, "cannot reach the OAuth token endpoint").with_source(e.without_url())
+        })?;
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = resp.bytes().await.map_err(|e| {
+            StorageError::transient("the OAuth token endpoint's answer was cut short").with_source(e.without_url())
+        })?;
+        if status.is_success() {
+            return serde_json::from_slice::<TokenResponse>(&body).map_err(|e| {
+                StorageError::transient("the OAuth token endpoint answered without an access_token").with_source(e)
+            });
+        }
+        let error = serde_json::from_slice::<TokenErrorBody>(&body).unwrap_or_default().error;
+        Err(classify_token_error(status.as_u16(), &error).with_retry_after(retry_after))
+    }
+}
+
+/// RFC 6749 section 5.2 error codes (plus status) to an error kind.
+fn classify_token_error(status: u16, error: &str) -> StorageError {
+    match (status, error) {
+        (_, "invalid_grant") => StorageError::auth(
+            "the refresh token was refused (invalid_grant: revoked, expired or already used): \
+             re-authorise the app and store the new refresh token in this instance's config",
+        ),
+        (_, "invalid_client" | "unauthorized_client") => StorageError::auth(format!(
+            "the OAuth client was refused ({error}): check client_id and client_secret, then re-authorise"
+        )),
+        (429, _) => StorageError::new(ErrorKind::RateLimited, "the OAuth token endpoint is rate limiting"),
+        (500..=599, _) => StorageError::transient(format!("the OAuth token endpoint failed with HTTP {status}")),
+        (400 | 401 | 403, _) => StorageError::auth(format!(
+            "the OAuth token endpoint refused the refresh (HTTP {status}{}): re-authorise the app",
+            if error.is_empty() { String::new() } else { format!(", {error}") }
+        )),
+        _ => StorageError::permanent(format!("the OAuth token endpoint answered HTTP {status}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_grant_tells_the_admin_to_reauthorise() {
+        let e = classify_token_error(400, "invalid_grant");
+        assert_eq!(e.kind(), ErrorKind::Auth);
+        assert!(e.message().contains("re-authorise"), "{e}");
+        assert_eq!(classify_token_error(503, "").kind(), ErrorKind::Transient);
+        assert_eq!(classify_token_error(429, "").kind(), ErrorKind::RateLimited);
+    }
+
+    #[test]
+    fn debug_never_shows_tokens() {
+        let s = OAuthSettings {
+            token_url: "http://x/token".into(),
+            client_id: "id".into(),
+            client_secret: Some("client-secret-value".into()),
+            refresh_token: Some("refresh-token-value".into()),
+            access_token: Some("access-token-value".into()),
+            expires_at: None,
+            scope: None,
+        };
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("-value"), "{shown}");
+    }
+}

@@ -1,0 +1,76 @@
+//! Token refresh against a real (loopback) token endpoint: the fake Dropbox's.
+
+use std::sync::Arc;
+
+use csal_core::{ErrorKind, ExposeSecret, SecretString};
+use csal_fakes::dropbox::{APP_KEY, APP_SECRET, FakeDropbox, REFRESH_TOKEN};
+use csal_oauth::{MemoryTokenStore, OAuthSettings, TokenManager, TokenStore};
+
+fn settings(fake: &FakeDropbox, refresh: &str) -> OAuthSettings {
+    OAuthSettings {
+        token_url: fake.token_url(),
+        client_id: APP_KEY.into(),
+        client_secret: Some(APP_SECRET.into()),
+        refresh_token: Some(refresh.into()),
+        access_token: None,
+        expires_at: None,
+        scope: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_use_refreshes_once_and_persists() {
+    let fake = FakeDropbox::start().await;
+    let store = Arc::new(MemoryTokenStore::new());
+    let tokens = Arc::new(
+        TokenManager::new(settings(&fake, REFRESH_TOKEN), Some(store.clone() as Arc<dyn TokenStore>)).unwrap(),
+    );
+    let tasks = (0..32).map(|_| {
+        let tokens = tokens.clone();
+        tokio::spawn(async move { tokens.access_token().await.map(|t| t.expose_secret().to_owned()) })
+    });
+    let got: Vec<String> = futures::future::join_all(tasks).await.into_iter().map(|r| r.unwrap().unwrap()).collect();
+    assert!(got.iter().all(|t| t == &got[0]), "callers saw different tokens");
+    assert_eq!(fake.token_requests(), 1);
+    assert_eq!(store.save_count(), 1);
+    assert_eq!(store.latest().unwrap().access_token.expose_secret(), got[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_rejection_does_not_refresh_again() {
+    let fake = FakeDropbox::start().await;
+    let tokens = TokenManager::new(settings(&fake, REFRESH_TOKEN), None).unwrap();
+    let first = tokens.access_token().await.unwrap();
+    let second = tokens.refresh_after_rejection(&first).await.unwrap();
+    assert_ne!(first.expose_secret(), second.expose_secret());
+    // Another caller still holding `first` reports it: no new refresh.
+    let third = tokens.refresh_after_rejection(&first).await.unwrap();
+    assert_eq!(third.expose_secret(), second.expose_secret());
+    assert_eq!(fake.token_requests(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_grant_is_auth_asking_to_reauthorise_and_sticks() {
+    let fake = FakeDropbox::start().await;
+    let tokens = TokenManager::new(settings(&fake, "revoked-refresh-token"), None).unwrap();
+    let err = tokens.access_token().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth);
+    assert!(err.message().contains("re-authorise"), "{err}");
+    assert!(!format!("{err:?}").contains("revoked-refresh-token"));
+    assert!(tokens.health().unwrap().contains("refresh failed"));
+    // Later calls fail at once without hammering the endpoint.
+    assert_eq!(tokens.access_token().await.unwrap_err().kind(), ErrorKind::Auth);
+    assert_eq!(fake.token_requests(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_token_endpoint_is_transient() {
+    let mut s = settings(&FakeDropbox::start().await, REFRESH_TOKEN);
+    s.token_url = "http://127.0.0.1:9/oauth2/token".into();
+    s.access_token = Some(SecretString::from("expired"));
+    s.expires_at = Some(std::time::SystemTime::now());
+    let tokens = TokenManager::new(s, None).unwrap();
+    let err = tokens.access_token().await.unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert!(tokens.health().is_some());
+}
