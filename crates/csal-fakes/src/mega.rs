@@ -1,0 +1,1 @@
+//! MEGA fake (todo)
