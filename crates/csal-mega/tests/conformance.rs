@@ -36,7 +36,6 @@ async fn mega_passes_conformance_on_fake() {
     bad["password"] = "not-the-password-123".into();
     let target = csal_conformance::Target::new("mega@fake", "mega", config(&fake))
         .large_size(3 * 1024 * 1024 + 12_345)
-        .list_objects(300)
         .bad_credentials(bad);
     csal_conformance::run(target).await.assert_passed();
 }
