@@ -3,6 +3,7 @@
 //!   CSAL_LIVE_PCLOUD_USERNAME + CSAL_LIVE_PCLOUD_PASSWORD;
 //! - CSAL_LIVE_PCLOUD_REGION (`us` or `eu`, default `us`);
 //! - CSAL_LIVE_PCLOUD_ROOT (default `/csal-live-test`).
+//!
 //! Without them it prints SKIP and passes.
 
 csal_core::link_providers!(csal_pcloud);
