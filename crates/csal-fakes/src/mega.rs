@@ -59,6 +59,7 @@ pub struct StoredNode {
 
 struct Upload {
     size: u64,
+    received: u64,
     data: Vec<u8>,
 }
 
@@ -72,7 +73,11 @@ struct Account {
     nodes: Vec<StoredNode>,
     data: HashMap<String, Bytes>,
     uploads: HashMap<String, Upload>,
-    completed: HashMap<String, Bytes>,
+    completed: HashMap<String, (u64, Bytes)>,
+    /// Sizes of stored files (the bytes may be discarded).
+    sizes: HashMap<String, u64>,
+    /// Keep sizes only, drop the bytes (memory tests of the client).
+    discard: bool,
     quota: Option<u64>,
     fail_next: Option<i64>,
     /// Base URL of this fake (for upload and download URLs).
@@ -123,6 +128,16 @@ fn new_handle() -> String {
 
 impl MegaFake {
     pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// A fake that records sizes but drops file bytes: for measuring the
+    /// client's memory on huge uploads (reads return nothing useful).
+    pub async fn start_discarding() -> Self {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(discard: bool) -> Self {
         let salt = rand_bytes::<16>();
         let derived = pbkdf2::pbkdf2_hmac_array::<sha2_11::Sha512, 32>(PASSWORD.as_bytes(), &salt, 100_000);
         let pw_key: [u8; 16] = derived[..16].try_into().expect("16");
@@ -149,6 +164,8 @@ impl MegaFake {
             data: HashMap::new(),
             uploads: HashMap::new(),
             completed: HashMap::new(),
+            sizes: HashMap::new(),
+            discard,
             quota: None,
             fail_next: None,
             host: String::new(),
@@ -275,12 +292,12 @@ fn command(a: &mut Account, op: &str, cmd: &Value, host: &str) -> Value {
         }
         "u" => {
             let Some(size) = cmd.get("s").and_then(Value::as_u64) else { return json!(-2) };
-            let used: u64 = a.data.values().map(|d| d.len() as u64).sum();
+            let used: u64 = a.sizes.values().sum();
             if a.quota.is_some_and(|q| used + size > q) {
                 return json!(-17);
             }
             let token = b64(&rand_bytes::<12>());
-            a.uploads.insert(token.clone(), Upload { size, data: Vec::new() });
+            a.uploads.insert(token.clone(), Upload { size, received: 0, data: Vec::new() });
             json!({"p": format!("{host}/ul/{token}")})
         }
         "p" => {
@@ -304,9 +321,9 @@ fn command(a: &mut Account, op: &str, cmd: &Value, host: &str) -> Value {
                 let size = match kind {
                     1 => 0,
                     0 => {
-                        let Some(data) = a.completed.remove(h) else { return json!(-2) };
-                        let size = data.len() as u64;
+                        let Some((size, data)) = a.completed.remove(h) else { return json!(-2) };
                         a.data.insert(handle.clone(), data);
+                        a.sizes.insert(handle.clone(), size);
                         size
                     }
                     _ => return json!(-2),
@@ -333,6 +350,7 @@ fn command(a: &mut Account, op: &str, cmd: &Value, host: &str) -> Value {
             a.nodes.retain(|n| !doomed.contains(&n.handle));
             for d in &doomed {
                 a.data.remove(d);
+                a.sizes.remove(d);
             }
             json!(0)
         }
@@ -361,15 +379,19 @@ fn node_json(n: &StoredNode, user: &str) -> Value {
 
 async fn upload_chunk(State(state): State<Shared>, Path((token, offset)): Path<(String, u64)>, body: Bytes) -> String {
     let mut a = state.lock().unwrap();
+    let discard = a.discard;
     let Some(up) = a.uploads.get_mut(&token) else { return "-9".into() };
-    if offset != up.data.len() as u64 || offset + body.len() as u64 > up.size {
+    if offset != up.received || offset + body.len() as u64 > up.size {
         return "-2".into();
     }
-    up.data.extend_from_slice(&body);
-    if up.data.len() as u64 == up.size {
+    up.received += body.len() as u64;
+    if !discard {
+        up.data.extend_from_slice(&body);
+    }
+    if up.received == up.size {
         let up = a.uploads.remove(&token).expect("present");
         let completion = b64(&rand_bytes::<27>());
-        a.completed.insert(completion.clone(), Bytes::from(up.data));
+        a.completed.insert(completion.clone(), (up.size, Bytes::from(up.data)));
         return completion;
     }
     String::new()

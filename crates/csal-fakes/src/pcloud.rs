@@ -38,15 +38,24 @@ pub const ACCESS_TOKEN: &str = "fake-pcloud-oauth-token";
 
 struct File {
     id: u64,
+    size: u64,
     data: Bytes,
     modified: u64,
+}
+
+#[derive(Default)]
+struct Upload {
+    len: u64,
+    data: Vec<u8>,
 }
 
 #[derive(Default)]
 struct Fs {
     files: BTreeMap<String, File>,
     folders: BTreeSet<String>,
-    uploads: HashMap<u64, Vec<u8>>,
+    uploads: HashMap<u64, Upload>,
+    /// Keep sizes only, drop the bytes (memory tests of the client).
+    discard: bool,
     auth_tokens: HashSet<String>,
     links: HashMap<String, String>,
     quota: Option<u64>,
@@ -70,7 +79,17 @@ impl Drop for PcloudFake {
 
 impl PcloudFake {
     pub async fn start() -> Self {
-        let mut fs = Fs { next_id: 100, ..Fs::default() };
+        Self::start_with(false).await
+    }
+
+    /// A fake that records sizes but drops file bytes: for measuring the
+    /// client's memory on huge uploads (reads return nothing useful).
+    pub async fn start_discarding() -> Self {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(discard: bool) -> Self {
+        let mut fs = Fs { next_id: 100, discard, ..Fs::default() };
         fs.folders.insert("/".to_owned());
         let state: Shared = Arc::new(Mutex::new(fs));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
@@ -138,7 +157,7 @@ fn file_json(path: &str, f: &File) -> Value {
     let hash = f.data.iter().fold(0xcbf29ce484222325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3));
     json!({
         "name": name_of(path), "isfolder": false, "fileid": f.id, "id": format!("f{}", f.id),
-        "size": f.data.len(), "modified": f.modified, "created": f.modified,
+        "size": f.size, "modified": f.modified, "created": f.modified,
         "hash": hash, "contenttype": "application/octet-stream",
     })
 }
@@ -208,7 +227,7 @@ fn handle(
             Some(p) => norm(p).ok_or_else(|| err(2010, "Invalid path.")),
         }
     };
-    let used: u64 = fs.files.values().map(|f| f.data.len() as u64).sum();
+    let used: u64 = fs.files.values().map(|f| f.size).sum();
     let result: Result<Value, Value> = (|| match method {
         "userinfo" => {
             let mut v =
@@ -241,27 +260,31 @@ fn handle(
         "upload_create" => {
             fs.next_id += 1;
             let id = fs.next_id;
-            fs.uploads.insert(id, Vec::new());
+            fs.uploads.insert(id, Upload::default());
             Ok(json!({ "result": 0, "uploadid": id }))
         }
         "upload_write" => {
             let id = upload_id(params)?;
             let offset: u64 = params.get("uploadoffset").and_then(|o| o.parse().ok()).unwrap_or(0);
             let quota = fs.quota;
+            let discard = fs.discard;
             let buf = fs.uploads.get_mut(&id).ok_or_else(|| err(1900, "Invalid upload id."))?;
-            if offset != buf.len() as u64 {
+            if offset != buf.len {
                 return Err(err(1901, "uploadoffset does not match the bytes written so far."));
             }
-            if quota.is_some_and(|q| used + (buf.len() + body.len()) as u64 > q) {
+            if quota.is_some_and(|q| used + buf.len + body.len() as u64 > q) {
                 return Err(err(2008, "User is over quota."));
             }
-            buf.extend_from_slice(&body);
+            buf.len += body.len() as u64;
+            if !discard {
+                buf.data.extend_from_slice(&body);
+            }
             Ok(json!({ "result": 0 }))
         }
         "upload_info" => {
             let id = upload_id(params)?;
             let buf = fs.uploads.get(&id).ok_or_else(|| err(1900, "Invalid upload id."))?;
-            Ok(json!({ "result": 0, "size": buf.len() }))
+            Ok(json!({ "result": 0, "size": buf.len }))
         }
         "upload_delete" => {
             let id = upload_id(params)?;
@@ -275,9 +298,18 @@ fn handle(
             if !fs.uploads.contains_key(&id) {
                 return Err(err(1900, "Invalid upload id."));
             }
-            let data = Bytes::from(fs.uploads.get(&id).cloned().unwrap_or_default());
-            let meta = store(&mut fs, &folder, &name, data, params.contains_key("renameifexists"), 0)?;
-            fs.uploads.remove(&id);
+            let up = fs.uploads.remove(&id).unwrap_or_default();
+            let (len, data) = (up.len, Bytes::from(up.data));
+            let saved =
+                store_sized(&mut fs, &folder, &name, data.clone(), len, params.contains_key("renameifexists"), 0);
+            let meta = match saved {
+                Ok(m) => m,
+                Err(e) => {
+                    // A failed save leaves the session open, as on pCloud.
+                    fs.uploads.insert(id, Upload { len, data: data.to_vec() });
+                    return Err(e);
+                }
+            };
             Ok(json!({ "result": 0, "metadata": meta }))
         }
         "stat" => {
@@ -326,13 +358,27 @@ fn upload_id(params: &HashMap<String, String>) -> Result<u64, Value> {
 /// Store a file as uploadfile / upload_save do: overwrite by default,
 /// "name (2).ext" with renameifexists.
 fn store(fs: &mut Fs, folder: &str, name: &str, data: Bytes, rename: bool, used: u64) -> Result<Value, Value> {
+    let len = data.len() as u64;
+    let data = if fs.discard { Bytes::new() } else { data };
+    store_sized(fs, folder, name, data, len, rename, used)
+}
+
+fn store_sized(
+    fs: &mut Fs,
+    folder: &str,
+    name: &str,
+    data: Bytes,
+    size: u64,
+    rename: bool,
+    used: u64,
+) -> Result<Value, Value> {
     if name.is_empty() || name.contains('/') {
         return Err(err(2001, "Invalid file/folder name."));
     }
     if !fs.folders.contains(folder) {
         return Err(err(2005, "Directory does not exist."));
     }
-    if fs.quota.is_some_and(|q| used + data.len() as u64 > q) {
+    if fs.quota.is_some_and(|q| used + size > q) {
         return Err(err(2008, "User is over quota."));
     }
     let join = |n: &str| if folder == "/" { format!("/{n}") } else { format!("{folder}/{n}") };
@@ -351,7 +397,7 @@ fn store(fs: &mut Fs, folder: &str, name: &str, data: Bytes, rename: bool, used:
         return Err(err(2004, "File or folder alredy exists."));
     }
     fs.next_id += 1;
-    let file = File { id: fs.next_id, data, modified: now() };
+    let file = File { id: fs.next_id, size, data, modified: now() };
     let meta = file_json(&path, &file);
     fs.files.insert(path, file);
     Ok(meta)
