@@ -1,4 +1,4 @@
-//! Loopback fake servers of cloud file-sync APIs, for tests.
+//! Loopback fake servers of cloud storage APIs that have no emulator, for tests.
 //!
 //! Each module implements the part of one service's public HTTP API that
 //! the CSAL provider uses, with the documented status codes, error bodies,
@@ -8,4 +8,6 @@
 
 pub mod dropbox;
 pub mod gdrive;
+pub mod mega;
 pub mod onedrive;
+pub mod pcloud;

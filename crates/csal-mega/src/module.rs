@@ -1,0 +1,86 @@
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use serde_json::json;
+
+use csal_core::{
+    ByteRange, ByteStream, Capabilities, ErrorKind, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta,
+    Result, StorageModule, WriteMeta, WriteReceipt, check_object_id,
+};
+
+use crate::client::MegaClient;
+use crate::config::MegaConfig;
+use crate::{list, read, write};
+
+/// A folder of a MEGA account as a CSAL storage instance.
+pub struct MegaModule {
+    client: MegaClient,
+}
+
+pub(crate) fn build(_ctx: &InstanceContext, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
+    let config: MegaConfig = csal_core::parse_config("mega", config)?;
+    Ok(Arc::new(MegaModule::new(config)?))
+}
+
+impl MegaModule {
+    pub fn new(config: MegaConfig) -> Result<Self> {
+        Ok(MegaModule { client: MegaClient::new(config.resolve()?)? })
+    }
+}
+
+#[async_trait]
+impl StorageModule for MegaModule {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { multipart: true, ..Capabilities::default() }
+    }
+
+    async fn validate(&self) -> Result<()> {
+        self.client.call("user info", json!({"a": "ug"})).await.map(|_| ())
+    }
+
+    async fn refresh_credentials(&self) -> Result<()> {
+        self.client.session(true).await.map(|_| ())
+    }
+
+    async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
+        write::write(&self.client, body, &meta).await
+    }
+
+    async fn read(&self, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
+        check_object_id(object_id)?;
+        read::read(&self.client, object_id, range).await
+    }
+
+    async fn delete(&self, object_id: &str) -> Result<()> {
+        check_object_id(object_id)?;
+        let node = match self.client.file(object_id).await {
+            Ok((_, n)) => n,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        match self.client.call("delete", json!({"a": "d", "n": node.handle})).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn list(&self, request: &ListRequest) -> Result<ListPage> {
+        list::list(&self.client, request).await
+    }
+
+    async fn stat(&self, object_id: &str) -> Result<ObjectMeta> {
+        check_object_id(object_id)?;
+        let (_, node) = self.client.file(object_id).await?;
+        Ok(list::object_meta(object_id.to_owned(), &node))
+    }
+
+    async fn health_check(&self) -> HealthReport {
+        let started = Instant::now();
+        match self.validate().await {
+            Ok(()) => HealthReport::ok(started.elapsed()),
+            Err(e) => HealthReport::offline(&e),
+        }
+    }
+}
