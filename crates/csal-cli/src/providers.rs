@@ -13,4 +13,9 @@ csal_core::link_providers!(
     csal_swift,
     csal_sftp,
     csal_ftp,
+    csal_dropbox,
+    csal_onedrive,
+    csal_gdrive,
+    csal_pcloud,
+    csal_mega,
 );
