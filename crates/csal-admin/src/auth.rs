@@ -283,12 +283,21 @@ pub async fn require_auth(State(state): State<AdminState>, req: Request, next: N
 /// Pass the request on if it carries the CSRF token (header, or `csrf`
 /// field of a url-encoded form, which is buffered and put back).
 async fn check_csrf(req: Request, expected: &str) -> std::result::Result<Request, Response> {
-    let forbidden = || {
-        (
-            StatusCode::FORBIDDEN,
-            axum::Json(serde_json::json!({"error": {"kind": "csrf", "message": "missing or wrong CSRF token; reload the page and try again"}})),
-        )
-            .into_response()
+    const MESSAGE: &str = "missing or wrong CSRF token; reload the page and try again";
+    let json = wants_json(&req);
+    let forbidden = move || {
+        if json {
+            (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({"error": {"kind": "csrf", "message": MESSAGE}})))
+                .into_response()
+        } else {
+            let body = crate::views::page(
+                "Refused",
+                "",
+                "",
+                maud::html! { h1 { "Request refused" } div class="flash bad" id="csrf-refused" { "Refused: " (MESSAGE) "." } a href="/modules" { "Back to the Module Manager" } },
+            );
+            (StatusCode::FORBIDDEN, body).into_response()
+        }
     };
     if let Some(h) = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()) {
         return if constant_time_eq(h, expected) { Ok(req) } else { Err(forbidden()) };
