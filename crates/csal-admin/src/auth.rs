@@ -33,6 +33,8 @@ pub const TOKENS_SETTING: &str = "admin.api_tokens";
 pub const SESSION_COOKIE: &str = "csal_session";
 /// How long an idle session lives.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// Sessions kept before pre-login ones are dropped.
+const MAX_SESSIONS: usize = 10_000;
 /// Largest form body the CSRF check buffers.
 const MAX_FORM_BYTES: usize = 1 << 20;
 
@@ -180,6 +182,11 @@ impl Sessions {
         let mut map = self.inner.lock().expect("sessions lock");
         let now = Instant::now();
         map.retain(|_, s| s.expires > now);
+        if map.len() >= MAX_SESSIONS {
+            // Someone is fetching the login page in a loop: drop the
+            // sessions that never logged in, keep the real ones.
+            map.retain(|_, s| s.authenticated);
+        }
         map.insert(id.clone(), session.clone());
         (id, session)
     }
