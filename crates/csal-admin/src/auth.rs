@@ -333,3 +333,35 @@ async fn check_csrf(req: Request, expected: &str) -> std::result::Result<Request
 pub fn serde_urlencoded_pairs(bytes: &[u8]) -> Vec<(String, String)> {
     serde_urlencoded::from_bytes(bytes).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_page_flood_keeps_logged_in_sessions() {
+        let sessions = Sessions::default();
+        let (admin, _) = sessions.create(true);
+        for _ in 0..MAX_SESSIONS + 5 {
+            sessions.create(false);
+        }
+        assert!(sessions.get(&admin).is_some_and(|s| s.authenticated));
+        assert!(sessions.inner.lock().unwrap().len() <= MAX_SESSIONS);
+    }
+
+    #[test]
+    fn session_cookie_is_httponly_and_strict() {
+        let c = session_cookie(Some("abc"));
+        assert!(c.starts_with("csal_session=abc;") && c.contains("HttpOnly") && c.contains("SameSite=Strict"));
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, "other=1; csal_session=abc".parse().unwrap());
+        assert_eq!(session_id(&h).as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn constant_time_eq_compares_whole_strings() {
+        assert!(constant_time_eq("abc", "abc"));
+        assert!(!constant_time_eq("abc", "abd"));
+        assert!(!constant_time_eq("abc", "ab"));
+    }
+}
