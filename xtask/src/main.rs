@@ -184,12 +184,20 @@ fn package() -> Result<()> {
 
 fn bench(size: u64) -> Result<()> {
     run("build benchmarks (release)", cargo().args(["build", "--release", "-p", "csal-bench"]))?;
-    let bin = workspace_root().join("target/release/csal-bench");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    let bin = target.join("release/csal-bench");
     let out = workspace_root().join("docs/benchmarks.md");
-    run(
-        "csal-bench",
-        Command::new(bin).arg("--size").arg(size.to_string()).arg("--markdown").arg(&out).current_dir(workspace_root()),
-    )?;
+    // The cloud providers' memory figures need their emulators.
+    let env = emulators::Env::new(&workspace_root())?;
+    let running = emulators::start_for(&env, &["gcs".to_owned(), "azure_blob".to_owned()])?;
+    let mut cmd = Command::new(bin);
+    cmd.arg("--size").arg(size.to_string()).arg("--markdown").arg(&out).current_dir(workspace_root());
+    for r in &running {
+        cmd.envs(r.env.iter().cloned());
+    }
+    let result = run("csal-bench", &mut cmd);
+    drop(running);
+    result?;
     eprintln!("xtask: figures written to {}", out.display());
     Ok(())
 }

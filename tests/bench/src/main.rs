@@ -5,6 +5,7 @@
 //! noisy 2-core box. Peak memory is measured in a child process (its own
 //! VmHWM), so one benchmark's allocations cannot hide in another's.
 
+mod cloud;
 mod local_fs;
 mod rss;
 
@@ -13,7 +14,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-csal_core::link_providers!(csal_local_fs, csal_memory);
+csal_core::link_providers!(csal_local_fs, csal_memory, csal_gcs, csal_azure_blob);
 
 #[derive(Parser)]
 struct Cli {
@@ -28,11 +29,14 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::enum_variant_names)] // internal child modes, all RSS probes
 enum Only {
     /// (internal) Stream `size` bytes through local_fs and print this process's peak RSS.
     RssLocalFs,
     /// (internal) Print the peak RSS of a process that only starts up.
     RssIdle,
+    /// (internal) Stream `size` bytes through a cloud provider on its emulator and print the peak RSS.
+    RssCloud { provider: String },
 }
 
 /// One line of the results table.
@@ -48,6 +52,7 @@ fn main() -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.only {
         Some(Only::RssLocalFs) => return rt.block_on(rss::stream_through_local_fs(cli.size)),
+        Some(Only::RssCloud { provider }) => return rt.block_on(cloud::stream_through(&provider, cli.size)),
         Some(Only::RssIdle) => {
             println!("{}", rss::peak_rss_kib()?);
             return Ok(());
@@ -58,6 +63,7 @@ fn main() -> Result<()> {
     figures.extend(rt.block_on(local_fs::throughput(cli.size))?);
     figures.extend(rt.block_on(local_fs::dispatch_overhead())?);
     figures.extend(rss::local_fs_peak(cli.size)?);
+    figures.extend(cloud::peaks(cli.size)?);
 
     println!("\n{:<58} {:>22} {:>14}  met", "benchmark", "value", "target");
     for f in &figures {

@@ -42,7 +42,7 @@ pub async fn stream_through_local_fs(size: u64) -> Result<()> {
     Ok(())
 }
 
-fn child(args: &[&str]) -> Result<u64> {
+pub fn child(args: &[&str]) -> Result<u64> {
     let out = Command::new(std::env::current_exe()?).args(args).output()?;
     anyhow::ensure!(out.status.success(), "child failed: {}", String::from_utf8_lossy(&out.stderr));
     Ok(String::from_utf8(out.stdout)?.trim().lines().last().context("no output")?.parse()?)

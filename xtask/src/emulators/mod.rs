@@ -8,16 +8,29 @@
 //! Provider crates never hard-code ports: their tests read the variables that
 //! [`Running::env`] lists (see `csal_conformance::require_env`).
 
+mod apache_dav;
+mod azurite;
 mod chromedriver;
+mod fakegcs;
 mod moto;
 mod postgres;
 mod process;
+mod s3sfs;
+mod sshd;
+mod swift;
+mod vsftpd;
+mod wsgidav;
 
 pub use process::{Process, apt_install, npm_install, pip_venv, run_checked, wait_http, wait_port};
 
 use std::path::PathBuf;
 
 use anyhow::Result;
+
+/// Provider types of csal-s3 (the `s3` provider and its presets): the S3
+/// servers serve all of them.
+pub const S3_FAMILY: &[&str] =
+    &["s3", "r2", "b2", "wasabi", "do_spaces", "linode", "ibm_cos", "oracle", "ovh", "scaleway", "s3_compatible"];
 
 /// Where emulators are installed and run.
 pub struct Env {
@@ -85,7 +98,7 @@ impl Drop for Running {
 
 /// Every emulator xtask knows, in start order.
 pub fn all() -> Vec<&'static dyn Emulator> {
-    vec![&moto::Moto, &postgres::Postgres, &chromedriver::Chromedriver]
+    vec![&moto::Moto, &postgres::Postgres, &fakegcs::FakeGcs, &azurite::Azurite, &s3sfs::S3sFs, &wsgidav::Wsgidav, &apache_dav::ApacheDav, &swift::Swift, &sshd::Sshd, &vsftpd::Vsftpd, &chromedriver::Chromedriver]
 }
 
 /// Install and start the emulators needed by `providers` (all when empty).

@@ -16,7 +16,7 @@ impl Emulator for Moto {
         "moto"
     }
     fn providers(&self) -> &'static [&'static str] {
-        &["s3"]
+        super::S3_FAMILY
     }
     fn install(&self, env: &Env) -> Result<()> {
         pip_venv(&env.cache, "moto", &["moto[server]==5.2.5"]).map(|_| ())

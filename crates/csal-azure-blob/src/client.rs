@@ -1,0 +1,97 @@
+//! The HTTP client: one `reqwest::Client` with connect / read timeouts,
+//! Blob service URLs (host style or Azurite's path style, both given as the
+//! endpoint root), and the signing of every request.
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::{RequestBuilder, Response, Url};
+
+use csal_core::{ExposeSecret, Result, StorageError};
+
+use crate::config::{Credentials, Settings};
+use crate::error;
+use crate::sign;
+
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+pub(crate) struct AzureClient {
+    pub http: reqwest::Client,
+    pub settings: Settings,
+}
+
+impl AzureClient {
+    pub(crate) fn new(settings: Settings) -> Result<AzureClient> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .read_timeout(settings.read_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("csal-azure-blob/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| StorageError::invalid_config("cannot build the HTTP client").with_source(e))?;
+        Ok(AzureClient { http, settings })
+    }
+
+    fn url(&self, path: &str) -> Result<Url> {
+        Url::parse(&format!("{}{path}", self.settings.endpoint))
+            .map_err(|e| StorageError::invalid_input("cannot build a request URL").with_source(e))
+    }
+
+    /// `{endpoint}/{container}?restype=container`
+    pub(crate) fn container_url(&self) -> Result<Url> {
+        let mut url = self.url(&format!("/{}", self.settings.container))?;
+        url.query_pairs_mut().append_pair("restype", "container");
+        Ok(url)
+    }
+
+    /// `{endpoint}/{container}/{blob}` with each path segment escaped.
+    pub(crate) fn blob_url(&self, name: &str) -> Result<Url> {
+        let path: Vec<String> = name.split('/').map(|s| utf8_percent_encode(s, SEGMENT).to_string()).collect();
+        self.url(&format!("/{}/{}", self.settings.container, path.join("/")))
+    }
+
+    /// Sign and send; only transport failures are errors.
+    pub(crate) async fn send_raw(&self, request: RequestBuilder, what: &str) -> Result<Response> {
+        let mut request = request.build().map_err(|e| error::from_reqwest(e, what))?;
+        match &self.settings.credentials {
+            Credentials::SharedKey { key } => sign::sign_shared_key(&mut request, &self.settings.account, key)?,
+            Credentials::Sas { token } => sign::apply_sas(&mut request, token.expose_secret()),
+        }
+        self.http.execute(request).await.map_err(|e| error::from_reqwest(e, what))
+    }
+
+    /// Send with the request timeout; non-2xx answers become classified errors.
+    pub(crate) async fn send(&self, request: RequestBuilder, what: &str) -> Result<Response> {
+        let response = self.send_raw(request.timeout(self.settings.request_timeout), what).await?;
+        if response.status().is_success() { Ok(response) } else { Err(error::from_response(response, what).await) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{SecretBytes, Settings};
+    use std::time::Duration;
+
+    #[test]
+    fn blob_urls_keep_slashes_and_escape_the_rest() {
+        let settings = Settings {
+            account: "devstoreaccount1".into(),
+            container: "c1".into(),
+            endpoint: "http://127.0.0.1:10000/devstoreaccount1".into(),
+            credentials: Credentials::SharedKey { key: SecretBytes(vec![1]) },
+            block_size: 1024,
+            connect_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(1),
+            read_timeout: Duration::from_secs(1),
+            block_attempts: 1,
+        };
+        let client = AzureClient::new(settings).unwrap();
+        assert_eq!(
+            client.blob_url("cam 5/ü+x.mp4").unwrap().as_str(),
+            "http://127.0.0.1:10000/devstoreaccount1/c1/cam%205/%C3%BC%2Bx.mp4"
+        );
+        assert_eq!(
+            client.container_url().unwrap().as_str(),
+            "http://127.0.0.1:10000/devstoreaccount1/c1?restype=container"
+        );
+    }
+}

@@ -1,0 +1,28 @@
+//! CSAL `azure_blob` provider: Azure Blob Storage over its REST API.
+//!
+//! The official `azure_storage_blob` crate has no Shared Key signing (and
+//! refuses tokens over `http://`), which rules out account keys, connection
+//! strings and Azurite. This crate speaks Blob REST with `reqwest` and signs
+//! requests itself (Shared Key, HMAC-SHA256) or appends a SAS token.
+
+mod client;
+mod config;
+mod error;
+mod list;
+mod module;
+mod read;
+mod sign;
+mod write;
+
+pub use config::AzureBlobConfig;
+pub use module::AzureBlobModule;
+
+csal_core::register_provider!(csal_core::ProviderRegistration {
+    provider_type: "azure_blob",
+    display_name: "Azure Blob Storage",
+    category: csal_core::ProviderCategory::ObjectStorage,
+    crate_name: env!("CARGO_PKG_NAME"),
+    description: "Azure Blob Storage containers: staged block uploads, SAS URLs; account key, SAS or connection string.",
+    fields: config::FIELDS,
+    factory: module::build,
+});

@@ -1,0 +1,262 @@
+//! `gcs` instance config, its field spec, and validation.
+
+use std::time::Duration;
+
+use csal_core::{ConfigField, ExposeSecret, Result, SecretString, StorageError};
+
+/// The public Google Cloud Storage endpoint.
+pub const DEFAULT_ENDPOINT: &str = "https://storage.googleapis.com";
+/// Resumable uploads send chunks that are multiples of this (a GCS rule).
+pub const CHUNK_GRANULARITY: usize = 256 * 1024;
+const DEFAULT_CHUNK_KIB: usize = 8 * 1024;
+
+/// Config of a `gcs` instance.
+#[derive(Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcsConfig {
+    pub bucket: String,
+    /// A service-account key file's JSON (or an `authorized_user` file).
+    pub credentials_json: Option<SecretString>,
+    /// Path of such a JSON file, read when the instance is built.
+    pub credentials_path: Option<String>,
+    /// Send no credentials (emulators, public buckets). Defaults to true when
+    /// an `endpoint` is set and no credentials are given.
+    pub anonymous: Option<bool>,
+    /// JSON API root; default `https://storage.googleapis.com`.
+    pub endpoint: Option<String>,
+    /// Resumable upload chunk size in KiB, a multiple of 256 (default 8192).
+    pub chunk_size_kib: Option<usize>,
+    pub connect_timeout_secs: Option<u64>,
+    /// Limit for each non-streaming request (metadata calls, each upload chunk).
+    pub request_timeout_secs: Option<u64>,
+    /// Longest wait for the next bytes of a download.
+    pub read_timeout_secs: Option<u64>,
+    /// How often one interrupted upload chunk is resumed before giving up.
+    pub resume_attempts: Option<u32>,
+}
+
+impl std::fmt::Debug for GcsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GcsConfig")
+            .field("bucket", &self.bucket)
+            .field("credentials_json", &self.credentials_json.as_ref().map(|_| csal_core::secret::MASK))
+            .field("credentials_path", &self.credentials_path)
+            .field("anonymous", &self.anonymous)
+            .field("endpoint", &self.endpoint)
+            .field("chunk_size_kib", &self.chunk_size_kib)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) const FIELDS: &[ConfigField] = &[
+    ConfigField::text("bucket", "Bucket")
+        .required()
+        .help("Name of an existing bucket.")
+        .doc("https://cloud.google.com/storage/docs/buckets"),
+    ConfigField::secret_multiline("credentials_json", "Service-account key (JSON)")
+        .help("The JSON key file of a service account (or an authorized_user file). Needed for signed URLs.")
+        .doc("https://cloud.google.com/iam/docs/keys-create-delete"),
+    ConfigField::path("credentials_path", "Key file path")
+        .help("Path of the JSON key file instead of pasting it. Empty with no key: application default credentials.")
+        .doc("https://cloud.google.com/docs/authentication/application-default-credentials"),
+    ConfigField::bool("anonymous", "Anonymous").help(
+        "Send no credentials (emulators, public buckets). Default: on when an endpoint is set and no key is given.",
+    ),
+    ConfigField::url("endpoint", "Endpoint")
+        .default("\"https://storage.googleapis.com\"")
+        .help("JSON API root. Set it for an emulator such as fake-gcs-server."),
+    ConfigField::number("chunk_size_kib", "Upload chunk size (KiB)")
+        .default("8192")
+        .help("Resumable upload chunk, a multiple of 256 KiB. Memory per upload is about twice this.")
+        .doc("https://cloud.google.com/storage/docs/performing-resumable-uploads#chunked-upload"),
+    ConfigField::number("connect_timeout_secs", "Connect timeout (s)").default("10"),
+    ConfigField::number("request_timeout_secs", "Request timeout (s)")
+        .default("120")
+        .help("Limit for each metadata request and each upload chunk."),
+    ConfigField::number("read_timeout_secs", "Read timeout (s)")
+        .default("60")
+        .help("Longest wait for the next bytes while downloading."),
+    ConfigField::number("resume_attempts", "Resume attempts")
+        .default("5")
+        .help("How often an interrupted upload chunk is resumed (status query, then resend)."),
+];
+
+/// How requests are authorised.
+#[derive(Clone)]
+pub(crate) enum CredentialSource {
+    Anonymous,
+    /// A key JSON given in the config (or read from `credentials_path`).
+    Key(KeyJson),
+    /// Application default credentials (`GOOGLE_APPLICATION_CREDENTIALS`,
+    /// then the metadata server).
+    ApplicationDefault,
+}
+
+/// A parsed credentials JSON; `raw` is the whole secret text.
+#[derive(Clone)]
+pub(crate) struct KeyJson {
+    pub raw: SecretString,
+    pub kind: KeyKind,
+    /// `client_email` of a service-account key (for signed URLs).
+    pub client_email: Option<String>,
+    /// Which config field it came from (for error messages).
+    pub field: &'static str,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyKind {
+    ServiceAccount,
+    AuthorizedUser,
+}
+
+/// The checked, defaulted settings a module runs with.
+#[derive(Clone)]
+pub(crate) struct Settings {
+    pub bucket: String,
+    pub endpoint: String,
+    pub credentials: CredentialSource,
+    /// A key that can sign URLs, even when requests go out anonymously.
+    pub signing_key: Option<KeyJson>,
+    pub chunk_size: usize,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub read_timeout: Duration,
+    pub resume_attempts: u32,
+}
+
+fn invalid(field: &str, why: &str) -> StorageError {
+    StorageError::invalid_config(format!("field '{field}': {why}")).with_provider("gcs")
+}
+
+impl GcsConfig {
+    pub(crate) fn settings(&self) -> Result<Settings> {
+        let bucket = self.bucket.trim();
+        let bucket_ok = (3..=222).contains(&bucket.len())
+            && bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
+            && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+        if !bucket_ok {
+            return Err(invalid(
+                "bucket",
+                "must be 3-222 characters of lowercase letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
+            ));
+        }
+        let endpoint = self.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT).trim_end_matches('/').to_owned();
+        match reqwest::Url::parse(&endpoint) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => return Err(invalid("endpoint", "must be an http:// or https:// URL")),
+        }
+        let key = match (&self.credentials_json, &self.credentials_path) {
+            (Some(_), Some(_)) => {
+                return Err(invalid("credentials_path", "give either credentials_json or credentials_path, not both"));
+            }
+            (Some(json), None) if !json.expose_secret().trim().is_empty() => {
+                Some(parse_key(json.clone(), "credentials_json")?)
+            }
+            (_, Some(path)) if !path.trim().is_empty() => {
+                let text = std::fs::read_to_string(path.trim())
+                    .map_err(|e| invalid("credentials_path", &format!("cannot read the key file: {}", e.kind())))?;
+                Some(parse_key(SecretString::from(text), "credentials_path")?)
+            }
+            _ => None,
+        };
+        let anonymous = self.anonymous.unwrap_or(self.endpoint.is_some() && key.is_none());
+        let signing_key = key.clone().filter(|k| k.kind == KeyKind::ServiceAccount);
+        let credentials = match (anonymous, key) {
+            (true, _) => CredentialSource::Anonymous,
+            (false, Some(k)) => CredentialSource::Key(k),
+            (false, None) => CredentialSource::ApplicationDefault,
+        };
+        let chunk_kib = self.chunk_size_kib.unwrap_or(DEFAULT_CHUNK_KIB);
+        if chunk_kib == 0 || (chunk_kib * 1024) % CHUNK_GRANULARITY != 0 || chunk_kib > 1024 * 1024 {
+            return Err(invalid("chunk_size_kib", "must be a positive multiple of 256 (KiB), at most 1048576"));
+        }
+        let secs = |v: Option<u64>, default: u64, field: &str| -> Result<Duration> {
+            match v.unwrap_or(default) {
+                0 => Err(invalid(field, "must be at least 1 second")),
+                s => Ok(Duration::from_secs(s)),
+            }
+        };
+        Ok(Settings {
+            bucket: bucket.to_owned(),
+            endpoint,
+            credentials,
+            signing_key,
+            chunk_size: chunk_kib * 1024,
+            connect_timeout: secs(self.connect_timeout_secs, 10, "connect_timeout_secs")?,
+            request_timeout: secs(self.request_timeout_secs, 120, "request_timeout_secs")?,
+            read_timeout: secs(self.read_timeout_secs, 60, "read_timeout_secs")?,
+            resume_attempts: self.resume_attempts.unwrap_or(5),
+        })
+    }
+}
+
+/// Check a credentials JSON's shape (never echoing its content).
+fn parse_key(raw: SecretString, field: &'static str) -> Result<KeyJson> {
+    let value: serde_json::Value = serde_json::from_str(raw.expose_secret())
+        .map_err(|_| invalid(field, "is not valid JSON (expected a Google credentials JSON file)"))?;
+    let text = |k: &str| value.get(k).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_owned);
+    match value.get("type").and_then(|v| v.as_str()) {
+        Some("service_account") => {
+            let client_email = text("client_email").ok_or_else(|| invalid(field, "has no client_email"))?;
+            text("private_key").ok_or_else(|| invalid(field, "has no private_key"))?;
+            if text("token_uri").is_none() {
+                return Err(invalid(field, "has no token_uri"));
+            }
+            Ok(KeyJson { raw, kind: KeyKind::ServiceAccount, client_email: Some(client_email), field })
+        }
+        Some("authorized_user") => {
+            for k in ["client_id", "client_secret", "refresh_token"] {
+                if text(k).is_none() {
+                    return Err(invalid(field, &format!("has no {k}")));
+                }
+            }
+            Ok(KeyJson { raw, kind: KeyKind::AuthorizedUser, client_email: None, field })
+        }
+        _ => Err(invalid(field, "must be a key of type service_account or authorized_user")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn settings(v: serde_json::Value) -> Result<Settings> {
+        csal_core::parse_config::<GcsConfig>("gcs", &v)?.settings()
+    }
+
+    #[test]
+    fn chunk_size_must_be_a_multiple_of_256_kib() {
+        let e = settings(json!({"bucket": "abc", "chunk_size_kib": 300})).err().unwrap();
+        assert!(e.message().contains("chunk_size_kib"), "{e}");
+        assert_eq!(settings(json!({"bucket": "abc", "chunk_size_kib": 512})).unwrap().chunk_size, 512 * 1024);
+    }
+
+    #[test]
+    fn endpoint_without_key_is_anonymous() {
+        let s = settings(json!({"bucket": "abc", "endpoint": "http://127.0.0.1:4443"})).unwrap();
+        assert!(matches!(s.credentials, CredentialSource::Anonymous));
+        let s = settings(json!({"bucket": "abc"})).unwrap();
+        assert!(matches!(s.credentials, CredentialSource::ApplicationDefault));
+    }
+
+    #[test]
+    fn malformed_key_names_the_field_without_echoing_it() {
+        let e = settings(json!({"bucket": "abc", "credentials_json": "not json TOPSECRET"})).err().unwrap();
+        assert!(e.message().contains("credentials_json"), "{e}");
+        assert!(!format!("{e:?}").contains("TOPSECRET"));
+        let e = settings(json!({"bucket": "abc", "credentials_json": "{\"type\":\"service_account\",\"private_key\":\"TOPSECRET\"}"}))
+            .err()
+            .unwrap();
+        assert!(e.message().contains("client_email"), "{e}");
+        assert!(!format!("{e:?}").contains("TOPSECRET"));
+    }
+
+    #[test]
+    fn bad_bucket_names_are_refused() {
+        for b in ["", "A", "ab", "-abc", "a/b", "Bucket"] {
+            assert!(settings(json!({"bucket": b})).is_err(), "{b}");
+        }
+    }
+}

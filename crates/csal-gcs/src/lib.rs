@@ -1,0 +1,29 @@
+//! CSAL `gcs` provider: Google Cloud Storage over its JSON API.
+//!
+//! The official `google-cloud-storage` crate needs gRPC for listing,
+//! deleting and stat, which no local emulator serves, so this crate speaks
+//! the JSON API directly with `reqwest`, and gets OAuth2 tokens with
+//! `yup-oauth2` (service-account keys, application default credentials).
+
+mod auth;
+mod client;
+mod config;
+mod error;
+mod list;
+mod module;
+mod presign;
+mod read;
+mod write;
+
+pub use config::GcsConfig;
+pub use module::GcsModule;
+
+csal_core::register_provider!(csal_core::ProviderRegistration {
+    provider_type: "gcs",
+    display_name: "Google Cloud Storage",
+    category: csal_core::ProviderCategory::ObjectStorage,
+    crate_name: env!("CARGO_PKG_NAME"),
+    description: "Google Cloud Storage buckets (JSON API): resumable uploads, signed URLs.",
+    fields: config::FIELDS,
+    factory: module::build,
+});

@@ -1,0 +1,89 @@
+//! Reads: `alt=media` with a `Range` header, streamed, length-checked.
+
+use futures::StreamExt;
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_LENGTH, RANGE};
+
+use csal_core::{ByteRange, ByteStream, ErrorKind, Result, StorageError, check_object_id};
+
+use crate::client::GcsClient;
+use crate::error;
+
+pub(crate) async fn read(client: &GcsClient, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
+    check_object_id(object_id)?;
+    if let Some(r) = &range {
+        r.check()?;
+    }
+    let what = format!("read {object_id}");
+    let mut url = client.object_url(object_id)?;
+    url.query_pairs_mut().append_pair("alt", "media");
+    let mut request = client.http.get(url);
+    if let Some(r) = &range {
+        request = request.header(RANGE, r.to_http_header());
+    }
+    // No overall timeout (a large download may take long); the client's
+    // read timeout bounds every stall instead.
+    let response = client.send_raw(request, &what).await?;
+    let status = response.status();
+    if status == StatusCode::RANGE_NOT_SATISFIABLE {
+        return Err(StorageError::new(
+            ErrorKind::RangeNotSatisfiable,
+            format!(
+                "{what}: range {} starts past the end of the object",
+                range.map(|r| r.to_string()).unwrap_or_default()
+            ),
+        ));
+    }
+    if !status.is_success() {
+        return Err(error::from_response(response, &what).await);
+    }
+    let length = response.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let stream = response.bytes_stream().map(move |r| r.map_err(|e| error::from_reqwest(e, "read (body)")));
+    let body = ByteStream::new(stream, length);
+    match (range, status) {
+        // A server that ignored the Range header sent the whole object: cut
+        // the range out here so callers never get the wrong bytes.
+        (Some(r), StatusCode::OK) => {
+            let size = length.ok_or_else(|| {
+                StorageError::transient(format!("{what}: the server ignored the range and sent no length"))
+            })?;
+            let span = r.resolve(size)?;
+            Ok(slice(body.expect_len(size), span.start, span.end - span.start))
+        }
+        _ => Ok(match length {
+            Some(len) => body.expect_len(len),
+            None => body,
+        }),
+    }
+}
+
+/// Bytes `skip..skip+take` of a stream.
+fn slice(body: ByteStream, skip: u64, take: u64) -> ByteStream {
+    let stream = body
+        .scan((skip, take), |(skip, take), item| {
+            let out = item.map(|mut chunk| {
+                let drop_n = (*skip).min(chunk.len() as u64) as usize;
+                *skip -= drop_n as u64;
+                let chunk = chunk.split_off(drop_n);
+                let keep = (*take).min(chunk.len() as u64) as usize;
+                *take -= keep as u64;
+                chunk.slice(..keep)
+            });
+            futures::future::ready(Some(out))
+        })
+        .filter(|item| futures::future::ready(!matches!(item, Ok(c) if c.is_empty())));
+    ByteStream::new(stream, Some(take)).expect_len(take)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[tokio::test]
+    async fn slice_cuts_a_window_across_chunks() {
+        let body = ByteStream::from_chunks(vec![Bytes::from_static(b"abc"), Bytes::from_static(b"defg")]);
+        let out = slice(body, 2, 3).collect_limited(100).await.unwrap();
+        assert_eq!(&out[..], b"cde");
+    }
+}

@@ -1,0 +1,184 @@
+//! ONE table from S3 errors to [`StorageError`] kinds, plus `Retry-After`.
+//!
+//! Every SDK call in this crate goes through [`map_sdk_error`]; nothing else
+//! decides what an S3 failure means. Messages are one line built from the
+//! S3 error code and our own words; the SDK error is kept as `source` only
+//! (its `Debug` can hold request headers).
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+use csal_core::{ErrorKind, StorageError};
+
+/// The table: S3 error code and HTTP status to a kind. Code wins over status.
+pub(crate) fn classify(code: Option<&str>, status: Option<u16>) -> ErrorKind {
+    use ErrorKind::*;
+    if let Some(code) = code {
+        let kind = match code {
+            "NoSuchKey" | "NoSuchUpload" | "NotFound" => Some(NotFound),
+            // A missing bucket is a configuration problem, not a missing object.
+            "NoSuchBucket" => Some(InvalidConfig),
+            "AccessDenied"
+            | "InvalidAccessKeyId"
+            | "SignatureDoesNotMatch"
+            | "ExpiredToken"
+            | "InvalidToken"
+            | "TokenRefreshRequired"
+            | "AccountProblem"
+            | "AllAccessDisabled"
+            | "InvalidSecurity"
+            | "AuthorizationHeaderMalformed"
+            | "MissingSecurityHeader"
+            | "RequestTimeTooSkewed" => Some(Auth),
+            "SlowDown"
+            | "Throttling"
+            | "ThrottlingException"
+            | "TooManyRequests"
+            | "RequestLimitExceeded"
+            | "TooManyRequestsException" => Some(RateLimited),
+            "InternalError"
+            | "ServiceUnavailable"
+            | "RequestTimeout"
+            | "OperationAborted"
+            | "ConditionalRequestConflict" => Some(Transient),
+            "PreconditionFailed" => Some(AlreadyExists),
+            "InvalidRange" => Some(RangeNotSatisfiable),
+            "BadDigest" | "InvalidDigest" | "XAmzContentSHA256Mismatch" | "IncompleteBody" => Some(Integrity),
+            "EntityTooLarge" | "QuotaExceeded" | "StorageQuotaExceeded" => Some(QuotaExceeded),
+            "NotImplemented" => Some(Unsupported),
+            "InvalidBucketName" | "InvalidArgument" | "InvalidRequest" | "KeyTooLongError" | "InvalidPart"
+            | "InvalidPartOrder" | "EntityTooSmall" | "MalformedXML" => Some(Permanent),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            return kind;
+        }
+    }
+    match status {
+        Some(404) => NotFound,
+        Some(401 | 403) => Auth,
+        Some(412) => AlreadyExists,
+        Some(416) => RangeNotSatisfiable,
+        Some(429 | 503) => RateLimited,
+        Some(408 | 500 | 502 | 504) => Transient,
+        Some(501) => Unsupported,
+        Some(s) if s >= 500 => Transient,
+        _ => Permanent,
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let when = humantime::parse_rfc3339_weak(value).ok().or_else(|| parse_http_date(value))?;
+    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+fn parse_http_date(value: &str) -> Option<SystemTime> {
+    let parts: Vec<&str> = value.split_whitespace().collect();
+    let [_, day, month, year, time, "GMT"] = parts.as_slice() else { return None };
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let month = MONTHS.iter().position(|m| m == month)? + 1;
+    let text = format!("{year}-{month:02}-{:02}T{time}Z", day.parse::<u32>().ok()?);
+    humantime::parse_rfc3339(&text).ok()
+}
+
+/// Turn any SDK error into a classified `StorageError`. `what` says what
+/// failed in our words (`read 'cam/x.mp4'`).
+pub(crate) fn map_sdk_error<E>(err: SdkError<E, HttpResponse>, what: &str) -> StorageError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let retry_after = err.raw_response().and_then(|r| r.headers().get("retry-after")).and_then(parse_retry_after);
+    let (kind, detail) = match &err {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            let code = e.code();
+            let kind = classify(code, status);
+            let detail = match (code, status) {
+                (Some(code), Some(s)) => format!("S3 error {code} (HTTP {s})"),
+                (Some(code), None) => format!("S3 error {code}"),
+                (None, Some(s)) => format!("HTTP {s}"),
+                (None, None) => "S3 error".to_owned(),
+            };
+            (kind, detail)
+        }
+        SdkError::TimeoutError(_) => (ErrorKind::Timeout, "the request timed out".to_owned()),
+        SdkError::DispatchFailure(d) if d.is_timeout() => (ErrorKind::Timeout, "the connection timed out".to_owned()),
+        SdkError::DispatchFailure(d) if d.is_user() => {
+            (ErrorKind::Permanent, "the request could not be sent (bad input)".to_owned())
+        }
+        SdkError::DispatchFailure(_) => (ErrorKind::Transient, "connection failed".to_owned()),
+        // An answer we could not read (cut off, not XML): the server or the
+        // network misbehaved, so trying again may work.
+        SdkError::ResponseError(_) => match status {
+            Some(s) => (classify(None, Some(s)).max_transient(), format!("unreadable response (HTTP {s})")),
+            None => (ErrorKind::Transient, "unreadable response".to_owned()),
+        },
+        SdkError::ConstructionFailure(_) => (ErrorKind::InvalidInput, "the request could not be built".to_owned()),
+        _ => (ErrorKind::Transient, "unknown SDK failure".to_owned()),
+    };
+    StorageError::new(kind, format!("{what}: {detail}")).with_retry_after(retry_after).with_source(err)
+}
+
+trait MaxTransient {
+    fn max_transient(self) -> ErrorKind;
+}
+impl MaxTransient for ErrorKind {
+    /// An unreadable 2xx is transient, not permanent.
+    fn max_transient(self) -> ErrorKind {
+        if self == ErrorKind::Permanent { ErrorKind::Transient } else { self }
+    }
+}
+
+/// A body stream that failed mid-way (connection reset, cut off).
+pub(crate) fn body_error(err: impl std::error::Error + Send + Sync + 'static, what: &str) -> StorageError {
+    StorageError::transient(format!("{what}: the response body failed mid-way")).with_source(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_follows_the_issue() {
+        use ErrorKind::*;
+        assert_eq!(classify(Some("NoSuchKey"), Some(404)), NotFound);
+        assert_eq!(classify(None, Some(404)), NotFound);
+        for code in ["AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"] {
+            assert_eq!(classify(Some(code), Some(403)), Auth, "{code}");
+        }
+        assert_eq!(classify(None, Some(403)), Auth);
+        assert_eq!(classify(Some("SlowDown"), Some(503)), RateLimited);
+        assert_eq!(classify(None, Some(503)), RateLimited);
+        assert_eq!(classify(None, Some(429)), RateLimited);
+        assert_eq!(classify(Some("InternalError"), Some(500)), Transient);
+        assert_eq!(classify(None, Some(500)), Transient);
+        assert_eq!(classify(Some("PreconditionFailed"), Some(412)), AlreadyExists);
+        assert_eq!(classify(None, Some(412)), AlreadyExists);
+        assert_eq!(classify(Some("InvalidRange"), Some(416)), RangeNotSatisfiable);
+        assert_eq!(classify(Some("WeirdThing"), Some(400)), Permanent);
+        for k in [RateLimited, Transient] {
+            assert_eq!(k.class(), csal_core::ErrorClass::Transient);
+        }
+    }
+
+    #[test]
+    fn retry_after_parses_seconds_and_dates() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"), Some(Duration::ZERO));
+        let later = parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT").unwrap();
+        assert!(later > Duration::from_secs(3600));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+}

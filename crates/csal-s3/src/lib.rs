@@ -1,0 +1,27 @@
+//! # csal-s3
+//!
+//! The CSAL `s3` provider on aws-sdk-s3, and the S3-compatible presets
+//! (`r2`, `b2`, `wasabi`, `do_spaces`, `linode`, `ibm_cos`, `oracle`,
+//! `ovh`, `scaleway`, `s3_compatible`), each a provider_type of its own.
+//! See `docs/providers/s3.md`.
+
+mod client;
+mod config;
+mod error;
+mod list;
+mod module;
+pub mod presets;
+mod write;
+
+pub use config::{ChecksumAlgorithm, ConditionalCreate, S3Config};
+pub use module::S3Module;
+
+csal_core::register_provider!(csal_core::ProviderRegistration {
+    provider_type: "s3",
+    display_name: "Amazon S3",
+    category: csal_core::ProviderCategory::ObjectStorage,
+    crate_name: env!("CARGO_PKG_NAME"),
+    description: "Amazon S3 or any S3-compatible server, with multipart uploads, conditional create and presigned URLs.",
+    fields: config::FIELDS,
+    factory: module::build,
+});

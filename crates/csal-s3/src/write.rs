@@ -1,0 +1,399 @@
+//! Streaming upload with bounded memory.
+//!
+//! The body is cut into parts of `part_size` bytes (`ByteStream::into_parts`).
+//! A body that ends within the first part is one `PutObject`; anything
+//! longer is a multipart upload with at most `upload_concurrency` parts in
+//! flight, so memory is about `part_size × (upload_concurrency + 1)`
+//! whatever the object size. All parts but the last have the same size
+//! (R2 and some others require it).
+//!
+//! Integrity: every PUT and part carries a checksum of its bytes
+//! (`x-amz-checksum-crc32c` or `Content-MD5`) that the server verifies.
+//!
+//! No data loss: ids are fresh per write (`object_id_from_hint`), and
+//! `If-None-Match: *` makes the server refuse to replace an existing key.
+//! A failed upload aborts its multipart upload; a dropped one (cancelled
+//! future) aborts it from a spawned task, so no part and no object is left.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use aws_sdk_s3::primitives::ByteStream as SdkBody;
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm as SdkChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ServerSideEncryption,
+    StorageClass,
+};
+use base64::Engine;
+use bytes::Bytes;
+use csal_core::{ByteStream, ErrorKind, Result, StorageError, WriteMeta, WriteReceipt, object_id_from_hint};
+use futures::StreamExt;
+
+use crate::client::S3Client;
+use crate::config::{ChecksumAlgorithm, ConditionalCreate, MAX_PARTS, S3Config};
+use crate::error::map_sdk_error;
+
+/// Attempts per part (a part is in memory, so it can be sent again).
+const PART_ATTEMPTS: u32 = 3;
+/// Longest `Retry-After` a part retry waits for; longer fails the upload.
+const MAX_PART_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// Upload settings taken from the config once.
+pub(crate) struct Uploader {
+    part_size: usize,
+    concurrency: usize,
+    checksum: ChecksumAlgorithm,
+    conditional: ConditionalCreate,
+    /// Cleared (mode `auto`) once the server said it does not implement If-None-Match.
+    send_if_none_match: AtomicBool,
+    storage_class: Option<StorageClass>,
+    sse: Option<ServerSideEncryption>,
+    sse_kms_key_id: Option<String>,
+}
+
+impl Uploader {
+    pub(crate) fn new(config: &S3Config) -> Self {
+        Uploader {
+            part_size: config.part_size(),
+            concurrency: config.upload_concurrency,
+            checksum: config.checksum_algorithm,
+            conditional: config.conditional_create,
+            send_if_none_match: AtomicBool::new(config.conditional_create != ConditionalCreate::Never),
+            storage_class: config.storage_class.as_deref().map(StorageClass::from),
+            sse: config.server_side_encryption.as_deref().map(ServerSideEncryption::from),
+            sse_kms_key_id: config.sse_kms_key_id.clone(),
+        }
+    }
+
+    /// Whether writes currently refuse to overwrite at the server.
+    pub(crate) fn conditional_create(&self) -> bool {
+        self.send_if_none_match.load(Ordering::Relaxed)
+    }
+
+    fn if_none_match(&self) -> Option<String> {
+        self.conditional_create().then(|| "*".to_owned())
+    }
+
+    /// In `auto` mode, a NotImplemented answer to a request that carried
+    /// If-None-Match turns it off for this instance; returns whether to retry.
+    fn fallback_on(&self, err: &StorageError, sent: bool) -> bool {
+        let rejected = sent && matches!(err.kind(), ErrorKind::Unsupported);
+        if rejected && self.conditional == ConditionalCreate::Auto {
+            tracing::warn!("server does not implement If-None-Match on PUT; relying on unique object ids only");
+            self.send_if_none_match.store(false, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+
+    pub(crate) async fn upload(&self, client: &S3Client, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
+        let object_id = object_id_from_hint(&meta.key_hint);
+        let key = client.key(&object_id);
+        let mut parts = Box::pin(body.into_parts(self.part_size));
+        // (The parts stream must not be polled again once it has ended.)
+        let (first, second) = match parts.next().await {
+            None => (Bytes::new(), None),
+            Some(first) => {
+                let first = first?;
+                match parts.next().await {
+                    None => (first, None),
+                    Some(second) => (first, Some(second?)),
+                }
+            }
+        };
+        let (size, etag) = match second {
+            None => {
+                let size = first.len() as u64;
+                (size, self.put_single(client, &key, &object_id, first, &meta).await?)
+            }
+            Some(second) => {
+                let rest = futures::stream::iter([Ok(first), Ok(second)]).chain(parts);
+                self.put_multipart(client, &key, &object_id, rest, &meta).await?
+            }
+        };
+        Ok(WriteReceipt { object_id, size, checksum: None, etag, instance: None })
+    }
+
+    async fn put_single(
+        &self,
+        client: &S3Client,
+        key: &str,
+        object_id: &str,
+        data: Bytes,
+        meta: &WriteMeta,
+    ) -> Result<Option<String>> {
+        let what = format!("write '{object_id}'");
+        let sum = PartChecksum::of(self.checksum, &data);
+        loop {
+            let if_none_match = self.if_none_match();
+            let sent = if_none_match.is_some();
+            let mut req = client
+                .sdk
+                .put_object()
+                .bucket(&client.bucket)
+                .key(key)
+                .content_length(data.len() as i64)
+                .body(SdkBody::from(data.clone()))
+                .set_content_type(meta.content_type.clone())
+                .set_if_none_match(if_none_match)
+                .set_storage_class(self.storage_class.clone())
+                .set_server_side_encryption(self.sse.clone())
+                .set_ssekms_key_id(self.sse_kms_key_id.clone());
+            for (k, v) in &meta.metadata {
+                req = req.metadata(k, v);
+            }
+            req = match &sum {
+                PartChecksum::Crc32c(v) => req.checksum_crc32_c(v),
+                PartChecksum::Md5(v) => req.content_md5(v),
+                PartChecksum::None => req,
+            };
+            match req.send().await {
+                Ok(out) => return Ok(out.e_tag().map(|e| e.trim_matches('"').to_owned())),
+                Err(e) => {
+                    let err = map_sdk_error(e, &what);
+                    if self.fallback_on(&err, sent) {
+                        continue;
+                    }
+                    return Err(err);
+                }
+            }
+        }
+    }
+
+    async fn put_multipart(
+        &self,
+        client: &S3Client,
+        key: &str,
+        object_id: &str,
+        parts: impl futures::Stream<Item = Result<Bytes>> + Send,
+        meta: &WriteMeta,
+    ) -> Result<(u64, Option<String>)> {
+        let what = format!("write '{object_id}'");
+        let mut create = client
+            .sdk
+            .create_multipart_upload()
+            .bucket(&client.bucket)
+            .key(key)
+            .set_content_type(meta.content_type.clone())
+            .set_storage_class(self.storage_class.clone())
+            .set_server_side_encryption(self.sse.clone())
+            .set_ssekms_key_id(self.sse_kms_key_id.clone());
+        for (k, v) in &meta.metadata {
+            create = create.metadata(k, v);
+        }
+        if self.checksum == ChecksumAlgorithm::Crc32c {
+            create = create.checksum_algorithm(SdkChecksumAlgorithm::Crc32C);
+        }
+        let created = create.send().await.map_err(|e| map_sdk_error(e, &format!("{what} (start multipart)")))?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| StorageError::transient(format!("{what}: server gave no multipart upload id")))?
+            .to_owned();
+        let guard = AbortGuard {
+            sdk: client.sdk.clone(),
+            bucket: client.bucket.clone(),
+            key: key.to_owned(),
+            upload_id: upload_id.clone(),
+            armed: true,
+        };
+        let result = self.upload_parts_and_complete(client, key, &upload_id, &what, parts).await;
+        match result {
+            Ok(done) => {
+                guard.disarm();
+                Ok(done)
+            }
+            Err(err) => {
+                guard.abort_now().await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn upload_parts_and_complete(
+        &self,
+        client: &S3Client,
+        key: &str,
+        upload_id: &str,
+        what: &str,
+        parts: impl futures::Stream<Item = Result<Bytes>> + Send,
+    ) -> Result<(u64, Option<String>)> {
+        let mut numbered = Box::pin(
+            parts
+                .enumerate()
+                .map(|(i, part)| {
+                    let number = i as u64 + 1;
+                    async move {
+                        let part = part?;
+                        if number > MAX_PARTS {
+                            return Err(StorageError::invalid_input(format!(
+                                "{what}: body needs more than {MAX_PARTS} parts; raise part_size_mb"
+                            )));
+                        }
+                        let len = part.len() as u64;
+                        let done = self.upload_part(client, key, upload_id, number as i32, part, what).await?;
+                        Ok::<_, StorageError>((done, len))
+                    }
+                })
+                .buffered(self.concurrency),
+        );
+        let mut completed = Vec::new();
+        let mut total = 0u64;
+        while let Some(result) = numbered.next().await {
+            let (part, len) = result?;
+            total += len;
+            completed.push(part);
+        }
+        drop(numbered);
+        loop {
+            let if_none_match = self.if_none_match();
+            let sent = if_none_match.is_some();
+            let result = client
+                .sdk
+                .complete_multipart_upload()
+                .bucket(&client.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed.clone())).build())
+                .set_if_none_match(if_none_match)
+                .send()
+                .await;
+            match result {
+                Ok(out) => return Ok((total, out.e_tag().map(|e| e.trim_matches('"').to_owned()))),
+                Err(e) => {
+                    let err = map_sdk_error(e, &format!("{what} (complete multipart)"));
+                    if self.fallback_on(&err, sent) {
+                        continue;
+                    }
+                    return Err(err);
+                }
+            }
+        }
+    }
+
+    /// One part, retried in place on transient errors (it is in memory).
+    async fn upload_part(
+        &self,
+        client: &S3Client,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+        data: Bytes,
+        what: &str,
+    ) -> Result<CompletedPart> {
+        let sum = PartChecksum::of(self.checksum, &data);
+        let mut attempt = 1;
+        loop {
+            let mut req = client
+                .sdk
+                .upload_part()
+                .bucket(&client.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .content_length(data.len() as i64)
+                .body(SdkBody::from(data.clone()));
+            req = match &sum {
+                PartChecksum::Crc32c(v) => req.checksum_crc32_c(v),
+                PartChecksum::Md5(v) => req.content_md5(v),
+                PartChecksum::None => req,
+            };
+            match req.send().await {
+                Ok(out) => {
+                    let etag = out.e_tag().map(str::to_owned).ok_or_else(|| {
+                        StorageError::transient(format!("{what}: server gave no ETag for part {number}"))
+                    })?;
+                    let mut part = CompletedPart::builder().part_number(number).e_tag(etag);
+                    if let PartChecksum::Crc32c(v) = &sum {
+                        part = part.checksum_crc32_c(v);
+                    }
+                    return Ok(part.build());
+                }
+                Err(e) => {
+                    let err = map_sdk_error(e, &format!("{what} (part {number})"));
+                    let wait = err.retry_after().unwrap_or(Duration::from_millis(200 * u64::from(attempt)));
+                    if !err.is_transient() || attempt >= PART_ATTEMPTS || wait > MAX_PART_RETRY_AFTER {
+                        return Err(err);
+                    }
+                    tracing::info!(part = number, attempt, error = %err, "retrying part upload");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The checksum header value of one PUT or part.
+enum PartChecksum {
+    Crc32c(String),
+    Md5(String),
+    None,
+}
+
+impl PartChecksum {
+    fn of(algorithm: ChecksumAlgorithm, data: &[u8]) -> Self {
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        match algorithm {
+            ChecksumAlgorithm::Crc32c => PartChecksum::Crc32c(b64(&crc32c::crc32c(data).to_be_bytes())),
+            ChecksumAlgorithm::Md5 => {
+                use md5::Digest;
+                PartChecksum::Md5(b64(&md5::Md5::digest(data)))
+            }
+            ChecksumAlgorithm::None => PartChecksum::None,
+        }
+    }
+}
+
+/// Aborts a multipart upload that neither completed nor was aborted
+/// explicitly: the write future was dropped (caller gave up, timeout).
+struct AbortGuard {
+    sdk: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+    upload_id: String,
+    armed: bool,
+}
+
+impl AbortGuard {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+
+    async fn abort_now(mut self) {
+        self.armed = false;
+        abort(&self.sdk, &self.bucket, &self.key, &self.upload_id).await;
+    }
+}
+
+impl Drop for AbortGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(key = %self.key, "multipart upload dropped outside a runtime; it was not aborted");
+            return;
+        };
+        let (sdk, bucket, key, upload_id) =
+            (self.sdk.clone(), self.bucket.clone(), self.key.clone(), std::mem::take(&mut self.upload_id));
+        handle.spawn(async move { abort(&sdk, &bucket, &key, &upload_id).await });
+    }
+}
+
+async fn abort(sdk: &aws_sdk_s3::Client, bucket: &str, key: &str, upload_id: &str) {
+    for attempt in 1..=3u64 {
+        match sdk.abort_multipart_upload().bucket(bucket).key(key).upload_id(upload_id).send().await {
+            Ok(_) => return,
+            Err(e) => {
+                let err = map_sdk_error(e, "abort multipart upload");
+                if err.is_not_found() {
+                    return;
+                }
+                if attempt == 3 || !err.is_transient() {
+                    tracing::warn!(key, error = %err, "could not abort a multipart upload; a bucket lifecycle rule for incomplete uploads will clean it");
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,247 @@
+use std::fmt;
+use std::time::Duration;
+
+use csal_core::{ConfigField, ExposeSecret, Result, SecretString, StorageError};
+use russh::keys::{HashAlg, PublicKey};
+
+const DOC: &str = "https://github.com/csal-rs/csal/blob/main/docs/providers/sftp.md";
+
+/// Config of an `sftp` instance.
+#[derive(Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SftpConfig {
+    pub host: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    pub username: String,
+    #[serde(default)]
+    pub password: Option<SecretString>,
+    /// OpenSSH or PEM private key text.
+    #[serde(default)]
+    pub private_key: Option<SecretString>,
+    #[serde(default)]
+    pub private_key_passphrase: Option<SecretString>,
+    /// `SHA256:...` fingerprint(s) or known_hosts / public key line(s) of the server.
+    #[serde(default)]
+    pub host_key: Option<String>,
+    /// Accept any host key (man-in-the-middle risk): only when explicitly set.
+    #[serde(default)]
+    pub insecure_accept_any_host_key: bool,
+    /// Folder that holds the objects; relative paths start at the login directory.
+    #[serde(default)]
+    pub base_dir: String,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    #[serde(default = "default_operation_timeout")]
+    pub operation_timeout_secs: u64,
+}
+
+fn default_port() -> u16 {
+    22
+}
+fn default_connect_timeout() -> u64 {
+    20
+}
+fn default_operation_timeout() -> u64 {
+    60
+}
+
+impl fmt::Debug for SftpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SftpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "********"))
+            .field("private_key", &self.private_key.as_ref().map(|_| "********"))
+            .field("host_key", &self.host_key)
+            .field("insecure_accept_any_host_key", &self.insecure_accept_any_host_key)
+            .field("base_dir", &self.base_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the server's host key must match.
+#[derive(Debug, Clone)]
+pub(crate) enum HostKeyPolicy {
+    Pinned { fingerprints: Vec<String>, keys: Vec<PublicKey> },
+    AcceptAny,
+}
+
+impl HostKeyPolicy {
+    pub(crate) fn accepts(&self, key: &PublicKey) -> bool {
+        match self {
+            HostKeyPolicy::AcceptAny => true,
+            HostKeyPolicy::Pinned { fingerprints, keys } => {
+                let fp = key.fingerprint(HashAlg::Sha256).to_string();
+                fingerprints.iter().any(|f| f == &fp) || keys.iter().any(|k| k.key_data() == key.key_data())
+            }
+        }
+    }
+}
+
+pub(crate) enum Credentials {
+    Password(SecretString),
+    Key(std::sync::Arc<russh::keys::PrivateKey>),
+}
+
+impl SftpConfig {
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout_secs.max(1))
+    }
+    pub(crate) fn operation_timeout(&self) -> Duration {
+        Duration::from_secs(self.operation_timeout_secs.max(1))
+    }
+
+    /// The base folder without a trailing slash ("." for the login directory).
+    pub(crate) fn base(&self) -> String {
+        let b = self.base_dir.trim();
+        if b.is_empty() || b == "." {
+            return ".".to_owned();
+        }
+        let trimmed = b.trim_end_matches('/');
+        if trimmed.is_empty() { "/".to_owned() } else { trimmed.to_owned() }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(HostKeyPolicy, Credentials)> {
+        let bad = |m: &str| Err(StorageError::invalid_config(m.to_owned()).with_provider("sftp"));
+        if self.host.trim().is_empty() {
+            return bad("field 'host' is empty");
+        }
+        if self.port == 0 {
+            return bad("field 'port' must be 1-65535");
+        }
+        if self.username.trim().is_empty() {
+            return bad("field 'username' is empty");
+        }
+        if self.base_dir.chars().any(|c| c.is_control()) {
+            return bad("field 'base_dir' contains control characters");
+        }
+        let credentials = match (&self.private_key, &self.password) {
+            (Some(key), _) if !key.expose_secret().trim().is_empty() => {
+                let pass = self.private_key_passphrase.as_ref().map(|p| p.expose_secret().to_owned());
+                let key = russh::keys::decode_secret_key(key.expose_secret().trim(), pass.as_deref())
+                    .map_err(|_| {
+                        StorageError::invalid_config(
+                            "field 'private_key' is not an OpenSSH/PEM private key, or 'private_key_passphrase' is wrong",
+                        )
+                        .with_provider("sftp")
+                    })?;
+                Credentials::Key(std::sync::Arc::new(key))
+            }
+            (_, Some(pw)) if !pw.expose_secret().is_empty() => Credentials::Password(pw.clone()),
+            _ => return bad("set 'password' or 'private_key'"),
+        };
+        let policy = match self.host_key.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(text) => parse_host_keys(text)?,
+            None if self.insecure_accept_any_host_key => HostKeyPolicy::AcceptAny,
+            None => {
+                return bad("field 'host_key' is required (the server's SHA256 fingerprint or known_hosts line); \
+                     set 'insecure_accept_any_host_key': true only to skip the check");
+            }
+        };
+        Ok((policy, credentials))
+    }
+}
+
+/// Parse pinned keys: lines of `SHA256:...` fingerprints, known_hosts lines
+/// (`[host]:port ssh-ed25519 AAAA...`) or public key lines (`ssh-ed25519 AAAA... comment`).
+fn parse_host_keys(text: &str) -> Result<HostKeyPolicy> {
+    let mut fingerprints = Vec::new();
+    let mut keys = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        if let Some(fp) = line.strip_prefix("SHA256:") {
+            fingerprints.push(format!("SHA256:{}", fp.trim().trim_end_matches('=')));
+            continue;
+        }
+        let tokens: Vec<&str> = line.split_whitespace().collect();
+        let algo = tokens.iter().position(|t| {
+            t.starts_with("ssh-") || t.starts_with("ecdsa-sha2-") || t.starts_with("sk-") || t.starts_with("rsa-")
+        });
+        let key = algo
+            .and_then(|i| tokens.get(i + 1))
+            .and_then(|b64| russh::keys::parse_public_key_base64(b64).ok())
+            .ok_or_else(|| {
+            StorageError::invalid_config(
+                "field 'host_key': expected 'SHA256:...' fingerprints or known_hosts / public key lines",
+            )
+            .with_provider("sftp")
+        })?;
+        keys.push(key);
+    }
+    if fingerprints.is_empty() && keys.is_empty() {
+        return Err(StorageError::invalid_config("field 'host_key' holds no key").with_provider("sftp"));
+    }
+    Ok(HostKeyPolicy::Pinned { fingerprints, keys })
+}
+
+pub(crate) const FIELDS: &[ConfigField] = &[
+    ConfigField::text("host", "Host").required().help("Server name or IP address.").doc(DOC),
+    ConfigField::number("port", "Port").default("22"),
+    ConfigField::text("username", "User name").required(),
+    ConfigField::secret("password", "Password").help("Password login. Leave empty when using a private key."),
+    ConfigField::secret_multiline("private_key", "Private key")
+        .help("OpenSSH or PEM private key text (ed25519, ECDSA, RSA). Takes precedence over the password.")
+        .doc(DOC),
+    ConfigField::secret("private_key_passphrase", "Key passphrase").help("Only for an encrypted private key."),
+    ConfigField::text("host_key", "Host key")
+        .help(
+            "The server's host key fingerprint (SHA256:...) or known_hosts line(s); \
+             connections to any other key are refused. Get it with `ssh-keyscan HOST | ssh-keygen -lf -`.",
+        )
+        .doc(DOC),
+    ConfigField::bool("insecure_accept_any_host_key", "Accept any host key (insecure)")
+        .default("false")
+        .help("Skip host key checking. Exposes the credentials to a man in the middle; for labs only."),
+    ConfigField::path("base_dir", "Base folder")
+        .help("Folder for the objects; relative paths start at the login folder. Created when missing."),
+    ConfigField::number("connect_timeout_secs", "Connect timeout (s)").default("20"),
+    ConfigField::number("operation_timeout_secs", "Operation timeout (s)")
+        .default("60")
+        .help("Longest wait for one SFTP reply."),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use csal_core::ErrorKind;
+
+    fn cfg(v: serde_json::Value) -> SftpConfig {
+        csal_core::parse_config("sftp", &v).unwrap()
+    }
+
+    #[test]
+    fn missing_host_key_is_refused_unless_insecure_opt_in() {
+        let c = cfg(serde_json::json!({"host": "h", "username": "u", "password": "p"}));
+        let e = c.validate().err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+        assert!(e.message().contains("host_key"));
+        let c = cfg(
+            serde_json::json!({"host": "h", "username": "u", "password": "p", "insecure_accept_any_host_key": true}),
+        );
+        assert!(matches!(c.validate().unwrap().0, HostKeyPolicy::AcceptAny));
+    }
+
+    #[test]
+    fn bad_private_key_names_the_field_without_echoing_it() {
+        let c = cfg(serde_json::json!({"host": "h", "username": "u", "private_key": "not-a-key-secretvalue",
+            "insecure_accept_any_host_key": true}));
+        let e = c.validate().err().unwrap();
+        assert!(e.message().contains("private_key") && !e.to_string().contains("secretvalue"));
+        assert!(!format!("{c:?}").contains("secretvalue"));
+    }
+
+    #[test]
+    fn host_key_forms_parse() {
+        let line = "[127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+        let p = parse_host_keys(&format!("SHA256:abc\n{line}")).unwrap();
+        match p {
+            HostKeyPolicy::Pinned { fingerprints, keys } => {
+                assert_eq!(fingerprints, vec!["SHA256:abc".to_owned()]);
+                assert_eq!(keys.len(), 1);
+            }
+            HostKeyPolicy::AcceptAny => panic!("pinned expected"),
+        }
+        assert_eq!(parse_host_keys("garbage").unwrap_err().kind(), ErrorKind::InvalidConfig);
+    }
+}

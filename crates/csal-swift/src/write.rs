@@ -1,0 +1,237 @@
+//! Uploads: a plain streaming PUT for objects up to one segment, a Static
+//! Large Object above that.
+//!
+//! A body of known size streams straight into one PUT (or into SLO
+//! segments). A body of unknown size is cut into segment-sized parts
+//! (`ByteStream::into_parts`): if the first part is short the object is
+//! small and goes in one PUT, otherwise every part becomes a segment in the
+//! segment container and a manifest (`?multipart-manifest=put`) ties them
+//! together. Memory: one segment. Every PUT of the visible object carries
+//! `If-None-Match: *`; a failed or dropped upload deletes its segments.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use csal_core::{ByteStream, Result, StorageError, WriteMeta, WriteReceipt, object_id_from_hint};
+use futures::StreamExt;
+use reqwest::Method;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
+use serde_json::json;
+
+use crate::client::SwiftClient;
+use crate::error::status_error;
+
+/// Deletes uploaded segments unless disarmed (failed or dropped uploads).
+struct SegmentCleanup {
+    client: Arc<SwiftClient>,
+    segments: Vec<String>,
+    armed: bool,
+}
+
+impl Drop for SegmentCleanup {
+    fn drop(&mut self) {
+        if !self.armed || self.segments.is_empty() {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+        let client = self.client.clone();
+        let segments = std::mem::take(&mut self.segments);
+        handle.spawn(async move {
+            let container = client.settings.segment_container.clone();
+            for seg in segments {
+                let what = format!("DELETE segment {seg}");
+                let r = client
+                    .send(&what, |s| client.http.request(Method::DELETE, SwiftClient::object_url(s, &container, &seg)))
+                    .await;
+                if let Err(e) = r {
+                    tracing::warn!(target: "csal_swift", error = %e, "could not delete a segment of a failed upload");
+                }
+            }
+        });
+    }
+}
+
+/// `X-Object-Meta-*` headers and the content type of a write.
+pub(crate) fn object_headers(meta: &WriteMeta) -> Result<Vec<(HeaderName, HeaderValue)>> {
+    let mut out = Vec::new();
+    let ct = meta.content_type.as_deref().unwrap_or("application/octet-stream");
+    let ct =
+        HeaderValue::from_str(ct).map_err(|_| StorageError::invalid_input("content type is not a valid header"))?;
+    out.push((CONTENT_TYPE, ct));
+    for (k, v) in &meta.metadata {
+        let name = HeaderName::from_bytes(format!("x-object-meta-{k}").as_bytes())
+            .map_err(|_| StorageError::invalid_input(format!("metadata key {k:?} is not a valid header name")))?;
+        let value = HeaderValue::from_str(v)
+            .map_err(|_| StorageError::invalid_input(format!("metadata value of {k:?} is not a valid header value")))?;
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+pub(crate) async fn write(client: &Arc<SwiftClient>, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
+    client.ensure_containers().await?;
+    let id = object_id_from_hint(&meta.key_hint);
+    let headers = object_headers(&meta)?;
+    let segment = client.settings.segment_size;
+    match body.size() {
+        Some(size) if size <= segment as u64 => put_stream(client, &id, body, size, &headers).await,
+        Some(_) => slo(client, &id, Box::pin(body.into_parts(segment)), &headers).await,
+        None => {
+            let mut parts = Box::pin(body.into_parts(segment));
+            let first = parts.next().await.transpose()?.unwrap_or_default();
+            if first.len() < segment {
+                // The body ended within the first segment: one PUT.
+                let len = first.len() as u64;
+                return put_stream(client, &id, ByteStream::from_bytes(first), len, &headers).await;
+            }
+            let all = futures::stream::iter([Ok(first)]).chain(parts);
+            slo(client, &id, Box::pin(all), &headers).await
+        }
+    }
+}
+
+/// One streaming PUT of the whole object.
+async fn put_stream(
+    client: &SwiftClient,
+    id: &str,
+    body: ByteStream,
+    size: u64,
+    headers: &[(HeaderName, HeaderValue)],
+) -> Result<WriteReceipt> {
+    let what = format!("PUT {id}");
+    let session = client.auth.session().await?;
+    let counter = Arc::new(AtomicU64::new(0));
+    let failure: Arc<std::sync::Mutex<Option<StorageError>>> = Arc::default();
+    let (c, f) = (counter.clone(), failure.clone());
+    let stream = body.map(move |item| match item {
+        Ok(chunk) => {
+            c.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            Ok::<Bytes, std::io::Error>(chunk)
+        }
+        Err(e) => {
+            let mut slot = f.lock().expect("lock");
+            if slot.is_none() {
+                *slot = Some(StorageError::new(e.kind(), format!("the body to upload failed: {}", e.message())));
+            }
+            Err(std::io::Error::other("request body failed"))
+        }
+    });
+    let mut req = client
+        .http
+        .request(Method::PUT, SwiftClient::object_url(&session, &client.settings.container, id))
+        .header("If-None-Match", "*")
+        .header(CONTENT_LENGTH, size);
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let req = req.body(reqwest::Body::wrap_stream(stream));
+    let result = client.send_once(&session, &what, req).await;
+    if let Some(e) = failure.lock().expect("lock").take() {
+        return Err(e);
+    }
+    let resp = result?;
+    if !resp.status().is_success() {
+        return Err(status_error(resp.status(), resp.headers(), &what));
+    }
+    let etag = resp.headers().get("etag").and_then(|v| v.to_str().ok()).map(|s| s.trim_matches('"').to_owned());
+    Ok(WriteReceipt {
+        object_id: id.to_owned(),
+        size: counter.load(Ordering::Relaxed),
+        checksum: None,
+        etag,
+        instance: None,
+    })
+}
+
+type Parts<'a> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<Bytes>> + Send + 'a>>;
+
+/// A Static Large Object: segments, then the manifest. On failure the
+/// segments are deleted before the error returns (and, if the future is
+/// dropped midway, by a background task).
+async fn slo(
+    client: &Arc<SwiftClient>,
+    id: &str,
+    parts: Parts<'_>,
+    headers: &[(HeaderName, HeaderValue)],
+) -> Result<WriteReceipt> {
+    let mut cleanup = SegmentCleanup { client: client.clone(), segments: Vec::new(), armed: true };
+    let result = slo_inner(client, id, parts, headers, &mut cleanup).await;
+    if result.is_err() {
+        cleanup.armed = false;
+        let container = &client.settings.segment_container;
+        for seg in std::mem::take(&mut cleanup.segments) {
+            let what = format!("DELETE segment {seg}");
+            let r = client
+                .send(&what, |s| client.http.request(Method::DELETE, SwiftClient::object_url(s, container, &seg)))
+                .await;
+            if let Err(e) = r {
+                tracing::warn!(target: "csal_swift", error = %e, "could not delete a segment of a failed upload");
+            }
+        }
+    }
+    result
+}
+
+async fn slo_inner(
+    client: &Arc<SwiftClient>,
+    id: &str,
+    mut parts: Parts<'_>,
+    headers: &[(HeaderName, HeaderValue)],
+    cleanup: &mut SegmentCleanup,
+) -> Result<WriteReceipt> {
+    let seg_container = client.settings.segment_container.clone();
+    let upload = ulid::Ulid::new().to_string();
+    let mut manifest = Vec::new();
+    let mut total = 0u64;
+    let mut n = 0u32;
+    while let Some(part) = parts.next().await {
+        let part = part?;
+        n += 1;
+        if n > 1000 {
+            return Err(StorageError::invalid_input(format!(
+                "{id}: more than 1000 segments (Swift's default manifest limit); raise segment_size_mb"
+            )));
+        }
+        let name = format!("{id}/{upload}/{n:08}");
+        let what = format!("PUT segment {n} of {id}");
+        let len = part.len();
+        cleanup.segments.push(name.clone());
+        let resp = client
+            .send(&what, |s| {
+                client
+                    .http
+                    .request(Method::PUT, SwiftClient::object_url(s, &seg_container, &name))
+                    .header(CONTENT_LENGTH, len)
+                    .body(part.clone())
+            })
+            .await?;
+        if !resp.status().is_success() {
+            return Err(status_error(resp.status(), resp.headers(), &what));
+        }
+        let etag = resp.headers().get("etag").and_then(|v| v.to_str().ok()).unwrap_or("").trim_matches('"').to_owned();
+        manifest.push(json!({ "path": format!("/{seg_container}/{name}"), "etag": etag, "size_bytes": len }));
+        total += len as u64;
+    }
+    let body = Bytes::from(serde_json::to_vec(&manifest).expect("json"));
+    let what = format!("PUT manifest of {id}");
+    let resp = client
+        .send(&what, |s| {
+            let mut req = client
+                .http
+                .request(Method::PUT, SwiftClient::object_url(s, &client.settings.container, id))
+                .query(&[("multipart-manifest", "put")])
+                .header("If-None-Match", "*")
+                .body(body.clone());
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            req
+        })
+        .await?;
+    if !resp.status().is_success() {
+        return Err(status_error(resp.status(), resp.headers(), &what));
+    }
+    cleanup.armed = false;
+    Ok(WriteReceipt { object_id: id.to_owned(), size: total, checksum: None, etag: None, instance: None })
+}

@@ -1,0 +1,154 @@
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use csal_core::{
+    ByteRange, ByteStream, Capabilities, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta, Result,
+    StorageError, StorageModule, WriteMeta, WriteReceipt, check_object_id,
+};
+use reqwest::Method;
+
+use crate::client::{ClientOptions, DavClient, http_client, parse_base};
+use crate::config::{DavAuth, NextcloudConfig, WebDavConfig};
+use crate::error::status_error;
+use crate::write::ChunkedUploads;
+use crate::{list, read, write};
+
+/// A WebDAV collection as a CSAL storage instance.
+pub struct WebDavModule {
+    client: Arc<DavClient>,
+    chunked: Option<Arc<ChunkedUploads>>,
+}
+
+impl std::fmt::Debug for WebDavModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebDavModule").field("base", &self.client.base.as_str()).finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn build_webdav(_ctx: &InstanceContext, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
+    let config: WebDavConfig = csal_core::parse_config("webdav", config)?;
+    Ok(Arc::new(WebDavModule::new(config)?))
+}
+
+pub(crate) fn build_nextcloud(_ctx: &InstanceContext, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
+    let config: NextcloudConfig = csal_core::parse_config("nextcloud", config)?;
+    Ok(Arc::new(WebDavModule::nextcloud(config)?))
+}
+
+fn options(accept_invalid_certs: bool, connect: Option<u64>, read: Option<u64>) -> ClientOptions {
+    ClientOptions {
+        accept_invalid_certs,
+        connect_timeout: Duration::from_secs(connect.unwrap_or(10).max(1)),
+        read_timeout: Duration::from_secs(read.unwrap_or(60).max(1)),
+    }
+}
+
+impl WebDavModule {
+    pub fn new(config: WebDavConfig) -> Result<Self> {
+        let base = parse_base("url", &config.url)?;
+        let username = config.username.as_deref().filter(|u| !u.is_empty());
+        if config.auth != DavAuth::None && username.is_some() && config.password.is_none() {
+            return Err(StorageError::invalid_config("field 'password' is required when 'username' is set"));
+        }
+        let http =
+            http_client(&options(config.accept_invalid_certs, config.connect_timeout_secs, config.read_timeout_secs))?;
+        let client = DavClient::new(http, base, config.auth, username, config.password.as_ref())?;
+        Ok(WebDavModule { client: Arc::new(client), chunked: None })
+    }
+
+    /// The `nextcloud` preset: `<server>/remote.php/dav/files/<user>/` plus
+    /// chunked upload v2 through `<server>/remote.php/dav/uploads/<user>/`.
+    pub fn nextcloud(config: NextcloudConfig) -> Result<Self> {
+        let server = parse_base("server_url", &config.server_url)?;
+        let user = config.username.trim();
+        if user.is_empty() || user.contains('/') {
+            return Err(StorageError::invalid_config("field 'username' must be a Nextcloud user id (no '/')"));
+        }
+        let chunk_size = config.chunk_size()?;
+        let user_seg = crate::client::encode_path(user);
+        let join = |p: &str| {
+            server
+                .join(p)
+                .map_err(|_| StorageError::invalid_config("field 'server_url' cannot be joined with the DAV path"))
+        };
+        let files = join(&format!("remote.php/dav/files/{user_seg}/"))?;
+        let uploads = join(&format!("remote.php/dav/uploads/{user_seg}/"))?;
+        let http =
+            http_client(&options(config.accept_invalid_certs, config.connect_timeout_secs, config.read_timeout_secs))?;
+        let password = Some(&config.app_password);
+        let client = DavClient::new(http.clone(), files, DavAuth::Basic, Some(user), password)?;
+        let up = DavClient::new(http, uploads, DavAuth::Basic, Some(user), password)?;
+        Ok(WebDavModule {
+            client: Arc::new(client),
+            chunked: Some(Arc::new(ChunkedUploads { client: up, chunk_size })),
+        })
+    }
+
+    async fn probe_root(&self) -> Result<()> {
+        let entries = list::propfind_entries(&self.client, "", 0)
+            .await?
+            .ok_or_else(|| StorageError::not_found("the configured URL does not exist on the server"))?;
+        match entries.into_iter().find(|e| e.rel.is_empty()) {
+            Some(e) if e.is_dir => Ok(()),
+            Some(_) => Err(StorageError::invalid_config("the configured URL is a file, not a collection")),
+            None => Err(StorageError::permanent("the server's PROPFIND answer does not describe the configured URL")),
+        }
+    }
+}
+
+#[async_trait]
+impl StorageModule for WebDavModule {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            ranged_read: true,
+            list_pagination: true,
+            presign: false,
+            multipart: self.chunked.is_some(),
+            conditional_create: true,
+            content_type: false,
+            user_metadata: false,
+            modified_time: true,
+            max_object_size: None,
+        }
+    }
+
+    async fn validate(&self) -> Result<()> {
+        self.probe_root().await
+    }
+
+    async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
+        write::write(&self.client, self.chunked.as_ref(), body, meta).await
+    }
+
+    async fn read(&self, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
+        check_object_id(object_id)?;
+        read::read(&self.client, object_id, range).await
+    }
+
+    async fn delete(&self, object_id: &str) -> Result<()> {
+        check_object_id(object_id)?;
+        let resp = self.client.simple(Method::DELETE, object_id, &[]).await?;
+        match resp.status().as_u16() {
+            200..=299 | 404 => Ok(()),
+            _ => Err(status_error(resp.status(), resp.headers(), &format!("DELETE {object_id}"))),
+        }
+    }
+
+    async fn list(&self, request: &ListRequest) -> Result<ListPage> {
+        list::list(&self.client, request).await
+    }
+
+    async fn stat(&self, object_id: &str) -> Result<ObjectMeta> {
+        check_object_id(object_id)?;
+        list::stat(&self.client, object_id).await
+    }
+
+    async fn health_check(&self) -> HealthReport {
+        let started = Instant::now();
+        match self.probe_root().await {
+            Ok(()) => HealthReport::ok(started.elapsed()).with_detail("url", self.client.base.as_str()),
+            Err(e) => HealthReport::offline(&e),
+        }
+    }
+}

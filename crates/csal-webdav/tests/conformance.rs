@@ -1,0 +1,65 @@
+//! The shared conformance suite against real WebDAV servers started by
+//! `cargo xtask` (wsgidav, Apache mod_dav with Basic and with Digest auth),
+//! and the `nextcloud` preset through a local fake of Nextcloud's chunked
+//! upload endpoints in front of wsgidav (`support/nextcloud_fake.rs`).
+
+csal_core::link_providers!(csal_webdav);
+
+#[allow(dead_code)]
+mod support {
+    pub mod nextcloud_fake;
+}
+
+use std::sync::atomic::Ordering;
+
+use csal_conformance::{Target, require_env, run};
+use serde_json::json;
+
+fn nextcloud_config(url: &str, password: &str) -> serde_json::Value {
+    json!({ "server_url": url, "username": "test", "app_password": password, "chunk_size_mb": 5 })
+}
+
+fn target(label: &str, url: String, user: String, password: String, auth: &str) -> Target {
+    let config = json!({ "url": url, "username": user, "password": password, "auth": auth });
+    let bad = json!({ "url": config["url"], "username": user, "password": "wrong-password-1234", "auth": auth });
+    Target::new(label, "webdav", config).bad_credentials(bad)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webdav_on_wsgidav_passes_conformance() {
+    let (label, p) = ("webdav@wsgidav", "webdav");
+    let Some(url) = require_env("CSAL_TEST_WEBDAV_WSGIDAV_URL", label, p) else { return };
+    let user = require_env("CSAL_TEST_WEBDAV_WSGIDAV_USER", label, p).unwrap_or_default();
+    let password = require_env("CSAL_TEST_WEBDAV_WSGIDAV_PASSWORD", label, p).unwrap_or_default();
+    run(target(label, url, user, password, "basic")).await.assert_passed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webdav_on_apache_mod_dav_passes_conformance() {
+    let (label, p) = ("webdav@apache", "webdav");
+    let Some(url) = require_env("CSAL_TEST_WEBDAV_APACHE_URL", label, p) else { return };
+    let user = require_env("CSAL_TEST_WEBDAV_APACHE_USER", label, p).unwrap_or_default();
+    let password = require_env("CSAL_TEST_WEBDAV_APACHE_PASSWORD", label, p).unwrap_or_default();
+    run(target(label, url, user, password, "basic")).await.assert_passed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webdav_digest_auth_on_apache_passes_conformance() {
+    let (label, p) = ("webdav-digest@apache", "webdav");
+    let Some(url) = require_env("CSAL_TEST_WEBDAV_APACHE_DIGEST_URL", label, p) else { return };
+    let user = require_env("CSAL_TEST_WEBDAV_APACHE_USER", label, p).unwrap_or_default();
+    let password = require_env("CSAL_TEST_WEBDAV_APACHE_PASSWORD", label, p).unwrap_or_default();
+    run(target(label, url, user, password, "digest")).await.assert_passed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nextcloud_preset_passes_conformance() {
+    let label = "nextcloud@wsgidav+chunking-fake";
+    let Some(upstream) = require_env("CSAL_TEST_NEXTCLOUD_URL", label, "nextcloud") else { return };
+    let fake = support::nextcloud_fake::start(&upstream).await;
+    // large_size (12 MiB + a bit) is above the 5 MiB chunk size: chunked upload v2.
+    let target = Target::new(label, "nextcloud", nextcloud_config(&fake.url, "test"))
+        .bad_credentials(nextcloud_config(&fake.url, "wrong-app-pw"));
+    run(target).await.assert_passed();
+    assert!(fake.counters.assembled.load(Ordering::Relaxed) >= 1, "no chunked upload was assembled");
+}
