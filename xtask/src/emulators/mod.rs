@@ -98,7 +98,19 @@ impl Drop for Running {
 
 /// Every emulator xtask knows, in start order.
 pub fn all() -> Vec<&'static dyn Emulator> {
-    vec![&moto::Moto, &postgres::Postgres, &fakegcs::FakeGcs, &azurite::Azurite, &s3sfs::S3sFs, &wsgidav::Wsgidav, &apache_dav::ApacheDav, &swift::Swift, &sshd::Sshd, &vsftpd::Vsftpd, &chromedriver::Chromedriver]
+    vec![
+        &moto::Moto,
+        &postgres::Postgres,
+        &fakegcs::FakeGcs,
+        &azurite::Azurite,
+        &s3sfs::S3sFs,
+        &wsgidav::Wsgidav,
+        &apache_dav::ApacheDav,
+        &swift::Swift,
+        &sshd::Sshd,
+        &vsftpd::Vsftpd,
+        &chromedriver::Chromedriver,
+    ]
 }
 
 /// Install and start the emulators needed by `providers` (all when empty).
