@@ -4,7 +4,6 @@
 
 csal_core::link_providers!(csal_ftp);
 
-#[path = "../../csal-sftp/tests/common/mod.rs"]
 mod common;
 
 use std::net::SocketAddr;
@@ -160,6 +159,22 @@ async fn ranged_read_that_stops_early_leaves_the_pool_usable() {
         let end = (end as usize).min(data.len() - 1);
         assert_eq!(got.as_ref(), &data[start as usize..=end], "range {start}-{end}");
     }
+    m.delete(&receipt.object_id).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn active_mode_round_trip_and_listing() {
+    let Some(s) = server("ftp-active") else { return };
+    let mut config = plain(&s, &format!("csal-active-{}", ulid::Ulid::new().to_string().to_lowercase()));
+    config["active_mode"] = json!(true);
+    let r = router(config);
+    let m = r.module("t").unwrap();
+    let data: Vec<u8> = (0..700_000u32).map(|i| (i % 241) as u8).collect();
+    let receipt = m.write(ByteStream::from_bytes(data.clone()), WriteMeta::new("cam/a.bin")).await.unwrap();
+    let back = m.read(&receipt.object_id, None).await.unwrap().collect_limited(1 << 20).await.unwrap();
+    assert_eq!(back.as_ref(), data.as_slice());
+    let page = m.list(&ListRequest::new("cam")).await.unwrap();
+    assert_eq!(page.objects.iter().map(|o| o.object_id.clone()).collect::<Vec<_>>(), vec![receipt.object_id.clone()]);
     m.delete(&receipt.object_id).await.unwrap();
 }
 

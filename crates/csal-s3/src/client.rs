@@ -62,6 +62,9 @@ impl S3Client {
                 None,
                 "csal-config",
             ));
+        } else {
+            // No keys configured: unsigned requests (public buckets).
+            builder = builder.allow_no_auth();
         }
         Ok(S3Client {
             sdk: Client::from_conf(builder.build()),

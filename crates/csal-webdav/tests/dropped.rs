@@ -41,7 +41,7 @@ async fn dropped_write_leaves_nothing(label: &str, url_var: &str, user_var: &str
     let write = m.write(body, WriteMeta::new(format!("{dir}/hang.bin")));
     assert!(tokio::time::timeout(Duration::from_millis(500), write).await.is_err(), "write cannot finish");
     // The clean-up DELETE runs in a task: wait for it (bounded) by polling the server.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let mut names = raw_names(&url, &user, &password, &dir).await;
     while names.iter().any(|n| n.contains(".csal-partial-")) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -109,16 +109,16 @@ fn host_key_fingerprint(key: &Path) -> Result<String> {
 }
 
 /// The system user `csaltest` (password `csaltest`) shared by sshd and vsftpd,
-/// with its home under the emulator cache (or the run dir when the cache is
-/// not reachable by other users, e.g. under a mode-700 /root). Returns the home.
+/// with its home under the emulator cache, or the run dir, or the temp dir:
+/// the first whose parents other users can pass (a cache under a mode-700
+/// /root is not). Returns the home.
 pub fn csaltest_user(env: &Env) -> Result<PathBuf> {
-    let mut home = env.cache.join("home").join(USER);
-    if !traversable_by_others(&env.cache) {
-        home = env.run.join("home").join(USER);
-    }
-    if !traversable_by_others(home.parent().unwrap_or(&home)) {
-        bail!("no place for the csaltest home that the user can reach ({} is not world-searchable)", home.display());
-    }
+    // sshd and vsftpd act as csaltest, who must be able to walk down to the home.
+    let candidates = [env.cache.join("home"), env.run.join("home"), std::env::temp_dir().join("csal-emulators-home")];
+    let Some(parent) = candidates.iter().find(|p| traversable_by_others(p)) else {
+        bail!("no place for the csaltest home that the user can reach (tried {candidates:?})");
+    };
+    let home = parent.join(USER);
     std::fs::create_dir_all(&home)?;
     let exists = Command::new("id").arg(USER).output().map(|o| o.status.success()).unwrap_or(false);
     if !exists {
