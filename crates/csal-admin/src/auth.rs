@@ -33,6 +33,8 @@ pub const TOKENS_SETTING: &str = "admin.api_tokens";
 pub const SESSION_COOKIE: &str = "csal_session";
 /// How long an idle session lives.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// Sessions kept before pre-login ones are dropped.
+const MAX_SESSIONS: usize = 10_000;
 /// Largest form body the CSRF check buffers.
 const MAX_FORM_BYTES: usize = 1 << 20;
 
@@ -180,6 +182,11 @@ impl Sessions {
         let mut map = self.inner.lock().expect("sessions lock");
         let now = Instant::now();
         map.retain(|_, s| s.expires > now);
+        if map.len() >= MAX_SESSIONS {
+            // Someone is fetching the login page in a loop: drop the
+            // sessions that never logged in, keep the real ones.
+            map.retain(|_, s| s.authenticated);
+        }
         map.insert(id.clone(), session.clone());
         (id, session)
     }
@@ -283,12 +290,21 @@ pub async fn require_auth(State(state): State<AdminState>, req: Request, next: N
 /// Pass the request on if it carries the CSRF token (header, or `csrf`
 /// field of a url-encoded form, which is buffered and put back).
 async fn check_csrf(req: Request, expected: &str) -> std::result::Result<Request, Response> {
-    let forbidden = || {
-        (
-            StatusCode::FORBIDDEN,
-            axum::Json(serde_json::json!({"error": {"kind": "csrf", "message": "missing or wrong CSRF token; reload the page and try again"}})),
-        )
-            .into_response()
+    const MESSAGE: &str = "missing or wrong CSRF token; reload the page and try again";
+    let json = wants_json(&req);
+    let forbidden = move || {
+        if json {
+            (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({"error": {"kind": "csrf", "message": MESSAGE}})))
+                .into_response()
+        } else {
+            let body = crate::views::page(
+                "Refused",
+                "",
+                "",
+                maud::html! { h1 { "Request refused" } div class="flash bad" id="csrf-refused" { "Refused: " (MESSAGE) "." } a href="/modules" { "Back to the Module Manager" } },
+            );
+            (StatusCode::FORBIDDEN, body).into_response()
+        }
     };
     if let Some(h) = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()) {
         return if constant_time_eq(h, expected) { Ok(req) } else { Err(forbidden()) };
@@ -316,4 +332,36 @@ async fn check_csrf(req: Request, expected: &str) -> std::result::Result<Request
 /// Decode `a=b&c=d` (form url-encoding).
 pub fn serde_urlencoded_pairs(bytes: &[u8]) -> Vec<(String, String)> {
     serde_urlencoded::from_bytes(bytes).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_page_flood_keeps_logged_in_sessions() {
+        let sessions = Sessions::default();
+        let (admin, _) = sessions.create(true);
+        for _ in 0..MAX_SESSIONS + 5 {
+            sessions.create(false);
+        }
+        assert!(sessions.get(&admin).is_some_and(|s| s.authenticated));
+        assert!(sessions.inner.lock().unwrap().len() <= MAX_SESSIONS);
+    }
+
+    #[test]
+    fn session_cookie_is_httponly_and_strict() {
+        let c = session_cookie(Some("abc"));
+        assert!(c.starts_with("csal_session=abc;") && c.contains("HttpOnly") && c.contains("SameSite=Strict"));
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, "other=1; csal_session=abc".parse().unwrap());
+        assert_eq!(session_id(&h).as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn constant_time_eq_compares_whole_strings() {
+        assert!(constant_time_eq("abc", "abc"));
+        assert!(!constant_time_eq("abc", "abd"));
+        assert!(!constant_time_eq("abc", "ab"));
+    }
 }

@@ -205,3 +205,60 @@ fn render_field(f: &ConfigField, state: &FormState, editing: bool) -> Markup {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIELDS: &[ConfigField] = &[
+        ConfigField::text("bucket", "Bucket").required(),
+        ConfigField::number("part_mb", "Part size").default("8"),
+        ConfigField::bool("tls", "TLS").default("true"),
+        ConfigField::secret("key", "Key"),
+    ];
+
+    fn reg() -> ProviderRegistration {
+        ProviderRegistration {
+            provider_type: "t",
+            display_name: "T",
+            category: csal_core::ProviderCategory::ObjectStorage,
+            crate_name: "t",
+            description: "",
+            fields: FIELDS,
+            factory: |_, _| Err(StorageError::unsupported("test")),
+        }
+    }
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn form_fields_become_typed_config_and_empty_secrets_are_left_out() {
+        let mut st = FormState::default();
+        let cfg =
+            config_from_form(&reg(), &pairs(&[("cfg.bucket", " b "), ("cfg.part_mb", "16"), ("cfg.key", "")]), &mut st);
+        assert_eq!(cfg, serde_json::json!({"bucket": "b", "part_mb": 16, "tls": false}));
+        assert!(!st.has_errors());
+    }
+
+    #[test]
+    fn a_non_number_is_a_field_error_and_secrets_are_never_rendered() {
+        let mut st = FormState::default();
+        config_from_form(&reg(), &pairs(&[("cfg.part_mb", "lots"), ("cfg.key", "hunter22")]), &mut st);
+        assert!(st.errors["part_mb"].contains("'part_mb'"));
+        let html = render_fields(&reg(), &st, false).into_string();
+        assert!(!html.contains("hunter22"));
+        assert!(html.contains(r#"type="password""#));
+    }
+
+    #[test]
+    fn errors_attach_to_the_field_they_name() {
+        let mut st = FormState::default();
+        st.set_error(&reg(), &StorageError::invalid_config("missing required field 'bucket' (Bucket)"));
+        assert!(st.errors.contains_key("bucket"));
+        let mut st = FormState::default();
+        st.set_error(&reg(), &StorageError::transient("network down"));
+        assert!(st.general_error.is_some());
+    }
+}

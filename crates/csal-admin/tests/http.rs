@@ -111,6 +111,12 @@ async fn posts_without_the_csrf_token_are_refused() {
     let json_post =
         Request::post("/api/modules/disk/disable").header(header::COOKIE, &cookie).body(Body::empty()).unwrap();
     assert_eq!(send(&app, json_post).await.status, StatusCode::FORBIDDEN);
+    let with_header = Request::post("/api/modules/disk/test")
+        .header(header::COOKIE, &cookie)
+        .header("x-csrf-token", &csrf)
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, with_header).await.status, StatusCode::OK, "session + X-CSRF-Token works for the API");
     assert!(f.catalog.get_module("disk").await.unwrap().is_enabled, "nothing changed");
     // With the token it works.
     let r = send(&app, post_form("/modules/disk/disable", Some(&cookie), &[("csrf", &csrf)])).await;
