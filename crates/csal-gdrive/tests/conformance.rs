@@ -19,6 +19,9 @@ fn config(fake: &FakeGoogleDrive, refresh_token: &str) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn gdrive_passes_conformance_on_the_fake() {
+    if !csal_conformance::is_selected("gdrive") {
+        return; // `cargo xtask conformance --provider` chose others
+    }
     let fake = FakeGoogleDrive::start().await;
     let target = csal_conformance::Target::new("gdrive@fake", "gdrive", config(&fake, REFRESH_TOKEN))
         // Many 512 KiB resumable chunks.
@@ -31,6 +34,9 @@ async fn gdrive_passes_conformance_on_the_fake() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn gdrive_with_a_service_account_passes_conformance_on_the_fake() {
+    if !csal_conformance::is_selected("gdrive") {
+        return; // `cargo xtask conformance --provider` chose others
+    }
     let fake = FakeGoogleDrive::start().await;
     let sa = |json: String| {
         serde_json::json!({
