@@ -8,7 +8,11 @@ csal_core::link_providers!(csal_swift);
 
 use csal_core::InstanceDefinition;
 
-include!("support/faults_common.rs");
+use csal_core::StorageRouter;
+use csal_testkit::FaultProxy;
+use csal_testkit::scenarios::{
+    layers, plan, slow_down_is_retried_after_the_wait, writes_under_faults_read_back_or_fail_transient,
+};
 
 async fn setup(seed: u64) -> Option<(FaultProxy, StorageRouter)> {
     let auth_url = csal_conformance::require_env("CSAL_TEST_SWIFT_AUTH_URL", "swift-faults", "swift")?;

@@ -27,6 +27,8 @@
 //! # }
 //! ```
 
+pub mod scenarios;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::pin::Pin;

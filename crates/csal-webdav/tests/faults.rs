@@ -6,7 +6,11 @@ csal_core::link_providers!(csal_webdav);
 
 use csal_core::InstanceDefinition;
 
-include!("support/faults_common.rs");
+use csal_core::StorageRouter;
+use csal_testkit::FaultProxy;
+use csal_testkit::scenarios::{
+    layers, plan, slow_down_is_retried_after_the_wait, writes_under_faults_read_back_or_fail_transient,
+};
 
 async fn setup(seed: u64) -> Option<(FaultProxy, StorageRouter)> {
     let url = csal_conformance::require_env("CSAL_TEST_WEBDAV_WSGIDAV_URL", "webdav-faults", "webdav")?;

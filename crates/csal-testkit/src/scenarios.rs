@@ -1,10 +1,16 @@
+//! Fault scenarios shared by the providers' `tests/faults.rs`: each takes a
+//! [`FaultProxy`] in front of a real server and a `StorageRouter` whose
+//! instance `faulty` points at the proxy, so the core retry and timeout
+//! layers are in the loop as in production.
+
 use std::time::Duration;
 
+use crate::{Fault, FaultPlan, FaultProxy};
 use bytes::Bytes;
 use csal_core::{ByteStream, ErrorClass, LayerConfig, RetryPolicy, StorageRouter, TimeoutPolicy, WriteMeta};
-use csal_testkit::{Fault, FaultPlan, FaultProxy};
 
-fn layers() -> LayerConfig {
+/// Layers for fault tests: short timeouts, four attempts, quick backoff.
+pub fn layers() -> LayerConfig {
     LayerConfig {
         timeouts: TimeoutPolicy {
             operation: Duration::from_secs(30),
@@ -20,7 +26,8 @@ fn layers() -> LayerConfig {
     }
 }
 
-fn data(len: usize, seed: u64) -> Bytes {
+/// `len` pseudo-random bytes from `seed`.
+pub fn data(len: usize, seed: u64) -> Bytes {
     let mut x = seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1;
     Bytes::from(
         (0..len)
@@ -34,7 +41,8 @@ fn data(len: usize, seed: u64) -> Bytes {
     )
 }
 
-fn plan(seed: u64) -> FaultPlan {
+/// The mixed schedule the write scenario runs under.
+pub fn plan(seed: u64) -> FaultPlan {
     FaultPlan::seeded(seed)
         .resets(0.05)
         .slow_downs(0.05, 1)
@@ -45,7 +53,7 @@ fn plan(seed: u64) -> FaultPlan {
 
 /// Writes under random faults either read back identical (once the faults
 /// stop) or fail with a transient error; never a wrong object.
-async fn writes_under_faults_read_back_or_fail_transient(proxy: &FaultProxy, router: &StorageRouter, large: usize) {
+pub async fn writes_under_faults_read_back_or_fail_transient(proxy: &FaultProxy, router: &StorageRouter, large: usize) {
     let dir = format!("faults/{}", ulid::Ulid::new().to_string().to_lowercase());
     let mut stored = Vec::new();
     let mut transient = 0;
@@ -56,7 +64,10 @@ async fn writes_under_faults_read_back_or_fail_transient(proxy: &FaultProxy, rou
             _ => 1000 + (i as usize * 7919) % 200_000,
         };
         let bytes = data(len, i);
-        match router.write("faulty", ByteStream::from_bytes(bytes.clone()), WriteMeta::new(format!("{dir}/o-{i}.bin"))).await {
+        match router
+            .write("faulty", ByteStream::from_bytes(bytes.clone()), WriteMeta::new(format!("{dir}/o-{i}.bin")))
+            .await
+        {
             Ok(receipt) => {
                 assert_eq!(receipt.size, len as u64);
                 stored.push((receipt.object_id, bytes));
@@ -72,13 +83,22 @@ async fn writes_under_faults_read_back_or_fail_transient(proxy: &FaultProxy, rou
     proxy.set_plan(FaultPlan::none());
     for (id, bytes) in &stored {
         let back = router.read("faulty", id, None).await.unwrap().collect_limited(64 << 20).await.unwrap();
-        assert!(back == *bytes, "object {id} reads back {} bytes that differ from the {} written", back.len(), bytes.len());
+        assert!(
+            back == *bytes,
+            "object {id} reads back {} bytes that differ from the {} written",
+            back.len(),
+            bytes.len()
+        );
     }
-    eprintln!("faults: {} writes ok, {transient} transient failures, {} faults injected", stored.len(), proxy.faults_injected());
+    eprintln!(
+        "faults: {} writes ok, {transient} transient failures, {} faults injected",
+        stored.len(),
+        proxy.faults_injected()
+    );
 }
 
 /// A 503 with Retry-After is retried by the core layer, after the wait.
-async fn slow_down_is_retried_after_the_wait(proxy: &FaultProxy, router: &StorageRouter) {
+pub async fn slow_down_is_retried_after_the_wait(proxy: &FaultProxy, router: &StorageRouter) {
     proxy.set_plan(FaultPlan::none());
     let bytes = data(5000, 99);
     // Warm up (folders / containers exist and are cached), so the 503 lands
@@ -86,7 +106,8 @@ async fn slow_down_is_retried_after_the_wait(proxy: &FaultProxy, router: &Storag
     router.write("faulty", ByteStream::from_bytes(bytes.clone()), WriteMeta::new("faults/warm.bin")).await.unwrap();
     let started = std::time::Instant::now();
     proxy.push_faults([Fault::SlowDown { retry_after_secs: 1 }]);
-    let receipt = router.write("faulty", ByteStream::from_bytes(bytes.clone()), WriteMeta::new("faults/slow.bin")).await.unwrap();
+    let receipt =
+        router.write("faulty", ByteStream::from_bytes(bytes.clone()), WriteMeta::new("faults/slow.bin")).await.unwrap();
     assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After was not honoured");
     let back = router.read("faulty", &receipt.object_id, None).await.unwrap().collect_limited(1 << 20).await.unwrap();
     assert_eq!(back, bytes);
