@@ -4,7 +4,7 @@
 
 csal_core::link_providers!(csal_ftp);
 
-mod common;
+use csal_testkit::tcp as common;
 
 use std::net::SocketAddr;
 

@@ -3,7 +3,7 @@
 
 csal_core::link_providers!(csal_sftp);
 
-mod common;
+use csal_testkit::tcp as common;
 
 use std::net::SocketAddr;
 

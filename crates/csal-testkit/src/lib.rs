@@ -28,6 +28,7 @@
 //! ```
 
 pub mod scenarios;
+pub mod tcp;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

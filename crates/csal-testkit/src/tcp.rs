@@ -1,7 +1,5 @@
-//! A TCP proxy on 127.0.0.1 that can cut every open connection once a given
+//! [`CutProxy`]: a TCP proxy on 127.0.0.1 that can cut every open connection once a given
 //! number of bytes went from the client to the server (fault tests).
-
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
