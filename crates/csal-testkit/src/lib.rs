@@ -27,6 +27,7 @@
 //! # }
 //! ```
 
+mod http_faults;
 pub mod scenarios;
 pub mod tcp;
 
