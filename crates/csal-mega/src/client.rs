@@ -54,12 +54,26 @@ pub(crate) struct MegaClient {
 #[derive(Default)]
 struct Cache {
     tree: Option<Tree>,
-    /// Bumped whenever a fetched tree is installed.
-    generation: u64,
+    /// Fetches started so far (they run one at a time).
+    fetches: u64,
+    /// Which fetch (by `fetches` count) produced `tree`.
+    tree_fetch: u64,
     fetching: bool,
     /// Own mutations made during the current fetch, replayed on the result
     /// (the fetch may have been answered before they happened).
     journal: Vec<Change>,
+}
+
+/// Stops journalling when a fetch ends, however it ends.
+struct EndJournal<'a>(&'a std::sync::Mutex<Cache>);
+
+impl Drop for EndJournal<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.0.lock() {
+            c.fetching = false;
+            c.journal.clear();
+        }
+    }
 }
 
 enum Change {
@@ -312,28 +326,31 @@ impl MegaClient {
         Ok(tree)
     }
 
-    /// Refetch the tree unless another task installed one since our
-    /// caller looked at generation `seen`.
+    /// Refetch the tree, unless the cached one comes from a fetch that
+    /// started after our caller saw `seen` fetches started (it is then at
+    /// least as new as one we would make now).
     async fn refetch(&self, seen: u64) -> Result<()> {
         let _one_at_a_time = self.fetch_lock.lock().await;
-        {
+        let this_fetch = {
             let mut c = self.cache.lock().expect("tree cache lock");
-            if c.tree.is_some() && c.generation != seen {
+            if c.tree.is_some() && c.tree_fetch > seen {
                 return Ok(());
             }
+            c.fetches += 1;
             c.fetching = true;
             c.journal.clear();
-        }
-        let fetched = self.fetch_tree().await;
+            c.fetches
+        };
+        // Ends the journal even if this future is dropped mid-fetch.
+        let _journal = EndJournal(&self.cache);
+        let mut tree = self.fetch_tree().await?;
         let mut c = self.cache.lock().expect("tree cache lock");
-        c.fetching = false;
-        let journal = std::mem::take(&mut c.journal);
-        let mut tree = fetched?;
-        for change in &journal {
-            tree.apply(change);
+        for change in std::mem::take(&mut c.journal) {
+            tree.apply(&change);
         }
         c.tree = Some(tree);
-        c.generation += 1;
+        c.tree_fetch = this_fetch;
+        c.fetching = false;
         Ok(())
     }
 
@@ -345,7 +362,7 @@ impl MegaClient {
             if let Some(found) = c.tree.as_ref().and_then(&f) {
                 return Ok(Some(found));
             }
-            c.generation
+            c.fetches
         };
         self.refetch(seen).await?;
         let c = self.cache.lock().expect("tree cache lock");
@@ -359,7 +376,7 @@ impl MegaClient {
             let c = self.cache.lock().expect("tree cache lock");
             match c.tree.as_ref() {
                 Some(t) if !fresh => return Ok(f(t)),
-                _ => c.generation,
+                _ => c.fetches,
             }
         };
         self.refetch(seen).await?;
@@ -550,4 +567,46 @@ pub(crate) fn attr_key(key: &[u8]) -> Key {
         out.copy_from_slice(&key[..16]);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(handle: &str, parent: &str, kind: i64, name: &str) -> Node {
+        Node { handle: handle.into(), parent: parent.into(), kind, name: name.into(), size: 0, ts: 0, key: vec![0; 16] }
+    }
+
+    fn path(p: &[&str]) -> Vec<String> {
+        p.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn removing_a_folder_drops_everything_below_it() {
+        let mut t = Tree::new("R".into(), None);
+        t.insert(node("a", "R", 1, "csal"));
+        t.insert(node("b", "a", 1, "cam"));
+        t.insert(node("f", "b", 0, "seg.bin"));
+        assert!(t.file(&path(&["csal"]), "cam/seg.bin").is_some());
+        t.apply(&Change::Remove("a".into()));
+        assert!(t.file(&path(&["csal"]), "cam/seg.bin").is_none());
+        assert!(t.nodes.is_empty(), "descendants left behind");
+        assert_eq!(t.children("R").count(), 0);
+    }
+
+    #[test]
+    fn deepest_existing_folder_and_duplicates() {
+        let mut t = Tree::new("R".into(), None);
+        t.insert(node("a", "R", 1, "csal"));
+        t.insert(node("b1", "a", 1, "cam"));
+        t.insert(node("b2", "a", 1, "cam"));
+        t.insert(node("f", "b2", 0, "seg.bin"));
+        assert_eq!(t.deepest(&path(&["csal", "cam", "day"])), ("b1".to_owned(), 2));
+        assert_eq!(t.deepest(&path(&["other"])), ("R".to_owned(), 0));
+        // A file in either duplicate folder resolves.
+        assert_eq!(t.file(&path(&["csal"]), "cam/seg.bin").map(|n| n.handle), Some("f".to_owned()));
+        // Re-inserting a handle replaces it instead of duplicating it.
+        t.insert(node("f", "b2", 0, "seg.bin"));
+        assert_eq!(t.children("b2").count(), 1);
+    }
 }
