@@ -393,6 +393,29 @@ mod tests {
     }
 
     #[test]
+    fn garbage_keys_and_session_ids_never_panic() {
+        let (p, q) = test_key();
+        let good = privk_bytes(&p, &q, &BigUint::from(65537u32));
+        let key = parse_privk(&good).unwrap();
+        for round in 0..2000usize {
+            let noise: [u8; 96] = random();
+            let len = round % 97;
+            let mut data = noise[..len].to_vec();
+            // Plausible MPI headers too, not only random lengths.
+            if round % 2 == 0 && len >= 2 {
+                data[0] = 0;
+                data[1] = (round % 200) as u8;
+            }
+            let _ = parse_privk(&data);
+            let _ = decrypt_csid(&key, &data);
+            let mut damaged = good.clone();
+            damaged[round % good.len()] ^= noise[0] | 1;
+            // Damage inside d passes the key checks; decryption still must not panic.
+            let _ = parse_privk(&damaged).map(|k| decrypt_csid(&k, &data));
+        }
+    }
+
+    #[test]
     fn csid_at_or_above_the_modulus_is_rejected() {
         let (p, q) = test_key();
         let key = parse_privk(&privk_bytes(&p, &q, &BigUint::from(65537u32))).unwrap();
