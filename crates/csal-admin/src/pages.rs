@@ -402,11 +402,7 @@ fn module_form(csrf: &str, reg: &ProviderRegistration, state: &FormState, editin
 /// show on the form instead of as an offline instance.
 fn precheck(reg: &ProviderRegistration, name: &str, config: &serde_json::Value) -> Result<(), StorageError> {
     reg.check_config(config)?;
-    let ctx = csal_core::InstanceContext {
-        id: name.to_owned(),
-        name: name.to_owned(),
-        provider_type: reg.provider_type.to_owned(),
-    };
+    let ctx = csal_core::InstanceContext::new(name, name, reg.provider_type);
     reg.build(&ctx, config).map(|_| ())
 }
 

@@ -100,6 +100,23 @@ impl std::fmt::Debug for Catalog {
     }
 }
 
+/// The router's [`csal_core::ConfigSink`]: a weak handle, so the router
+/// (owned by the catalog) does not keep the catalog alive.
+struct CatalogConfigSink(std::sync::Weak<Inner>);
+
+#[async_trait::async_trait]
+impl csal_core::ConfigSink for CatalogConfigSink {
+    async fn save_config_changes(
+        &self,
+        instance_id: &str,
+        changes: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<()> {
+        let inner =
+            self.0.upgrade().ok_or_else(|| StorageError::new(ErrorKind::Unavailable, "the catalog is closed"))?;
+        Catalog { inner }.save_config_changes(instance_id, changes).await
+    }
+}
+
 const MODULE_COLS: &str = "id, name, label, provider_type, is_enabled, config_json, created_at, updated_at";
 const KEY_CHECK_PLAINTEXT: &str = "csal-catalog master key check";
 const KEY_CHECK_AAD: &str = "csal:key-check";
@@ -143,12 +160,16 @@ impl Catalog {
         migrate::run(&pool, backend).await?;
         check_or_set_key(&pool, backend, &cipher).await?;
         let (applied, _) = watch::channel(-1);
-        let inner = Arc::new(Inner {
+        let inner = Arc::new_cyclic(|weak| Inner {
             pool,
             backend,
             display_url: location.display_url().to_owned(),
             cipher: RwLock::new(Arc::new(cipher)),
-            router: Arc::new(StorageRouter::new(&[], options.layers.clone())),
+            router: Arc::new(StorageRouter::with_config_sink(
+                &[],
+                options.layers.clone(),
+                Some(Arc::new(CatalogConfigSink(weak.clone()))),
+            )),
             reload_lock: tokio::sync::Mutex::new(()),
             applied,
             poller: std::sync::Mutex::new(None),
@@ -319,6 +340,47 @@ impl Catalog {
         tracing::info!(instance = %row.name, "storage module updated");
         self.after_change().await;
         self.get_module(&row.id).await
+    }
+
+    /// Merge values a module changed itself (a refreshed OAuth token) into
+    /// an instance's stored config, sealing secret fields. Every key must be
+    /// a field of the provider's config spec. This is the catalog's
+    /// [`csal_core::ConfigSink`], which the router hands to each instance.
+    pub async fn save_config_changes(
+        &self,
+        name_or_id: &str,
+        changes: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<()> {
+        let backend = self.inner.backend;
+        let mut tx = self.begin_write().await?;
+        let row = find_row(&mut tx, backend, name_or_id).await?;
+        let registration = find_provider(&row.provider_type)?;
+        if let Some(key) = changes.keys().find(|k| !registration.fields.iter().any(|f| f.key == k.as_str())) {
+            return Err(StorageError::invalid_input(format!(
+                "'{key}' is not a config field of provider '{}'",
+                row.provider_type
+            )));
+        }
+        let cipher = self.cipher();
+        let mut plain = open_config(&cipher, &row)?;
+        let Some(map) = plain.as_object_mut() else {
+            return Err(StorageError::invalid_config(format!("stored config of '{}' is not an object", row.name)));
+        };
+        map.extend(changes);
+        let sealed = seal_config(&cipher, &row.id, registration.fields, &plain)?;
+        let config_json = serde_json::to_string(&sealed)
+            .map_err(|_| StorageError::invalid_config("config cannot be serialised as JSON"))?;
+        sqlx::query("UPDATE storage_modules SET config_json = $1, updated_at = $2 WHERE id = $3")
+            .bind(config_json)
+            .bind(now_ms().max(row.updated_at + 1))
+            .bind(&row.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("save storage module config changes"))?;
+        self.commit(tx, "save storage module config changes").await?;
+        tracing::info!(instance = %row.name, "storage module saved config changes it made itself");
+        self.after_change().await;
+        Ok(())
     }
 
     /// Enable or disable an instance.
@@ -628,11 +690,7 @@ fn check_by_building(
     config: &serde_json::Value,
 ) -> Result<()> {
     registration.check_config(config)?;
-    let ctx = csal_core::InstanceContext {
-        id: id.to_owned(),
-        name: name.to_owned(),
-        provider_type: registration.provider_type.to_owned(),
-    };
+    let ctx = csal_core::InstanceContext::new(id, name, registration.provider_type);
     let secrets = csal_core::secret::secret_values(registration.fields, config);
     match registration.build(&ctx, config) {
         Ok(_module) => Ok(()),

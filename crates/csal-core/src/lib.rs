@@ -36,8 +36,8 @@ pub use module::{
 };
 pub use range::ByteRange;
 pub use registry::{
-    ConfigField, FieldKind, InstanceContext, ProviderCategory, ProviderRegistration, find_provider, parse_config,
-    registered_providers, registry_conflicts,
+    ConfigField, ConfigSink, ConfigUpdates, FieldKind, InstanceContext, ProviderCategory, ProviderRegistration,
+    find_provider, parse_config, registered_providers, registry_conflicts,
 };
 pub use router::{InstanceDefinition, InstanceInfo, InstanceStatus, ReloadSummary, StorageRouter};
 pub use secret::{ExposeSecret, SecretString, mask_config};

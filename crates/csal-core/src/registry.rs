@@ -109,12 +109,61 @@ impl ConfigField {
     }
 }
 
-/// Who is asking a factory for a module (for logs and error context).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who is asking a factory for a module (for logs and error context), and
+/// where the module may write back config values it changes itself.
+#[derive(Debug, Clone)]
 pub struct InstanceContext {
     pub id: String,
     pub name: String,
     pub provider_type: String,
+    /// Set when the instance's config lives in a store (the catalog) that
+    /// can take updates; `None` for configs built in code or from files.
+    pub config_updates: Option<ConfigUpdates>,
+}
+
+impl InstanceContext {
+    /// A context without a config store (tests, one-off commands).
+    pub fn new(id: impl Into<String>, name: impl Into<String>, provider_type: impl Into<String>) -> Self {
+        InstanceContext { id: id.into(), name: name.into(), provider_type: provider_type.into(), config_updates: None }
+    }
+}
+
+/// Persists config values that a module changed itself, such as an OAuth
+/// access token refreshed mid-upload or a rotated refresh token, so that a
+/// restart does not lose them. Implemented by the catalog (which encrypts
+/// secret fields); the router hands each instance a [`ConfigUpdates`].
+#[async_trait::async_trait]
+pub trait ConfigSink: Send + Sync + 'static {
+    /// Merge `changes` (top-level config keys and their new values) into the
+    /// stored config of instance `instance_id`, keeping every other key.
+    async fn save_config_changes(
+        &self,
+        instance_id: &str,
+        changes: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<()>;
+}
+
+/// A [`ConfigSink`] bound to one instance.
+#[derive(Clone)]
+pub struct ConfigUpdates {
+    instance_id: String,
+    sink: Arc<dyn ConfigSink>,
+}
+
+impl ConfigUpdates {
+    pub fn new(instance_id: impl Into<String>, sink: Arc<dyn ConfigSink>) -> Self {
+        ConfigUpdates { instance_id: instance_id.into(), sink }
+    }
+    /// Persist `changes`; keys must be fields of the provider's config spec.
+    pub async fn save(&self, changes: serde_json::Map<String, serde_json::Value>) -> Result<()> {
+        self.sink.save_config_changes(&self.instance_id, changes).await
+    }
+}
+
+impl std::fmt::Debug for ConfigUpdates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigUpdates").field("instance_id", &self.instance_id).finish_non_exhaustive()
+    }
 }
 
 /// Builds a module from its (spec-checked) config JSON. Must not block on

@@ -20,7 +20,7 @@ use crate::module::{
     Capabilities, HealthReport, ListPage, ListRequest, ObjectMeta, StorageModule, WriteMeta, WriteReceipt,
 };
 use crate::range::ByteRange;
-use crate::registry::{InstanceContext, find_provider};
+use crate::registry::{ConfigSink, ConfigUpdates, InstanceContext, find_provider};
 use crate::secret::{mask_config, secret_values};
 use crate::stream::ByteStream;
 
@@ -104,12 +104,12 @@ pub struct InstanceHandle {
 }
 
 impl InstanceHandle {
-    fn build(def: &InstanceDefinition, layers: &LayerConfig) -> Self {
+    fn build(def: &InstanceDefinition, layers: &LayerConfig, sink: Option<&Arc<dyn ConfigSink>>) -> Self {
         let masked_config = find_provider(&def.provider_type)
             .ok()
             .and_then(|reg| serde_json::from_str(&def.config_json).ok().map(|cfg| mask_config(reg.fields, &cfg)));
         let module = if def.is_enabled {
-            Self::construct(def, layers).map(Some).map_err(|e| {
+            Self::construct(def, layers, sink).map(Some).map_err(|e| {
                 tracing::warn!(instance = %def.name, provider = %def.provider_type, error = %e, "instance failed to load");
                 (e.kind(), e.to_string())
             })
@@ -119,7 +119,11 @@ impl InstanceHandle {
         InstanceHandle { definition: def.clone(), module, masked_config }
     }
 
-    fn construct(def: &InstanceDefinition, layers: &LayerConfig) -> Result<Arc<LayeredModule>> {
+    fn construct(
+        def: &InstanceDefinition,
+        layers: &LayerConfig,
+        sink: Option<&Arc<dyn ConfigSink>>,
+    ) -> Result<Arc<LayeredModule>> {
         let context =
             |e: StorageError| e.with_context_if_missing(&def.provider_type, &def.name, crate::Operation::Construct);
         let registration = find_provider(&def.provider_type).map_err(context)?;
@@ -131,8 +135,10 @@ impl InstanceHandle {
             )))
         })?;
         let secrets = secret_values(registration.fields, &config);
-        let ctx =
-            InstanceContext { id: def.id.clone(), name: def.name.clone(), provider_type: def.provider_type.clone() };
+        let ctx = InstanceContext {
+            config_updates: sink.map(|s| ConfigUpdates::new(def.id.clone(), s.clone())),
+            ..InstanceContext::new(def.id.clone(), def.name.clone(), def.provider_type.clone())
+        };
         let inner = registration.build(&ctx, &config).map_err(|e| context(e).redact(&secrets))?;
         Ok(Arc::new(LayeredModule::new(inner, &def.name, &def.provider_type, secrets, layers.clone())))
     }
@@ -216,13 +222,26 @@ pub struct ReloadSummary {
 /// Routes contract operations to instances by id or name.
 pub struct StorageRouter {
     layers: LayerConfig,
+    /// Where modules persist config they change themselves (refreshed OAuth
+    /// tokens); the catalog when the router is fed from one.
+    config_sink: Option<Arc<dyn ConfigSink>>,
     state: RwLock<Arc<RouterState>>,
 }
 
 impl StorageRouter {
     /// Build every instance (none is dropped; failures are listed offline).
     pub fn new(definitions: &[InstanceDefinition], layers: LayerConfig) -> Self {
-        let router = StorageRouter { layers, state: RwLock::new(Arc::new(RouterState::default())) };
+        Self::with_config_sink(definitions, layers, None)
+    }
+
+    /// Like [`StorageRouter::new`], with a store that modules write changed
+    /// config back to (see [`ConfigSink`]).
+    pub fn with_config_sink(
+        definitions: &[InstanceDefinition],
+        layers: LayerConfig,
+        config_sink: Option<Arc<dyn ConfigSink>>,
+    ) -> Self {
+        let router = StorageRouter { layers, config_sink, state: RwLock::new(Arc::new(RouterState::default())) };
         router.reload(definitions);
         router
     }
@@ -252,11 +271,11 @@ impl StorageRouter {
                 }
                 Some(_) => {
                     summary.changed.push(def.name.clone());
-                    instances.push(Arc::new(InstanceHandle::build(def, &self.layers)));
+                    instances.push(Arc::new(InstanceHandle::build(def, &self.layers, self.config_sink.as_ref())));
                 }
                 None => {
                     summary.added.push(def.name.clone());
-                    instances.push(Arc::new(InstanceHandle::build(def, &self.layers)));
+                    instances.push(Arc::new(InstanceHandle::build(def, &self.layers, self.config_sink.as_ref())));
                 }
             }
         }

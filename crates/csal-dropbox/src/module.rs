@@ -22,9 +22,9 @@ pub struct DropboxModule {
     chunk_size: usize,
 }
 
-pub(crate) fn build(_ctx: &InstanceContext, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
+pub(crate) fn build(ctx: &InstanceContext, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
     let config: DropboxConfig = csal_core::parse_config("dropbox", config)?;
-    Ok(Arc::new(DropboxModule::new(config, None)?))
+    Ok(Arc::new(DropboxModule::new(config, csal_oauth::ConfigTokenStore::for_instance(ctx))?))
 }
 
 impl DropboxModule {

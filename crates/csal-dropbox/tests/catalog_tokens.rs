@@ -1,36 +1,14 @@
-//! A token refreshed mid-upload is persisted, encrypted, in the catalog:
-//! a `TokenStore` adapter over `csal-catalog` (update_module keeps the other
-//! secret fields, and the catalog seals secrets with its master key).
+//! A token refreshed mid-upload is persisted, encrypted, in the catalog: the
+//! catalog's router hands each instance the catalog as its config sink, and
+//! the provider's token manager saves refreshed tokens through it.
 
 csal_core::link_providers!(csal_dropbox);
 
 use std::sync::Arc;
 
-use csal_catalog::{Catalog, MasterKey, ModuleUpdate, NewModule};
-use csal_core::{ByteStream, ExposeSecret, Result, StorageModule, WriteMeta};
-use csal_dropbox::{DropboxConfig, DropboxModule};
+use csal_catalog::{Catalog, MasterKey, NewModule};
+use csal_core::{ByteStream, WriteMeta};
 use csal_fakes::dropbox::{APP_KEY, APP_SECRET, CHUNK_UNIT, FakeDropbox, REFRESH_TOKEN};
-use csal_oauth::{TokenSet, TokenStore};
-
-/// Saves refreshed tokens into the instance's secret config fields.
-struct CatalogTokenStore {
-    catalog: Arc<Catalog>,
-    instance: String,
-}
-
-#[async_trait::async_trait]
-impl TokenStore for CatalogTokenStore {
-    async fn save(&self, tokens: &TokenSet) -> Result<()> {
-        // Secrets come back masked; masked values keep what is stored.
-        let mut config = self.catalog.get_module(&self.instance).await?.config;
-        config["access_token"] = tokens.access_token.expose_secret().into();
-        if let Some(r) = &tokens.refresh_token {
-            config["refresh_token"] = r.expose_secret().into();
-        }
-        let update = ModuleUpdate { config: Some(config), ..Default::default() };
-        self.catalog.update_module(&self.instance, update).await.map(|_| ())
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_refreshed_mid_upload_is_stored_encrypted_in_the_catalog() {
@@ -58,13 +36,13 @@ async fn token_refreshed_mid_upload_is_stored_encrypted_in_the_catalog() {
         })
         .await
         .unwrap();
-    let store = Arc::new(CatalogTokenStore { catalog: catalog.clone(), instance: "dbx".into() });
-    let typed: DropboxConfig = serde_json::from_value(config).unwrap();
-    let module = DropboxModule::new(typed, Some(store as Arc<dyn TokenStore>)).unwrap();
-
     fake.expire_access_tokens_after(2);
     let body = bytes::Bytes::from(vec![7u8; 3 * CHUNK_UNIT + 10]);
-    let receipt = module.write(ByteStream::from_bytes(body.clone()), WriteMeta::new("cam/seg.bin")).await.unwrap();
+    let receipt = catalog
+        .router()
+        .write("dbx", ByteStream::from_bytes(body.clone()), WriteMeta::new("cam/seg.bin"))
+        .await
+        .unwrap();
     assert_eq!(receipt.size, body.len() as u64);
     assert_eq!(fake.expired_rejections(), 1, "the token did not expire mid-upload");
 

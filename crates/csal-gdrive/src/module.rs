@@ -22,9 +22,9 @@ pub struct GDriveModule {
     chunk_size: usize,
 }
 
-pub(crate) fn build(_ctx: &InstanceContext, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
+pub(crate) fn build(ctx: &InstanceContext, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
     let config: GDriveConfig = csal_core::parse_config("gdrive", config)?;
-    Ok(Arc::new(GDriveModule::new(config, None)?))
+    Ok(Arc::new(GDriveModule::new(config, csal_oauth::ConfigTokenStore::for_instance(ctx))?))
 }
 
 impl GDriveModule {

@@ -19,7 +19,7 @@
 mod store;
 mod token;
 
-pub use store::{MemoryTokenStore, TokenStore};
-pub use token::{OAuthSettings, TokenManager, TokenSet};
+pub use store::{ConfigTokenStore, MemoryTokenStore, REFRESH_TOKEN_EXPIRES_AT, TokenStore};
+pub use token::{OAuthSettings, REFRESH_TOKEN_WARNING, TokenManager, TokenSet, parse_refresh_token_expiry};
 
 pub use csal_core::SecretString;

@@ -1,6 +1,6 @@
 //! Where refreshed tokens go so that a restart does not lose them.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use csal_core::Result;
@@ -50,5 +50,61 @@ impl TokenStore for MemoryTokenStore {
     async fn save(&self, tokens: &TokenSet) -> Result<()> {
         self.saved.lock().expect("lock").push(tokens.clone());
         Ok(())
+    }
+}
+
+/// Saves refreshed tokens into the instance's own config through the
+/// router's [`csal_core::ConfigUpdates`] (the catalog encrypts them), under
+/// the config keys `access_token`, `refresh_token` and, for providers whose
+/// config has it, [`REFRESH_TOKEN_EXPIRES_AT`] (RFC 3339).
+#[derive(Debug)]
+pub struct ConfigTokenStore {
+    updates: csal_core::ConfigUpdates,
+    save_refresh_expiry: bool,
+}
+
+/// Config key of a refresh token's expiry (RFC 3339), for providers whose
+/// refresh tokens expire (Box, Microsoft).
+pub const REFRESH_TOKEN_EXPIRES_AT: &str = "refresh_token_expires_at";
+
+impl ConfigTokenStore {
+    pub fn new(updates: csal_core::ConfigUpdates) -> Self {
+        ConfigTokenStore { updates, save_refresh_expiry: false }
+    }
+
+    /// Also save the refresh token's expiry (the provider's config spec must
+    /// have a [`REFRESH_TOKEN_EXPIRES_AT`] field).
+    pub fn with_refresh_expiry(mut self) -> Self {
+        self.save_refresh_expiry = true;
+        self
+    }
+
+    /// The store for an instance whose config lives in a catalog, if any:
+    /// what a provider factory passes to its token manager.
+    pub fn for_instance(ctx: &csal_core::InstanceContext) -> Option<Arc<dyn TokenStore>> {
+        ctx.config_updates.clone().map(|u| Arc::new(ConfigTokenStore::new(u)) as Arc<dyn TokenStore>)
+    }
+
+    /// [`ConfigTokenStore::for_instance`] that also saves the refresh token's expiry.
+    pub fn for_instance_with_refresh_expiry(ctx: &csal_core::InstanceContext) -> Option<Arc<dyn TokenStore>> {
+        ctx.config_updates
+            .clone()
+            .map(|u| Arc::new(ConfigTokenStore::new(u).with_refresh_expiry()) as Arc<dyn TokenStore>)
+    }
+}
+
+#[async_trait]
+impl TokenStore for ConfigTokenStore {
+    async fn save(&self, tokens: &TokenSet) -> Result<()> {
+        use csal_core::ExposeSecret;
+        let mut changes = serde_json::Map::new();
+        changes.insert("access_token".into(), tokens.access_token.expose_secret().into());
+        if let Some(refresh) = &tokens.refresh_token {
+            changes.insert("refresh_token".into(), refresh.expose_secret().into());
+        }
+        if let (true, Some(at)) = (self.save_refresh_expiry, tokens.refresh_token_expires_at) {
+            changes.insert(REFRESH_TOKEN_EXPIRES_AT.into(), humantime::format_rfc3339_seconds(at).to_string().into());
+        }
+        self.updates.save(changes).await
     }
 }

@@ -12,6 +12,10 @@ use crate::store::TokenStore;
 /// Refresh this long before the access token expires.
 const DEFAULT_SKEW: Duration = Duration::from_secs(120);
 
+/// Health turns degraded this long before the refresh token expires, so an
+/// admin can re-authorise before recordings stop.
+pub const REFRESH_TOKEN_WARNING: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// What an instance's config gives the token manager.
 #[derive(Clone)]
 pub struct OAuthSettings {
@@ -53,6 +57,9 @@ pub struct TokenSet {
     /// The refresh token to use next time (rotated by some providers).
     pub refresh_token: Option<SecretString>,
     pub expires_at: Option<SystemTime>,
+    /// When the refresh token itself stops working, if the provider says
+    /// or its lifetime is known (Box: 60 days; Microsoft: 90 days idle).
+    pub refresh_token_expires_at: Option<SystemTime>,
 }
 
 impl std::fmt::Debug for TokenSet {
@@ -61,6 +68,7 @@ impl std::fmt::Debug for TokenSet {
             .field("access_token", &csal_core::secret::MASK)
             .field("refresh_token", &self.refresh_token.as_ref().map(|_| csal_core::secret::MASK))
             .field("expires_at", &self.expires_at)
+            .field("refresh_token_expires_at", &self.refresh_token_expires_at)
             .finish()
     }
 }
@@ -69,6 +77,7 @@ struct State {
     access_token: Option<SecretString>,
     refresh_token: Option<SecretString>,
     expires_at: Option<SystemTime>,
+    refresh_token_expires_at: Option<SystemTime>,
     /// Set when the token endpoint refused the refresh token: every later
     /// call fails at once with this error until the config is replaced.
     revoked: Option<String>,
@@ -84,6 +93,12 @@ pub struct TokenManager {
     state: tokio::sync::Mutex<State>,
     store: Option<Arc<dyn TokenStore>>,
     skew: Duration,
+    /// How long a newly issued refresh token lasts, when the provider has a
+    /// fixed policy and does not say in the token response.
+    refresh_token_lifetime: Option<Duration>,
+    /// Mirror of the state's refresh-token expiry, readable without the
+    /// async lock (health checks).
+    refresh_token_expires_at: StdMutex<Option<SystemTime>>,
     refreshes: AtomicU64,
     /// Last refresh failure, for health checks (no secret in it).
     last_failure: StdMutex<Option<String>>,
@@ -106,6 +121,9 @@ struct TokenResponse {
     expires_in: Option<u64>,
     #[serde(default)]
     refresh_token: Option<String>,
+    /// Non-standard but sent by some providers (seconds).
+    #[serde(default)]
+    refresh_token_expires_in: Option<u64>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -141,10 +159,13 @@ impl TokenManager {
                 access_token: settings.access_token,
                 refresh_token: settings.refresh_token,
                 expires_at: settings.expires_at,
+                refresh_token_expires_at: None,
                 revoked: None,
             }),
             store,
             skew: DEFAULT_SKEW,
+            refresh_token_lifetime: None,
+            refresh_token_expires_at: StdMutex::new(None),
             refreshes: AtomicU64::new(0),
             last_failure: StdMutex::new(None),
         })
@@ -156,15 +177,40 @@ impl TokenManager {
         self
     }
 
+    /// When the configured refresh token expires (from the instance config),
+    /// and how long the provider's refresh tokens last once rotated.
+    pub fn with_refresh_token_expiry(mut self, expires_at: Option<SystemTime>, lifetime: Option<Duration>) -> Self {
+        self.state.get_mut().refresh_token_expires_at = expires_at;
+        *self.refresh_token_expires_at.get_mut().expect("lock") = expires_at;
+        self.refresh_token_lifetime = lifetime;
+        self
+    }
+
     /// How many refreshes reached the token endpoint and succeeded.
     pub fn refresh_count(&self) -> u64 {
         self.refreshes.load(Ordering::Relaxed)
     }
 
-    /// `Some(reason)` when the last refresh failed: health checks report
-    /// the instance as degraded with this reason (no secret in it).
+    /// `Some(reason)` when the last refresh failed or the refresh token
+    /// expires within [`REFRESH_TOKEN_WARNING`]: health checks report the
+    /// instance as degraded with this reason (no secret in it).
     pub fn health(&self) -> Option<String> {
-        self.last_failure.lock().expect("lock").clone()
+        if let Some(failure) = self.last_failure.lock().expect("lock").clone() {
+            return Some(failure);
+        }
+        let expires_at = (*self.refresh_token_expires_at.lock().expect("lock"))?;
+        let left = expires_at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
+        (left < REFRESH_TOKEN_WARNING).then(|| {
+            let when = humantime::format_rfc3339_seconds(expires_at);
+            if left.is_zero() {
+                format!("the OAuth refresh token expired at {when}: re-authorise this instance")
+            } else {
+                format!(
+                    "the OAuth refresh token expires at {when} (in {} h): re-authorise this instance before then",
+                    left.as_secs() / 3600
+                )
+            }
+        })
     }
 
     /// A bearer token valid for at least the skew, refreshed first if needed.
@@ -214,11 +260,21 @@ impl TokenManager {
         };
         match self.call_token_endpoint(&refresh_token).await {
             Ok(resp) => {
+                let now = SystemTime::now();
+                let rotated = resp.refresh_token.is_some();
+                let refresh_token_expires_at = match resp.refresh_token_expires_in {
+                    Some(secs) => Some(now + Duration::from_secs(secs)),
+                    None if rotated => self.refresh_token_lifetime.map(|l| now + l),
+                    None => state.refresh_token_expires_at,
+                };
                 let tokens = TokenSet {
                     access_token: SecretString::from(resp.access_token),
                     refresh_token: Some(resp.refresh_token.map(SecretString::from).unwrap_or(refresh_token)),
-                    expires_at: resp.expires_in.map(|s| SystemTime::now() + Duration::from_secs(s)),
+                    expires_at: resp.expires_in.map(|s| now + Duration::from_secs(s)),
+                    refresh_token_expires_at,
                 };
+                state.refresh_token_expires_at = refresh_token_expires_at;
+                *self.refresh_token_expires_at.lock().expect("lock") = refresh_token_expires_at;
                 state.access_token = Some(tokens.access_token.clone());
                 state.refresh_token = tokens.refresh_token.clone();
                 state.expires_at = tokens.expires_at;
@@ -281,6 +337,22 @@ impl TokenManager {
         let error = serde_json::from_slice::<TokenErrorBody>(&body).unwrap_or_default().error;
         Err(classify_token_error(status.as_u16(), &error).with_retry_after(retry_after))
     }
+}
+
+/// Parse the optional `refresh_token_expires_at` config value (RFC 3339),
+/// naming the field in the error.
+pub fn parse_refresh_token_expiry(value: Option<&str>) -> Result<Option<SystemTime>> {
+    value
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| {
+            humantime::parse_rfc3339_weak(v.trim()).map_err(|_| {
+                StorageError::invalid_config(format!(
+                    "field '{}': '{v}' is not an RFC 3339 time like 2026-12-31T23:59:59Z",
+                    crate::REFRESH_TOKEN_EXPIRES_AT
+                ))
+            })
+        })
+        .transpose()
 }
 
 /// RFC 6749 section 5.2 error codes (plus status) to an error kind.

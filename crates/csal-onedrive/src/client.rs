@@ -21,6 +21,10 @@ pub(crate) struct GraphClient {
     root: String,
 }
 
+/// Microsoft identity platform refresh tokens last 90 days and are replaced
+/// by a new one on every refresh.
+const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(90 * 24 * 3600);
+
 impl GraphClient {
     pub fn new(config: &OneDriveConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
         let timeout = Duration::from_secs(config.timeout_secs.unwrap_or(60));
@@ -48,7 +52,11 @@ impl GraphClient {
                 scope: Some(config.scope.clone().unwrap_or_else(|| DEFAULT_SCOPE.to_owned())),
             },
             store,
-        )?;
+        )?
+        .with_refresh_token_expiry(
+            csal_oauth::parse_refresh_token_expiry(config.refresh_token_expires_at.as_deref())?,
+            Some(REFRESH_TOKEN_LIFETIME),
+        );
         let graph = config.graph_url.clone().unwrap_or_else(|| GRAPH_URL.to_owned()).trim_end_matches('/').to_owned();
         let drive = match config.drive_id.as_deref().filter(|d| !d.is_empty()) {
             Some(id) => format!("{graph}/drives/{id}"),

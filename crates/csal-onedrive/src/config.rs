@@ -19,6 +19,9 @@ pub struct OneDriveConfig {
     pub refresh_token: Option<SecretString>,
     /// Optional current access token.
     pub access_token: Option<SecretString>,
+    /// When the refresh token expires (RFC 3339; Microsoft: 90 days after
+    /// issue, renewed on every refresh). Kept current by the token store.
+    pub refresh_token_expires_at: Option<String>,
     /// Tenant: `common`, `consumers`, `organizations` or a tenant id (default common).
     pub tenant: Option<String>,
     /// Drive id; empty = the signed-in user's drive (`/me/drive`).
@@ -77,6 +80,7 @@ impl OneDriveConfig {
                 return bad("tenant", "must be common, consumers, organizations, a tenant id or a domain");
             }
         }
+        csal_oauth::parse_refresh_token_expiry(self.refresh_token_expires_at.as_deref())?;
         if self.timeout_secs == Some(0) {
             return bad("timeout_secs", "must be at least 1");
         }
@@ -103,6 +107,8 @@ pub(crate) const FIELDS: &[ConfigField] = &[
         .help("From the authorization-code flow with the offline_access scope.")
         .doc(DOC_AUTH),
     ConfigField::secret("access_token", "Access token").help("Optional; refreshed automatically.").doc(DOC_AUTH),
+    ConfigField::text("refresh_token_expires_at", "Refresh token expires at")
+        .help("RFC 3339 time; set by `csal module authorize` and on each refresh. Health warns a week before."),
     ConfigField::text("tenant", "Tenant")
         .default("\"common\"")
         .help("common, consumers (personal accounts), organizations, or your tenant id."),

@@ -22,9 +22,9 @@ pub struct OneDriveModule {
     chunk_size: usize,
 }
 
-pub(crate) fn build(_ctx: &InstanceContext, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
+pub(crate) fn build(ctx: &InstanceContext, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
     let config: OneDriveConfig = csal_core::parse_config("onedrive", config)?;
-    Ok(Arc::new(OneDriveModule::new(config, None)?))
+    Ok(Arc::new(OneDriveModule::new(config, csal_oauth::ConfigTokenStore::for_instance_with_refresh_expiry(ctx))?))
 }
 
 impl OneDriveModule {

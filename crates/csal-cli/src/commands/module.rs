@@ -116,7 +116,7 @@ fn record_json(cat: &Catalog, r: &csal_catalog::ModuleRecord) -> Value {
 fn precheck(provider_type: &str, name: &str, config: &Value) -> CliResult<()> {
     let reg = find_provider(provider_type)?;
     reg.check_config(config)?;
-    let ctx = InstanceContext { id: name.to_owned(), name: name.to_owned(), provider_type: provider_type.to_owned() };
+    let ctx = InstanceContext::new(name, name, provider_type);
     reg.build(&ctx, config).map(|_| ()).map_err(|e| e.with_instance(name.to_owned()).into())
 }
 
