@@ -4,7 +4,7 @@
 use bytes::BytesMut;
 use csal_core::{ByteRange, ByteStream, ObjectMeta, Result, StorageError, check_object_id};
 use dropbox_sdk::files::{self, DownloadArg, FileMetadata, GetMetadataArg, Metadata};
-use futures::{AsyncRead, AsyncReadExt, StreamExt};
+use futures::{AsyncRead, AsyncReadExt};
 
 use crate::client::{DropboxClient, parse_time};
 
@@ -44,7 +44,7 @@ pub(crate) async fn read(client: &DropboxClient, object_id: &str, range: Option<
         (Some(r), _) => {
             // The server ignored Range and sent the whole file: cut it here.
             let span = r.resolve(full_size)?;
-            Ok(slice(ByteStream::new(stream, Some(full_size)).expect_len(full_size), span.start, span.end - span.start))
+            Ok(ByteStream::new(stream, Some(full_size)).expect_len(full_size).window(span.start, span.end - span.start))
         }
     }
 }
@@ -81,33 +81,6 @@ fn reader_stream(
             }
         }
     })
-}
-
-/// Skip `skip` bytes of `body` and keep the next `take`.
-fn slice(body: ByteStream, skip: u64, take: u64) -> ByteStream {
-    let stream = futures::stream::unfold((body, skip, take), |(mut body, mut skip, mut take)| async move {
-        loop {
-            if take == 0 {
-                return None;
-            }
-            let mut chunk = match body.next().await? {
-                Ok(c) => c,
-                Err(e) => return Some((Err(e), (body, 0, 0))),
-            };
-            if skip >= chunk.len() as u64 {
-                skip -= chunk.len() as u64;
-                continue;
-            }
-            let _ = chunk.split_to(skip as usize);
-            skip = 0;
-            if chunk.len() as u64 > take {
-                chunk.truncate(take as usize);
-            }
-            take -= chunk.len() as u64;
-            return Some((Ok(chunk), (body, skip, take)));
-        }
-    });
-    ByteStream::new(stream, Some(take)).expect_len(take)
 }
 
 /// The object of a file entry under the root (folders and others: None).
