@@ -197,6 +197,14 @@ impl HttpRequest for SdkRequest {
             (true, Some(ours)) => ours.as_str(),
             _ => value,
         };
+        if name.eq_ignore_ascii_case("Authorization") {
+            // Kept out of any Debug output of the request, as bearer_auth does.
+            if let Ok(mut v) = reqwest::header::HeaderValue::from_str(value) {
+                v.set_sensitive(true);
+                self.builder = self.builder.header(reqwest::header::AUTHORIZATION, v);
+                return self;
+            }
+        }
         self.builder = self.builder.header(name, value);
         self
     }
