@@ -158,7 +158,9 @@ pub enum AdminCmd {
 }
 
 fn init_tracing(command: &Command) {
-    let default = if matches!(command, Command::Serve(_)) { "info" } else { "error" };
+    // dropbox-sdk logs every 409 answer (a normal not_found before an
+    // idempotent delete) at error level; csal-dropbox classifies them itself.
+    let default = if matches!(command, Command::Serve(_)) { "info,dropbox_sdk=off" } else { "error,dropbox_sdk=off" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
