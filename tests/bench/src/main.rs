@@ -8,13 +8,14 @@
 mod cloud;
 mod local_fs;
 mod rss;
+mod s3;
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-csal_core::link_providers!(csal_local_fs, csal_memory, csal_gcs, csal_azure_blob);
+csal_core::link_providers!(csal_local_fs, csal_memory, csal_gcs, csal_azure_blob, csal_s3);
 
 #[derive(Parser)]
 struct Cli {
@@ -24,13 +25,26 @@ struct Cli {
     /// Also write the results as Markdown to this file.
     #[arg(long, global = true)]
     markdown: Option<PathBuf>,
+    /// Rounds of the S3 comparison (best time, worst peak RSS).
+    #[arg(long, default_value_t = 3, global = true)]
+    rounds: u32,
     #[command(subcommand)]
     only: Option<Only>,
 }
 
 #[derive(Subcommand)]
-#[allow(clippy::enum_variant_names)] // internal child modes, all RSS probes
 enum Only {
+    /// Only the S3 comparison: csal-s3 (router) vs aws-sdk-s3, object_store and OpenDAL on s3s-fs
+    /// (needs CSAL_TEST_S3_S3SFS_ENDPOINT / _ACCESS_KEY / _SECRET_KEY).
+    S3,
+    /// (internal) One S3 transfer by one client; prints its time and peak RSS as JSON.
+    #[command(hide = true)]
+    S3Child {
+        client: s3::Client,
+        op: s3::Op,
+        #[arg(long)]
+        key: String,
+    },
     /// (internal) Stream `size` bytes through local_fs and print this process's peak RSS.
     RssLocalFs,
     /// (internal) Print the peak RSS of a process that only starts up.
@@ -50,9 +64,15 @@ pub struct Figure {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    match cli.only {
+    match &cli.only {
+        Some(Only::S3Child { client, op, key }) => return rt.block_on(s3::child(*client, *op, cli.size, key)),
+        Some(Only::S3) => {
+            let comparison = rt.block_on(s3::compare(cli.size, cli.rounds))?;
+            comparison.print();
+            return finish(&comparison.figures(), &[comparison.markdown()], &cli);
+        }
         Some(Only::RssLocalFs) => return rt.block_on(rss::stream_through_local_fs(cli.size)),
-        Some(Only::RssCloud { provider }) => return rt.block_on(cloud::stream_through(&provider, cli.size)),
+        Some(Only::RssCloud { provider }) => return rt.block_on(cloud::stream_through(provider, cli.size)),
         Some(Only::RssIdle) => {
             println!("{}", rss::peak_rss_kib()?);
             return Ok(());
@@ -64,18 +84,25 @@ fn main() -> Result<()> {
     figures.extend(rt.block_on(local_fs::dispatch_overhead())?);
     figures.extend(rss::local_fs_peak(cli.size)?);
     figures.extend(cloud::peaks(cli.size)?);
+    let (s3_figures, comparison) = rt.block_on(s3::figures_or_skip(cli.size, cli.rounds))?;
+    figures.extend(s3_figures);
+    let sections: Vec<String> = comparison.iter().map(s3::Comparison::markdown).collect();
+    finish(&figures, &sections, &cli)
+}
 
-    println!("\n{:<58} {:>22} {:>14}  met", "benchmark", "value", "target");
-    for f in &figures {
-        println!("{:<58} {:>22} {:>14}  {}", f.name, f.value, f.target, if f.met { "yes" } else { "NO" });
+/// Print the summary table; write the Markdown file if asked.
+fn finish(figures: &[Figure], sections: &[String], cli: &Cli) -> Result<()> {
+    println!("\n{:<70} {:>26} {:>10}  met", "benchmark", "value", "target");
+    for f in figures {
+        println!("{:<70} {:>26} {:>10}  {}", f.name, f.value, f.target, if f.met { "yes" } else { "NO" });
     }
-    if let Some(path) = cli.markdown {
-        std::fs::write(&path, markdown(&figures, cli.size))?;
+    if let Some(path) = &cli.markdown {
+        std::fs::write(path, markdown(figures, sections, cli.size))?;
     }
     Ok(())
 }
 
-fn markdown(figures: &[Figure], size: u64) -> String {
+fn markdown(figures: &[Figure], sections: &[String], size: u64) -> String {
     let mut out = String::from("# Benchmarks\n\n");
     out.push_str("Written by `cargo xtask bench` (release build). Every figure compares CSAL with a baseline\n");
     out.push_str("measured in the same run on the same machine; memory is the peak RSS (VmHWM) of a child\n");
@@ -95,6 +122,10 @@ fn markdown(figures: &[Figure], size: u64) -> String {
             f.target,
             if f.met { "yes" } else { "**no**" }
         ));
+    }
+    for section in sections {
+        out.push('\n');
+        out.push_str(section);
     }
     out
 }
