@@ -43,6 +43,9 @@ enum Cmd {
         /// Bytes for the large transfers (default 1 GiB).
         #[arg(long, default_value_t = 1 << 30)]
         size: u64,
+        /// Rounds of the S3 comparison (best time of each client is kept).
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
         /// Only the S3 comparison on s3s-fs; prints, leaves docs/benchmarks.md alone.
         #[arg(long)]
         s3_only: bool,
@@ -75,7 +78,7 @@ fn main() {
     let result = match cli.command {
         Cmd::Test { no_lint } => test(no_lint),
         Cmd::Conformance { providers } => conformance(&providers),
-        Cmd::Bench { size, s3_only } => bench(size, s3_only),
+        Cmd::Bench { size, rounds, s3_only } => bench(size, rounds, s3_only),
         Cmd::Package => package(),
         Cmd::Emulators { command } => match command {
             EmuCmd::List => {
@@ -185,7 +188,7 @@ fn package() -> Result<()> {
     )
 }
 
-fn bench(size: u64, s3_only: bool) -> Result<()> {
+fn bench(size: u64, rounds: u32, s3_only: bool) -> Result<()> {
     run("build benchmarks (release)", cargo().args(["build", "--release", "-p", "csal-bench"]))?;
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
     let bin = target.join("release/csal-bench");
@@ -202,7 +205,7 @@ fn bench(size: u64, s3_only: bool) -> Result<()> {
         running.push(e.start(&env)?);
     }
     let mut cmd = Command::new(bin);
-    cmd.arg("--size").arg(size.to_string()).current_dir(workspace_root());
+    cmd.arg("--size").arg(size.to_string()).arg("--rounds").arg(rounds.to_string()).current_dir(workspace_root());
     if s3_only {
         cmd.arg("s3");
     } else {
