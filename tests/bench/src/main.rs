@@ -107,9 +107,13 @@ fn markdown(figures: &[Figure], sections: &[String], size: u64) -> String {
     out.push_str("Written by `cargo xtask bench` (release build). Every figure compares CSAL with a baseline\n");
     out.push_str("measured in the same run on the same machine; memory is the peak RSS (VmHWM) of a child\n");
     out.push_str("process that does only that transfer.\n\n");
+    out.push_str("Reproduce: `cargo xtask bench` (everything; starts the emulators, rewrites this file), or\n");
+    out.push_str("`cargo xtask bench --s3-only [--size 67108864] [--rounds 1]` (S3 comparison only, printed).\n\n");
     out.push_str(&format!(
-        "Machine: {} cores; transfer size {} MiB; run at {}.\n\n",
+        "Machine: {}, {} cores, {}; transfer size {} MiB; run at {}.\n\n",
+        cpu_model(),
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        memory_total(),
         size >> 20,
         humantime_now()
     ));
@@ -128,6 +132,24 @@ fn markdown(figures: &[Figure], sections: &[String], size: u64) -> String {
         out.push_str(section);
     }
     out
+}
+
+/// `model name` from /proc/cpuinfo.
+fn cpu_model() -> String {
+    proc_field("/proc/cpuinfo", "model name").unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// `MemTotal` from /proc/meminfo, in GiB.
+fn memory_total() -> String {
+    proc_field("/proc/meminfo", "MemTotal")
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or_else(|| "unknown RAM".into(), |kib| format!("{:.0} GiB RAM", kib as f64 / (1024.0 * 1024.0)))
+}
+
+fn proc_field(file: &str, name: &str) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let line = text.lines().find(|l| l.starts_with(name))?;
+    Some(line.split_once(':')?.1.trim().to_owned())
 }
 
 fn humantime_now() -> String {
