@@ -110,10 +110,11 @@ fn markdown(figures: &[Figure], sections: &[String], size: u64) -> String {
     out.push_str("Reproduce: `cargo xtask bench` (everything; starts the emulators, rewrites this file), or\n");
     out.push_str("`cargo xtask bench --s3-only [--size 67108864] [--rounds 1]` (S3 comparison only, printed).\n\n");
     out.push_str(&format!(
-        "Machine: {}, {} cores, {}; transfer size {} MiB; run at {}.\n\n",
+        "Machine: {}, {} cores, {}; load average {} when the run ended; transfer size {} MiB; run at {}.\n\n",
         cpu_model(),
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         memory_total(),
+        load_average(),
         size >> 20,
         humantime_now()
     ));
@@ -144,6 +145,14 @@ fn memory_total() -> String {
     proc_field("/proc/meminfo", "MemTotal")
         .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
         .map_or_else(|| "unknown RAM".into(), |kib| format!("{:.0} GiB RAM", kib as f64 / (1024.0 * 1024.0)))
+}
+
+/// The 1-minute load average (other work on the box makes throughput noisy).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn proc_field(file: &str, name: &str) -> Option<String> {

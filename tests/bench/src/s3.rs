@@ -325,7 +325,7 @@ impl Comparison {
                 "each upload and each download in its own child process; peak RSS = its VmHWM (worst round; an idle process: {:.1} MiB)",
                 mib(self.idle_kib)
             ),
-            "speed ratio = client MiB/s / aws-sdk-s3 MiB/s (above 1: faster than the raw SDK)".into(),
+            "speed ratio = client MiB/s / aws-sdk-s3 MiB/s (above 1: faster than the raw SDK); on a busy machine the ratios move by 10-30 % from run to run, so compare clients within one run".into(),
         ];
         for c in Client::ALL {
             lines.push(format!("upload checksum, {}: {}", c.label(), c.upload_checksum()));
