@@ -43,6 +43,12 @@ enum Cmd {
         /// Bytes for the large transfers (default 1 GiB).
         #[arg(long, default_value_t = 1 << 30)]
         size: u64,
+        /// Rounds of the S3 comparison (best time of each client is kept).
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// Only the S3 comparison on s3s-fs; prints, leaves docs/benchmarks.md alone.
+        #[arg(long)]
+        s3_only: bool,
     },
     /// `cargo package` every publishable crate.
     Package,
@@ -72,7 +78,7 @@ fn main() {
     let result = match cli.command {
         Cmd::Test { no_lint } => test(no_lint),
         Cmd::Conformance { providers } => conformance(&providers),
-        Cmd::Bench { size } => bench(size),
+        Cmd::Bench { size, rounds, s3_only } => bench(size, rounds, s3_only),
         Cmd::Package => package(),
         Cmd::Emulators { command } => match command {
             EmuCmd::List => {
@@ -182,38 +188,38 @@ fn package() -> Result<()> {
     )
 }
 
-fn bench(size: u64) -> Result<()> {
+fn bench(size: u64, rounds: u32, s3_only: bool) -> Result<()> {
     run("build benchmarks (release)", cargo().args(["build", "--release", "-p", "csal-bench"]))?;
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
     let bin = target.join("release/csal-bench");
     let out = workspace_root().join("docs/benchmarks.md");
-    // The cloud providers' figures need their emulators; S3 is measured against s3s-fs.
+    // The cloud providers' figures need their emulators; the S3 comparison
+    // (csal-s3, aws-sdk-s3, object_store, OpenDAL) runs against s3s-fs.
     let env = emulators::Env::new(&workspace_root())?;
-    let mut running = emulators::start_for(&env, &["gcs".to_owned(), "azure_blob".to_owned()])?;
+    let mut running = Vec::new();
+    if !s3_only {
+        running = emulators::start_for(&env, &["gcs".to_owned(), "azure_blob".to_owned()])?;
+    }
     for e in emulators::all().into_iter().filter(|e| e.name() == "s3s-fs") {
         e.install(&env)?;
         running.push(e.start(&env)?);
     }
     let mut cmd = Command::new(bin);
-    cmd.arg("--size").arg(size.to_string()).arg("--markdown").arg(&out).current_dir(workspace_root());
+    cmd.arg("--size").arg(size.to_string()).arg("--rounds").arg(rounds.to_string()).current_dir(workspace_root());
+    if s3_only {
+        cmd.arg("s3");
+    } else {
+        cmd.arg("--markdown").arg(&out);
+    }
     for r in &running {
         cmd.envs(r.env.iter().cloned());
     }
-    let mut result = run("csal-bench", &mut cmd);
-    if result.is_ok() {
-        // csal-s3 against raw aws-sdk-s3 on s3s-fs; appends its table to the same file.
-        let mut s3 = cargo();
-        s3.args(["bench", "-p", "csal-s3", "--bench", "s3_upload"])
-            .env("CSAL_BENCH_SIZE", size.to_string())
-            .env("CSAL_BENCH_MARKDOWN", &out);
-        for r in &running {
-            s3.envs(r.env.iter().cloned());
-        }
-        result = run("csal-s3 benchmark", &mut s3);
-    }
+    let result = run("csal-bench", &mut cmd);
     drop(running);
     result?;
-    eprintln!("xtask: figures written to {}", out.display());
+    if !s3_only {
+        eprintln!("xtask: figures written to {}", out.display());
+    }
     Ok(())
 }
 
