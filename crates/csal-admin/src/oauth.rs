@@ -216,7 +216,8 @@ pub async fn callback(
              last 10 minutes). Start again with the Authorize button.",
         );
     };
-    let cookie_session = auth::session_id(&headers).filter(|id| state.sessions.get(id).is_some_and(|s| s.authenticated));
+    let cookie_session =
+        auth::session_id(&headers).filter(|id| state.sessions.get(id).is_some_and(|s| s.authenticated));
     if let (Some(cookie), Some(owner)) = (&cookie_session, &flow.session) {
         if cookie != owner {
             return result_page(

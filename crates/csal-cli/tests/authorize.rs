@@ -237,8 +237,7 @@ async fn a_code_used_twice_is_refused_by_the_provider_and_reported_as_auth() {
     env.add("od", "onedrive", onedrive_config(&fake));
     // First run: capture the code on its way to the listener, then deliver it.
     let (first, url) = env.start_authorize("od").await;
-    let location =
-        no_redirects().get(&url).send().await.unwrap().headers()["location"].to_str().unwrap().to_owned();
+    let location = no_redirects().get(&url).send().await.unwrap().headers()["location"].to_str().unwrap().to_owned();
     let used_code = query_of(&location)["code"].clone();
     assert_eq!(browser().get(&location).send().await.unwrap().status(), 200);
     assert_eq!(finish(first).await.0, OK);

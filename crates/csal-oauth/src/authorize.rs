@@ -156,15 +156,7 @@ impl OAuthClient {
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| StorageError::invalid_config("cannot build the OAuth HTTP client").with_source(e))?;
-        Ok(OAuthClient {
-            spec,
-            authorize_url,
-            token_url,
-            client_id: client_id.to_owned(),
-            client_secret,
-            scopes,
-            http,
-        })
+        Ok(OAuthClient { spec, authorize_url, token_url, client_id: client_id.to_owned(), client_secret, scopes, http })
     }
 
     /// Start a flow whose answer comes to `redirect_uri`: a fresh state and
@@ -305,7 +297,9 @@ impl PendingAuthorization {
         if let Some(error) = params.get("error") {
             let detail = params.get("error_description").map(|d| format!(" ({d})")).unwrap_or_default();
             let why = if error == "access_denied" {
-                format!("the authorization was refused at the provider (access_denied{detail}): authorise again and allow access")
+                format!(
+                    "the authorization was refused at the provider (access_denied{detail}): authorise again and allow access"
+                )
             } else {
                 format!("the provider answered the authorization with error '{error}'{detail}")
             };

@@ -101,12 +101,10 @@ impl ConfigTokenStore {
 
     /// [`ConfigTokenStore::for_instance`] that also saves the refresh token's expiry.
     pub fn for_instance_with_refresh_expiry(ctx: &csal_core::InstanceContext) -> Option<Arc<dyn TokenStore>> {
-        ctx.config_updates
-            .clone()
-            .map(|u| {
-                Arc::new(ConfigTokenStore::new(u).with_refresh_expiry().with_instance_name(&ctx.name))
-                    as Arc<dyn TokenStore>
-            })
+        ctx.config_updates.clone().map(|u| {
+            Arc::new(ConfigTokenStore::new(u).with_refresh_expiry().with_instance_name(&ctx.name))
+                as Arc<dyn TokenStore>
+        })
     }
 }
 

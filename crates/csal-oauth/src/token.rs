@@ -139,16 +139,17 @@ impl TokenManager {
     /// the manager is built, and every call fails with an Auth error telling
     /// the admin to run `csal module authorize NAME`.
     pub fn new(settings: OAuthSettings, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
-        let not_authorised = (settings.access_token.is_none() && settings.refresh_token.is_none()).then(|| {
-            match store.as_ref().and_then(|s| s.instance_name()) {
-                Some(name) => format!(
-                    "instance '{name}' is not authorised yet: run `csal module authorize {name}` \
+        let not_authorised = (settings.access_token.is_none() && settings.refresh_token.is_none()).then(|| match store
+            .as_ref()
+            .and_then(|s| s.instance_name())
+        {
+            Some(name) => format!(
+                "instance '{name}' is not authorised yet: run `csal module authorize {name}` \
                      or use Authorize in the admin UI"
-                ),
-                None => "this instance is not authorised yet: run `csal module authorize NAME` \
+            ),
+            None => "this instance is not authorised yet: run `csal module authorize NAME` \
                          or use Authorize in the admin UI"
-                    .to_owned(),
-            }
+                .to_owned(),
         });
         if settings.refresh_token.is_some() && settings.client_id.trim().is_empty() {
             return Err(StorageError::invalid_config("field 'client_id': required to refresh tokens"));

@@ -28,9 +28,9 @@ pub async fn authorize(
     json: bool,
 ) -> CliResult {
     let (rec, client) = csal_admin::oauth::oauth_client(cat, name).await?;
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port.unwrap_or(0)))
-        .await
-        .map_err(|e| CliError::other(format!("cannot listen on 127.0.0.1:{} for the redirect: {e}", port.unwrap_or(0))))?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port.unwrap_or(0))).await.map_err(|e| {
+        CliError::other(format!("cannot listen on 127.0.0.1:{} for the redirect: {e}", port.unwrap_or(0)))
+    })?;
     let local = listener.local_addr()?;
     let redirect_uri = format!("http://127.0.0.1:{}/callback", local.port());
     let pending = client.start(&redirect_uri)?;
@@ -116,14 +116,11 @@ pub async fn authorize(
             expires.as_deref().map(|e| format!("; the refresh token expires at {e}")).unwrap_or_default()
         );
         if tokens.refresh_token.is_none() {
-            eprintln!(
-                "csal: warning: the provider sent no refresh token: access stops when the access token expires"
-            );
+            eprintln!("csal: warning: the provider sent no refresh token: access stops when the access token expires");
         }
         match &report {
             Ok(r) => {
-                let latency =
-                    r.latency.map(|d| format!(" in {:.1} ms", d.as_secs_f64() * 1000.0)).unwrap_or_default();
+                let latency = r.latency.map(|d| format!(" in {:.1} ms", d.as_secs_f64() * 1000.0)).unwrap_or_default();
                 println!("test: {}{latency}", r.status.as_str());
                 if let Some(e) = &r.last_error {
                     println!("  {e}");
