@@ -48,11 +48,14 @@ struct Flow {
     started: Instant,
 }
 
+/// A message left for a session about an instance: (instance, ok, text).
+type Flash = (String, bool, String);
+
 /// Started flows by state, and flash messages by session id.
 #[derive(Clone, Default)]
 pub struct OAuthFlows {
     flows: Arc<Mutex<HashMap<String, Flow>>>,
-    flashes: Arc<Mutex<HashMap<String, (String, bool, String)>>>,
+    flashes: Arc<Mutex<HashMap<String, Flash>>>,
 }
 
 impl OAuthFlows {
