@@ -11,13 +11,15 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Every route except `/login` and `/healthz` needs a logged-in session or an
+//! Every route except `/login`, `/healthz` and `/oauth/callback` (see
+//! [`oauth`]) needs a logged-in session or an
 //! API token (see [`auth`]).
 
 pub mod api;
 pub mod auth;
 pub mod forms;
 pub mod metrics;
+pub mod oauth;
 pub mod pages;
 mod status;
 mod views;
@@ -37,11 +39,22 @@ pub use status::{StatusView, status_of};
 pub struct AdminState {
     pub catalog: Catalog,
     pub sessions: auth::Sessions,
+    /// Base URL browsers reach this server at (`https://csal.example.com`),
+    /// for OAuth redirect URIs; `None`: `http://{Host header}`.
+    pub public_url: Option<String>,
+    /// OAuth authorizations started with the Authorize button.
+    pub oauth: oauth::OAuthFlows,
 }
 
 impl AdminState {
     pub fn new(catalog: Catalog) -> Self {
-        AdminState { catalog, sessions: auth::Sessions::default() }
+        AdminState { catalog, sessions: auth::Sessions::default(), public_url: None, oauth: Default::default() }
+    }
+
+    /// Set the public base URL (OAuth redirect URIs are built from it).
+    pub fn with_public_url(mut self, url: Option<String>) -> Self {
+        self.public_url = url.map(|u| u.trim_end_matches('/').to_owned()).filter(|u| !u.is_empty());
+        self
     }
 }
 
@@ -54,6 +67,7 @@ pub fn app(state: AdminState) -> Router {
         .route("/modules/{name}", get(pages::module_detail))
         .route("/modules/{name}/edit", get(pages::edit_module).post(pages::update_module))
         .route("/modules/{name}/test", post(pages::test_module))
+        .route("/modules/{name}/authorize", post(oauth::start))
         .route("/modules/{name}/enable", post(pages::enable_module))
         .route("/modules/{name}/disable", post(pages::disable_module))
         .route("/modules/{name}/delete", post(pages::delete_module))
@@ -66,6 +80,9 @@ pub fn app(state: AdminState) -> Router {
     Router::new()
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/healthz", get(|| async { "ok" }))
+        // Authenticated by its single-use state, not the (SameSite=Strict)
+        // session cookie a browser coming back from the provider omits.
+        .route("/oauth/callback", get(oauth::callback))
         .merge(protected)
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)

@@ -186,7 +186,14 @@ pub async fn module_detail(
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Response {
-    detail_response(&state, &caller, &name, None)
+    let flash = match &caller {
+        Caller::Session { id, .. } => state.oauth.take_flash(id, &name),
+        Caller::Token => None,
+    };
+    match find_info(&state, &name) {
+        Ok(info) => detail_page(&info, &caller, None, flash).into_response(),
+        Err(e) => error_page(&caller, &e),
+    }
 }
 
 fn find_info(state: &AdminState, name: &str) -> Result<InstanceInfo, StorageError> {
@@ -206,17 +213,26 @@ fn detail_response(
     test: Option<Result<HealthReport, StorageError>>,
 ) -> Response {
     match find_info(state, name) {
-        Ok(info) => detail_page(&info, caller, test).into_response(),
+        Ok(info) => detail_page(&info, caller, test, None).into_response(),
         Err(e) => error_page(caller, &e),
     }
 }
 
-fn detail_page(info: &InstanceInfo, caller: &Caller, test: Option<Result<HealthReport, StorageError>>) -> Markup {
+fn detail_page(
+    info: &InstanceInfo,
+    caller: &Caller,
+    test: Option<Result<HealthReport, StorageError>>,
+    flash: Option<(bool, String)>,
+) -> Markup {
     let csrf = caller.csrf();
     let st = status_of(info);
     let base = format!("/modules/{}", seg(&info.name));
+    let oauth = crate::oauth::status_line(&info.provider_type, info.masked_config.as_ref());
     let body = html! {
         h1 { "Module " code { (info.name) } }
+        @if let Some((ok, message)) = &flash {
+            div class={ "flash " (if *ok { "ok" } else { "bad" }) } id="authorize-result" { (message) }
+        }
         @if let Some(result) = &test {
             @match result {
                 Ok(h) => {
@@ -234,6 +250,9 @@ fn detail_page(info: &InstanceInfo, caller: &Caller, test: Option<Result<HealthR
         div class="card" {
             div class="actions" style="margin-bottom:14px" {
                 (post_button(&format!("{base}/test"), csrf, "Test", "" ))
+                @if oauth.is_some() {
+                    (post_button(&format!("{base}/authorize"), csrf, "Authorize", "secondary"))
+                }
                 @if info.is_enabled {
                     (post_button(&format!("{base}/disable"), csrf, "Disable", "secondary"))
                 } @else {
@@ -252,6 +271,9 @@ fn detail_page(info: &InstanceInfo, caller: &Caller, test: Option<Result<HealthR
                 dt { "Enabled" } dd { (if info.is_enabled { "yes" } else { "no" }) }
                 dt { "Status" } dd id="status" { (badge(st.status)) @if let Some(r) = &st.reason { div class="reason" { (r) } } }
                 dt { "Latency" } dd { (views::ms(st.latency_ms)) }
+                @if let Some(line) = &oauth {
+                    dt { "OAuth" } dd id="oauth-status" { (line) }
+                }
             }
         }
         h2 { "Configuration" }

@@ -102,6 +102,10 @@ pub struct ServeArgs {
     /// Seconds between background health checks.
     #[arg(long, default_value_t = 60)]
     pub health_interval: u64,
+    /// URL browsers reach the admin at (https://csal.example.com), for the
+    /// OAuth redirect URI {URL}/oauth/callback; default http://{Host header}.
+    #[arg(long, env = "CSAL_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -139,6 +143,21 @@ pub enum ModuleCmd {
     Rm { name: String },
     /// Validate + health check; exits 0 only when the status is ok.
     Test { name: String },
+    /// Run the provider's OAuth authorization (browser consent, loopback
+    /// redirect to http://127.0.0.1:PORT/callback), save the tokens, then test.
+    Authorize {
+        name: String,
+        /// Port for the redirect listener (default: any free port; give one
+        /// when the provider needs the exact redirect URI registered).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Seconds to wait for the browser's redirect.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+        /// Also try to open the URL in the default browser.
+        #[arg(long)]
+        open: bool,
+    },
 }
 
 #[derive(Subcommand)]

@@ -50,9 +50,6 @@ impl DropboxConfig {
         if self.app_key.trim().is_empty() {
             return bad("app_key", "the app key from the Dropbox App Console is required");
         }
-        if self.refresh_token.is_none() && self.access_token.is_none() {
-            return bad("refresh_token", "a refresh token (from authorising the app) is required");
-        }
         let root = &self.root_path;
         if !root.is_empty() && (!root.starts_with('/') || root.ends_with('/') || root.contains("//")) {
             return bad("root_path", "must be empty or like /folder/sub (leading slash, no trailing slash)");

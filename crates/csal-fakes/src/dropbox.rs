@@ -18,6 +18,9 @@
 //!   /2/files/get_metadata, /2/files/delete_v2 (DeleteError `path_lookup`
 //!   `not_found`), /2/files/list_folder and /list_folder/continue (cursor,
 //!   has_more, `limit`, `recursive`), /2/users/get_current_account.
+//! - OAuth guide, "/oauth2/authorize" (PKCE, `token_access_type=offline`)
+//!   and "/oauth2/token" `grant_type=authorization_code` (see
+//!   [`crate::authcode`]): the code answer carries a refresh token.
 //! - OAuth guide, "/oauth2/token": `grant_type=refresh_token` answers
 //!   `{"access_token", "token_type": "bearer", "expires_in"}`; a revoked
 //!   refresh token gives 400 `{"error": "invalid_grant"}`.
@@ -96,6 +99,7 @@ struct Shared {
     rate_limited: AtomicU64,
     appends: AtomicU64,
     received: AtomicU64,
+    auth: crate::authcode::AuthCodes,
 }
 
 /// A running fake Dropbox. Dropping it stops the server.
@@ -122,9 +126,11 @@ impl FakeDropbox {
             rate_limited: AtomicU64::new(0),
             appends: AtomicU64::new(0),
             received: AtomicU64::new(0),
+            auth: Default::default(),
         });
         let app = Router::new()
             .route("/oauth2/token", axum::routing::post(token))
+            .route("/oauth2/authorize", axum::routing::get(authorize))
             .fallback(api)
             .layer(DefaultBodyLimit::max(MAX_UPLOAD_CALL + 1024))
             .with_state(shared.clone());
@@ -144,6 +150,23 @@ impl FakeDropbox {
     /// The OAuth token endpoint.
     pub fn token_url(&self) -> String {
         format!("{}/oauth2/token", self.base_url())
+    }
+
+    /// The authorize endpoint (`https://www.dropbox.com/oauth2/authorize`):
+    /// answers as if the user consented, with a 302 to the redirect URI.
+    pub fn authorize_url(&self) -> String {
+        format!("{}/oauth2/authorize", self.base_url())
+    }
+
+    /// Answer the next authorizations with `error=access_denied` (the user
+    /// clicked Cancel), or consent again.
+    pub fn deny_authorization(&self, deny: bool) {
+        self.shared.auth.set_deny(deny);
+    }
+
+    /// Authorization codes exchanged for tokens.
+    pub fn code_exchanges(&self) -> u64 {
+        self.shared.auth.exchanges.load(Ordering::Relaxed)
     }
 
     /// Issue an access token directly (as if the app had just been authorised).
@@ -315,9 +338,33 @@ fn folder_metadata(path_lower: &str) -> Value {
 
 // ---------------------------------------------------------------- token endpoint
 
+async fn authorize(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    shared.auth.authorize(APP_KEY, &q)
+}
+
 async fn token(State(shared): State<Arc<Shared>>, Form(form): Form<HashMap<String, String>>) -> Response {
     shared.token_requests.fetch_add(1, Ordering::Relaxed);
     let get = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    if get("grant_type") == "authorization_code" {
+        // PKCE apps send no secret; a secret that is sent must be right.
+        if get("client_id") != APP_KEY || form.get("client_secret").is_some_and(|s| s != APP_SECRET) {
+            return json_response(StatusCode::BAD_REQUEST, json!({ "error": "invalid_client" }));
+        }
+        if let Err(crate::authcode::ExchangeError(status, body)) = shared.auth.exchange(&form) {
+            return json_response(status, body);
+        }
+        let token = format!("fake-access-{}", shared.counter.fetch_add(1, Ordering::Relaxed));
+        shared.store.lock().expect("lock").valid_tokens.insert(token.clone());
+        return json_response(
+            StatusCode::OK,
+            json!({ "access_token": token, "token_type": "bearer", "expires_in": ACCESS_TOKEN_LIFETIME_SECS,
+                    "refresh_token": REFRESH_TOKEN, "account_id": "dbid:fake-account", "uid": "12345",
+                    "scope": "files.content.read files.content.write files.metadata.read" }),
+        );
+    }
     if get("grant_type") != "refresh_token" {
         return json_response(StatusCode::BAD_REQUEST, json!({ "error": "unsupported_grant_type" }));
     }

@@ -19,6 +19,10 @@
 //! - "Resolve errors": `{"error": {"code", "message", "errors": [{"domain",
 //!   "reason", "message"}]}}`; 401 `authError`; 403 `rateLimitExceeded` /
 //!   `userRateLimitExceeded` (injectable).
+//! - OAuth 2.0 for web server apps, "Redirecting to Google's OAuth 2.0
+//!   server" (`/o/oauth2/v2/auth` with `access_type=offline`, PKCE) and
+//!   "Exchange authorization code for refresh and access tokens" (see
+//!   [`crate::authcode`]).
 //! - OAuth 2.0 for web server apps, "Refreshing an access token": POST
 //!   `/token` `grant_type=refresh_token` → `{"access_token", "expires_in",
 //!   "token_type"}`; revoked → 400 `invalid_grant`.
@@ -88,6 +92,7 @@ struct Shared {
     chunks: AtomicU64,
     received: AtomicU64,
     base: Mutex<String>,
+    auth: crate::authcode::AuthCodes,
 }
 
 /// A running fake Google Drive. Dropping it stops the server.
@@ -112,9 +117,11 @@ impl FakeGoogleDrive {
             chunks: AtomicU64::new(0),
             received: AtomicU64::new(0),
             base: Mutex::new(String::new()),
+            auth: Default::default(),
         });
         let app = Router::new()
             .route("/token", axum::routing::post(token))
+            .route("/o/oauth2/v2/auth", axum::routing::get(authorize))
             .fallback(api)
             .layer(DefaultBodyLimit::max(256 * 1024 * 1024))
             .with_state(shared.clone());
@@ -133,6 +140,19 @@ impl FakeGoogleDrive {
     }
     pub fn token_url(&self) -> String {
         format!("http://{}/token", self.addr)
+    }
+    /// Like `https://accounts.google.com/o/oauth2/v2/auth`: answers as if
+    /// the user consented, with a 302 to the redirect URI.
+    pub fn authorize_url(&self) -> String {
+        format!("http://{}/o/oauth2/v2/auth", self.addr)
+    }
+    /// Answer the next authorizations with `error=access_denied`, or consent again.
+    pub fn deny_authorization(&self, deny: bool) {
+        self.shared.auth.set_deny(deny);
+    }
+    /// Authorization codes exchanged for tokens.
+    pub fn code_exchanges(&self) -> u64 {
+        self.shared.auth.exchanges.load(Ordering::Relaxed)
     }
     /// A service-account key JSON (as downloaded from the Cloud console)
     /// whose `token_uri` is this fake.
@@ -256,9 +276,32 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+async fn authorize(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    shared.auth.authorize(CLIENT_ID, &q)
+}
+
 async fn token(State(shared): State<Arc<Shared>>, Form(form): Form<HashMap<String, String>>) -> Response {
     shared.token_requests.fetch_add(1, Ordering::Relaxed);
     let get = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    if get("grant_type") == "authorization_code" {
+        if get("client_id") != CLIENT_ID || get("client_secret") != CLIENT_SECRET {
+            return json_response(StatusCode::UNAUTHORIZED, json!({ "error": "invalid_client" }));
+        }
+        let scope = match shared.auth.exchange(&form) {
+            Ok(scope) => scope,
+            Err(crate::authcode::ExchangeError(status, body)) => return json_response(status, body),
+        };
+        let t = format!("fake-gdrive-access-{}", shared.counter.fetch_add(1, Ordering::Relaxed));
+        shared.store.lock().expect("lock").valid_tokens.insert(t.clone());
+        return json_response(
+            StatusCode::OK,
+            json!({ "access_token": t, "expires_in": 3599, "token_type": "Bearer", "scope": scope,
+                    "refresh_token": REFRESH_TOKEN }),
+        );
+    }
     if get("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer" {
         return jwt_bearer(&shared, get("assertion"));
     }

@@ -17,6 +17,9 @@
 //! - "Error responses": `{"error": {"code", "message"}}`; 401
 //!   `InvalidAuthenticationToken`, 404 `itemNotFound`, 429/503 with
 //!   `Retry-After` ("Microsoft Graph throttling guidance").
+//! - Microsoft identity platform, "OAuth 2.0 authorization code flow":
+//!   `GET /{tenant}/oauth2/v2.0/authorize` (PKCE) and the token endpoint's
+//!   `grant_type=authorization_code` (see [`crate::authcode`]).
 //! - Microsoft identity platform, "Refresh the access token":
 //!   `POST /{tenant}/oauth2/v2.0/token`, `grant_type=refresh_token`; the
 //!   answer carries a new refresh token; a revoked one gets 400 `invalid_grant`.
@@ -84,6 +87,7 @@ struct Shared {
     received: AtomicU64,
     throttled: AtomicU64,
     base: Mutex<String>,
+    auth: crate::authcode::AuthCodes,
 }
 
 /// A running fake OneDrive (Graph + token endpoint). Dropping it stops it.
@@ -111,9 +115,11 @@ impl FakeOneDrive {
             received: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
             base: Mutex::new(String::new()),
+            auth: Default::default(),
         });
         let app = Router::new()
             .route("/{tenant}/oauth2/v2.0/token", axum::routing::post(token))
+            .route("/{tenant}/oauth2/v2.0/authorize", axum::routing::get(authorize))
             .fallback(graph)
             .layer(DefaultBodyLimit::max(MAX_FRAGMENT + 1024 * 1024))
             .with_state(shared.clone());
@@ -134,6 +140,22 @@ impl FakeOneDrive {
     /// Token endpoint for tenant `common`.
     pub fn token_url(&self) -> String {
         format!("http://{}/common/oauth2/v2.0/token", self.addr)
+    }
+
+    /// Authorize endpoint for tenant `common`: answers as if the user
+    /// consented, with a 302 to the redirect URI.
+    pub fn authorize_url(&self) -> String {
+        format!("http://{}/common/oauth2/v2.0/authorize", self.addr)
+    }
+
+    /// Answer the next authorizations with `error=access_denied`, or consent again.
+    pub fn deny_authorization(&self, deny: bool) {
+        self.shared.auth.set_deny(deny);
+    }
+
+    /// Authorization codes exchanged for tokens.
+    pub fn code_exchanges(&self) -> u64 {
+        self.shared.auth.exchanges.load(Ordering::Relaxed)
     }
 
     pub fn issue_access_token(&self) -> String {
@@ -243,9 +265,36 @@ fn folder_json(path: &str) -> Value {
     })
 }
 
+async fn authorize(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    shared.auth.authorize(CLIENT_ID, &q)
+}
+
 async fn token(State(shared): State<Arc<Shared>>, Form(form): Form<HashMap<String, String>>) -> Response {
     shared.token_requests.fetch_add(1, Ordering::Relaxed);
     let get = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    if get("grant_type") == "authorization_code" {
+        if get("client_id") != CLIENT_ID || get("client_secret") != CLIENT_SECRET {
+            return json_response(StatusCode::UNAUTHORIZED, json!({ "error": "invalid_client" }));
+        }
+        let scope = match shared.auth.exchange(&form) {
+            Ok(scope) => scope,
+            Err(crate::authcode::ExchangeError(status, body)) => return json_response(status, body),
+        };
+        let n = shared.counter.fetch_add(1, Ordering::Relaxed);
+        let access = format!("fake-graph-access-{n}");
+        let refresh = format!("fake-onedrive-refresh-{n}");
+        let mut s = shared.store.lock().expect("lock");
+        s.valid_tokens.insert(access.clone());
+        s.refresh_tokens.insert(refresh.clone());
+        return json_response(
+            StatusCode::OK,
+            json!({ "token_type": "Bearer", "scope": scope, "expires_in": 3600,
+                    "access_token": access, "refresh_token": refresh }),
+        );
+    }
     if get("grant_type") != "refresh_token" {
         return json_response(StatusCode::BAD_REQUEST, json!({ "error": "unsupported_grant_type" }));
     }

@@ -55,9 +55,6 @@ impl GDriveConfig {
             if self.client_id.as_deref().is_none_or(|c| c.trim().is_empty()) {
                 return bad("client_id", "the OAuth client id is required (or give service_account_json)");
             }
-            if self.refresh_token.is_none() && self.access_token.is_none() {
-                return bad("refresh_token", "a refresh token (or a service_account_json key) is required");
-            }
         }
         if let Some(id) = &self.root_folder_id {
             if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
@@ -91,7 +88,7 @@ pub(crate) const FIELDS: &[ConfigField] = &[
         .help("The client secret of that OAuth client.")
         .doc(DOC_CREDS),
     ConfigField::secret("refresh_token", "Refresh token")
-        .help("From the authorization-code flow with access_type=offline and the drive scope.")
+        .help("Set by `csal module authorize` (or the admin UI's Authorize button); or paste one from the authorization-code flow with access_type=offline.")
         .doc(DOC_OAUTH),
     ConfigField::secret("access_token", "Access token").help("Optional; refreshed automatically.").doc(DOC_OAUTH),
     ConfigField::secret_multiline("service_account_json", "Service-account key (JSON)")

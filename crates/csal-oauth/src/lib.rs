@@ -15,11 +15,20 @@
 //! token may rotate, and a restart must not lose it). [`MemoryTokenStore`]
 //! is the in-process implementation; the catalog's encrypted settings are
 //! the persistent one (see the crate README).
+//!
+//! Instances without any token yet load, and every call fails with an Auth
+//! error telling the admin to run `csal module authorize NAME`; the
+//! [`authorize`] module runs that authorization-code flow (PKCE, loopback or
+//! admin-UI redirect) from each provider's registered [`OAuthProviderSpec`].
 
+pub mod authorize;
 mod store;
 mod token;
 
 pub use store::{ConfigTokenStore, MemoryTokenStore, REFRESH_TOKEN_EXPIRES_AT, TokenStore};
 pub use token::{OAuthSettings, REFRESH_TOKEN_WARNING, TokenManager, TokenSet, parse_refresh_token_expiry};
 
+pub use authorize::{OAuthClient, OAuthProviderSpec, PendingAuthorization, find_spec};
 pub use csal_core::SecretString;
+/// For provider crates' `csal_oauth::inventory::submit!` of their [`OAuthProviderSpec`].
+pub use inventory;

@@ -16,6 +16,11 @@ use crate::token::TokenSet;
 #[async_trait]
 pub trait TokenStore: Send + Sync + 'static {
     async fn save(&self, tokens: &TokenSet) -> Result<()>;
+
+    /// The instance these tokens belong to, for error messages.
+    fn instance_name(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Keeps the last saved tokens in memory (tests, and instances whose
@@ -61,6 +66,7 @@ impl TokenStore for MemoryTokenStore {
 pub struct ConfigTokenStore {
     updates: csal_core::ConfigUpdates,
     save_refresh_expiry: bool,
+    instance: Option<String>,
 }
 
 /// Config key of a refresh token's expiry (RFC 3339), for providers whose
@@ -69,7 +75,7 @@ pub const REFRESH_TOKEN_EXPIRES_AT: &str = "refresh_token_expires_at";
 
 impl ConfigTokenStore {
     pub fn new(updates: csal_core::ConfigUpdates) -> Self {
-        ConfigTokenStore { updates, save_refresh_expiry: false }
+        ConfigTokenStore { updates, save_refresh_expiry: false, instance: None }
     }
 
     /// Also save the refresh token's expiry (the provider's config spec must
@@ -79,17 +85,26 @@ impl ConfigTokenStore {
         self
     }
 
+    /// Name the instance in error messages (`instance 'NAME' is not authorised yet`).
+    pub fn with_instance_name(mut self, name: impl Into<String>) -> Self {
+        self.instance = Some(name.into());
+        self
+    }
+
     /// The store for an instance whose config lives in a catalog, if any:
     /// what a provider factory passes to its token manager.
     pub fn for_instance(ctx: &csal_core::InstanceContext) -> Option<Arc<dyn TokenStore>> {
-        ctx.config_updates.clone().map(|u| Arc::new(ConfigTokenStore::new(u)) as Arc<dyn TokenStore>)
+        ctx.config_updates
+            .clone()
+            .map(|u| Arc::new(ConfigTokenStore::new(u).with_instance_name(&ctx.name)) as Arc<dyn TokenStore>)
     }
 
     /// [`ConfigTokenStore::for_instance`] that also saves the refresh token's expiry.
     pub fn for_instance_with_refresh_expiry(ctx: &csal_core::InstanceContext) -> Option<Arc<dyn TokenStore>> {
-        ctx.config_updates
-            .clone()
-            .map(|u| Arc::new(ConfigTokenStore::new(u).with_refresh_expiry()) as Arc<dyn TokenStore>)
+        ctx.config_updates.clone().map(|u| {
+            Arc::new(ConfigTokenStore::new(u).with_refresh_expiry().with_instance_name(&ctx.name))
+                as Arc<dyn TokenStore>
+        })
     }
 }
 
@@ -106,5 +121,9 @@ impl TokenStore for ConfigTokenStore {
             changes.insert(REFRESH_TOKEN_EXPIRES_AT.into(), humantime::format_rfc3339_seconds(at).to_string().into());
         }
         self.updates.save(changes).await
+    }
+
+    fn instance_name(&self) -> Option<&str> {
+        self.instance.as_deref()
     }
 }

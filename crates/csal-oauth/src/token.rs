@@ -134,13 +134,23 @@ struct TokenErrorBody {
 
 impl TokenManager {
     /// A manager for `settings`, saving refreshed tokens to `store`.
-    /// Needs an access token or a refresh token.
+    ///
+    /// Without any token (an instance created before it was authorised)
+    /// the manager is built, and every call fails with an Auth error telling
+    /// the admin to run `csal module authorize NAME`.
     pub fn new(settings: OAuthSettings, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
-        if settings.access_token.is_none() && settings.refresh_token.is_none() {
-            return Err(StorageError::invalid_config(
-                "field 'refresh_token': an OAuth refresh token (or at least an access token) is required",
-            ));
-        }
+        let not_authorised = (settings.access_token.is_none() && settings.refresh_token.is_none()).then(|| match store
+            .as_ref()
+            .and_then(|s| s.instance_name())
+        {
+            Some(name) => format!(
+                "instance '{name}' is not authorised yet: run `csal module authorize {name}` \
+                     or use Authorize in the admin UI"
+            ),
+            None => "this instance is not authorised yet: run `csal module authorize NAME` \
+                         or use Authorize in the admin UI"
+                .to_owned(),
+        });
         if settings.refresh_token.is_some() && settings.client_id.trim().is_empty() {
             return Err(StorageError::invalid_config("field 'client_id': required to refresh tokens"));
         }
@@ -160,14 +170,14 @@ impl TokenManager {
                 refresh_token: settings.refresh_token,
                 expires_at: settings.expires_at,
                 refresh_token_expires_at: None,
-                revoked: None,
+                revoked: not_authorised.clone(),
             }),
             store,
             skew: DEFAULT_SKEW,
             refresh_token_lifetime: None,
             refresh_token_expires_at: StdMutex::new(None),
             refreshes: AtomicU64::new(0),
-            last_failure: StdMutex::new(None),
+            last_failure: StdMutex::new(not_authorised),
         })
     }
 
@@ -248,6 +258,9 @@ impl TokenManager {
     /// Refresh now, whatever the expiry (the provider's `refresh_credentials`).
     pub async fn force_refresh(&self) -> Result<SecretString> {
         let mut state = self.state.lock().await;
+        if let (None, None, Some(why)) = (&state.access_token, &state.refresh_token, &state.revoked) {
+            return Err(StorageError::auth(why.clone()));
+        }
         self.refresh_locked(&mut state).await
     }
 
@@ -386,6 +399,25 @@ mod tests {
         assert!(e.message().contains("re-authorise"), "{e}");
         assert_eq!(classify_token_error(503, "").kind(), ErrorKind::Transient);
         assert_eq!(classify_token_error(429, "").kind(), ErrorKind::RateLimited);
+    }
+
+    #[tokio::test]
+    async fn manager_without_tokens_says_how_to_authorise() {
+        let settings = OAuthSettings {
+            token_url: "http://127.0.0.1:9/token".into(),
+            client_id: "id".into(),
+            client_secret: None,
+            refresh_token: None,
+            access_token: None,
+            expires_at: None,
+            scope: None,
+        };
+        let m = TokenManager::new(settings, None).unwrap();
+        let e = m.access_token().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Auth);
+        assert!(e.message().contains("not authorised yet") && e.message().contains("csal module authorize"), "{e}");
+        assert!(m.health().is_some_and(|h| h.contains("not authorised yet")));
+        assert_eq!(m.force_refresh().await.unwrap_err().kind(), ErrorKind::Auth);
     }
 
     #[test]

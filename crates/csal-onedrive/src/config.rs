@@ -58,9 +58,6 @@ impl OneDriveConfig {
         if self.client_id.trim().is_empty() {
             return bad("client_id", "the application (client) id is required");
         }
-        if self.refresh_token.is_none() && self.access_token.is_none() {
-            return bad("refresh_token", "a refresh token (from authorising the app) is required");
-        }
         let root = &self.root_path;
         if !root.is_empty() && (!root.starts_with('/') || root.ends_with('/') || root.contains("//")) {
             return bad("root_path", "must be empty or like /folder/sub (leading slash, no trailing slash)");
@@ -104,7 +101,7 @@ pub(crate) const FIELDS: &[ConfigField] = &[
         .help("Certificates & secrets → client secret value. Empty for public-client (mobile/desktop) registrations.")
         .doc(DOC_APP),
     ConfigField::secret("refresh_token", "Refresh token")
-        .help("From the authorization-code flow with the offline_access scope.")
+        .help("Set by `csal module authorize` (or the admin UI's Authorize button); or paste one from the authorization-code flow with offline_access.")
         .doc(DOC_AUTH),
     ConfigField::secret("access_token", "Access token").help("Optional; refreshed automatically.").doc(DOC_AUTH),
     ConfigField::text("refresh_token_expires_at", "Refresh token expires at")

@@ -1,6 +1,7 @@
 //! The commands. Each opens the catalog itself (no server needed).
 
 mod admin;
+mod authorize;
 mod data;
 mod module;
 mod serve;

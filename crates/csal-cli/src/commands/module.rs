@@ -227,6 +227,17 @@ pub async fn run(cat: &Catalog, cmd: ModuleCmd, json: bool) -> CliResult {
                 println!("removed module '{}' (stored objects were not touched)", rec.name);
             }
         }
+        ModuleCmd::Authorize { name, port, timeout, open } => {
+            crate::commands::authorize::authorize(
+                cat,
+                &name,
+                port,
+                std::time::Duration::from_secs(timeout.max(1)),
+                open,
+                json,
+            )
+            .await?
+        }
         ModuleCmd::Test { name } => {
             let report = cat.router().test(&name).await?;
             if json {

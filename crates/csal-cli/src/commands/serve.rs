@@ -76,6 +76,7 @@ pub async fn serve(cat: &Catalog, args: ServeArgs, json: bool) -> CliResult {
     let _ = std::io::stdout().flush();
     csal_admin::check_all(cat).await;
     let _checks = csal_admin::spawn_health_checks(cat.clone(), Duration::from_secs(args.health_interval.max(5)));
-    csal_admin::serve_on(csal_admin::AdminState::new(cat.clone()), listener).await?;
+    csal_admin::serve_on(csal_admin::AdminState::new(cat.clone()).with_public_url(args.public_url.clone()), listener)
+        .await?;
     Ok(())
 }
