@@ -121,6 +121,14 @@ impl Auth {
         }
     }
 
+    /// False for a user-OAuth instance created before it was authorised.
+    pub fn is_authorised(&self) -> bool {
+        match self {
+            Auth::User(t) => t.is_authorised(),
+            Auth::ServiceAccount(_) => true,
+        }
+    }
+
     /// Tokens obtained from the token endpoint.
     pub fn refresh_count(&self) -> u64 {
         match self {

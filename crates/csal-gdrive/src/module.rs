@@ -114,12 +114,12 @@ impl StorageModule for GDriveModule {
         let started = Instant::now();
         let outcome = self.root().await;
         let latency = started.elapsed().max(Duration::from_nanos(1));
-        let report = match (self.client.auth.health(), outcome) {
-            (Some(reason), Ok(_)) => HealthReport::degraded(Some(latency), reason),
-            (Some(reason), Err(e)) => HealthReport::degraded(None, format!("{reason}; {e}")),
-            (None, Ok(_)) => HealthReport::ok(latency),
-            (None, Err(e)) => HealthReport::offline(&e),
-        };
+        let report = csal_oauth::health_report(
+            self.client.auth.health(),
+            self.client.auth.is_authorised(),
+            outcome.map(|_| ()),
+            latency,
+        );
         report.with_detail("token_refreshes", self.client.auth.refresh_count())
     }
 }

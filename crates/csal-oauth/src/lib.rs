@@ -26,7 +26,9 @@ mod store;
 mod token;
 
 pub use store::{ConfigTokenStore, MemoryTokenStore, REFRESH_TOKEN_EXPIRES_AT, TokenStore};
-pub use token::{OAuthSettings, REFRESH_TOKEN_WARNING, TokenManager, TokenSet, parse_refresh_token_expiry};
+pub use token::{
+    OAuthSettings, REFRESH_TOKEN_WARNING, TokenManager, TokenSet, health_report, parse_refresh_token_expiry,
+};
 
 pub use authorize::{OAuthClient, OAuthProviderSpec, PendingAuthorization, find_spec};
 pub use csal_core::SecretString;

@@ -100,6 +100,8 @@ pub struct TokenManager {
     /// async lock (health checks).
     refresh_token_expires_at: StdMutex<Option<SystemTime>>,
     refreshes: AtomicU64,
+    /// False when built without any token (not authorised yet).
+    authorised: bool,
     /// Last refresh failure, for health checks (no secret in it).
     last_failure: StdMutex<Option<String>>,
 }
@@ -177,6 +179,7 @@ impl TokenManager {
             refresh_token_lifetime: None,
             refresh_token_expires_at: StdMutex::new(None),
             refreshes: AtomicU64::new(0),
+            authorised: not_authorised.is_none(),
             last_failure: StdMutex::new(not_authorised),
         })
     }
@@ -194,6 +197,12 @@ impl TokenManager {
         *self.refresh_token_expires_at.get_mut().expect("lock") = expires_at;
         self.refresh_token_lifetime = lifetime;
         self
+    }
+
+    /// False for an instance created before it was authorised (no token
+    /// at all): health reports it offline rather than degraded.
+    pub fn is_authorised(&self) -> bool {
+        self.authorised
     }
 
     /// How many refreshes reached the token endpoint and succeeded.
@@ -352,6 +361,29 @@ impl TokenManager {
     }
 }
 
+/// An OAuth provider's health from its token health (`token_health`:
+/// [`TokenManager::health`]), whether it was ever authorised, and the outcome
+/// of its cheapest authenticated call (`probe`, which took `latency`):
+/// not authorised yet is offline with that one message; a token warning
+/// (refresh failed, refresh token expiring) is degraded; otherwise the probe
+/// decides.
+pub fn health_report(
+    token_health: Option<String>,
+    authorised: bool,
+    probe: Result<()>,
+    latency: Duration,
+) -> csal_core::HealthReport {
+    use csal_core::HealthReport;
+    match (token_health, probe) {
+        (_, Err(e)) if !authorised => HealthReport::offline(&e),
+        (Some(reason), _) if !authorised => HealthReport::offline(&StorageError::auth(reason)),
+        (Some(reason), Ok(())) => HealthReport::degraded(Some(latency), reason),
+        (Some(reason), Err(e)) => HealthReport::degraded(None, format!("{reason}; {e}")),
+        (None, Ok(())) => HealthReport::ok(latency),
+        (None, Err(e)) => HealthReport::offline(&e),
+    }
+}
+
 /// Parse the optional `refresh_token_expires_at` config value (RFC 3339),
 /// naming the field in the error.
 pub fn parse_refresh_token_expiry(value: Option<&str>) -> Result<Option<SystemTime>> {
@@ -390,6 +422,21 @@ fn classify_token_error(status: u16, error: &str) -> StorageError {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn health_of_an_unauthorised_instance_is_offline_with_one_message() {
+        use csal_core::HealthStatus;
+        let why = "instance 'x' is not authorised yet: run `csal module authorize x`";
+        let ms = Duration::from_millis(3);
+        let r = health_report(Some(why.into()), false, Err(StorageError::auth(why)), ms);
+        assert_eq!(r.status, HealthStatus::Offline);
+        assert_eq!(r.last_error.as_deref().unwrap().matches("not authorised").count(), 1, "{r:?}");
+        let r = health_report(Some("refresh failed".into()), true, Err(StorageError::auth("refused")), ms);
+        assert_eq!(r.status, HealthStatus::Degraded, "a failed refresh is degraded, as before");
+        assert_eq!(health_report(Some("expires soon".into()), true, Ok(()), ms).status, HealthStatus::Degraded);
+        assert_eq!(health_report(None, true, Ok(()), ms).status, HealthStatus::Ok);
+        assert_eq!(health_report(None, true, Err(StorageError::transient("down")), ms).status, HealthStatus::Offline);
+    }
+
     use super::*;
 
     #[test]
