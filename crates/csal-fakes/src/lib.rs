@@ -6,6 +6,7 @@
 //! and rate limiting. Servers listen on `127.0.0.1:0` inside the test's own
 //! tokio runtime and stop when their handle is dropped.
 
+pub mod boxapi;
 pub mod dropbox;
 pub mod gdrive;
 pub mod mega;
