@@ -130,7 +130,8 @@ impl BoxConfig {
         if self.timeout_secs == Some(0) {
             return bad("timeout_secs", "must be at least 1");
         }
-        for (field, url) in [("api_url", &self.api_url), ("upload_url", &self.upload_url), ("token_url", &self.token_url)]
+        for (field, url) in
+            [("api_url", &self.api_url), ("upload_url", &self.upload_url), ("token_url", &self.token_url)]
         {
             if let Some(u) = url {
                 if !(u.starts_with("https://") || u.starts_with("http://")) {
@@ -181,9 +182,9 @@ pub(crate) const FIELDS: &[ConfigField] = &[
     ConfigField::text("root_folder_id", "Root folder id")
         .default("\"0\"")
         .help("Box folder id for this instance's files (the number in the folder's web URL); 0 is All Files."),
-    ConfigField::number("session_threshold_kib", "Upload session from (KiB)")
-        .default("20480")
-        .help("Bodies at least this large use a chunked upload session (Box: at least 20 MB, direct uploads at most 50 MB)."),
+    ConfigField::number("session_threshold_kib", "Upload session from (KiB)").default("20480").help(
+        "Bodies at least this large use a chunked upload session (Box: at least 20 MB, direct uploads at most 50 MB).",
+    ),
     ConfigField::url("api_url", "API URL").help("Override for tests (default https://api.box.com/2.0)."),
     ConfigField::url("upload_url", "Upload URL").help("Override for tests (default https://upload.box.com/api/2.0)."),
     ConfigField::url("token_url", "Token URL").help("Override for tests (default https://api.box.com/oauth2/token)."),

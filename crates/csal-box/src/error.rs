@@ -49,19 +49,24 @@ impl BoxError {
 pub(crate) fn classify(err: BoxError, what: &str) -> StorageError {
     let code = err.code.as_str();
     let (kind, msg) = match (err.status, code) {
-        (_, "digest_mismatch" | "sha1_mismatch") => {
-            (ErrorKind::Integrity, format!("{what}: Box computed a different SHA-1 than we sent (corrupted in transit)"))
-        }
+        (_, "digest_mismatch" | "sha1_mismatch") => (
+            ErrorKind::Integrity,
+            format!("{what}: Box computed a different SHA-1 than we sent (corrupted in transit)"),
+        ),
         (409, _) => (ErrorKind::AlreadyExists, format!("{what}: an item with that name already exists ({code})")),
         (400, "item_name_invalid" | "item_name_too_long") => {
             (ErrorKind::InvalidInput, format!("{what}: Box refused the name ({code})"))
         }
         (400 | 405 | 411 | 413, _) => (ErrorKind::InvalidInput, format!("{what}: Box refused the request ({code})")),
-        (401, _) => (ErrorKind::Auth, format!("{what}: Box refused the access token; re-authorise the app if this persists")),
+        (401, _) => {
+            (ErrorKind::Auth, format!("{what}: Box refused the access token; re-authorise the app if this persists"))
+        }
         (403, "storage_limit_exceeded" | "file_size_limit_exceeded") => {
             (ErrorKind::QuotaExceeded, format!("{what}: the Box account or file size limit is reached ({code})"))
         }
-        (403, _) => (ErrorKind::Auth, format!("{what}: access denied ({code}); check the app's scopes and folder access")),
+        (403, _) => {
+            (ErrorKind::Auth, format!("{what}: access denied ({code}); check the app's scopes and folder access"))
+        }
         (404, _) => (ErrorKind::NotFound, format!("{what}: no such item")),
         (412, _) => (ErrorKind::Permanent, format!("{what}: the item changed meanwhile (etag mismatch)")),
         (416, _) => (ErrorKind::RangeNotSatisfiable, format!("{what}: range starts past the end of the file")),

@@ -62,11 +62,8 @@ pub(crate) async fn list(client: &BoxClient, request: &ListRequest) -> Result<Li
         },
     };
     let url = client.api(&format!("/folders/{}/items", folder.1));
-    let mut query = vec![
-        ("usemarker", "true".to_owned()),
-        ("limit", limit.to_string()),
-        ("fields", FILE_FIELDS.to_owned()),
-    ];
+    let mut query =
+        vec![("usemarker", "true".to_owned()), ("limit", limit.to_string()), ("fields", FILE_FIELDS.to_owned())];
     if let Some(m) = &marker {
         query.push(("marker", m.clone()));
     }
@@ -82,18 +79,15 @@ pub(crate) async fn list(client: &BoxClient, request: &ListRequest) -> Result<Li
         let (Some(name), Some(id)) = (item["name"].as_str(), item["id"].as_str()) else { continue };
         let rel = if folder.0.is_empty() { name.to_owned() } else { format!("{}/{name}", folder.0) };
         match item["type"].as_str() {
-            Some("folder") => {
-                if may_contain(&rel, &id_prefix) {
-                    walk.p.push((rel, id.to_owned()));
-                }
-            }
+            Some("folder") if may_contain(&rel, &id_prefix) => walk.p.push((rel, id.to_owned())),
             Some("file") => {
                 let meta = meta_from(rel, item);
                 if meta.object_id.starts_with(&id_prefix) && request.matches_time(&meta) {
                     objects.push(meta);
                 }
             }
-            _ => {} // web links are not objects
+            // Folders outside the prefix, and web links (not objects).
+            _ => {}
         }
     }
     walk.n = answer["next_marker"].as_str().filter(|m| !m.is_empty()).map(str::to_owned);

@@ -59,7 +59,9 @@ pub(crate) async fn read(client: &BoxClient, object_id: &str, range: Option<Byte
     if first.status().as_u16() == 202 {
         // The file is not ready for download yet (just uploaded).
         let after = crate::error::retry_after(first.headers());
-        return Err(StorageError::transient(format!("{what}: Box is still processing the file")).with_retry_after(after));
+        return Err(
+            StorageError::transient(format!("{what}: Box is still processing the file")).with_retry_after(after)
+        );
     }
     let resp = if first.status().is_redirection() {
         let location = first

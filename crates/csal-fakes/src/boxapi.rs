@@ -181,10 +181,8 @@ impl FakeBox {
             sessions_closed: tokio::sync::Notify::new(),
             base: Mutex::new(String::new()),
         });
-        let app = Router::new()
-            .fallback(dispatch)
-            .layer(DefaultBodyLimit::max(256 * 1024 * 1024))
-            .with_state(shared.clone());
+        let app =
+            Router::new().fallback(dispatch).layer(DefaultBodyLimit::max(256 * 1024 * 1024)).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         *shared.base.lock().expect("lock") = format!("http://{addr}");
@@ -644,7 +642,7 @@ fn api(shared: &Shared, method: &Method, rest: &str, query: &str, headers: &Head
         }
         ("GET", ["files", id, "content"]) => {
             let s = shared.store.lock().expect("lock");
-            if !s.items.get(*id).is_some_and(|i| i.data.is_some()) {
+            if s.items.get(*id).is_none_or(|i| i.data.is_none()) {
                 return Err(not_found());
             }
             let base = shared.base.lock().expect("lock").clone();
@@ -663,7 +661,7 @@ fn parse_json(body: &[u8]) -> Result<Value, Response> {
 
 fn folder_items(shared: &Shared, id: &str, query: &str) -> R {
     let s = shared.store.lock().expect("lock");
-    if !s.items.get(id).is_some_and(|i| i.data.is_none()) {
+    if s.items.get(id).is_none_or(|i| i.data.is_some()) {
         return Err(not_found());
     }
     let limit: usize = query_value(query, "limit").and_then(|l| l.parse().ok()).unwrap_or(100);
@@ -733,15 +731,8 @@ fn create_folder(shared: &Shared, body: &Bytes) -> R {
         return Err(name_in_use(existing, true));
     }
     let id = shared.counter.fetch_add(1, Ordering::Relaxed).to_string();
-    let item = Item {
-        id: id.clone(),
-        name,
-        parent,
-        data: None,
-        sha1: String::new(),
-        etag: 0,
-        modified: SystemTime::now(),
-    };
+    let item =
+        Item { id: id.clone(), name, parent, data: None, sha1: String::new(), etag: 0, modified: SystemTime::now() };
     let body = item_json(&item);
     s.items.insert(id, item);
     Ok(json_response(StatusCode::CREATED, body))
@@ -758,7 +749,10 @@ fn preflight(shared: &Shared, body: &Bytes) -> R {
         return Err(name_in_use(existing, false));
     }
     let base = shared.base.lock().expect("lock").clone();
-    Ok(json_response(StatusCode::OK, json!({ "upload_url": format!("{base}/upload/2.0/files/content"), "upload_token": null })))
+    Ok(json_response(
+        StatusCode::OK,
+        json!({ "upload_url": format!("{base}/upload/2.0/files/content"), "upload_token": null }),
+    ))
 }
 
 /// Store a new file; never replaces anything.
@@ -898,10 +892,8 @@ fn create_session(shared: &Shared, body: &Bytes) -> R {
     let id = format!("SESS{:X}", shared.counter.fetch_add(1, Ordering::Relaxed));
     let part_size = s.part_size;
     let total_parts = size.div_ceil(part_size);
-    s.sessions.insert(
-        id.clone(),
-        Session { folder_id: folder, name, file_size: size, part_size, parts: BTreeMap::new() },
-    );
+    s.sessions
+        .insert(id.clone(), Session { folder_id: folder, name, file_size: size, part_size, parts: BTreeMap::new() });
     shared.sessions_created.fetch_add(1, Ordering::Relaxed);
     let base = format!("{}/upload/2.0/files/upload_sessions/{id}", shared.base.lock().expect("lock"));
     Ok(json_response(
@@ -1012,11 +1004,14 @@ fn commit(shared: &Shared, id: &str, headers: &HeaderMap, body: &Bytes) -> R {
     let listed: Vec<(String, u64, u64)> = parts_json
         .iter()
         .map(|p| {
-            (p["part_id"].as_str().unwrap_or("").to_owned(), p["offset"].as_u64().unwrap_or(0), p["size"].as_u64().unwrap_or(0))
+            (
+                p["part_id"].as_str().unwrap_or("").to_owned(),
+                p["offset"].as_u64().unwrap_or(0),
+                p["size"].as_u64().unwrap_or(0),
+            )
         })
         .collect();
-    let uploaded: Vec<(String, u64, u64)> =
-        session.parts.iter().map(|(off, p)| (p.id.clone(), *off, p.size)).collect();
+    let uploaded: Vec<(String, u64, u64)> = session.parts.iter().map(|(off, p)| (p.id.clone(), *off, p.size)).collect();
     // A part's `sha1`, when listed, must be the one Box recorded for it.
     let sha_ok = parts_json.iter().all(|p| match (p["sha1"].as_str(), p["offset"].as_u64()) {
         (Some(sha), Some(off)) => session.parts.get(&off).is_some_and(|part| part.sha1.eq_ignore_ascii_case(sha)),
