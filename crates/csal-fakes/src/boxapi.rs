@@ -70,8 +70,9 @@ struct Item {
     id: String,
     name: String,
     parent: String,
-    /// `None` for folders.
+    /// `None` for folders (empty in discarding mode).
     data: Option<Bytes>,
+    size: u64,
     sha1: String,
     etag: u64,
     modified: SystemTime,
@@ -90,6 +91,9 @@ struct Session {
     file_size: u64,
     part_size: u64,
     parts: BTreeMap<u64, Part>,
+    /// Discarding mode: the whole file's running SHA-1 and the next offset.
+    running: Sha1,
+    next: u64,
 }
 
 struct Store {
@@ -106,6 +110,8 @@ struct Store {
     squat_commit: Option<Bytes>,
     min_session: u64,
     part_size: u64,
+    /// Keep sizes and digests only (memory tests with gigabyte uploads).
+    discard: bool,
 }
 
 struct Shared {
@@ -139,6 +145,17 @@ impl Drop for FakeBox {
 
 impl FakeBox {
     pub async fn start() -> FakeBox {
+        Self::start_with(false).await
+    }
+
+    /// A fake that checks every digest but keeps no file contents (reads of
+    /// its files return nothing): for memory tests of gigabyte uploads,
+    /// whose parts must then arrive in order.
+    pub async fn start_discarding() -> FakeBox {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(discard: bool) -> FakeBox {
         let mut items = HashMap::new();
         items.insert(
             "0".to_owned(),
@@ -147,6 +164,7 @@ impl FakeBox {
                 name: "All Files".into(),
                 parent: String::new(),
                 data: None,
+                size: 0,
                 sha1: String::new(),
                 etag: 0,
                 modified: SystemTime::now(),
@@ -166,6 +184,7 @@ impl FakeBox {
             squat_commit: None,
             min_session: BOX_MIN_SESSION,
             part_size: BOX_PART_SIZE,
+            discard,
         };
         let shared = Arc::new(Shared {
             store: Mutex::new(store),
@@ -339,47 +358,89 @@ fn child<'a>(s: &'a Store, parent: &str, name: &str) -> Option<&'a Item> {
 
 // ---- SHA-1 (FIPS 180-4), independent of the provider's sha1 crate ----
 
+/// Incremental SHA-1.
+#[derive(Clone)]
+pub(crate) struct Sha1 {
+    h: [u32; 5],
+    buf: Vec<u8>,
+    len: u64,
+}
+
+impl Sha1 {
+    pub(crate) fn new() -> Self {
+        Sha1 { h: [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0], buf: Vec::new(), len: 0 }
+    }
+
+    pub(crate) fn update(&mut self, mut data: &[u8]) {
+        self.len = self.len.wrapping_add(data.len() as u64);
+        if !self.buf.is_empty() {
+            let take = (64 - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() < 64 {
+                return;
+            }
+            let block = std::mem::take(&mut self.buf);
+            compress(&mut self.h, &block);
+        }
+        let mut blocks = data.chunks_exact(64);
+        for block in &mut blocks {
+            compress(&mut self.h, block);
+        }
+        self.buf.extend_from_slice(blocks.remainder());
+    }
+
+    pub(crate) fn finalize(mut self) -> [u8; 20] {
+        let bit_len = self.len.wrapping_mul(8);
+        let mut tail = std::mem::take(&mut self.buf);
+        tail.push(0x80);
+        while tail.len() % 64 != 56 {
+            tail.push(0);
+        }
+        tail.extend_from_slice(&bit_len.to_be_bytes());
+        for block in tail.chunks_exact(64) {
+            compress(&mut self.h, block);
+        }
+        let mut out = [0u8; 20];
+        for (i, v) in self.h.iter().enumerate() {
+            out[i * 4..i * 4 + 4].copy_from_slice(&v.to_be_bytes());
+        }
+        out
+    }
+}
+
+fn compress(h: &mut [u32; 5], block: &[u8]) {
+    let mut w = [0u32; 80];
+    for (i, word) in block.chunks_exact(4).enumerate() {
+        w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+    }
+    for i in 16..80 {
+        w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
+    }
+    let [mut a, mut b, mut c, mut d, mut e] = *h;
+    for (i, wi) in w.iter().enumerate() {
+        let (f, k) = match i {
+            0..=19 => ((b & c) | (!b & d), 0x5A82_7999),
+            20..=39 => (b ^ c ^ d, 0x6ED9_EBA1),
+            40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
+            _ => (b ^ c ^ d, 0xCA62_C1D6u32),
+        };
+        let t = a.rotate_left(5).wrapping_add(f).wrapping_add(e).wrapping_add(k).wrapping_add(*wi);
+        e = d;
+        d = c;
+        c = b.rotate_left(30);
+        b = a;
+        a = t;
+    }
+    for (x, y) in h.iter_mut().zip([a, b, c, d, e]) {
+        *x = x.wrapping_add(y);
+    }
+}
+
 pub(crate) fn sha1(data: &[u8]) -> [u8; 20] {
-    let mut h: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
-    let mut msg = data.to_vec();
-    let bit_len = (data.len() as u64).wrapping_mul(8);
-    msg.push(0x80);
-    while msg.len() % 64 != 56 {
-        msg.push(0);
-    }
-    msg.extend_from_slice(&bit_len.to_be_bytes());
-    for block in msg.chunks_exact(64) {
-        let mut w = [0u32; 80];
-        for (i, word) in block.chunks_exact(4).enumerate() {
-            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
-        }
-        for i in 16..80 {
-            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
-        }
-        let [mut a, mut b, mut c, mut d, mut e] = h;
-        for (i, wi) in w.iter().enumerate() {
-            let (f, k) = match i {
-                0..=19 => ((b & c) | (!b & d), 0x5A82_7999),
-                20..=39 => (b ^ c ^ d, 0x6ED9_EBA1),
-                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
-                _ => (b ^ c ^ d, 0xCA62_C1D6u32),
-            };
-            let t = a.rotate_left(5).wrapping_add(f).wrapping_add(e).wrapping_add(k).wrapping_add(*wi);
-            e = d;
-            d = c;
-            c = b.rotate_left(30);
-            b = a;
-            a = t;
-        }
-        for (x, y) in h.iter_mut().zip([a, b, c, d, e]) {
-            *x = x.wrapping_add(y);
-        }
-    }
-    let mut out = [0u8; 20];
-    for (i, v) in h.iter().enumerate() {
-        out[i * 4..i * 4 + 4].copy_from_slice(&v.to_be_bytes());
-    }
-    out
+    let mut s = Sha1::new();
+    s.update(data);
+    s.finalize()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -424,9 +485,9 @@ fn rfc3339(t: SystemTime) -> String {
 
 fn item_json(item: &Item) -> Value {
     match &item.data {
-        Some(data) => json!({
+        Some(_) => json!({
             "type": "file", "id": item.id, "etag": item.etag.to_string(), "sequence_id": item.etag.to_string(),
-            "name": item.name, "size": data.len(), "sha1": item.sha1,
+            "name": item.name, "size": item.size, "sha1": item.sha1,
             "created_at": rfc3339(item.modified), "modified_at": rfc3339(item.modified),
             "content_modified_at": rfc3339(item.modified),
             "parent": { "type": "folder", "id": item.parent },
@@ -481,10 +542,22 @@ async fn dispatch(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let path = uri.path().to_owned();
     let query = uri.query().unwrap_or("").to_owned();
+    let discard = shared.store.lock().expect("lock").discard;
+    if discard && method == Method::PUT {
+        if let Some(id) = path.strip_prefix("/upload/2.0/files/upload_sessions/") {
+            if let Err(r) = authorise(&shared, &headers) {
+                return r;
+            }
+            return upload_part_streaming(&shared, id, &headers, body).await.unwrap_or_else(|r| r);
+        }
+    }
+    let Ok(body) = axum::body::to_bytes(body, 256 * 1024 * 1024).await else {
+        return box_error(StatusCode::PAYLOAD_TOO_LARGE, "request_too_large", "body too large or cut short");
+    };
     if path == "/oauth2/token" && method == Method::POST {
         return token(&shared, &body);
     }
@@ -731,8 +804,16 @@ fn create_folder(shared: &Shared, body: &Bytes) -> R {
         return Err(name_in_use(existing, true));
     }
     let id = shared.counter.fetch_add(1, Ordering::Relaxed).to_string();
-    let item =
-        Item { id: id.clone(), name, parent, data: None, sha1: String::new(), etag: 0, modified: SystemTime::now() };
+    let item = Item {
+        id: id.clone(),
+        name,
+        parent,
+        data: None,
+        size: 0,
+        sha1: String::new(),
+        etag: 0,
+        modified: SystemTime::now(),
+    };
     let body = item_json(&item);
     s.items.insert(id, item);
     Ok(json_response(StatusCode::CREATED, body))
@@ -757,6 +838,20 @@ fn preflight(shared: &Shared, body: &Bytes) -> R {
 
 /// Store a new file; never replaces anything.
 fn create_file(shared: &Shared, s: &mut Store, parent: &str, name: &str, data: Bytes) -> Result<Item, Response> {
+    let (size, sha) = (data.len() as u64, hex(&sha1(&data)));
+    create_file_sized(shared, s, parent, name, data, size, sha)
+}
+
+/// [`create_file`] with the size and SHA-1 given (discarding mode keeps no bytes).
+fn create_file_sized(
+    shared: &Shared,
+    s: &mut Store,
+    parent: &str,
+    name: &str,
+    data: Bytes,
+    size: u64,
+    sha: String,
+) -> Result<Item, Response> {
     if !parent_folder_exists(s, parent) {
         return Err(not_found());
     }
@@ -768,7 +863,8 @@ fn create_file(shared: &Shared, s: &mut Store, parent: &str, name: &str, data: B
         id: id.clone(),
         name: name.to_owned(),
         parent: parent.to_owned(),
-        sha1: hex(&sha1(&data)),
+        sha1: sha,
+        size,
         data: Some(data),
         etag: 0,
         modified: SystemTime::now(),
@@ -892,8 +988,18 @@ fn create_session(shared: &Shared, body: &Bytes) -> R {
     let id = format!("SESS{:X}", shared.counter.fetch_add(1, Ordering::Relaxed));
     let part_size = s.part_size;
     let total_parts = size.div_ceil(part_size);
-    s.sessions
-        .insert(id.clone(), Session { folder_id: folder, name, file_size: size, part_size, parts: BTreeMap::new() });
+    s.sessions.insert(
+        id.clone(),
+        Session {
+            folder_id: folder,
+            name,
+            file_size: size,
+            part_size,
+            parts: BTreeMap::new(),
+            running: Sha1::new(),
+            next: 0,
+        },
+    );
     shared.sessions_created.fetch_add(1, Ordering::Relaxed);
     let base = format!("{}/upload/2.0/files/upload_sessions/{id}", shared.base.lock().expect("lock"));
     Ok(json_response(
@@ -928,6 +1034,92 @@ fn range_error(message: &str) -> Response {
     box_error(StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", message)
 }
 
+/// Validate a part's `Content-Range` against its session.
+fn check_part_range(session: &Session, start: u64, end: u64, total: u64, len: u64) -> Result<(), Response> {
+    if end < start || end - start + 1 != len {
+        return Err(range_error("Content-Range does not match the body length"));
+    }
+    if total != session.file_size || end >= total {
+        return Err(range_error("Content-Range total differs from the session's file_size"));
+    }
+    if start % session.part_size != 0 {
+        return Err(range_error("parts must start at a multiple of the part size"));
+    }
+    if len != session.part_size && end + 1 != total {
+        return Err(range_error("every part but the last must be exactly part_size bytes"));
+    }
+    if session.parts.contains_key(&start) {
+        return Err(range_error("this range overlaps a part already uploaded"));
+    }
+    Ok(())
+}
+
+/// Discarding mode: a part is hashed as it streams in and never held, so
+/// the fake adds almost nothing to a memory test's peak. Parts must come
+/// in order (the whole file's SHA-1 is computed on the way).
+async fn upload_part_streaming(shared: &Shared, id: &str, headers: &HeaderMap, mut body: Body) -> R {
+    use axum::body::HttpBody as _;
+    let Some(want) = digest_of(headers) else {
+        return Err(box_error(StatusCode::BAD_REQUEST, "bad_request", "Digest: sha=<base64 SHA-1> is required"));
+    };
+    let Some((start, end, total)) = parse_content_range(headers) else {
+        return Err(box_error(StatusCode::BAD_REQUEST, "bad_request", "Content-Range: bytes s-e/total is required"));
+    };
+    let declared = (end + 1).saturating_sub(start);
+    let (mut whole, mut corrupt) = {
+        let mut s = shared.store.lock().expect("lock");
+        let corrupt = s.corrupt_parts > 0;
+        s.corrupt_parts = s.corrupt_parts.saturating_sub(1);
+        let Some(session) = s.sessions.get(id) else { return Err(not_found()) };
+        check_part_range(session, start, end, total, declared)?;
+        if start != session.next {
+            return Err(range_error("the discarding fake takes parts in order only"));
+        }
+        (session.running.clone(), corrupt)
+    };
+    let mut part = Sha1::new();
+    let mut len = 0u64;
+    while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+        let Ok(frame) = frame else {
+            return Err(box_error(StatusCode::BAD_REQUEST, "bad_request", "the part was cut short"));
+        };
+        let Ok(data) = frame.into_data() else { continue };
+        let data = if corrupt && !data.is_empty() {
+            corrupt = false;
+            let mut v = data.to_vec();
+            v[0] ^= 0xff;
+            Bytes::from(v)
+        } else {
+            data
+        };
+        part.update(&data);
+        whole.update(&data);
+        len += data.len() as u64;
+    }
+    if len != declared {
+        return Err(range_error("Content-Range does not match the body length"));
+    }
+    let got = part.finalize();
+    if got.as_slice() != want.as_slice() {
+        return Err(box_error(StatusCode::BAD_REQUEST, "digest_mismatch", "File digest was incorrect."));
+    }
+    let mut s = shared.store.lock().expect("lock");
+    let Some(session) = s.sessions.get_mut(id) else { return Err(not_found()) };
+    if session.next != start {
+        return Err(range_error("the discarding fake takes parts in order only"));
+    }
+    session.running = whole;
+    session.next += len;
+    let part_id = format!("{:08X}", shared.counter.fetch_add(1, Ordering::Relaxed));
+    let sha = hex(&got);
+    session.parts.insert(start, Part { id: part_id.clone(), size: len, sha1: sha.clone(), data: Bytes::new() });
+    shared.parts.fetch_add(1, Ordering::Relaxed);
+    Ok(json_response(
+        StatusCode::OK,
+        json!({ "part": { "part_id": part_id, "offset": start, "size": len, "sha1": sha } }),
+    ))
+}
+
 fn upload_part(shared: &Shared, id: &str, headers: &HeaderMap, body: Bytes) -> R {
     let Some(want) = digest_of(headers) else {
         return Err(box_error(StatusCode::BAD_REQUEST, "bad_request", "Digest: sha=<base64 SHA-1> is required"));
@@ -943,23 +1135,8 @@ fn upload_part(shared: &Shared, id: &str, headers: &HeaderMap, body: Bytes) -> R
         false
     };
     let Some(session) = s.sessions.get_mut(id) else { return Err(not_found()) };
+    check_part_range(session, start, end, total, body.len() as u64)?;
     let len = body.len() as u64;
-    if end < start || end - start + 1 != len {
-        return Err(range_error("Content-Range does not match the body length"));
-    }
-    if total != session.file_size || end >= total {
-        return Err(range_error("Content-Range total differs from the session's file_size"));
-    }
-    if start % session.part_size != 0 {
-        return Err(range_error("parts must start at a multiple of the part size"));
-    }
-    let last = end + 1 == total;
-    if len != session.part_size && !last {
-        return Err(range_error("every part but the last must be exactly part_size bytes"));
-    }
-    if session.parts.contains_key(&start) {
-        return Err(range_error("this range overlaps a part already uploaded"));
-    }
     let received = if corrupt {
         let mut v = body.to_vec();
         if let Some(b) = v.first_mut() {
@@ -1030,18 +1207,25 @@ fn commit(shared: &Shared, id: &str, headers: &HeaderMap, body: &Bytes) -> R {
             "the parts list does not match the parts uploaded, or parts are missing",
         ));
     }
-    let mut data = Vec::with_capacity(session.file_size as usize);
-    for p in session.parts.values() {
-        data.extend_from_slice(&p.data);
-    }
-    if sha1(&data).as_slice() != want.as_slice() {
+    let (data, whole) = if s.discard {
+        (Vec::new(), session.running.clone().finalize())
+    } else {
+        let mut data = Vec::with_capacity(session.file_size as usize);
+        for p in session.parts.values() {
+            data.extend_from_slice(&p.data);
+        }
+        let whole = sha1(&data);
+        (data, whole)
+    };
+    if whole.as_slice() != want.as_slice() {
         return Err(box_error(StatusCode::BAD_REQUEST, "digest_mismatch", "File digest was incorrect."));
     }
+    let file_size = session.file_size;
     let (folder, name) = (session.folder_id.clone(), session.name.clone());
     let squatter = s.squat_commit.take();
     squat(shared, &mut s, &folder, &name, squatter);
     // A name taken meanwhile: 409, and the session stays until aborted.
-    let item = create_file(shared, &mut s, &folder, &name, Bytes::from(data))?;
+    let item = create_file_sized(shared, &mut s, &folder, &name, Bytes::from(data), file_size, hex(&whole))?;
     s.sessions.remove(id);
     shared.commits.fetch_add(1, Ordering::Relaxed);
     drop(s);
@@ -1092,5 +1276,10 @@ mod tests {
         assert_eq!(hex(&sha1(b"")), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
         let long = b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
         assert_eq!(hex(&sha1(long)), "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+        let mut pieces = Sha1::new();
+        for piece in long.chunks(7) {
+            pieces.update(piece);
+        }
+        assert_eq!(hex(&pieces.finalize()), "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
     }
 }
