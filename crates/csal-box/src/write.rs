@@ -43,24 +43,21 @@ pub(crate) async fn write(
     let object_id = object_id_from_hint(&meta.key_hint);
     let what = format!("upload '{object_id}'");
     let (dir, name) = object_id.rsplit_once('/').unwrap_or(("", &object_id));
-    let parent = client
-        .folder_id(dir, true)
-        .await?
-        .ok_or_else(|| StorageError::transient(format!("{what}: the folder could not be created")))?;
+    let parent = resolve_parent(client, dir, &what).await?;
 
     let (file, sha1) = match body.size() {
-        Some(total) if total >= threshold as u64 => session(client, &parent, name, total, body, &what).await?,
+        Some(total) if total >= threshold as u64 => session(client, dir, &parent, name, total, body, &what).await?,
         _ => {
             let mut parts = Box::pin(body.into_parts(threshold));
             let first = parts.next().await.transpose()?.unwrap_or_default();
             let second = if first.len() == threshold { parts.next().await.transpose()? } else { None };
             match second {
-                None => direct(client, &parent, name, first, &what).await?,
+                None => direct(client, dir, &parent, name, first, &what).await?,
                 Some(second) => {
                     let head = futures::stream::iter([Ok(first), Ok(second)]);
                     let (spooled, total) = spool(head.chain(parts)).await?;
                     let reopened = ByteStream::from_file(spooled.path()).await?;
-                    let out = session(client, &parent, name, total, reopened, &what).await;
+                    let out = session(client, dir, &parent, name, total, reopened, &what).await;
                     drop(spooled);
                     out?
                 }
@@ -111,38 +108,71 @@ fn the_file(answer: &Value, what: &str) -> Result<Value> {
         .ok_or_else(|| StorageError::transient(format!("{what}: Box's answer names no file")))
 }
 
-/// One multipart `POST /files/content`.
-async fn direct(client: &BoxClient, parent: &str, name: &str, data: Bytes, what: &str) -> Result<(Value, String)> {
+/// A multipart form: `attributes` (name, parent) first, then the file.
+/// Returns the form and where the file's bytes start in it.
+fn build_form(boundary: &str, parent: &str, name: &str, data: &[u8]) -> (Bytes, usize) {
+    let attributes = json!({ "name": name, "parent": { "id": parent } }).to_string();
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"attributes\"\r\n\r\n{attributes}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"upload\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    );
+    let tail = format!("\r\n--{boundary}--\r\n");
+    let mut form = BytesMut::with_capacity(head.len() + data.len() + tail.len());
+    form.extend_from_slice(head.as_bytes());
+    form.extend_from_slice(data);
+    form.extend_from_slice(tail.as_bytes());
+    (form.freeze(), head.len())
+}
+
+/// One multipart `POST /files/content`. When the cached parent folder is
+/// gone (404: deleted in Box meanwhile), the folders are resolved (and
+/// created) again and the upload sent once more: a 404 stored nothing.
+async fn direct(
+    client: &BoxClient,
+    dir: &str,
+    parent: &str,
+    name: &str,
+    data: Bytes,
+    what: &str,
+) -> Result<(Value, String)> {
     let sha1 = hex::encode(Sha1::digest(&data));
-    let size = data.len() as u64;
+    let size = data.len();
     // Derived from the content's digest: it cannot occur in the content
     // except by a SHA-1 preimage of itself.
     let boundary = format!("csal-box-{sha1}");
-    let attributes = json!({ "name": name, "parent": { "id": parent } }).to_string();
-    let mut form = BytesMut::with_capacity(data.len() + attributes.len() + 512);
-    form.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"attributes\"\r\n\r\n{attributes}\r\n\
-             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"upload\"\r\n\
-             Content-Type: application/octet-stream\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    form.extend_from_slice(&data);
-    form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let form = form.freeze();
+    let (form, at) = build_form(&boundary, parent, name, &data);
     drop(data);
     let url = client.upload(&format!("/files/content?fields={FILE_FIELDS}"));
-    let answer = client
-        .json(what, |t| {
-            BoxClient::bearer(client.http.post(&url), t)
-                .header("Content-Type", format!("multipart/form-data; boundary={boundary}"))
-                .header("Content-MD5", &sha1)
-                .body(form.clone())
-        })
-        .await?;
+    let (url, boundary_ref, sha1_ref) = (&url, &boundary, &sha1);
+    let post = |form: Bytes| async move {
+        client
+            .json(what, |t| {
+                BoxClient::bearer(client.http.post(url), t)
+                    .header("Content-Type", format!("multipart/form-data; boundary={boundary_ref}"))
+                    .header("Content-MD5", sha1_ref)
+                    .body(form.clone())
+            })
+            .await
+    };
+    let answer = match post(form.clone()).await {
+        Err(e) if e.is_not_found() && client.forget_folders() => {
+            let parent = resolve_parent(client, dir, what).await?;
+            let (again, _) = build_form(&boundary, &parent, name, &form[at..at + size]);
+            drop(form);
+            post(again).await?
+        }
+        other => other?,
+    };
     let file = the_file(&answer, what)?;
-    verify(client, file, size, &sha1, what).await
+    verify(client, file, size as u64, &sha1, what).await
+}
+
+pub(crate) async fn resolve_parent(client: &BoxClient, dir: &str, what: &str) -> Result<String> {
+    client
+        .folder_id(dir, true)
+        .await?
+        .ok_or_else(|| StorageError::transient(format!("{what}: the folder could not be created")))
 }
 
 async fn spool(mut parts: impl Stream<Item = Result<Bytes>> + Unpin) -> Result<(tempfile::NamedTempFile, u64)> {
@@ -205,6 +235,7 @@ fn endpoint(session: &Value, key: &str, fallback: String) -> String {
 
 async fn session(
     client: &Arc<BoxClient>,
+    dir: &str,
     parent: &str,
     name: &str,
     total: u64,
@@ -212,12 +243,26 @@ async fn session(
     what: &str,
 ) -> Result<(Value, String)> {
     let url = client.upload("/files/upload_sessions");
-    let arg = json!({ "folder_id": parent, "file_size": total, "file_name": name }).to_string();
-    let created = client
-        .json(what, |t| {
-            BoxClient::bearer(client.http.post(&url), t).header("Content-Type", "application/json").body(arg.clone())
-        })
-        .await?;
+    let create = |parent: String| {
+        let arg = json!({ "folder_id": parent, "file_size": total, "file_name": name }).to_string();
+        let url = &url;
+        async move {
+            client
+                .json(what, |t| {
+                    BoxClient::bearer(client.http.post(url), t)
+                        .header("Content-Type", "application/json")
+                        .body(arg.clone())
+                })
+                .await
+        }
+    };
+    // A 404 here is a cached parent folder deleted meanwhile: resolve again.
+    let created = match create(parent.to_owned()).await {
+        Err(e) if e.is_not_found() && client.forget_folders() => {
+            create(resolve_parent(client, dir, what).await?).await?
+        }
+        other => other?,
+    };
     let id = created["id"]
         .as_str()
         .ok_or_else(|| StorageError::transient(format!("{what}: Box gave no upload session id")))?

@@ -306,3 +306,18 @@ async fn listing_pages_through_markers() {
     seen.dedup();
     assert_eq!(seen.len(), 7);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_deleted_in_box_meanwhile_is_created_again_on_the_next_write() {
+    let fake = FakeBox::start().await;
+    let m = module(&fake, oauth(&fake, None), None);
+    m.write(ByteStream::from_bytes(data(10)), WriteMeta::new("cam/day/a.bin")).await.unwrap();
+    assert!(fake.delete_folder("cam"));
+    let small = m.write(ByteStream::from_bytes(data(20)), WriteMeta::new("cam/day/b.bin")).await.unwrap();
+    assert_eq!(read_all(&m, &small.object_id).await, data(20));
+    assert!(fake.delete_folder("cam"));
+    let big = m.write(ByteStream::from_bytes(data(3 * PART)), WriteMeta::new("cam/day/c.bin")).await.unwrap();
+    assert_eq!(read_all(&m, &big.object_id).await, data(3 * PART));
+    assert_eq!(fake.file_count(), 1);
+    assert_eq!(m.stat(&small.object_id).await.unwrap_err().kind(), ErrorKind::NotFound);
+}

@@ -330,6 +330,26 @@ impl FakeBox {
         }
     }
 
+    /// Delete the folder at `path` and everything in it, as a user would in
+    /// the Box web app. False when there is no such folder.
+    pub fn delete_folder(&self, path: &str) -> bool {
+        let mut s = self.shared.store.lock().expect("lock");
+        let mut parent = "0".to_owned();
+        for seg in path.split('/') {
+            match child(&s, &parent, seg) {
+                Some(item) if item.data.is_none() => parent = item.id.clone(),
+                _ => return false,
+            }
+        }
+        let mut doomed = vec![parent];
+        while let Some(id) = doomed.pop() {
+            let kids: Vec<String> = s.items.values().filter(|i| i.parent == id).map(|i| i.id.clone()).collect();
+            doomed.extend(kids);
+            s.items.remove(&id);
+        }
+        true
+    }
+
     /// Files (not folders) stored, anywhere.
     pub fn file_count(&self) -> usize {
         self.shared.store.lock().expect("lock").items.values().filter(|i| i.data.is_some()).count()
