@@ -55,7 +55,7 @@ pub(crate) async fn read(client: &AzureClient, object_id: &str, range: Option<By
                 StorageError::transient(format!("{what}: the server ignored the range and sent no length"))
             })?;
             let span = r.resolve(size)?;
-            Ok(slice(body.expect_len(size), span.start, span.end - span.start))
+            Ok(body.expect_len(size).window(span.start, span.end - span.start))
         }
         _ => Ok(match length {
             Some(len) => body.expect_len(len),
@@ -93,34 +93,4 @@ pub(crate) async fn stat(client: &AzureClient, object_id: &str) -> Result<Object
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok())
-}
-
-/// Bytes `skip..skip+take` of a stream.
-fn slice(body: ByteStream, skip: u64, take: u64) -> ByteStream {
-    let stream = body
-        .scan((skip, take), |(skip, take), item| {
-            let out = item.map(|mut chunk| {
-                let drop_n = (*skip).min(chunk.len() as u64) as usize;
-                *skip -= drop_n as u64;
-                let chunk = chunk.split_off(drop_n);
-                let keep = (*take).min(chunk.len() as u64) as usize;
-                *take -= keep as u64;
-                chunk.slice(..keep)
-            });
-            futures::future::ready(Some(out))
-        })
-        .filter(|item| futures::future::ready(!matches!(item, Ok(c) if c.is_empty())));
-    ByteStream::new(stream, Some(take)).expect_len(take)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use bytes::Bytes;
-
-    #[tokio::test]
-    async fn slice_cuts_a_window_across_chunks() {
-        let body = ByteStream::from_chunks(vec![Bytes::from_static(b"abc"), Bytes::from_static(b"defg")]);
-        assert_eq!(&slice(body, 2, 3).collect_limited(100).await.unwrap()[..], b"cde");
-    }
 }

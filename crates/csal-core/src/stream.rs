@@ -154,6 +154,33 @@ impl ByteStream {
         ByteStream { inner: checked.boxed(), size: Some(len), replay: self.replay }
     }
 
+    /// Bytes `skip..skip + take` of this stream, streamed: for servers that
+    /// answer a ranged request with the whole body (or a wider range). Ends
+    /// with `Integrity` if the body is too short to fill the window.
+    pub fn window(self, skip: u64, take: u64) -> Self {
+        let stream = futures::stream::unfold((self, skip, take), |(mut body, mut skip, mut take)| async move {
+            loop {
+                if take == 0 {
+                    return None;
+                }
+                let mut chunk = match body.next().await? {
+                    Ok(c) => c,
+                    Err(e) => return Some((Err(e), (body, 0, 0))),
+                };
+                if skip >= chunk.len() as u64 {
+                    skip -= chunk.len() as u64;
+                    continue;
+                }
+                let mut chunk = chunk.split_off(skip as usize);
+                skip = 0;
+                chunk.truncate(chunk.len().min(take as usize));
+                take -= chunk.len() as u64;
+                return Some((Ok(chunk), (body, skip, take)));
+            }
+        });
+        ByteStream::new(stream, Some(take)).expect_len(take)
+    }
+
     /// Feed every chunk to `observe` as it passes (checksums, byte counters).
     pub fn inspect_chunks(self, mut observe: impl FnMut(&Bytes) + Send + 'static) -> Self {
         let inner = self.inner.inspect(move |item| {
@@ -327,6 +354,16 @@ impl From<&'static [u8]> for ByteStream {
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn window_cuts_across_chunks_and_fails_when_the_body_is_short() {
+        let chunks = || ByteStream::from_chunks(vec![Bytes::from_static(b"abc"), Bytes::from_static(b"defg")]);
+        assert_eq!(&chunks().window(2, 3).collect_limited(100).await.unwrap()[..], b"cde");
+        assert_eq!(&chunks().window(0, 7).collect_limited(100).await.unwrap()[..], b"abcdefg");
+        assert_eq!(chunks().window(3, 0).collect_limited(100).await.unwrap().len(), 0);
+        let short = chunks().window(5, 4).collect_limited(100).await.unwrap_err();
+        assert_eq!(short.kind(), crate::ErrorKind::Integrity);
+    }
+
     use super::*;
 
     fn chunks(sizes: &[usize]) -> ByteStream {

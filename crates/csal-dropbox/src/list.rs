@@ -1,13 +1,14 @@
-//! Listing: `/2/files/list_folder` (recursive) and `/list_folder/continue`.
+//! Listing: `files::list_folder` (recursive) and `list_folder_continue`.
 //! The continuation token is Dropbox's cursor; prefix and time filters are
 //! applied here (Dropbox lists folders, not key prefixes), so a page can
 //! hold fewer objects than the limit, or none, and still have a next page.
 
 use csal_core::{ListPage, ListRequest, Result};
-use serde_json::{Value, json};
+use dropbox_sdk::files::{
+    self, ListFolderArg, ListFolderContinueArg, ListFolderError, ListFolderResult, LookupError, Metadata,
+};
 
-use crate::client::{Call, DropboxClient, Host};
-use crate::error::{ApiError, classify};
+use crate::client::DropboxClient;
 use crate::read::meta_from;
 
 /// Dropbox accepts a `limit` of 1..=2000.
@@ -15,42 +16,37 @@ const MAX_LIMIT: usize = 2000;
 
 pub(crate) async fn list(client: &DropboxClient, request: &ListRequest) -> Result<ListPage> {
     let what = format!("list '{}'", request.path);
-    let limit = request.limit.unwrap_or(MAX_LIMIT).clamp(1, MAX_LIMIT);
-    let (endpoint, arg) = match &request.continuation {
-        Some(cursor) => ("files/list_folder/continue", json!({ "cursor": cursor })),
-        None => (
-            "files/list_folder",
-            json!({ "path": client.folder_of(&request.path), "recursive": true, "limit": limit,
-                    "include_deleted": false }),
-        ),
+    let call = client.call(&what).await?;
+    let answer: ListFolderResult = match &request.continuation {
+        Some(cursor) => files::list_folder_continue(&call, &ListFolderContinueArg::new(cursor.clone()))
+            .await
+            .map_err(|e| call.fail(e))?,
+        None => {
+            let limit = request.limit.unwrap_or(MAX_LIMIT).clamp(1, MAX_LIMIT);
+            let arg = ListFolderArg::new(client.folder_of(&request.path))
+                .with_recursive(true)
+                .with_limit(limit as u32)
+                .with_include_deleted(false);
+            match files::list_folder(&call, &arg).await {
+                Ok(answer) => answer,
+                // A folder that does not exist (yet) holds no objects.
+                Err(dropbox_sdk::Error::Api(ListFolderError::Path(LookupError::NotFound | LookupError::NotFolder))) => {
+                    return Ok(ListPage::default());
+                }
+                Err(e) => return Err(call.fail(e)),
+            }
+        }
     };
-    let call = Call { host: Host::Api, endpoint, arg: &arg, body: bytes::Bytes::new(), range: None };
-    let answer = match client.send(&call, &what).await? {
-        Ok(resp) => resp.bytes().await.map_err(|e| crate::error::transport(e, &what))?,
-        // A folder that does not exist (yet) holds no objects.
-        Err(e) if request.continuation.is_none() && is_missing_folder(&e) => return Ok(ListPage::default()),
-        Err(e) => return Err(classify(e, &what)),
-    };
-    let answer: Value = serde_json::from_slice(&answer).map_err(|e| {
-        csal_core::StorageError::transient(format!("{what}: Dropbox answered with malformed JSON")).with_source(e)
-    })?;
     let id_prefix = request.id_prefix();
     let objects = answer
-        .get("entries")
-        .and_then(Value::as_array)
-        .map(|entries| {
-            entries
-                .iter()
-                .filter_map(|e| meta_from(client, e))
-                .filter(|m| m.object_id.starts_with(&id_prefix) && request.matches_time(m))
-                .collect()
+        .entries
+        .iter()
+        .filter_map(|e| match e {
+            Metadata::File(f) => meta_from(client, f),
+            _ => None,
         })
-        .unwrap_or_default();
-    let has_more = answer.get("has_more").and_then(Value::as_bool).unwrap_or(false);
-    let next_page = if has_more { answer.get("cursor").and_then(Value::as_str).map(str::to_owned) } else { None };
+        .filter(|m| m.object_id.starts_with(&id_prefix) && request.matches_time(m))
+        .collect();
+    let next_page = answer.has_more.then_some(answer.cursor);
     Ok(ListPage { objects, next_page })
-}
-
-fn is_missing_folder(e: &ApiError) -> bool {
-    e.status == 409 && (e.is("path/not_found") || e.is("path/not_folder"))
 }

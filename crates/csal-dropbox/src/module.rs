@@ -7,11 +7,10 @@ use csal_core::{
     StorageError, StorageModule, WriteMeta, WriteReceipt, check_object_id,
 };
 use csal_oauth::TokenStore;
-use serde_json::{Value, json};
+use dropbox_sdk::files::{self, DeleteArg, DeleteError, LookupError, Metadata};
 
-use crate::client::{Call, DropboxClient, Host};
+use crate::client::DropboxClient;
 use crate::config::DropboxConfig;
-use crate::error::classify;
 
 /// Largest file an upload session can build (Dropbox: 350 GB).
 const MAX_FILE: u64 = 350 * 1_000_000_000;
@@ -40,15 +39,10 @@ impl DropboxModule {
         self.client.tokens.refresh_count()
     }
 
-    async fn current_account(&self) -> Result<Value> {
-        let call = Call {
-            host: Host::Api,
-            endpoint: "users/get_current_account",
-            arg: &Value::Null,
-            body: bytes::Bytes::new(),
-            range: None,
-        };
-        self.client.json(&call, "check the account").await
+    /// `users/get_current_account`: the token works and the account answers.
+    async fn current_account(&self) -> Result<()> {
+        let call = self.client.call("check the account").await?;
+        dropbox_sdk::users::get_current_account(&call).await.map(|_| ()).map_err(|e| call.fail(e))
     }
 }
 
@@ -69,7 +63,7 @@ impl StorageModule for DropboxModule {
     }
 
     async fn validate(&self) -> Result<()> {
-        self.current_account().await.map(|_| ())
+        self.current_account().await
     }
 
     async fn refresh_credentials(&self) -> Result<()> {
@@ -94,22 +88,20 @@ impl StorageModule for DropboxModule {
             Err(e) if e.is_not_found() => return Ok(()),
             Err(e) => return Err(e),
         };
-        let rev = match (m.get(".tag").and_then(Value::as_str), m.get("rev").and_then(Value::as_str)) {
-            (Some("file"), Some(rev)) => rev.to_owned(),
+        let rev = match m {
+            Metadata::File(f) => f.rev,
             _ => {
                 return Err(StorageError::invalid_input(format!(
                     "delete '{object_id}': that is a folder, not an object"
                 )));
             }
         };
-        let what = format!("delete '{object_id}'");
-        let arg = json!({ "path": self.client.path_of(object_id), "parent_rev": rev });
-        let call =
-            Call { host: Host::Api, endpoint: "files/delete_v2", arg: &arg, body: bytes::Bytes::new(), range: None };
-        match self.client.send(&call, &what).await? {
+        let call = self.client.call(&format!("delete '{object_id}'")).await?;
+        let arg = DeleteArg::new(self.client.path_of(object_id)).with_parent_rev(rev);
+        match files::delete_v2(&call, &arg).await {
             Ok(_) => Ok(()),
-            Err(e) if e.status == 409 && e.is("path_lookup/not_found") => Ok(()),
-            Err(e) => Err(classify(e, &what)),
+            Err(dropbox_sdk::Error::Api(DeleteError::PathLookup(LookupError::NotFound))) => Ok(()),
+            Err(e) => Err(call.fail(e)),
         }
     }
 

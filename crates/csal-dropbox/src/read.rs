@@ -1,12 +1,15 @@
-//! Downloads (`/2/files/download`, `Range` for partial reads) and stat
-//! (`/2/files/get_metadata`).
+//! Downloads (`files::download`, with the SDK's range arguments) and stat
+//! (`files::get_metadata`).
 
+use bytes::BytesMut;
 use csal_core::{ByteRange, ByteStream, ObjectMeta, Result, StorageError, check_object_id};
-use futures::StreamExt;
-use serde_json::{Value, json};
+use dropbox_sdk::files::{self, DownloadArg, FileMetadata, GetMetadataArg, Metadata};
+use futures::{AsyncRead, AsyncReadExt};
 
-use crate::client::{Call, DropboxClient, Host, parse_time};
-use crate::error::{classify, transport};
+use crate::client::{DropboxClient, parse_time};
+
+/// Size of the pieces a download body is read in.
+const READ_CHUNK: usize = 256 * 1024;
 
 pub(crate) async fn read(client: &DropboxClient, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
     check_object_id(object_id)?;
@@ -14,31 +17,24 @@ pub(crate) async fn read(client: &DropboxClient, object_id: &str, range: Option<
         r.check()?;
     }
     let what = format!("download '{object_id}'");
-    let arg = json!({ "path": client.path_of(object_id) });
-    let call = Call {
-        host: Host::Content,
-        endpoint: "files/download",
-        arg: &arg,
-        body: bytes::Bytes::new(),
-        range: range.map(|r| r.to_http_header()),
+    let arg = DownloadArg::new(client.path_of(object_id));
+    let (start, end) = match range {
+        None => (None, None),
+        Some(ByteRange::Inclusive { start, end }) => (Some(start), Some(end)),
+        Some(ByteRange::From { start }) => (Some(start), None),
+        // The SDK sends `bytes=-N` for an end without a start: a suffix.
+        Some(ByteRange::Suffix { len }) => (None, Some(len)),
     };
-    let resp = match client.send(&call, &what).await? {
-        Ok(resp) => resp,
-        Err(e) => return Err(classify(e, &what)),
-    };
-    let status = resp.status().as_u16();
-    let result: Value = resp
-        .headers()
-        .get("dropbox-api-result")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| serde_json::from_str(v).ok())
-        .unwrap_or(Value::Null);
-    let full_size = result.get("size").and_then(Value::as_u64);
-    let content_length = resp.content_length();
-    let stream = resp.bytes_stream().map(move |r| r.map_err(|e| transport(e, "download")));
-    match (range, status) {
+    let call = client.call(&what).await?.with_arg(&arg)?;
+    let answer = files::download(&call, &arg, start, end).await.map_err(|e| call.fail(e))?;
+    let full_size = answer.result.size;
+    let content_length = answer.content_length;
+    let reader =
+        answer.body.ok_or_else(|| StorageError::transient(format!("{what}: Dropbox answered without a body")))?;
+    let stream = reader_stream(reader, what.clone());
+    match (range, call.status()) {
         (Some(_), 206) | (None, _) => {
-            let len = content_length.or(if range.is_none() { full_size } else { None });
+            let len = content_length.or(if range.is_none() { Some(full_size) } else { None });
             let body = ByteStream::new(stream, len);
             Ok(match len {
                 Some(len) => body.expect_len(len),
@@ -47,70 +43,72 @@ pub(crate) async fn read(client: &DropboxClient, object_id: &str, range: Option<
         }
         (Some(r), _) => {
             // The server ignored Range and sent the whole file: cut it here.
-            let size = full_size.or(content_length).ok_or_else(|| {
-                StorageError::transient(format!("{what}: full answer to a ranged read without a size"))
-            })?;
-            let span = r.resolve(size)?;
-            Ok(slice(ByteStream::new(stream, Some(size)).expect_len(size), span.start, span.end - span.start))
+            let span = r.resolve(full_size)?;
+            Ok(ByteStream::new(stream, Some(full_size)).expect_len(full_size).window(span.start, span.end - span.start))
         }
     }
 }
 
-/// Skip `skip` bytes of `body` and keep the next `take`.
-fn slice(body: ByteStream, skip: u64, take: u64) -> ByteStream {
-    let stream = futures::stream::unfold((body, skip, take), |(mut body, mut skip, mut take)| async move {
-        loop {
-            if take == 0 {
-                return None;
+/// The SDK hands the body over as an `AsyncRead`: read it in pieces.
+fn reader_stream(
+    reader: Box<dyn AsyncRead + Send + Unpin>,
+    what: String,
+) -> impl futures::Stream<Item = Result<bytes::Bytes>> + Send + 'static {
+    futures::stream::unfold(Some(reader), move |reader| {
+        let what = what.clone();
+        async move {
+            let mut reader = reader?;
+            let mut buf = BytesMut::zeroed(READ_CHUNK);
+            match reader.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok(buf.freeze()), Some(reader)))
+                }
+                Err(e) => {
+                    let kind = if e.kind() == std::io::ErrorKind::TimedOut
+                        || e.get_ref()
+                            .and_then(|i| i.downcast_ref::<reqwest::Error>())
+                            .is_some_and(reqwest::Error::is_timeout)
+                    {
+                        csal_core::ErrorKind::Timeout
+                    } else {
+                        csal_core::ErrorKind::Transient
+                    };
+                    let err = StorageError::new(kind, format!("{what}: the download broke off")).with_source(e);
+                    Some((Err(err), None))
+                }
             }
-            let mut chunk = match body.next().await? {
-                Ok(c) => c,
-                Err(e) => return Some((Err(e), (body, 0, 0))),
-            };
-            if skip >= chunk.len() as u64 {
-                skip -= chunk.len() as u64;
-                continue;
-            }
-            let _ = chunk.split_to(skip as usize);
-            skip = 0;
-            if chunk.len() as u64 > take {
-                chunk.truncate(take as usize);
-            }
-            take -= chunk.len() as u64;
-            return Some((Ok(chunk), (body, skip, take)));
         }
-    });
-    ByteStream::new(stream, Some(take)).expect_len(take)
+    })
 }
 
-pub(crate) fn meta_from(client: &DropboxClient, m: &Value) -> Option<ObjectMeta> {
-    if m.get(".tag").and_then(Value::as_str) != Some("file") {
-        return None;
-    }
-    let path = m.get("path_display").and_then(Value::as_str)?;
-    let id = client.id_of(path)?;
-    let mut meta = ObjectMeta::new(id, m.get("size").and_then(Value::as_u64).unwrap_or(0));
-    meta.modified = m.get("server_modified").and_then(Value::as_str).and_then(parse_time);
-    meta.etag = m.get("rev").and_then(Value::as_str).map(str::to_owned);
-    if let Some(hash) = m.get("content_hash").and_then(Value::as_str) {
-        meta.checksum = Some(csal_core::Checksum { algorithm: "dropbox_content_hash".into(), value: hash.to_owned() });
+/// The object of a file entry under the root (folders and others: None).
+pub(crate) fn meta_from(client: &DropboxClient, m: &FileMetadata) -> Option<ObjectMeta> {
+    let id = client.id_of(m.path_display.as_deref()?)?;
+    let mut meta = ObjectMeta::new(id, m.size);
+    meta.modified = parse_time(&m.server_modified);
+    meta.etag = Some(m.rev.clone());
+    if let Some(hash) = &m.content_hash {
+        meta.checksum = Some(csal_core::Checksum { algorithm: "dropbox_content_hash".into(), value: hash.clone() });
     }
     Some(meta)
 }
 
-pub(crate) async fn stat_raw(client: &DropboxClient, object_id: &str) -> Result<Value> {
+pub(crate) async fn stat_raw(client: &DropboxClient, object_id: &str) -> Result<Metadata> {
     check_object_id(object_id)?;
     let what = format!("stat '{object_id}'");
-    let arg = json!({ "path": client.path_of(object_id) });
-    let call =
-        Call { host: Host::Api, endpoint: "files/get_metadata", arg: &arg, body: bytes::Bytes::new(), range: None };
-    client.json(&call, &what).await
+    let arg = GetMetadataArg::new(client.path_of(object_id));
+    let call = client.call(&what).await?;
+    files::get_metadata(&call, &arg).await.map_err(|e| call.fail(e))
 }
 
 pub(crate) async fn stat(client: &DropboxClient, object_id: &str) -> Result<ObjectMeta> {
-    let m = stat_raw(client, object_id).await?;
-    let mut meta = meta_from(client, &m)
-        .ok_or_else(|| StorageError::not_found(format!("stat '{object_id}': not a file (a folder?)")))?;
+    let m = match stat_raw(client, object_id).await? {
+        Metadata::File(f) => meta_from(client, &f),
+        _ => None,
+    };
+    let mut meta = m.ok_or_else(|| StorageError::not_found(format!("stat '{object_id}': not a file (a folder?)")))?;
     // Keep the caller's spelling (Dropbox may report another case).
     meta.object_id = object_id.to_owned();
     Ok(meta)

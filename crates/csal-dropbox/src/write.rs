@@ -1,19 +1,27 @@
-//! Uploads: one `/2/files/upload` call for a body of at most one chunk, an
-//! upload session (`start` / `append_v2` / `finish`) for anything larger.
-//! Memory: at most two chunks (the one being sent and the next one being
-//! filled). `mode: add` + `autorename: false` + `strict_conflict: true`:
-//! Dropbox refuses to replace anything, so a clash is `AlreadyExists`.
+//! Uploads: one `files::upload` call for a body of at most one chunk, an
+//! upload session (`upload_session_start` / `append_v2` / `finish`) for
+//! anything larger. Memory: at most two chunks (the one being sent and the
+//! next one being filled). `mode: add` + `autorename: false` +
+//! `strict_conflict: true`: Dropbox refuses to replace anything, so a clash
+//! is `AlreadyExists`.
 
 use bytes::Bytes;
 use csal_core::{ByteStream, Result, StorageError, WriteMeta, WriteReceipt, object_id_from_hint};
+use dropbox_sdk::files::{
+    self, CommitInfo, FileMetadata, UploadArg, UploadSessionAppendArg, UploadSessionAppendError, UploadSessionCursor,
+    UploadSessionFinishArg, UploadSessionStartArg, WriteMode,
+};
 use futures::StreamExt;
-use serde_json::{Value, json};
 
-use crate::client::{Call, DropboxClient, Host};
-use crate::error::classify;
+use crate::client::DropboxClient;
 
-fn commit_info(path: &str) -> Value {
-    json!({ "path": path, "mode": "add", "autorename": false, "mute": true, "strict_conflict": true })
+/// Never overwrite, never rename: a clash is an error.
+fn commit_info(path: &str) -> CommitInfo {
+    CommitInfo::new(path.to_owned())
+        .with_mode(WriteMode::Add)
+        .with_autorename(false)
+        .with_mute(true)
+        .with_strict_conflict(true)
 }
 
 pub(crate) async fn write(
@@ -29,29 +37,24 @@ pub(crate) async fn write(
     let first = parts.next().await.transpose()?.unwrap_or_default();
     let second = if first.len() == chunk_size { parts.next().await.transpose()? } else { None };
 
-    let result = match second {
+    let (metadata, size): (FileMetadata, u64) = match second {
         None => {
             // Small body: one call.
             let size = first.len() as u64;
-            let arg = commit_info(&path);
-            let call = Call { host: Host::Content, endpoint: "files/upload", arg: &arg, body: first, range: None };
-            client.json(&call, &what).await.map(|m| (m, size))?
+            let arg = UploadArg::new(path.clone())
+                .with_mode(WriteMode::Add)
+                .with_autorename(false)
+                .with_mute(true)
+                .with_strict_conflict(true);
+            let call = client.call(&what).await?.with_arg(&arg)?;
+            let m = files::upload(&call, &arg, first).await.map_err(|e| call.fail(e))?;
+            (m, size)
         }
         Some(second) => {
-            let arg = json!({ "close": false });
-            let call = Call {
-                host: Host::Content,
-                endpoint: "files/upload_session/start",
-                arg: &arg,
-                body: first.clone(),
-                range: None,
-            };
-            let started = client.json(&call, &what).await?;
-            let session_id = started
-                .get("session_id")
-                .and_then(Value::as_str)
-                .ok_or_else(|| StorageError::transient(format!("{what}: Dropbox gave no session_id")))?
-                .to_owned();
+            let arg = UploadSessionStartArg::default().with_close(false);
+            let call = client.call(&what).await?.with_arg(&arg)?;
+            let started = files::upload_session_start(&call, &arg, first.clone()).await.map_err(|e| call.fail(e))?;
+            let session_id = started.session_id;
             let mut offset = first.len() as u64;
             drop(first);
             let mut pending: Bytes = second;
@@ -61,28 +64,16 @@ pub(crate) async fn write(
                 pending = next;
             }
             let size = offset + pending.len() as u64;
-            let arg = json!({
-                "cursor": { "session_id": session_id, "offset": offset },
-                "commit": commit_info(&path),
-            });
-            let call = Call {
-                host: Host::Content,
-                endpoint: "files/upload_session/finish",
-                arg: &arg,
-                body: pending,
-                range: None,
-            };
-            client.json(&call, &what).await.map(|m| (m, size))?
+            let arg = UploadSessionFinishArg::new(UploadSessionCursor::new(session_id, offset), commit_info(&path));
+            let call = client.call(&what).await?.with_arg(&arg)?;
+            let m = files::upload_session_finish(&call, &arg, pending).await.map_err(|e| call.fail(e))?;
+            (m, size)
         }
     };
-    let (metadata, size) = result;
-    if let Some(got) = metadata.get("size").and_then(Value::as_u64) {
-        if got != size {
-            return Err(StorageError::integrity(format!("{what}: Dropbox stored {got} bytes, we sent {size}")));
-        }
+    if metadata.size != size {
+        return Err(StorageError::integrity(format!("{what}: Dropbox stored {} bytes, we sent {size}", metadata.size)));
     }
-    let etag = metadata.get("rev").and_then(Value::as_str).map(str::to_owned);
-    Ok(WriteReceipt { object_id, size, checksum: None, etag, instance: None })
+    Ok(WriteReceipt { object_id, size, checksum: None, etag: Some(metadata.rev), instance: None })
 }
 
 /// One `append_v2`. An `incorrect_offset` whose `correct_offset` is exactly
@@ -90,15 +81,15 @@ pub(crate) async fn write(
 /// was lost): that is success.
 async fn append(client: &DropboxClient, session_id: &str, offset: u64, chunk: Bytes, what: &str) -> Result<()> {
     let len = chunk.len() as u64;
-    let arg = json!({ "cursor": { "session_id": session_id, "offset": offset }, "close": false });
-    let call =
-        Call { host: Host::Content, endpoint: "files/upload_session/append_v2", arg: &arg, body: chunk, range: None };
-    match client.send(&call, what).await? {
-        Ok(_) => Ok(()),
-        Err(e) if e.is("incorrect_offset") => {
-            let correct = e.body.get("error").and_then(|x| x.get("correct_offset")).and_then(Value::as_u64);
-            if correct == Some(offset + len) { Ok(()) } else { Err(classify(e, what)) }
+    let arg = UploadSessionAppendArg::new(UploadSessionCursor::new(session_id.to_owned(), offset)).with_close(false);
+    let call = client.call(what).await?.with_arg(&arg)?;
+    match files::upload_session_append_v2(&call, &arg, chunk).await {
+        Ok(()) => Ok(()),
+        Err(dropbox_sdk::Error::Api(UploadSessionAppendError::IncorrectOffset(o)))
+            if o.correct_offset == offset + len =>
+        {
+            Ok(())
         }
-        Err(e) => Err(classify(e, what)),
+        Err(e) => Err(call.fail(e)),
     }
 }

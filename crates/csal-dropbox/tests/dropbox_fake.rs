@@ -198,3 +198,49 @@ async fn upload_pulls_at_most_two_chunks_ahead_of_the_server() {
     assert!(ahead <= (2 * CHUNK_UNIT + PIECE) as u64, "pulled {ahead} bytes ahead of the server");
     assert!(ahead >= CHUNK_UNIT as u64, "the check measured nothing");
 }
+
+/// dropbox-sdk escapes a character above U+FFFF in `Dropbox-API-Arg` as one
+/// five-digit `\u1d49c`, which JSON reads as U+1D49 followed by "c"; the
+/// client sends the proper surrogate pair instead, so the file lands at the
+/// path we asked for and reads back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_above_the_bmp_reach_dropbox_unchanged() {
+    let fake = FakeDropbox::start().await;
+    let module = DropboxModule::new(config(&fake, Some(fake.issue_access_token())), None).unwrap();
+    let small = module.write(ByteStream::from_bytes(data(10)), WriteMeta::new("cam/𝒜𝒷.bin")).await.unwrap();
+    assert!(small.object_id.contains("𝒜𝒷"), "{}", small.object_id);
+    assert_eq!(fake.file(&format!("/csal/{}", small.object_id)).unwrap(), data(10));
+    let big_body = data(CHUNK_UNIT + 5);
+    let big = module.write(ByteStream::from_bytes(big_body.clone()), WriteMeta::new("cam/𝒜big.bin")).await.unwrap();
+    assert_eq!(fake.file(&format!("/csal/{}", big.object_id)).unwrap(), big_body);
+    assert_eq!(read_all(&module, &small.object_id).await, data(10));
+    let part = module.read(&big.object_id, Some(csal_core::ByteRange::inclusive(3, 9))).await.unwrap();
+    assert_eq!(part.collect_limited(100).await.unwrap(), big_body.slice(3..10));
+    module.delete(&small.object_id).await.unwrap();
+    assert!(fake.file(&format!("/csal/{}", small.object_id)).is_none());
+}
+
+/// The HTTP client dropbox-sdk runs on has our timeouts: a server that
+/// accepts the connection and never answers fails the call with Timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_times_out() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            open.push(conn); // keep it open, say nothing
+        }
+    });
+    let config: DropboxConfig = serde_json::from_value(json!({
+        "app_key": APP_KEY, "refresh_token": REFRESH_TOKEN, "access_token": "some-token",
+        "api_url": url, "content_url": url, "timeout_secs": 1,
+    }))
+    .unwrap();
+    let module = DropboxModule::new(config, None).unwrap();
+    let started = std::time::Instant::now();
+    let err = module.stat("a.bin").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    held.abort();
+}

@@ -282,6 +282,27 @@ fn file_metadata(f: &FileEntry) -> Value {
     })
 }
 
+/// A `users/get_current_account` answer: a FullAccount with every field the
+/// documentation marks as always present.
+fn full_account() -> Value {
+    json!({
+        "account_id": "dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc",
+        "name": {
+            "given_name": "Fake", "surname": "User", "familiar_name": "Fake",
+            "display_name": "Fake User", "abbreviated_name": "FU",
+        },
+        "email": "fake@example.invalid",
+        "email_verified": true,
+        "disabled": false,
+        "locale": "en",
+        "referral_link": "https://db.tt/fake",
+        "is_paired": false,
+        "account_type": { ".tag": "basic" },
+        "root_info": { ".tag": "user", "root_namespace_id": "3235641", "home_namespace_id": "3235641" },
+        "country": "US",
+    })
+}
+
 fn folder_metadata(path_lower: &str) -> Value {
     json!({
         ".tag": "folder",
@@ -385,10 +406,7 @@ async fn api(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap, bo
     }
     let call = Call { headers: &headers, body };
     let result = match path.as_str() {
-        "/2/users/get_current_account" => Ok(json_response(
-            StatusCode::OK,
-            json!({ "account_id": "dbid:fake", "email": "fake@example.invalid", "name": { "display_name": "Fake" } }),
-        )),
+        "/2/users/get_current_account" => Ok(json_response(StatusCode::OK, full_account())),
         "/2/files/upload" => upload(&shared, &call),
         "/2/files/upload_session/start" => session_start(&shared, &call),
         "/2/files/upload_session/append_v2" => session_append(&shared, &call),

@@ -8,6 +8,13 @@
 //!   hash (second half of PBKDF2-HMAC-SHA512(password, salt, 100000, 32))
 //!   and returns the master key encrypted with the password key plus a
 //!   temporary session id `tsid` = r(16) || AES(master, r) || user handle;
+//!   or, for an account with an RSA key pair (`start_rsa`), `privk` (the
+//!   private key as four MPIs p, q, d, u = p^-1 mod q, AES-ECB-encrypted with
+//!   the master key) and `csid`, the MPI of the 43-byte session id padded
+//!   with random bytes to len(n) - 2 bytes and RSA-encrypted (public
+//!   exponent 17, as the MEGA SDK's `AsymmCipher` generates keys);
+//! - `f` answers the nodes and the account's sequence number `sn`, which
+//!   every mutation advances;
 //! - `f` (fetch nodes), `p` (put nodes: folders, or files from an upload
 //!   completion handle), `d` (delete), `u` (upload URL for a size), `g`
 //!   (download URL), `ug` (user info);
@@ -34,6 +41,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
+use rsa::BigUint;
+use rsa::traits::{PrivateKeyParts, PublicKeyParts};
 use serde_json::{Value, json};
 
 /// Account e-mail the fake accepts.
@@ -63,7 +72,20 @@ struct Upload {
     data: Vec<u8>,
 }
 
+/// The RSA key pair of an account that answers RSA sessions.
+struct RsaKeys {
+    n: BigUint,
+    e: BigUint,
+    /// The private key MPIs, AES-ECB-encrypted with the master key.
+    enc_privk: Vec<u8>,
+}
+
 struct Account {
+    rsa: Option<RsaKeys>,
+    /// Commands answered, by name (`f`, `p`, ...).
+    counts: HashMap<String, u64>,
+    /// Sequence number, advanced by every mutation.
+    sn: u64,
     salt: [u8; 16],
     user_hash: String,
     enc_master: [u8; 16],
@@ -126,24 +148,66 @@ fn new_handle() -> String {
     b64(&rand_bytes::<6>())
 }
 
+/// One MPI as MEGA encodes it: 2-byte big-endian bit count, then the bytes.
+fn mpi(x: &BigUint) -> Vec<u8> {
+    let bits = u16::try_from(x.bits()).expect("MPI under 65536 bits");
+    let mut out = bits.to_be_bytes().to_vec();
+    if bits > 0 {
+        out.extend_from_slice(&x.to_bytes_be());
+    }
+    out
+}
+
+/// A 2048-bit key pair (e = 17), the private key encrypted for `master`.
+fn rsa_keys(master: &[u8; 16]) -> RsaKeys {
+    let e = BigUint::from(17u32);
+    let key = rsa::RsaPrivateKey::new_with_exp(&mut rsa::rand_core::OsRng, 2048, &e).expect("RSA key generation");
+    let (p, q) = (&key.primes()[0], &key.primes()[1]);
+    // u = p^-1 mod q (q is prime, so p^(q-2) mod q).
+    let u = p.modpow(&(q - BigUint::from(2u32)), q);
+    let mut privk = Vec::new();
+    for x in [p, q, key.d(), &u] {
+        privk.extend(mpi(x));
+    }
+    while privk.len() % 16 != 0 {
+        privk.push(fastrand::u8(..));
+    }
+    for block in privk.chunks_exact_mut(16) {
+        let mut b: [u8; 16] = block.try_into().expect("16");
+        aes_ecb(master, &mut b);
+        block.copy_from_slice(&b);
+    }
+    RsaKeys { n: key.n().clone(), e, enc_privk: privk }
+}
+
 impl MegaFake {
     pub async fn start() -> Self {
-        Self::start_with(false).await
+        Self::start_with(false, false).await
+    }
+
+    /// A fake whose account has an RSA key pair, so `us` answers an RSA
+    /// session (`csid` + `privk`) as real MEGA accounts do, not a `tsid`.
+    pub async fn start_rsa() -> Self {
+        Self::start_with(false, true).await
     }
 
     /// A fake that records sizes but drops file bytes: for measuring the
     /// client's memory on huge uploads (reads return nothing useful).
     pub async fn start_discarding() -> Self {
-        Self::start_with(true).await
+        Self::start_with(true, false).await
     }
 
-    async fn start_with(discard: bool) -> Self {
+    async fn start_with(discard: bool, with_rsa: bool) -> Self {
         let salt = rand_bytes::<16>();
         let derived = pbkdf2::pbkdf2_hmac_array::<sha2_11::Sha512, 32>(PASSWORD.as_bytes(), &salt, 100_000);
         let pw_key: [u8; 16] = derived[..16].try_into().expect("16");
         let master = rand_bytes::<16>();
         let mut enc_master = master;
         aes_ecb(&pw_key, &mut enc_master);
+        let rsa = match with_rsa {
+            true => Some(tokio::task::spawn_blocking(move || rsa_keys(&master)).await.expect("RSA key generation")),
+            false => None,
+        };
         let root = StoredNode {
             handle: ROOT.to_owned(),
             parent: String::new(),
@@ -154,6 +218,9 @@ impl MegaFake {
             ts: now(),
         };
         let account = Account {
+            rsa,
+            counts: HashMap::new(),
+            sn: 1,
             salt,
             user_hash: b64(&derived[16..]),
             enc_master,
@@ -228,6 +295,38 @@ impl MegaFake {
         self.state.lock().unwrap().fail_next = Some(code);
     }
 
+    /// How many `op` commands (e.g. `"f"`, fetch nodes) the fake answered.
+    pub fn command_count(&self, op: &str) -> u64 {
+        self.state.lock().unwrap().counts.get(op).copied().unwrap_or(0)
+    }
+
+    /// Damage the stored (encrypted) RSA private key: flips a bit in its
+    /// second AES block, inside the prime p. No-op without RSA.
+    pub fn corrupt_privk(&self) {
+        if let Some(k) = self.state.lock().unwrap().rsa.as_mut() {
+            k.enc_privk[20] ^= 0x10;
+        }
+    }
+
+    /// Act as another client that removes every empty folder (repeatedly,
+    /// so emptied parents go too).
+    pub fn delete_empty_folders(&self) {
+        let mut a = self.state.lock().unwrap();
+        loop {
+            let empty: Vec<String> = a
+                .nodes
+                .iter()
+                .filter(|n| n.kind == 1 && !a.nodes.iter().any(|c| c.parent == n.handle))
+                .map(|n| n.handle.clone())
+                .collect();
+            if empty.is_empty() {
+                break;
+            }
+            a.nodes.retain(|n| !empty.contains(&n.handle));
+            a.sn += 1;
+        }
+    }
+
     /// Upload URLs handed out and not completed.
     pub fn open_uploads(&self) -> usize {
         self.state.lock().unwrap().uploads.len()
@@ -249,6 +348,7 @@ async fn cs(State(state): State<Shared>, RawQuery(query): RawQuery, body: Bytes)
     let mut results = Vec::new();
     for cmd in cmds {
         let op = cmd.get("a").and_then(Value::as_str).unwrap_or("");
+        *a.counts.entry(op.to_owned()).or_default() += 1;
         let r = if !logged_in && op != "us0" && op != "us" {
             json!(-15)
         } else if let (true, Some(code)) = (logged_in, a.fail_next.take()) {
@@ -275,6 +375,18 @@ fn command(a: &mut Account, op: &str, cmd: &Value, host: &str) -> Value {
             if s("user").to_lowercase() != EMAIL || s("uh") != a.user_hash {
                 return json!(-9);
             }
+            if let Some(keys) = a.rsa.as_ref() {
+                let sid = rand_bytes::<43>();
+                let width = keys.n.bits().div_ceil(8) - 2;
+                let mut plain = sid.to_vec();
+                plain.extend((sid.len()..width).map(|_| fastrand::u8(..)));
+                let c = BigUint::from_bytes_be(&plain).modpow(&keys.e, &keys.n);
+                let answer = json!({
+                    "k": b64(&a.enc_master), "csid": b64(&mpi(&c)), "privk": b64(&keys.enc_privk), "u": a.user_handle,
+                });
+                a.sessions.push(b64(&sid));
+                return answer;
+            }
             let r = rand_bytes::<16>();
             let mut check = r;
             aes_ecb(&a.master, &mut check);
@@ -288,7 +400,7 @@ fn command(a: &mut Account, op: &str, cmd: &Value, host: &str) -> Value {
         "ug" => json!({"u": a.user_handle, "email": EMAIL}),
         "f" => {
             let nodes: Vec<Value> = a.nodes.iter().map(|n| node_json(n, &a.user_handle)).collect();
-            json!({"f": nodes})
+            json!({"f": nodes, "sn": b64(&a.sn.to_be_bytes())})
         }
         "u" => {
             let Some(size) = cmd.get("s").and_then(Value::as_u64) else { return json!(-2) };
@@ -332,6 +444,7 @@ fn command(a: &mut Account, op: &str, cmd: &Value, host: &str) -> Value {
                 out.push(node_json(&node, &a.user_handle));
                 a.nodes.push(node);
             }
+            a.sn += 1;
             json!({"f": out})
         }
         "d" => {
@@ -352,6 +465,7 @@ fn command(a: &mut Account, op: &str, cmd: &Value, host: &str) -> Value {
                 a.data.remove(d);
                 a.sizes.remove(d);
             }
+            a.sn += 1;
             json!(0)
         }
         "g" => {

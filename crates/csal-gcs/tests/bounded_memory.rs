@@ -1,74 +1,23 @@
 //! A large upload and download stream with bounded memory: this binary
 //! holds one test, so the process's peak RSS (VmHWM) is this test's.
-//! Size: `CSAL_TEST_LARGE_BYTES` (default 256 MiB; `cargo xtask bench`-style
-//! runs can set 1 GiB). Uses the default chunk / block size (8 MiB).
+//! Size: `CSAL_TEST_LARGE_BYTES` (default 256 MiB). Default chunk size.
 
 csal_core::link_providers!(csal_gcs);
 
-const PROVIDER: &str = "gcs";
-
-use csal_core::{ByteStream, Bytes, StorageModule, WriteMeta};
-use futures::StreamExt;
-
-const LIMIT_KIB: u64 = 64 * 1024;
-
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-/// `size` bytes in 64 KiB chunks, unknown length, not replayable.
-fn generated(size: u64) -> ByteStream {
-    let chunk =
-        Bytes::from((0..64 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect::<Vec<u8>>());
-    let full = size / chunk.len() as u64;
-    let rest = (size % chunk.len() as u64) as usize;
-    let stream = futures::stream::iter((0..full).map(move |_| Ok(chunk.clone())))
-        .chain(futures::stream::iter((rest > 0).then(|| Ok(Bytes::from(vec![1u8; rest])))));
-    ByteStream::new(stream, None)
-}
+use csal_core::{InstanceDefinition, StorageRouter};
+use csal_testkit::memory::{large_size, round_trip_within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_upload_and_download_keep_peak_memory_under_64_mib() {
     let Some(endpoint) = csal_conformance::require_env("CSAL_TEST_GCS_ENDPOINT", "gcs (bounded memory)", "gcs") else {
         return;
     };
-    let bucket = "csal-bounded-memory";
-    let created = reqwest::Client::new()
-        .post(format!("{endpoint}/storage/v1/b?project=csal-test"))
-        .header("content-type", "application/json")
-        .body(serde_json::json!({ "name": bucket }).to_string())
-        .send()
+    let config = serde_json::json!({ "bucket": "csal-bounded-memory", "endpoint": endpoint });
+    csal_gcs::GcsModule::new(serde_json::from_value(config.clone()).unwrap())
+        .unwrap()
+        .create_bucket("csal-test")
         .await
         .unwrap();
-    assert!(created.status().is_success() || created.status().as_u16() == 409);
-    let config = serde_json::json!({ "bucket": bucket, "endpoint": endpoint });
-    let size: u64 = std::env::var("CSAL_TEST_LARGE_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(256 << 20);
-    let router =
-        csal_core::StorageRouter::from_definitions(&[csal_core::InstanceDefinition::new("m", PROVIDER, config)]);
-    let module = router.module("m").unwrap();
-    let started = std::time::Instant::now();
-    let receipt = module.write(generated(size), WriteMeta::new("csal-bounded-memory/large.bin")).await.unwrap();
-    assert_eq!(receipt.size, size);
-    let upload = started.elapsed();
-    let mut body = module.read(&receipt.object_id, None).await.unwrap();
-    let (mut crc, mut seen) = (0u32, 0u64);
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.unwrap();
-        crc = crc32c::crc32c_append(crc, &chunk);
-        seen += chunk.len() as u64;
-    }
-    module.delete(&receipt.object_id).await.unwrap();
-    assert_eq!(seen, size);
-    assert_eq!(Some(csal_core::Checksum::crc32c(crc)), receipt.checksum, "downloaded bytes differ");
-    let peak = peak_rss_kib();
-    eprintln!(
-        "bounded memory ({PROVIDER}): {} MiB up in {:.1} s, down in {:.1} s, peak RSS {} MiB",
-        size >> 20,
-        upload.as_secs_f64(),
-        (started.elapsed() - upload).as_secs_f64(),
-        peak / 1024
-    );
-    assert!(peak < LIMIT_KIB, "peak RSS {peak} KiB is over {LIMIT_KIB} KiB");
+    let router = StorageRouter::from_definitions(&[InstanceDefinition::new("m", "gcs", config)]);
+    round_trip_within(&router, "m", large_size(256 << 20), 64).await;
 }

@@ -9,11 +9,19 @@
 //! - node key of a file (32 bytes): (key ^ (nonce||meta-MAC)) || nonce ||
 //!   meta-MAC, stored AES-ECB-encrypted with the master key;
 //! - attributes: "MEGA" + JSON, zero-padded to 16 bytes, AES-CBC with the
-//!   node's AES key and a zero IV, base64url without padding.
+//!   node's AES key and a zero IV, base64url without padding;
+//! - RSA sessions (accounts with a key pair): `privk` is the private key
+//!   AES-ECB-encrypted with the master key, four MPIs p, q, d, u (each a
+//!   2-byte big-endian bit count then the big-endian bytes; u = p^-1 mod q)
+//!   followed by fewer than 16 padding bytes; `csid` is one MPI, the RSA
+//!   ciphertext of the session id padded to len(p)+len(q)-2 bytes; the
+//!   session id is the first 43 bytes of the decrypted, left-zero-padded
+//!   big-endian number (MEGA SDK `AsymmCipher::decrypt`, `SIDLEN` = 43).
 
 use aes::Aes128;
 use aes::cipher::{BlockCipherDecrypt, BlockCipherEncrypt, KeyInit, KeyIvInit, StreamCipher};
 use base64::Engine;
+use num_bigint::BigUint;
 
 pub(crate) type Key = [u8; 16];
 
@@ -250,9 +258,170 @@ pub(crate) fn derive_v2(password: &[u8], salt: &[u8]) -> (Key, String) {
     (key, b64(&out[16..]))
 }
 
+/// Length of a MEGA session id in bytes (`MegaClient::SIDLEN`).
+pub(crate) const SID_LEN: usize = 43;
+
+/// An account's RSA private key as MEGA stores it (CRT form).
+pub(crate) struct RsaKey {
+    p: BigUint,
+    q: BigUint,
+    d: BigUint,
+    u: BigUint,
+}
+
+/// One MPI: 2-byte big-endian bit count, then ceil(bits/8) bytes.
+fn read_mpi(data: &[u8]) -> Option<(BigUint, &[u8])> {
+    let (head, rest) = data.split_first_chunk::<2>()?;
+    let len = usize::from(u16::from_be_bytes(*head)).div_ceil(8);
+    if rest.len() < len {
+        return None;
+    }
+    let (bytes, rest) = rest.split_at(len);
+    Some((BigUint::from_bytes_be(bytes), rest))
+}
+
+fn byte_len(x: &BigUint) -> usize {
+    usize::try_from(x.bits().div_ceil(8)).unwrap_or(usize::MAX)
+}
+
+/// Parse a decrypted `privk`. `None` unless it is four MPIs (plus < 16
+/// padding bytes) forming a consistent CRT key: p, q > 1, d > 0 and
+/// u * p = 1 (mod q). A privk decrypted with the wrong key, or damaged,
+/// fails here instead of yielding a garbage session id.
+pub(crate) fn parse_privk(data: &[u8]) -> Option<RsaKey> {
+    let (p, rest) = read_mpi(data)?;
+    let (q, rest) = read_mpi(rest)?;
+    let (d, rest) = read_mpi(rest)?;
+    let (u, rest) = read_mpi(rest)?;
+    let one = BigUint::from(1u32);
+    if rest.len() >= 16 || p <= one || q <= one || d == BigUint::ZERO || u == BigUint::ZERO || u >= q {
+        return None;
+    }
+    if (&u * &p) % &q != one {
+        return None;
+    }
+    Some(RsaKey { p, q, d, u })
+}
+
+/// Decrypt `csid` (one MPI) with the account's private key and return the
+/// session id. `None` if the ciphertext is malformed or not below n.
+pub(crate) fn decrypt_csid(key: &RsaKey, csid: &[u8]) -> Option<[u8; SID_LEN]> {
+    let (c, rest) = read_mpi(csid)?;
+    if rest.len() >= 16 || c >= &key.p * &key.q {
+        return None;
+    }
+    let one = BigUint::from(1u32);
+    // CRT (Garner): m = xp + p * ((xq - xp) * u mod q), u = p^-1 mod q.
+    let xp = (&c % &key.p).modpow(&(&key.d % (&key.p - &one)), &key.p);
+    let xq = (&c % &key.q).modpow(&(&key.d % (&key.q - &one)), &key.q);
+    let xp_q = &xp % &key.q;
+    let diff = if xq >= xp_q { xq - xp_q } else { xq + &key.q - xp_q };
+    let m = (diff * &key.u) % &key.q * &key.p + xp;
+    let bytes = m.to_bytes_be();
+    let bytes: &[u8] = if m == BigUint::ZERO { &[] } else { &bytes };
+    let width = (byte_len(&key.p) + byte_len(&key.q)).saturating_sub(2).max(bytes.len());
+    if width < SID_LEN {
+        return None;
+    }
+    let mut padded = vec![0u8; width - bytes.len()];
+    padded.extend_from_slice(bytes);
+    padded[..SID_LEN].try_into().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn mpi(x: &BigUint) -> Vec<u8> {
+        let bits = u16::try_from(x.bits()).unwrap();
+        let mut out = bits.to_be_bytes().to_vec();
+        if bits > 0 {
+            out.extend_from_slice(&x.to_bytes_be());
+        }
+        out
+    }
+
+    /// Two known primes (2^255 - 19, 2^256 - 189) for a small but real key.
+    fn test_key() -> (BigUint, BigUint) {
+        let p = (BigUint::from(1u32) << 255u32) - BigUint::from(19u32);
+        let q = (BigUint::from(1u32) << 256u32) - BigUint::from(189u32);
+        (p, q)
+    }
+
+    fn privk_bytes(p: &BigUint, q: &BigUint, e: &BigUint) -> Vec<u8> {
+        let one = BigUint::from(1u32);
+        let phi = (p - &one) * (q - &one);
+        let d = e.modinv(&phi).expect("e invertible");
+        let u = p.modinv(q).expect("p invertible mod q");
+        let mut out = Vec::new();
+        for x in [p, q, &d, &u] {
+            out.extend(mpi(x));
+        }
+        out
+    }
+
+    #[test]
+    fn csid_decrypts_to_the_padded_session_id() {
+        let (p, q) = test_key();
+        let e = BigUint::from(65537u32);
+        let key = parse_privk(&privk_bytes(&p, &q, &e)).expect("valid key");
+        let n = &p * &q;
+        // Plaintext = sid || random padding, len(n) - 2 bytes; a leading zero
+        // byte in the sid must survive (the padding width restores it).
+        let width = n.to_bytes_be().len() - 2;
+        let mut plain: Vec<u8> = (0..width).map(|i| (i * 37 % 251) as u8).collect();
+        plain[0] = 0;
+        let c = BigUint::from_bytes_be(&plain).modpow(&e, &n);
+        let sid = decrypt_csid(&key, &mpi(&c)).expect("decrypts");
+        assert_eq!(&sid[..], &plain[..SID_LEN]);
+    }
+
+    #[test]
+    fn damaged_private_keys_are_rejected() {
+        let (p, q) = test_key();
+        let good = privk_bytes(&p, &q, &BigUint::from(65537u32));
+        assert!(parse_privk(&good).is_some());
+        assert!(parse_privk(&good[..good.len() - 3]).is_none(), "truncated");
+        assert!(parse_privk(&[]).is_none());
+        assert!(parse_privk(&[0xff; 300]).is_none(), "length past the end");
+        let mut flipped = good.clone();
+        flipped[10] ^= 0x40; // inside p
+        assert!(parse_privk(&flipped).is_none(), "p no longer matches u");
+        let mut long = good;
+        long.extend_from_slice(&[0u8; 16]);
+        assert!(parse_privk(&long).is_none(), "16+ trailing bytes");
+    }
+
+    #[test]
+    fn garbage_keys_and_session_ids_never_panic() {
+        let (p, q) = test_key();
+        let good = privk_bytes(&p, &q, &BigUint::from(65537u32));
+        let key = parse_privk(&good).unwrap();
+        for round in 0..2000usize {
+            let noise: [u8; 96] = random();
+            let len = round % 97;
+            let mut data = noise[..len].to_vec();
+            // Plausible MPI headers too, not only random lengths.
+            if round % 2 == 0 && len >= 2 {
+                data[0] = 0;
+                data[1] = (round % 200) as u8;
+            }
+            let _ = parse_privk(&data);
+            let _ = decrypt_csid(&key, &data);
+            let mut damaged = good.clone();
+            damaged[round % good.len()] ^= noise[0] | 1;
+            // Damage inside d passes the key checks; decryption still must not panic.
+            let _ = parse_privk(&damaged).map(|k| decrypt_csid(&k, &data));
+        }
+    }
+
+    #[test]
+    fn csid_at_or_above_the_modulus_is_rejected() {
+        let (p, q) = test_key();
+        let key = parse_privk(&privk_bytes(&p, &q, &BigUint::from(65537u32))).unwrap();
+        assert!(decrypt_csid(&key, &mpi(&(&p * &q))).is_none());
+        assert!(decrypt_csid(&key, &[0x01]).is_none());
+    }
 
     #[test]
     fn attributes_round_trip() {

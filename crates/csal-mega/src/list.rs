@@ -1,5 +1,7 @@
 //! Listing: the decrypted node tree (`f`), walked from the root folder,
-//! flattened and sorted by id; the continuation token is the last id.
+//! flattened and sorted by id; the continuation token is the last id. The
+//! first page refetches the tree (so objects written by other clients show
+//! up); later pages walk the cached tree.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -14,14 +16,19 @@ pub(crate) fn object_meta(id: String, n: &Node) -> ObjectMeta {
 }
 
 pub(crate) async fn list(client: &MegaClient, request: &ListRequest) -> Result<ListPage> {
-    let tree = client.tree().await?;
     let base = request.path.trim_matches('/');
     let mut path: Vec<String> = client.root.clone();
     path.extend(base.split('/').filter(|s| !s.is_empty()).map(str::to_owned));
-    let mut all = Vec::new();
-    for start in tree.folders(&path) {
-        walk(&tree, &start, base, &mut all);
-    }
+    let fresh = request.continuation.is_none();
+    let mut all = client
+        .with_tree(fresh, |tree| {
+            let mut all = Vec::new();
+            for start in tree.folders(&path) {
+                walk(tree, &start, base, &mut all);
+            }
+            all
+        })
+        .await?;
     all.sort_by(|a, b| a.object_id.cmp(&b.object_id));
     all.dedup_by(|a, b| a.object_id == b.object_id);
     let prefix = request.id_prefix();

@@ -55,15 +55,17 @@ impl StorageModule for MegaModule {
     async fn delete(&self, object_id: &str) -> Result<()> {
         check_object_id(object_id)?;
         let node = match self.client.file(object_id).await {
-            Ok((_, n)) => n,
+            Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
         };
         match self.client.call("delete", json!({"a": "d", "n": node.handle})).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
+            // ENOENT: already gone (deleted by another client).
+            Ok(_) => self.client.record_removed(&node.handle),
+            Err(e) if e.kind() == ErrorKind::NotFound => self.client.record_removed(&node.handle),
+            Err(e) => return Err(e),
         }
+        Ok(())
     }
 
     async fn list(&self, request: &ListRequest) -> Result<ListPage> {
@@ -72,7 +74,7 @@ impl StorageModule for MegaModule {
 
     async fn stat(&self, object_id: &str) -> Result<ObjectMeta> {
         check_object_id(object_id)?;
-        let (_, node) = self.client.file(object_id).await?;
+        let node = self.client.file(object_id).await?;
         Ok(list::object_meta(object_id.to_owned(), &node))
     }
 

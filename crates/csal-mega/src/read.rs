@@ -2,31 +2,49 @@
 //! `<url>/<start>-<end>`): ciphertext is decrypted with AES-128-CTR from
 //! counter block `start/16`. A full read also recomputes the chunk MACs and
 //! fails with `Integrity` if the meta-MAC does not match the node key's.
+//! The node comes from the cached tree; if `g` says it no longer exists,
+//! the cache is dropped and the id resolved once more from a fresh tree.
 
 use futures::StreamExt;
 use serde_json::{Value, json};
 
 use aes::cipher::StreamCipher;
-use csal_core::{ByteRange, ByteStream, Result, StorageError};
+use csal_core::{ByteRange, ByteStream, ErrorKind, Result, StorageError};
 
 use crate::client::MegaClient;
 use crate::crypto::{self, MacState};
 use crate::error;
 
 pub(crate) async fn read(client: &MegaClient, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
-    let (_, node) = client.file(object_id).await?;
+    let mut node = client.file(object_id).await?;
+    let mut retried = false;
+    let (span, v) = loop {
+        let span = match range {
+            Some(r) => r.resolve(node.size)?,
+            None => 0..node.size,
+        };
+        if span.is_empty() {
+            return Ok(ByteStream::empty());
+        }
+        match client.call("download", json!({"a": "g", "g": 1, "n": node.handle})).await {
+            Ok((v, _)) => break (span, v),
+            // The cached node is gone: look the id up in a fresh tree once.
+            Err(e) if e.kind() == ErrorKind::NotFound && !retried => {
+                retried = true;
+                client.invalidate();
+                let again = client.file(object_id).await?;
+                if again.handle == node.handle {
+                    return Err(e);
+                }
+                node = again;
+            }
+            Err(e) => return Err(e),
+        }
+    };
     let key32: [u8; 32] =
         node.key.as_slice().try_into().map_err(|_| StorageError::integrity("mega: file node key is not 32 bytes"))?;
     let (key, nonce, meta_mac) = crypto::unpack_file_key(&key32);
     let size = node.size;
-    let span = match range {
-        Some(r) => r.resolve(size)?,
-        None => 0..size,
-    };
-    if span.is_empty() {
-        return Ok(ByteStream::empty());
-    }
-    let (v, _) = client.call("download", json!({"a": "g", "g": 1, "n": node.handle})).await?;
     let url = v.get("g").and_then(Value::as_str).ok_or_else(|| StorageError::permanent("mega g: no download URL"))?;
     let full = span.start == 0 && span.end == size;
     let aligned = span.start - span.start % 16;

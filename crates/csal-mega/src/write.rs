@@ -132,8 +132,8 @@ pub(crate) async fn write(client: &MegaClient, body: ByteStream, meta: &WriteMet
     let mut enc = node_key;
     crypto::ecb_encrypt(&session.master, &mut enc);
     let attr = crypto::encrypt_attr(&crate::client::attr_key(&node_key), &json!({"n": name}));
-    let cmd = json!({"a": "p", "t": parent, "n": [{"h": handle, "t": 0, "a": attr, "k": crypto::b64(&enc)}]});
-    client.call("put node", cmd).await?;
+    let item = json!({"h": handle, "t": 0, "a": attr, "k": crypto::b64(&enc)});
+    client.put_file(&dir, parent, item).await?;
     Ok(WriteReceipt { object_id, size, checksum: None, etag: None, instance: None })
 }
 

@@ -1,7 +1,7 @@
 //! Live MEGA test, only with CSAL_LIVE_MEGA_EMAIL and CSAL_LIVE_MEGA_PASSWORD
 //! set (CSAL_LIVE_MEGA_ROOT optional, default `csal-live-test`). Without them
-//! it prints SKIP and passes. Note: accounts whose login answers an RSA
-//! session (`csid`) are not supported yet (see docs/providers/mega.md).
+//! it prints SKIP and passes. Real accounts log in with an RSA session
+//! (`csid` + `privk`), which the client decrypts (see docs/providers/mega.md).
 
 csal_core::link_providers!(csal_mega);
 

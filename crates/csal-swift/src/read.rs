@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use bytes::Bytes;
 use csal_core::{ByteRange, ByteStream, ErrorKind, ObjectMeta, Result, StorageError};
 use futures::StreamExt;
 use reqwest::Method;
@@ -54,7 +53,7 @@ pub(crate) async fn read(client: &SwiftClient, id: &str, range: Option<ByteRange
             // cut the range out of the whole body ourselves.
             let total = length.ok_or_else(|| StorageError::permanent(format!("{what}: no Content-Length")))?;
             let want = r.resolve(total)?;
-            Ok(window(body_stream(resp, what).expect_len(total), want.start, want.end - want.start))
+            Ok(body_stream(resp, what).expect_len(total).window(want.start, want.end - want.start))
         }
         _ => Err(status_error(resp.status(), resp.headers(), &what)),
     }
@@ -107,30 +106,4 @@ fn content_range(h: &HeaderMap) -> Option<(u64, u64, u64)> {
 
 fn body_stream(resp: reqwest::Response, what: String) -> ByteStream {
     ByteStream::new(resp.bytes_stream().map(move |r| r.map_err(|e| transport_error(e, &what))), None)
-}
-
-/// Bytes `skip..skip+take` of `body`, streamed.
-fn window(body: ByteStream, skip: u64, take: u64) -> ByteStream {
-    let stream = futures::stream::unfold((body, skip, take), |(mut body, mut skip, mut take)| async move {
-        loop {
-            if take == 0 {
-                return None;
-            }
-            match body.next().await? {
-                Err(e) => return Some((Err(e), (body, skip, 0))),
-                Ok(mut chunk) => {
-                    if skip >= chunk.len() as u64 {
-                        skip -= chunk.len() as u64;
-                        continue;
-                    }
-                    let chunk: Bytes = chunk.split_off(skip as usize);
-                    skip = 0;
-                    let n = (chunk.len() as u64).min(take);
-                    take -= n;
-                    return Some((Ok(chunk.slice(..n as usize)), (body, skip, take)));
-                }
-            }
-        }
-    });
-    ByteStream::new(stream, Some(take)).expect_len(take)
 }

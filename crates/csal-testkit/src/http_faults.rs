@@ -1,15 +1,22 @@
-//! The fault tests of the HTTP object-store providers (gcs, azure_blob), as
-//! one macro: each provider's `tests/faults.rs` defines
+//! The fault tests of the HTTP object-store providers (s3, gcs,
+//! azure_blob), as one macro: each provider's `tests/faults.rs` defines
 //! `async fn setup(plan: FaultPlan) -> Option<(FaultProxy, StorageRouter)>`
 //! (its server behind a [`FaultProxy`](crate::FaultProxy), instance
 //! `faulty`), imports what the tests use, and calls
-//! `csal_testkit::http_fault_tests!();`.
+//! `csal_testkit::http_fault_tests!();` or, to make the large objects span
+//! several parts of a provider with bigger parts,
+//! `csal_testkit::http_fault_tests!(large_len = 6 * 1024 * 1024 + 17);`.
 
 /// Expands to the shared fault tests; see the module docs.
 #[macro_export]
 macro_rules! http_fault_tests {
     () => {
+        $crate::http_fault_tests!(large_len = 1024 * 1024 + 17);
+    };
+    (large_len = $large:expr) => {
         const MAX_ATTEMPTS: u32 = 4;
+        /// Size of the objects that go through several parts.
+        const LARGE_LEN: usize = $large;
 
         fn layers() -> LayerConfig {
             LayerConfig {
@@ -64,9 +71,9 @@ macro_rules! http_fault_tests {
             let mut stored = Vec::new();
             let mut transient = 0;
             for i in 0..24u64 {
-                // Mostly single-request writes, some chunked (256 KiB parts), some not replayable.
+                // Mostly single-request writes, some in several parts, some not replayable.
                 let len = match i % 6 {
-                    0 => 1024 * 1024 + 17,
+                    0 => LARGE_LEN,
                     1 => 0,
                     _ => 1000 + (i as usize * 7919) % 200_000,
                 };
@@ -178,6 +185,13 @@ macro_rules! http_fault_tests {
             let err = router.stat("faulty", "faults/never.bin").await.unwrap_err();
             assert_eq!(err.class(), ErrorClass::Transient, "{err}");
             assert_eq!(proxy.log().len(), MAX_ATTEMPTS as usize, "stat attempts");
+            proxy.clear_log();
+            let err = router
+                .write("faulty", ByteStream::from_bytes(&b"x"[..]), WriteMeta::new("faults/never-written.bin"))
+                .await
+                .unwrap_err();
+            assert_eq!(err.class(), ErrorClass::Transient, "{err}");
+            assert_eq!(proxy.log().len(), MAX_ATTEMPTS as usize, "write attempts (one request each)");
         }
 
         #[tokio::test(flavor = "multi_thread")]

@@ -28,6 +28,7 @@
 //! ```
 
 mod http_faults;
+pub mod memory;
 pub mod scenarios;
 pub mod tcp;
 

@@ -2,7 +2,6 @@
 //! the whole object is handled: the provider skips to the range start and
 //! stops at its end, so the caller never gets the wrong bytes.
 
-use bytes::Bytes;
 use csal_core::{ByteRange, ByteStream, Result, StorageError};
 use futures::StreamExt;
 use reqwest::Method;
@@ -51,7 +50,7 @@ pub(crate) async fn read(client: &DavClient, id: &str, range: Option<ByteRange>)
             })?;
             let want = r.resolve(total)?;
             let body = body_stream(resp, what).expect_len(total);
-            Ok(window(body, want.start, want.end - want.start))
+            Ok(body.window(want.start, want.end - want.start))
         }
         _ => Err(status_error(resp.status(), resp.headers(), &what)),
     }
@@ -73,49 +72,4 @@ fn content_range(resp: &reqwest::Response) -> Option<(u64, u64, u64)> {
 fn body_stream(resp: reqwest::Response, what: String) -> ByteStream {
     let stream = resp.bytes_stream().map(move |r| r.map_err(|e| transport_error(e, &what)));
     ByteStream::new(stream, None)
-}
-
-/// Bytes `skip..skip+take` of `body`, streamed.
-pub(crate) fn window(body: ByteStream, skip: u64, take: u64) -> ByteStream {
-    let stream = futures::stream::unfold((body, skip, take), |(mut body, mut skip, mut take)| async move {
-        loop {
-            if take == 0 {
-                return None;
-            }
-            match body.next().await? {
-                Err(e) => return Some((Err(e), (body, skip, 0))),
-                Ok(mut chunk) => {
-                    if skip >= chunk.len() as u64 {
-                        skip -= chunk.len() as u64;
-                        continue;
-                    }
-                    let chunk: Bytes = chunk.split_off(skip as usize);
-                    skip = 0;
-                    let n = (chunk.len() as u64).min(take);
-                    take -= n;
-                    return Some((Ok(chunk.slice(..n as usize)), (body, skip, take)));
-                }
-            }
-        }
-    });
-    ByteStream::new(stream, Some(take)).expect_len(take)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn window_cuts_the_range_out_of_a_whole_body() {
-        let data: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
-        let chunks: Vec<Bytes> = data.chunks(333).map(Bytes::copy_from_slice).collect();
-        let got = window(ByteStream::from_chunks(chunks), 1000, 4321).collect_limited(1 << 20).await.unwrap();
-        assert_eq!(&got[..], &data[1000..5321]);
-    }
-
-    #[tokio::test]
-    async fn window_of_a_short_body_is_an_integrity_error() {
-        let e = window(ByteStream::from_bytes(vec![1u8; 10]), 5, 10).collect_limited(100).await.unwrap_err();
-        assert_eq!(e.kind(), csal_core::ErrorKind::Integrity);
-    }
 }

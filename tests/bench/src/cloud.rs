@@ -4,11 +4,11 @@
 //! variables; without them the figures say so instead of a number.
 
 use anyhow::{Context, Result};
-use csal_core::{ByteStream, StorageModule, WriteMeta};
+use csal_core::{StorageModule, WriteMeta};
 use futures::StreamExt;
 
 use crate::Figure;
-use crate::rss::peak_rss_kib;
+use crate::rss::{generated, peak_rss_kib};
 
 fn env(var: &str) -> Option<String> {
     std::env::var(var).ok().filter(|v| !v.is_empty())
@@ -43,12 +43,7 @@ async fn module(provider: &str) -> Result<Box<dyn StorageModule>> {
 /// and back down, then print the peak RSS in KiB.
 pub async fn stream_through(provider: &str, size: u64) -> Result<()> {
     let module = module(provider).await?;
-    const CHUNK: u64 = 256 * 1024;
-    let block = bytes::Bytes::from(vec![0x5au8; CHUNK as usize]);
-    let body = futures::stream::iter(
-        (0..size.div_ceil(CHUNK)).map(move |i| Ok(block.slice(..CHUNK.min(size - i * CHUNK) as usize))),
-    );
-    let receipt = module.write(ByteStream::new(body, None), WriteMeta::new("bench/rss.bin")).await?;
+    let receipt = module.write(generated(size), WriteMeta::new("bench/rss.bin")).await?;
     let mut read = module.read(&receipt.object_id, None).await?;
     let mut total = 0;
     while let Some(c) = read.next().await {

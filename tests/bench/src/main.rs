@@ -6,6 +6,7 @@
 //! VmHWM), so one benchmark's allocations cannot hide in another's.
 
 mod cloud;
+mod filesync;
 mod local_fs;
 mod rss;
 
@@ -14,7 +15,17 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-csal_core::link_providers!(csal_local_fs, csal_memory, csal_gcs, csal_azure_blob);
+csal_core::link_providers!(
+    csal_local_fs,
+    csal_memory,
+    csal_gcs,
+    csal_azure_blob,
+    csal_dropbox,
+    csal_onedrive,
+    csal_gdrive,
+    csal_pcloud,
+    csal_mega
+);
 
 #[derive(Parser)]
 struct Cli {
@@ -37,6 +48,10 @@ enum Only {
     RssIdle,
     /// (internal) Stream `size` bytes through a cloud provider on its emulator and print the peak RSS.
     RssCloud { provider: String },
+    /// (internal) Stream `size` bytes through a file-sync provider (config from the fake-server child).
+    RssFileSync { provider: String },
+    /// (internal) Run a provider's fake and print its instance config until stdin closes.
+    FakeServer { provider: String },
 }
 
 /// One line of the results table.
@@ -53,6 +68,8 @@ fn main() -> Result<()> {
     match cli.only {
         Some(Only::RssLocalFs) => return rt.block_on(rss::stream_through_local_fs(cli.size)),
         Some(Only::RssCloud { provider }) => return rt.block_on(cloud::stream_through(&provider, cli.size)),
+        Some(Only::RssFileSync { provider }) => return rt.block_on(filesync::stream_through(&provider, cli.size)),
+        Some(Only::FakeServer { provider }) => return rt.block_on(filesync::serve_fake(&provider)),
         Some(Only::RssIdle) => {
             println!("{}", rss::peak_rss_kib()?);
             return Ok(());
@@ -64,6 +81,7 @@ fn main() -> Result<()> {
     figures.extend(rt.block_on(local_fs::dispatch_overhead())?);
     figures.extend(rss::local_fs_peak(cli.size)?);
     figures.extend(cloud::peaks(cli.size)?);
+    figures.extend(filesync::peaks(cli.size)?);
 
     println!("\n{:<58} {:>22} {:>14}  met", "benchmark", "value", "target");
     for f in &figures {
