@@ -94,37 +94,9 @@ pub(crate) async fn read(client: &BoxClient, object_id: &str, range: Option<Byte
         (Some(r), _) => {
             let size = len.ok_or_else(|| StorageError::transient(format!("{what}: full answer without a length")))?;
             let span = r.resolve(size)?;
-            Ok(slice(ByteStream::new(stream, Some(size)).expect_len(size), span.start, span.end - span.start))
+            Ok(ByteStream::new(stream, Some(size)).expect_len(size).window(span.start, span.end - span.start))
         }
     }
-}
-
-/// Skip `skip` bytes of `body` and keep the next `take` (a server that
-/// ignored `Range`).
-fn slice(body: ByteStream, skip: u64, take: u64) -> ByteStream {
-    let stream = futures::stream::unfold((body, skip, take), |(mut body, mut skip, mut take)| async move {
-        loop {
-            if take == 0 {
-                return None;
-            }
-            let mut chunk = match body.next().await? {
-                Ok(c) => c,
-                Err(e) => return Some((Err(e), (body, 0, 0))),
-            };
-            if skip >= chunk.len() as u64 {
-                skip -= chunk.len() as u64;
-                continue;
-            }
-            let _ = chunk.split_to(skip as usize);
-            skip = 0;
-            if chunk.len() as u64 > take {
-                chunk.truncate(take as usize);
-            }
-            take -= chunk.len() as u64;
-            return Some((Ok(chunk), (body, skip, take)));
-        }
-    });
-    ByteStream::new(stream, Some(take)).expect_len(take)
 }
 
 /// Object metadata of a Box file object.
