@@ -18,4 +18,5 @@ csal_core::link_providers!(
     csal_gdrive,
     csal_pcloud,
     csal_mega,
+    csal_box,
 );

@@ -7,6 +7,7 @@
 //! tokio runtime and stop when their handle is dropped.
 
 mod authcode;
+pub mod boxapi;
 pub mod dropbox;
 pub mod gdrive;
 pub mod mega;

@@ -73,6 +73,17 @@ impl std::fmt::Debug for TokenSet {
     }
 }
 
+/// How the manager gets a new access token.
+enum Grant {
+    /// RFC 6749 section 6: `grant_type=refresh_token`.
+    RefreshToken,
+    /// RFC 6749 section 4.4: `grant_type=client_credentials` plus
+    /// provider-specific form fields (Box: `box_subject_type`,
+    /// `box_subject_id`). No refresh token: a new token is asked for when
+    /// the old one expires or is refused.
+    ClientCredentials(Vec<(String, String)>),
+}
+
 struct State {
     access_token: Option<SecretString>,
     refresh_token: Option<SecretString>,
@@ -89,6 +100,7 @@ pub struct TokenManager {
     client_id: String,
     client_secret: Option<SecretString>,
     scope: Option<String>,
+    grant: Grant,
     http: reqwest::Client,
     state: tokio::sync::Mutex<State>,
     store: Option<Arc<dyn TokenStore>>,
@@ -166,6 +178,7 @@ impl TokenManager {
             client_id: settings.client_id,
             client_secret: settings.client_secret,
             scope: settings.scope,
+            grant: Grant::RefreshToken,
             http,
             state: tokio::sync::Mutex::new(State {
                 access_token: settings.access_token,
@@ -182,6 +195,37 @@ impl TokenManager {
             authorised: not_authorised.is_none(),
             last_failure: StdMutex::new(not_authorised),
         })
+    }
+
+    /// A manager that gets its tokens with the client-credentials grant
+    /// (server-to-server apps, e.g. Box "Client Credentials Grant"):
+    /// `client_id` + `client_secret` + the provider's `extra` form fields.
+    /// Nothing is persisted (there is no refresh token to keep).
+    pub fn client_credentials(
+        token_url: String,
+        client_id: String,
+        client_secret: SecretString,
+        extra: Vec<(String, String)>,
+    ) -> Result<Self> {
+        if client_id.trim().is_empty() {
+            return Err(StorageError::invalid_config("field 'client_id': required for the client-credentials grant"));
+        }
+        let mut manager = TokenManager::new(
+            OAuthSettings {
+                token_url,
+                client_id,
+                client_secret: Some(client_secret),
+                // Placeholder so `new` accepts the settings; never sent.
+                refresh_token: Some(SecretString::from(String::new())),
+                access_token: None,
+                expires_at: None,
+                scope: None,
+            },
+            None,
+        )?;
+        manager.grant = Grant::ClientCredentials(extra);
+        manager.state.get_mut().refresh_token = None;
+        Ok(manager)
     }
 
     /// Refresh this long before expiry (default two minutes).
@@ -274,6 +318,9 @@ impl TokenManager {
     }
 
     async fn refresh_locked(&self, state: &mut State) -> Result<SecretString> {
+        if let Grant::ClientCredentials(extra) = &self.grant {
+            return self.client_credentials_locked(state, extra).await;
+        }
         let Some(refresh_token) = state.refresh_token.clone() else {
             let why = "the access token expired or was refused and no refresh token is configured: \
                        re-authorise the app and set refresh_token";
@@ -321,6 +368,37 @@ impl TokenManager {
         }
     }
 
+    async fn client_credentials_locked(&self, state: &mut State, extra: &[(String, String)]) -> Result<SecretString> {
+        let secret = self.client_secret.as_ref().map(|s| s.expose_secret()).unwrap_or_default();
+        let mut form: Vec<(&str, &str)> =
+            vec![("grant_type", "client_credentials"), ("client_id", &self.client_id), ("client_secret", secret)];
+        form.extend(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        match self.post_token_form(&form).await {
+            Ok(resp) => {
+                let token = SecretString::from(resp.access_token);
+                state.access_token = Some(token.clone());
+                state.expires_at = resp.expires_in.map(|s| SystemTime::now() + Duration::from_secs(s));
+                self.refreshes.fetch_add(1, Ordering::Relaxed);
+                *self.last_failure.lock().expect("lock") = None;
+                tracing::debug!(token_url = %self.token_url, "OAuth access token obtained (client credentials)");
+                Ok(token)
+            }
+            Err(e) => {
+                let e = if e.kind() == ErrorKind::Auth {
+                    StorageError::auth(
+                        "the client-credentials grant was refused: check client_id, client_secret and the \
+                         subject (user or enterprise id), and that the app is authorised by the account admin",
+                    )
+                    .with_source(e)
+                } else {
+                    e
+                };
+                self.note_failure(e.message());
+                Err(e)
+            }
+        }
+    }
+
     fn note_failure(&self, why: &str) {
         *self.last_failure.lock().expect("lock") = Some(format!("OAuth token refresh failed: {why}"));
     }
@@ -337,7 +415,11 @@ impl TokenManager {
         if let Some(scope) = &self.scope {
             form.push(("scope", scope));
         }
-        let resp = self.http.post(&self.token_url).form(&form).send().await.map_err(|e| {
+        self.post_token_form(&form).await
+    }
+
+    async fn post_token_form(&self, form: &[(&str, &str)]) -> Result<TokenResponse> {
+        let resp = self.http.post(&self.token_url).form(form).send().await.map_err(|e| {
             let kind = if e.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Transient };
             StorageError::new(kind, "cannot reach the OAuth token endpoint").with_source(e.without_url())
         })?;
