@@ -89,9 +89,6 @@ impl BoxConfig {
         }
         match self.auth()? {
             AuthMethod::OAuth => {
-                if self.refresh_token.is_none() && self.access_token.is_none() {
-                    return bad("refresh_token", "a refresh token (from authorising the app) is required");
-                }
                 if self.refresh_token.is_some() && self.client_secret.is_none() {
                     return bad("client_secret", "Box needs the client secret to refresh tokens");
                 }

@@ -7,6 +7,7 @@ mod config;
 mod error;
 mod list;
 mod module;
+mod oauth;
 mod read;
 mod write;
 

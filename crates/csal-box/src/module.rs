@@ -115,12 +115,12 @@ impl StorageModule for BoxModule {
         let started = Instant::now();
         let outcome = self.root().await;
         let latency = started.elapsed().max(Duration::from_nanos(1));
-        let report = match (self.client.tokens.health(), outcome) {
-            (Some(reason), Ok(_)) => HealthReport::degraded(Some(latency), reason),
-            (Some(reason), Err(e)) => HealthReport::degraded(None, format!("{reason}; {e}")),
-            (None, Ok(_)) => HealthReport::ok(latency),
-            (None, Err(e)) => HealthReport::offline(&e),
-        };
+        let report = csal_oauth::health_report(
+            self.client.tokens.health(),
+            self.client.tokens.is_authorised(),
+            outcome.map(|_| ()),
+            latency,
+        );
         report.with_detail("token_refreshes", self.client.tokens.refresh_count())
     }
 }

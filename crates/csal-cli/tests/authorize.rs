@@ -1,12 +1,12 @@
 //! `csal module authorize` end to end: the `csal` binary against the local
-//! OneDrive / Dropbox fakes, with a "browser" (reqwest following redirects)
+//! OneDrive / Dropbox / Box fakes, with a "browser" (reqwest following redirects)
 //! that opens the printed URL and lands on the loopback listener.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use csal_fakes::{dropbox::FakeDropbox, onedrive::FakeOneDrive};
+use csal_fakes::{boxapi::FakeBox, dropbox::FakeDropbox, onedrive::FakeOneDrive};
 use serde_json::{Value, json};
 
 const OK: i32 = 0;
@@ -193,6 +193,36 @@ async fn dropbox_instance_is_authorised_with_offline_access() {
     // The refresh token works after the access token expires.
     fake.expire_access_tokens();
     env.run(&["module", "test", "dbx"], OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn box_instance_is_authorised_and_its_single_use_refresh_token_rotates() {
+    let fake = FakeBox::start().await;
+    let env = Env::new();
+    env.add(
+        "bx",
+        "box",
+        json!({
+            "client_id": csal_fakes::boxapi::CLIENT_ID,
+            "client_secret": csal_fakes::boxapi::CLIENT_SECRET,
+            "api_url": fake.api_url(),
+            "upload_url": fake.upload_url(),
+            "token_url": fake.token_url(),
+        }),
+    );
+    // Before authorising, the instance loads but its Test says what to do.
+    let (_, err) = env.run(&["module", "test", "bx"], AUTH);
+    assert!(err.contains("not authorised yet: run `csal module authorize bx`"), "{err}");
+    let (child, url) = env.start_authorize("bx").await;
+    assert!(url.starts_with(&fake.authorize_url()), "{url}");
+    browser().get(&url).send().await.unwrap();
+    let (code, out, err) = finish(child).await;
+    assert_eq!(code, OK, "stdout: {out}\nstderr: {err}");
+    // Expired access token: the saved refresh token is spent and replaced.
+    fake.expire_access_tokens();
+    env.run(&["module", "test", "bx"], OK);
+    fake.expire_access_tokens();
+    env.run(&["module", "test", "bx"], OK);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,6 +1,8 @@
 //! A fake of the Box API 2.0 (module `boxapi`: `box` is a Rust keyword),
 //! from the public reference at <https://developer.box.com/reference/>:
 //!
+//! - "Authorize user" (`GET /api/oauth2/authorize`, on account.box.com in
+//!   production) and `grant_type=authorization_code` (see [`crate::authcode`]).
 //! - "Request access token" (`POST /oauth2/token`): `grant_type=refresh_token`
 //!   (Box refresh tokens are single use: each refresh returns a new one and
 //!   the old one stops working) and `grant_type=client_credentials` with
@@ -127,6 +129,7 @@ struct Shared {
     expired_rejections: AtomicU64,
     sessions_closed: tokio::sync::Notify,
     base: Mutex<String>,
+    auth: crate::authcode::AuthCodes,
 }
 
 /// A running fake Box (API, upload, token and download endpoints on one
@@ -199,6 +202,7 @@ impl FakeBox {
             expired_rejections: AtomicU64::new(0),
             sessions_closed: tokio::sync::Notify::new(),
             base: Mutex::new(String::new()),
+            auth: crate::authcode::AuthCodes::default(),
         });
         let app =
             Router::new().fallback(dispatch).layer(DefaultBodyLimit::max(256 * 1024 * 1024)).with_state(shared.clone());
@@ -222,6 +226,15 @@ impl FakeBox {
     /// Like `https://api.box.com/oauth2/token`.
     pub fn token_url(&self) -> String {
         format!("http://{}/oauth2/token", self.addr)
+    }
+    /// Like `https://account.box.com/api/oauth2/authorize` (the user has
+    /// already consented: it redirects straight back with a code).
+    pub fn authorize_url(&self) -> String {
+        format!("http://{}/api/oauth2/authorize", self.addr)
+    }
+    /// Refuse (`error=access_denied`) or consent to the next authorizations.
+    pub fn deny_authorization(&self, deny: bool) {
+        self.shared.auth.set_deny(deny);
     }
 
     /// Sessions are refused under `min_size` bytes and get parts of
@@ -581,6 +594,10 @@ async fn dispatch(
     if path == "/oauth2/token" && method == Method::POST {
         return token(&shared, &body);
     }
+    if path == "/api/oauth2/authorize" && method == Method::GET {
+        let q: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        return shared.auth.authorize(CLIENT_ID, &q);
+    }
     if let Some(id) = path.strip_prefix("/dl/") {
         return download(&shared, id, &headers).unwrap_or_else(|r| r);
     }
@@ -662,6 +679,20 @@ fn token(shared: &Shared, body: &Bytes) -> Response {
     let n = shared.counter.fetch_add(1, Ordering::Relaxed);
     let access = format!("fake-box-access-{n}");
     match get("grant_type") {
+        "authorization_code" => {
+            let map: HashMap<String, String> = form.iter().cloned().collect();
+            if let Err(crate::authcode::ExchangeError(status, body)) = shared.auth.exchange(&map) {
+                return json_response(status, body);
+            }
+            let refresh = format!("fake-box-refresh-{n}");
+            s.refresh_tokens.insert(refresh.clone());
+            s.valid_tokens.insert(access.clone());
+            json_response(
+                StatusCode::OK,
+                json!({ "access_token": access, "expires_in": 3600, "restricted_to": [],
+                        "refresh_token": refresh, "token_type": "bearer" }),
+            )
+        }
         "refresh_token" => {
             // Single use: the presented token is spent whatever happens next.
             if !s.refresh_tokens.remove(get("refresh_token")) {
