@@ -13,7 +13,7 @@ use crate::Figure;
 use crate::rss::{child_with_env, peak_rss_kib, round_trip};
 
 /// Providers measured here, in table order.
-pub const PROVIDERS: &[&str] = &["dropbox", "onedrive", "gdrive", "pcloud", "mega"];
+pub const PROVIDERS: &[&str] = &["dropbox", "onedrive", "gdrive", "box", "pcloud", "mega"];
 
 /// Env var carrying the instance config from the parent to the client child.
 const CONFIG_VAR: &str = "CSAL_BENCH_FAKE_CONFIG";
@@ -47,6 +47,15 @@ pub async fn serve_fake(provider: &str) -> Result<()> {
             let cfg = serde_json::json!({
                 "client_id": gdrive::CLIENT_ID, "client_secret": gdrive::CLIENT_SECRET,
                 "refresh_token": gdrive::REFRESH_TOKEN, "api_url": f.api_url(), "token_url": f.token_url(),
+            });
+            (cfg, Box::new(f))
+        }
+        "box" => {
+            let f = boxapi::FakeBox::start().await;
+            let cfg = serde_json::json!({
+                "client_id": boxapi::CLIENT_ID, "client_secret": boxapi::CLIENT_SECRET,
+                "refresh_token": boxapi::REFRESH_TOKEN,
+                "api_url": f.api_url(), "upload_url": f.upload_url(), "token_url": f.token_url(),
             });
             (cfg, Box::new(f))
         }

@@ -22,6 +22,7 @@ csal_core::link_providers!(
     csal_gcs,
     csal_azure_blob,
     csal_dropbox,
+    csal_box,
     csal_onedrive,
     csal_gdrive,
     csal_pcloud,
