@@ -1,4 +1,28 @@
-//! Serde helpers: RFC 3339 timestamps and millisecond durations in JSON.
+//! RFC 3339 timestamps as providers send them, and serde helpers for
+//! timestamps and millisecond durations in JSON.
+
+use std::time::{Duration, SystemTime};
+
+/// Parse an RFC 3339 timestamp as cloud APIs send them: `2025-11-29T09:51:11Z`,
+/// with or without fractional seconds (dropped), in UTC (`Z`) or with an
+/// offset (`-08:00`). `None` for anything else.
+pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    let (head, mut zone) = (text.get(..19)?, text.get(19..)?);
+    if let Some(rest) = zone.strip_prefix('.') {
+        zone = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    let utc = humantime::parse_rfc3339(&format!("{head}Z")).ok()?;
+    let offset = match zone {
+        "Z" | "z" | "+00:00" | "-00:00" => return Some(utc),
+        z if z.len() == 6 && matches!(&z[..1], "+" | "-") && &z[3..4] == ":" => {
+            let (h, m) = (z[1..3].parse::<u64>().ok()?, z[4..6].parse::<u64>().ok()?);
+            Duration::from_secs(h * 3600 + m * 60)
+        }
+        _ => return None,
+    };
+    // Local time = UTC + offset, so UTC = local - offset.
+    if zone.starts_with('-') { utc.checked_add(offset) } else { utc.checked_sub(offset) }
+}
 
 /// `Option<SystemTime>` as an RFC 3339 string (UTC, second precision).
 pub mod option {
@@ -28,5 +52,25 @@ pub mod duration_ms_option {
             Some(d) => s.serialize_f64(d.as_secs_f64() * 1000.0),
             None => s.serialize_none(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(t: SystemTime) -> u64 {
+        t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs()
+    }
+
+    #[test]
+    fn parses_utc_fractions_and_offsets() {
+        assert_eq!(secs(parse_rfc3339("2025-11-29T09:51:11Z").unwrap()), 1_764_409_871);
+        assert_eq!(secs(parse_rfc3339("2025-11-29T09:51:11.537Z").unwrap()), 1_764_409_871);
+        assert_eq!(secs(parse_rfc3339("2025-11-29T01:51:11-08:00").unwrap()), 1_764_409_871);
+        assert_eq!(secs(parse_rfc3339("2025-11-29T11:51:11.000000+02:00").unwrap()), 1_764_409_871);
+        assert!(parse_rfc3339("yesterday").is_none());
+        assert!(parse_rfc3339("2025-11-29T09:51:11+0800").is_none());
+        assert!(parse_rfc3339("2025-11-29 09:51").is_none());
     }
 }

@@ -151,11 +151,7 @@ impl Authenticator {
     }
 }
 
-/// `2026-11-29T11:00:11.000000Z` or `...+00:00` (seconds kept, UTC assumed).
-fn parse_time(text: &str) -> Option<SystemTime> {
-    let head = text.get(..19)?;
-    humantime::parse_rfc3339(&format!("{head}Z")).ok()
-}
+use csal_core::time_format::parse_rfc3339 as parse_time;
 
 fn no_endpoint(region: Option<&str>) -> StorageError {
     StorageError::invalid_config(format!(
