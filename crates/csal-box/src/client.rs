@@ -117,15 +117,7 @@ impl BoxClient {
         what: &str,
         build: impl Fn(&SecretString) -> reqwest::RequestBuilder,
     ) -> Result<std::result::Result<reqwest::Response, BoxError>> {
-        let token = self.tokens.access_token().await?;
-        let resp = build(&token).send().await.map_err(|e| transport(e, what))?;
-        if resp.status().as_u16() != 401 {
-            return finish(resp, what).await;
-        }
-        drop(resp);
-        tracing::debug!("Box refused the access token; refreshing");
-        let token = self.tokens.refresh_after_rejection(&token).await?;
-        let resp = build(&token).send().await.map_err(|e| transport(e, what))?;
+        let resp = csal_oauth::send_with_bearer(&*self.tokens, build).await?.map_err(|e| transport(e, what))?;
         finish(resp, what).await
     }
 

@@ -137,3 +137,13 @@ impl Auth {
         }
     }
 }
+
+#[async_trait::async_trait]
+impl csal_oauth::BearerSource for Auth {
+    async fn access_token(&self) -> Result<SecretString> {
+        Auth::access_token(self).await
+    }
+    async fn refresh_after_rejection(&self, rejected: &SecretString) -> Result<SecretString> {
+        Auth::refresh_after_rejection(self, rejected).await
+    }
+}

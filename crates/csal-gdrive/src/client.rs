@@ -100,14 +100,7 @@ impl DriveClient {
         what: &str,
         build: impl Fn(&SecretString) -> reqwest::RequestBuilder,
     ) -> Result<std::result::Result<reqwest::Response, DriveError>> {
-        let token = self.auth.access_token().await?;
-        let resp = build(&token).send().await.map_err(|e| transport(e, what))?;
-        if resp.status().as_u16() != 401 {
-            return finish(resp, what).await;
-        }
-        drop(resp);
-        let token = self.auth.refresh_after_rejection(&token).await?;
-        let resp = build(&token).send().await.map_err(|e| transport(e, what))?;
+        let resp = csal_oauth::send_with_bearer(&self.auth, build).await?.map_err(|e| transport(e, what))?;
         finish(resp, what).await
     }
 

@@ -22,9 +22,11 @@
 //! admin-UI redirect) from each provider's registered [`OAuthProviderSpec`].
 
 pub mod authorize;
+mod bearer;
 mod store;
 mod token;
 
+pub use bearer::{BearerSource, send_with_bearer};
 pub use store::{ConfigTokenStore, MemoryTokenStore, REFRESH_TOKEN_EXPIRES_AT, TokenStore};
 pub use token::{
     OAuthSettings, REFRESH_TOKEN_WARNING, TokenManager, TokenSet, health_report, parse_refresh_token_expiry,

@@ -101,15 +101,7 @@ impl GraphClient {
         what: &str,
         build: impl Fn(&SecretString) -> reqwest::RequestBuilder,
     ) -> Result<std::result::Result<reqwest::Response, GraphError>> {
-        let token = self.tokens.access_token().await?;
-        let resp = build(&token).send().await.map_err(|e| transport(e, what))?;
-        if resp.status().as_u16() != 401 {
-            return finish(resp, what).await;
-        }
-        drop(resp);
-        tracing::debug!("Graph refused the access token; refreshing");
-        let token = self.tokens.refresh_after_rejection(&token).await?;
-        let resp = build(&token).send().await.map_err(|e| transport(e, what))?;
+        let resp = csal_oauth::send_with_bearer(&*self.tokens, build).await?.map_err(|e| transport(e, what))?;
         finish(resp, what).await
     }
 
