@@ -365,3 +365,77 @@ mod tests {
         assert!(!constant_time_eq("abc", "ab"));
     }
 }
+
+/// Wrong passwords allowed in a row before logins are refused for a while.
+const FREE_FAILURES: u32 = 5;
+/// First lockout; each further failure doubles it, up to [`MAX_LOCKOUT`].
+const FIRST_LOCKOUT: Duration = Duration::from_secs(2);
+const MAX_LOCKOUT: Duration = Duration::from_secs(300);
+
+/// Slows password guessing against the one admin password: after
+/// [`FREE_FAILURES`] wrong passwords in a row, login attempts are refused
+/// (429 with Retry-After, the password not even checked) for a lockout that
+/// doubles with each further failure, up to five minutes. A correct
+/// password resets it. Global rather than per client, since there is one
+/// account and sessions are free to create; the short cap bounds how long
+/// an attacker can keep the admin out.
+#[derive(Clone, Default)]
+pub struct LoginThrottle {
+    inner: Arc<Mutex<ThrottleState>>,
+}
+
+#[derive(Default)]
+struct ThrottleState {
+    failures: u32,
+    locked_until: Option<Instant>,
+}
+
+impl LoginThrottle {
+    /// `Some(wait)` while logins are locked out at `now`.
+    pub fn locked_for(&self, now: Instant) -> Option<Duration> {
+        let state = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        state.locked_until.and_then(|until| until.checked_duration_since(now)).filter(|d| !d.is_zero())
+    }
+
+    /// A wrong password at `now`.
+    pub fn failed(&self, now: Instant) {
+        let mut state = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        state.failures = state.failures.saturating_add(1);
+        if state.failures >= FREE_FAILURES {
+            let doublings = (state.failures - FREE_FAILURES).min(16);
+            let lockout = FIRST_LOCKOUT.saturating_mul(1 << doublings).min(MAX_LOCKOUT);
+            state.locked_until = Some(now + lockout);
+        }
+    }
+
+    /// A correct password: back to no lockout.
+    pub fn succeeded(&self) {
+        *self.inner.lock().unwrap_or_else(|p| p.into_inner()) = ThrottleState::default();
+    }
+}
+
+#[cfg(test)]
+mod throttle_tests {
+    use super::*;
+
+    #[test]
+    fn lockout_starts_after_five_failures_doubles_caps_and_resets() {
+        let t = LoginThrottle::default();
+        let now = Instant::now();
+        for _ in 0..FREE_FAILURES - 1 {
+            t.failed(now);
+        }
+        assert_eq!(t.locked_for(now), None, "four wrong passwords are free");
+        t.failed(now);
+        assert_eq!(t.locked_for(now), Some(FIRST_LOCKOUT));
+        assert_eq!(t.locked_for(now + FIRST_LOCKOUT), None, "the lockout ends");
+        t.failed(now);
+        assert_eq!(t.locked_for(now), Some(FIRST_LOCKOUT * 2));
+        for _ in 0..40 {
+            t.failed(now);
+        }
+        assert_eq!(t.locked_for(now), Some(MAX_LOCKOUT));
+        t.succeeded();
+        assert_eq!(t.locked_for(now), None);
+    }
+}

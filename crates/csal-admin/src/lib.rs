@@ -44,11 +44,19 @@ pub struct AdminState {
     pub public_url: Option<String>,
     /// OAuth authorizations started with the Authorize button.
     pub oauth: oauth::OAuthFlows,
+    /// Lockout after repeated wrong admin passwords.
+    pub login_throttle: auth::LoginThrottle,
 }
 
 impl AdminState {
     pub fn new(catalog: Catalog) -> Self {
-        AdminState { catalog, sessions: auth::Sessions::default(), public_url: None, oauth: Default::default() }
+        AdminState {
+            catalog,
+            sessions: auth::Sessions::default(),
+            public_url: None,
+            oauth: Default::default(),
+            login_throttle: Default::default(),
+        }
     }
 
     /// Set the public base URL (OAuth redirect URIs are built from it).

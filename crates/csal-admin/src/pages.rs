@@ -99,14 +99,22 @@ pub async fn login(State(state): State<AdminState>, headers: HeaderMap, fields: 
     if !csrf_ok {
         return (StatusCode::FORBIDDEN, "missing or wrong CSRF token: reload the login page").into_response();
     }
+    if let Some(wait) = state.login_throttle.locked_for(std::time::Instant::now()) {
+        let secs = wait.as_secs().max(1);
+        let message = format!("Too many wrong passwords: try again in {secs} s.");
+        let headers = [(header::RETRY_AFTER, secs.to_string())];
+        return (StatusCode::TOO_MANY_REQUESTS, headers, login_page(&pre_session.csrf, Some(&message))).into_response();
+    }
     let password = field(&fields, "password").unwrap_or("");
     match auth::verify_password(&state.catalog, password).await {
         Ok(true) => {
+            state.login_throttle.succeeded();
             state.sessions.remove(&pre_id);
             let (id, _) = state.sessions.create(true);
             ([(header::SET_COOKIE, auth::session_cookie(Some(&id)))], Redirect::to("/modules")).into_response()
         }
         Ok(false) => {
+            state.login_throttle.failed(std::time::Instant::now());
             tracing::warn!("admin login failed: wrong password");
             (StatusCode::UNAUTHORIZED, login_page(&pre_session.csrf, Some("Wrong password."))).into_response()
         }

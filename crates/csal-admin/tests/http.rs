@@ -99,6 +99,23 @@ async fn wrong_password_is_refused_and_login_needs_its_csrf_token() {
 }
 
 #[tokio::test]
+async fn repeated_wrong_passwords_lock_logins_out_even_for_the_right_one() {
+    let f = fixture().await;
+    let app = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()));
+    let page = send(&app, get("/login", None)).await;
+    let (pre, csrf) = (cookie_of(&page), csrf_in(&page.body));
+    for _ in 0..5 {
+        let r = send(&app, post_form("/login", Some(&pre), &[("csrf", &csrf), ("password", "guess-guess")])).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = send(&app, post_form("/login", Some(&pre), &[("csrf", &csrf), ("password", PASSWORD)])).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "the right password during the lockout is not checked");
+    let wait: u64 = r.headers.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&wait), "Retry-After {wait}");
+    assert!(r.body.contains("Too many wrong passwords"));
+}
+
+#[tokio::test]
 async fn posts_without_the_csrf_token_are_refused() {
     let f = fixture().await;
     f.add_local("disk").await;
