@@ -1,5 +1,4 @@
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use csal_core::{
@@ -112,15 +111,6 @@ impl StorageModule for BoxModule {
     /// refresh failed or the refresh token expires within a week; offline
     /// for other failures.
     async fn health_check(&self) -> HealthReport {
-        let started = Instant::now();
-        let outcome = self.root().await;
-        let latency = started.elapsed().max(Duration::from_nanos(1));
-        let report = csal_oauth::health_report(
-            self.client.tokens.health(),
-            self.client.tokens.is_authorised(),
-            outcome.map(|_| ()),
-            latency,
-        );
-        report.with_detail("token_refreshes", self.client.tokens.refresh_count())
+        csal_oauth::check_health(&*self.client.tokens, self.root()).await
     }
 }

@@ -1,5 +1,4 @@
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use csal_core::{
@@ -117,15 +116,6 @@ impl StorageModule for DropboxModule {
     /// last token refresh failed, even if a still-valid token works; offline
     /// when the account cannot be reached for another reason.
     async fn health_check(&self) -> HealthReport {
-        let started = Instant::now();
-        let outcome = self.current_account().await;
-        let latency = started.elapsed().max(Duration::from_nanos(1));
-        let report = csal_oauth::health_report(
-            self.client.tokens.health(),
-            self.client.tokens.is_authorised(),
-            outcome.map(|_| ()),
-            latency,
-        );
-        report.with_detail("token_refreshes", self.client.tokens.refresh_count())
+        csal_oauth::check_health(&*self.client.tokens, self.current_account()).await
     }
 }

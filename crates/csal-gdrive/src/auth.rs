@@ -140,6 +140,15 @@ impl Auth {
 
 #[async_trait::async_trait]
 impl csal_oauth::BearerSource for Auth {
+    fn token_health(&self) -> Option<String> {
+        Auth::health(self)
+    }
+    fn is_authorised(&self) -> bool {
+        Auth::is_authorised(self)
+    }
+    fn refresh_count(&self) -> u64 {
+        Auth::refresh_count(self)
+    }
     async fn access_token(&self) -> Result<SecretString> {
         Auth::access_token(self).await
     }

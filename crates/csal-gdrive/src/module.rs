@@ -1,5 +1,4 @@
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use csal_core::{
@@ -111,15 +110,6 @@ impl StorageModule for GDriveModule {
     }
 
     async fn health_check(&self) -> HealthReport {
-        let started = Instant::now();
-        let outcome = self.root().await;
-        let latency = started.elapsed().max(Duration::from_nanos(1));
-        let report = csal_oauth::health_report(
-            self.client.auth.health(),
-            self.client.auth.is_authorised(),
-            outcome.map(|_| ()),
-            latency,
-        );
-        report.with_detail("token_refreshes", self.client.auth.refresh_count())
+        csal_oauth::check_health(&self.client.auth, self.root()).await
     }
 }

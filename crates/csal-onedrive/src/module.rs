@@ -1,5 +1,4 @@
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use csal_core::{
@@ -120,15 +119,6 @@ impl StorageModule for OneDriveModule {
     /// Ok when the drive answers; degraded whenever the last token refresh
     /// failed; offline for other failures.
     async fn health_check(&self) -> HealthReport {
-        let started = Instant::now();
-        let outcome = self.drive().await;
-        let latency = started.elapsed().max(Duration::from_nanos(1));
-        let report = csal_oauth::health_report(
-            self.client.tokens.health(),
-            self.client.tokens.is_authorised(),
-            outcome.map(|_| ()),
-            latency,
-        );
-        report.with_detail("token_refreshes", self.client.tokens.refresh_count())
+        csal_oauth::check_health(&*self.client.tokens, self.drive()).await
     }
 }
