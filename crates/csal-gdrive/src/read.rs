@@ -30,24 +30,10 @@ pub(crate) async fn read(client: &DriveClient, object_id: &str, range: Option<By
         })
         .await?
         .map_err(|e| classify(e, &what))?;
-    let status = resp.status().as_u16();
+    let partial = resp.status() == reqwest::StatusCode::PARTIAL_CONTENT;
     let len = resp.content_length();
     let stream = resp.bytes_stream().map(|r| r.map_err(|e| transport(e, "download")));
-    match (range, status) {
-        (Some(_), 206) | (None, _) => {
-            let len = len.or(if range.is_none() { size } else { None });
-            let body = ByteStream::new(stream, len);
-            Ok(match len {
-                Some(len) => body.expect_len(len),
-                None => body,
-            })
-        }
-        (Some(r), _) => {
-            let size = size.or(len).ok_or_else(|| StorageError::transient(format!("{what}: no length")))?;
-            let span = r.resolve(size)?;
-            Ok(ByteStream::new(stream, Some(size)).expect_len(size).window(span.start, span.end - span.start))
-        }
-    }
+    ByteStream::from_ranged_answer(stream, range, partial, len, size)
 }
 
 pub(crate) fn meta_from(object_id: String, file: &Value) -> ObjectMeta {

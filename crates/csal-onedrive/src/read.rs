@@ -42,23 +42,10 @@ pub(crate) async fn read(client: &GraphClient, object_id: &str, range: Option<By
     } else {
         first
     };
-    let status = resp.status().as_u16();
+    let partial = resp.status() == reqwest::StatusCode::PARTIAL_CONTENT;
     let len = resp.content_length();
     let stream = resp.bytes_stream().map(|r| r.map_err(|e| transport(e, "download")));
-    match (range, status) {
-        (Some(_), 206) | (None, _) => {
-            let body = ByteStream::new(stream, len);
-            Ok(match len {
-                Some(len) => body.expect_len(len),
-                None => body,
-            })
-        }
-        (Some(r), _) => {
-            let size = len.ok_or_else(|| StorageError::transient(format!("{what}: full answer without a length")))?;
-            let span = r.resolve(size)?;
-            Ok(ByteStream::new(stream, Some(size)).expect_len(size).window(span.start, span.end - span.start))
-        }
-    }
+    ByteStream::from_ranged_answer(stream, range, partial, len, None)
 }
 
 /// Object metadata of a file driveItem; `None` for folders.
