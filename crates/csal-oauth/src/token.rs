@@ -88,7 +88,6 @@ struct State {
     access_token: Option<SecretString>,
     refresh_token: Option<SecretString>,
     expires_at: Option<SystemTime>,
-    refresh_token_expires_at: Option<SystemTime>,
     /// Set when the token endpoint refused the refresh token: every later
     /// call fails at once with this error until the config is replaced.
     revoked: Option<String>,
@@ -108,8 +107,8 @@ pub struct TokenManager {
     /// How long a newly issued refresh token lasts, when the provider has a
     /// fixed policy and does not say in the token response.
     refresh_token_lifetime: Option<Duration>,
-    /// Mirror of the state's refresh-token expiry, readable without the
-    /// async lock (health checks).
+    /// When the refresh token expires. Written under the refresh lock, kept
+    /// in a plain mutex so health checks read it without the async lock.
     refresh_token_expires_at: StdMutex<Option<SystemTime>>,
     refreshes: AtomicU64,
     /// False when built without any token (not authorised yet).
@@ -184,7 +183,6 @@ impl TokenManager {
                 access_token: settings.access_token,
                 refresh_token: settings.refresh_token,
                 expires_at: settings.expires_at,
-                refresh_token_expires_at: None,
                 revoked: not_authorised.clone(),
             }),
             store,
@@ -237,7 +235,6 @@ impl TokenManager {
     /// When the configured refresh token expires (from the instance config),
     /// and how long the provider's refresh tokens last once rotated.
     pub fn with_refresh_token_expiry(mut self, expires_at: Option<SystemTime>, lifetime: Option<Duration>) -> Self {
-        self.state.get_mut().refresh_token_expires_at = expires_at;
         *self.refresh_token_expires_at.get_mut().expect("lock") = expires_at;
         self.refresh_token_lifetime = lifetime;
         self
@@ -334,7 +331,7 @@ impl TokenManager {
                 let refresh_token_expires_at = match resp.refresh_token_expires_in {
                     Some(secs) => Some(now + Duration::from_secs(secs)),
                     None if rotated => self.refresh_token_lifetime.map(|l| now + l),
-                    None => state.refresh_token_expires_at,
+                    None => *self.refresh_token_expires_at.lock().expect("lock"),
                 };
                 let tokens = TokenSet {
                     access_token: SecretString::from(resp.access_token),
@@ -342,7 +339,6 @@ impl TokenManager {
                     expires_at: resp.expires_in.map(|s| now + Duration::from_secs(s)),
                     refresh_token_expires_at,
                 };
-                state.refresh_token_expires_at = refresh_token_expires_at;
                 *self.refresh_token_expires_at.lock().expect("lock") = refresh_token_expires_at;
                 state.access_token = Some(tokens.access_token.clone());
                 state.refresh_token = tokens.refresh_token.clone();
