@@ -40,6 +40,9 @@ pub struct Env {
     pub run: PathBuf,
     /// In CI a server that cannot start is a failure; locally it is a skip.
     pub ci: bool,
+    /// Held while this run uses the emulators: their ports are fixed, so two
+    /// checkouts on one machine (worktrees) take turns instead of clashing.
+    _lock: std::fs::File,
 }
 
 impl Env {
@@ -50,11 +53,16 @@ impl Env {
                 PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cache/csal-emulators")
             }
         };
+        std::fs::create_dir_all(&cache)?;
+        let lock = std::fs::File::create(cache.join("xtask.lock"))?;
+        if lock.try_lock().is_err() {
+            eprintln!("xtask: another checkout is using the emulators (fixed ports); waiting for it to finish ...");
+            lock.lock()?;
+        }
         let run = workspace.join("target/emulators");
         let _ = std::fs::remove_dir_all(&run);
         std::fs::create_dir_all(&run)?;
-        std::fs::create_dir_all(&cache)?;
-        Ok(Env { cache, run, ci: std::env::var_os("CI").is_some() })
+        Ok(Env { cache, run, ci: std::env::var_os("CI").is_some(), _lock: lock })
     }
 
     /// A fresh data directory for one server.
