@@ -9,7 +9,7 @@
 //! | POST | /api/modules/{name}/enable, /disable | switch on / off |
 //! | GET | /api/modules/{name}/metrics | the instance's metrics |
 //! | GET | /api/policies | every camera policy |
-//! | GET, PUT, DELETE | /api/policies/{camera} | one camera's ordered targets |
+//! | GET, PUT, DELETE | /api/policies/{camera} | one camera's ordered targets and copies |
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -191,18 +191,24 @@ async fn metrics(State(state): State<AdminState>, Path(name): Path<String>) -> A
 
 async fn policies(State(state): State<AdminState>) -> ApiResult {
     let list = state.catalog.list_policies().await?;
-    Ok(Json(Value::Array(list.into_iter().map(|(c, t)| json!({"camera_id": c, "targets": t})).collect())))
+    Ok(Json(Value::Array(list.into_iter().map(|(c, p)| policy_json(&c, &p)).collect())))
+}
+
+fn policy_json(camera: &str, policy: &csal_catalog::CameraPolicy) -> Value {
+    json!({"camera_id": camera, "targets": policy.targets, "copies": policy.copies})
 }
 
 async fn get_policy(State(state): State<AdminState>, Path(camera): Path<String>) -> ApiResult {
-    let targets = state.catalog.get_policy(&camera).await?;
-    Ok(Json(json!({"camera_id": camera, "targets": targets})))
+    let policy = state.catalog.get_policy(&camera).await?;
+    Ok(Json(policy_json(&camera, &policy)))
 }
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PolicyBody {
     targets: Vec<String>,
+    #[serde(default)]
+    copies: Option<u32>,
 }
 
 async fn put_policy(
@@ -212,8 +218,9 @@ async fn put_policy(
 ) -> ApiResult {
     let known: Vec<String> = state.catalog.router().instances().into_iter().map(|i| i.name).collect();
     let targets = crate::pages::parse_targets(&body.targets.join("\n"), &known).map_err(StorageError::invalid_input)?;
-    state.catalog.set_policy(&camera, targets.clone()).await?;
-    Ok(Json(json!({"camera_id": camera, "targets": targets})))
+    let policy = csal_catalog::CameraPolicy::new(targets).with_copies(body.copies.unwrap_or(1));
+    state.catalog.set_policy(&camera, policy.clone()).await?;
+    Ok(Json(policy_json(&camera, &policy)))
 }
 
 async fn delete_policy(State(state): State<AdminState>, Path(camera): Path<String>) -> Result<StatusCode, ApiError> {

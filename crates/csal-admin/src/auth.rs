@@ -5,12 +5,16 @@
 //!   SameSite=Strict session cookie. Every state-changing request made with
 //!   that cookie must carry the session's CSRF token (form field `csrf` or
 //!   header `X-CSRF-Token`).
-//! - Scripts: `Authorization: Bearer <token>`; tokens are created with
-//!   `csal admin create-token` and shown once. No CSRF check (no cookie).
+//! - Scripts and recorders: `Authorization: Bearer <token>`; tokens are
+//!   created with `csal admin create-token NAME --scope S` and shown once
+//!   (stored in the catalog, see `csal_catalog::TokenScope`). No CSRF check
+//!   (no cookie). A token's scope decides what it reaches ([`needed_scope`]):
+//!   `ingest` only the `PUT`s of `/v1/`, `read` only the `GET`s and `HEAD`s
+//!   of `/v1/`, `admin` everything. A browser session is `admin`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::body::Body;
@@ -18,17 +22,13 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use base64::Engine;
-use csal_catalog::Catalog;
+use csal_catalog::{Catalog, TokenScope};
 use csal_core::{Result, StorageError};
-use sha2::Digest;
 
 use crate::AdminState;
 
 /// Settings key of the admin password's argon2 hash (PHC string).
 pub const PASSWORD_SETTING: &str = "admin.password_hash";
-/// Settings key of the API tokens (JSON list of name + SHA-256 hash).
-pub const TOKENS_SETTING: &str = "admin.api_tokens";
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "csal_session";
 /// How long an idle session lives.
@@ -38,12 +38,7 @@ const MAX_SESSIONS: usize = 10_000;
 /// Largest form body the CSRF check buffers.
 const MAX_FORM_BYTES: usize = 1 << 20;
 
-/// `n` random bytes as URL-safe base64 (no padding).
-pub fn random_token(n: usize) -> String {
-    let mut buf = vec![0u8; n];
-    getrandom::fill(&mut buf).expect("the OS random source works");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
-}
+pub use csal_catalog::random_token;
 
 /// A fresh random password, for first runs.
 pub fn generate_password() -> String {
@@ -97,58 +92,6 @@ pub async fn verify_password(catalog: &Catalog, password: &str) -> Result<bool> 
     .await
     .unwrap_or(false);
     Ok(ok)
-}
-
-/// One stored API token (only its hash).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ApiToken {
-    pub name: String,
-    pub sha256: String,
-    #[serde(default)]
-    pub created_unix: u64,
-}
-
-fn sha256_hex(s: &str) -> String {
-    let digest = sha2::Sha256::digest(s.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The stored API tokens (hashes only).
-pub async fn list_tokens(catalog: &Catalog) -> Result<Vec<ApiToken>> {
-    match catalog.get_setting(TOKENS_SETTING).await? {
-        Some(json) if !json.is_empty() => serde_json::from_str(&json)
-            .map_err(|_| StorageError::permanent(format!("setting '{TOKENS_SETTING}' is not valid JSON"))),
-        _ => Ok(Vec::new()),
-    }
-}
-
-/// Create an API token called `name`; returns the token (shown once).
-pub async fn create_token(catalog: &Catalog, name: &str) -> Result<String> {
-    let mut tokens = list_tokens(catalog).await?;
-    if tokens.iter().any(|t| t.name == name) {
-        return Err(StorageError::already_exists(format!("an API token named '{name}' exists; revoke it first")));
-    }
-    let token = format!("csal_{}", random_token(30));
-    let created_unix = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    tokens.push(ApiToken { name: name.to_owned(), sha256: sha256_hex(&token), created_unix });
-    catalog.set_setting(TOKENS_SETTING, &serde_json::to_string(&tokens).expect("serialisable"), false).await?;
-    Ok(token)
-}
-
-/// Revoke the token called `name`.
-pub async fn revoke_token(catalog: &Catalog, name: &str) -> Result<()> {
-    let mut tokens = list_tokens(catalog).await?;
-    let before = tokens.len();
-    tokens.retain(|t| t.name != name);
-    if tokens.len() == before {
-        return Err(StorageError::not_found(format!("no API token named '{name}'")));
-    }
-    catalog.set_setting(TOKENS_SETTING, &serde_json::to_string(&tokens).expect("serialisable"), false).await
-}
-
-async fn token_is_valid(catalog: &Catalog, token: &str) -> bool {
-    let hash = sha256_hex(token);
-    list_tokens(catalog).await.map(|ts| ts.iter().any(|t| constant_time_eq(&t.sha256, &hash))).unwrap_or(false)
 }
 
 /// Compare without an early exit (CSRF tokens, token hashes).
@@ -229,8 +172,8 @@ pub fn session_id(headers: &HeaderMap) -> Option<String> {
 pub enum Caller {
     /// A logged-in browser session.
     Session { id: String, csrf: String },
-    /// An API token.
-    Token,
+    /// An API token: its name and scope.
+    Token { name: String, scope: TokenScope },
 }
 
 impl Caller {
@@ -238,8 +181,21 @@ impl Caller {
     pub fn csrf(&self) -> &str {
         match self {
             Caller::Session { csrf, .. } => csrf,
-            Caller::Token => "",
+            Caller::Token { .. } => "",
         }
+    }
+}
+
+/// The scope a request needs: the recording API (`/v1/`) splits into
+/// uploads (`ingest`) and reads (`read`); everything else is `admin`.
+pub fn needed_scope(method: &Method, path: &str) -> TokenScope {
+    if !path.starts_with("/v1/") {
+        return TokenScope::Admin;
+    }
+    match *method {
+        Method::GET | Method::HEAD => TokenScope::Read,
+        Method::PUT => TokenScope::Ingest,
+        _ => TokenScope::Admin,
     }
 }
 
@@ -249,29 +205,46 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 fn wants_json(req: &Request) -> bool {
     let path = req.uri().path();
-    path.starts_with("/api/") || path == "/metrics"
+    path.starts_with("/api/") || path.starts_with("/v1/") || path == "/metrics"
 }
 
-fn refuse(req: &Request, status: StatusCode, message: &str) -> Response {
+fn refuse(req: &Request, status: StatusCode, kind: &str, message: &str) -> Response {
     if wants_json(req) || status == StatusCode::FORBIDDEN {
-        let body = serde_json::json!({"error": {"kind": if status == StatusCode::FORBIDDEN { "csrf" } else { "auth" }, "message": message}});
+        let body = serde_json::json!({"error": {"kind": kind, "message": message}});
         return (status, axum::Json(body)).into_response();
     }
     Redirect::to("/login").into_response()
 }
 
-/// Middleware: require a session or a token; check CSRF on state changes.
+/// Middleware: require a session or a token whose scope covers the
+/// request; check CSRF on state changes made with a session.
 pub async fn require_auth(State(state): State<AdminState>, req: Request, next: Next) -> Response {
     let caller = if let Some(token) = bearer(req.headers()) {
-        if !token_is_valid(&state.catalog, token).await {
-            return refuse(&req, StatusCode::UNAUTHORIZED, "invalid API token");
+        let info = match state.catalog.verify_token(token).await {
+            Ok(Some(info)) => info,
+            Ok(None) => return refuse(&req, StatusCode::UNAUTHORIZED, "auth", "invalid API token"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check an API token");
+                return refuse(&req, StatusCode::SERVICE_UNAVAILABLE, "unavailable", "cannot check the API token now");
+            }
+        };
+        let needed = needed_scope(req.method(), req.uri().path());
+        if !info.scope.permits(needed) {
+            let message = format!(
+                "API token '{}' has scope '{}'; this request needs scope '{needed}' (or admin)",
+                info.name, info.scope
+            );
+            return refuse(&req, StatusCode::FORBIDDEN, "scope", &message);
         }
-        Caller::Token
+        Caller::Token { name: info.name, scope: info.scope }
     } else {
         let session = session_id(req.headers()).and_then(|id| state.sessions.get(&id).map(|s| (id, s)));
         match session {
             Some((id, s)) if s.authenticated => Caller::Session { id, csrf: s.csrf },
-            _ => return refuse(&req, StatusCode::UNAUTHORIZED, "log in or send an API token (Authorization: Bearer)"),
+            _ => {
+                let message = "log in or send an API token (Authorization: Bearer)";
+                return refuse(&req, StatusCode::UNAUTHORIZED, "auth", message);
+            }
         }
     };
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);

@@ -181,7 +181,7 @@ pub async fn start(
             let url = pending.authorize_url().to_owned();
             let session = match &caller {
                 Caller::Session { id, .. } => Some(id.clone()),
-                Caller::Token => None,
+                Caller::Token { .. } => None,
             };
             state.oauth.insert(Flow {
                 session,

@@ -196,7 +196,7 @@ pub async fn module_detail(
 ) -> Response {
     let flash = match &caller {
         Caller::Session { id, .. } => state.oauth.take_flash(id, &name),
-        Caller::Token => None,
+        Caller::Token { .. } => None,
     };
     match find_info(&state, &name) {
         Ok(info) => detail_page(&info, &caller, None, flash).into_response(),
@@ -610,9 +610,12 @@ pub async fn policies(
     Query(q): Query<PolicyQuery>,
 ) -> Response {
     let camera = q.camera.unwrap_or_default();
-    let targets =
-        if camera.is_empty() { Vec::new() } else { state.catalog.get_policy(&camera).await.unwrap_or_default() };
-    policies_page(&state, &caller, &camera, &targets.join("\n"), None).await
+    let policy = match camera.is_empty() {
+        true => None,
+        false => state.catalog.get_policy(&camera).await.ok(),
+    };
+    let (targets, copies) = policy.map(|p| (p.targets.join("\n"), p.copies.to_string())).unwrap_or_default();
+    policies_page(&state, &caller, &camera, &targets, &copies, None).await
 }
 
 async fn policies_page(
@@ -620,6 +623,7 @@ async fn policies_page(
     caller: &Caller,
     camera: &str,
     targets: &str,
+    copies: &str,
     flash: Option<(bool, String)>,
 ) -> Response {
     let csrf = caller.csrf();
@@ -631,18 +635,19 @@ async fn policies_page(
     let status = if matches!(flash, Some((false, _))) { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let body = html! {
         h1 { "Camera storage policies" }
-        p class="muted" { "Each camera writes to its targets in order: the first that works takes the segment." }
+        p class="muted" { "Each camera writes to its targets in order: the first that works takes the segment. With copies N, each segment must land on N distinct targets." }
         @if let Some((ok, msg)) = flash { div class={ "flash " (if ok { "ok" } else { "bad" }) } id="policy-flash" { (msg) } }
         @if list.is_empty() {
             div class="card" { "No camera policies yet." }
         } @else {
             table id="policies" {
-                thead { tr { th { "Camera" } th { "Targets (in order)" } th { "Actions" } } }
+                thead { tr { th { "Camera" } th { "Targets (in order)" } th { "Copies" } th { "Actions" } } }
                 tbody {
-                    @for (cam, ts) in &list {
+                    @for (cam, policy) in &list {
                         tr {
                             td { code { (cam) } }
-                            td { @for (n, t) in ts.iter().enumerate() { @if n > 0 { " → " } code { (t) } } }
+                            td { @for (n, t) in policy.targets.iter().enumerate() { @if n > 0 { " → " } code { (t) } } }
+                            td { (policy.copies) }
                             td { div class="actions" {
                                 a class="btn small secondary" href={ "/policies?camera=" (seg(cam)) } { "Edit" }
                                 (post_button(&format!("/policies/{}/delete", seg(cam)), csrf, "Delete", "small danger"))
@@ -663,6 +668,11 @@ async fn policies_page(
                 label for="targets" { "Targets, one module name per line, in order" }
                 textarea id="targets" name="targets" rows="4" { (targets) }
                 p class="help" { "Known modules: " @for n in &names { code { (n) } " " } }
+            }
+            div class="field" {
+                label for="copies" { "Copies of each segment" }
+                input type="number" id="copies" name="copies" min="1" value=(if copies.is_empty() { "1" } else { copies });
+                p class="help" { "How many distinct targets must hold every segment (1 = the first that works)." }
             }
             button type="submit" id="save-policy" { "Save policy" }
         }
@@ -692,19 +702,30 @@ pub async fn save_policy(
 ) -> Response {
     let camera = field(&fields, "camera").unwrap_or("").trim().to_owned();
     let text = field(&fields, "targets").unwrap_or("").to_owned();
+    let copies_text = field(&fields, "copies").unwrap_or("").trim().to_owned();
     let known: Vec<String> = state.catalog.router().instances().into_iter().map(|i| i.name).collect();
+    let refuse = |msg: String| policies_page(&state, &caller, &camera, &text, &copies_text, Some((false, msg)));
     if camera.is_empty() {
-        return policies_page(&state, &caller, &camera, &text, Some((false, "give a camera id".into()))).await;
+        return refuse("give a camera id".into()).await;
     }
     let targets = match parse_targets(&text, &known) {
         Ok(t) => t,
-        Err(e) => return policies_page(&state, &caller, &camera, &text, Some((false, e))).await,
+        Err(e) => return refuse(e).await,
     };
-    match state.catalog.set_policy(&camera, targets).await {
+    let copies = match copies_text.as_str() {
+        "" => 1,
+        t => match t.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => return refuse(format!("copies must be a whole number, not '{t}'")).await,
+        },
+    };
+    let policy = csal_catalog::CameraPolicy::new(targets).with_copies(copies);
+    match state.catalog.set_policy(&camera, policy).await {
         Ok(()) => {
-            policies_page(&state, &caller, "", "", Some((true, format!("Policy of camera '{camera}' saved.")))).await
+            let done = format!("Policy of camera '{camera}' saved.");
+            policies_page(&state, &caller, "", "", "", Some((true, done))).await
         }
-        Err(e) => policies_page(&state, &caller, &camera, &text, Some((false, e.to_string()))).await,
+        Err(e) => refuse(e.to_string()).await,
     }
 }
 
@@ -715,7 +736,8 @@ pub async fn delete_policy(
 ) -> Response {
     match state.catalog.delete_policy(&camera).await {
         Ok(()) => {
-            policies_page(&state, &caller, "", "", Some((true, format!("Policy of camera '{camera}' deleted.")))).await
+            let done = format!("Policy of camera '{camera}' deleted.");
+            policies_page(&state, &caller, "", "", "", Some((true, done))).await
         }
         Err(e) => error_page(&caller, &e),
     }

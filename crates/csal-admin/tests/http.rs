@@ -218,7 +218,7 @@ async fn bad_config_in_the_form_shows_the_field_error() {
 #[tokio::test]
 async fn api_token_drives_the_json_api_and_metrics() {
     let f = fixture().await;
-    let token = csal_admin::auth::create_token(&f.catalog, "ci").await.unwrap();
+    let token = f.catalog.create_token("ci", csal_catalog::TokenScope::Admin).await.unwrap();
     let app = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()));
     let auth = format!("Bearer {token}");
     let call = |method: &str, path: &str, body: Option<Value>| {
@@ -274,7 +274,7 @@ async fn api_token_drives_the_json_api_and_metrics() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let r = send(&app, call("PUT", "/api/policies/cam2", Some(json!({"targets": ["nope"]})))).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(f.catalog.get_policy("cam1").await.unwrap(), vec!["disk".to_owned()]);
+    assert_eq!(f.catalog.get_policy("cam1").await.unwrap().targets, vec!["disk".to_owned()]);
 
     let r = send(&app, call("DELETE", "/api/modules/disk", None)).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "a module in a policy cannot go: {}", r.body);

@@ -21,6 +21,8 @@ mod crypto;
 mod migrate;
 mod policy;
 mod records;
+mod segments;
+mod tokens;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, Weak};
@@ -36,7 +38,13 @@ use tokio::sync::watch;
 
 pub use crypto::{MASTER_KEY_ENV, MasterKey};
 pub use migrate::SCHEMA_VERSION;
+pub use policy::CameraPolicy;
 pub use records::{CameraWrite, ModuleRecord, ModuleUpdate, NewModule};
+pub use segments::{
+    CameraSummary, CopyState, MAX_SEGMENT_PAGE, NewSegment, SegmentCopy, SegmentQuery, SegmentRecord, TimeSource,
+    time_to_ms,
+};
+pub use tokens::{ApiTokenInfo, LEGACY_TOKENS_SETTING, TokenScope, random_token};
 
 use crypto::Cipher;
 use records::{check_key, check_label, check_name, ms_to_time, now_ms};
@@ -176,6 +184,7 @@ impl Catalog {
             closed: AtomicBool::new(false),
         });
         let catalog = Catalog { inner };
+        tokens::import_legacy_tokens(&catalog).await?;
         catalog.reload_router().await?;
         let handle = tokio::spawn(poll_changes(Arc::downgrade(&catalog.inner), options.poll_interval));
         if let Ok(mut p) = catalog.inner.poller.lock() {
@@ -469,19 +478,21 @@ impl Catalog {
 
     // --------------------------------------------------------------- policies
 
-    /// Set a camera's ordered storage targets (instance names). Every name
-    /// must exist now (`InvalidInput` otherwise).
-    pub async fn set_policy(&self, camera_id: &str, targets: Vec<String>) -> Result<()> {
-        policy::set_policy(self, camera_id, targets).await
+    /// Set a camera's ordered storage targets (instance names) and how many
+    /// of them must hold each segment (a `Vec<String>` means one copy).
+    /// Every name must exist now and `copies` be 1 ..= targets
+    /// (`InvalidInput` otherwise).
+    pub async fn set_policy(&self, camera_id: &str, policy: impl Into<CameraPolicy>) -> Result<()> {
+        policy::set_policy(self, camera_id, policy.into()).await
     }
 
-    /// A camera's storage targets (`NotFound` when it has no policy).
-    pub async fn get_policy(&self, camera_id: &str) -> Result<Vec<String>> {
+    /// A camera's storage policy (`NotFound` when it has none).
+    pub async fn get_policy(&self, camera_id: &str) -> Result<CameraPolicy> {
         policy::get_policy(self, camera_id).await
     }
 
     /// Every camera policy, by camera id.
-    pub async fn list_policies(&self) -> Result<Vec<(String, Vec<String>)>> {
+    pub async fn list_policies(&self) -> Result<Vec<(String, CameraPolicy)>> {
         policy::list_policies(self).await
     }
 

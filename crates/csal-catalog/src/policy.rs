@@ -8,8 +8,43 @@ use sqlx::{AnyConnection, Row};
 use crate::Catalog;
 use crate::records::{CameraWrite, check_key, now_ms};
 
-pub(crate) async fn set_policy(catalog: &Catalog, camera_id: &str, targets: Vec<String>) -> Result<()> {
+/// A camera's storage policy: where its recordings go, in order of
+/// preference, and on how many distinct targets each must land.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CameraPolicy {
+    /// Storage instance names, most preferred first.
+    pub targets: Vec<String>,
+    /// Distinct targets each segment must reach (1 ..= targets).
+    #[serde(default = "one")]
+    pub copies: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl CameraPolicy {
+    /// Targets in order, one copy.
+    pub fn new(targets: Vec<String>) -> Self {
+        CameraPolicy { targets, copies: 1 }
+    }
+
+    /// Require `copies` distinct targets per segment.
+    pub fn with_copies(mut self, copies: u32) -> Self {
+        self.copies = copies;
+        self
+    }
+}
+
+impl From<Vec<String>> for CameraPolicy {
+    fn from(targets: Vec<String>) -> Self {
+        CameraPolicy::new(targets)
+    }
+}
+
+pub(crate) async fn set_policy(catalog: &Catalog, camera_id: &str, policy: CameraPolicy) -> Result<()> {
     check_key("camera id", camera_id)?;
+    let CameraPolicy { targets, copies } = policy;
     if targets.is_empty() {
         return Err(StorageError::invalid_input(format!(
             "the storage policy of camera '{camera_id}' needs at least one target (use delete_policy to remove it)"
@@ -35,14 +70,22 @@ pub(crate) async fn set_policy(catalog: &Catalog, camera_id: &str, targets: Vec<
             )));
         }
     }
+    if copies == 0 || copies as usize > targets.len() {
+        return Err(StorageError::invalid_input(format!(
+            "the storage policy of camera '{camera_id}' asks for {copies} copies of each segment but names {} \
+             target(s); copies must be 1 to the number of targets",
+            targets.len()
+        )));
+    }
     let json = serde_json::to_string(&targets).unwrap_or_else(|_| "[]".to_owned());
     sqlx::query(
-        "INSERT INTO camera_storage_policies (camera_id, storage_targets, updated_at) VALUES ($1, $2, $3) \
+        "INSERT INTO camera_storage_policies (camera_id, storage_targets, copies, updated_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (camera_id) DO UPDATE SET storage_targets = excluded.storage_targets, \
-         updated_at = excluded.updated_at",
+         copies = excluded.copies, updated_at = excluded.updated_at",
     )
     .bind(camera_id)
     .bind(json)
+    .bind(i64::from(copies))
     .bind(now_ms())
     .execute(&mut *tx)
     .await
@@ -57,39 +100,40 @@ fn parse_targets(camera_id: &str, text: &str) -> Result<Vec<String>> {
     })
 }
 
-pub(crate) async fn get_policy(catalog: &Catalog, camera_id: &str) -> Result<Vec<String>> {
-    check_key("camera id", camera_id)?;
-    let backend = catalog.backend();
-    let row = sqlx::query("SELECT storage_targets FROM camera_storage_policies WHERE camera_id = $1")
-        .bind(camera_id)
-        .fetch_optional(catalog.pool())
-        .await
-        .map_err(|e| map_sqlx(e, backend, "read camera storage policy"))?
-        .ok_or_else(|| StorageError::not_found(format!("camera '{camera_id}' has no storage policy")))?;
-    let text: String = row.try_get("storage_targets").map_err(|e| map_sqlx(e, backend, "read policy"))?;
-    parse_targets(camera_id, &text)
+fn parse_policy(row: &sqlx::any::AnyRow, backend: Backend) -> Result<(String, CameraPolicy)> {
+    let err = |e| map_sqlx(e, backend, "read camera storage policy");
+    let camera: String = row.try_get("camera_id").map_err(err)?;
+    let text: String = row.try_get("storage_targets").map_err(err)?;
+    let copies: i64 = row.try_get("copies").map_err(err)?;
+    let targets = parse_targets(&camera, &text)?;
+    Ok((camera, CameraPolicy { targets, copies: u32::try_from(copies.max(1)).unwrap_or(1) }))
 }
 
-pub(crate) async fn list_policies(catalog: &Catalog) -> Result<Vec<(String, Vec<String>)>> {
+pub(crate) async fn get_policy(catalog: &Catalog, camera_id: &str) -> Result<CameraPolicy> {
+    check_key("camera id", camera_id)?;
+    let backend = catalog.backend();
+    let row =
+        sqlx::query("SELECT camera_id, storage_targets, copies FROM camera_storage_policies WHERE camera_id = $1")
+            .bind(camera_id)
+            .fetch_optional(catalog.pool())
+            .await
+            .map_err(|e| map_sqlx(e, backend, "read camera storage policy"))?
+            .ok_or_else(|| StorageError::not_found(format!("camera '{camera_id}' has no storage policy")))?;
+    Ok(parse_policy(&row, backend)?.1)
+}
+
+pub(crate) async fn list_policies(catalog: &Catalog) -> Result<Vec<(String, CameraPolicy)>> {
     let backend = catalog.backend();
     let mut conn = catalog.pool().acquire().await.map_err(|e| map_sqlx(e, backend, "list policies"))?;
     all_policies(&mut conn, backend).await
 }
 
-async fn all_policies(conn: &mut AnyConnection, backend: Backend) -> Result<Vec<(String, Vec<String>)>> {
-    let err = |e| map_sqlx(e, backend, "list camera storage policies");
-    let rows = sqlx::query("SELECT camera_id, storage_targets FROM camera_storage_policies ORDER BY camera_id")
+async fn all_policies(conn: &mut AnyConnection, backend: Backend) -> Result<Vec<(String, CameraPolicy)>> {
+    let rows = sqlx::query("SELECT camera_id, storage_targets, copies FROM camera_storage_policies ORDER BY camera_id")
         .fetch_all(&mut *conn)
         .await
-        .map_err(err)?;
-    rows.iter()
-        .map(|r| {
-            let camera: String = r.try_get("camera_id").map_err(err)?;
-            let text: String = r.try_get("storage_targets").map_err(err)?;
-            let targets = parse_targets(&camera, &text)?;
-            Ok((camera, targets))
-        })
-        .collect()
+        .map_err(|e| map_sqlx(e, backend, "list camera storage policies"))?;
+    rows.iter().map(|r| parse_policy(r, backend)).collect()
 }
 
 /// Cameras whose policy names `target`.
@@ -97,7 +141,7 @@ pub(crate) async fn cameras_using(conn: &mut AnyConnection, backend: Backend, ta
     Ok(all_policies(conn, backend)
         .await?
         .into_iter()
-        .filter(|(_, targets)| targets.iter().any(|t| t == target))
+        .filter(|(_, policy)| policy.targets.iter().any(|t| t == target))
         .map(|(camera, _)| camera)
         .collect())
 }
@@ -144,7 +188,7 @@ pub(crate) async fn write_for_camera(
     body: ByteStream,
     meta: WriteMeta,
 ) -> Result<CameraWrite> {
-    let targets = get_policy(catalog, camera_id).await?;
+    let targets = get_policy(catalog, camera_id).await?.targets;
     let router = catalog.router();
     let mut skipped: Vec<(String, String)> = Vec::new();
     let mut healthy = Vec::new();

@@ -384,8 +384,8 @@ async fn killed_writer_leaves_the_catalog_consistent(db: TestDb) {
         let v: serde_json::Value = serde_json::from_str(&d.config_json).unwrap();
         assert_eq!(v["password"], PW, "{}", d.name);
     }
-    for (camera, targets) in cat.list_policies().await.unwrap() {
-        for t in targets {
+    for (camera, policy) in cat.list_policies().await.unwrap() {
+        for t in policy.targets {
             assert!(defs.iter().any(|d| d.name == t), "policy of {camera} names missing module {t}");
         }
     }
@@ -479,7 +479,7 @@ async fn policy_fails_over_from_an_offline_first_target(db: TestDb) {
     assert_eq!(cat.get_policy("cam1").await.unwrap_err().kind(), ErrorKind::NotFound);
 
     cat.set_policy("cam1", vec!["off".into(), "broken".into(), "down".into(), "local".into()]).await.unwrap();
-    assert_eq!(cat.get_policy("cam1").await.unwrap(), vec!["off", "broken", "down", "local"]);
+    assert_eq!(cat.get_policy("cam1").await.unwrap().targets, vec!["off", "broken", "down", "local"]);
     let data = vec![42u8; 3 * 1024 * 1024 + 17];
     let done = cat
         .write_for_camera("cam1", ByteStream::from_bytes(data.clone()), WriteMeta::new("cam1/seg.mp4"))

@@ -168,8 +168,14 @@ pub enum AdminCmd {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Create an API token for scripts (printed once).
-    CreateToken { name: String },
+    /// Create an API token (printed once). Scopes: ingest (a recorder: may
+    /// only upload segments and playlists), read (may only read the segment
+    /// index and play back), admin (everything).
+    CreateToken {
+        name: String,
+        #[arg(long, value_parser = ["ingest", "read", "admin"])]
+        scope: String,
+    },
     /// Revoke an API token.
     RevokeToken { name: String },
     /// List API token names.

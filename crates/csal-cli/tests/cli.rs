@@ -330,9 +330,9 @@ fn admin_password_and_api_tokens() {
     assert_eq!(out.status.code(), Some(USAGE));
     let out = env.csal().args(["admin", "set-password"]).write_stdin("correct horse battery\n").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let (token, _) = env.run(&["admin", "create-token", "ci"], OK);
+    let (token, _) = env.run(&["admin", "create-token", "ci", "--scope", "admin"], OK);
     assert!(token.trim().starts_with("csal_") && token.trim().len() > 30, "{token}");
-    env.run(&["admin", "create-token", "ci"], PERMANENT);
+    env.run(&["admin", "create-token", "ci", "--scope", "read"], PERMANENT);
     let (list, _) = env.run(&["admin", "tokens"], OK);
     assert!(list.contains("ci") && !list.contains(token.trim()), "{list}");
     env.run(&["admin", "revoke-token", "ci"], OK);
