@@ -41,8 +41,8 @@ pub use migrate::SCHEMA_VERSION;
 pub use policy::CameraPolicy;
 pub use records::{CameraWrite, ModuleRecord, ModuleUpdate, NewModule};
 pub use segments::{
-    CameraSummary, CopyState, MAX_SEGMENT_PAGE, NewSegment, SegmentCopy, SegmentQuery, SegmentRecord, TimeSource,
-    time_to_ms,
+    CameraSummary, CopyState, MAX_SEGMENT_PAGE, NewSegment, NodeSpool, SegmentCopy, SegmentQuery, SegmentRecord,
+    TimeSource, time_to_ms,
 };
 pub use tokens::{ApiTokenInfo, LEGACY_TOKENS_SETTING, TokenScope, random_token};
 

@@ -150,6 +150,15 @@ pub struct CameraSummary {
     pub oldest_undelivered_ms: Option<i64>,
 }
 
+/// What one node's spool holds, from the index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeSpool {
+    pub node_id: String,
+    pub segments: u64,
+    pub bytes: u64,
+    pub oldest_received_ms: i64,
+}
+
 /// A time window and page of [`Catalog::list_segments`].
 #[derive(Debug, Clone, Default)]
 pub struct SegmentQuery {
@@ -342,17 +351,21 @@ impl Catalog {
     /// playlist: `(name, start_ms if the playlist dates it, duration_ms)`.
     /// A dated start replaces any start; an undated one only a start that
     /// was guessed from the arrival time (shifted back by the duration).
-    /// Names not indexed are skipped. Returns how many rows changed.
-    pub async fn set_segment_times(&self, camera_id: &str, times: &[(String, Option<i64>, i64)]) -> Result<u64> {
+    /// Returns the names that are not indexed (yet).
+    pub async fn set_segment_times(
+        &self,
+        camera_id: &str,
+        times: &[(String, Option<i64>, i64)],
+    ) -> Result<Vec<String>> {
         let err = self.seg_err("update segment times");
         let mut tx = self.pool().begin().await.map_err(&err)?;
-        let mut changed = 0;
+        let mut missing = Vec::new();
         for (name, start, duration) in times {
             let duration = (*duration).max(0);
             let result = match start {
                 Some(start) => sqlx::query(
                     "UPDATE segments SET start_ms = $1, end_ms = $2, duration_ms = $3, time_source = 'playlist' \
-                     WHERE camera_id = $4 AND name = $5 AND (start_ms <> $1 OR duration_ms IS NULL OR duration_ms <> $3)",
+                     WHERE camera_id = $4 AND name = $5",
                 )
                 .bind(*start)
                 .bind(start.saturating_add(duration))
@@ -366,7 +379,7 @@ impl Catalog {
                     "UPDATE segments SET \
                      start_ms = CASE WHEN time_source = 'received' THEN received_ms - $1 ELSE start_ms END, \
                      end_ms = CASE WHEN time_source = 'received' THEN received_ms ELSE start_ms + $1 END, \
-                     duration_ms = $1 WHERE camera_id = $2 AND name = $3 AND (duration_ms IS NULL OR duration_ms <> $1)",
+                     duration_ms = $1 WHERE camera_id = $2 AND name = $3",
                 )
                 .bind(duration)
                 .bind(camera_id)
@@ -375,10 +388,35 @@ impl Catalog {
                 .await
                 .map_err(&err)?,
             };
-            changed += result.rows_affected();
+            if result.rows_affected() == 0 {
+                missing.push(name.clone());
+            }
         }
         tx.commit().await.map_err(&err)?;
-        Ok(changed)
+        Ok(missing)
+    }
+
+    /// Per node: segments still spooled (not on enough targets), their
+    /// bytes, and when the oldest arrived.
+    pub async fn spool_summary(&self) -> Result<Vec<NodeSpool>> {
+        let rows = sqlx::query(
+            "SELECT node_id, COUNT(*) AS n, CAST(SUM(size) AS BIGINT) AS bytes, MIN(received_ms) AS oldest \
+             FROM segments WHERE spooled = 1 GROUP BY node_id ORDER BY node_id",
+        )
+        .fetch_all(self.pool())
+        .await
+        .map_err(self.seg_err("summarise spools"))?;
+        let err = self.seg_err("read spool summary");
+        rows.iter()
+            .map(|r| {
+                Ok(NodeSpool {
+                    node_id: r.try_get("node_id").map_err(&err)?,
+                    segments: u64_of(r.try_get("n").map_err(&err)?),
+                    bytes: u64_of(sum(r, "bytes").map_err(&err)?),
+                    oldest_received_ms: r.try_get("oldest").map_err(&err)?,
+                })
+            })
+            .collect()
     }
 
     // ------------------------------------------------------------ delivery

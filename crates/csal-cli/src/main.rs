@@ -81,6 +81,28 @@ pub enum Command {
     Stat { name: String, object_id: String },
     /// Delete an object (deleting a missing object succeeds).
     Rm { name: String, object_id: String },
+    /// Cameras with recordings: segments, bytes, newest, undelivered.
+    Cameras,
+    /// A camera's indexed segments, oldest first.
+    Segments {
+        camera: String,
+        /// Segments ending after this time (RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// Segments starting before this time (RFC 3339).
+        #[arg(long)]
+        to: Option<String>,
+        /// Print at most this many (0 = all).
+        #[arg(long, default_value_t = 1000)]
+        limit: u64,
+    },
+    /// What every node's spool holds (from the catalog) and, with
+    /// --spool-dir, this machine's spool directory.
+    Spool {
+        /// A spool directory on this machine to look into.
+        #[arg(long)]
+        spool_dir: Option<PathBuf>,
+    },
     /// A time-limited URL to read an object, where the provider can presign.
     Url {
         name: String,
@@ -106,6 +128,27 @@ pub struct ServeArgs {
     /// OAuth redirect URI {URL}/oauth/callback; default http://{Host header}.
     #[arg(long, env = "CSAL_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Where recorders' segments wait until their targets hold them (one
+    /// directory per node, never shared).
+    #[arg(long, env = "CSAL_SPOOL_DIR", default_value = "./csal-spool")]
+    pub spool_dir: PathBuf,
+    /// Cap on the spool (e.g. 20GiB, 500MB); when full, uploads get 507.
+    #[arg(long, env = "CSAL_SPOOL_MAX", default_value = "20GiB", value_parser = parse_size)]
+    pub spool_max: u64,
+    /// Largest segment a recorder may upload.
+    #[arg(long, default_value = "2GiB", value_parser = parse_size)]
+    pub max_segment_size: u64,
+    /// Segments delivered at once (writes per target are capped at 4).
+    #[arg(long, default_value_t = 16)]
+    pub deliveries: usize,
+    /// Run only the admin UI and API, without the recording gateway (/v1).
+    #[arg(long)]
+    pub no_recording: bool,
+}
+
+/// `20GiB`, `500MB`, `1048576`: a byte count.
+fn parse_size(text: &str) -> Result<u64, String> {
+    parse_size::parse_size(text).map_err(|e| format!("'{text}' is not a size like 20GiB or 500MB ({e})"))
 }
 
 #[derive(Subcommand)]

@@ -126,11 +126,24 @@ impl std::error::Error for IngestError {}
 pub struct PlaylistOutcome {
     /// Segments the playlist named.
     pub named: usize,
-    /// Index rows whose start or duration changed.
-    pub updated: u64,
+    /// Of those, segments indexed and dated now.
+    pub dated: usize,
+    /// Named segments not indexed yet: their times are kept for a while and
+    /// applied when they arrive (a recorder may send a playlist while the
+    /// segment it names is still being stored).
+    pub pending: usize,
     /// URIs that are not segment names the gateway accepts.
     pub skipped: Vec<String>,
 }
+
+/// Playlist times of segments not indexed yet, kept this long.
+const PENDING_TTL: Duration = Duration::from_secs(600);
+/// At most this many pending times are kept.
+const PENDING_MAX: usize = 20_000;
+
+/// (start_ms if dated, duration_ms, when noted), by (camera, name).
+pub(crate) type PendingTimes =
+    std::sync::Mutex<std::collections::HashMap<(String, String), (Option<i64>, i64, std::time::Instant)>>;
 
 /// What streaming a body produced.
 struct Received {
@@ -146,8 +159,46 @@ impl Gateway {
         let parsed = crate::hls::parse_media_playlist(text)?;
         let times: Vec<(String, Option<i64>, i64)> =
             parsed.entries.iter().map(|e| (e.name.clone(), e.start_ms, e.duration_ms)).collect();
-        let updated = self.inner.catalog.set_segment_times(camera_id, &times).await?;
-        Ok(PlaylistOutcome { named: parsed.entries.len(), updated, skipped: parsed.skipped })
+        // Noted before the update, taken after an insert (see `take_pending_time`):
+        // whichever of playlist and segment comes second applies the times.
+        {
+            let mut pending = self.inner.pending_times.lock().unwrap_or_else(|p| p.into_inner());
+            let now = std::time::Instant::now();
+            pending.retain(|_, (_, _, at)| now.duration_since(*at) < PENDING_TTL);
+            for (name, start, duration) in &times {
+                if pending.len() < PENDING_MAX {
+                    pending.insert((camera_id.to_owned(), name.clone()), (*start, *duration, now));
+                }
+            }
+        }
+        let missing = self.inner.catalog.set_segment_times(camera_id, &times).await?;
+        {
+            let mut pending = self.inner.pending_times.lock().unwrap_or_else(|p| p.into_inner());
+            for (name, _, _) in times.iter().filter(|(n, _, _)| !missing.contains(n)) {
+                pending.remove(&(camera_id.to_owned(), name.clone()));
+            }
+        }
+        Ok(PlaylistOutcome {
+            named: times.len(),
+            dated: times.len() - missing.len(),
+            pending: missing.len(),
+            skipped: parsed.skipped,
+        })
+    }
+
+    /// Apply playlist times that arrived before this segment did.
+    async fn take_pending_time(&self, record: SegmentRecord) -> SegmentRecord {
+        let key = (record.camera_id.clone(), record.name.clone());
+        let found = self.inner.pending_times.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+        let Some((start, duration, _)) = found else { return record };
+        let times = [(record.name.clone(), start, duration)];
+        match self.inner.catalog.set_segment_times(&record.camera_id, &times).await {
+            Ok(_) => self.inner.catalog.segment_by_id(&record.id).await.ok().flatten().unwrap_or(record),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot date a segment from its playlist");
+                record
+            }
+        }
     }
 
     /// Take one segment. See [`IngestOutcome`] and [`IngestError`].
@@ -227,7 +278,7 @@ impl Gateway {
             Ok(record) => {
                 reservation.commit(received.size);
                 self.inner.wake.notify_one();
-                Ok(IngestOutcome::Created(record))
+                Ok(IngestOutcome::Created(self.take_pending_time(record).await))
             }
             Err(e) => {
                 // Not acknowledged: the bytes go (another upload of the

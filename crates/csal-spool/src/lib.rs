@@ -99,6 +99,8 @@ pub(crate) struct Inner {
     progress: broadcast::Sender<String>,
     /// New work for the delivery worker.
     wake: Notify,
+    /// Playlist times of segments that were not indexed yet.
+    pending_times: ingest::PendingTimes,
     /// Per target: when it may be tried again after failures.
     cooling: Mutex<HashMap<String, delivery::Cooling>>,
     /// Per target: writes at once.
@@ -131,6 +133,7 @@ impl Gateway {
             stats: stats::Stats::default(),
             progress,
             wake: Notify::new(),
+            pending_times: Default::default(),
             cooling: Mutex::new(HashMap::new()),
             target_slots: Mutex::new(HashMap::new()),
             stop,

@@ -131,7 +131,7 @@ impl Gateway {
         if first.is_empty() {
             return Err(StorageError::not_found(format!("camera '{camera}' has no segments in that time range")));
         }
-        let max_duration = catalog.max_segment_duration(&camera, from_ms, to_ms).await?;
+        let max_duration = catalog.max_segment_duration(&camera, from_ms, to_ms).await?.max(1000);
         struct State {
             page: Vec<SegmentRecord>,
             previous_end: Option<i64>,
@@ -152,7 +152,7 @@ impl Gateway {
                     text.push_str(VOD_END);
                     return Some((Ok(text), st));
                 }
-                let entries: Vec<VodEntry> = st.page.iter().map(vod_entry).collect();
+                let entries: Vec<VodEntry> = st.page.iter().map(|s| vod_entry(s, max_duration)).collect();
                 vod_lines(&entries, &mut st.previous_end, &mut text);
                 let last = st.page.last().map(|s| (s.start_ms, s.name.clone()));
                 let next = if st.page.len() < PAGE as usize {
@@ -174,14 +174,12 @@ impl Gateway {
     }
 }
 
-/// A segment's playlist entry; a duration nobody told us is taken as the
-/// gap to its end time, or 0 (players skip it).
-fn vod_entry(s: &SegmentRecord) -> VodEntry {
-    VodEntry {
-        name: s.name.clone(),
-        start_ms: s.start_ms,
-        duration_ms: s.duration_ms.unwrap_or(s.end_ms - s.start_ms).max(0),
-    }
+/// A segment's playlist entry. A duration nobody told us (no playlist, no
+/// `X-Csal-Duration`) is taken to be the window's longest, so players
+/// still fetch the segment and find its real length in its timestamps.
+fn vod_entry(s: &SegmentRecord, longest_ms: i64) -> VodEntry {
+    let duration_ms = s.duration_ms.unwrap_or(longest_ms).max(0);
+    VodEntry { name: s.name.clone(), start_ms: s.start_ms, duration_ms }
 }
 
 /// Pass the stream through, failing at its end with `Integrity` when its

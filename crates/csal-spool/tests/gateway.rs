@@ -368,7 +368,7 @@ async fn a_playlist_dates_segments_and_the_vod_playlist_lists_them() {
         #EXT-X-PROGRAM-DATE-TIME:2026-12-04T13:00:00.000+0000\n\
         #EXTINF:2.000,\nseg0.ts\n#EXTINF:2.000,\nseg1.ts\n#EXTINF:1.500,\nseg2.ts\n#EXTINF:2.0,\nnot-yet.ts\n";
     let outcome = gw.apply_playlist("cam1", live).await.unwrap();
-    assert_eq!((outcome.named, outcome.updated), (4, 3));
+    assert_eq!((outcome.named, outcome.dated, outcome.pending), (4, 3, 1));
     let t0 = 1_796_389_200_000;
     let seg2 = gw.segment("cam1", "seg2.ts").await.unwrap();
     assert_eq!((seg2.start_ms, seg2.duration_ms, seg2.end_ms), (t0 + 4000, Some(1500), t0 + 5500));
@@ -381,5 +381,8 @@ async fn a_playlist_dates_segments_and_the_vod_playlist_lists_them() {
     let e = gw.vod_playlist("cam1", Some(t0 + 3_600_000), None).await.err().unwrap();
     assert_eq!(e.kind(), ErrorKind::NotFound);
     assert!(gw.apply_playlist("cam1", "not a playlist").await.is_err());
+    // The segment the playlist named before it arrived gets its times on arrival.
+    let IngestOutcome::Created(late) = put(&gw, "not-yet.ts", &segment_bytes(9, 10)).await.unwrap() else { panic!() };
+    assert_eq!((late.start_ms, late.duration_ms), (t0 + 5500, Some(2000)));
     gw.shutdown().await;
 }

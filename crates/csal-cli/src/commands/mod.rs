@@ -4,6 +4,7 @@ mod admin;
 mod authorize;
 mod data;
 mod module;
+mod recordings;
 mod serve;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,11 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Stat { name, object_id } => data::stat(&cat, &name, &object_id, json).await,
         Command::Rm { name, object_id } => data::rm(&cat, &name, &object_id, json).await,
         Command::Url { name, object_id, expires } => data::url(&cat, &name, &object_id, expires, json).await,
+        Command::Cameras => recordings::cameras(&cat, json).await,
+        Command::Segments { camera, from, to, limit } => {
+            recordings::segments(&cat, &camera, from.as_deref(), to.as_deref(), limit, json).await
+        }
+        Command::Spool { spool_dir } => recordings::spool(&cat, spool_dir.as_deref(), json).await,
     }
 }
 

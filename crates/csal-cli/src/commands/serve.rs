@@ -38,6 +38,18 @@ async fn bootstrap(cat: &Catalog, args: &ServeArgs) -> CliResult<Option<String>>
     Ok(note)
 }
 
+async fn start_gateway(cat: &Catalog, args: &ServeArgs) -> CliResult<csal_spool::Gateway> {
+    let spool = csal_spool::SpoolConfig { dir: args.spool_dir.clone(), max_bytes: args.spool_max };
+    let mut config = csal_spool::GatewayConfig::new(spool);
+    config.max_segment_bytes = args.max_segment_size;
+    config.deliveries = args.deliveries.max(1);
+    csal_spool::Gateway::start(cat.clone(), config).await.map_err(|e| {
+        let mut err = CliError::from(e);
+        err.message = format!("cannot start the recording gateway: {}", err.message);
+        err
+    })
+}
+
 pub async fn serve(cat: &Catalog, args: ServeArgs, json: bool) -> CliResult {
     let catalog_url = cat.display_url();
     let note = bootstrap(cat, &args).await?;
@@ -52,9 +64,14 @@ pub async fn serve(cat: &Catalog, args: ServeArgs, json: bool) -> CliResult {
     })?;
     let addr = listener.local_addr()?;
     let url = format!("http://{addr}/");
+    let gateway = if args.no_recording { None } else { Some(start_gateway(cat, &args).await?) };
     if json {
-        let v =
-            serde_json::json!({"url": url, "catalog": catalog_url, "first_run": note, "initial_password": password});
+        let v = serde_json::json!({
+            "url": url, "catalog": catalog_url, "first_run": note, "initial_password": password,
+            "recording": gateway.as_ref().map(|g| serde_json::json!({
+                "node_id": g.node_id(), "spool_dir": args.spool_dir, "spool_max": args.spool_max,
+            })),
+        });
         println!("{v}");
     } else {
         println!("CSAL admin: {url}");
@@ -69,6 +86,14 @@ pub async fn serve(cat: &Catalog, args: ServeArgs, json: bool) -> CliResult {
             }
             None => println!("  log in with the admin password (reset it with: csal admin set-password)"),
         }
+        match &gateway {
+            Some(g) => println!(
+                "  recording: PUT segments to {url}v1/cameras/CAMERA/segments/NAME (spool {}, node {})",
+                args.spool_dir.display(),
+                g.node_id()
+            ),
+            None => println!("  recording: off (--no-recording)"),
+        }
         if !addr.ip().is_loopback() {
             println!("  warning: listening on {addr}, reachable from other machines; put TLS in front of it");
         }
@@ -76,7 +101,14 @@ pub async fn serve(cat: &Catalog, args: ServeArgs, json: bool) -> CliResult {
     let _ = std::io::stdout().flush();
     csal_admin::check_all(cat).await;
     let _checks = csal_admin::spawn_health_checks(cat.clone(), Duration::from_secs(args.health_interval.max(5)));
-    csal_admin::serve_on(csal_admin::AdminState::new(cat.clone()).with_public_url(args.public_url.clone()), listener)
-        .await?;
+    let mut state = csal_admin::AdminState::new(cat.clone()).with_public_url(args.public_url.clone());
+    if let Some(gateway) = &gateway {
+        state = state.with_gateway(gateway.clone());
+    }
+    let served = csal_admin::serve_on(state, listener).await;
+    if let Some(gateway) = gateway {
+        gateway.shutdown().await;
+    }
+    served?;
     Ok(())
 }
