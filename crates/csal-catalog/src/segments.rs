@@ -535,6 +535,19 @@ impl Catalog {
         Ok(())
     }
 
+    /// Make every spooled segment of a node due now (after a configuration
+    /// change that may have fixed a target).
+    pub async fn retry_spooled_now(&self, node_id: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE segments SET next_attempt_ms = 0 WHERE node_id = $1 AND spooled = 1 AND next_attempt_ms > 0",
+        )
+        .bind(node_id)
+        .execute(self.pool())
+        .await
+        .map_err(self.seg_err("reschedule deliveries"))?;
+        Ok(())
+    }
+
     /// The segment is on enough targets: its spool copy may go.
     pub async fn mark_unspooled(&self, segment_id: &str) -> Result<()> {
         sqlx::query("UPDATE segments SET spooled = 0 WHERE id = $1")

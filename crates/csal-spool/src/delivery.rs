@@ -52,6 +52,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     let mut in_flight: HashSet<String> = HashSet::new();
     let mut tasks = tokio::task::JoinSet::new();
     let mut stop = inner.stop.subscribe();
+    let mut reloads = inner.catalog.subscribe_reloads();
     loop {
         while let Some(done) = tasks.try_join_next() {
             if let Ok(id) = done {
@@ -83,6 +84,14 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         }
         tokio::select! {
             _ = inner.wake.notified() => {}
+            Ok(()) = reloads.changed() => {
+                // An admin changed instances (enabled a target, fixed its
+                // credentials): try everything waiting again now.
+                inner.cooling.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                if let Err(e) = inner.catalog.retry_spooled_now(inner.spool.node_id()).await {
+                    tracing::warn!(error = %e, "cannot reschedule deliveries after a catalog change");
+                }
+            }
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                 if let Ok(id) = done {
                     in_flight.remove(&id);
