@@ -133,8 +133,11 @@ struct Node {
 
 impl Node {
     fn start(site: &Site, spool: &str, extra: &[&str]) -> Node {
-        let mut args =
-            vec!["--json", "serve", "--listen", "127.0.0.1:0", "--spool-dir", spool, "--health-interval", "5"];
+        Node::start_on(site, spool, "127.0.0.1:0", extra)
+    }
+
+    fn start_on(site: &Site, spool: &str, listen: &str, extra: &[&str]) -> Node {
+        let mut args = vec!["--json", "serve", "--listen", listen, "--spool-dir", spool, "--health-interval", "5"];
         args.extend_from_slice(extra);
         let mut child = site.csal().args(&args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
         let mut line = String::new();
@@ -421,43 +424,67 @@ async fn kill_9_of_the_gateway_loses_nothing_acknowledged_and_stores_nothing_twi
     );
     site.local_target("local");
     let spool = site.path("spool").display().to_string();
-    let mut node = site.start(&spool, &[]);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut node = Node::start_on(&site, &spool, &listen, &[]);
     for cam in ["cam1", "cam2", "cam3"] {
         node.set_policy(&site.admin, cam, &["s3", "local"], 2).await;
     }
 
-    // Three cameras, 24 segments each (256 KiB to 1.25 MiB), PUT in turn;
-    // every segment is retried until the gateway acknowledges it, the way
-    // a recorder with a local buffer does. The gateway is killed with
-    // SIGKILL three times while that goes on, and started again.
-    let mut acked: Vec<(String, String, Vec<u8>)> = Vec::new();
-    let mut kills = 0;
-    let mut refused_while_down = 0;
-    for n in 0..24u32 {
-        for cam in ["cam1", "cam2", "cam3"] {
-            let name = format!("seg{n:04}.ts");
-            let len = 256 * 1024 * (1 + (n as usize * 7 + cam.len()) % 5);
-            let data: Vec<u8> = (0..len).map(|i| (i as u32 ^ (n * 2654435761)) as u8).collect();
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                match node.put_segment(&site.ingest, cam, &name, data.clone()).await {
-                    Ok(r) if r.status().is_success() => break,
-                    Ok(r) => panic!("{cam}/{name}: {} {}", r.status(), r.text().await.unwrap()),
-                    Err(_) => refused_while_down += 1,
+    // Three cameras upload at once, 24 segments each (256 KiB to 1.25 MiB);
+    // each segment is retried until the gateway acknowledges it, the way a
+    // recorder with a local buffer does. The gateway is killed with
+    // SIGKILL three times meanwhile (uploads and deliveries in flight) and
+    // started again on the same port, spool and catalog.
+    type Acked = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Vec<u8>)>>>;
+    let acked: Acked = Default::default();
+    let refused = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut uploaders = Vec::new();
+    for cam in ["cam1", "cam2", "cam3"] {
+        let (acked, refused, token, url) = (acked.clone(), refused.clone(), site.ingest.clone(), node.url.clone());
+        uploaders.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            for n in 0..24u32 {
+                let name = format!("seg{n:04}.ts");
+                let len = 256 * 1024 * (1 + (n as usize * 7 + cam.len()) % 5);
+                let data: Vec<u8> = (0..len).map(|i| (i as u32 ^ n.wrapping_mul(2_654_435_761)) as u8).collect();
+                let deadline = Instant::now() + Duration::from_secs(90);
+                loop {
+                    let sent = http
+                        .put(format!("{url}/v1/cameras/{cam}/segments/{name}"))
+                        .bearer_auth(&token)
+                        .body(data.clone())
+                        .timeout(Duration::from_secs(30))
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(r) if r.status().is_success() => break,
+                        Ok(r) => panic!("{cam}/{name}: {} {}", r.status(), r.text().await.unwrap()),
+                        Err(_) => refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                    };
+                    assert!(Instant::now() < deadline, "{cam}/{name} never acknowledged");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                assert!(Instant::now() < deadline, "{cam}/{name} never acknowledged");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                acked.lock().unwrap().push((cam.to_owned(), name, data));
             }
-            acked.push((cam.to_owned(), name, data));
-        }
-        if n % 6 == 5 && kills < 3 {
-            // While deliveries are in flight: the last segments were just taken in.
-            node.kill9();
-            kills += 1;
-            node = site.start(&spool, &[]);
-        }
+        }));
     }
-    assert_eq!(kills, 3);
+    let mut backlog_at_kills = 0;
+    for at in [12, 30, 50] {
+        wait_for("uploads to progress", Duration::from_secs(120), async || {
+            (acked.lock().unwrap().len() >= at).then_some(())
+        })
+        .await;
+        backlog_at_kills += node.undelivered(&site.read).await;
+        node.kill9();
+        node = Node::start_on(&site, &spool, &listen, &[]);
+    }
+    for u in uploaders {
+        u.await.unwrap();
+    }
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    let refused_while_down = refused.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(acked.len(), 72);
+    assert!(backlog_at_kills > 0, "some kill hit the gateway with undelivered segments (the point of the test)");
     node.wait_all_delivered(&site.read, Duration::from_secs(120)).await;
 
     let catalog = site.catalog().await;
@@ -475,7 +502,10 @@ async fn kill_9_of_the_gateway_loses_nothing_acknowledged_and_stores_nothing_twi
     let again = node.put_segment(&site.ingest, cam, name, data.clone()).await.unwrap();
     assert_eq!(again.status(), reqwest::StatusCode::OK);
     assert_eq!(node.get_json(&site.read, "/v1/spool").await["stats"]["spool_segments"], 0);
-    eprintln!("{refused_while_down} uploads were refused while the gateway was down and retried");
+    eprintln!(
+        "{refused_while_down} uploads refused while the gateway was down and retried; {backlog_at_kills} segments \
+         undelivered at the kills"
+    );
     catalog.close().await;
 }
 
@@ -578,6 +608,16 @@ async fn hostile_uploads_get_clear_refusals_and_a_full_spool_keeps_what_it_ackno
     names.sort();
     acked.sort();
     assert_eq!(names, acked, "everything acknowledged was delivered, nothing else");
+    // The CLI reads the same index.
+    let cams: Value = serde_json::from_str(&site.run(&["--json", "cameras"])).unwrap();
+    assert_eq!((cams[0]["camera_id"].as_str(), cams[0]["segments"].as_u64()), (Some("cam1"), Some(3)));
+    assert_eq!(cams[0]["undelivered"], 0);
+    let listed = site.run(&["segments", "cam1"]);
+    assert!(acked.iter().all(|n| listed.contains(n.as_str())), "{listed}");
+    let spool = site.run(&["spool", "--spool-dir", &site.path("spool").display().to_string()]);
+    assert!(spool.contains("every spool is empty") && spool.contains("0 segment files"), "{spool}");
+    let bad = site.csal().args(["segments", "../x"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2), "a hostile camera id is a usage error");
     catalog.close().await;
 }
 
