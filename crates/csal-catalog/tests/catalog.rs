@@ -97,6 +97,8 @@ on_both!(
     settings_round_trip_with_secrets_sealed,
     write_in_flight_survives_a_reload_of_its_instance,
     rotated_master_key_replaces_the_old_one,
+    tokens_have_scopes_and_legacy_tokens_become_admin,
+    segment_index_pages_by_time_and_journals_copies,
 );
 
 const PW: &str = "S3cret-Passw0rd-xyzzy";
@@ -600,5 +602,132 @@ async fn write_in_flight_survives_a_reload_of_its_instance(db: TestDb) {
     assert_eq!(done.receipt.size, 1_501_000);
     let meta = cat.router().stat("local", &done.receipt.object_id).await.unwrap();
     assert_eq!(meta.size, 1_501_000);
+    cat.close().await;
+}
+
+async fn tokens_have_scopes_and_legacy_tokens_become_admin(db: TestDb) {
+    use csal_catalog::TokenScope;
+    let cat = db.open().await;
+    // A token stored the old way (a settings list) before migration 2 ran.
+    let legacy = "csal_legacy-token-0123456789";
+    let hash: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(legacy.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let list = json!([{"name": "old", "sha256": hash, "created_unix": 1_700_000_000}]);
+    cat.set_setting(csal_catalog::LEGACY_TOKENS_SETTING, &list.to_string(), false).await.unwrap();
+    cat.close().await;
+    let cat = db.open().await;
+    assert_eq!(cat.verify_token(legacy).await.unwrap().unwrap().scope, TokenScope::Admin);
+    assert!(cat.get_setting(csal_catalog::LEGACY_TOKENS_SETTING).await.unwrap().is_none());
+
+    let rec = cat.create_token("recorder", TokenScope::Ingest).await.unwrap();
+    let view = cat.create_token("viewer", TokenScope::Read).await.unwrap();
+    assert_ne!(rec, view);
+    assert_eq!(cat.create_token("recorder", TokenScope::Admin).await.unwrap_err().kind(), ErrorKind::AlreadyExists);
+    let info = cat.verify_token(&rec).await.unwrap().unwrap();
+    assert_eq!((info.name.as_str(), info.scope), ("recorder", TokenScope::Ingest));
+    assert!(TokenScope::Ingest.permits(TokenScope::Ingest) && !TokenScope::Ingest.permits(TokenScope::Read));
+    assert!(TokenScope::Admin.permits(TokenScope::Read) && !TokenScope::Read.permits(TokenScope::Admin));
+    assert!(cat.verify_token("csal_nope").await.unwrap().is_none());
+    assert!(cat.verify_token(&rec[..rec.len() - 1]).await.unwrap().is_none());
+    let names: Vec<String> = cat.list_tokens().await.unwrap().into_iter().map(|t| t.name).collect();
+    assert_eq!(names, ["old", "recorder", "viewer"]);
+    assert!(db.raw("SELECT sha256 FROM api_tokens").await.iter().all(|h| !h.contains(&rec) && h.len() == 64));
+    cat.revoke_token("recorder").await.unwrap();
+    assert!(cat.verify_token(&rec).await.unwrap().is_none(), "revoked at once");
+    assert_eq!(cat.revoke_token("recorder").await.unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(cat.create_token("bad name", TokenScope::Read).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+    cat.close().await;
+}
+
+async fn segment_index_pages_by_time_and_journals_copies(db: TestDb) {
+    use csal_catalog::{CameraPolicy, CopyState, NewSegment, SegmentQuery, TimeSource};
+    let cat = db.open().await;
+    cat.create_module(db_module("a", json!({"url": "/tmp/csal-unused-a.db"}))).await.unwrap();
+    cat.create_module(db_module("b", json!({"url": "/tmp/csal-unused-b.db"}))).await.unwrap();
+    let e = cat.set_policy("cam", CameraPolicy::new(vec!["a".into()]).with_copies(2)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "more copies than targets");
+    cat.set_policy("cam", CameraPolicy::new(vec!["a".into(), "b".into()]).with_copies(2)).await.unwrap();
+    assert_eq!(cat.get_policy("cam").await.unwrap().copies, 2);
+    let t0 = 1_800_000_000_000i64;
+    let mut ids = Vec::new();
+    for n in 0..25i64 {
+        let seg = NewSegment {
+            id: ulid::Ulid::new().to_string(),
+            camera_id: "cam".into(),
+            name: format!("s{n:03}.ts"),
+            start_ms: t0 + n * 2000,
+            duration_ms: Some(2000),
+            time_source: TimeSource::Header,
+            size: 1000 + n as u64,
+            crc32c: n as u32,
+            content_type: Some("video/mp2t".into()),
+            node_id: "node-1".into(),
+            copies_required: 2,
+        };
+        ids.push(cat.insert_segment(&seg).await.unwrap().id);
+        if n == 0 {
+            let mut again = seg.clone();
+            again.id = ulid::Ulid::new().to_string();
+            assert_eq!(cat.insert_segment(&again).await.unwrap_err().kind(), ErrorKind::AlreadyExists);
+        }
+    }
+    // Pages of 10 over a window: segments overlapping [t0+5 s, t0+40 s).
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let q = SegmentQuery { from_ms: Some(t0 + 5000), to_ms: Some(t0 + 40_000), after: after.clone(), limit: 10 };
+        let page = cat.list_segments("cam", &q).await.unwrap();
+        after = page.last().map(|s| (s.start_ms, s.name.clone()));
+        let done = page.len() < 10;
+        seen.extend(page.into_iter().map(|s| s.name));
+        if done {
+            break;
+        }
+    }
+    assert_eq!(seen.first().map(String::as_str), Some("s002.ts"), "s002 runs 4-6 s: overlaps the window");
+    assert_eq!(seen.last().map(String::as_str), Some("s019.ts"));
+    assert_eq!(seen.len(), 18);
+    assert_eq!(cat.max_segment_duration("cam", None, None).await.unwrap(), 2000);
+    // Playlist times: one dated, one not indexed.
+    let missing = cat
+        .set_segment_times("cam", &[("s001.ts".into(), Some(t0 + 1500), 2500), ("zzz.ts".into(), None, 1000)])
+        .await
+        .unwrap();
+    assert_eq!(missing, ["zzz.ts"]);
+    let s1 = cat.segment("cam", "s001.ts").await.unwrap().unwrap();
+    assert_eq!((s1.start_ms, s1.end_ms, s1.time_source), (t0 + 1500, t0 + 4000, TimeSource::Playlist));
+    // The journal: writing -> failed -> stored, twice: the segment is delivered.
+    let id = &ids[3];
+    cat.begin_copy(id, "a", "cam/x_hint.ts").await.unwrap();
+    cat.copy_failed(id, "a", "target down").await.unwrap();
+    cat.begin_copy(id, "a", "cam/x_hint.ts").await.unwrap();
+    let rec = cat.copy_stored(id, "a", "cam/x_hint-1.ts").await.unwrap();
+    assert_eq!((rec.copies_stored, rec.is_delivered()), (1, false));
+    cat.begin_copy(id, "b", "cam/x_hint.ts").await.unwrap();
+    let rec = cat.copy_stored(id, "b", "cam/x_hint-2.ts").await.unwrap();
+    assert!(rec.is_delivered());
+    let copies = cat.segment_copies(id).await.unwrap();
+    assert_eq!(copies[0].attempts, 2);
+    assert_eq!((copies[0].state, copies[1].state), (CopyState::Stored, CopyState::Stored));
+    cat.mark_unspooled(id).await.unwrap();
+    // Delivery queue and summaries.
+    cat.defer_segment(&ids[4], i64::MAX).await.unwrap();
+    let due = cat.due_segments("node-1", t0 * 2, 100).await.unwrap();
+    assert_eq!(due.len(), 23, "neither the delivered one nor the deferred one is due");
+    assert!(cat.due_segments("node-2", t0 * 2, 100).await.unwrap().is_empty(), "another node's spool is not ours");
+    cat.retry_spooled_now("node-1").await.unwrap();
+    assert_eq!(cat.due_segments("node-1", 1, 100).await.unwrap().len(), 24);
+    let summary = cat.camera_summaries().await.unwrap();
+    assert_eq!((summary[0].segments, summary[0].undelivered), (25, 24));
+    assert_eq!(summary[0].bytes, (0..25).map(|n| 1000 + n).sum::<u64>());
+    let nodes = cat.spool_summary().await.unwrap();
+    assert_eq!((nodes[0].node_id.as_str(), nodes[0].segments), ("node-1", 24));
+    assert_eq!(cat.spooled_segments("node-1").await.unwrap().len(), 24);
+    // Data writes do not bump the configuration counter.
+    let seq = cat.change_seq().await.unwrap();
+    cat.begin_copy(&ids[5], "a", "h").await.unwrap();
+    assert_eq!(cat.change_seq().await.unwrap(), seq);
     cat.close().await;
 }
