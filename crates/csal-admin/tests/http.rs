@@ -311,3 +311,64 @@ async fn failed_instances_are_listed_offline_with_the_reason() {
     let api: Value = serde_json::from_str(&send(&app, get("/api/modules/broken", Some(&cookie))).await.body).unwrap();
     assert_eq!(api["health"]["status"], "offline");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recordings_page_policy_copies_and_gateway_metrics() {
+    let f = fixture().await;
+    f.add_local("disk-a").await;
+    f.add_local("disk-b").await;
+    let spool = csal_spool::SpoolConfig { dir: f.dir.path().join("spool"), max_bytes: 1 << 30 };
+    let gateway = csal_spool::Gateway::start(f.catalog.clone(), csal_spool::GatewayConfig::new(spool)).await.unwrap();
+    let app = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()).with_gateway(gateway.clone()));
+    let (cookie, csrf) = login(&app).await;
+
+    // A policy with two copies, through the form; too many copies is a field error.
+    let form = [("csrf", csrf.as_str()), ("camera", "cam-7"), ("targets", "disk-a\ndisk-b"), ("copies", "3")];
+    let r = send(&app, post_form("/policies", Some(&cookie), &form)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("3 copies"), "{}", r.body);
+    let form = [("csrf", csrf.as_str()), ("camera", "cam-7"), ("targets", "disk-a\ndisk-b"), ("copies", "2")];
+    let r = send(&app, post_form("/policies", Some(&cookie), &form)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(f.catalog.get_policy("cam-7").await.unwrap().copies, 2);
+
+    // A recorder's upload, with an ingest token.
+    let token = f.catalog.create_token("rec", csal_catalog::TokenScope::Ingest).await.unwrap();
+    let put = Request::put("/v1/cameras/cam-7/segments/s1.ts?ack=copies")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header("x-csal-duration", "2.5")
+        .body(Body::from(vec![9u8; 4096]))
+        .unwrap();
+    let r = send(&app, put).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!((v["state"].as_str(), v["copies_stored"].as_u64()), (Some("delivered"), Some(2)));
+    assert_eq!(v["crc32c"], format!("{:08x}", crc32c::crc32c(&[9u8; 4096])));
+
+    // The pages and the JSON API (a session may read everything).
+    let page = send(&app, get("/recordings", Some(&cookie))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("cam-7") && page.body.contains("id=\"spool\""), "{}", page.body);
+    let cam = send(&app, get("/recordings/cam-7", Some(&cookie))).await;
+    assert!(cam.body.contains("s1.ts"), "{}", cam.body);
+    let bad = send(&app, get("/recordings/..%2Fx", Some(&cookie))).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let cams: Value = serde_json::from_str(&send(&app, get("/v1/cameras", Some(&cookie))).await.body).unwrap();
+    assert_eq!(cams[0]["segments"], 1);
+    let seg = send(&app, get("/v1/cameras/cam-7/segments/s1.ts", Some(&cookie))).await;
+    assert_eq!((seg.status, seg.body.len()), (StatusCode::OK, 4096));
+
+    // Prometheus: spool gauges, deliveries per target, per-camera lag.
+    let m = send(&app, get("/metrics", Some(&cookie))).await.body;
+    for line in [
+        "csal_ingest_segments_total 1",
+        "csal_deliveries_total{target=\"disk-a\"} 1",
+        "csal_deliveries_total{target=\"disk-b\"} 1",
+        "csal_camera_segments{camera=\"cam-7\"} 1",
+        "csal_camera_undelivered_segments{camera=\"cam-7\"} 0",
+    ] {
+        assert!(m.lines().any(|l| l == line), "missing {line:?} in\n{m}");
+    }
+    assert!(m.contains("# TYPE csal_spool_bytes gauge"));
+    gateway.shutdown().await;
+}
