@@ -95,6 +95,8 @@ pub fn app(state: AdminState) -> Router {
         .route("/policies/{camera}/delete", post(pages::delete_policy))
         .route("/recordings", get(recordings::index))
         .route("/recordings/{camera}", get(recordings::camera))
+        .route("/recordings/{camera}/holds", post(recordings::add_hold))
+        .route("/holds/{id}/delete", post(recordings::remove_hold))
         .route("/logout", post(pages::logout))
         .route("/metrics", get(metrics::prometheus))
         .merge(api::routes())

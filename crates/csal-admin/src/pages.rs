@@ -604,26 +604,107 @@ pub struct PolicyQuery {
     camera: Option<String>,
 }
 
+/// The policy form's fields, as text (what the admin typed, on errors).
+#[derive(Default)]
+struct PolicyForm {
+    camera: String,
+    targets: String,
+    copies: String,
+    retention_days: String,
+    max_gib: String,
+    keep_days: String,
+}
+
+impl PolicyForm {
+    fn of(camera: &str, p: &csal_catalog::CameraPolicy) -> Self {
+        PolicyForm {
+            camera: camera.to_owned(),
+            targets: p.targets.join("\n"),
+            copies: p.copies.to_string(),
+            retention_days: p.retention_days.map(|d| d.to_string()).unwrap_or_default(),
+            max_gib: p.max_bytes.map(|b| format!("{}", b as f64 / (1u64 << 30) as f64)).unwrap_or_default(),
+            keep_days: p.keep_days.iter().map(|(t, d)| format!("{t}={d}")).collect::<Vec<_>>().join(", "),
+        }
+    }
+
+    fn from_fields(fields: &[(String, String)]) -> Self {
+        let f = |k: &str| field(fields, k).unwrap_or("").trim().to_owned();
+        PolicyForm {
+            camera: f("camera"),
+            targets: field(fields, "targets").unwrap_or("").to_owned(),
+            copies: f("copies"),
+            retention_days: f("retention_days"),
+            max_gib: f("max_gib"),
+            keep_days: f("keep_days"),
+        }
+    }
+
+    /// The policy, or the first field error.
+    fn policy(&self, known: &[String]) -> Result<csal_catalog::CameraPolicy, String> {
+        if self.camera.is_empty() {
+            return Err("give a camera id".into());
+        }
+        let number = |what: &str, text: &str| -> Result<Option<u32>, String> {
+            match text {
+                "" => Ok(None),
+                t => t.parse().map(Some).map_err(|_| format!("{what} must be a whole number, not '{t}'")),
+            }
+        };
+        let mut keep_days = std::collections::BTreeMap::new();
+        for pair in self.keep_days.split([',', '\n']).map(str::trim).filter(|p| !p.is_empty()) {
+            let (target, days) =
+                pair.split_once('=').ok_or_else(|| format!("keep days: '{pair}' is not TARGET=DAYS"))?;
+            let days = number("keep days", days.trim())?.unwrap_or(0);
+            keep_days.insert(target.trim().to_owned(), days);
+        }
+        let max_bytes = match self.max_gib.as_str() {
+            "" => None,
+            t => match t.parse::<f64>() {
+                Ok(g) if g > 0.0 && g.is_finite() => Some((g * (1u64 << 30) as f64) as u64),
+                _ => return Err(format!("max GiB must be a positive number, not '{t}'")),
+            },
+        };
+        Ok(csal_catalog::CameraPolicy {
+            targets: parse_targets(&self.targets, known)?,
+            copies: number("copies", &self.copies)?.unwrap_or(1),
+            retention_days: number("retention days", &self.retention_days)?,
+            max_bytes,
+            keep_days,
+        })
+    }
+}
+
 pub async fn policies(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
     Query(q): Query<PolicyQuery>,
 ) -> Response {
     let camera = q.camera.unwrap_or_default();
-    let policy = match camera.is_empty() {
+    let form = match camera.is_empty() {
         true => None,
-        false => state.catalog.get_policy(&camera).await.ok(),
+        false => state.catalog.get_policy(&camera).await.ok().map(|p| PolicyForm::of(&camera, &p)),
     };
-    let (targets, copies) = policy.map(|p| (p.targets.join("\n"), p.copies.to_string())).unwrap_or_default();
-    policies_page(&state, &caller, &camera, &targets, &copies, None).await
+    policies_page(&state, &caller, form.unwrap_or_default(), None).await
+}
+
+fn retention_text(p: &csal_catalog::CameraPolicy) -> String {
+    let mut parts = Vec::new();
+    if let Some(d) = p.retention_days {
+        parts.push(format!("{d} days"));
+    }
+    if let Some(b) = p.max_bytes {
+        parts.push(format!("at most {}", crate::views::bytes(b)));
+    }
+    for (t, d) in &p.keep_days {
+        parts.push(format!("{t}: {d} days"));
+    }
+    if parts.is_empty() { "forever".into() } else { parts.join(", ") }
 }
 
 async fn policies_page(
     state: &AdminState,
     caller: &Caller,
-    camera: &str,
-    targets: &str,
-    copies: &str,
+    form: PolicyForm,
     flash: Option<(bool, String)>,
 ) -> Response {
     let csrf = caller.csrf();
@@ -635,19 +716,20 @@ async fn policies_page(
     let status = if matches!(flash, Some((false, _))) { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let body = html! {
         h1 { "Camera storage policies" }
-        p class="muted" { "Each camera writes to its targets in order: the first that works takes the segment. With copies N, each segment must land on N distinct targets." }
+        p class="muted" { "Each camera writes to its targets in order: the first that works takes the segment. With copies N, each segment must land on N distinct targets. Retention deletes what is older than the policy keeps, except what a legal hold covers." }
         @if let Some((ok, msg)) = flash { div class={ "flash " (if ok { "ok" } else { "bad" }) } id="policy-flash" { (msg) } }
         @if list.is_empty() {
             div class="card" { "No camera policies yet." }
         } @else {
             table id="policies" {
-                thead { tr { th { "Camera" } th { "Targets (in order)" } th { "Copies" } th { "Actions" } } }
+                thead { tr { th { "Camera" } th { "Targets (in order)" } th { "Copies" } th { "Kept" } th { "Actions" } } }
                 tbody {
                     @for (cam, policy) in &list {
                         tr {
                             td { code { (cam) } }
                             td { @for (n, t) in policy.targets.iter().enumerate() { @if n > 0 { " → " } code { (t) } } }
                             td { (policy.copies) }
+                            td { (retention_text(policy)) }
                             td { div class="actions" {
                                 a class="btn small secondary" href={ "/policies?camera=" (seg(cam)) } { "Edit" }
                                 (post_button(&format!("/policies/{}/delete", seg(cam)), csrf, "Delete", "small danger"))
@@ -662,17 +744,31 @@ async fn policies_page(
             (csrf_input(csrf))
             div class="field" {
                 label for="camera" { "Camera id" }
-                input type="text" id="camera" name="camera" value=(camera);
+                input type="text" id="camera" name="camera" value=(form.camera);
             }
             div class="field" {
                 label for="targets" { "Targets, one module name per line, in order" }
-                textarea id="targets" name="targets" rows="4" { (targets) }
+                textarea id="targets" name="targets" rows="4" { (form.targets) }
                 p class="help" { "Known modules: " @for n in &names { code { (n) } " " } }
             }
             div class="field" {
                 label for="copies" { "Copies of each segment" }
-                input type="number" id="copies" name="copies" min="1" value=(if copies.is_empty() { "1" } else { copies });
+                input type="number" id="copies" name="copies" min="1" value=(if form.copies.is_empty() { "1" } else { &form.copies });
                 p class="help" { "How many distinct targets must hold every segment (1 = the first that works)." }
+            }
+            div class="field" {
+                label for="retention_days" { "Keep for (days)" }
+                input type="number" id="retention_days" name="retention_days" min="1" value=(form.retention_days);
+                p class="help" { "Empty: keep until the size cap, or forever." }
+            }
+            div class="field" {
+                label for="max_gib" { "Size cap (GiB, every copy counted)" }
+                input type="text" id="max_gib" name="max_gib" value=(form.max_gib);
+            }
+            div class="field" {
+                label for="keep_days" { "Per target: days" }
+                input type="text" id="keep_days" name="keep_days" value=(form.keep_days) placeholder="nas=7, s3=90";
+                p class="help" { "A target's copy goes after that many days, unless it is the segment's last copy." }
             }
             button type="submit" id="save-policy" { "Save policy" }
         }
@@ -700,32 +796,18 @@ pub async fn save_policy(
     Extension(caller): Extension<Caller>,
     fields: Fields,
 ) -> Response {
-    let camera = field(&fields, "camera").unwrap_or("").trim().to_owned();
-    let text = field(&fields, "targets").unwrap_or("").to_owned();
-    let copies_text = field(&fields, "copies").unwrap_or("").trim().to_owned();
+    let form = PolicyForm::from_fields(&fields);
     let known: Vec<String> = state.catalog.router().instances().into_iter().map(|i| i.name).collect();
-    let refuse = |msg: String| policies_page(&state, &caller, &camera, &text, &copies_text, Some((false, msg)));
-    if camera.is_empty() {
-        return refuse("give a camera id".into()).await;
-    }
-    let targets = match parse_targets(&text, &known) {
-        Ok(t) => t,
-        Err(e) => return refuse(e).await,
+    let saved = match form.policy(&known) {
+        Ok(policy) => state.catalog.set_policy(&form.camera, policy).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e),
     };
-    let copies = match copies_text.as_str() {
-        "" => 1,
-        t => match t.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => return refuse(format!("copies must be a whole number, not '{t}'")).await,
-        },
-    };
-    let policy = csal_catalog::CameraPolicy::new(targets).with_copies(copies);
-    match state.catalog.set_policy(&camera, policy).await {
+    match saved {
         Ok(()) => {
-            let done = format!("Policy of camera '{camera}' saved.");
-            policies_page(&state, &caller, "", "", "", Some((true, done))).await
+            let done = format!("Policy of camera '{}' saved.", form.camera);
+            policies_page(&state, &caller, PolicyForm::default(), Some((true, done))).await
         }
-        Err(e) => refuse(e.to_string()).await,
+        Err(e) => policies_page(&state, &caller, form, Some((false, e))).await,
     }
 }
 
@@ -737,7 +819,7 @@ pub async fn delete_policy(
     match state.catalog.delete_policy(&camera).await {
         Ok(()) => {
             let done = format!("Policy of camera '{camera}' deleted.");
-            policies_page(&state, &caller, "", "", "", Some((true, done))).await
+            policies_page(&state, &caller, PolicyForm::default(), Some((true, done))).await
         }
         Err(e) => error_page(&caller, &e),
     }

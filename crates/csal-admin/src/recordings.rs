@@ -11,7 +11,7 @@ use maud::{Markup, html};
 
 use crate::AdminState;
 use crate::auth::Caller;
-use crate::views::{bytes, page, seg};
+use crate::views::{bytes, csrf_input, page, post_button, seg};
 
 fn age(ms: i64, now: i64) -> String {
     let secs = ((now - ms).max(0) / 1000) as u64;
@@ -135,6 +135,7 @@ pub async fn camera(
         Ok(s) => s,
         Err(e) => return error_view(&caller, &e),
     };
+    let holds = state.catalog.list_holds(Some(&camera)).await.unwrap_or_default();
     let mut pending = Vec::new();
     for s in segments.iter().filter(|s| !s.is_delivered()).take(50) {
         let copies = state.catalog.segment_copies(&s.id).await.unwrap_or_default();
@@ -159,6 +160,31 @@ pub async fn camera(
                 }
             }
         }
+        h2 { "Legal holds" }
+        @if holds.is_empty() { p class="muted" { "None: retention deletes this camera's recordings as its policy says." } }
+        @else {
+            table id="holds" {
+                thead { tr { th { "Range" } th { "Reason" } th { "Set by" } th { "Since" } th { } } }
+                tbody {
+                    @for h in &holds {
+                        tr {
+                            td { (h.from_ms.map(when).unwrap_or_else(|| "start".into())) " → " (h.to_ms.map(when).unwrap_or_else(|| "no end".into())) }
+                            td { (h.reason) }
+                            td { (h.created_by) }
+                            td { (humantime::format_rfc3339_seconds(h.created_at)) }
+                            td { (post_button(&format!("/holds/{}/delete", seg(&h.id)), caller.csrf(), "Lift", "small danger")) }
+                        }
+                    }
+                }
+            }
+        }
+        form class="card" method="post" action={ "/recordings/" (seg(&camera)) "/holds" } id="hold-form" {
+            (csrf_input(caller.csrf()))
+            div class="field" { label for="reason" { "Reason (case, incident)" } input type="text" id="reason" name="reason" required; }
+            div class="field" { label for="from" { "From (RFC 3339, empty: from the first recording)" } input type="text" id="from" name="from" placeholder="2026-12-04T13:00:00Z"; }
+            div class="field" { label for="to" { "To (RFC 3339, empty: no end)" } input type="text" id="to" name="to"; }
+            button type="submit" id="add-hold" { "Place hold" }
+        }
         h2 { "Last hour (" (segments.len()) " segments)" }
         table id="segments" {
             thead { tr { th { "Segment" } th { "Start" } th { "Duration" } th { "Size" } th { "Copies" } } }
@@ -176,4 +202,53 @@ pub async fn camera(
         }
     };
     page("Recordings", "recordings", caller.csrf(), body).into_response()
+}
+
+type Fields = axum::Form<Vec<(String, String)>>;
+
+fn field<'a>(fields: &'a [(String, String)], key: &str) -> &'a str {
+    fields.iter().rev().find(|(k, _)| k == key).map_or("", |(_, v)| v.trim())
+}
+
+/// Who a hold is placed by: the token's name, or "admin" for a session.
+fn who(caller: &Caller) -> String {
+    match caller {
+        Caller::Token { name, .. } => format!("token {name}"),
+        Caller::Session { .. } => "admin".into(),
+    }
+}
+
+pub async fn add_hold(
+    State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Path(camera): Path<String>,
+    axum::Form(fields): Fields,
+) -> Response {
+    let parsed = (|| {
+        Ok::<_, csal_core::StorageError>(csal_catalog::NewHold {
+            camera_id: camera.clone(),
+            from_ms: crate::v1::parse_time_param("from", Some(field(&fields, "from")))?,
+            to_ms: crate::v1::parse_time_param("to", Some(field(&fields, "to")))?,
+            reason: field(&fields, "reason").to_owned(),
+            created_by: who(&caller),
+        })
+    })();
+    match parsed {
+        Ok(hold) => match state.catalog.add_hold(hold).await {
+            Ok(_) => axum::response::Redirect::to(&format!("/recordings/{}", seg(&camera))).into_response(),
+            Err(e) => error_view(&caller, &e),
+        },
+        Err(e) => error_view(&caller, &e),
+    }
+}
+
+pub async fn remove_hold(
+    State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    match state.catalog.remove_hold(&id).await {
+        Ok(h) => axum::response::Redirect::to(&format!("/recordings/{}", seg(&h.camera_id))).into_response(),
+        Err(e) => error_view(&caller, &e),
+    }
 }

@@ -359,6 +359,7 @@ async fn recordings_page_policy_copies_and_gateway_metrics() {
     assert_eq!((seg.status, seg.body.len()), (StatusCode::OK, 4096));
 
     // Prometheus: spool gauges, deliveries per target, per-camera lag.
+    gateway.drain(std::time::Duration::from_secs(30)).await.expect("the spool empties");
     let m = send(&app, get("/metrics", Some(&cookie))).await.body;
     for line in [
         "csal_ingest_segments_total 1",

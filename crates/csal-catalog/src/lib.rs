@@ -21,6 +21,7 @@ mod crypto;
 mod migrate;
 mod policy;
 mod records;
+mod retention;
 mod segments;
 mod tokens;
 
@@ -40,6 +41,7 @@ pub use crypto::{MASTER_KEY_ENV, MasterKey};
 pub use migrate::SCHEMA_VERSION;
 pub use policy::CameraPolicy;
 pub use records::{CameraWrite, ModuleRecord, ModuleUpdate, NewModule};
+pub use retention::{LegalHold, NewHold};
 pub use segments::{
     CameraSummary, CopyState, MAX_SEGMENT_PAGE, NewSegment, NodeSpool, SegmentCopy, SegmentQuery, SegmentRecord,
     TimeSource, time_to_ms,

@@ -9,14 +9,27 @@ use crate::Catalog;
 use crate::records::{CameraWrite, check_key, now_ms};
 
 /// A camera's storage policy: where its recordings go, in order of
-/// preference, and on how many distinct targets each must land.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// preference, on how many distinct targets each must land, and how long
+/// they are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CameraPolicy {
     /// Storage instance names, most preferred first.
     pub targets: Vec<String>,
     /// Distinct targets each segment must reach (1 ..= targets).
     #[serde(default = "one")]
     pub copies: u32,
+    /// Delete every copy of a segment this many days after it ended
+    /// (`None`: keep until `max_bytes` or forever).
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+    /// Keep at most this many bytes of the camera's segments (each segment
+    /// counted once per stored copy), deleting the oldest first.
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
+    /// Per target: delete that target's copy this many days after the
+    /// segment ended (e.g. 7 days on the NVR's disk, 90 in the cloud).
+    #[serde(default)]
+    pub keep_days: std::collections::BTreeMap<String, u32>,
 }
 
 fn one() -> u32 {
@@ -24,15 +37,32 @@ fn one() -> u32 {
 }
 
 impl CameraPolicy {
-    /// Targets in order, one copy.
+    /// Targets in order, one copy, kept forever.
     pub fn new(targets: Vec<String>) -> Self {
-        CameraPolicy { targets, copies: 1 }
+        CameraPolicy { targets, copies: 1, ..Default::default() }
     }
 
     /// Require `copies` distinct targets per segment.
     pub fn with_copies(mut self, copies: u32) -> Self {
         self.copies = copies;
         self
+    }
+
+    /// Keep segments `days` days.
+    pub fn with_retention_days(mut self, days: u32) -> Self {
+        self.retention_days = Some(days);
+        self
+    }
+
+    /// Keep `target`'s copies `days` days.
+    pub fn with_keep_days(mut self, target: &str, days: u32) -> Self {
+        self.keep_days.insert(target.to_owned(), days);
+        self
+    }
+
+    /// Whether any rule ever deletes this camera's segments.
+    pub fn has_retention(&self) -> bool {
+        self.retention_days.is_some() || self.max_bytes.is_some() || !self.keep_days.is_empty()
     }
 }
 
@@ -44,7 +74,7 @@ impl From<Vec<String>> for CameraPolicy {
 
 pub(crate) async fn set_policy(catalog: &Catalog, camera_id: &str, policy: CameraPolicy) -> Result<()> {
     check_key("camera id", camera_id)?;
-    let CameraPolicy { targets, copies } = policy;
+    let CameraPolicy { targets, copies, retention_days, max_bytes, keep_days } = policy;
     if targets.is_empty() {
         return Err(StorageError::invalid_input(format!(
             "the storage policy of camera '{camera_id}' needs at least one target (use delete_policy to remove it)"
@@ -77,15 +107,35 @@ pub(crate) async fn set_policy(catalog: &Catalog, camera_id: &str, policy: Camer
             targets.len()
         )));
     }
+    if let Some(t) = keep_days.keys().find(|t| !targets.contains(t)) {
+        return Err(StorageError::invalid_input(format!(
+            "keep_days names '{t}', which is not a target of the policy of camera '{camera_id}'"
+        )));
+    }
+    if retention_days == Some(0) || keep_days.values().any(|d| *d == 0) {
+        return Err(StorageError::invalid_input("retention and keep_days must be at least 1 day"));
+    }
+    let max_bytes = match max_bytes.map(i64::try_from) {
+        Some(Ok(n)) if n > 0 => Some(n),
+        Some(_) => return Err(StorageError::invalid_input("max_bytes must be between 1 and 2^63")),
+        None => None,
+    };
     let json = serde_json::to_string(&targets).unwrap_or_else(|_| "[]".to_owned());
+    let keep_json = (!keep_days.is_empty()).then(|| serde_json::to_string(&keep_days).unwrap_or_default());
     sqlx::query(
-        "INSERT INTO camera_storage_policies (camera_id, storage_targets, copies, updated_at) VALUES ($1, $2, $3, $4) \
+        "INSERT INTO camera_storage_policies \
+         (camera_id, storage_targets, copies, retention_days, max_bytes, keep_days, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (camera_id) DO UPDATE SET storage_targets = excluded.storage_targets, \
-         copies = excluded.copies, updated_at = excluded.updated_at",
+         copies = excluded.copies, retention_days = excluded.retention_days, max_bytes = excluded.max_bytes, \
+         keep_days = excluded.keep_days, updated_at = excluded.updated_at",
     )
     .bind(camera_id)
     .bind(json)
     .bind(i64::from(copies))
+    .bind(retention_days.map(i64::from))
+    .bind(max_bytes)
+    .bind(keep_json)
     .bind(now_ms())
     .execute(&mut *tx)
     .await
@@ -100,25 +150,42 @@ fn parse_targets(camera_id: &str, text: &str) -> Result<Vec<String>> {
     })
 }
 
+const POLICY_COLS: &str = "camera_id, storage_targets, copies, retention_days, max_bytes, keep_days";
+
 fn parse_policy(row: &sqlx::any::AnyRow, backend: Backend) -> Result<(String, CameraPolicy)> {
     let err = |e| map_sqlx(e, backend, "read camera storage policy");
     let camera: String = row.try_get("camera_id").map_err(err)?;
     let text: String = row.try_get("storage_targets").map_err(err)?;
     let copies: i64 = row.try_get("copies").map_err(err)?;
+    let retention_days: Option<i64> = row.try_get("retention_days").map_err(err)?;
+    let max_bytes: Option<i64> = row.try_get("max_bytes").map_err(err)?;
+    let keep_text: Option<String> = row.try_get("keep_days").map_err(err)?;
+    let keep_days = match keep_text.filter(|t| !t.is_empty()) {
+        Some(t) => serde_json::from_str(&t).map_err(|_| {
+            StorageError::invalid_config(format!("stored keep_days of camera '{camera}' is not a JSON object"))
+        })?,
+        None => Default::default(),
+    };
     let targets = parse_targets(&camera, &text)?;
-    Ok((camera, CameraPolicy { targets, copies: u32::try_from(copies.max(1)).unwrap_or(1) }))
+    let policy = CameraPolicy {
+        targets,
+        copies: u32::try_from(copies.max(1)).unwrap_or(1),
+        retention_days: retention_days.and_then(|d| u32::try_from(d).ok()),
+        max_bytes: max_bytes.and_then(|b| u64::try_from(b).ok()),
+        keep_days,
+    };
+    Ok((camera, policy))
 }
 
 pub(crate) async fn get_policy(catalog: &Catalog, camera_id: &str) -> Result<CameraPolicy> {
     check_key("camera id", camera_id)?;
     let backend = catalog.backend();
-    let row =
-        sqlx::query("SELECT camera_id, storage_targets, copies FROM camera_storage_policies WHERE camera_id = $1")
-            .bind(camera_id)
-            .fetch_optional(catalog.pool())
-            .await
-            .map_err(|e| map_sqlx(e, backend, "read camera storage policy"))?
-            .ok_or_else(|| StorageError::not_found(format!("camera '{camera_id}' has no storage policy")))?;
+    let row = sqlx::query(&format!("SELECT {POLICY_COLS} FROM camera_storage_policies WHERE camera_id = $1"))
+        .bind(camera_id)
+        .fetch_optional(catalog.pool())
+        .await
+        .map_err(|e| map_sqlx(e, backend, "read camera storage policy"))?
+        .ok_or_else(|| StorageError::not_found(format!("camera '{camera_id}' has no storage policy")))?;
     Ok(parse_policy(&row, backend)?.1)
 }
 
@@ -129,7 +196,7 @@ pub(crate) async fn list_policies(catalog: &Catalog) -> Result<Vec<(String, Came
 }
 
 async fn all_policies(conn: &mut AnyConnection, backend: Backend) -> Result<Vec<(String, CameraPolicy)>> {
-    let rows = sqlx::query("SELECT camera_id, storage_targets, copies FROM camera_storage_policies ORDER BY camera_id")
+    let rows = sqlx::query(&format!("SELECT {POLICY_COLS} FROM camera_storage_policies ORDER BY camera_id"))
         .fetch_all(&mut *conn)
         .await
         .map_err(|e| map_sqlx(e, backend, "list camera storage policies"))?;

@@ -108,6 +108,9 @@ pub enum CopyState {
     Stored,
     /// The last attempt failed (`last_error`).
     Failed,
+    /// Retention is deleting this copy; the row goes once the target
+    /// confirmed (a failed delete stays here with `last_error`).
+    DeletePending,
 }
 
 impl CopyState {
@@ -115,6 +118,7 @@ impl CopyState {
         match s {
             "stored" => CopyState::Stored,
             "writing" => CopyState::Writing,
+            "delete_pending" => CopyState::DeletePending,
             _ => CopyState::Failed,
         }
     }
@@ -143,7 +147,7 @@ pub struct CameraSummary {
     pub oldest_start_ms: i64,
     pub newest_end_ms: i64,
     pub last_received_ms: i64,
-    /// Segments not yet on as many targets as required.
+    /// Segments still in a spool: not yet on as many targets as required.
     pub undelivered: u64,
     pub undelivered_bytes: u64,
     /// When the oldest undelivered segment was received.
@@ -171,9 +175,9 @@ pub struct SegmentQuery {
     pub limit: u32,
 }
 
-const SEGMENT_COLS: &str = "id, camera_id, name, start_ms, end_ms, duration_ms, time_source, size, crc32c, content_type, \
+pub(crate) const SEGMENT_COLS: &str = "id, camera_id, name, start_ms, end_ms, duration_ms, time_source, size, crc32c, content_type, \
      node_id, spooled, copies_required, copies_stored, next_attempt_ms, received_ms";
-const COPY_COLS: &str = "segment_id, target, state, key_hint, object_id, attempts, last_error, updated_ms";
+pub(crate) const COPY_COLS: &str = "segment_id, target, state, key_hint, object_id, attempts, last_error, updated_ms";
 
 /// Largest page of [`Catalog::list_segments`].
 pub const MAX_SEGMENT_PAGE: u32 = 10_000;
@@ -188,7 +192,18 @@ impl Catalog {
         move |e| map_sqlx(e, backend, what)
     }
 
-    fn parse_segment(&self, row: &AnyRow) -> Result<SegmentRecord> {
+    /// Run `query` and parse every row with `parse`.
+    async fn rows<'q, T>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+        what: &'static str,
+        parse: impl Fn(&Self, &AnyRow) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let rows = query.fetch_all(self.pool()).await.map_err(self.seg_err(what))?;
+        rows.iter().map(|r| parse(self, r)).collect()
+    }
+
+    pub(crate) fn parse_segment(&self, row: &AnyRow) -> Result<SegmentRecord> {
         let err = self.seg_err("read segment row");
         Ok(SegmentRecord {
             id: row.try_get("id").map_err(&err)?,
@@ -210,7 +225,7 @@ impl Catalog {
         })
     }
 
-    fn parse_copy(&self, row: &AnyRow) -> Result<SegmentCopy> {
+    pub(crate) fn parse_copy(&self, row: &AnyRow) -> Result<SegmentCopy> {
         let err = self.seg_err("read segment copy row");
         Ok(SegmentCopy {
             segment_id: row.try_get("segment_id").map_err(&err)?,
@@ -285,20 +300,18 @@ impl Catalog {
     pub async fn list_segments(&self, camera_id: &str, query: &SegmentQuery) -> Result<Vec<SegmentRecord>> {
         let limit = i64::from(query.limit.clamp(1, MAX_SEGMENT_PAGE));
         let (after_start, after_name) = query.after.clone().unwrap_or((i64::MIN, String::new()));
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {SEGMENT_COLS} FROM segments WHERE camera_id = $1 AND end_ms > $2 AND start_ms < $3 \
              AND (start_ms > $4 OR (start_ms = $4 AND name > $5)) ORDER BY start_ms, name LIMIT $6"
-        ))
-        .bind(camera_id)
-        .bind(query.from_ms.unwrap_or(i64::MIN))
-        .bind(query.to_ms.unwrap_or(i64::MAX))
-        .bind(after_start)
-        .bind(after_name)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await
-        .map_err(self.seg_err("list segments"))?;
-        rows.iter().map(|r| self.parse_segment(r)).collect()
+        );
+        let query = sqlx::query(&sql)
+            .bind(camera_id)
+            .bind(query.from_ms.unwrap_or(i64::MIN))
+            .bind(query.to_ms.unwrap_or(i64::MAX))
+            .bind(after_start)
+            .bind(after_name)
+            .bind(limit);
+        self.rows(query, "list segments", Self::parse_segment).await
     }
 
     /// The longest segment (ms) of a camera in a time window (0 if none).
@@ -318,33 +331,29 @@ impl Catalog {
 
     /// Every camera that has segments, with counts, bytes and delivery lag.
     pub async fn camera_summaries(&self) -> Result<Vec<CameraSummary>> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT camera_id, COUNT(*) AS n, CAST(SUM(size) AS BIGINT) AS bytes, MIN(start_ms) AS oldest, MAX(end_ms) AS newest, \
              MAX(received_ms) AS last_received, \
-             CAST(SUM(CASE WHEN copies_stored < copies_required THEN 1 ELSE 0 END) AS BIGINT) AS undelivered, \
-             CAST(SUM(CASE WHEN copies_stored < copies_required THEN size ELSE 0 END) AS BIGINT) AS undelivered_bytes, \
-             MIN(CASE WHEN copies_stored < copies_required THEN received_ms END) AS oldest_undelivered \
+             CAST(SUM(CASE WHEN spooled = 1 THEN 1 ELSE 0 END) AS BIGINT) AS undelivered, \
+             CAST(SUM(CASE WHEN spooled = 1 THEN size ELSE 0 END) AS BIGINT) AS undelivered_bytes, \
+             MIN(CASE WHEN spooled = 1 THEN received_ms END) AS oldest_undelivered \
              FROM segments GROUP BY camera_id ORDER BY camera_id",
-        )
-        .fetch_all(self.pool())
-        .await
-        .map_err(self.seg_err("summarise cameras"))?;
-        let err = self.seg_err("read camera summary");
-        rows.iter()
-            .map(|r| {
-                Ok(CameraSummary {
-                    camera_id: r.try_get("camera_id").map_err(&err)?,
-                    segments: u64_of(r.try_get("n").map_err(&err)?),
-                    bytes: u64_of(sum(r, "bytes").map_err(&err)?),
-                    oldest_start_ms: r.try_get("oldest").map_err(&err)?,
-                    newest_end_ms: r.try_get("newest").map_err(&err)?,
-                    last_received_ms: r.try_get("last_received").map_err(&err)?,
-                    undelivered: u64_of(sum(r, "undelivered").map_err(&err)?),
-                    undelivered_bytes: u64_of(sum(r, "undelivered_bytes").map_err(&err)?),
-                    oldest_undelivered_ms: r.try_get("oldest_undelivered").map_err(&err)?,
-                })
+        );
+        self.rows(query, "summarise cameras", |cat, r| {
+            let err = cat.seg_err("read camera summary");
+            Ok(CameraSummary {
+                camera_id: r.try_get("camera_id").map_err(&err)?,
+                segments: u64_of(r.try_get("n").map_err(&err)?),
+                bytes: u64_of(sum(r, "bytes").map_err(&err)?),
+                oldest_start_ms: r.try_get("oldest").map_err(&err)?,
+                newest_end_ms: r.try_get("newest").map_err(&err)?,
+                last_received_ms: r.try_get("last_received").map_err(&err)?,
+                undelivered: u64_of(sum(r, "undelivered").map_err(&err)?),
+                undelivered_bytes: u64_of(sum(r, "undelivered_bytes").map_err(&err)?),
+                oldest_undelivered_ms: r.try_get("oldest_undelivered").map_err(&err)?,
             })
-            .collect()
+        })
+        .await
     }
 
     /// Set start times and durations of a camera's segments from a
@@ -399,24 +408,20 @@ impl Catalog {
     /// Per node: segments still spooled (not on enough targets), their
     /// bytes, and when the oldest arrived.
     pub async fn spool_summary(&self) -> Result<Vec<NodeSpool>> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT node_id, COUNT(*) AS n, CAST(SUM(size) AS BIGINT) AS bytes, MIN(received_ms) AS oldest \
              FROM segments WHERE spooled = 1 GROUP BY node_id ORDER BY node_id",
-        )
-        .fetch_all(self.pool())
-        .await
-        .map_err(self.seg_err("summarise spools"))?;
-        let err = self.seg_err("read spool summary");
-        rows.iter()
-            .map(|r| {
-                Ok(NodeSpool {
-                    node_id: r.try_get("node_id").map_err(&err)?,
-                    segments: u64_of(r.try_get("n").map_err(&err)?),
-                    bytes: u64_of(sum(r, "bytes").map_err(&err)?),
-                    oldest_received_ms: r.try_get("oldest").map_err(&err)?,
-                })
+        );
+        self.rows(query, "summarise spools", |cat, r| {
+            let err = cat.seg_err("read spool summary");
+            Ok(NodeSpool {
+                node_id: r.try_get("node_id").map_err(&err)?,
+                segments: u64_of(r.try_get("n").map_err(&err)?),
+                bytes: u64_of(sum(r, "bytes").map_err(&err)?),
+                oldest_received_ms: r.try_get("oldest").map_err(&err)?,
             })
-            .collect()
+        })
+        .await
     }
 
     // ------------------------------------------------------------ delivery
@@ -424,39 +429,28 @@ impl Catalog {
     /// A node's spooled segments whose next delivery attempt is due, oldest
     /// first.
     pub async fn due_segments(&self, node_id: &str, now_ms: i64, limit: u32) -> Result<Vec<SegmentRecord>> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {SEGMENT_COLS} FROM segments WHERE node_id = $1 AND spooled = 1 AND next_attempt_ms <= $2 \
              ORDER BY next_attempt_ms, received_ms LIMIT $3"
-        ))
-        .bind(node_id)
-        .bind(now_ms)
-        .bind(i64::from(limit.max(1)))
-        .fetch_all(self.pool())
-        .await
-        .map_err(self.seg_err("find segments to deliver"))?;
-        rows.iter().map(|r| self.parse_segment(r)).collect()
+        );
+        let query = sqlx::query(&sql).bind(node_id).bind(now_ms).bind(i64::from(limit.max(1)));
+        self.rows(query, "find segments to deliver", Self::parse_segment).await
     }
 
     /// Every segment a node's spool should hold: `(id, size)`.
     pub async fn spooled_segments(&self, node_id: &str) -> Result<Vec<(String, u64)>> {
-        let rows = sqlx::query("SELECT id, size FROM segments WHERE node_id = $1 AND spooled = 1")
-            .bind(node_id)
-            .fetch_all(self.pool())
-            .await
-            .map_err(self.seg_err("list spooled segments"))?;
-        let err = self.seg_err("read spooled segment");
-        rows.iter().map(|r| Ok((r.try_get("id").map_err(&err)?, u64_of(r.try_get("size").map_err(&err)?)))).collect()
+        let query = sqlx::query("SELECT id, size FROM segments WHERE node_id = $1 AND spooled = 1").bind(node_id);
+        self.rows(query, "list spooled segments", |cat, r| {
+            let err = cat.seg_err("read spooled segment");
+            Ok((r.try_get("id").map_err(&err)?, u64_of(r.try_get("size").map_err(&err)?)))
+        })
+        .await
     }
 
     /// The journal of one segment: a row per target ever attempted.
     pub async fn segment_copies(&self, segment_id: &str) -> Result<Vec<SegmentCopy>> {
-        let rows =
-            sqlx::query(&format!("SELECT {COPY_COLS} FROM segment_copies WHERE segment_id = $1 ORDER BY target"))
-                .bind(segment_id)
-                .fetch_all(self.pool())
-                .await
-                .map_err(self.seg_err("read segment copies"))?;
-        rows.iter().map(|r| self.parse_copy(r)).collect()
+        let sql = format!("SELECT {COPY_COLS} FROM segment_copies WHERE segment_id = $1 ORDER BY target");
+        self.rows(sqlx::query(&sql).bind(segment_id), "read segment copies", Self::parse_copy).await
     }
 
     /// Record, before any byte goes out, that a write of the segment to
@@ -556,24 +550,6 @@ impl Catalog {
             .await
             .map_err(self.seg_err("mark segment delivered"))?;
         Ok(())
-    }
-
-    /// Per target: copies stored and attempts failing now, for dashboards.
-    pub async fn copy_counts(&self) -> Result<Vec<(String, String, u64)>> {
-        let rows = sqlx::query("SELECT target, state, COUNT(*) AS n FROM segment_copies GROUP BY target, state")
-            .fetch_all(self.pool())
-            .await
-            .map_err(self.seg_err("count segment copies"))?;
-        let err = self.seg_err("read copy counts");
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("target").map_err(&err)?,
-                    r.try_get("state").map_err(&err)?,
-                    u64_of(r.try_get("n").map_err(&err)?),
-                ))
-            })
-            .collect()
     }
 }
 

@@ -103,6 +103,12 @@ pub enum Command {
         #[arg(long)]
         spool_dir: Option<PathBuf>,
     },
+    /// Legal holds: evidence retention and `rm` must not delete.
+    #[command(subcommand)]
+    Hold(HoldCmd),
+    /// Retention (deleting recordings as camera policies say).
+    #[command(subcommand)]
+    Retention(RetentionCmd),
     /// A time-limited URL to read an object, where the provider can presign.
     Url {
         name: String,
@@ -144,6 +150,9 @@ pub struct ServeArgs {
     /// Run only the admin UI and API, without the recording gateway (/v1).
     #[arg(long)]
     pub no_recording: bool,
+    /// Minutes between retention sweeps (0: never; one node at a time).
+    #[arg(long, default_value_t = 10)]
+    pub retention_interval: u64,
 }
 
 /// `20GiB`, `500MB`, `1048576`: a byte count.
@@ -200,6 +209,40 @@ pub enum ModuleCmd {
         /// Also try to open the URL in the default browser.
         #[arg(long)]
         open: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum HoldCmd {
+    /// Place a hold on a camera's recordings (all, or --from/--to).
+    Add {
+        camera: String,
+        /// Start of the held time range (RFC 3339); default: from the first recording.
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the held time range (RFC 3339); default: no end.
+        #[arg(long)]
+        to: Option<String>,
+        /// Why (a case number, an incident): shown wherever the hold stops a delete.
+        #[arg(long)]
+        reason: String,
+        /// Who asked for it (default: $USER).
+        #[arg(long, env = "USER", default_value = "unknown")]
+        by: String,
+    },
+    /// Lift a hold by its id.
+    Rm { id: String },
+    /// List holds (of one camera, or all).
+    List { camera: Option<String> },
+}
+
+#[derive(Subcommand)]
+pub enum RetentionCmd {
+    /// Sweep now: delete what the camera policies say has expired.
+    Run {
+        /// Only print what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

@@ -109,19 +109,16 @@ pub(crate) async fn run(inner: Arc<Inner>) {
 /// One pass over one segment: write it where copies are missing; then
 /// either release the spool file or schedule the next pass.
 async fn deliver_segment(inner: &Arc<Inner>, seg: SegmentRecord) {
-    match try_deliver(inner, &seg).await {
-        Ok(true) => {}
-        Ok(false) => {}
-        Err(e) => {
-            tracing::warn!(camera = %seg.camera_id, segment = %seg.name, error = %e, "delivery pass failed");
-            let at = now_ms() + backoff(4, inner.config.max_backoff).as_millis() as i64;
-            let _ = inner.catalog.defer_segment(&seg.id, at).await;
-        }
+    if let Err(e) = try_deliver(inner, &seg).await {
+        // The catalog or the spool failed (not a target): try again later.
+        tracing::warn!(camera = %seg.camera_id, segment = %seg.name, error = %e, "delivery pass failed");
+        let at = now_ms() + backoff(4, inner.config.max_backoff).as_millis() as i64;
+        let _ = inner.catalog.defer_segment(&seg.id, at).await;
     }
 }
 
-/// `Ok(true)` when the segment is delivered (spool file released).
-async fn try_deliver(inner: &Arc<Inner>, seg: &SegmentRecord) -> csal_core::Result<bool> {
+/// One delivery pass; releases the spool file once enough copies exist.
+async fn try_deliver(inner: &Arc<Inner>, seg: &SegmentRecord) -> csal_core::Result<()> {
     let policy = inner.catalog.get_policy(&seg.camera_id).await?;
     let journal = inner.catalog.segment_copies(&seg.id).await?;
     let mut stored: usize = journal.iter().filter(|c| c.state == CopyState::Stored).count();
@@ -184,14 +181,14 @@ async fn try_deliver(inner: &Arc<Inner>, seg: &SegmentRecord) -> csal_core::Resu
                 .unwrap_or_else(|| backoff(idle, inner.config.max_backoff))
                 .max(Duration::from_millis(100));
             inner.catalog.defer_segment(&seg.id, now_ms() + retry.as_millis() as i64).await?;
-            return Ok(false);
+            return Ok(());
         }
     }
     inner.catalog.mark_unspooled(&seg.id).await?;
     inner.spool.remove(&seg.id, seg.size).await?;
     let _ = inner.progress.send(seg.id.clone());
     tracing::debug!(camera = %seg.camera_id, segment = %seg.name, copies = stored, "segment delivered");
-    Ok(true)
+    Ok(())
 }
 
 fn cooling_until(inner: &Inner, target: &str) -> Option<Instant> {

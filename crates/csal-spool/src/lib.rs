@@ -32,6 +32,7 @@ pub mod hls;
 mod ingest;
 pub mod names;
 mod playback;
+pub mod retention;
 mod stats;
 mod store;
 
@@ -66,6 +67,9 @@ pub struct GatewayConfig {
     pub poll_interval: Duration,
     /// Longest wait between attempts on a failing target.
     pub max_backoff: Duration,
+    /// How often the retention sweeper runs (`None`: never; one node at a
+    /// time on a shared catalog, by a lease).
+    pub retention_interval: Option<Duration>,
 }
 
 impl GatewayConfig {
@@ -80,6 +84,31 @@ impl GatewayConfig {
             per_target: 4,
             poll_interval: Duration::from_secs(1),
             max_backoff: Duration::from_secs(60),
+            retention_interval: Some(Duration::from_secs(600)),
+        }
+    }
+}
+
+/// The lease that lets one node at a time sweep retention.
+pub const RETENTION_LEASE: &str = "retention";
+
+/// Sweep retention every `every`, while this node holds the lease.
+async fn retention_loop(inner: Arc<Inner>, every: Duration) {
+    let ttl = i64::try_from(every.as_millis().saturating_mul(3)).unwrap_or(i64::MAX);
+    let mut stop = inner.stop.subscribe();
+    loop {
+        match inner.catalog.try_lease(RETENTION_LEASE, inner.spool.node_id(), ttl).await {
+            Ok(true) => {
+                if let Err(e) = retention::sweep(&inner.catalog, retention::now_ms(), false).await {
+                    tracing::warn!(error = %e, "retention sweep failed; trying again next interval");
+                }
+            }
+            Ok(false) => tracing::debug!("another node holds the retention lease"),
+            Err(e) => tracing::warn!(error = %e, "cannot take the retention lease"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
         }
     }
 }
@@ -106,7 +135,8 @@ pub(crate) struct Inner {
     /// Per target: writes at once.
     target_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
     stop: watch::Sender<bool>,
-    worker: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The delivery worker and the retention sweeper.
+    workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     started: Instant,
 }
 
@@ -137,13 +167,16 @@ impl Gateway {
             cooling: Mutex::new(HashMap::new()),
             target_slots: Mutex::new(HashMap::new()),
             stop,
-            worker: Mutex::new(None),
+            workers: Mutex::new(Vec::new()),
             started: Instant::now(),
         });
         let gateway = Gateway { inner };
         gateway.reconcile().await?;
-        let worker = tokio::spawn(delivery::run(gateway.inner.clone()));
-        *gateway.inner.worker.lock().unwrap_or_else(|p| p.into_inner()) = Some(worker);
+        let mut workers = vec![tokio::spawn(delivery::run(gateway.inner.clone()))];
+        if let Some(every) = gateway.inner.config.retention_interval {
+            workers.push(tokio::spawn(retention_loop(gateway.inner.clone(), every)));
+        }
+        *gateway.inner.workers.lock().unwrap_or_else(|p| p.into_inner()) = workers;
         tracing::info!(node = %gateway.node_id(), spool = %gateway.inner.spool.dir().display(), "recording gateway started");
         Ok(gateway)
     }
@@ -258,8 +291,8 @@ impl Gateway {
     pub async fn shutdown(&self) {
         let _ = self.inner.stop.send(true);
         self.inner.wake.notify_one();
-        let worker = self.inner.worker.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(worker) = worker {
+        let workers = std::mem::take(&mut *self.inner.workers.lock().unwrap_or_else(|p| p.into_inner()));
+        for worker in workers {
             worker.abort();
             let _ = worker.await;
         }

@@ -8,6 +8,7 @@
 mod cloud;
 mod filesync;
 mod local_fs;
+mod recording;
 mod rss;
 mod s3;
 
@@ -68,6 +69,47 @@ enum Only {
     RssFileSync { provider: String },
     /// (internal) Run a provider's fake and print its instance config until stdin closes.
     FakeServer { provider: String },
+    /// Only the recording-gateway load (cameras PUTting segments to `/v1/`).
+    Recording {
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// (internal) Run the recording gateway for the load benchmark until stdin closes.
+    #[command(hide = true)]
+    GatewayChild {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        cameras: usize,
+    },
+}
+
+/// The recorder load of the recording benchmark.
+#[derive(clap::Args, Clone, Copy)]
+struct LoadArgs {
+    /// Simulated cameras.
+    #[arg(long, default_value_t = 200)]
+    cameras: usize,
+    /// Segment size in KiB.
+    #[arg(long, default_value_t = 2048)]
+    segment_kib: usize,
+    /// Seconds between a camera's segments.
+    #[arg(long, default_value_t = 2.0)]
+    interval: f64,
+    /// Seconds of recording.
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+}
+
+impl LoadArgs {
+    fn load(self) -> recording::Load {
+        recording::Load {
+            cameras: self.cameras.max(1),
+            segment: self.segment_kib.max(1) * 1024,
+            interval: std::time::Duration::from_secs_f64(self.interval.max(0.1)),
+            duration: std::time::Duration::from_secs(self.seconds.max(1)),
+        }
+    }
 }
 
 /// One line of the results table.
@@ -92,6 +134,11 @@ fn main() -> Result<()> {
         Some(Only::RssCloud { provider }) => return rt.block_on(cloud::stream_through(provider, cli.size)),
         Some(Only::RssFileSync { provider }) => return rt.block_on(filesync::stream_through(provider, cli.size)),
         Some(Only::FakeServer { provider }) => return rt.block_on(filesync::serve_fake(provider)),
+        Some(Only::GatewayChild { dir, cameras }) => return rt.block_on(recording::gateway_child(dir, *cameras)),
+        Some(Only::Recording { load }) => {
+            let (figures, section) = rt.block_on(recording::figures(load.load()))?;
+            return finish(&figures, &[section], &cli);
+        }
         Some(Only::RssIdle) => {
             println!("{}", rss::peak_rss_kib()?);
             return Ok(());
@@ -106,7 +153,11 @@ fn main() -> Result<()> {
     figures.extend(filesync::peaks(cli.size)?);
     let (s3_figures, comparison) = rt.block_on(s3::figures_or_skip(cli.size, cli.rounds))?;
     figures.extend(s3_figures);
-    let sections: Vec<String> = comparison.iter().map(s3::Comparison::markdown).collect();
+    let mut sections: Vec<String> = comparison.iter().map(s3::Comparison::markdown).collect();
+    let default_load = LoadArgs { cameras: 200, segment_kib: 2048, interval: 2.0, seconds: 60 };
+    let (recording_figures, recording_section) = rt.block_on(recording::figures(default_load.load()))?;
+    figures.extend(recording_figures);
+    sections.push(recording_section);
     finish(&figures, &sections, &cli)
 }
 

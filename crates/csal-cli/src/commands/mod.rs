@@ -38,6 +38,8 @@ pub async fn run(cli: Cli) -> CliResult {
             recordings::segments(&cat, &camera, from.as_deref(), to.as_deref(), limit, json).await
         }
         Command::Spool { spool_dir } => recordings::spool(&cat, spool_dir.as_deref(), json).await,
+        Command::Hold(cmd) => recordings::hold(&cat, cmd, json).await,
+        Command::Retention(cmd) => recordings::retention(&cat, cmd, json).await,
     }
 }
 

@@ -7,8 +7,9 @@ use csal_admin::v1::{camera_list, ms_to_rfc3339, parse_time_param, segment_json}
 use csal_catalog::{Catalog, SegmentQuery, time_to_ms};
 use serde_json::json;
 
-use crate::exit::CliResult;
+use crate::exit::{CliError, CliResult};
 use crate::output::{self, human_bytes};
+use crate::{HoldCmd, RetentionCmd};
 
 pub async fn cameras(cat: &Catalog, json: bool) -> CliResult {
     let list = camera_list(cat).await?;
@@ -137,4 +138,96 @@ fn local_spool(dir: &Path) -> CliResult<(String, u64, u64)> {
         bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
     }
     Ok((node.trim().to_owned(), files, bytes))
+}
+
+pub async fn hold(cat: &Catalog, cmd: HoldCmd, json: bool) -> CliResult {
+    match cmd {
+        HoldCmd::Add { camera, from, to, reason, by } => {
+            let hold = cat
+                .add_hold(csal_catalog::NewHold {
+                    camera_id: camera,
+                    from_ms: parse_time_param("--from", from.as_deref())?,
+                    to_ms: parse_time_param("--to", to.as_deref())?,
+                    reason,
+                    created_by: by,
+                })
+                .await?;
+            if json {
+                output::json(&hold);
+            } else {
+                println!("{}", hold.id);
+                eprintln!(
+                    "hold placed on camera '{}' ({}); lift it with: csal hold rm {}",
+                    hold.camera_id,
+                    span(&hold),
+                    hold.id
+                );
+            }
+        }
+        HoldCmd::Rm { id } => {
+            let hold = cat.remove_hold(&id).await?;
+            if json {
+                output::json(&json!({"lifted": hold}));
+            } else {
+                println!("hold {} on camera '{}' lifted", hold.id, hold.camera_id);
+            }
+        }
+        HoldCmd::List { camera } => {
+            let holds = cat.list_holds(camera.as_deref()).await?;
+            if json {
+                output::json(&holds);
+            } else if holds.is_empty() {
+                println!("no legal holds");
+            } else {
+                let rows: Vec<Vec<String>> = holds
+                    .iter()
+                    .map(|h| vec![h.id.clone(), h.camera_id.clone(), span(h), h.created_by.clone(), h.reason.clone()])
+                    .collect();
+                output::table(&["ID", "CAMERA", "RANGE", "BY", "REASON"], &rows);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn span(h: &csal_catalog::LegalHold) -> String {
+    let end = |t: Option<i64>, open: &str| t.map(ms_to_rfc3339).unwrap_or_else(|| open.to_owned());
+    format!("{} .. {}", end(h.from_ms, "start"), end(h.to_ms, "no end"))
+}
+
+pub async fn retention(cat: &Catalog, cmd: RetentionCmd, json: bool) -> CliResult {
+    let RetentionCmd::Run { dry_run } = cmd;
+    let holder = format!("cli:{}", std::process::id());
+    if !dry_run && !cat.try_lease(csal_spool::RETENTION_LEASE, &holder, 3_600_000).await? {
+        return Err(CliError {
+            code: crate::exit::TRANSIENT,
+            kind: Some(csal_core::ErrorKind::Unavailable),
+            message: "a csal serve node is sweeping retention right now; try again later".into(),
+        });
+    }
+    let report = csal_spool::retention::sweep(cat, csal_spool::retention::now_ms(), dry_run).await;
+    if !dry_run {
+        cat.release_lease(csal_spool::RETENTION_LEASE, &holder).await?;
+    }
+    let report = report?;
+    if json {
+        output::json(&report);
+        return Ok(());
+    }
+    for line in &report.planned {
+        println!("{} {line}", if dry_run { "would delete" } else { "deleted" });
+    }
+    for e in &report.errors {
+        eprintln!("failed: {e}");
+    }
+    println!(
+        "{}{} segments, {} copies, {} freed; {} held back by legal holds; {} deletes failed (kept as delete_pending)",
+        if dry_run { "dry run: would delete " } else { "deleted " },
+        report.segments_deleted,
+        report.copies_deleted,
+        human_bytes(report.bytes_freed),
+        report.held,
+        report.failed
+    );
+    Ok(())
 }
