@@ -113,6 +113,9 @@ pub async fn oauth_client(cat: &Catalog, name: &str) -> Result<(ModuleRecord, OA
         .into_iter()
         .find(|d| d.id == rec.id)
         .ok_or_else(|| StorageError::not_found(format!("module '{name}' was removed meanwhile")))?;
+    if let Some((kind, reason)) = def.load_error {
+        return Err(StorageError::new(kind, reason).with_instance(rec.name.clone()));
+    }
     let config: serde_json::Value = serde_json::from_str(&def.config_json)
         .map_err(|_| StorageError::invalid_config(format!("stored config of '{}' is not JSON", rec.name)))?;
     let client = OAuthClient::from_config(spec, &config).map_err(|e| e.with_instance(rec.name.clone()))?;

@@ -161,6 +161,7 @@ fn def(id: &str, name: &str, provider: &str, config_json: &str) -> InstanceDefin
         config_json: config_json.into(),
         created_at: None,
         updated_at: None,
+        load_error: None,
     }
 }
 
