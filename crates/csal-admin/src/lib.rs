@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod pages;
 mod status;
+pub mod throttle;
 mod views;
 
 use std::net::SocketAddr;
@@ -44,19 +45,35 @@ pub struct AdminState {
     pub public_url: Option<String>,
     /// OAuth authorizations started with the Authorize button.
     pub oauth: oauth::OAuthFlows,
-    /// Lockout after repeated wrong admin passwords.
-    pub login_throttle: auth::LoginThrottle,
+    /// Per-client lockout after repeated wrong admin passwords, and the
+    /// server-wide cap on concurrent password checks.
+    pub login_throttle: throttle::LoginThrottle,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for the
+    /// login lockout); empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl AdminState {
     pub fn new(catalog: Catalog) -> Self {
         AdminState {
+            sessions: auth::Sessions::new(catalog.clone()),
             catalog,
-            sessions: auth::Sessions::default(),
             public_url: None,
             oauth: Default::default(),
             login_throttle: Default::default(),
+            trusted_proxies: Vec::new(),
         }
+    }
+
+    /// Believe `X-Forwarded-For` from these reverse proxies.
+    pub fn with_trusted_proxies(mut self, proxies: Vec<std::net::IpAddr>) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
+    /// Whether browsers reach the admin over https (cookies get `Secure`).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|u| u.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("https://")))
     }
 
     /// Set the public base URL (OAuth redirect URIs are built from it).
@@ -148,7 +165,9 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
 /// Serve on an already bound listener until Ctrl-C / SIGTERM.
 pub async fn serve_on(state: AdminState, listener: tokio::net::TcpListener) -> Result<()> {
     let router = state.catalog.router();
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(StorageError::from)?;
+    // The peer address feeds the per-client login lockout.
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await.map_err(StorageError::from)?;
     for e in router.shutdown_all().await {
         tracing::warn!(error = %e, "instance shutdown failed");
     }

@@ -21,6 +21,7 @@ mod crypto;
 mod migrate;
 mod policy;
 mod records;
+mod sessions;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, Weak};
@@ -37,6 +38,7 @@ use tokio::sync::watch;
 pub use crypto::{MASTER_KEY_ENV, MasterKey};
 pub use migrate::SCHEMA_VERSION;
 pub use records::{CameraWrite, ModuleRecord, ModuleUpdate, NewModule};
+pub use sessions::{SessionLimits, SessionRecord};
 
 use crypto::Cipher;
 use records::{check_key, check_label, check_name, ms_to_time, now_ms};
@@ -587,34 +589,40 @@ impl Catalog {
     /// A secret one is sealed inside a write transaction with the catalog's
     /// current key (see `cipher_for_write`).
     pub async fn set_setting(&self, key: &str, value: &str, secret: bool) -> Result<()> {
+        self.put_setting(key, value, secret, false).await.map(|_| ())
+    }
+
+    /// Store a setting only if it is absent (or empty); `true` when this
+    /// call stored it. Two nodes racing to set the same first value agree
+    /// on one winner.
+    pub async fn set_setting_if_absent(&self, key: &str, value: &str, secret: bool) -> Result<bool> {
+        self.put_setting(key, value, secret, true).await
+    }
+
+    async fn put_setting(&self, key: &str, value: &str, secret: bool, only_if_absent: bool) -> Result<bool> {
         check_key("setting key", key)?;
-        let upsert = sqlx::query(
+        let sql = format!(
             "INSERT INTO csal_settings (key, value, is_secret, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (key) DO UPDATE SET value = excluded.value, is_secret = excluded.is_secret, \
-             updated_at = excluded.updated_at",
+             updated_at = excluded.updated_at{}",
+            if only_if_absent { " WHERE csal_settings.value = ''" } else { "" }
         );
-        if !secret {
-            upsert
-                .bind(key)
-                .bind(value)
-                .bind(0i64)
-                .bind(now_ms())
-                .execute(&self.inner.pool)
-                .await
-                .map_err(self.err("write setting"))?;
-            return Ok(());
-        }
-        let mut tx = self.begin_write().await?;
-        let sealed = self.cipher_for_write(&mut tx).await?.seal(value, &setting_aad(key))?;
-        upsert
+        let err = self.err("write setting");
+        let mut tx = if secret { self.begin_write().await? } else { self.inner.pool.begin().await.map_err(&err)? };
+        let stored = match secret {
+            true => self.cipher_for_write(&mut tx).await?.seal(value, &setting_aad(key))?,
+            false => value.to_owned(),
+        };
+        let done = sqlx::query(&sql)
             .bind(key)
-            .bind(sealed)
-            .bind(1i64)
+            .bind(stored)
+            .bind(i64::from(secret))
             .bind(now_ms())
             .execute(&mut *tx)
             .await
-            .map_err(self.err("write setting"))?;
-        self.commit(tx, "write setting").await
+            .map_err(&err)?;
+        self.commit(tx, "write setting").await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Remove a setting (removing a missing one succeeds).

@@ -702,3 +702,77 @@ async fn writes_racing_a_rotation_stay_readable(db: TestDb) {
     }
     fresh.close().await;
 }
+
+// ----------------------------------------------------------------- sessions
+
+fn session_limits() -> csal_catalog::SessionLimits {
+    csal_catalog::SessionLimits {
+        idle: Duration::from_secs(3600),
+        absolute: Duration::from_secs(4 * 3600),
+        max_unauthenticated: 20,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ends_at_its_absolute_end_however_busy() {
+    let db = sqlite_db().await;
+    let cat = db.open().await;
+    let limits = session_limits();
+    let (id, rec) = cat.create_session(true, cat.session_epoch().await.unwrap(), &limits).await.unwrap();
+    assert!(!db.raw("SELECT id_hash FROM csal_sessions").await[0].contains(&id), "the cookie value is stored");
+    let exec = |sql: String| {
+        let url = db.url.clone();
+        async move {
+            let loc = csal_db::DbLocation::parse(&url, None, true).unwrap();
+            let pool = loc.connect(1, Duration::from_secs(10)).await.unwrap();
+            sqlx::query(&sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    };
+    // Used a while ago: the idle clock restarts, the absolute end does not move.
+    exec("UPDATE csal_sessions SET last_seen_at = last_seen_at - 600000".into()).await;
+    let seen = cat.session(&id, &limits).await.unwrap().expect("live");
+    assert_eq!(seen.expires_at, rec.expires_at);
+    // Past the absolute end: gone, even though it was used just now.
+    exec("UPDATE csal_sessions SET expires_at = expires_at - 5 * 3600 * 1000".into()).await;
+    assert!(cat.session(&id, &limits).await.unwrap().is_none());
+    assert!(db.raw("SELECT id_hash FROM csal_sessions").await.is_empty());
+    // Idle too long: gone.
+    let (id, _) = cat.create_session(true, cat.session_epoch().await.unwrap(), &limits).await.unwrap();
+    exec("UPDATE csal_sessions SET last_seen_at = last_seen_at - 2 * 3600 * 1000".into()).await;
+    assert!(cat.session(&id, &limits).await.unwrap().is_none());
+    cat.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ending_sessions_voids_one_being_created_with_the_old_epoch() {
+    let db = sqlite_db().await;
+    let cat = db.open().await;
+    let limits = session_limits();
+    let epoch = cat.session_epoch().await.unwrap();
+    let (before, _) = cat.create_session(true, epoch, &limits).await.unwrap();
+    cat.end_sessions().await.unwrap();
+    // A login that read the epoch before the password change finishes now.
+    let (late, _) = cat.create_session(true, epoch, &limits).await.unwrap();
+    assert!(cat.session(&before, &limits).await.unwrap().is_none());
+    assert!(cat.session(&late, &limits).await.unwrap().is_none(), "a session of an ended epoch is valid");
+    let (fresh, _) = cat.create_session(true, cat.session_epoch().await.unwrap(), &limits).await.unwrap();
+    assert!(cat.session(&fresh, &limits).await.unwrap().is_some());
+    cat.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_page_flood_keeps_logged_in_sessions() {
+    let db = sqlite_db().await;
+    let cat = db.open().await;
+    let limits = session_limits();
+    let epoch = cat.session_epoch().await.unwrap();
+    let (admin, _) = cat.create_session(true, epoch, &limits).await.unwrap();
+    for _ in 0..limits.max_unauthenticated + 10 {
+        cat.create_session(false, epoch, &limits).await.unwrap();
+    }
+    assert!(cat.session(&admin, &limits).await.unwrap().is_some_and(|s| s.authenticated));
+    let rows = db.raw("SELECT id_hash FROM csal_sessions").await.len() as u64;
+    assert!(rows <= limits.max_unauthenticated + 1, "{rows} sessions kept");
+    cat.close().await;
+}
