@@ -168,7 +168,7 @@ mod tests {
             v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
             csal_core::parse_config::<WebDavConfig>("webdav", &v).map(WebDavModule::new).unwrap()
         };
-        let e = dav(serde_json::json!({})).err().expect("refused");
+        let e = dav(serde_json::json!({})).expect_err("refused");
         assert_eq!(e.kind(), csal_core::ErrorKind::InvalidConfig);
         assert!(e.message().contains("allow_insecure_basic") && !e.message().contains("pw-123"), "{e}");
         assert!(dav(serde_json::json!({"allow_insecure_basic": true})).is_ok());
