@@ -23,15 +23,21 @@ async fn bootstrap(cat: &Catalog, args: &ServeArgs) -> CliResult<Option<String>>
         std::fs::create_dir_all(&args.data_dir)
             .map_err(|e| CliError::other(format!("cannot create {}: {e}", args.data_dir.display())))?;
         let root = std::fs::canonicalize(&args.data_dir)?;
-        cat.create_module(NewModule {
-            name: "local".into(),
-            label: Some("Local disk".into()),
-            provider_type: "local_fs".into(),
-            is_enabled: true,
-            config: serde_json::json!({"root": root.to_string_lossy()}),
-        })
-        .await?;
-        Some(format!("created module 'local' (local_fs, root {})", root.display()))
+        let created = cat
+            .create_module(NewModule {
+                name: "local".into(),
+                label: Some("Local disk".into()),
+                provider_type: "local_fs".into(),
+                is_enabled: true,
+                config: serde_json::json!({"root": root.to_string_lossy()}),
+            })
+            .await;
+        match created {
+            Ok(_) => Some(format!("created module 'local' (local_fs, root {})", root.display())),
+            // Another node starting on the same empty catalog was first.
+            Err(e) if e.kind() == csal_core::ErrorKind::AlreadyExists => None,
+            Err(e) => return Err(e.into()),
+        }
     } else {
         Some("local_fs is not linked into this binary: no 'local' module created".into())
     };
