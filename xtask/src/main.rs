@@ -7,8 +7,11 @@
 //! - `bench`: the benchmarks; figures go to docs/benchmarks.md.
 //! - `emulators list` / `emulators run NAME... -- CMD`: start test servers by
 //!   hand around any command.
+//! - `fuzz [--target T]... [--seconds N]`: the cargo-fuzz targets in `fuzz/`,
+//!   each for a fixed time (not in CI's `test`).
 
 mod emulators;
+mod fuzz;
 mod matrix;
 
 use std::path::{Path, PathBuf};
@@ -52,6 +55,15 @@ enum Cmd {
     },
     /// `cargo package` every publishable crate.
     Package,
+    /// Run the cargo-fuzz targets (fuzz/) for a fixed time each; fails on a crash.
+    Fuzz {
+        /// Target(s) to run; all when omitted.
+        #[arg(long = "target")]
+        targets: Vec<String>,
+        /// Seconds per target (0: only build them).
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
     /// Manage test servers by hand.
     Emulators {
         #[command(subcommand)]
@@ -80,6 +92,7 @@ fn main() {
         Cmd::Conformance { providers } => conformance(&providers),
         Cmd::Bench { size, rounds, s3_only } => bench(size, rounds, s3_only),
         Cmd::Package => package(),
+        Cmd::Fuzz { targets, seconds } => fuzz::fuzz(&targets, seconds),
         Cmd::Emulators { command } => match command {
             EmuCmd::List => {
                 for e in emulators::all() {

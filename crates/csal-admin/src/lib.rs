@@ -24,6 +24,7 @@ pub mod oauth;
 pub mod pages;
 pub mod recordings;
 mod status;
+pub mod throttle;
 pub mod v1;
 mod views;
 
@@ -47,8 +48,12 @@ pub struct AdminState {
     pub public_url: Option<String>,
     /// OAuth authorizations started with the Authorize button.
     pub oauth: oauth::OAuthFlows,
-    /// Lockout after repeated wrong admin passwords.
-    pub login_throttle: auth::LoginThrottle,
+    /// Per-client lockout after repeated wrong admin passwords, and the
+    /// server-wide cap on concurrent password checks.
+    pub login_throttle: throttle::LoginThrottle,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for the
+    /// login lockout); empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The recording gateway (`/v1/`), when this server runs one.
     pub gateway: Option<csal_spool::Gateway>,
 }
@@ -56,11 +61,12 @@ pub struct AdminState {
 impl AdminState {
     pub fn new(catalog: Catalog) -> Self {
         AdminState {
+            sessions: auth::Sessions::new(catalog.clone()),
             catalog,
-            sessions: auth::Sessions::default(),
             public_url: None,
             oauth: Default::default(),
             login_throttle: Default::default(),
+            trusted_proxies: Vec::new(),
             gateway: None,
         }
     }
@@ -71,6 +77,16 @@ impl AdminState {
         self
     }
 
+    /// Believe `X-Forwarded-For` from these reverse proxies.
+    pub fn with_trusted_proxies(mut self, proxies: Vec<std::net::IpAddr>) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
+    /// Whether browsers reach the admin over https (cookies get `Secure`).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|u| u.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("https://")))
+    }
     /// Set the public base URL (OAuth redirect URIs are built from it).
     pub fn with_public_url(mut self, url: Option<String>) -> Self {
         self.public_url = url.map(|u| u.trim_end_matches('/').to_owned()).filter(|u| !u.is_empty());

@@ -1,5 +1,7 @@
 //! The HTML pages: login, Module Manager, module forms, camera policies.
 
+use std::time::Instant;
+
 use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -14,6 +16,7 @@ use crate::AdminState;
 use crate::auth::{self, Caller};
 use crate::forms::{self, FormState};
 use crate::status::status_of;
+use crate::throttle::{ClientAddr, ClientKey, Refusal, VERIFICATION_QUEUE_WAIT};
 use crate::views::{self, badge, csrf_input, page, post_button, seg};
 
 type Fields = axum::Form<Vec<(String, String)>>;
@@ -80,55 +83,103 @@ fn login_page(csrf: &str, error: Option<&str>) -> Markup {
 }
 
 pub async fn login_form(State(state): State<AdminState>, headers: HeaderMap) -> Response {
-    if let Some(s) = auth::session_id(&headers).and_then(|id| state.sessions.get(&id)) {
-        if s.authenticated {
-            return Redirect::to("/modules").into_response();
+    if let Some(id) = auth::session_id(&headers) {
+        if let Some(s) = state.sessions.get(&id).await {
+            if s.authenticated {
+                return Redirect::to("/modules").into_response();
+            }
+            return login_page(&s.csrf, None).into_response();
         }
-        return login_page(&s.csrf, None).into_response();
     }
-    let (id, session) = state.sessions.create(false);
-    ([(header::SET_COOKIE, auth::session_cookie(Some(&id)))], login_page(&session.csrf, None)).into_response()
+    match state.sessions.create(false, None).await {
+        Ok((id, session)) => (
+            [(header::SET_COOKIE, auth::session_cookie(Some(&id), state.secure_cookies()))],
+            login_page(&session.csrf, None),
+        )
+            .into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, login_page("", Some(&e.to_string()))).into_response(),
+    }
 }
 
-pub async fn login(State(state): State<AdminState>, headers: HeaderMap, fields: Fields) -> Response {
-    let pre = auth::session_id(&headers).and_then(|id| state.sessions.get(&id).map(|s| (id, s)));
+/// A refused login: the status, an optional Retry-After and the page.
+fn login_refused(status: StatusCode, retry_after: Option<u64>, csrf: &str, message: &str) -> Response {
+    let mut resp = (status, login_page(csrf, Some(message))).into_response();
+    if let Some(secs) = retry_after {
+        resp.headers_mut().insert(header::RETRY_AFTER, secs.into());
+    }
+    resp
+}
+
+pub async fn login(
+    State(state): State<AdminState>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    fields: Fields,
+) -> Response {
+    let pre = match auth::session_id(&headers) {
+        Some(id) => state.sessions.get(&id).await.map(|s| (id, s)),
+        None => None,
+    };
     let Some((pre_id, pre_session)) = pre else {
         return (StatusCode::FORBIDDEN, "session expired: reload the login page").into_response();
     };
-    let csrf_ok = field(&fields, "csrf").is_some_and(|v| auth::constant_time_eq(v, &pre_session.csrf));
-    if !csrf_ok {
+    let csrf = pre_session.csrf.as_str();
+    if !field(&fields, "csrf").is_some_and(|v| auth::constant_time_eq(v, csrf)) {
         return (StatusCode::FORBIDDEN, "missing or wrong CSRF token: reload the login page").into_response();
     }
-    if let Some(wait) = state.login_throttle.locked_for(std::time::Instant::now()) {
-        let secs = wait.as_secs().max(1);
-        let message = format!("Too many wrong passwords: try again in {secs} s.");
-        let headers = [(header::RETRY_AFTER, secs.to_string())];
-        return (StatusCode::TOO_MANY_REQUESTS, headers, login_page(&pre_session.csrf, Some(&message))).into_response();
+    // Reserve this client's attempt before the password is checked, so a
+    // concurrent burst cannot slip past the lockout.
+    let attempt = match state.login_throttle.begin(ClientKey::of(client), Instant::now()) {
+        Ok(a) => a,
+        Err(Refusal::LockedOut(wait)) => {
+            let secs = wait.as_secs().max(1);
+            let message = format!("Too many wrong passwords: try again in {secs} s.");
+            return login_refused(StatusCode::TOO_MANY_REQUESTS, Some(secs), csrf, &message);
+        }
+        Err(Refusal::InFlight) => {
+            let message = "Another login from your address is being checked: try again in a moment.";
+            return login_refused(StatusCode::TOO_MANY_REQUESTS, Some(1), csrf, message);
+        }
+    };
+    let Some(permit) = attempt.permit(VERIFICATION_QUEUE_WAIT).await else {
+        let message = "The server is busy checking other logins: try again in a moment.";
+        return login_refused(StatusCode::SERVICE_UNAVAILABLE, Some(1), csrf, message);
+    };
+    let checked = async {
+        // Read before the check: a password change meanwhile voids the session.
+        let epoch = state.catalog.session_epoch().await?;
+        let ok = auth::verify_password(&state.catalog, field(&fields, "password").unwrap_or("")).await?;
+        Ok::<_, csal_core::StorageError>((epoch, ok))
     }
-    let password = field(&fields, "password").unwrap_or("");
-    match auth::verify_password(&state.catalog, password).await {
-        Ok(true) => {
-            state.login_throttle.succeeded();
-            state.sessions.remove(&pre_id);
-            let (id, _) = state.sessions.create(true);
-            ([(header::SET_COOKIE, auth::session_cookie(Some(&id)))], Redirect::to("/modules")).into_response()
+    .await;
+    drop(permit);
+    match checked {
+        Ok((epoch, true)) => {
+            attempt.succeeded();
+            state.sessions.remove(&pre_id).await;
+            match state.sessions.create(true, Some(epoch)).await {
+                Ok((id, _)) => (
+                    [(header::SET_COOKIE, auth::session_cookie(Some(&id), state.secure_cookies()))],
+                    Redirect::to("/modules"),
+                )
+                    .into_response(),
+                Err(e) => login_refused(StatusCode::SERVICE_UNAVAILABLE, None, csrf, &e.to_string()),
+            }
         }
-        Ok(false) => {
-            state.login_throttle.failed(std::time::Instant::now());
-            tracing::warn!("admin login failed: wrong password");
-            (StatusCode::UNAUTHORIZED, login_page(&pre_session.csrf, Some("Wrong password."))).into_response()
+        Ok((_, false)) => {
+            attempt.failed(Instant::now());
+            tracing::warn!(client = ?client, "admin login failed: wrong password");
+            login_refused(StatusCode::UNAUTHORIZED, None, csrf, "Wrong password.")
         }
-        Err(e) => {
-            (StatusCode::INTERNAL_SERVER_ERROR, login_page(&pre_session.csrf, Some(&e.to_string()))).into_response()
-        }
+        Err(e) => login_refused(StatusCode::INTERNAL_SERVER_ERROR, None, csrf, &e.to_string()),
     }
 }
 
 pub async fn logout(State(state): State<AdminState>, Extension(caller): Extension<Caller>) -> Response {
     if let Caller::Session { id, .. } = &caller {
-        state.sessions.remove(id);
+        state.sessions.remove(id).await;
     }
-    ([(header::SET_COOKIE, auth::session_cookie(None))], Redirect::to("/login")).into_response()
+    ([(header::SET_COOKIE, auth::session_cookie(None, state.secure_cookies()))], Redirect::to("/login")).into_response()
 }
 
 pub async fn index() -> Redirect {

@@ -18,11 +18,13 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 const SQLITE: &[(i64, &str, &str)] = &[
     (1, "catalog", include_str!("../migrations/sqlite/0001_catalog.sql")),
     (2, "recording", include_str!("../migrations/sqlite/0002_recording.sql")),
+    (3, "sessions", include_str!("../migrations/sqlite/0003_sessions.sql")),
     (4, "retention", include_str!("../migrations/sqlite/0004_retention.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "catalog", include_str!("../migrations/postgres/0001_catalog.sql")),
     (2, "recording", include_str!("../migrations/postgres/0002_recording.sql")),
+    (3, "sessions", include_str!("../migrations/postgres/0003_sessions.sql")),
     (4, "retention", include_str!("../migrations/postgres/0004_retention.sql")),
 ];
 

@@ -21,7 +21,8 @@ pub struct Cli {
     pub catalog: String,
     /// Master key file encrypting secrets in the catalog (created 0600 on
     /// first use; $CSAL_MASTER_KEY wins). Default: next to a SQLite catalog,
-    /// with the extension .key.
+    /// with the extension .key; a PostgreSQL catalog has no default (give
+    /// every node the same key with $CSAL_MASTER_KEY or this option).
     #[arg(long, global = true, env = "CSAL_KEY_FILE")]
     pub key_file: Option<PathBuf>,
     /// Machine-readable JSON output (errors as JSON on stderr).
@@ -153,6 +154,11 @@ pub struct ServeArgs {
     /// Minutes between retention sweeps (0: never; one node at a time).
     #[arg(long, default_value_t = 10)]
     pub retention_interval: u64,
+    /// Address of a reverse proxy in front of the admin whose
+    /// X-Forwarded-For names the client (for the per-client login
+    /// lockout). Repeat for several; default none (the TCP peer is the client).
+    #[arg(long = "trusted-proxy", env = "CSAL_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// `20GiB`, `500MB`, `1048576`: a byte count.

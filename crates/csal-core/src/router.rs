@@ -37,6 +37,11 @@ pub struct InstanceDefinition {
     pub config_json: String,
     pub created_at: Option<SystemTime>,
     pub updated_at: Option<SystemTime>,
+    /// Why the row could not be read (for example a secret that does not
+    /// decrypt under this node's key): the instance is listed offline with
+    /// this reason (secret-free) instead of being built, and `config_json`
+    /// holds the config with its secrets masked.
+    pub load_error: Option<(ErrorKind, String)>,
 }
 
 impl std::fmt::Debug for InstanceDefinition {
@@ -63,6 +68,7 @@ impl InstanceDefinition {
             config_json: config.to_string(),
             created_at: None,
             updated_at: None,
+            load_error: None,
         }
     }
 }
@@ -126,6 +132,9 @@ impl InstanceHandle {
     ) -> Result<Arc<LayeredModule>> {
         let context =
             |e: StorageError| e.with_context_if_missing(&def.provider_type, &def.name, crate::Operation::Construct);
+        if let Some((kind, reason)) = &def.load_error {
+            return Err(context(StorageError::new(*kind, reason.clone())));
+        }
         let registration = find_provider(&def.provider_type).map_err(context)?;
         let config: serde_json::Value = serde_json::from_str(&def.config_json).map_err(|e| {
             context(StorageError::invalid_config(format!(

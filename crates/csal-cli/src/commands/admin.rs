@@ -31,7 +31,7 @@ pub async fn run(cat: &Catalog, cmd: AdminCmd, json: bool) -> CliResult {
             if json {
                 output::json(&json!({"password_set": true}));
             } else {
-                println!("admin password set (running servers use it for new logins)");
+                println!("admin password set; every admin session on every node was logged out");
             }
         }
         AdminCmd::CreateToken { name, scope } => {

@@ -123,7 +123,9 @@ impl LayeredModule {
         self.finish(op, started, result)
     }
 
-    async fn write_once(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
+    /// One write attempt. The failure says whether the write may be tried
+    /// again under a new id (nothing of this attempt is left behind).
+    async fn write_once(&self, body: ByteStream, meta: WriteMeta) -> std::result::Result<WriteReceipt, WriteFailure> {
         let declared = body.size();
         let body = match declared {
             Some(len) => body.expect_len(len),
@@ -134,23 +136,40 @@ impl LayeredModule {
         let (p, t) = (progress.clone(), tally.clone());
         let body = body.inspect_chunks(move |chunk| {
             p.tick();
-            t.add(chunk);
-        });
-        let mut receipt =
-            with_progress_watchdog(progress, self.config.timeouts.idle, self.inner.write(body, meta)).await?;
-        let (consumed, crc) = tally.get();
-        if let Some(len) = declared {
-            if consumed != len {
-                return Err(StorageError::integrity(format!(
-                    "provider took {consumed} of the body's {len} bytes and reported success"
-                )));
+            // A provider that knows the size may never ask past the last byte.
+            if t.add(chunk) == declared.unwrap_or(u64::MAX) {
+                p.body_done();
             }
-        }
-        if receipt.size != consumed {
-            return Err(StorageError::integrity(format!(
-                "provider reported {} bytes stored but {consumed} were sent",
-                receipt.size
-            )));
+        });
+        let p = progress.clone();
+        let body = body.map_stream(move |s| {
+            futures::StreamExt::chain(
+                s,
+                futures::stream::poll_fn(move |_| {
+                    p.body_done();
+                    std::task::Poll::Ready(None)
+                }),
+            )
+        });
+        let timeouts = &self.config.timeouts;
+        let written =
+            with_progress_watchdog(progress, timeouts.idle, timeouts.completion, self.inner.write(body, meta))
+                .await
+                .map_err(|expired| WriteFailure { error: expired.error, may_retry: !expired.after_body })?;
+        let mut receipt = written.map_err(|error| WriteFailure { error, may_retry: true })?;
+        let (consumed, crc) = tally.get();
+        let mismatch = match declared {
+            Some(len) if consumed != len => {
+                Some(format!("provider took {consumed} of the body's {len} bytes and reported success"))
+            }
+            _ if receipt.size != consumed => {
+                Some(format!("provider reported {} bytes stored but {consumed} were sent", receipt.size))
+            }
+            _ => None,
+        };
+        if let Some(problem) = mismatch {
+            let removed = self.discard(&receipt.object_id).await;
+            return Err(WriteFailure { error: StorageError::integrity(problem), may_retry: removed });
         }
         if receipt.checksum.is_none() {
             receipt.checksum = Some(Checksum::crc32c(crc));
@@ -159,6 +178,31 @@ impl LayeredModule {
         self.metrics.add_bytes_written(consumed);
         Ok(receipt)
     }
+
+    /// Delete the object of a write that failed its checks, so neither it
+    /// nor a retry's copy is left as a duplicate. Best effort: a failure is
+    /// logged (with the id, for the operator) and reported as `false`.
+    async fn discard(&self, object_id: &str) -> bool {
+        let op = Operation::Delete;
+        match with_deadline(op, self.config.timeouts.operation, self.inner.delete(object_id)).await {
+            Ok(()) => {
+                tracing::info!(object_id, "deleted the object of a write that failed its checks");
+                true
+            }
+            Err(e) => {
+                tracing::warn!(object_id, error = %self.decorate(e, op), "could not delete the object of a write that failed its checks; remove it by hand");
+                false
+            }
+        }
+    }
+}
+
+/// A failed write attempt.
+struct WriteFailure {
+    error: StorageError,
+    /// False when a retry could leave a second copy (the provider may have
+    /// stored this attempt, or its bad object could not be deleted).
+    may_retry: bool,
 }
 
 /// Bytes and CRC32C of what a write actually consumed.
@@ -169,10 +213,12 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&self, chunk: &[u8]) {
-        self.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+    /// Count a chunk; returns the bytes taken so far.
+    fn add(&self, chunk: &[u8]) -> u64 {
+        let total = self.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64;
         let mut crc = self.crc.lock().expect("crc lock");
         *crc = crc32c::crc32c_append(*crc, chunk);
+        total
     }
     fn get(&self) -> (u64, u32) {
         (self.bytes.load(Ordering::Relaxed), *self.crc.lock().expect("crc lock"))
@@ -230,8 +276,8 @@ impl StorageModule for LayeredModule {
                 let this_body = body.take().expect("a body for every attempt");
                 let spare = this_body.try_clone();
                 match self.write_once(this_body, meta.clone()).await {
-                    Err(e) => match (self.config.retry.delay_after(attempt, &e), spare) {
-                        (Some(delay), Some(spare)) => {
+                    Err(WriteFailure { error: e, may_retry }) => match (self.config.retry.delay_after(attempt, &e), spare) {
+                        (Some(delay), Some(spare)) if may_retry => {
                             tracing::info!(attempt, delay_ms = delay.as_millis() as u64, error = %self.decorate(e, op), "retrying write");
                             self.metrics.add_retry();
                             tokio::time::sleep(delay).await;
@@ -240,7 +286,7 @@ impl StorageModule for LayeredModule {
                         }
                         _ => return Err(e),
                     },
-                    ok => return ok,
+                    Ok(receipt) => return Ok(receipt),
                 }
             }
         }
