@@ -369,4 +369,23 @@ mod tests {
             parse(serde_json::json!({"bucket": "cams", "access_key": "AKIA", "secret_key": "sup3rs3cret"})).unwrap();
         assert!(!format!("{c:?}").contains("sup3rs3cret"));
     }
+
+    #[test]
+    fn payload_is_signed_unless_a_checksum_travels_over_a_trustworthy_connection() {
+        let signs = |extra: serde_json::Value| {
+            let mut cfg = serde_json::json!({"bucket": "cams"});
+            cfg.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            parse(cfg).unwrap().signs_payload()
+        };
+        assert!(!signs(serde_json::json!({})), "AWS itself (HTTPS)");
+        assert!(!signs(serde_json::json!({"endpoint": "https://minio.example:9000"})));
+        assert!(!signs(serde_json::json!({"endpoint": "http://127.0.0.1:9000"})));
+        assert!(!signs(serde_json::json!({"endpoint": "http://localhost:9000"})));
+        assert!(!signs(serde_json::json!({"endpoint": "http://[::1]:9000"})));
+        assert!(signs(serde_json::json!({"endpoint": "http://minio.lan:9000"})), "plain HTTP over a network");
+        assert!(signs(serde_json::json!({"endpoint": "http://10.0.0.5:9000"})));
+        assert!(signs(serde_json::json!({"checksum_algorithm": "none"})), "no checksum: the signature is the check");
+        assert!(signs(serde_json::json!({"payload_signing": "always"})));
+        assert!(!signs(serde_json::json!({"endpoint": "http://minio.lan", "payload_signing": "never"})));
+    }
 }

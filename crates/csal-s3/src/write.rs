@@ -93,6 +93,9 @@ impl Uploader {
     pub(crate) async fn upload(&self, client: &S3Client, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
         let object_id = object_id_from_hint(&meta.key_hint);
         let key = client.key(&object_id);
+        // The core layer retries a replayable body as a whole (with a new id);
+        // a one-shot body (a recorder's segment) only we can resend, from memory.
+        let single_attempts = if body.is_replayable() { 1 } else { SEND_ATTEMPTS };
         let mut parts = Box::pin(body.into_parts(self.part_size));
         // (The parts stream must not be polled again once it has ended.)
         let (first, second) = match parts.next().await {
@@ -108,7 +111,7 @@ impl Uploader {
         let (size, etag) = match second {
             None => {
                 let size = first.len() as u64;
-                (size, self.put_single(client, &key, &object_id, first, &meta).await?)
+                (size, self.put_single(client, &key, &object_id, first, &meta, single_attempts).await?)
             }
             Some(second) => {
                 let rest = futures::stream::iter([Ok(first), Ok(second)]).chain(parts);
@@ -125,10 +128,12 @@ impl Uploader {
         object_id: &str,
         data: Bytes,
         meta: &WriteMeta,
+        attempts: u32,
     ) -> Result<Option<String>> {
         let what = format!("write '{object_id}'");
         let sum = PartChecksum::of(self.checksum, &data);
-        resend_in_place(&what, |attempt| async move {
+        let (data, sum, what) = (&data, &sum, what.as_str());
+        resend_in_place(what, attempts, move |attempt| async move {
             loop {
                 let if_none_match = self.if_none_match();
                 let sent = if_none_match.is_some();
@@ -159,7 +164,7 @@ impl Uploader {
                 match req.send().await {
                     Ok(out) => return Ok(out.e_tag().map(|e| e.trim_matches('"').to_owned())),
                     Err(e) => {
-                        let err = map_sdk_error(e, &what);
+                        let err = map_sdk_error(e, what);
                         if self.fallback_on(&err, sent) {
                             continue;
                         }
@@ -313,7 +318,7 @@ impl Uploader {
     ) -> Result<CompletedPart> {
         let sum = PartChecksum::of(self.checksum, &data);
         let what = format!("{what} (part {number})");
-        resend_in_place(&what, |_| async {
+        resend_in_place(&what, SEND_ATTEMPTS, |_| async {
             let mut req = client
                 .sdk
                 .upload_part()
@@ -348,14 +353,14 @@ impl Uploader {
 }
 
 /// Send a request whose body is in memory, resending it after transient
-/// errors (jittered backoff, `Retry-After` honoured: csal-core's policy)
-/// up to [`SEND_ATTEMPTS`] times. `send` gets the attempt number.
-async fn resend_in_place<T, F, Fut>(what: &str, mut send: F) -> Result<T>
+/// errors (jittered backoff, `Retry-After` honoured: csal-core's policy),
+/// `attempts` times at most. `send` gets the attempt number.
+async fn resend_in_place<T, F, Fut>(what: &str, attempts: u32, mut send: F) -> Result<T>
 where
     F: FnMut(u32) -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
-    let policy = RetryPolicy { max_attempts: SEND_ATTEMPTS, max_retry_after: MAX_RESEND_RETRY_AFTER, ..Default::default() };
+    let policy = RetryPolicy { max_attempts: attempts, max_retry_after: MAX_RESEND_RETRY_AFTER, ..Default::default() };
     let mut attempt = 1;
     loop {
         match send(attempt).await {

@@ -55,7 +55,7 @@ impl ObjectStorePeer {
             Backend::S3 => peer.store = s3_store(&S3Server::from_env()?)?,
             Backend::Gcs => {
                 let store = GoogleCloudStorageBuilder::new()
-                    .with_base_url(crate::env::gcs_endpoint()?)
+                    .with_base_url(&crate::env::gcs_endpoint()?)
                     .with_bucket_name(BUCKET)
                     .with_skip_signature(true)
                     .with_client_options(ClientOptions::new().with_allow_http(true))
