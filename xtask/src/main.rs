@@ -53,7 +53,7 @@ enum Cmd {
         /// Rounds of the recorder load (default 2).
         #[arg(long)]
         recorder_rounds: Option<u32>,
-        /// Only these parts, comma separated (s3, local-fs, cloud, recorder, router, file-sync);
+        /// Only these parts, comma separated (s3, local-fs, cloud, recorder, dispatch, catalog, file-sync);
         /// prints, leaves docs/benchmarks.md alone.
         #[arg(long)]
         only: Option<String>,

@@ -81,8 +81,10 @@ enum Part {
     Cloud,
     /// The recorder-shaped load on s3s-fs (and with faults).
     Recorder,
-    /// Router dispatch and catalog reload.
-    Router,
+    /// Router dispatch overhead.
+    Dispatch,
+    /// Catalog reload with 1,000 instances.
+    Catalog,
     /// Peak RSS of the file-sync providers on their fakes.
     FileSync,
 }
@@ -153,8 +155,10 @@ async fn run_child_command(child: &ChildCmd, cli: &Cli) -> Result<()> {
 async fn run_all(cli: &Cli) -> Result<()> {
     let wanted = |p: Part| cli.only.is_empty() || cli.only.contains(&p);
     let mut report = report::Report::new(&cli.sizes);
-    if wanted(Part::Router) {
+    if wanted(Part::Dispatch) {
         report.figures.extend(router::dispatch_overhead().await?);
+    }
+    if wanted(Part::Catalog) {
         report.figures.extend(router::catalog_reload().await?);
     }
     let backends: Vec<contest::Backend> = contest::Backend::ALL

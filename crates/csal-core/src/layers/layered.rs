@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use super::LayerConfig;
 use super::metrics::InstanceMetrics;
-use super::timeout::{Progress, idle_timeout_stream, with_deadline, with_progress_watchdog};
+use super::timeout::{Progress, idle_timeout_stream, with_deadline_from, with_progress_watchdog};
 use crate::error::{ErrorKind, Operation, Result, StorageError};
 use crate::ids::check_object_id;
 use crate::module::{
@@ -89,21 +89,24 @@ impl LayeredModule {
         result
     }
 
-    /// Run an idempotent call with deadline and retries.
-    async fn retrying<T, F, Fut>(&self, op: Operation, deadline: Duration, mut call: F) -> Result<T>
+    /// Run an idempotent call with deadline and retries. `started` is when
+    /// the first attempt starts (one clock read serves the metrics and the deadline).
+    async fn retrying<T, F, Fut>(&self, op: Operation, started: Instant, limit: Duration, mut call: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
         let mut attempt = 1;
+        let mut attempt_start = started;
         loop {
-            match with_deadline(op, deadline, call()).await {
+            match with_deadline_from(op, attempt_start.into(), limit, call()).await {
                 Err(e) => match self.config.retry.delay_after(attempt, &e) {
                     Some(delay) if op.is_idempotent() => {
                         tracing::info!(attempt, delay_ms = delay.as_millis() as u64, error = %self.decorate(e, op), "retrying");
                         self.metrics.add_retry();
                         tokio::time::sleep(delay).await;
                         attempt += 1;
+                        attempt_start = Instant::now();
                     }
                     _ => return Err(e),
                 },
@@ -119,7 +122,8 @@ impl LayeredModule {
         Fut: Future<Output = Result<T>>,
     {
         let started = Instant::now();
-        let result = self.retrying(op, self.config.timeouts.operation, call).instrument(self.span(op)).await;
+        let result =
+            self.retrying(op, started, self.config.timeouts.operation, call).instrument(self.span(op)).await;
         self.finish(op, started, result)
     }
 
@@ -261,7 +265,7 @@ impl StorageModule for LayeredModule {
             if let Some(r) = &range {
                 r.check()?;
             }
-            self.retrying(op, self.config.timeouts.first_byte, || self.inner.read(object_id, range)).await
+            self.retrying(op, started, self.config.timeouts.first_byte, || self.inner.read(object_id, range)).await
         }
         .instrument(self.span(op))
         .await;
