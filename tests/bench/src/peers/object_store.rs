@@ -57,7 +57,8 @@ impl ObjectStorePeer {
                 let store = GoogleCloudStorageBuilder::new()
                     .with_base_url(&crate::env::gcs_endpoint()?)
                     .with_bucket_name(BUCKET)
-                    .with_skip_signature(true)
+                    // fake-gcs-server takes any token; without one the builder asks a metadata server.
+                    .with_bearer_token("fake-gcs-server")
                     .with_client_options(ClientOptions::new().with_allow_http(true))
                     .build()?;
                 peer.store = Arc::new(store);
