@@ -134,8 +134,21 @@ mod tests {
     fn hostile_ids_are_refused() {
         let long_segment = format!("a/{}", "x".repeat(300));
         for id in [
-            "", "../x", "/etc/passwd", "a/../../b", "a\0b", "a\\b", "a//b", "./a", "a/.", "a\nb", "a/", "a\u{7f}b",
-            "a\u{85}b", "ü/..", &long_segment,
+            "",
+            "../x",
+            "/etc/passwd",
+            "a/../../b",
+            "a\0b",
+            "a\\b",
+            "a//b",
+            "./a",
+            "a/.",
+            "a\nb",
+            "a/",
+            "a\u{7f}b",
+            "a\u{85}b",
+            "ü/..",
+            &long_segment,
         ] {
             let e = check_object_id(id).unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::InvalidInput, "{id:?}");

@@ -300,11 +300,7 @@ impl StorageRouter {
 
     /// The handle for an id or name.
     pub fn handle(&self, key: &str) -> Result<Arc<InstanceHandle>> {
-        self.snapshot()
-            .by_key
-            .get(key)
-            .cloned()
-            .ok_or_else(|| no_instance(key))
+        self.snapshot().by_key.get(key).cloned().ok_or_else(|| no_instance(key))
     }
 
     /// The ready module for an id or name (an `Unavailable` error otherwise).

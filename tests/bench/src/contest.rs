@@ -193,7 +193,14 @@ pub struct Comparison {
     pub download: Vec<Measure>,
 }
 
-async fn transfer(backend: Backend, client: Client, op: Op, size: u64, key: &str, env: &[(String, String)]) -> Result<Outcome> {
+async fn transfer(
+    backend: Backend,
+    client: Client,
+    op: Op,
+    size: u64,
+    key: &str,
+    env: &[(String, String)],
+) -> Result<Outcome> {
     let size = size.to_string();
     let args = ["--size", &size, "transfer", backend.slug(), client.arg(), op.arg(), "--key", key];
     let line = run_child(&args, env).await?;
@@ -240,7 +247,13 @@ pub async fn compare(backend: Backend, size: u64, rounds: u32) -> Result<Compari
         order.rotate_left(round as usize % clients.len());
         for i in order {
             let client = clients[i];
-            eprintln!("csal-bench: {} {} MiB, round {}/{rounds}: {}", backend.title(), size >> 20, round + 1, client.label());
+            eprintln!(
+                "csal-bench: {} {} MiB, round {}/{rounds}: {}",
+                backend.title(),
+                size >> 20,
+                round + 1,
+                client.label()
+            );
             let key = format!("{PREFIX}{}-{round}.bin", client.arg());
             let up = transfer(backend, client, Op::Upload, size, &key, &env).await?;
             let down = transfer(backend, client, Op::Download, size, &up.key, &env).await?;
@@ -363,7 +376,13 @@ impl Comparison {
             let csal = &self.rows(op)[0];
             let (peer, peer_speed) = self.best_peer(op);
             figures.push(Figure {
-                name: format!("{} {} {:.0} MiB: CSAL vs the fastest peer ({})", self.backend.title(), op.arg(), self.size_mib(), peer.label()),
+                name: format!(
+                    "{} {} {:.0} MiB: CSAL vs the fastest peer ({})",
+                    self.backend.title(),
+                    op.arg(),
+                    self.size_mib(),
+                    peer.label()
+                ),
                 value: format!("{:.2}x ({:.0} vs {:.0} MiB/s)", csal.ratio, csal.mib_s, peer_speed),
                 target: ">= 1.00x".into(),
                 met: csal.ratio >= 1.0,

@@ -125,7 +125,8 @@ pub async fn child(client: Client, endpoint: &str, shape: Shape) -> Result<()> {
     let writer = Arc::new(SegmentWriter::new(client, &server)?);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(shape.secs);
-    let (bytes, failures, max_conns) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (bytes, failures, max_conns) =
+        (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
     let sampler = {
         let max_conns = max_conns.clone();
@@ -139,7 +140,8 @@ pub async fn child(client: Client, endpoint: &str, shape: Shape) -> Result<()> {
     };
     let mut tasks = Vec::with_capacity(shape.writers);
     for w in 0..shape.writers {
-        let (writer, bytes, failures, first_error) = (writer.clone(), bytes.clone(), failures.clone(), first_error.clone());
+        let (writer, bytes, failures, first_error) =
+            (writer.clone(), bytes.clone(), failures.clone(), first_error.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies_us = Vec::new();
             let mut n = 0u64;
@@ -198,12 +200,19 @@ async fn clean(sdk: &aws_sdk_s3::Client) -> Result<()> {
     use aws_sdk_s3::types::{Delete, ObjectIdentifier};
     loop {
         let listed = sdk.list_objects_v2().bucket(BUCKET).prefix(PREFIX).max_keys(1000).send().await?;
-        let ids: Vec<ObjectIdentifier> =
-            listed.contents().iter().filter_map(|o| ObjectIdentifier::builder().set_key(o.key().map(str::to_owned)).build().ok()).collect();
+        let ids: Vec<ObjectIdentifier> = listed
+            .contents()
+            .iter()
+            .filter_map(|o| ObjectIdentifier::builder().set_key(o.key().map(str::to_owned)).build().ok())
+            .collect();
         if ids.is_empty() {
             return Ok(());
         }
-        sdk.delete_objects().bucket(BUCKET).delete(Delete::builder().set_objects(Some(ids)).quiet(true).build()?).send().await?;
+        sdk.delete_objects()
+            .bucket(BUCKET)
+            .delete(Delete::builder().set_objects(Some(ids)).quiet(true).build()?)
+            .send()
+            .await?;
     }
 }
 
@@ -245,19 +254,39 @@ pub async fn run(shape: Shape, rounds: u32) -> Result<LoadReport> {
             order.rotate_left(round as usize % CLIENTS.len());
             for i in order {
                 let client = CLIENTS[i];
-                eprintln!("csal-bench: recorder load ({}), round {}/{rounds}: {}", phase.label(), round + 1, client.label());
+                eprintln!(
+                    "csal-bench: recorder load ({}), round {}/{rounds}: {}",
+                    phase.label(),
+                    round + 1,
+                    client.label()
+                );
                 let proxy = match phase {
                     Phase::Clean => None,
                     Phase::Faults => {
-                        let plan = FaultPlan::seeded(0xC5A1 + u64::from(round)).resets(RESET_RATE).slow_downs(SLOW_DOWN_RATE, 1);
+                        let plan = FaultPlan::seeded(0xC5A1 + u64::from(round))
+                            .resets(RESET_RATE)
+                            .slow_downs(SLOW_DOWN_RATE, 1);
                         Some(FaultProxy::start(&server.endpoint, plan).await.context("fault proxy")?)
                     }
                 };
                 let endpoint = proxy.as_ref().map_or_else(|| server.endpoint.clone(), FaultProxy::url);
-                let (secs, writers, segment) = (shape.secs.to_string(), shape.writers.to_string(), shape.segment.to_string());
-                let args = ["recorder", client.arg(), "--endpoint", &endpoint, "--secs", &secs, "--writers", &writers, "--segment", &segment];
+                let (secs, writers, segment) =
+                    (shape.secs.to_string(), shape.writers.to_string(), shape.segment.to_string());
+                let args = [
+                    "recorder",
+                    client.arg(),
+                    "--endpoint",
+                    &endpoint,
+                    "--secs",
+                    &secs,
+                    "--writers",
+                    &writers,
+                    "--segment",
+                    &segment,
+                ];
                 let line = run_child(&args, &[]).await?;
-                let mut outcome: LoadOutcome = serde_json::from_str(&line).with_context(|| format!("child output {line:?}"))?;
+                let mut outcome: LoadOutcome =
+                    serde_json::from_str(&line).with_context(|| format!("child output {line:?}"))?;
                 outcome.faults_injected = proxy.as_ref().map_or(0, |p| p.faults_injected() as u64);
                 drop(proxy);
                 clean(&sdk).await?;
@@ -312,7 +341,12 @@ impl LoadReport {
         for (phase, outcomes) in &self.results {
             for (client, o) in CLIENTS.iter().zip(outcomes) {
                 if let Some(e) = &o.first_error {
-                    out.push_str(&format!("\nFirst failed write of {} ({}): `{}`\n", client.label(), phase.label(), e.replace('`', "'")));
+                    out.push_str(&format!(
+                        "\nFirst failed write of {} ({}): `{}`\n",
+                        client.label(),
+                        phase.label(),
+                        e.replace('`', "'")
+                    ));
                 }
             }
         }
@@ -323,17 +357,34 @@ impl LoadReport {
         let mut figures = Vec::new();
         for (phase, outcomes) in &self.results {
             let csal = &outcomes[0];
-            let best_speed = outcomes[1..].iter().zip(&CLIENTS[1..]).max_by(|a, b| a.0.mib_s().total_cmp(&b.0.mib_s())).expect("peers");
-            let best_p99 = outcomes[1..].iter().zip(&CLIENTS[1..]).min_by(|a, b| a.0.p99_ms.total_cmp(&b.0.p99_ms)).expect("peers");
+            let best_speed = outcomes[1..]
+                .iter()
+                .zip(&CLIENTS[1..])
+                .max_by(|a, b| a.0.mib_s().total_cmp(&b.0.mib_s()))
+                .expect("peers");
+            let best_p99 = outcomes[1..]
+                .iter()
+                .zip(&CLIENTS[1..])
+                .min_by(|a, b| a.0.p99_ms.total_cmp(&b.0.p99_ms))
+                .expect("peers");
             let ratio = csal.mib_s() / best_speed.0.mib_s();
             figures.push(Figure {
-                name: format!("recorder load ({}), {}: CSAL throughput vs the best peer ({})", self.title(), phase.label(), best_speed.1.label()),
+                name: format!(
+                    "recorder load ({}), {}: CSAL throughput vs the best peer ({})",
+                    self.title(),
+                    phase.label(),
+                    best_speed.1.label()
+                ),
                 value: format!("{ratio:.2}x ({:.0} vs {:.0} MiB/s)", csal.mib_s(), best_speed.0.mib_s()),
                 target: ">= 1.00x".into(),
                 met: ratio >= 1.0,
             });
             figures.push(Figure {
-                name: format!("recorder load, {}: CSAL p99 write latency vs the best peer's ({})", phase.label(), best_p99.1.label()),
+                name: format!(
+                    "recorder load, {}: CSAL p99 write latency vs the best peer's ({})",
+                    phase.label(),
+                    best_p99.1.label()
+                ),
                 value: format!("{:.0} vs {:.0} ms", csal.p99_ms, best_p99.0.p99_ms),
                 target: "<= the peer's".into(),
                 met: csal.p99_ms <= best_p99.0.p99_ms,

@@ -113,7 +113,9 @@ impl Report {
         }
         if !self.contests.is_empty() {
             out.push_str("## Transfers: CSAL against its peers\n\n");
-            out.push_str("CSAL's ratio is its speed over the fastest peer's; a peer's ratio is its speed over CSAL's.\n\n");
+            out.push_str(
+                "CSAL's ratio is its speed over the fastest peer's; a peer's ratio is its speed over CSAL's.\n\n",
+            );
             for c in &self.contests {
                 out.push_str(&c.markdown());
                 out.push('\n');

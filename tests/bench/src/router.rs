@@ -134,7 +134,9 @@ pub async fn catalog_reload() -> Result<Vec<Figure>> {
         anyhow::ensure!(summary.unchanged == INSTANCES, "a reload of an unchanged catalog changed {summary:?}");
     }
     let began = Instant::now();
-    catalog.update_module("cam-0001", ModuleUpdate { label: Some(Some("edited".into())), config: None, is_enabled: None }).await?;
+    catalog
+        .update_module("cam-0001", ModuleUpdate { label: Some(Some("edited".into())), config: None, is_enabled: None })
+        .await?;
     let edit = began.elapsed();
     let _ = release.send(());
     let receipt = open_write.await??;

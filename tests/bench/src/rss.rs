@@ -6,7 +6,6 @@ use anyhow::{Context, Result};
 use csal_core::{ByteStream, StorageRouter, WriteMeta};
 use futures::StreamExt;
 
-
 /// This process's peak resident set (VmHWM), in KiB.
 pub fn peak_rss_kib() -> Result<u64> {
     let status = std::fs::read_to_string("/proc/self/status")?;

@@ -16,7 +16,10 @@ fn base_block() -> Bytes {
     static BLOCK: std::sync::OnceLock<Bytes> = std::sync::OnceLock::new();
     BLOCK
         .get_or_init(|| {
-            (0..(CHUNK + PERIOD) as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect::<Vec<u8>>().into()
+            (0..(CHUNK + PERIOD) as u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+                .collect::<Vec<u8>>()
+                .into()
         })
         .clone()
 }

@@ -122,8 +122,7 @@ impl LayeredModule {
         Fut: Future<Output = Result<T>>,
     {
         let started = Instant::now();
-        let result =
-            self.retrying(op, started, self.config.timeouts.operation, call).instrument(self.span(op)).await;
+        let result = self.retrying(op, started, self.config.timeouts.operation, call).instrument(self.span(op)).await;
         self.finish(op, started, result)
     }
 

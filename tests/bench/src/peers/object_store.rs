@@ -50,7 +50,11 @@ pub fn s3_store(server: &S3Server) -> Result<Arc<dyn ObjectStore>> {
 
 impl ObjectStorePeer {
     pub fn new(backend: Backend) -> Result<Self> {
-        let mut peer = ObjectStorePeer { store: Arc::new(object_store::memory::InMemory::new()), multipart: true, local_root: None };
+        let mut peer = ObjectStorePeer {
+            store: Arc::new(object_store::memory::InMemory::new()),
+            multipart: true,
+            local_root: None,
+        };
         match backend {
             Backend::S3 => peer.store = s3_store(&S3Server::from_env()?)?,
             Backend::Gcs => {
