@@ -5,7 +5,7 @@
 //! operation, and have the instance's secret values scrubbed out.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use super::LayerConfig;
 use super::metrics::InstanceMetrics;
-use super::timeout::{Progress, idle_timeout_stream, with_deadline, with_progress_watchdog};
+use super::timeout::{Progress, idle_timeout_stream, with_deadline, with_deadline_from, with_progress_watchdog};
 use crate::error::{ErrorKind, Operation, Result, StorageError};
 use crate::ids::check_object_id;
 use crate::module::{
@@ -89,21 +89,24 @@ impl LayeredModule {
         result
     }
 
-    /// Run an idempotent call with deadline and retries.
-    async fn retrying<T, F, Fut>(&self, op: Operation, deadline: Duration, mut call: F) -> Result<T>
+    /// Run an idempotent call with deadline and retries. `started` is when
+    /// the first attempt starts (one clock read serves the metrics and the deadline).
+    async fn retrying<T, F, Fut>(&self, op: Operation, started: Instant, limit: Duration, mut call: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
         let mut attempt = 1;
+        let mut attempt_start = started;
         loop {
-            match with_deadline(op, deadline, call()).await {
+            match with_deadline_from(op, attempt_start.into(), limit, call()).await {
                 Err(e) => match self.config.retry.delay_after(attempt, &e) {
                     Some(delay) if op.is_idempotent() => {
                         tracing::info!(attempt, delay_ms = delay.as_millis() as u64, error = %self.decorate(e, op), "retrying");
                         self.metrics.add_retry();
                         tokio::time::sleep(delay).await;
                         attempt += 1;
+                        attempt_start = Instant::now();
                     }
                     _ => return Err(e),
                 },
@@ -119,7 +122,7 @@ impl LayeredModule {
         Fut: Future<Output = Result<T>>,
     {
         let started = Instant::now();
-        let result = self.retrying(op, self.config.timeouts.operation, call).instrument(self.span(op)).await;
+        let result = self.retrying(op, started, self.config.timeouts.operation, call).instrument(self.span(op)).await;
         self.finish(op, started, result)
     }
 
@@ -205,23 +208,27 @@ struct WriteFailure {
     may_retry: bool,
 }
 
-/// Bytes and CRC32C of what a write actually consumed.
+/// Bytes and CRC32C of what a write actually consumed. One writer (the
+/// body stream, polled by one task at a time) and one reader once the
+/// provider's write has returned (which orders the two), so relaxed
+/// atomics suffice: no lock per chunk.
 #[derive(Default)]
 struct Tally {
     bytes: AtomicU64,
-    crc: Mutex<u32>,
+    crc: AtomicU32,
 }
 
 impl Tally {
     /// Count a chunk; returns the bytes taken so far.
     fn add(&self, chunk: &[u8]) -> u64 {
         let total = self.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64;
-        let mut crc = self.crc.lock().expect("crc lock");
-        *crc = crc32c::crc32c_append(*crc, chunk);
+        // Hardware CRC32C (SSE 4.2 / ARMv8 CRC), one pass over the chunk.
+        let crc = crc32c::crc32c_append(self.crc.load(Ordering::Relaxed), chunk);
+        self.crc.store(crc, Ordering::Relaxed);
         total
     }
     fn get(&self) -> (u64, u32) {
-        (self.bytes.load(Ordering::Relaxed), *self.crc.lock().expect("crc lock"))
+        (self.bytes.load(Ordering::Relaxed), self.crc.load(Ordering::Relaxed))
     }
 }
 
@@ -303,7 +310,7 @@ impl StorageModule for LayeredModule {
             if let Some(r) = &range {
                 r.check()?;
             }
-            self.retrying(op, self.config.timeouts.first_byte, || self.inner.read(object_id, range)).await
+            self.retrying(op, started, self.config.timeouts.first_byte, || self.inner.read(object_id, range)).await
         }
         .instrument(self.span(op))
         .await;

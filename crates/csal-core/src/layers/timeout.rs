@@ -41,7 +41,26 @@ impl Default for TimeoutPolicy {
 
 /// Run `fut` with a deadline; a miss is a `Timeout` error.
 pub async fn with_deadline<T>(op: Operation, limit: Duration, fut: impl Future<Output = Result<T>>) -> Result<T> {
-    match tokio::time::timeout(limit, fut).await {
+    with_deadline_from(op, Instant::now(), limit, fut).await
+}
+
+/// [`with_deadline`] counted from `start` (the caller has read the clock
+/// already). A future that is ready at its first poll (a cached or
+/// in-memory answer) never arms a timer: that is most of the router's
+/// per-operation cost otherwise.
+pub async fn with_deadline_from<T>(
+    op: Operation,
+    start: Instant,
+    limit: Duration,
+    fut: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    let mut fut = std::pin::pin!(fut);
+    if let std::task::Poll::Ready(r) = futures::poll!(fut.as_mut()) {
+        return r;
+    }
+    // Boxed: the timer lives only in this slow path, so the futures of
+    // fast calls (and the boxes async-trait puts them in) stay small.
+    match Box::pin(tokio::time::timeout_at(start + limit, fut)).await {
         Ok(r) => r,
         Err(_) => Err(StorageError::timeout(format!("{op} did not finish within {} s", limit.as_secs_f64()))),
     }

@@ -8,8 +8,10 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use futures::StreamExt;
 
-use super::source::{self, Digest};
-use super::{BUCKET, CONCURRENCY, PART_SIZE, Peer, Server};
+use super::{Peer, digest_of};
+use crate::contest::{CONCURRENCY, PART_SIZE};
+use crate::env::{BUCKET, S3Server as Server};
+use crate::source::{self, Digest};
 
 pub struct AwsSdk {
     client: aws_sdk_s3::Client,
@@ -87,10 +89,11 @@ impl Peer for AwsSdk {
 
     async fn download(&self, key: &str) -> Result<Digest> {
         let mut body = self.client.get_object().bucket(BUCKET).key(key).send().await?.body;
-        let mut digest = Digest::default();
-        while let Some(chunk) = body.next().await {
-            digest.add(&chunk?);
-        }
-        Ok(digest)
+        digest_of(futures::stream::poll_fn(move |cx| std::pin::Pin::new(&mut body).poll_next(cx))).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.client.delete_object().bucket(BUCKET).key(key).send().await?;
+        Ok(())
     }
 }

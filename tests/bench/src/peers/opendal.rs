@@ -1,20 +1,24 @@
 //! Apache OpenDAL (`services-s3`): a `Writer` with `chunk(PART_SIZE)` and
 //! `concurrent(CONCURRENCY)` (multipart upload), and one streaming read.
+//! With `retry`, the operator gets OpenDAL's `RetryLayer` (its documented
+//! way to survive transient errors), as the fault-injected recorder load
+//! needs.
 
 use anyhow::Result;
-use futures::StreamExt;
 use opendal::Operator;
 use opendal::services::S3;
 
-use super::source::{self, Digest};
-use super::{BUCKET, CONCURRENCY, PART_SIZE, Peer, Server};
+use super::{Peer, digest_of};
+use crate::contest::{CONCURRENCY, PART_SIZE};
+use crate::env::{BUCKET, S3Server};
+use crate::source::{self, Digest};
 
 pub struct OpenDal {
-    op: Operator,
+    pub op: Operator,
 }
 
 impl OpenDal {
-    pub fn new(server: &Server) -> Result<Self> {
+    pub fn new(server: &S3Server, retry: bool) -> Result<Self> {
         // Without `auto-register-services` the reqwest transport is installed by hand.
         opendal::install_default();
         let builder = S3::default()
@@ -25,7 +29,11 @@ impl OpenDal {
             .secret_access_key(&server.secret_key)
             .disable_config_load()
             .disable_ec2_metadata();
-        Ok(OpenDal { op: Operator::new(builder)? })
+        let mut op = Operator::new(builder)?;
+        if retry {
+            op = op.layer(opendal::layers::RetryLayer::new().with_jitter());
+        }
+        Ok(OpenDal { op })
     }
 }
 
@@ -43,11 +51,10 @@ impl Peer for OpenDal {
     }
 
     async fn download(&self, key: &str) -> Result<Digest> {
-        let mut body = self.op.reader(key).await?.into_bytes_stream(..).await?;
-        let mut digest = Digest::default();
-        while let Some(chunk) = body.next().await {
-            digest.add(&chunk?);
-        }
-        Ok(digest)
+        digest_of(self.op.reader(key).await?.into_bytes_stream(..).await?).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        Ok(self.op.delete(key).await?)
     }
 }

@@ -10,9 +10,18 @@ pub const CHUNK: usize = 256 * 1024;
 const PERIOD: usize = 64 * 1024;
 const STRIDE: usize = 4099;
 
-/// Pseudo-random bytes (a multiplicative hash), so nothing can compress or dedupe them.
+/// Pseudo-random bytes (a multiplicative hash), so nothing can compress or
+/// dedupe them; made once per process.
 fn base_block() -> Bytes {
-    (0..(CHUNK + PERIOD) as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect::<Vec<u8>>().into()
+    static BLOCK: std::sync::OnceLock<Bytes> = std::sync::OnceLock::new();
+    BLOCK
+        .get_or_init(|| {
+            (0..(CHUNK + PERIOD) as u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+                .collect::<Vec<u8>>()
+                .into()
+        })
+        .clone()
 }
 
 /// `size` bytes, each chunk a fresh buffer as a file or socket reader would
