@@ -20,8 +20,16 @@ use anyhow::{Result, bail};
 use crate::{run, workspace_root};
 
 /// Every target, in the order they run.
-pub const TARGETS: &[&str] =
-    &["object_id", "key_hint", "range", "config", "webdav_multistatus", "azure_list", "filesync_tokens"];
+pub const TARGETS: &[&str] = &[
+    "object_id",
+    "key_hint",
+    "range",
+    "config",
+    "webdav_multistatus",
+    "azure_list",
+    "filesync_tokens",
+    "hls_playlist",
+];
 
 fn ensure_cargo_fuzz() -> Result<()> {
     let have = Command::new("cargo").args(["fuzz", "--version"]).output().map(|o| o.status.success()).unwrap_or(false);
