@@ -78,9 +78,34 @@ pub async fn index(State(state): State<AdminState>, Extension(caller): Extension
     };
     let policies = state.catalog.list_policies().await.unwrap_or_default();
     let now = time_to_ms(SystemTime::now());
+    let fsck: Option<serde_json::Value> = state
+        .catalog
+        .get_setting(csal_spool::FSCK_REPORT_SETTING)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|t| serde_json::from_str(&t).ok());
     let body = html! {
         h1 { "Recordings" }
         (spool_card(&state))
+        @if let Some(f) = &fsck {
+            div class="card" id="fsck" {
+                h2 { "Last reconciliation" }
+                p { (f["at"].as_str().unwrap_or("?")) ": " (f["report"]["copies_checked"]) " copies checked, "
+                    (f["report"]["findings"].as_array().map_or(0, Vec::len)) " finding(s)." }
+                @if let Some(findings) = f["report"]["findings"].as_array().filter(|a| !a.is_empty()) {
+                    table {
+                        thead { tr { th { "Kind" } th { "Camera" } th { "Target" } th { "Segment / object" } th { "Repair" } } }
+                        tbody { @for x in findings.iter().take(50) {
+                            tr { td { (x["kind"].as_str().unwrap_or("")) } td { (x["camera"].as_str().unwrap_or("")) }
+                                 td { (x["target"].as_str().unwrap_or("")) }
+                                 td { (x["segment"].as_str().or(x["object_id"].as_str()).unwrap_or("")) }
+                                 td class="reason" { (x["repaired"].as_str().unwrap_or("reported")) } }
+                        } }
+                    }
+                }
+            }
+        }
         @if summaries.is_empty() {
             div class="card" { "No recordings yet. A recorder PUTs segments to " code { "/v1/cameras/{camera}/segments/{name}" } " with an ingest token." }
         } @else {

@@ -104,6 +104,18 @@ pub enum Command {
         #[arg(long)]
         spool_dir: Option<PathBuf>,
     },
+    /// Compare the segment index with what the targets hold (and repair).
+    Fsck {
+        /// One camera (default: every camera with a policy).
+        camera: Option<String>,
+        /// Only this target.
+        #[arg(long)]
+        target: Option<String>,
+        /// Deliver missing or damaged copies again from another copy, and
+        /// adopt recognised objects the index does not know.
+        #[arg(long)]
+        repair: bool,
+    },
     /// Legal holds: evidence retention and `rm` must not delete.
     #[command(subcommand)]
     Hold(HoldCmd),
@@ -154,6 +166,9 @@ pub struct ServeArgs {
     /// Minutes between retention sweeps (0: never; one node at a time).
     #[arg(long, default_value_t = 10)]
     pub retention_interval: u64,
+    /// Hours between reconciliation runs with repair (0: never; one node at a time).
+    #[arg(long, default_value_t = 24)]
+    pub fsck_interval: u64,
     /// Address of a reverse proxy in front of the admin whose
     /// X-Forwarded-For names the client (for the per-client login
     /// lockout). Repeat for several; default none (the TCP peer is the client).

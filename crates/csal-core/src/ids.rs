@@ -37,7 +37,7 @@ pub fn check_object_id(id: &str) -> Result<()> {
     // Unicode has control characters outside ASCII too (C1, U+0080-U+009F).
     let (mut unusual, mut slash) = (false, false);
     for &b in id.as_bytes() {
-        unusual |= b < 0x20 || b >= 0x7f || b == b'\\';
+        unusual |= !(0x20..0x7f).contains(&b) || b == b'\\';
         slash |= b == b'/';
     }
     if unusual && id.chars().any(|c| c == '\\' || c.is_control()) {
@@ -45,7 +45,7 @@ pub fn check_object_id(id: &str) -> Result<()> {
     }
     if slash || id.starts_with('.') || id.len() > MAX_SEGMENT_LEN + 40 {
         for segment in id.split('/') {
-            check_segment(segment.as_bytes()).or_else(|why| bad(why))?;
+            check_segment(segment.as_bytes()).or_else(bad)?;
         }
     }
     Ok(())

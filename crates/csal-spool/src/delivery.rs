@@ -274,8 +274,6 @@ async fn write_copy(
             return Ok((object_id, true));
         }
     }
-    let hint = key_hint(seg);
-    inner.catalog.begin_copy(&seg.id, target, &hint).await?;
     let body = ByteStream::from_file(inner.spool.segment_path(&seg.id)).await?;
     if body.size() != Some(seg.size) {
         return Err(StorageError::new(
@@ -283,6 +281,22 @@ async fn write_copy(
             format!("spool file of segment '{}' has {:?} bytes, the index says {}", seg.name, body.size(), seg.size),
         ));
     }
+    Ok((store_copy(&inner.catalog, seg, target, module, body).await?, false))
+}
+
+/// Write `body` (the segment's bytes) to `target` as a journaled copy:
+/// `writing` before the first byte, `stored` with the object id after the
+/// target confirmed the size and CRC32C; a copy failing that check is
+/// deleted again. Used by delivery and by fsck's re-delivery.
+pub(crate) async fn store_copy(
+    catalog: &csal_catalog::Catalog,
+    seg: &SegmentRecord,
+    target: &str,
+    module: &LayeredModule,
+    body: ByteStream,
+) -> csal_core::Result<String> {
+    let hint = key_hint(seg);
+    catalog.begin_copy(&seg.id, target, &hint).await?;
     let mut meta = WriteMeta::new(&hint);
     meta.content_type = seg.content_type.clone();
     meta.metadata.insert("csal-camera".into(), seg.camera_id.clone());
@@ -302,8 +316,8 @@ async fn write_copy(
             ),
         ));
     }
-    inner.catalog.copy_stored(&seg.id, target, &receipt.object_id).await?;
-    Ok((receipt.object_id, false))
+    catalog.copy_stored(&seg.id, target, &receipt.object_id).await?;
+    Ok(receipt.object_id)
 }
 
 /// Look on the target for objects an earlier attempt wrote under `hint`:
@@ -340,7 +354,7 @@ async fn adopt_earlier_attempt(
     Ok(adopted)
 }
 
-async fn crc_of(module: &LayeredModule, object_id: &str) -> csal_core::Result<String> {
+pub(crate) async fn crc_of(module: &LayeredModule, object_id: &str) -> csal_core::Result<String> {
     let mut stream = module.read(object_id, None).await?;
     let mut crc = 0u32;
     while let Some(chunk) = stream.next().await {

@@ -28,6 +28,7 @@
 //! ```
 
 mod delivery;
+pub mod fsck;
 pub mod hls;
 mod ingest;
 pub mod names;
@@ -70,6 +71,9 @@ pub struct GatewayConfig {
     /// How often the retention sweeper runs (`None`: never; one node at a
     /// time on a shared catalog, by a lease).
     pub retention_interval: Option<Duration>,
+    /// How often reconciliation (`fsck` with repair) runs (`None`: never;
+    /// one node at a time). Its last report is kept in the catalog.
+    pub fsck_interval: Option<Duration>,
 }
 
 impl GatewayConfig {
@@ -85,32 +89,56 @@ impl GatewayConfig {
             poll_interval: Duration::from_secs(1),
             max_backoff: Duration::from_secs(60),
             retention_interval: Some(Duration::from_secs(600)),
+            fsck_interval: Some(Duration::from_secs(24 * 3600)),
         }
     }
 }
 
 /// The lease that lets one node at a time sweep retention.
 pub const RETENTION_LEASE: &str = "retention";
+/// The lease that lets one node at a time run reconciliation.
+pub const FSCK_LEASE: &str = "fsck";
+/// Settings key of the last scheduled reconciliation's report (JSON).
+pub const FSCK_REPORT_SETTING: &str = "recording.fsck_last_report";
 
-/// Sweep retention every `every`, while this node holds the lease.
-async fn retention_loop(inner: Arc<Inner>, every: Duration) {
+/// Run the job `lease` names every `every`, while this node holds its lease.
+async fn periodic(inner: Arc<Inner>, lease: &'static str, every: Duration) {
     let ttl = i64::try_from(every.as_millis().saturating_mul(3)).unwrap_or(i64::MAX);
     let mut stop = inner.stop.subscribe();
     loop {
-        match inner.catalog.try_lease(RETENTION_LEASE, inner.spool.node_id(), ttl).await {
+        match inner.catalog.try_lease(lease, inner.spool.node_id(), ttl).await {
             Ok(true) => {
-                if let Err(e) = retention::sweep(&inner.catalog, retention::now_ms(), false).await {
-                    tracing::warn!(error = %e, "retention sweep failed; trying again next interval");
+                let result = match lease {
+                    RETENTION_LEASE => retention::sweep(&inner.catalog, retention::now_ms(), false).await.map(|_| ()),
+                    _ => scheduled_fsck(&inner.catalog).await,
+                };
+                if let Err(e) = result {
+                    tracing::warn!(job = lease, error = %e, "periodic job failed; trying again next interval");
                 }
             }
-            Ok(false) => tracing::debug!("another node holds the retention lease"),
-            Err(e) => tracing::warn!(error = %e, "cannot take the retention lease"),
+            Ok(false) => tracing::debug!(job = lease, "another node holds the lease"),
+            Err(e) => tracing::warn!(job = lease, error = %e, "cannot take the job lease"),
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
     }
+}
+
+/// Reconcile every camera with repair, and keep the report (its first 200
+/// findings) where the admin UI shows it.
+async fn scheduled_fsck(catalog: &csal_catalog::Catalog) -> Result<()> {
+    let mut report = fsck::fsck(catalog, &fsck::FsckOptions { repair: true, ..Default::default() }).await?;
+    if !report.findings.is_empty() {
+        tracing::warn!(
+            findings = report.findings.len(),
+            "reconciliation found differences between the index and the targets"
+        );
+    }
+    report.findings.truncate(200);
+    let saved = serde_json::json!({"at": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(), "report": report});
+    catalog.set_setting(FSCK_REPORT_SETTING, &saved.to_string(), false).await
 }
 
 /// The recording gateway of one node. Cheap to clone.
@@ -174,7 +202,10 @@ impl Gateway {
         gateway.reconcile().await?;
         let mut workers = vec![tokio::spawn(delivery::run(gateway.inner.clone()))];
         if let Some(every) = gateway.inner.config.retention_interval {
-            workers.push(tokio::spawn(retention_loop(gateway.inner.clone(), every)));
+            workers.push(tokio::spawn(periodic(gateway.inner.clone(), RETENTION_LEASE, every)));
+        }
+        if let Some(every) = gateway.inner.config.fsck_interval {
+            workers.push(tokio::spawn(periodic(gateway.inner.clone(), FSCK_LEASE, every)));
         }
         *gateway.inner.workers.lock().unwrap_or_else(|p| p.into_inner()) = workers;
         tracing::info!(node = %gateway.node_id(), spool = %gateway.inner.spool.dir().display(), "recording gateway started");

@@ -231,3 +231,38 @@ pub async fn retention(cat: &Catalog, cmd: RetentionCmd, json: bool) -> CliResul
     );
     Ok(())
 }
+
+pub async fn fsck(
+    cat: &Catalog,
+    camera: Option<String>,
+    target: Option<String>,
+    repair: bool,
+    json: bool,
+) -> CliResult {
+    if let Some(c) = &camera {
+        csal_spool::names::check_camera_id(c)?;
+    }
+    let options = csal_spool::fsck::FsckOptions { camera, target, repair };
+    let report = csal_spool::fsck::fsck(cat, &options).await?;
+    if json {
+        output::json(&report);
+    } else {
+        for f in &report.findings {
+            let what = f.segment.as_deref().or(f.object_id.as_deref()).unwrap_or("-");
+            let fix = f.repaired.as_deref().map(|r| format!(" -> {r}")).unwrap_or_default();
+            println!("{:<14} {}/{} @ {}: {}{fix}", f.kind, f.camera, what, f.target, f.detail);
+        }
+        println!(
+            "{} camera(s), {} copies checked, {} objects listed, {} finding(s)",
+            report.cameras,
+            report.copies_checked,
+            report.objects_listed,
+            report.findings.len()
+        );
+    }
+    let unrepaired = report.findings.iter().any(|f| f.repaired.as_deref().is_none_or(|r| r.starts_with("not")));
+    if unrepaired && !report.findings.is_empty() {
+        return Err(CliError::unhealthy("the index and the targets differ (see above)"));
+    }
+    Ok(())
+}

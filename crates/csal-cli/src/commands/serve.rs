@@ -50,6 +50,7 @@ async fn start_gateway(cat: &Catalog, args: &ServeArgs) -> CliResult<csal_spool:
     let mut config = csal_spool::GatewayConfig::new(spool);
     config.max_segment_bytes = args.max_segment_size;
     config.deliveries = args.deliveries.max(1);
+    config.fsck_interval = (args.fsck_interval > 0).then(|| Duration::from_secs(args.fsck_interval * 3600));
     config.retention_interval =
         (args.retention_interval > 0).then(|| Duration::from_secs(args.retention_interval * 60));
     csal_spool::Gateway::start(cat.clone(), config).await.map_err(|e| {
