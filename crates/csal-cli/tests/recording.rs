@@ -338,7 +338,7 @@ fn decode(ffmpeg: &str, token: &str, url: &str) -> (String, f64) {
         .lines()
         .filter_map(|l| l.strip_prefix("out_time_us="))
         .filter_map(|v| v.trim().parse::<f64>().ok())
-        .last()
+        .next_back()
         .unwrap_or(0.0)
         / 1e6;
     (String::from_utf8_lossy(&out.stderr).into_owned(), seconds)

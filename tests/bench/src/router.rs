@@ -102,7 +102,7 @@ pub async fn catalog_reload() -> Result<Vec<Figure>> {
         tokio::spawn(async move {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let key = if n % 2 == 0 { "cam-0000" } else { "cam-0002" };
+                let key = if n.is_multiple_of(2) { "cam-0000" } else { "cam-0002" };
                 let began = Instant::now();
                 let ok = match router.write(key, ByteStream::from_bytes(vec![1u8; 4096]), WriteMeta::new("seg")).await {
                     Ok(r) => router.stat(key, &r.object_id).await.is_ok(),
