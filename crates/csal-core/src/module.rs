@@ -140,6 +140,16 @@ impl ListRequest {
         }
     }
 
+    /// Refuse a request that could list outside the store's root or makes
+    /// no sense: `path/prefix` ([`Self::id_prefix`]) follows the object-id
+    /// rules ([`crate::ids::check_id_prefix`]), `limit` is at least 1.
+    pub fn check(&self) -> Result<()> {
+        if self.limit == Some(0) {
+            return Err(StorageError::invalid_input("list limit must be at least 1"));
+        }
+        crate::ids::check_id_prefix(&self.id_prefix())
+    }
+
     /// Whether an object passes the time-window filter (for providers that
     /// filter on the client side).
     pub fn matches_time(&self, meta: &ObjectMeta) -> bool {
