@@ -171,6 +171,17 @@ pub struct ListPage {
     pub next_page: Option<String>,
 }
 
+/// How long a provider's temp file (an upload in progress) may sit untouched
+/// before it is taken for the leftover of a writer that died (`kill -9`,
+/// power cut) and swept. A live upload touches its file far more often.
+pub const STALE_TEMP_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// Whether a temp file last modified at `modified` is a leftover to sweep
+/// ([`STALE_TEMP_AGE`]); `false` when the time is unknown or in the future.
+pub fn is_stale_temp(modified: Option<SystemTime>) -> bool {
+    modified.and_then(|m| SystemTime::now().duration_since(m).ok()).is_some_and(|age| age > STALE_TEMP_AGE)
+}
+
 /// The seed's health status values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -11,18 +11,16 @@
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 
-use csal_core::{ByteStream, ErrorKind, Result, StorageError, WriteMeta, WriteReceipt, object_id_from_hint};
+use csal_core::{
+    ByteStream, ErrorKind, Result, StorageError, WriteMeta, WriteReceipt, is_stale_temp, object_id_from_hint,
+};
 
 use crate::config::Modes;
 use crate::paths::{TMP_DIR, resolve};
-
-/// Temp files untouched for this long belong to a write that died with its process.
-pub(crate) const STALE_TEMP_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// Removes the temp file unless the write completed (also on cancellation).
 struct TempFile(Option<PathBuf>);
@@ -154,7 +152,7 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Remove temp files (in-progress writes, health probes) untouched for
-/// [`STALE_TEMP_AGE`]: what a crashed or killed process left behind.
+/// [`csal_core::STALE_TEMP_AGE`]: what a crashed or killed process left behind.
 /// Returns how many went.
 pub(crate) fn sweep_stale_temp(root: &Path) -> std::io::Result<usize> {
     let entries = match std::fs::read_dir(root.join(TMP_DIR)) {
@@ -162,13 +160,11 @@ pub(crate) fn sweep_stale_temp(root: &Path) -> std::io::Result<usize> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(e),
     };
-    let now = SystemTime::now();
     let mut removed = 0;
     for entry in entries {
         let entry = entry?;
         let Ok(meta) = entry.metadata() else { continue };
-        let age = meta.modified().ok().and_then(|m| now.duration_since(m).ok());
-        if meta.is_file() && age.is_some_and(|a| a > STALE_TEMP_AGE) {
+        if meta.is_file() && is_stale_temp(meta.modified().ok()) {
             match std::fs::remove_file(entry.path()) {
                 Ok(()) => removed += 1,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
