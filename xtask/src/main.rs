@@ -204,6 +204,13 @@ fn bench(size: u64, rounds: u32, s3_only: bool) -> Result<()> {
         e.install(&env)?;
         running.push(e.start(&env)?);
     }
+    // The listing rows plant trees on WebDAV (Apache mod_dav) and SFTP (OpenSSH).
+    if !s3_only {
+        for e in emulators::all().into_iter().filter(|e| ["apache_dav", "sshd"].contains(&e.name())) {
+            e.install(&env)?;
+            running.push(e.start(&env)?);
+        }
+    }
     let mut cmd = Command::new(bin);
     cmd.arg("--size").arg(size.to_string()).arg("--rounds").arg(rounds.to_string()).current_dir(workspace_root());
     if s3_only {

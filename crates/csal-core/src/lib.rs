@@ -43,4 +43,4 @@ pub use registry::{
 pub use router::{InstanceDefinition, InstanceInfo, InstanceStatus, ReloadSummary, StorageRouter};
 pub use secret::{ExposeSecret, SecretString, mask_config};
 pub use stream::ByteStream;
-pub use tree_list::{FolderSelection, FolderTree, list_tree};
+pub use tree_list::{FolderSelection, FolderTree, ListCursors, list_tree};

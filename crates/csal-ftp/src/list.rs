@@ -20,7 +20,7 @@ pub(crate) async fn list(pool: &Arc<FtpPool>, request: &ListRequest) -> Result<L
     let root = pool.root().await?;
     let conn = pool.checkout().await?;
     let mut tree = FtpTree { pool, conn, root };
-    csal_core::list_tree(&mut tree, request, DEFAULT_PAGE).await
+    csal_core::list_tree(&mut tree, request, DEFAULT_PAGE, None).await
 }
 
 struct FtpTree<'a> {

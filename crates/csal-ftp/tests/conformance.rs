@@ -178,61 +178,26 @@ async fn active_mode_round_trip_and_listing() {
     m.delete(&receipt.object_id).await.unwrap();
 }
 
-/// Backdate a file's modification time by two days.
-fn make_two_days_old(path: &std::path::Path) {
-    let f = std::fs::File::options().write(true).open(path).unwrap();
-    f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 24 * 3600)).unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn health_checks_sweep_temp_files_older_than_a_day() {
     let Some(s) = server("ftp-sweep") else { return };
     assert!(!s.home.is_empty(), "CSAL_TEST_FTP_HOME is needed to plant leftovers");
     let base = format!("csal-sweep-{}", ulid::Ulid::new().to_string().to_lowercase());
     let r = router(plain(&s, &base));
-    let receipt = r.write("t", ByteStream::from_bytes(&b"kept"[..]), WriteMeta::new("cam/a.bin")).await.unwrap();
-    // Leftovers of uploads whose connection died, planted as the server's user would have.
-    let base_path = std::path::Path::new(&s.home).join(&base);
-    let tmp = base_path.join(".csal-tmp");
-    std::fs::create_dir_all(&tmp).unwrap();
-    let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&base_path).unwrap());
-    std::os::unix::fs::chown(&tmp, Some(owner), None).unwrap();
-    for name in ["old-1.part", "old-2.part", "live.part"] {
-        std::fs::write(tmp.join(name), b"half a segment").unwrap();
-        std::os::unix::fs::chown(tmp.join(name), Some(owner), None).unwrap();
-    }
-    make_two_days_old(&tmp.join("old-1.part"));
-    make_two_days_old(&tmp.join("old-2.part"));
-
-    let report = r.health_check("t").await.unwrap();
-    assert_eq!(report.status, csal_core::HealthStatus::Ok, "{report:?}");
-    assert_eq!(report.details.get("stale_temp_files_removed"), Some(&json!(2)), "{report:?}");
-    let left: Vec<String> =
-        std::fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    assert_eq!(left, ["live.part"], "a recent temp file (a live upload) must stay");
-    // Temp files are never objects.
-    let all = r.list("t", &ListRequest::new("")).await.unwrap();
-    let ids: Vec<&str> = all.objects.iter().map(|o| o.object_id.as_str()).collect();
-    assert_eq!(ids, [receipt.object_id.as_str()]);
+    csal_testkit::file_protocols::health_check_sweeps_old_temp_files(
+        &r,
+        "t",
+        &std::path::Path::new(&s.home).join(&base),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn list_prefixes_cannot_leave_the_base_folder() {
     let Some(s) = server("ftp-list-escape") else { return };
     let base = format!("csal-escape-{}", ulid::Ulid::new().to_string().to_lowercase());
-    let r = router(plain(&s, &format!("{base}/inner")));
-    // Something outside the instance's base folder that must stay invisible.
-    let outer = router(plain(&s, &base));
-    outer.write("t", ByteStream::from_bytes(&b"outside"[..]), WriteMeta::new("secret/x.bin")).await.unwrap();
-    r.write("t", ByteStream::from_bytes(&b"inside"[..]), WriteMeta::new("cam/a.bin")).await.unwrap();
-    let direct = r.module("t").unwrap().inner().clone();
-    for (path, prefix) in [("", "../secret/"), ("..", ""), ("cam/../..", ""), ("", "/etc/"), ("", "../../etc/")] {
-        let request = ListRequest::new(path).with_prefix(prefix);
-        let e = r.list("t", &request).await.unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::InvalidInput, "router, {path:?} {prefix:?}: {e}");
-        let e = direct.list(&request).await.unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::InvalidInput, "provider, {path:?} {prefix:?}: {e}");
-    }
+    let (inner, outer) = (router(plain(&s, &format!("{base}/inner"))), router(plain(&s, &base)));
+    csal_testkit::file_protocols::list_prefixes_cannot_leave_the_base(&inner, &outer, "t").await;
 }
 
 /// A generated body that calls `cut` once `cut_at` bytes were produced.

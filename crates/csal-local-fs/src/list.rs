@@ -3,22 +3,37 @@
 //! and resumes after the continuation token without visiting earlier
 //! sub-trees) and memory is bounded by the page size. A folder read takes
 //! names and types from `readdir` alone; only the objects a page returns
-//! are `stat`ed. The whole page runs on one blocking thread.
+//! are `stat`ed. Folders are stamped with their mtime/ctime/inode, so the
+//! page after this one continues from where this one stopped (the module's
+//! [`ListCursors`]) instead of reading the folder again, as long as the
+//! folder did not change. The whole page runs on one blocking thread.
 
+use std::hash::{Hash, Hasher};
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use csal_core::{FolderSelection, FolderTree, ListPage, ListRequest, ObjectMeta, Result, StorageError};
+use csal_core::{FolderSelection, FolderTree, ListCursors, ListPage, ListRequest, ObjectMeta, Result, StorageError};
 
 use crate::paths::{RESERVED, resolve_blocking};
 
 const DEFAULT_PAGE: usize = 1000;
 
-pub(crate) async fn list(root: &std::path::Path, request: &ListRequest) -> Result<ListPage> {
+/// A folder modified more recently than this is not stamped: on filesystems
+/// with coarse timestamps a second change in the same tick would not show.
+const SETTLED: Duration = Duration::from_secs(2);
+
+pub(crate) async fn list(
+    root: &std::path::Path,
+    request: &ListRequest,
+    cursors: &Arc<ListCursors>,
+) -> Result<ListPage> {
     let mut tree = LocalTree { root: root.to_path_buf() };
-    let request = request.clone();
+    let (request, cursors) = (request.clone(), cursors.clone());
     tokio::task::spawn_blocking(move || {
         // Every await in the walk is a plain blocking call: run it right here.
-        futures::executor::block_on(csal_core::list_tree(&mut tree, &request, DEFAULT_PAGE))
+        futures::executor::block_on(csal_core::list_tree(&mut tree, &request, DEFAULT_PAGE, Some(&cursors)))
     })
     .await
     .map_err(|e| StorageError::transient("listing task failed").with_source(e))?
@@ -65,6 +80,18 @@ impl FolderTree for LocalTree {
             }
         }
         Ok(true)
+    }
+
+    async fn folder_stamp(&mut self, folder: &str) -> Result<Option<u64>> {
+        let dir = if folder.is_empty() { self.root.clone() } else { resolve_blocking(&self.root, folder)? };
+        let Ok(meta) = std::fs::symlink_metadata(&dir) else { return Ok(None) };
+        let settled = meta.modified().ok().and_then(|m| SystemTime::now().duration_since(m).ok()) > Some(SETTLED);
+        if !settled {
+            return Ok(None);
+        }
+        let mut hash = std::collections::hash_map::DefaultHasher::new();
+        (meta.dev(), meta.ino(), meta.mtime(), meta.mtime_nsec(), meta.ctime(), meta.ctime_nsec()).hash(&mut hash);
+        Ok(Some(hash.finish()))
     }
 
     async fn file_meta(&mut self, object_id: &str) -> Result<Option<ObjectMeta>> {

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
 
 use csal_core::{
-    ByteRange, ByteStream, Capabilities, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta, Result,
-    StorageError, StorageModule, WriteMeta, WriteReceipt,
+    ByteRange, ByteStream, Capabilities, HealthReport, InstanceContext, ListCursors, ListPage, ListRequest, ObjectMeta,
+    Result, StorageError, StorageModule, WriteMeta, WriteReceipt,
 };
 
 use crate::config::{LocalFsConfig, Modes};
@@ -19,6 +19,8 @@ pub struct LocalFsModule {
     root: PathBuf,
     config: LocalFsConfig,
     modes: Modes,
+    /// Where recent listing pages stopped (see `csal_core::tree_list`).
+    cursors: Arc<ListCursors>,
 }
 
 pub(crate) fn build(_ctx: &InstanceContext, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
@@ -50,7 +52,7 @@ impl LocalFsModule {
         if let Err(e) = sweep_stale_temp(&root) {
             tracing::warn!(root = %root.display(), error = %e, "could not sweep old temp files");
         }
-        Ok(LocalFsModule { root, config, modes })
+        Ok(LocalFsModule { root, config, modes, cursors: Arc::default() })
     }
 
     pub fn root(&self) -> &Path {
@@ -141,7 +143,7 @@ impl StorageModule for LocalFsModule {
     }
 
     async fn list(&self, request: &ListRequest) -> Result<ListPage> {
-        crate::list::list(&self.root, request).await
+        crate::list::list(&self.root, request, &self.cursors).await
     }
 
     async fn stat(&self, object_id: &str) -> Result<ObjectMeta> {

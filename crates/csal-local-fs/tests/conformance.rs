@@ -236,3 +236,44 @@ async fn pages_come_in_id_order_across_nested_folders() {
         assert_eq!(got, ids, "limit {limit}");
     }
 }
+
+#[tokio::test]
+async fn paging_through_settled_folders_sees_a_file_added_mid_listing() {
+    // Folders older than a couple of seconds let a page continue from where
+    // the previous one stopped without reading them again; a folder that
+    // changes in between must be read again, or the new file is missed.
+    let root = tempfile::tempdir().unwrap();
+    let mut ids = Vec::new();
+    for day in 0..3 {
+        let dir = root.path().join(format!("cam/d{day}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for seg in 0..700 {
+            std::fs::File::create(dir.join(format!("s{seg:04}.mp4"))).unwrap();
+            ids.push(format!("cam/d{day}/s{seg:04}.mp4"));
+        }
+    }
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for dir in ["", "cam", "cam/d0", "cam/d1", "cam/d2"] {
+        std::fs::File::open(root.path().join(dir)).unwrap().set_modified(an_hour_ago).unwrap();
+    }
+    let r = router(json!({ "root": root.path() }));
+    let mut request = csal_core::ListRequest::new("cam").with_limit(100);
+    let mut got = Vec::new();
+    let mut added = false;
+    loop {
+        let page = r.list("disk", &request).await.unwrap();
+        got.extend(page.objects.into_iter().map(|o| o.object_id));
+        if got.len() >= 800 && !added {
+            // Behind the listing's position, in the folder it is walking.
+            std::fs::File::create(root.path().join("cam/d1/s0150-late.mp4")).unwrap();
+            ids.push("cam/d1/s0150-late.mp4".into());
+            added = true;
+        }
+        match page.next_page {
+            Some(t) => request.continuation = Some(t),
+            None => break,
+        }
+    }
+    ids.sort();
+    assert_eq!(got, ids);
+}

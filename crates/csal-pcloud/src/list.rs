@@ -15,7 +15,7 @@ use crate::client::{Body, PcloudClient, object_meta};
 const DEFAULT_LIMIT: usize = 1000;
 
 pub(crate) async fn list(client: &PcloudClient, request: &ListRequest) -> Result<ListPage> {
-    csal_core::list_tree(&mut PcloudTree { client }, request, DEFAULT_LIMIT).await
+    csal_core::list_tree(&mut PcloudTree { client }, request, DEFAULT_LIMIT, None).await
 }
 
 struct PcloudTree<'a> {

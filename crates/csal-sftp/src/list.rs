@@ -13,7 +13,7 @@ const DEFAULT_PAGE: usize = 1000;
 
 pub(crate) async fn list(client: &SftpClient, request: &ListRequest) -> Result<ListPage> {
     let mut tree = SftpTree { client, base: client.config().base() };
-    csal_core::list_tree(&mut tree, request, DEFAULT_PAGE).await
+    csal_core::list_tree(&mut tree, request, DEFAULT_PAGE, None).await
 }
 
 struct SftpTree<'a> {

@@ -90,7 +90,7 @@ pub(crate) async fn stat(client: &DavClient, id: &str) -> Result<ObjectMeta> {
 
 /// One page of the recursive listing.
 pub(crate) async fn list(client: &DavClient, request: &ListRequest) -> Result<ListPage> {
-    csal_core::list_tree(&mut DavTree { client }, request, DEFAULT_PAGE).await
+    csal_core::list_tree(&mut DavTree { client }, request, DEFAULT_PAGE, None).await
 }
 
 struct DavTree<'a> {

@@ -7,6 +7,7 @@
 
 mod cloud;
 mod filesync;
+mod listing;
 mod local_fs;
 mod rss;
 mod s3;
@@ -27,7 +28,9 @@ csal_core::link_providers!(
     csal_gdrive,
     csal_pcloud,
     csal_mega,
-    csal_s3
+    csal_s3,
+    csal_webdav,
+    csal_sftp
 );
 
 #[derive(Parser)]
@@ -68,6 +71,11 @@ enum Only {
     RssFileSync { provider: String },
     /// (internal) Run a provider's fake and print its instance config until stdin closes.
     FakeServer { provider: String },
+    /// Only the listing rows: local_fs vs walkdir / object_store, webdav and sftp (printed).
+    Listing,
+    /// (internal) One listing by one lister; prints its time and peak RSS as JSON.
+    #[command(hide = true)]
+    ListChild(listing::ChildArgs),
 }
 
 /// One line of the results table.
@@ -92,6 +100,8 @@ fn main() -> Result<()> {
         Some(Only::RssCloud { provider }) => return rt.block_on(cloud::stream_through(provider, cli.size)),
         Some(Only::RssFileSync { provider }) => return rt.block_on(filesync::stream_through(provider, cli.size)),
         Some(Only::FakeServer { provider }) => return rt.block_on(filesync::serve_fake(provider)),
+        Some(Only::ListChild(args)) => return rt.block_on(listing::child(args)),
+        Some(Only::Listing) => return finish(&listing::figures()?, &[], &cli),
         Some(Only::RssIdle) => {
             println!("{}", rss::peak_rss_kib()?);
             return Ok(());
@@ -104,6 +114,7 @@ fn main() -> Result<()> {
     figures.extend(rss::local_fs_peak(cli.size)?);
     figures.extend(cloud::peaks(cli.size)?);
     figures.extend(filesync::peaks(cli.size)?);
+    figures.extend(listing::figures()?);
     let (s3_figures, comparison) = rt.block_on(s3::figures_or_skip(cli.size, cli.rounds))?;
     figures.extend(s3_figures);
     let sections: Vec<String> = comparison.iter().map(s3::Comparison::markdown).collect();
