@@ -5,14 +5,15 @@ use csal_core::{ConfigField, Result, SecretString, StorageError};
 
 const DOC: &str = "https://github.com/csal-rs/csal/blob/main/docs/providers/ftp.md";
 
-/// Transport security.
+/// Transport security. Explicit TLS unless plain FTP is chosen by name:
+/// plain FTP sends the password and every byte in clear text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FtpSecurity {
-    /// Plain FTP: password and data in clear text.
-    #[default]
+    /// Plain FTP: password and data in clear text (only when asked for).
     None,
     /// Explicit FTPS: `AUTH TLS` on the control connection, `PROT P` for data.
+    #[default]
     ExplicitTls,
 }
 
@@ -107,9 +108,9 @@ pub(crate) const FIELDS: &[ConfigField] = &[
     ConfigField::number("port", "Port").default("21"),
     ConfigField::text("username", "User name").required(),
     ConfigField::secret("password", "Password"),
-    ConfigField::select("security", "Security", &["none", "explicit_tls"])
-        .default("\"none\"")
-        .help("explicit_tls = FTPS with AUTH TLS (recommended); none sends the password in clear text.")
+    ConfigField::select("security", "Security", &["explicit_tls", "none"])
+        .default("\"explicit_tls\"")
+        .help("explicit_tls = FTPS with AUTH TLS (the default); none = plain FTP, which sends the password and data in clear text.")
         .doc(DOC),
     ConfigField::bool("accept_invalid_certs", "Accept invalid TLS certificates")
         .default("false")
@@ -127,3 +128,19 @@ pub(crate) const FIELDS: &[ConfigField] = &[
         .default("60")
         .help("Longest wait for one server reply or one chunk of data."),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_is_the_default_and_plain_ftp_only_by_name() {
+        let parse = |v: serde_json::Value| csal_core::parse_config::<FtpConfig>("ftp", &v).unwrap();
+        let c = parse(serde_json::json!({"host": "h", "username": "u"}));
+        assert_eq!(c.security, FtpSecurity::ExplicitTls);
+        let c = parse(serde_json::json!({"host": "h", "username": "u", "security": "none"}));
+        assert_eq!(c.security, FtpSecurity::None);
+        let spec = FIELDS.iter().find(|f| f.key == "security").unwrap();
+        assert_eq!(spec.default, Some("\"explicit_tls\""), "the form's default must match");
+    }
+}

@@ -33,7 +33,10 @@ fn server(label: &str) -> Option<Server> {
 }
 
 fn plain(s: &Server, base_dir: &str) -> Value {
-    json!({ "host": s.host, "port": s.port, "username": s.user, "password": s.password, "base_dir": base_dir })
+    json!({
+        "host": s.host, "port": s.port, "username": s.user, "password": s.password, "base_dir": base_dir,
+        "security": "none",
+    })
 }
 
 fn ftps(s: &Server, base_dir: &str) -> Value {

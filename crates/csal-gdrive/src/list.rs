@@ -11,7 +11,7 @@ use crate::error::classify;
 use crate::read::meta_from;
 
 #[derive(serde::Serialize, serde::Deserialize, Default)]
-struct Walk {
+pub(crate) struct Walk {
     /// Page token inside the folder being read.
     n: Option<String>,
     /// That folder: (path relative to the root, id).
@@ -20,11 +20,11 @@ struct Walk {
     p: Vec<(String, String)>,
 }
 
-fn encode(w: &Walk) -> String {
+pub(crate) fn encode(w: &Walk) -> String {
     serde_json::to_string(w).unwrap_or_default().bytes().map(|b| format!("{b:02x}")).collect()
 }
 
-fn decode(s: &str) -> Option<Walk> {
+pub(crate) fn decode(s: &str) -> Option<Walk> {
     if s.len() % 2 != 0 {
         return None;
     }

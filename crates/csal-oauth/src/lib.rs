@@ -23,10 +23,12 @@
 
 pub mod authorize;
 mod bearer;
+mod save;
 mod store;
 mod token;
 
 pub use bearer::{BearerSource, check_health, send_with_bearer};
+pub use save::SaveRetry;
 pub use store::{ConfigTokenStore, MemoryTokenStore, REFRESH_TOKEN_EXPIRES_AT, TokenStore};
 pub use token::{
     OAuthSettings, REFRESH_TOKEN_WARNING, TokenManager, TokenSet, health_report, parse_refresh_token_expiry,

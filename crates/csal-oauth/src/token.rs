@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use csal_core::{ErrorKind, ExposeSecret, Result, SecretString, StorageError};
 
+use crate::save::{SaveRetry, TokenSaver};
 use crate::store::TokenStore;
 
 /// Refresh this long before the access token expires.
@@ -102,7 +103,7 @@ pub struct TokenManager {
     grant: Grant,
     http: reqwest::Client,
     state: tokio::sync::Mutex<State>,
-    store: Option<Arc<dyn TokenStore>>,
+    saver: Option<TokenSaver>,
     skew: Duration,
     /// How long a newly issued refresh token lasts, when the provider has a
     /// fixed policy and does not say in the token response.
@@ -185,7 +186,7 @@ impl TokenManager {
                 expires_at: settings.expires_at,
                 revoked: not_authorised.clone(),
             }),
-            store,
+            saver: store.map(|s| TokenSaver::new(s, SaveRetry::default())),
             skew: DEFAULT_SKEW,
             refresh_token_lifetime: None,
             refresh_token_expires_at: StdMutex::new(None),
@@ -226,6 +227,12 @@ impl TokenManager {
         Ok(manager)
     }
 
+    /// How saving refreshed tokens is retried (see [`SaveRetry`]).
+    pub fn with_save_retry(mut self, retry: SaveRetry) -> Self {
+        self.saver = self.saver.map(|s| s.with_retry(retry));
+        self
+    }
+
     /// Refresh this long before expiry (default two minutes).
     pub fn with_skew(mut self, skew: Duration) -> Self {
         self.skew = skew;
@@ -255,6 +262,9 @@ impl TokenManager {
     /// expires within [`REFRESH_TOKEN_WARNING`]: health checks report the
     /// instance as degraded with this reason (no secret in it).
     pub fn health(&self) -> Option<String> {
+        if let Some(unsaved) = self.saver.as_ref().and_then(TokenSaver::behind) {
+            return Some(unsaved);
+        }
         if let Some(failure) = self.last_failure.lock().expect("lock").clone() {
             return Some(failure);
         }
@@ -345,10 +355,8 @@ impl TokenManager {
                 state.expires_at = tokens.expires_at;
                 self.refreshes.fetch_add(1, Ordering::Relaxed);
                 *self.last_failure.lock().expect("lock") = None;
-                if let Some(store) = &self.store {
-                    if let Err(e) = store.save(&tokens).await {
-                        tracing::warn!(error = %e, "refreshed OAuth tokens could not be persisted");
-                    }
+                if let Some(saver) = &self.saver {
+                    saver.save(&tokens, rotated).await;
                 }
                 tracing::debug!(token_url = %self.token_url, "OAuth access token refreshed");
                 Ok(tokens.access_token)

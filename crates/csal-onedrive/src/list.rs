@@ -14,7 +14,7 @@ use crate::read::meta_from;
 const MAX_TOP: usize = 1000;
 
 #[derive(serde::Serialize, serde::Deserialize, Default)]
-struct Walk {
+pub(crate) struct Walk {
     /// `@odata.nextLink` of the folder being read.
     n: Option<String>,
     /// That folder, relative to the root.
@@ -23,11 +23,11 @@ struct Walk {
     p: Vec<String>,
 }
 
-fn encode(w: &Walk) -> String {
+pub(crate) fn encode(w: &Walk) -> String {
     serde_json::to_string(w).unwrap_or_default().bytes().map(|b| format!("{b:02x}")).collect()
 }
 
-fn decode(s: &str) -> Option<Walk> {
+pub(crate) fn decode(s: &str) -> Option<Walk> {
     if s.len() % 2 != 0 {
         return None;
     }

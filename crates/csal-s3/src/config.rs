@@ -38,6 +38,21 @@ pub enum ConditionalCreate {
     Never,
 }
 
+/// Whether SigV4 signs the SHA-256 of upload bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayloadSigning {
+    /// Unsigned (`UNSIGNED-PAYLOAD`) when the body carries a checksum the
+    /// server verifies and the connection cannot be tampered with on the
+    /// way (HTTPS, or a loopback address: the "potentially trustworthy"
+    /// origins of the W3C Secure Contexts rule); signed otherwise.
+    Auto,
+    /// Always hash and sign the body (one more SHA-256 pass on each side).
+    Always,
+    /// Never sign the body (the checksum header, which is signed, still is).
+    Never,
+}
+
 /// Config of an `s3` instance.
 #[derive(Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,6 +81,8 @@ pub struct S3Config {
     pub checksum_algorithm: ChecksumAlgorithm,
     #[serde(default = "default_conditional")]
     pub conditional_create: ConditionalCreate,
+    #[serde(default = "default_payload_signing")]
+    pub payload_signing: PayloadSigning,
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_secs: u64,
     /// Per HTTP request attempt (a part upload, a GET until headers, ...).
@@ -93,6 +110,9 @@ fn default_checksum() -> ChecksumAlgorithm {
 }
 fn default_conditional() -> ConditionalCreate {
     ConditionalCreate::Auto
+}
+fn default_payload_signing() -> PayloadSigning {
+    PayloadSigning::Auto
 }
 fn default_connect_timeout() -> u64 {
     10
@@ -122,6 +142,7 @@ impl std::fmt::Debug for S3Config {
             .field("part_size_mb", &self.part_size_mb)
             .field("upload_concurrency", &self.upload_concurrency)
             .field("checksum_algorithm", &self.checksum_algorithm)
+            .field("payload_signing", &self.payload_signing)
             .finish_non_exhaustive()
     }
 }
@@ -145,10 +166,24 @@ impl S3Config {
             upload_concurrency: default_upload_concurrency(),
             checksum_algorithm: default_checksum(),
             conditional_create: default_conditional(),
+            payload_signing: default_payload_signing(),
             connect_timeout_secs: default_connect_timeout(),
             request_timeout_secs: default_request_timeout(),
             read_timeout_secs: default_read_timeout(),
             degraded_latency_ms: default_degraded_ms(),
+        }
+    }
+
+    /// Whether upload bodies are hashed into the SigV4 signature (see [`PayloadSigning`]).
+    /// Integrity does not depend on it: every PUT and part carries its checksum.
+    pub fn signs_payload(&self) -> bool {
+        match self.payload_signing {
+            PayloadSigning::Always => true,
+            PayloadSigning::Never => false,
+            PayloadSigning::Auto => {
+                self.checksum_algorithm == ChecksumAlgorithm::None
+                    || !self.endpoint.as_deref().is_none_or(endpoint_is_trustworthy)
+            }
         }
     }
 
@@ -234,6 +269,18 @@ impl S3Config {
     }
 }
 
+/// HTTPS, or plain HTTP to a loopback address (nothing on the way to tamper with).
+fn endpoint_is_trustworthy(endpoint: &str) -> bool {
+    let Ok(url) = url::Url::parse(endpoint) else { return false };
+    match (url.scheme(), url.host()) {
+        ("https", _) => true,
+        ("http", Some(url::Host::Domain(d))) => d.eq_ignore_ascii_case("localhost"),
+        ("http", Some(url::Host::Ipv4(ip))) => ip.is_loopback(),
+        ("http", Some(url::Host::Ipv6(ip))) => ip.is_loopback(),
+        _ => false,
+    }
+}
+
 const DOC: &str = "https://docs.aws.amazon.com/AmazonS3/latest/userguide/";
 
 /// The `s3` config spec.
@@ -269,6 +316,9 @@ pub(crate) const FIELDS: &[ConfigField] = &[
     ConfigField::select("conditional_create", "Conditional create", &["auto", "always", "never"])
         .default("\"auto\"")
         .help("Send If-None-Match: * so an existing key is never overwritten. auto: stop sending it if the server does not implement it."),
+    ConfigField::select("payload_signing", "Payload signing", &["auto", "always", "never"])
+        .default("\"auto\"")
+        .help("auto: bodies with a checksum are sent UNSIGNED-PAYLOAD over HTTPS or to a loopback address (saves a SHA-256 pass on both sides), signed otherwise."),
     ConfigField::number("connect_timeout_secs", "Connect timeout (s)").default("10"),
     ConfigField::number("request_timeout_secs", "Request timeout (s)")
         .default("120")
@@ -318,5 +368,24 @@ mod tests {
         let c =
             parse(serde_json::json!({"bucket": "cams", "access_key": "AKIA", "secret_key": "sup3rs3cret"})).unwrap();
         assert!(!format!("{c:?}").contains("sup3rs3cret"));
+    }
+
+    #[test]
+    fn payload_is_signed_unless_a_checksum_travels_over_a_trustworthy_connection() {
+        let signs = |extra: serde_json::Value| {
+            let mut cfg = serde_json::json!({"bucket": "cams"});
+            cfg.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            parse(cfg).unwrap().signs_payload()
+        };
+        assert!(!signs(serde_json::json!({})), "AWS itself (HTTPS)");
+        assert!(!signs(serde_json::json!({"endpoint": "https://minio.example:9000"})));
+        assert!(!signs(serde_json::json!({"endpoint": "http://127.0.0.1:9000"})));
+        assert!(!signs(serde_json::json!({"endpoint": "http://localhost:9000"})));
+        assert!(!signs(serde_json::json!({"endpoint": "http://[::1]:9000"})));
+        assert!(signs(serde_json::json!({"endpoint": "http://minio.lan:9000"})), "plain HTTP over a network");
+        assert!(signs(serde_json::json!({"endpoint": "http://10.0.0.5:9000"})));
+        assert!(signs(serde_json::json!({"checksum_algorithm": "none"})), "no checksum: the signature is the check");
+        assert!(signs(serde_json::json!({"payload_signing": "always"})));
+        assert!(!signs(serde_json::json!({"endpoint": "http://minio.lan", "payload_signing": "never"})));
     }
 }

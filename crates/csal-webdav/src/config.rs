@@ -33,6 +33,10 @@ pub struct WebDavConfig {
     /// Longest wait for any single read from the server.
     #[serde(default)]
     pub read_timeout_secs: Option<u64>,
+    /// Allow Basic credentials over `http://` to a host other than this
+    /// machine (default false: refused).
+    #[serde(default)]
+    pub allow_insecure_basic: bool,
 }
 
 impl std::fmt::Debug for WebDavConfig {
@@ -66,6 +70,10 @@ pub struct NextcloudConfig {
     pub connect_timeout_secs: Option<u64>,
     #[serde(default)]
     pub read_timeout_secs: Option<u64>,
+    /// Allow the app password over `http://` to a host other than this
+    /// machine (default false: refused).
+    #[serde(default)]
+    pub allow_insecure_basic: bool,
 }
 
 impl std::fmt::Debug for NextcloudConfig {
@@ -107,6 +115,9 @@ pub(crate) const WEBDAV_FIELDS: &[ConfigField] = &[
     ConfigField::number("read_timeout_secs", "Read timeout (s)")
         .default("60")
         .help("Longest wait for the server while reading a response."),
+    ConfigField::bool("allow_insecure_basic", "Allow Basic over plain http").default("false").help(
+        "Basic sends the password readable on the wire: refused over http:// to another machine unless this is on.",
+    ),
 ];
 
 pub(crate) const NEXTCLOUD_FIELDS: &[ConfigField] = &[
@@ -123,4 +134,7 @@ pub(crate) const NEXTCLOUD_FIELDS: &[ConfigField] = &[
     ConfigField::bool("accept_invalid_certs", "Accept invalid TLS certificates").default("false"),
     ConfigField::number("connect_timeout_secs", "Connect timeout (s)").default("10"),
     ConfigField::number("read_timeout_secs", "Read timeout (s)").default("60"),
+    ConfigField::bool("allow_insecure_basic", "Allow the password over plain http")
+        .default("false")
+        .help("Refused over http:// to another machine unless this is on: the app password would travel readable."),
 ];

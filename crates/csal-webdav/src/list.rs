@@ -54,7 +54,12 @@ pub(crate) async fn propfind_entries(client: &DavClient, rel: &str, depth: u8) -
         return Err(status_error(status, resp.headers(), &what));
     }
     let text = resp.text().await.map_err(|e| crate::error::transport_error(e, &what))?;
-    let parsed: ListMultiStatus = reqwest_dav::re_exports::serde_xml_rs::from_str(&text)
+    parse_multistatus(client, &text, &what).map(Some)
+}
+
+/// The entries of a 207 multistatus answer (the server's XML: hostile input).
+pub(crate) fn parse_multistatus(client: &DavClient, text: &str, what: &str) -> Result<Vec<Entry>> {
+    let parsed: ListMultiStatus = reqwest_dav::re_exports::serde_xml_rs::from_str(text)
         .map_err(|e| StorageError::permanent(format!("{what}: unreadable multistatus answer")).with_source(e))?;
     let mut out = Vec::with_capacity(parsed.responses.len());
     for response in parsed.responses {
@@ -63,7 +68,7 @@ pub(crate) async fn propfind_entries(client: &DavClient, rel: &str, depth: u8) -
         let Some(ok) = ok else { continue };
         out.push(entry(rel, ok.prop));
     }
-    Ok(Some(out))
+    Ok(out)
 }
 
 fn entry(rel: String, prop: ListProp) -> Entry {
