@@ -244,6 +244,13 @@ fn bench(args: BenchArgs) -> Result<()> {
             running.push(e.start(&env)?);
         }
     }
+    // The listing rows plant trees on WebDAV (Apache mod_dav) and SFTP (OpenSSH).
+    if wants("listing") {
+        for e in emulators::all().into_iter().filter(|e| ["apache_dav", "sshd"].contains(&e.name())) {
+            e.install(&env)?;
+            running.push(e.start(&env)?);
+        }
+    }
     let mut cmd = Command::new(bin);
     cmd.arg("--rounds").arg(args.rounds.to_string()).current_dir(workspace_root());
     if let Some(sizes) = &args.sizes {

@@ -51,6 +51,26 @@ pub fn check_object_id(id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Refuse a listing's id prefix (`path/prefix`) that could leave the
+/// store's root: every complete segment must pass [`check_object_id`]'s
+/// rules; the last, partial one (`a-` of `cam/a-`) only must not hold NUL,
+/// backslashes or control characters. "" (everything) is fine.
+pub fn check_id_prefix(prefix: &str) -> Result<()> {
+    let bad = |why: &str| Err(StorageError::invalid_input(format!("list prefix {:?} {why}", shorten(prefix))));
+    if prefix.len() > MAX_OBJECT_ID_LEN {
+        return bad("is too long");
+    }
+    if prefix.chars().any(|c| c == '\0' || c == '\\' || c.is_control()) {
+        return bad("contains NUL, a backslash or a control character");
+    }
+    match prefix.rsplit_once('/') {
+        Some((folders, _partial)) => check_object_id(folders).map_err(|_| {
+            StorageError::invalid_input(format!("list prefix {:?} is not a clean relative path", shorten(prefix)))
+        }),
+        None => Ok(()),
+    }
+}
+
 /// One path segment of an object id: not empty, not `.` or `..`, not too long.
 fn check_segment(segment: &[u8]) -> std::result::Result<(), &'static str> {
     match segment {
@@ -155,6 +175,18 @@ mod tests {
         }
         check_object_id("camera5/2025/seg-01.mp4").unwrap();
         check_object_id("ünïcode dir/ファイル").unwrap();
+    }
+
+    #[test]
+    fn hostile_list_prefixes_are_refused() {
+        for prefix in ["../../etc/", "../x", "/etc/", "a/../../b/", "a//b", "./a", "a/./", "a\0b", "a\\b", "/x", "a\nb"]
+        {
+            let e = check_id_prefix(prefix).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidInput, "{prefix:?}");
+        }
+        for prefix in ["", "a-", "cam/", "cam/2025-01", "cam/..partial", "..x", "ファイル/"] {
+            check_id_prefix(prefix).unwrap_or_else(|e| panic!("{prefix:?}: {e}"));
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod router;
 pub mod secret;
 pub mod stream;
 pub mod time_format;
+pub mod tree_list;
 
 pub use async_trait::async_trait;
 pub use bytes::Bytes;
@@ -28,11 +29,11 @@ pub use bytes::Bytes;
 pub use inventory;
 
 pub use error::{ErrorClass, ErrorKind, Operation, Result, StorageError};
-pub use ids::{check_object_id, object_id_from_hint, sanitize_hint};
+pub use ids::{check_id_prefix, check_object_id, object_id_from_hint, sanitize_hint};
 pub use layers::{LayerConfig, LayeredModule, RetryPolicy, TimeoutPolicy};
 pub use module::{
-    Capabilities, Checksum, HealthReport, HealthStatus, ListPage, ListRequest, ObjectMeta, StorageModule, WriteMeta,
-    WriteReceipt,
+    Capabilities, Checksum, HealthReport, HealthStatus, ListPage, ListRequest, ObjectMeta, STALE_TEMP_AGE,
+    StorageModule, WriteMeta, WriteReceipt, is_stale_temp,
 };
 pub use range::ByteRange;
 pub use registry::{
@@ -42,3 +43,4 @@ pub use registry::{
 pub use router::{InstanceDefinition, InstanceInfo, InstanceStatus, ReloadSummary, StorageRouter};
 pub use secret::{ExposeSecret, SecretString, mask_config};
 pub use stream::ByteStream;
+pub use tree_list::{FolderSelection, FolderTree, ListCursors, list_tree};

@@ -287,6 +287,21 @@ async fn writes_retry_only_replayable_bodies() {
 }
 
 #[tokio::test]
+async fn list_paths_and_prefixes_that_leave_the_root_are_refused_by_the_layer() {
+    // The provider would answer with an empty page: only the layer can refuse.
+    let router = StorageRouter::new(&[def("1", "l", "flaky", r#"{"token":"t0ken"}"#)], fast_layers());
+    for (path, prefix) in [("", "../../etc/"), ("..", ""), ("cam/../..", ""), ("", "/etc/"), ("a//b", ""), ("", "a\\b")]
+    {
+        let request = ListRequest::new(path).with_prefix(prefix);
+        let e = router.list("l", &request).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "path {path:?} prefix {prefix:?}: {e}");
+    }
+    for (path, prefix) in [("", ""), ("cam", "2025-"), ("/cam/", ""), ("", "cam/a-")] {
+        router.list("l", &ListRequest::new(path).with_prefix(prefix)).await.expect("a clean request is passed on");
+    }
+}
+
+#[tokio::test]
 async fn declared_size_mismatch_is_an_integrity_error() {
     let router = StorageRouter::new(&[def("1", "w", "flaky", r#"{"token":"t0ken"}"#)], fast_layers());
     let lying = ByteStream::new(futures::stream::iter(vec![Ok(bytes::Bytes::from_static(b"ab"))]), Some(5));

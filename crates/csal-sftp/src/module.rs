@@ -15,8 +15,10 @@ use russh_sftp::protocol::FileAttributes;
 use crate::client::SftpClient;
 use crate::config::SftpConfig;
 
-/// Name prefix of in-flight uploads (hidden, never listed).
-pub(crate) const TEMP_PREFIX: &str = ".csal-tmp-";
+/// Folder (under `base_dir`) of in-flight uploads.
+pub(crate) const TEMP_DIR: &str = ".csal-tmp";
+/// Names starting with this are ours (temp files), never listed as objects.
+pub(crate) const RESERVED_PREFIX: &str = ".csal";
 const READ_CHUNK: usize = 256 * 1024;
 
 /// An `sftp` instance.
@@ -155,11 +157,18 @@ impl StorageModule for SftpModule {
 
     async fn health_check(&self) -> HealthReport {
         let started = Instant::now();
-        match self.check_base().await {
-            Ok(()) => HealthReport::ok(started.elapsed())
-                .with_detail("host", self.client.config().host.clone())
-                .with_detail("base_dir", self.client.config().base()),
-            Err(e) => HealthReport::offline(&e),
+        if let Err(e) = self.check_base().await {
+            return HealthReport::offline(&e);
+        }
+        let report = HealthReport::ok(started.elapsed())
+            .with_detail("host", self.client.config().host.clone())
+            .with_detail("base_dir", self.client.config().base());
+        match crate::write::sweep_stale_temp(&self.client).await {
+            Ok(removed) => report.with_detail("stale_temp_files_removed", removed),
+            Err(e) => {
+                tracing::warn!(host = %self.client.config().host, error = %e, "sftp: could not sweep old temp files");
+                report
+            }
         }
     }
 

@@ -13,6 +13,7 @@ mod contest;
 mod env;
 mod filesync;
 mod gateway;
+mod listing;
 mod peers;
 mod recorder;
 mod report;
@@ -38,7 +39,9 @@ csal_core::link_providers!(
     csal_gdrive,
     csal_pcloud,
     csal_mega,
-    csal_s3
+    csal_s3,
+    csal_webdav,
+    csal_sftp
 );
 
 #[derive(Parser)]
@@ -100,6 +103,8 @@ enum Part {
     Catalog,
     /// Peak RSS of the file-sync providers on their fakes.
     FileSync,
+    /// Listings of big trees: local_fs vs walkdir / object_store, webdav and sftp.
+    Listing,
     /// The recording gateway (`csal serve`'s `/v1/`) under cameras' segment uploads.
     Gateway,
 }
@@ -144,6 +149,9 @@ enum ChildCmd {
         #[arg(long)]
         cameras: usize,
     },
+    /// (internal) One listing by one lister; prints its time and peak RSS as JSON.
+    #[command(hide = true)]
+    ListChild(listing::ChildArgs),
 }
 
 fn main() {
@@ -173,6 +181,7 @@ async fn run_child_command(child: &ChildCmd, cli: &Cli) -> Result<()> {
         ChildCmd::RssFileSync { provider } => filesync::stream_through(provider, cli.size).await,
         ChildCmd::FakeServer { provider } => filesync::serve_fake(provider).await,
         ChildCmd::GatewayChild { dir, cameras } => gateway::gateway_child(dir, *cameras).await,
+        ChildCmd::ListChild(args) => listing::child(args).await,
     }
 }
 
@@ -229,6 +238,9 @@ async fn run_all(cli: &Cli) -> Result<()> {
         let size = cli.sizes.iter().copied().max().unwrap_or(1 << 30);
         report.figures.extend(filesync::peaks(size)?);
         report.filesync_size = Some(size);
+    }
+    if wanted(Part::Listing) {
+        report.figures.extend(listing::figures()?);
     }
     report.print();
     if let Some(path) = &cli.markdown {

@@ -337,9 +337,7 @@ impl StorageModule for LayeredModule {
 
     async fn list(&self, request: &ListRequest) -> Result<ListPage> {
         self.call(Operation::List, || async move {
-            if request.limit == Some(0) {
-                return Err(StorageError::invalid_input("list limit must be at least 1"));
-            }
+            request.check()?;
             self.inner.list(request).await
         })
         .await
