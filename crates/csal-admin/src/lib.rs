@@ -56,6 +56,9 @@ pub struct AdminState {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The recording gateway (`/v1/`), when this server runs one.
     pub gateway: Option<csal_spool::Gateway>,
+    /// The latest capacity forecast (refreshed after each round of health
+    /// checks; shown on the pages and in `/metrics`).
+    pub capacity: csal_spool::capacity::CapacityBoard,
 }
 
 impl AdminState {
@@ -68,12 +71,19 @@ impl AdminState {
             login_throttle: Default::default(),
             trusted_proxies: Vec::new(),
             gateway: None,
+            capacity: Default::default(),
         }
     }
 
     /// Serve the recording API (`/v1/`) through `gateway`.
     pub fn with_gateway(mut self, gateway: csal_spool::Gateway) -> Self {
         self.gateway = Some(gateway);
+        self
+    }
+
+    /// Share the capacity forecast the health loop refreshes.
+    pub fn with_capacity(mut self, capacity: csal_spool::capacity::CapacityBoard) -> Self {
+        self.capacity = capacity;
         self
     }
 
@@ -139,19 +149,32 @@ async fn security_headers(mut resp: axum::response::Response) -> axum::response:
     resp
 }
 
-/// Health-check every ready instance now, then every `interval`, so the
-/// Module Manager shows a fresh status. Runs until the process ends.
-pub fn spawn_health_checks(catalog: Catalog, interval: Duration) -> tokio::task::JoinHandle<()> {
+/// Health-check every ready instance every `interval` (the first round
+/// after one interval: run [`check_all`] first), so the Module Manager
+/// shows a fresh status. Runs until the process ends.
+pub fn spawn_health_checks(
+    catalog: Catalog,
+    interval: Duration,
+    capacity: csal_spool::capacity::CapacityBoard,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            check_all(&catalog).await;
             tokio::time::sleep(interval).await;
+            check_all(&catalog, &capacity).await;
         }
     })
 }
 
-/// One health check of every ready instance, concurrently.
-pub async fn check_all(catalog: &Catalog) {
+/// One health check of every ready instance, concurrently; then the
+/// capacity forecast, which amends the reports of targets filling up.
+pub async fn check_all(catalog: &Catalog, capacity: &csal_spool::capacity::CapacityBoard) {
+    check_instances(catalog).await;
+    if let Err(e) = capacity.refresh(catalog).await {
+        tracing::warn!(error = %e, "capacity forecast failed");
+    }
+}
+
+async fn check_instances(catalog: &Catalog) {
     let router = catalog.router();
     let names: Vec<String> =
         router.instances().into_iter().filter(|i| i.status == InstanceStatus::Ready).map(|i| i.name).collect();

@@ -330,6 +330,9 @@ fn detail_page(
                 dt { "Enabled" } dd { (if info.is_enabled { "yes" } else { "no" }) }
                 dt { "Status" } dd id="status" { (badge(st.status)) @if let Some(r) = &st.reason { div class="reason" { (r) } } }
                 dt { "Latency" } dd { (views::ms(st.latency_ms)) }
+                @if let Some(line) = info.last_health.as_ref().and_then(views::capacity_line) {
+                    dt { "Capacity" } dd id="capacity" { (line) }
+                }
                 @if let Some(line) = &oauth {
                     dt { "OAuth" } dd id="oauth-status" { (line) }
                 }

@@ -33,6 +33,34 @@ fn error_view(caller: &Caller, e: &csal_core::StorageError) -> Response {
     (crate::pages::status_for(e), page("Recordings", "recordings", caller.csrf(), body)).into_response()
 }
 
+/// Every target's capacity forecast from the last health round.
+fn capacity_card(state: &AdminState) -> Markup {
+    let Some(report) = state.capacity.latest() else { return html! {} };
+    html! {
+        div class="card" id="capacity" {
+            h2 { "Capacity" }
+            p class="muted" { "At the rate each target filled over the last day; a target full in fewer than "
+                (report.horizon_days) " days turns degraded." }
+            table {
+                thead { tr { th { "Target" } th { "Stored" } th { "Copies" } th { "Per day" } th { "Free" } th { "Days left" } th { "Warning" } } }
+                tbody {
+                    @for t in &report.targets {
+                        tr {
+                            td { a href={ "/modules/" (seg(&t.target)) } { (t.target) } }
+                            td class="num" { (bytes(t.stored_bytes)) }
+                            td class="num" { (t.stored_copies) }
+                            td class="num" { (bytes(t.bytes_per_day)) }
+                            td class="num" { (t.free_bytes.map_or_else(|| "unknown".to_owned(), bytes)) }
+                            td class="num" { (t.days_left.map_or_else(|| "–".to_owned(), |d| format!("{d:.1}"))) }
+                            td class="reason" { (t.warning.clone().unwrap_or_default()) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn spool_card(state: &AdminState) -> Markup {
     let Some(gw) = &state.gateway else {
         return html! { div class="card muted" id="spool" { "This server runs without the recording gateway (no spool)." } };
@@ -88,6 +116,7 @@ pub async fn index(State(state): State<AdminState>, Extension(caller): Extension
     let body = html! {
         h1 { "Recordings" }
         (spool_card(&state))
+        (capacity_card(&state))
         @if let Some(f) = &fsck {
             div class="card" id="fsck" {
                 h2 { "Last reconciliation" }

@@ -45,7 +45,7 @@ pub use records::{CameraWrite, ModuleRecord, ModuleUpdate, NewModule};
 pub use retention::{LegalHold, NewHold};
 pub use segments::{
     CameraSummary, CopyState, MAX_SEGMENT_PAGE, NewSegment, NodeSpool, SegmentCopy, SegmentQuery, SegmentRecord,
-    TimeSource, time_to_ms,
+    TargetUsage, TimeSource, time_to_ms,
 };
 pub use sessions::{SessionLimits, SessionRecord};
 pub use tokens::{ApiTokenInfo, LEGACY_TOKENS_SETTING, TokenScope, random_token};

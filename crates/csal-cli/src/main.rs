@@ -116,6 +116,13 @@ pub enum Command {
         #[arg(long)]
         repair: bool,
     },
+    /// How long each target lasts at the rate it filled over the last day
+    /// (health-checks every instance first). Exits 1 when one is below the horizon.
+    Capacity {
+        /// Flag targets full in fewer days than this.
+        #[arg(long, default_value_t = csal_spool::capacity::DEFAULT_HORIZON_DAYS, value_parser = parse_days)]
+        horizon_days: f64,
+    },
     /// Legal holds: evidence retention and `rm` must not delete.
     #[command(subcommand)]
     Hold(HoldCmd),
@@ -166,6 +173,10 @@ pub struct ServeArgs {
     /// Minutes between retention sweeps (0: never; one node at a time).
     #[arg(long, default_value_t = 10)]
     pub retention_interval: u64,
+    /// Warn (health `degraded`) when a target is full in fewer days than
+    /// this at the rate it filled over the last day.
+    #[arg(long, default_value_t = csal_spool::capacity::DEFAULT_HORIZON_DAYS, value_parser = parse_days)]
+    pub capacity_horizon_days: f64,
     /// Hours between reconciliation runs with repair (0: never; one node at a time).
     #[arg(long, default_value_t = 24)]
     pub fsck_interval: u64,
@@ -179,6 +190,14 @@ pub struct ServeArgs {
 /// `20GiB`, `500MB`, `1048576`: a byte count.
 fn parse_size(text: &str) -> Result<u64, String> {
     parse_size::parse_size(text).map_err(|e| format!("'{text}' is not a size like 20GiB or 500MB ({e})"))
+}
+
+/// A positive number of days (`3`, `0.5`).
+fn parse_days(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(days) if days.is_finite() && days > 0.0 => Ok(days),
+        _ => Err(format!("'{text}' is not a positive number of days")),
+    }
 }
 
 #[derive(Subcommand)]

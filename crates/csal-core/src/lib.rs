@@ -22,6 +22,7 @@ pub mod secret;
 pub mod stream;
 pub mod time_format;
 pub mod tree_list;
+pub mod units;
 
 pub use async_trait::async_trait;
 pub use bytes::Bytes;
@@ -44,3 +45,4 @@ pub use router::{InstanceDefinition, InstanceInfo, InstanceStatus, ReloadSummary
 pub use secret::{ExposeSecret, SecretString, mask_config};
 pub use stream::ByteStream;
 pub use tree_list::{FolderSelection, FolderTree, ListCursors, list_tree};
+pub use units::human_bytes;

@@ -433,3 +433,61 @@ async fn fsck_finds_what_changed_behind_csals_back_and_delivers_it_again() {
     assert_eq!(again.findings.len(), 1, "only the stray file is left, for an admin to judge: {again:?}");
     assert!(root("disk-a").join("cam1").join("stray.bin").exists(), "fsck never deletes what it does not know");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filling_target_turns_degraded_days_before_it_is_full() {
+    use csal_core::HealthStatus;
+    use csal_spool::capacity::CapacityBoard;
+    const MIB: u64 = 1 << 20;
+    let site = Site::new(&["disk"], 1).await;
+    let router = site.catalog.router();
+    // The real disk's free space; the target keeps all but `usable` of it
+    // as its reserve (min_free_mb), so CSAL may write only `usable`.
+    let first = router.health_check("disk").await.unwrap();
+    let disk_free = first.details["disk_free_bytes"].as_u64().expect("local_fs reports the disk's free space");
+    let usable = (8 << 30).min(disk_free / 2);
+    let reserve_mb = (disk_free - usable) / MIB;
+    let root = site.dir.path().join("targets").join("disk");
+    let update = csal_catalog::ModuleUpdate {
+        config: Some(serde_json::json!({"root": root, "min_free_mb": reserve_mb})),
+        ..Default::default()
+    };
+    site.catalog.update_module("disk", update).await.unwrap();
+    let board = CapacityBoard::new(3.0);
+    // Nothing recorded yet: no rate, no forecast, healthy.
+    router.health_check("disk").await.unwrap();
+    let idle = board.refresh(&site.catalog).await.unwrap();
+    let disk = &idle.targets[0];
+    assert_eq!((disk.bytes_per_day, disk.days_left, disk.warning.as_deref()), (0, None, None), "{disk:?}");
+    assert_eq!(router.module("disk").unwrap().last_health().unwrap().status, HealthStatus::Ok);
+
+    // A burst measured over five minutes: usable/288 in five minutes fills
+    // `usable` in a day (disk churn from other processes moves it a little).
+    let gw = site.gateway().await;
+    let per_segment = MIB as usize;
+    let segments = (usable / 288).div_ceil(MIB);
+    for n in 0..segments {
+        let data = segment_bytes(n as u8, per_segment);
+        put(&gw, &format!("c{n:04}.ts"), &data).await.unwrap();
+    }
+    gw.drain(WAIT).await.unwrap();
+    router.health_check("disk").await.unwrap();
+    let filling = board.refresh(&site.catalog).await.unwrap();
+    let disk = &filling.targets[0];
+    assert_eq!(disk.stored_copies, segments);
+    assert_eq!(disk.stored_bytes, segments * MIB);
+    let days = disk.days_left.expect("a forecast");
+    assert!((0.4..2.0).contains(&days), "about a day left, got {days} ({disk:?})");
+    let health = router.module("disk").unwrap().last_health().unwrap();
+    assert_eq!(health.status, HealthStatus::Degraded, "{health:?}");
+    assert!(health.last_error.as_deref().unwrap().starts_with("full in "), "{health:?}");
+    assert!(health.details["days_left"].as_f64().is_some());
+    assert_eq!(board.latest().as_ref(), Some(&filling));
+
+    // With a horizon shorter than what is left, the same target is fine.
+    router.health_check("disk").await.unwrap();
+    let relaxed = CapacityBoard::new(0.2).refresh(&site.catalog).await.unwrap();
+    assert_eq!(relaxed.targets[0].warning, None);
+    assert_eq!(router.module("disk").unwrap().last_health().unwrap().status, HealthStatus::Ok);
+    gw.shutdown().await;
+}

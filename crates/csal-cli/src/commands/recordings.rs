@@ -266,3 +266,37 @@ pub async fn fsck(
     }
     Ok(())
 }
+
+pub async fn capacity(cat: &Catalog, horizon_days: f64, json: bool) -> CliResult {
+    let board = csal_spool::capacity::CapacityBoard::new(horizon_days);
+    csal_admin::check_all(cat, &board).await;
+    let report = board.latest().ok_or_else(|| CliError::unhealthy("the capacity forecast failed (see the log)"))?;
+    if json {
+        output::json(&report);
+    } else {
+        let days = |d: Option<f64>| d.map_or_else(|| "-".to_owned(), |d| format!("{d:.1}"));
+        let free = |f: Option<u64>| f.map_or_else(|| "unknown".to_owned(), output::human_bytes);
+        output::table(
+            &["TARGET", "STORED", "COPIES", "PER DAY", "FREE", "DAYS LEFT", "WARNING"],
+            &report
+                .targets
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.target.clone(),
+                        output::human_bytes(t.stored_bytes),
+                        t.stored_copies.to_string(),
+                        output::human_bytes(t.bytes_per_day),
+                        free(t.free_bytes),
+                        days(t.days_left),
+                        t.warning.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    if report.targets.iter().any(|t| t.warning.is_some()) {
+        return Err(CliError::unhealthy(format!("a target is full in fewer than {horizon_days} days at its rate")));
+    }
+    Ok(())
+}

@@ -152,9 +152,15 @@ pub async fn serve(cat: &Catalog, args: ServeArgs, key_file: Option<&Path>, json
         }
     }
     let _ = std::io::stdout().flush();
-    csal_admin::check_all(cat).await;
-    let _checks = csal_admin::spawn_health_checks(cat.clone(), Duration::from_secs(args.health_interval.max(5)));
+    let capacity = csal_spool::capacity::CapacityBoard::new(args.capacity_horizon_days);
+    csal_admin::check_all(cat, &capacity).await;
+    let _checks = csal_admin::spawn_health_checks(
+        cat.clone(),
+        Duration::from_secs(args.health_interval.max(5)),
+        capacity.clone(),
+    );
     let mut state = csal_admin::AdminState::new(cat.clone())
+        .with_capacity(capacity)
         .with_public_url(args.public_url.clone())
         .with_trusted_proxies(args.trusted_proxies.clone());
     if let Some(gateway) = &gateway {
