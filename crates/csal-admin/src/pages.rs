@@ -50,17 +50,6 @@ fn error_page(caller: &Caller, err: &StorageError) -> Response {
     (status_for(err), page("Error", "", caller.csrf(), body)).into_response()
 }
 
-/// Module names: what policies and the CLI refer to.
-pub fn check_module_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 64 {
-        return Err("name must have 1 to 64 characters".into());
-    }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || name.starts_with('.') {
-        return Err("name may only use letters, digits, '-', '_' and '.' (not first)".into());
-    }
-    Ok(())
-}
-
 // ---------------------------------------------------------------- login
 
 fn login_page(csrf: &str, error: Option<&str>) -> Markup {
@@ -508,8 +497,8 @@ pub async fn create_module(
         ..Default::default()
     };
     let config = forms::config_from_form(reg, &fields, &mut form);
-    if let Err(e) = check_module_name(&form.name) {
-        form.errors.insert("name".into(), e);
+    if let Err(e) = csal_catalog::check_module_name(&form.name) {
+        form.errors.insert("name".into(), e.message().to_owned());
     }
     if !form.has_errors() {
         if let Err(e) = precheck(reg, &form.name, &config) {
@@ -741,20 +730,6 @@ pub async fn policies(
     policies_page(&state, &caller, form.unwrap_or_default(), None).await
 }
 
-fn retention_text(p: &csal_catalog::CameraPolicy) -> String {
-    let mut parts = Vec::new();
-    if let Some(d) = p.retention_days {
-        parts.push(format!("{d} days"));
-    }
-    if let Some(b) = p.max_bytes {
-        parts.push(format!("at most {}", crate::views::bytes(b)));
-    }
-    for (t, d) in &p.keep_days {
-        parts.push(format!("{t}: {d} days"));
-    }
-    if parts.is_empty() { "forever".into() } else { parts.join(", ") }
-}
-
 async fn policies_page(
     state: &AdminState,
     caller: &Caller,
@@ -770,7 +745,7 @@ async fn policies_page(
     let status = if matches!(flash, Some((false, _))) { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let body = html! {
         h1 { "Camera storage policies" }
-        p class="muted" { "Each camera writes to its targets in order: the first that works takes the segment. With copies N, each segment must land on N distinct targets. Retention deletes what is older than the policy keeps, except what a legal hold covers." }
+        p class="muted" { "Each camera writes to its targets in order: the first that works takes the segment. With copies N, each segment must land on N distinct targets. Retention deletes what is older than the policy keeps, except what a legal hold covers. The policy of camera " code { "*" } " is the default: it applies to every camera without a policy of its own." }
         @if let Some((ok, msg)) = flash { div class={ "flash " (if ok { "ok" } else { "bad" }) } id="policy-flash" { (msg) } }
         @if list.is_empty() {
             div class="card" { "No camera policies yet." }
@@ -780,10 +755,10 @@ async fn policies_page(
                 tbody {
                     @for (cam, policy) in &list {
                         tr {
-                            td { code { (cam) } }
+                            td { code { (cam) } @if cam == csal_catalog::DEFAULT_POLICY { " " span class="tag" { "default" } } }
                             td { @for (n, t) in policy.targets.iter().enumerate() { @if n > 0 { " → " } code { (t) } } }
                             td { (policy.copies) }
-                            td { (retention_text(policy)) }
+                            td { (policy.retention_text()) }
                             td { div class="actions" {
                                 a class="btn small secondary" href={ "/policies?camera=" (seg(cam)) } { "Edit" }
                                 (post_button(&format!("/policies/{}/delete", seg(cam)), csrf, "Delete", "small danger"))
@@ -799,6 +774,7 @@ async fn policies_page(
             div class="field" {
                 label for="camera" { "Camera id" }
                 input type="text" id="camera" name="camera" value=(form.camera);
+                p class="help" { code { "*" } " sets the default policy." }
             }
             div class="field" {
                 label for="targets" { "Targets, one module name per line, in order" }

@@ -104,7 +104,7 @@ pub async fn index(State(state): State<AdminState>, Extension(caller): Extension
         Ok(s) => s,
         Err(e) => return error_view(&caller, &e),
     };
-    let policies = state.catalog.list_policies().await.unwrap_or_default();
+    let policies = state.catalog.policies_in_effect().await.unwrap_or_default();
     let now = time_to_ms(SystemTime::now());
     let fsck: Option<serde_json::Value> = state
         .catalog
@@ -145,7 +145,8 @@ pub async fn index(State(state): State<AdminState>, Extension(caller): Extension
                 } }
                 tbody {
                     @for s in &summaries {
-                        @let policy = policies.iter().find(|(c, _)| c == &s.camera_id).map(|(_, p)| p);
+                        @let applied = policies.iter().find(|a| a.camera_id == s.camera_id);
+                        @let policy = applied.map(|a| &a.policy);
                         tr {
                             td { a href={ "/recordings/" (seg(&s.camera_id)) } { (s.camera_id) } }
                             td { (when(s.newest_end_ms)) }
@@ -162,6 +163,7 @@ pub async fn index(State(state): State<AdminState>, Extension(caller): Extension
                                     Some(p) => {
                                         @for (n, t) in p.targets.iter().enumerate() { @if n > 0 { " → " } code { (t) } }
                                         " " span class="tag" { (p.copies) " cop" (if p.copies == 1 { "y" } else { "ies" }) }
+                                        @if applied.is_some_and(|a| a.is_default) { " " span class="tag" title="the camera has no policy of its own" { "default" } }
                                     }
                                     None => span class="reason" { "no policy" },
                                 }

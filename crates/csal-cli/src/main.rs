@@ -123,6 +123,10 @@ pub enum Command {
         #[arg(long, default_value_t = csal_spool::capacity::DEFAULT_HORIZON_DAYS, value_parser = parse_days)]
         horizon_days: f64,
     },
+    /// Camera storage policies: targets in order, copies, retention
+    /// (camera `*` is the default for cameras without their own).
+    #[command(subcommand)]
+    Policy(PolicyCmd),
     /// Legal holds: evidence retention and `rm` must not delete.
     #[command(subcommand)]
     Hold(HoldCmd),
@@ -274,6 +278,42 @@ pub enum HoldCmd {
     Rm { id: String },
     /// List holds (of one camera, or all).
     List { camera: Option<String> },
+}
+
+#[derive(Subcommand)]
+pub enum PolicyCmd {
+    /// Every policy (the default one is camera `*`).
+    List,
+    /// The policy that applies to a camera, and whether it is the default.
+    Show { camera: String },
+    /// Set a camera's policy (replaces it whole; `*` sets the default).
+    Set {
+        camera: String,
+        /// A target module, most preferred first (repeat, or comma separated).
+        #[arg(long = "target", required = true, value_delimiter = ',')]
+        targets: Vec<String>,
+        /// Distinct targets each segment must reach.
+        #[arg(long, default_value_t = 1)]
+        copies: u32,
+        /// Delete every copy this many days after a segment ended.
+        #[arg(long)]
+        retention_days: Option<u32>,
+        /// Keep at most this many bytes of the camera's segments (e.g. 2TiB).
+        #[arg(long, value_parser = parse_size)]
+        max_bytes: Option<u64>,
+        /// One target's copies go after N days: TARGET=DAYS (repeat).
+        #[arg(long = "keep-days", value_parser = parse_keep_days)]
+        keep_days: Vec<(String, u32)>,
+    },
+    /// Remove a camera's own policy (it falls back to the default, if set).
+    Rm { camera: String },
+}
+
+/// `local=7`: a target and its days.
+fn parse_keep_days(text: &str) -> Result<(String, u32), String> {
+    let (target, days) = text.split_once('=').ok_or_else(|| format!("'{text}' is not TARGET=DAYS"))?;
+    let days = days.parse::<u32>().map_err(|_| format!("'{days}' is not a number of days"))?;
+    Ok((target.to_owned(), days))
 }
 
 #[derive(Subcommand)]

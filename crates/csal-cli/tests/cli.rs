@@ -114,6 +114,47 @@ fn module_add_list_show_edit_enable_disable_rm() {
 }
 
 #[test]
+fn seed_style_names_and_policies_with_a_default() {
+    let env = Env::new();
+    let root = env.path("archive");
+    std::fs::create_dir_all(&root).unwrap();
+    let cfg = format!(r#"{{"root": "{}"}}"#, root.display());
+    env.run(&["module", "add", "mycloud:archive", "--provider", "local_fs", "--config", &cfg], OK);
+    assert_eq!(env.json(&["module", "show", "mycloud:archive"])["name"], "mycloud:archive");
+    let (_, err) = env.run(&["policy", "show", "cam1"], PERMANENT);
+    assert_one_line_error(&err, "no default policy");
+    env.run(
+        &[
+            "policy",
+            "set",
+            "*",
+            "--target",
+            "mycloud:archive",
+            "--retention-days",
+            "30",
+            "--keep-days",
+            "mycloud:archive=7",
+        ],
+        OK,
+    );
+    let shown = env.json(&["policy", "show", "cam1"]);
+    assert_eq!(shown["applies_from"], "*");
+    assert_eq!(shown["policy"]["keep_days"]["mycloud:archive"], 7);
+    let (out, _) = env.run(&["policy", "show", "cam1"], OK);
+    assert!(out.contains("the default") && out.contains("30 days"), "{out}");
+    env.run(&["policy", "set", "cam1", "--target", "mycloud:archive", "--copies", "1"], OK);
+    assert_eq!(env.json(&["policy", "show", "cam1"])["applies_from"], "cam1");
+    assert_eq!(env.json(&["policy", "list"]).as_array().unwrap().len(), 2);
+    env.run(&["policy", "rm", "cam1"], OK);
+    assert_eq!(env.json(&["policy", "show", "cam1"])["applies_from"], "*");
+    // Bad input: an unknown target, copies beyond the targets, a bad TARGET=DAYS.
+    let (_, err) = env.run(&["policy", "set", "cam2", "--target", "nope"], USAGE);
+    assert_one_line_error(&err, "nope");
+    env.run(&["policy", "set", "cam2", "--target", "mycloud:archive", "--copies", "2"], USAGE);
+    env.run(&["policy", "set", "cam2", "--target", "mycloud:archive", "--keep-days", "seven"], USAGE);
+}
+
+#[test]
 fn module_test_exits_non_zero_when_degraded() {
     let env = Env::new();
     let cfg = format!(r#"{{"root": "{}", "min_free_mb": 999999999999}}"#, env.path("d").display());

@@ -491,3 +491,27 @@ async fn a_filling_target_turns_degraded_days_before_it_is_full() {
     assert_eq!(router.module("disk").unwrap().last_health().unwrap().status, HealthStatus::Ok);
     gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_without_a_policy_records_through_the_default_one() {
+    let site = Site::new(&["disk-a", "disk-b"], 1).await;
+    let gw = site.gateway().await;
+    // No policy for cam2 and no default: refused before anything is kept.
+    let data = segment_bytes(1, 5_000);
+    let refused = gw.ingest(IngestRequest::new("cam2", "x.ts"), one_shot(&data)).await;
+    assert!(refused.is_err(), "no policy, no default: refused");
+    site.catalog.set_policy(csal_catalog::DEFAULT_POLICY, vec!["disk-b".to_owned()]).await.unwrap();
+    let IngestOutcome::Created(r) = gw.ingest(IngestRequest::new("cam2", "x.ts"), one_shot(&data)).await.unwrap()
+    else {
+        panic!("created")
+    };
+    let r = delivered(&gw, &r, 1).await;
+    let copies = site.catalog.segment_copies(&r.id).await.unwrap();
+    assert_eq!(copies.iter().map(|c| c.target.as_str()).collect::<Vec<_>>(), ["disk-b"]);
+    // Retention and fsck walk it with the default; cam1 keeps its own.
+    let applied = site.catalog.policies_in_effect().await.unwrap();
+    let summary: Vec<_> = applied.iter().map(|a| (a.camera_id.as_str(), a.is_default)).collect();
+    assert_eq!(summary, [("cam1", false), ("cam2", true)]);
+    assert_eq!(site.catalog.policy_in_effect("cam2").await.unwrap().0, "*");
+    gw.shutdown().await;
+}

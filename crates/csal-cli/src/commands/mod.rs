@@ -39,6 +39,7 @@ pub async fn run(cli: Cli) -> CliResult {
             recordings::segments(&cat, &camera, from.as_deref(), to.as_deref(), limit, json).await
         }
         Command::Spool { spool_dir } => recordings::spool(&cat, spool_dir.as_deref(), json).await,
+        Command::Policy(cmd) => recordings::policy(&cat, cmd, json).await,
         Command::Hold(cmd) => recordings::hold(&cat, cmd, json).await,
         Command::Capacity { horizon_days } => recordings::capacity(&cat, horizon_days, json).await,
         Command::Fsck { camera, target, repair } => recordings::fsck(&cat, camera, target, repair, json).await,

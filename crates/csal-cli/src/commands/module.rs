@@ -123,8 +123,8 @@ fn precheck(provider_type: &str, name: &str, config: &Value) -> CliResult<()> {
 pub async fn run(cat: &Catalog, cmd: ModuleCmd, json: bool) -> CliResult {
     match cmd {
         ModuleCmd::Add { name, provider, label, config, disabled } => {
-            csal_admin::pages::check_module_name(&name)
-                .map_err(|e| CliError::usage(format!("module name '{name}': {e}")))?;
+            csal_catalog::check_module_name(&name)
+                .map_err(|e| CliError::usage(format!("module name '{name}': {}", e.message())))?;
             let config = parse_config_arg(&config)?;
             precheck(&provider, &name, &config)?;
             let rec = cat

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::exit::{CliError, CliResult};
 use crate::output::{self, human_bytes};
-use crate::{HoldCmd, RetentionCmd};
+use crate::{HoldCmd, PolicyCmd, RetentionCmd};
 
 pub async fn cameras(cat: &Catalog, json: bool) -> CliResult {
     let list = camera_list(cat).await?;
@@ -297,6 +297,60 @@ pub async fn capacity(cat: &Catalog, horizon_days: f64, json: bool) -> CliResult
     }
     if report.targets.iter().any(|t| t.warning.is_some()) {
         return Err(CliError::unhealthy(format!("a target is full in fewer than {horizon_days} days at its rate")));
+    }
+    Ok(())
+}
+
+pub async fn policy(cat: &Catalog, cmd: PolicyCmd, json: bool) -> CliResult {
+    let row = |camera: &str, p: &csal_catalog::CameraPolicy, note: &str| {
+        vec![camera.to_owned(), p.targets.join(" -> "), p.copies.to_string(), p.retention_text(), note.to_owned()]
+    };
+    let header = ["CAMERA", "TARGETS", "COPIES", "KEPT", ""];
+    match cmd {
+        PolicyCmd::List => {
+            let list = cat.list_policies().await?;
+            if json {
+                let v: Vec<_> = list.iter().map(|(c, p)| json!({"camera_id": c, "policy": p})).collect();
+                output::json(&v);
+            } else if list.is_empty() {
+                println!("no camera policies (set one with: csal policy set CAMERA --target MODULE)");
+            } else {
+                let is_default = |c: &str| if c == csal_catalog::DEFAULT_POLICY { "default" } else { "" };
+                output::table(&header, &list.iter().map(|(c, p)| row(c, p, is_default(c))).collect::<Vec<_>>());
+            }
+        }
+        PolicyCmd::Show { camera } => {
+            let (from, p) = cat.policy_in_effect(&camera).await?;
+            if json {
+                output::json(&json!({"camera_id": camera, "applies_from": from, "policy": p}));
+            } else {
+                let note = if from == camera { String::new() } else { format!("the default ('{from}')") };
+                output::table(&header, &[row(&camera, &p, &note)]);
+            }
+        }
+        PolicyCmd::Set { camera, targets, copies, retention_days, max_bytes, keep_days } => {
+            let policy = csal_catalog::CameraPolicy {
+                targets,
+                copies,
+                retention_days,
+                max_bytes,
+                keep_days: keep_days.into_iter().collect(),
+            };
+            cat.set_policy(&camera, policy.clone()).await?;
+            if json {
+                output::json(&json!({"camera_id": camera, "policy": policy}));
+            } else {
+                eprintln!("policy of camera '{camera}' set");
+            }
+        }
+        PolicyCmd::Rm { camera } => {
+            cat.delete_policy(&camera).await?;
+            if json {
+                output::json(&json!({"removed": camera}));
+            } else {
+                eprintln!("policy of camera '{camera}' removed");
+            }
+        }
     }
     Ok(())
 }
