@@ -173,7 +173,7 @@ async fn remove(State(state): State<AdminState>, Path(name): Path<String>) -> Re
 }
 
 async fn test(State(state): State<AdminState>, Path(name): Path<String>) -> ApiResult {
-    let report = state.catalog.router().test(&name).await?;
+    let report = state.catalog.test_module(&name, false).await?;
     Ok(Json(serde_json::to_value(report).unwrap_or(Value::Null)))
 }
 

@@ -116,6 +116,7 @@ pub fn app(state: AdminState) -> Router {
         .route("/modules/{name}/authorize", post(oauth::start))
         .route("/modules/{name}/enable", post(pages::enable_module))
         .route("/modules/{name}/disable", post(pages::disable_module))
+        .route("/modules/{name}/canary/{switch}", post(pages::set_canary))
         .route("/modules/{name}/delete", post(pages::delete_module))
         .route("/policies", get(pages::policies).post(pages::save_policy))
         .route("/policies/{camera}/delete", post(pages::delete_policy))
@@ -169,8 +170,26 @@ pub fn spawn_health_checks(
 /// capacity forecast, which amends the reports of targets filling up.
 pub async fn check_all(catalog: &Catalog, capacity: &csal_spool::capacity::CapacityBoard) {
     check_instances(catalog).await;
+    run_canaries(catalog).await;
     if let Err(e) = capacity.refresh(catalog).await {
         tracing::warn!(error = %e, "capacity forecast failed");
+    }
+}
+
+/// The write canary of every ready instance that has it on, concurrently
+/// (after its health check, which it amends).
+async fn run_canaries(catalog: &Catalog) {
+    let mut names = Vec::new();
+    for info in catalog.router().instances() {
+        if info.status == InstanceStatus::Ready && catalog.canary_enabled(&info.name).await.unwrap_or(false) {
+            names.push(info.name);
+        }
+    }
+    let runs = names.iter().map(|n| catalog.run_canary(n));
+    for (name, result) in names.iter().zip(futures::future::join_all(runs).await) {
+        if let Err(e) = result {
+            tracing::warn!(instance = %name, error = %e, "canary failed");
+        }
     }
 }
 

@@ -239,7 +239,10 @@ pub async fn module_detail(
         Caller::Token { .. } => None,
     };
     match find_info(&state, &name) {
-        Ok(info) => detail_page(&info, &caller, None, flash).into_response(),
+        Ok(info) => {
+            let canary = state.catalog.canary_enabled(&info.name).await.unwrap_or(false);
+            detail_page(&info, &caller, None, flash, canary).into_response()
+        }
         Err(e) => error_page(&caller, &e),
     }
 }
@@ -254,14 +257,17 @@ fn find_info(state: &AdminState, name: &str) -> Result<InstanceInfo, StorageErro
         .ok_or_else(|| StorageError::not_found(format!("no storage module named '{name}'")))
 }
 
-fn detail_response(
+async fn detail_response(
     state: &AdminState,
     caller: &Caller,
     name: &str,
     test: Option<Result<HealthReport, StorageError>>,
 ) -> Response {
     match find_info(state, name) {
-        Ok(info) => detail_page(&info, caller, test, None).into_response(),
+        Ok(info) => {
+            let canary = state.catalog.canary_enabled(&info.name).await.unwrap_or(false);
+            detail_page(&info, caller, test, None, canary).into_response()
+        }
         Err(e) => error_page(caller, &e),
     }
 }
@@ -271,6 +277,7 @@ fn detail_page(
     caller: &Caller,
     test: Option<Result<HealthReport, StorageError>>,
     flash: Option<(bool, String)>,
+    canary: bool,
 ) -> Markup {
     let csrf = caller.csrf();
     let st = status_of(info);
@@ -319,6 +326,15 @@ fn detail_page(
                 dt { "Enabled" } dd { (if info.is_enabled { "yes" } else { "no" }) }
                 dt { "Status" } dd id="status" { (badge(st.status)) @if let Some(r) = &st.reason { div class="reason" { (r) } } }
                 dt { "Latency" } dd { (views::ms(st.latency_ms)) }
+                dt { "Canary" } dd id="canary" {
+                    @if canary {
+                        "on: each health check writes, reads back and deletes a small object "
+                        (post_button(&format!("{base}/canary/off"), csrf, "Turn off", "small secondary"))
+                    } @else {
+                        "off "
+                        (post_button(&format!("{base}/canary/on"), csrf, "Turn on", "small secondary"))
+                    }
+                }
                 @if let Some(line) = info.last_health.as_ref().and_then(views::capacity_line) {
                     dt { "Capacity" } dd id="capacity" { (line) }
                 }
@@ -597,8 +613,8 @@ pub async fn test_module(
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Response {
-    let result = state.catalog.router().test(&name).await;
-    detail_response(&state, &caller, &name, Some(result))
+    let result = state.catalog.test_module(&name, false).await;
+    detail_response(&state, &caller, &name, Some(result)).await
 }
 
 async fn set_enabled(state: &AdminState, caller: &Caller, name: &str, enabled: bool) -> Response {
@@ -627,6 +643,27 @@ pub async fn disable_module(
     Path(name): Path<String>,
 ) -> Response {
     set_enabled(&state, &caller, &name, false).await
+}
+
+/// `/modules/{name}/canary/{on|off}`: turn the write canary on or off.
+pub async fn set_canary(
+    State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Path((name, switch)): Path<(String, String)>,
+) -> Response {
+    let on = match switch.as_str() {
+        "on" => true,
+        "off" => false,
+        _ => return error_page(&caller, &StorageError::invalid_input("the canary is turned 'on' or 'off'")),
+    };
+    if let Err(e) = state.catalog.set_canary(&name, on).await {
+        return error_page(&caller, &e);
+    }
+    if on {
+        let _ = state.catalog.router().health_check(&name).await;
+        let _ = state.catalog.run_canary(&name).await;
+    }
+    Redirect::to(&format!("/modules/{}", seg(&name))).into_response()
 }
 
 pub async fn delete_module(

@@ -17,6 +17,7 @@
 //! See docs/catalog.md for the schema, migrations, key handling and
 //! multi-node setup.
 
+mod canary;
 mod crypto;
 mod migrate;
 mod policy;

@@ -237,8 +237,22 @@ pub enum ModuleCmd {
     Disable { name: String },
     /// Remove a module from the catalog (stored objects are not touched).
     Rm { name: String },
-    /// Validate + health check; exits 0 only when the status is ok.
-    Test { name: String },
+    /// Validate + health check (+ the write canary if it is on, or with
+    /// --canary); exits 0 only when the status is ok.
+    Test {
+        name: String,
+        /// Also write, read back and delete a small object.
+        #[arg(long)]
+        canary: bool,
+    },
+    /// Turn the write canary on or off: every health round writes, reads
+    /// back and deletes a small object (catches a target that answers but
+    /// refuses writes).
+    Canary {
+        name: String,
+        #[arg(value_parser = ["on", "off"])]
+        switch: String,
+    },
     /// Run the provider's OAuth authorization (browser consent, loopback
     /// redirect to http://127.0.0.1:PORT/callback), save the tokens, then test.
     Authorize {

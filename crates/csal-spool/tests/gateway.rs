@@ -515,3 +515,28 @@ async fn a_camera_without_a_policy_records_through_the_default_one() {
     assert_eq!(site.catalog.policy_in_effect("cam2").await.unwrap().0, "*");
     gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_canary_catches_a_target_that_answers_but_cannot_take_writes() {
+    use csal_core::HealthStatus;
+    let site = Site::new(&["disk"], 1).await;
+    let root = site.dir.path().join("targets").join("disk");
+    assert_eq!(site.catalog.set_canary("nope", true).await.unwrap_err().kind(), ErrorKind::NotFound);
+    site.catalog.set_canary("disk", true).await.unwrap();
+    let ok = site.catalog.test_module("disk", false).await.unwrap();
+    assert_eq!((ok.status, ok.details.get("canary")), (HealthStatus::Ok, Some(&serde_json::json!("ok"))), "{ok:?}");
+    let left: Vec<_> = walk(&root);
+    assert!(left.is_empty(), "the canary cleans up after itself: {left:?}");
+    // The canary's folder is a file: health still answers, writes fail.
+    let _ = std::fs::remove_dir_all(root.join("csal-canary"));
+    std::fs::write(root.join("csal-canary"), b"in the way").unwrap();
+    let plain = site.catalog.router().health_check("disk").await.unwrap();
+    assert_eq!(plain.status, HealthStatus::Ok, "the plain check does not see it");
+    let caught = site.catalog.test_module("disk", false).await.unwrap();
+    assert_eq!(caught.status, HealthStatus::Offline, "{caught:?}");
+    assert!(caught.last_error.as_deref().unwrap().starts_with("canary failed"), "{caught:?}");
+    // Off again: the test is the plain one.
+    site.catalog.set_canary("disk", false).await.unwrap();
+    assert_eq!(site.catalog.test_module("disk", false).await.unwrap().status, HealthStatus::Ok);
+    assert_eq!(site.catalog.test_module("disk", true).await.unwrap().status, HealthStatus::Offline, "forced");
+}

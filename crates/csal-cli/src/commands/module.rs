@@ -238,8 +238,16 @@ pub async fn run(cat: &Catalog, cmd: ModuleCmd, json: bool) -> CliResult {
             )
             .await?
         }
-        ModuleCmd::Test { name } => {
-            let report = cat.router().test(&name).await?;
+        ModuleCmd::Canary { name, switch } => {
+            cat.set_canary(&name, switch == "on").await?;
+            if json {
+                output::json(&json!({"module": name, "canary": switch}));
+            } else {
+                println!("canary of module '{name}' is {switch}");
+            }
+        }
+        ModuleCmd::Test { name, canary } => {
+            let report = cat.test_module(&name, canary).await?;
             if json {
                 output::json(&report);
             } else {
