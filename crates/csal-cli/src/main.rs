@@ -28,6 +28,10 @@ pub struct Cli {
     /// Machine-readable JSON output (errors as JSON on stderr).
     #[arg(long, global = true)]
     pub json: bool,
+    /// Log lines on stderr as `text` (colour only on a terminal, never
+    /// with $NO_COLOR) or `json` (one object per line, for collectors).
+    #[arg(long, global = true, env = "CSAL_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -362,18 +366,25 @@ pub enum AdminCmd {
     Tokens,
 }
 
-fn init_tracing(command: &Command) {
+fn init_tracing(command: &Command, format: &str) {
     // dropbox-sdk logs every 409 answer (a normal not_found before an
     // idempotent delete) at error level; csal-dropbox classifies them itself.
     let default = if matches!(command, Command::Serve(_)) { "info,dropbox_sdk=off" } else { "error,dropbox_sdk=off" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    if format == "json" {
+        logs.json().init();
+    } else {
+        use std::io::IsTerminal;
+        let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        logs.with_ansi(colour).init();
+    }
 }
 
 fn main() {
     let cli = Cli::parse();
-    init_tracing(&cli.command);
+    init_tracing(&cli.command, &cli.log_format);
     let json = cli.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

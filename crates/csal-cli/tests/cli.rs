@@ -155,6 +155,26 @@ fn seed_style_names_and_policies_with_a_default() {
 }
 
 #[test]
+fn logs_in_a_file_carry_no_colour_codes_and_json_logs_are_one_object_per_line() {
+    let env = Env::new();
+    env.with_local();
+    let logs = |extra: &[&str]| {
+        let out = env.csal().env("RUST_LOG", "debug").args(extra).args(["module", "list"]).output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let text = logs(&[]);
+    assert!(text.lines().count() > 3, "debug logs expected: {text}");
+    assert!(!text.contains('\u{1b}'), "escape codes in piped logs: {text:?}");
+    let json = logs(&["--log-format", "json"]);
+    for line in json.lines() {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{v}");
+    }
+    env.run(&["--log-format", "xml", "module", "list"], USAGE);
+}
+
+#[test]
 fn module_test_exits_non_zero_when_degraded() {
     let env = Env::new();
     let cfg = format!(r#"{{"root": "{}", "min_free_mb": 999999999999}}"#, env.path("d").display());

@@ -15,7 +15,7 @@ use crate::exit::{CliError, CliResult};
 use crate::{Cli, Command};
 
 pub async fn run(cli: Cli) -> CliResult {
-    let Cli { catalog, key_file, json, command } = cli;
+    let Cli { catalog, key_file, json, command, .. } = cli;
     if let Command::Providers = command {
         return module::providers(json);
     }
