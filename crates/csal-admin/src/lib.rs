@@ -34,7 +34,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, post};
 use csal_catalog::Catalog;
-use csal_core::{InstanceStatus, Result, StorageError};
+use csal_core::{Result, StorageError};
 
 pub use status::{StatusView, status_of};
 
@@ -166,42 +166,13 @@ pub fn spawn_health_checks(
     })
 }
 
-/// One health check of every ready instance, concurrently; then the
-/// capacity forecast, which amends the reports of targets filling up.
+/// One health round of every ready instance (with write canaries, see
+/// [`Catalog::check_health_now`]); then the capacity forecast, which
+/// amends the reports of targets filling up.
 pub async fn check_all(catalog: &Catalog, capacity: &csal_spool::capacity::CapacityBoard) {
-    check_instances(catalog).await;
-    run_canaries(catalog).await;
+    catalog.check_health_now().await;
     if let Err(e) = capacity.refresh(catalog).await {
         tracing::warn!(error = %e, "capacity forecast failed");
-    }
-}
-
-/// The write canary of every ready instance that has it on, concurrently
-/// (after its health check, which it amends).
-async fn run_canaries(catalog: &Catalog) {
-    let mut names = Vec::new();
-    for info in catalog.router().instances() {
-        if info.status == InstanceStatus::Ready && catalog.canary_enabled(&info.name).await.unwrap_or(false) {
-            names.push(info.name);
-        }
-    }
-    let runs = names.iter().map(|n| catalog.run_canary(n));
-    for (name, result) in names.iter().zip(futures::future::join_all(runs).await) {
-        if let Err(e) = result {
-            tracing::warn!(instance = %name, error = %e, "canary failed");
-        }
-    }
-}
-
-async fn check_instances(catalog: &Catalog) {
-    let router = catalog.router();
-    let names: Vec<String> =
-        router.instances().into_iter().filter(|i| i.status == InstanceStatus::Ready).map(|i| i.name).collect();
-    let checks = names.iter().map(|n| router.health_check(n));
-    for (name, result) in names.iter().zip(futures::future::join_all(checks).await) {
-        if let Ok(report) = result {
-            tracing::debug!(instance = %name, status = report.status.as_str(), "health check");
-        }
     }
 }
 

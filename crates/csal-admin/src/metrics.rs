@@ -148,6 +148,14 @@ pub fn render(instances: &[InstanceInfo]) -> String {
             let _ = writeln!(out, "csal_health_latency_seconds{{{}}} {}", lbl(i), ms / 1000.0);
         }
     }
+    let _ =
+        writeln!(out, "# HELP csal_instance_free_bytes Bytes CSAL may still write, as the last health check reported.");
+    let _ = writeln!(out, "# TYPE csal_instance_free_bytes gauge");
+    for i in instances {
+        if let Some(free) = i.last_health.as_ref().and_then(|h| h.free_bytes()) {
+            let _ = writeln!(out, "csal_instance_free_bytes{{{}}} {free}", lbl(i));
+        }
+    }
     let with_metrics: Vec<_> = instances.iter().filter_map(|i| i.metrics.as_ref().map(|m| (i, m))).collect();
     let simple = [
         ("csal_bytes_written_total", "Bytes written to the instance.", 0),

@@ -338,6 +338,13 @@ fn detail_page(
                 @if let Some(line) = info.last_health.as_ref().and_then(views::capacity_line) {
                     dt { "Capacity" } dd id="capacity" { (line) }
                 }
+                @if let Some(h) = info.last_health.as_ref().filter(|h| !h.details.is_empty()) {
+                    dt { "Health details" } dd id="health-details" {
+                        @for (key, value) in &h.details {
+                            code { (key) } " " (views::detail_value(key, value)) br;
+                        }
+                    }
+                }
                 @if let Some(line) = &oauth {
                     dt { "OAuth" } dd id="oauth-status" { (line) }
                 }

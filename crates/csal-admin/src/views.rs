@@ -129,6 +129,15 @@ pub fn capacity_line(health: &csal_core::HealthReport) -> Option<String> {
     Some(line)
 }
 
+/// A health detail for people: byte counts (`*_bytes`, quotas) in binary
+/// units, anything else as it came.
+pub fn detail_value(key: &str, value: &serde_json::Value) -> String {
+    match value.as_u64() {
+        Some(n) if key.ends_with("bytes") || key.ends_with("quota") || key == "quota" => bytes(n),
+        _ => value.as_str().map_or_else(|| value.to_string(), str::to_owned),
+    }
+}
+
 /// Percent-encode a path segment (module names are simple, but be safe).
 pub fn seg(s: &str) -> String {
     let mut out = String::new();

@@ -341,6 +341,8 @@ async fn api_token_drives_the_json_api_and_metrics() {
         prom.body
     );
     assert!(prom.body.contains("csal_operation_duration_seconds_bucket"));
+    // Health details reach Prometheus too, not only the JSON API.
+    assert!(prom.body.contains(r#"csal_instance_free_bytes{instance="disk",provider="local_fs"} "#), "{}", prom.body);
     let _ = receipt;
 
     // Policies.
@@ -393,6 +395,7 @@ async fn seed_style_names_and_the_default_policy_work_through_the_api_and_the_fo
         ("csrf", csrf.as_str()),
         ("provider_type", "local_fs"),
         ("name", "gcs:corp-backups"),
+        ("enabled", "on"),
         ("cfg.root", root.as_str()),
     ];
     let r = send(&app, post_form("/modules/new", Some(&cookie), &form)).await;
@@ -400,6 +403,7 @@ async fn seed_style_names_and_the_default_policy_work_through_the_api_and_the_fo
     let page = send(&app, get("/modules/gcs%3Acorp-backups", Some(&cookie))).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("gcs:corp-backups"));
+    assert!(page.body.contains(r#"id="health-details""#) && page.body.contains("free_bytes"), "{}", page.body);
     for bad in ["..", ".hidden", "a/b", "a b"] {
         let r = send(&app, call("POST", "/api/modules", Some(json!({"name": bad, "provider_type": "memory"})))).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {}", r.body);

@@ -17,8 +17,8 @@
 //! See docs/catalog.md for the schema, migrations, key handling and
 //! multi-node setup.
 
-mod canary;
 mod crypto;
+mod health;
 mod migrate;
 mod policy;
 mod records;

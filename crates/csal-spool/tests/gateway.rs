@@ -540,3 +540,23 @@ async fn the_canary_catches_a_target_that_answers_but_cannot_take_writes() {
     assert_eq!(site.catalog.test_module("disk", false).await.unwrap().status, HealthStatus::Ok);
     assert_eq!(site.catalog.test_module("disk", true).await.unwrap().status, HealthStatus::Offline, "forced");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedded_catalog_checks_health_itself_and_writes_skip_an_offline_target() {
+    use csal_core::{HealthStatus, WriteMeta};
+    let site = Site::new(&["a", "b"], 1).await;
+    // Target a's folder disappears (an unmounted disk).
+    std::fs::remove_dir_all(site.dir.path().join("targets").join("a")).unwrap();
+    let checks = site.catalog.spawn_health_checks(Duration::from_millis(50));
+    let router = site.catalog.router();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while router.module("a").unwrap().last_health().is_none_or(|h| h.status != HealthStatus::Offline) {
+        assert!(tokio::time::Instant::now() < deadline, "no health round marked a offline");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let data = segment_bytes(3, 1000);
+    let written = site.catalog.write_for_camera("cam1", one_shot(&data), WriteMeta::new("x.bin")).await.unwrap();
+    assert_eq!(written.target, "b");
+    assert!(written.skipped.is_empty(), "the offline target went last, so a one-shot body was not spent on it");
+    checks.abort();
+}

@@ -1,3 +1,7 @@
+//! Health rounds: every ready module checked at once, optionally on a
+//! timer (so an embedded catalog keeps `write_for_camera`'s "offline
+//! targets last" fresh without `csal serve`), plus the write canary.
+//!
 //! Canary checks: a module whose health check only proves it answers (a
 //! HEAD, a quota call) can still refuse writes (a full bucket, a revoked
 //! write permission, a read-only mount). With the canary on, every health
@@ -5,7 +9,9 @@
 //! it; a failure marks the module offline with the step that failed, so
 //! recording fails over before a segment hits it.
 
-use csal_core::{ByteStream, HealthStatus, Result, StorageModule, WriteMeta};
+use std::time::Duration;
+
+use csal_core::{ByteStream, HealthStatus, InstanceStatus, Result, StorageModule, WriteMeta};
 use futures::StreamExt;
 
 use crate::Catalog;
@@ -16,6 +22,45 @@ const SETTING_PREFIX: &str = "canary:";
 const KEY_HINT: &str = "csal-canary/probe.bin";
 
 impl Catalog {
+    /// One round: health-check every ready module concurrently, then run
+    /// the write canary of those that have it on (amending their reports).
+    pub async fn check_health_now(&self) {
+        let router = self.router();
+        let ready: Vec<String> =
+            router.instances().into_iter().filter(|i| i.status == InstanceStatus::Ready).map(|i| i.name).collect();
+        let checks = ready.iter().map(|n| router.health_check(n));
+        for (name, result) in ready.iter().zip(futures::future::join_all(checks).await) {
+            if let Ok(report) = result {
+                tracing::debug!(instance = %name, status = report.status.as_str(), "health check");
+            }
+        }
+        let mut canaries = Vec::new();
+        for name in ready {
+            if self.canary_enabled(&name).await.unwrap_or(false) {
+                canaries.push(name);
+            }
+        }
+        let runs = canaries.iter().map(|n| self.run_canary(n));
+        for (name, result) in canaries.iter().zip(futures::future::join_all(runs).await) {
+            if let Err(e) = result {
+                tracing::warn!(instance = %name, error = %e, "canary failed");
+            }
+        }
+    }
+
+    /// Opt-in for embedded use: a health round now and every `interval`
+    /// until the returned task is aborted (`csal serve` runs its own, which
+    /// adds the capacity forecast).
+    pub fn spawn_health_checks(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let catalog = self.clone();
+        tokio::spawn(async move {
+            loop {
+                catalog.check_health_now().await;
+                tokio::time::sleep(interval).await;
+            }
+        })
+    }
+
     /// Turn the canary of a module on or off (the module must exist).
     pub async fn set_canary(&self, module: &str, on: bool) -> Result<()> {
         let record = self.get_module(module).await?;
