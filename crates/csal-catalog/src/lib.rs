@@ -17,6 +17,7 @@
 //! See docs/catalog.md for the schema, migrations, key handling and
 //! multi-node setup.
 
+mod bandwidth;
 mod crypto;
 mod health;
 mod migrate;
@@ -39,6 +40,7 @@ use csal_db::{Backend, DbLocation, map_sqlx};
 use sqlx::{AnyConnection, AnyPool, Row};
 use tokio::sync::watch;
 
+pub use bandwidth::NODE_LIMIT;
 pub use crypto::{MASTER_KEY_ENV, MasterKey};
 pub use migrate::SCHEMA_VERSION;
 pub use policy::{AppliedPolicy, CameraPolicy, DEFAULT_POLICY};

@@ -131,6 +131,15 @@ pub enum Command {
     /// (camera `*` is the default for cameras without their own).
     #[command(subcommand)]
     Policy(PolicyCmd),
+    /// Upload bandwidth limit of a module, or of every upload of each node
+    /// (`*`): a rate (4MiB/s), a day's schedule ("08:00,1MiB/s 19:00,off",
+    /// local time) or off. Without a limit: show the current ones.
+    Bwlimit {
+        /// A module name, or `*` for the node-wide limit.
+        target: Option<String>,
+        /// The limit; `off` clears it.
+        limit: Option<String>,
+    },
     /// Legal holds: evidence retention and `rm` must not delete.
     #[command(subcommand)]
     Hold(HoldCmd),
@@ -185,6 +194,11 @@ pub struct ServeArgs {
     /// this at the rate it filled over the last day.
     #[arg(long, default_value_t = csal_spool::capacity::DEFAULT_HORIZON_DAYS, value_parser = parse_days)]
     pub capacity_horizon_days: f64,
+    /// Upload limit of this node (all uploads together), overriding the
+    /// catalog's `*` limit: a rate (8MiB/s) or a schedule ("08:00,2MiB/s
+    /// 19:00,off", local time).
+    #[arg(long, env = "CSAL_BWLIMIT", value_parser = parse_schedule)]
+    pub bwlimit: Option<csal_core::layers::BandwidthSchedule>,
     /// Hours between reconciliation runs with repair (0: never; one node at a time).
     #[arg(long, default_value_t = 24)]
     pub fsck_interval: u64,
@@ -198,6 +212,11 @@ pub struct ServeArgs {
 /// `20GiB`, `500MB`, `1048576`: a byte count.
 fn parse_size(text: &str) -> Result<u64, String> {
     parse_size::parse_size(text).map_err(|e| format!("'{text}' is not a size like 20GiB or 500MB ({e})"))
+}
+
+/// `8MiB/s` or `08:00,2MiB/s 19:00,off`.
+fn parse_schedule(text: &str) -> Result<csal_core::layers::BandwidthSchedule, String> {
+    csal_core::layers::BandwidthSchedule::parse(text).map_err(|e| e.message().to_owned())
 }
 
 /// A positive number of days (`3`, `0.5`).

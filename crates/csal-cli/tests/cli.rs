@@ -147,6 +147,16 @@ fn seed_style_names_and_policies_with_a_default() {
     assert_eq!(env.json(&["policy", "list"]).as_array().unwrap().len(), 2);
     env.run(&["policy", "rm", "cam1"], OK);
     assert_eq!(env.json(&["policy", "show", "cam1"])["applies_from"], "*");
+    // Upload limits: per module and node-wide, shown, cleared; bad ones refused.
+    env.run(&["bwlimit", "mycloud:archive", "08:00,1MiB/s 19:00,off"], OK);
+    env.run(&["bwlimit", "*", "8MiB/s"], OK);
+    let limits = env.json(&["bwlimit"]);
+    assert_eq!(limits[0]["limit"], "8MiB/s");
+    assert_eq!(limits[1]["limit"], "08:00,1MiB/s 19:00,off");
+    env.run(&["bwlimit", "mycloud:archive", "off"], OK);
+    assert!(env.json(&["bwlimit", "mycloud:archive"])[0]["limit"].is_null());
+    env.run(&["bwlimit", "mycloud:archive", "warp"], USAGE);
+    env.run(&["bwlimit", "nope", "1MiB/s"], PERMANENT);
     // Bad input: an unknown target, copies beyond the targets, a bad TARGET=DAYS.
     let (_, err) = env.run(&["policy", "set", "cam2", "--target", "nope"], USAGE);
     assert_one_line_error(&err, "nope");

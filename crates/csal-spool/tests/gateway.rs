@@ -560,3 +560,30 @@ async fn an_embedded_catalog_checks_health_itself_and_writes_skip_an_offline_tar
     assert!(written.skipped.is_empty(), "the offline target went last, so a one-shot body was not spent on it");
     checks.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_honour_the_targets_upload_limit() {
+    let site = Site::new(&["disk-a"], 1).await;
+    site.catalog.set_bandwidth("disk-a", Some("32KiB/s")).await.unwrap();
+    assert!(site.catalog.set_bandwidth("disk-a", Some("fast")).await.is_err());
+    assert!(site.catalog.set_bandwidth("nope", Some("1MiB/s")).await.is_err());
+    site.catalog.apply_bandwidth(0, None).await.unwrap();
+    assert_eq!(site.catalog.router().bandwidth().instance("disk-a").rate(), Some(32 << 10));
+    let gw = site.gateway().await;
+    let data = segment_bytes(9, 96 << 10);
+    let started = std::time::Instant::now();
+    let IngestOutcome::Created(r) = put(&gw, "slow.ts", &data).await.unwrap() else { panic!("created") };
+    delivered(&gw, &r, 1).await;
+    // One second's burst (32 KiB) at once, the other 64 KiB at 32 KiB/s.
+    assert!(started.elapsed() >= Duration::from_millis(1800), "{:?}", started.elapsed());
+    assert_eq!(site.stored("disk-a")[0].1, data.to_vec());
+    // A node-wide schedule: off at this minute, limited at another.
+    let schedule = csal_core::layers::BandwidthSchedule::parse("08:00,1MiB/s 19:00,off").unwrap();
+    site.catalog.apply_bandwidth(9 * 60, Some(&schedule)).await.unwrap();
+    assert_eq!(site.catalog.router().bandwidth().node().rate(), Some(1 << 20));
+    site.catalog.set_bandwidth("disk-a", None).await.unwrap();
+    site.catalog.apply_bandwidth(20 * 60, Some(&schedule)).await.unwrap();
+    let limits = site.catalog.router().bandwidth().clone();
+    assert_eq!((limits.node().rate(), limits.instance("disk-a").rate()), (None, None));
+    gw.shutdown().await;
+}

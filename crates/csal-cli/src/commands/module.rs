@@ -279,3 +279,35 @@ async fn set_enabled(cat: &Catalog, name: &str, enabled: bool, json: bool) -> Cl
     }
     Ok(())
 }
+
+/// `csal bwlimit [TARGET [LIMIT|off]]`.
+pub async fn bwlimit(cat: &Catalog, target: Option<String>, limit: Option<String>, json: bool) -> CliResult {
+    if let (Some(target), Some(limit)) = (&target, &limit) {
+        let value = (!limit.trim().eq_ignore_ascii_case("off")).then_some(limit.as_str());
+        cat.set_bandwidth(target, value).await?;
+    }
+    let mut names = vec![csal_catalog::NODE_LIMIT.to_owned()];
+    names.extend(cat.list_modules().await?.into_iter().map(|m| m.name));
+    if let Some(t) = &target {
+        names.retain(|n| n == t);
+    }
+    let mut rows = Vec::new();
+    for name in names {
+        let limit = cat.bandwidth(&name).await?;
+        rows.push((name, limit));
+    }
+    if json {
+        let v: Vec<_> = rows.iter().map(|(n, l)| json!({"target": n, "limit": l})).collect();
+        output::json(&v);
+    } else {
+        let table: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|(n, l)| {
+                let who = if n == csal_catalog::NODE_LIMIT { "* (each node)".to_owned() } else { n };
+                vec![who, l.unwrap_or_else(|| "off".into())]
+            })
+            .collect();
+        output::table(&["TARGET", "UPLOAD LIMIT"], &table);
+    }
+    Ok(())
+}

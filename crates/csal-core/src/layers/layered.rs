@@ -140,6 +140,7 @@ impl LayeredModule {
     /// again under a new id (nothing of this attempt is left behind).
     async fn write_once(&self, body: ByteStream, meta: WriteMeta) -> std::result::Result<WriteReceipt, WriteFailure> {
         let declared = body.size();
+        let body = self.config.bandwidth.pace(&self.name, body);
         let body = match declared {
             Some(len) => body.expect_len(len),
             None => body,
