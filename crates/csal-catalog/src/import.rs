@@ -150,7 +150,7 @@ async fn open_source(url: &str) -> Result<AnyConnection> {
 async fn read_modules(conn: &mut AnyConnection) -> Result<Vec<SourceModule>> {
     // CAST keeps the Any driver happy with integer ids and nullable flags on both databases.
     let rows = sqlx::query(
-        "SELECT CAST(id AS TEXT) AS id, name, label, provider_type, CAST(is_enabled AS INTEGER) AS is_enabled, \
+        "SELECT CAST(id AS TEXT) AS id, name, label, provider_type, CAST(is_enabled AS BIGINT) AS is_enabled, \
          config_json FROM storage_modules ORDER BY id",
     )
     .fetch_all(&mut *conn)
