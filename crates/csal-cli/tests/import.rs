@@ -3,6 +3,9 @@
 //! config keys) and camera policies become modules and policies here,
 //! secrets sealed, and the source is not changed by a single byte.
 
+mod common;
+use common::require;
+
 use assert_cmd::Command;
 use serde_json::Value;
 use sqlx::{Connection, Executor};
@@ -121,19 +124,6 @@ async fn a_seed_database_on_postgresql_imports_the_same() {
             .unwrap();
     assert_eq!(tables, 2);
     admin.execute(&*format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
-}
-
-fn require(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("{var} is not set under CI: run the tests with cargo xtask test")
-        }
-        _ => {
-            eprintln!("SKIP: {var} is not set (run through cargo xtask test / emulators run)");
-            None
-        }
-    }
 }
 
 async fn import_and_check(dir: &std::path::Path, from: &str) {
