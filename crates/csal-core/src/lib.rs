@@ -19,10 +19,16 @@ pub mod range;
 pub mod registry;
 pub mod router;
 pub mod secret;
+pub mod spec;
 pub mod stream;
 pub mod time_format;
 
+// The code `#[config]` generates names `::csal_core`, also inside this crate's tests.
+extern crate self as csal_core;
+
 pub use async_trait::async_trait;
+/// Declare a provider's config struct and its field spec at once; see [`spec`].
+pub use csal_core_macros::config;
 pub use bytes::Bytes;
 #[doc(hidden)]
 pub use inventory;
@@ -36,9 +42,10 @@ pub use module::{
 };
 pub use range::ByteRange;
 pub use registry::{
-    ConfigField, ConfigSink, ConfigUpdates, FieldKind, InstanceContext, ProviderCategory, ProviderRegistration,
-    find_provider, parse_config, registered_providers, registry_conflicts,
+    ConfigSink, ConfigUpdates, InstanceContext, ProviderCategory, ProviderRegistration, find_provider,
+    registered_providers, registry_conflicts,
 };
+pub use spec::{ConfigField, ConfigSpec, FieldKind, Timeouts, parse_config};
 pub use router::{InstanceDefinition, InstanceInfo, InstanceStatus, ReloadSummary, StorageRouter};
 pub use secret::{ExposeSecret, SecretString, mask_config};
 pub use stream::ByteStream;

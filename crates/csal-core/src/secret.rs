@@ -7,7 +7,7 @@
 
 pub use secrecy::{ExposeSecret, SecretString};
 
-use crate::registry::ConfigField;
+use crate::spec::{ConfigField, is_blank};
 
 /// What every masked secret is shown as.
 pub const MASK: &str = "********";
@@ -48,14 +48,10 @@ pub fn secret_values(fields: &[ConfigField], config: &serde_json::Value) -> Vec<
         .collect()
 }
 
-pub(crate) fn is_blank(v: &serde_json::Value) -> bool {
-    v.is_null() || v.as_str().is_some_and(str::is_empty)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::ConfigField;
+    use crate::spec::ConfigField;
 
     const FIELDS: &[ConfigField] = &[
         ConfigField::text("bucket", "Bucket"),
