@@ -23,6 +23,6 @@ csal_core::register_provider!(csal_core::ProviderRegistration {
     category: csal_core::ProviderCategory::ObjectStorage,
     crate_name: env!("CARGO_PKG_NAME"),
     description: "Azure Blob Storage containers: staged block uploads, SAS URLs; account key, SAS or connection string.",
-    fields: config::FIELDS,
+    fields: <AzureBlobConfig as csal_core::ConfigSpec>::FIELDS,
     factory: module::build,
 });

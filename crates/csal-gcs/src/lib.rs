@@ -24,6 +24,6 @@ csal_core::register_provider!(csal_core::ProviderRegistration {
     category: csal_core::ProviderCategory::ObjectStorage,
     crate_name: env!("CARGO_PKG_NAME"),
     description: "Google Cloud Storage buckets (JSON API): resumable uploads, signed URLs.",
-    fields: config::FIELDS,
+    fields: <GcsConfig as csal_core::ConfigSpec>::FIELDS,
     factory: module::build,
 });

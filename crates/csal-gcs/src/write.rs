@@ -296,11 +296,7 @@ async fn query_status(client: &GcsClient, session: &Url, total_text: &str, what:
 async fn interpret(response: reqwest::Response, what: &str) -> Result<SessionState> {
     match response.status() {
         StatusCode::OK | StatusCode::CREATED => {
-            let body = response.bytes().await.map_err(|e| error::from_reqwest(e, what))?;
-            let resource: ObjectResource = serde_json::from_slice(&body).map_err(|e| {
-                StorageError::transient(format!("{what}: GCS sent an unreadable object resource")).with_source(e)
-            })?;
-            Ok(SessionState::Done(resource))
+            Ok(SessionState::Done(csal_http::read_json::<ObjectResource>(response, what).await?))
         }
         StatusCode::PERMANENT_REDIRECT => {
             // "Range: bytes=0-N" = N+1 bytes persisted; no header = none.

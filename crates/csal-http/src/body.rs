@@ -7,9 +7,9 @@ use futures::StreamExt;
 
 use crate::error::transport_error;
 
-/// The largest JSON answer [`read_json`] reads (a 1,000-item listing is
-/// well under 1 MiB).
-pub const JSON_BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// The largest answer [`read_json`] and [`read_answer`] read (a 1,000-item
+/// listing is well under 1 MiB).
+pub const ANSWER_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Read at most `limit` bytes of `response`; `Ok(None)` when it is longer.
 pub(crate) async fn read_capped(response: reqwest::Response, limit: usize, what: &str) -> Result<Option<BytesMut>> {
@@ -28,13 +28,20 @@ pub(crate) async fn read_capped(response: reqwest::Response, limit: usize, what:
     Ok(Some(out))
 }
 
-/// Parse a JSON answer (at most [`JSON_BODY_LIMIT`] bytes); an empty body is
-/// `null`. An unreadable answer is `Transient` (a proxy's error page, a
+/// A whole (non-object) answer such as a listing, at most
+/// [`ANSWER_BODY_LIMIT`] bytes; a longer one is a `Transient` error.
+pub async fn read_answer(response: reqwest::Response, what: &str) -> Result<bytes::Bytes> {
+    let body = read_capped(response, ANSWER_BODY_LIMIT, what).await?.ok_or_else(|| {
+        StorageError::transient(format!("{what}: the answer is larger than {ANSWER_BODY_LIMIT} bytes"))
+    })?;
+    Ok(body.freeze())
+}
+
+/// Parse a JSON answer (at most [`ANSWER_BODY_LIMIT`] bytes); an empty body
+/// is `null`. An unreadable answer is `Transient` (a proxy's error page, a
 /// body cut short).
 pub async fn read_json<T: serde::de::DeserializeOwned>(response: reqwest::Response, what: &str) -> Result<T> {
-    let body = read_capped(response, JSON_BODY_LIMIT, what)
-        .await?
-        .ok_or_else(|| StorageError::transient(format!("{what}: the answer is larger than {JSON_BODY_LIMIT} bytes")))?;
+    let body = read_answer(response, what).await?;
     let body: &[u8] = if body.is_empty() { b"null" } else { &body };
     serde_json::from_slice(body)
         .map_err(|e| StorageError::transient(format!("{what}: the server answered with malformed JSON")).with_source(e))

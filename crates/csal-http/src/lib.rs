@@ -11,7 +11,7 @@
 //!   [`ERROR_BODY_LIMIT`] bytes of an error body;
 //! - [`ranged_body`] / [`ranged_stream`]: the bytes a ranged GET asked for,
 //!   from a server that may ignore `Range`, with `Content-Range` checked;
-//! - [`read_json`]: a JSON answer read with a size cap;
+//! - [`read_json`] / [`read_answer`]: a JSON (or listing) answer read with a size cap;
 //! - [`FolderWalk`]: the continuation token of a listing that walks a folder
 //!   tree one page at a time (file-sync services list one folder per call).
 //!
@@ -25,7 +25,7 @@ mod error;
 mod ranged;
 mod walk;
 
-pub use body::{JSON_BODY_LIMIT, read_json};
+pub use body::{ANSWER_BODY_LIMIT, read_answer, read_json};
 pub use client::HttpOptions;
 pub use error::{ERROR_BODY_LIMIT, ErrorAnswer, StatusTable, one_line, retry_after, transport_error};
 pub use ranged::{ContentRange, ranged_body, ranged_stream};
