@@ -22,7 +22,7 @@ csal_core::register_provider!(csal_core::ProviderRegistration {
     category: csal_core::ProviderCategory::NetworkProtocol,
     crate_name: env!("CARGO_PKG_NAME"),
     description: "Any WebDAV server (Apache mod_dav, nginx, wsgidav, NAS boxes); Basic or Digest auth.",
-    fields: config::WEBDAV_FIELDS,
+    fields: <WebDavConfig as csal_core::ConfigSpec>::FIELDS,
     factory: module::build_webdav,
 });
 
@@ -32,6 +32,6 @@ csal_core::register_provider!(csal_core::ProviderRegistration {
     category: csal_core::ProviderCategory::FileSync,
     crate_name: env!("CARGO_PKG_NAME"),
     description: "Nextcloud (or ownCloud) files over WebDAV with an app password; chunked upload for large objects.",
-    fields: config::NEXTCLOUD_FIELDS,
+    fields: <NextcloudConfig as csal_core::ConfigSpec>::FIELDS,
     factory: module::build_nextcloud,
 });

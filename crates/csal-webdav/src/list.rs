@@ -52,8 +52,8 @@ pub(crate) async fn propfind_entries(client: &DavClient, rel: &str, depth: u8) -
     if status.as_u16() != 207 {
         return Err(status_error(status, resp.headers(), &what));
     }
-    let text = resp.text().await.map_err(|e| crate::error::transport_error(e, &what))?;
-    let parsed: ListMultiStatus = reqwest_dav::re_exports::serde_xml_rs::from_str(&text)
+    let body = csal_http::read_answer(resp, &what).await?;
+    let parsed: ListMultiStatus = reqwest_dav::re_exports::serde_xml_rs::from_reader(&body[..])
         .map_err(|e| StorageError::permanent(format!("{what}: unreadable multistatus answer")).with_source(e))?;
     let mut out = Vec::with_capacity(parsed.responses.len());
     for response in parsed.responses {

@@ -1,5 +1,5 @@
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use csal_core::{
@@ -8,7 +8,7 @@ use csal_core::{
 };
 use reqwest::Method;
 
-use crate::client::{ClientOptions, DavClient, http_client, parse_base};
+use crate::client::{DavClient, parse_base};
 use crate::config::{DavAuth, NextcloudConfig, WebDavConfig};
 use crate::error::status_error;
 use crate::write::ChunkedUploads;
@@ -36,12 +36,10 @@ pub(crate) fn build_nextcloud(_ctx: &InstanceContext, config: &serde_json::Value
     Ok(Arc::new(WebDavModule::nextcloud(config)?))
 }
 
-fn options(accept_invalid_certs: bool, connect: Option<u64>, read: Option<u64>) -> ClientOptions {
-    ClientOptions {
-        accept_invalid_certs,
-        connect_timeout: Duration::from_secs(connect.unwrap_or(10).max(1)),
-        read_timeout: Duration::from_secs(read.unwrap_or(60).max(1)),
-    }
+fn http_client(timeouts: csal_core::Timeouts, accept_invalid_certs: bool) -> Result<reqwest::Client> {
+    csal_http::HttpOptions::new(concat!("csal-webdav/", env!("CARGO_PKG_VERSION")), timeouts)
+        .accept_invalid_certs(accept_invalid_certs)
+        .build()
 }
 
 impl WebDavModule {
@@ -51,8 +49,7 @@ impl WebDavModule {
         if config.auth != DavAuth::None && username.is_some() && config.password.is_none() {
             return Err(StorageError::invalid_config("field 'password' is required when 'username' is set"));
         }
-        let http =
-            http_client(&options(config.accept_invalid_certs, config.connect_timeout_secs, config.read_timeout_secs))?;
+        let http = http_client(config.timeouts()?, config.accept_invalid_certs)?;
         let client = DavClient::new(http, base, config.auth, username, config.password.as_ref())?;
         Ok(WebDavModule { client: Arc::new(client), chunked: None })
     }
@@ -74,8 +71,7 @@ impl WebDavModule {
         };
         let files = join(&format!("remote.php/dav/files/{user_seg}/"))?;
         let uploads = join(&format!("remote.php/dav/uploads/{user_seg}/"))?;
-        let http =
-            http_client(&options(config.accept_invalid_certs, config.connect_timeout_secs, config.read_timeout_secs))?;
+        let http = http_client(config.timeouts()?, config.accept_invalid_certs)?;
         let password = Some(&config.app_password);
         let client = DavClient::new(http.clone(), files, DavAuth::Basic, Some(user), password)?;
         let up = DavClient::new(http, uploads, DavAuth::Basic, Some(user), password)?;
