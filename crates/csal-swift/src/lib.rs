@@ -24,7 +24,7 @@ csal_core::register_provider!(csal_core::ProviderRegistration {
     category: csal_core::ProviderCategory::ObjectStorage,
     crate_name: env!("CARGO_PKG_NAME"),
     description: "OpenStack Swift object storage (Keystone v3 or TempAuth v1); large objects as SLOs.",
-    fields: config::SWIFT_FIELDS,
+    fields: <SwiftConfig as csal_core::ConfigSpec>::FIELDS,
     factory: module::build_swift,
 });
 
@@ -34,7 +34,7 @@ csal_core::register_provider!(csal_core::ProviderRegistration {
     category: csal_core::ProviderCategory::ObjectStorage,
     crate_name: env!("CARGO_PKG_NAME"),
     description: "Rackspace Cloud Files (Swift) with a username and API key.",
-    fields: config::RACKSPACE_FIELDS,
+    fields: <RackspaceConfig as csal_core::ConfigSpec>::FIELDS,
     factory: module::build_rackspace,
 });
 
@@ -44,6 +44,6 @@ csal_core::register_provider!(csal_core::ProviderRegistration {
     category: csal_core::ProviderCategory::ObjectStorage,
     crate_name: env!("CARGO_PKG_NAME"),
     description: "OVHcloud Public Cloud Object Storage over the Swift API (Keystone v3 at auth.cloud.ovh.net).",
-    fields: config::OVH_FIELDS,
+    fields: <OvhSwiftConfig as csal_core::ConfigSpec>::FIELDS,
     factory: module::build_ovh,
 });

@@ -59,7 +59,7 @@ pub(crate) async fn list(client: &SwiftClient, request: &ListRequest) -> Result<
         let items: Vec<Item> = if resp.status().as_u16() == 204 {
             Vec::new()
         } else {
-            resp.json().await.map_err(|e| crate::error::transport_error(e, &what))?
+            csal_http::read_json(resp, &what).await?
         };
         let got = items.len();
         for item in items {

@@ -133,7 +133,7 @@ impl StorageModule for SwiftModule {
         let headers = resp.headers().clone();
         // The bulk-delete answer carries its own status in the body.
         let code = if status.is_success() {
-            let body: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+            let body: serde_json::Value = csal_http::read_json(resp, &what).await.unwrap_or(serde_json::Value::Null);
             let inner = body["Response Status"].as_str().unwrap_or("200 OK");
             inner.split_whitespace().next().and_then(|c| c.parse().ok()).unwrap_or(200)
         } else {
