@@ -20,6 +20,6 @@ csal_core::register_provider!(csal_core::ProviderRegistration {
     category: csal_core::ProviderCategory::FileSync,
     crate_name: env!("CARGO_PKG_NAME"),
     description: "Files in a Box folder: OAuth 2 (rotating refresh tokens) or Client Credentials Grant, chunked upload sessions with SHA-1 digests.",
-    fields: config::FIELDS,
+    fields: <BoxConfig as csal_core::ConfigSpec>::FIELDS,
     factory: module::build,
 });

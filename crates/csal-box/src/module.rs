@@ -3,7 +3,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use csal_core::{
     ByteRange, ByteStream, Capabilities, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta, Result,
-    StorageModule, WriteMeta, WriteReceipt, check_object_id,
+    StorageModule, WriteMeta, WriteReceipt,
 };
 use csal_oauth::TokenStore;
 use serde_json::Value;
@@ -33,12 +33,12 @@ impl BoxModule {
 
     /// Successful token refreshes (or client-credentials grants) so far.
     pub fn token_refreshes(&self) -> u64 {
-        self.client.tokens.refresh_count()
+        self.client.api.tokens().refresh_count()
     }
 
     async fn root(&self) -> Result<Value> {
-        let url = self.client.api(&format!("/folders/{}?fields=id,type,name", self.client.root_id));
-        self.client.json("check the root folder", |t| BoxClient::bearer(self.client.http.get(&url), t)).await
+        let url = self.client.url(&format!("/folders/{}?fields=id,type,name", self.client.root_id));
+        self.client.api.json("check the root folder", |http| http.get(&url)).await
     }
 }
 
@@ -64,7 +64,7 @@ impl StorageModule for BoxModule {
     }
 
     async fn refresh_credentials(&self) -> Result<()> {
-        self.client.tokens.force_refresh().await.map(|_| ())
+        self.client.api.tokens().force_refresh().await.map(|_| ())
     }
 
     async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
@@ -78,7 +78,6 @@ impl StorageModule for BoxModule {
     /// Deletes only a file (moved to Box's trash, as every Box delete is);
     /// an id naming a folder deletes nothing.
     async fn delete(&self, object_id: &str) -> Result<()> {
-        check_object_id(object_id)?;
         for _ in 0..2 {
             let id = match self.client.file_id(object_id).await {
                 Ok(id) => id,
@@ -86,13 +85,13 @@ impl StorageModule for BoxModule {
                 Err(e) => return Err(e),
             };
             let what = format!("delete '{object_id}'");
-            let url = self.client.api(&format!("/files/{id}"));
-            let answer = self.client.send(&what, |t| BoxClient::bearer(self.client.http.delete(&url), t)).await?;
+            let url = self.client.url(&format!("/files/{id}"));
+            let answer = self.client.api.send(&what, |http| http.delete(&url)).await?;
             self.client.forget_file(object_id);
             match answer {
                 Ok(_) => return Ok(()),
                 // A stale cached id: look the path up again.
-                Err(e) if e.status == 404 => continue,
+                Err(e) if e.status.as_u16() == 404 => continue,
                 Err(e) => return Err(classify(e, &what)),
             }
         }
@@ -111,6 +110,6 @@ impl StorageModule for BoxModule {
     /// refresh failed or the refresh token expires within a week; offline
     /// for other failures.
     async fn health_check(&self) -> HealthReport {
-        csal_oauth::check_health(&*self.client.tokens, self.root()).await
+        self.client.api.health(self.root()).await
     }
 }

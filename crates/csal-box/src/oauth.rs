@@ -4,8 +4,8 @@
 //! `account.box.com/api/oauth2/authorize`; scopes come from the app's
 //! configuration; refresh tokens are single-use and last 60 days).
 
-csal_oauth::inventory::submit! {
-    csal_oauth::OAuthProviderSpec {
+/// Box's OAuth endpoints and rules (also the token URL the client uses).
+pub(crate) const SPEC: csal_oauth::OAuthProviderSpec = csal_oauth::OAuthProviderSpec {
         provider_type: "box",
         authorize_url: "https://account.box.com/api/oauth2/authorize",
         token_url: "https://api.box.com/oauth2/token",
@@ -21,5 +21,6 @@ csal_oauth::inventory::submit! {
         saves_refresh_expiry: true,
         // Client Credentials Grant instances have no user to authorise.
         not_with_keys: &["box_subject_id"],
-    }
-}
+};
+
+csal_oauth::inventory::submit! { SPEC }

@@ -159,6 +159,14 @@ impl ErrorAnswer {
         ErrorAnswer { status, headers, body: Bytes::from(body) }
     }
 
+    /// `response` when it is a success or a redirect (3xx answers mean
+    /// something to the caller: a 302 to a download URL, a 308 "resume
+    /// incomplete"), else its error answer.
+    pub async fn check(response: reqwest::Response) -> Result<reqwest::Response, ErrorAnswer> {
+        let status = response.status();
+        if status.is_success() || status.is_redirection() { Ok(response) } else { Err(ErrorAnswer::read(response).await) }
+    }
+
     /// An answer built from parts (tests, SDK answers).
     pub fn new(status: StatusCode, headers: HeaderMap, body: impl Into<Bytes>) -> ErrorAnswer {
         let mut body: Bytes = body.into();
@@ -186,6 +194,22 @@ impl ErrorAnswer {
         let err = StorageError::new(kind, message.into());
         let err = with_retry_after(err, &self.headers);
         err.with_source(self)
+    }
+
+    /// The error a service's table gave `kind`: `{what}: {service} answered
+    /// HTTP {status} ({detail})`, the table's hint for the kind appended.
+    /// `detail` is the service's own code or message (one line, short).
+    pub fn explain(self, table: &StatusTable, kind: ErrorKind, service: &str, detail: &str, what: &str) -> StorageError {
+        let mut text = format!("{what}: {service} answered HTTP {}", self.status.as_u16());
+        let detail = one_line(detail, 200);
+        if !detail.is_empty() {
+            text.push_str(&format!(" ({detail})"));
+        }
+        if let Some(hint) = table.hint(kind) {
+            text.push_str(": ");
+            text.push_str(hint);
+        }
+        self.error(kind, text)
     }
 
     /// Classified by `table` alone: `{what}: HTTP 503 Service Unavailable`

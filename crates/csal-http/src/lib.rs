@@ -28,7 +28,7 @@ mod walk;
 pub use body::{ANSWER_BODY_LIMIT, read_answer, read_json};
 pub use client::HttpOptions;
 pub use error::{ERROR_BODY_LIMIT, ErrorAnswer, StatusTable, one_line, retry_after, transport_error};
-pub use ranged::{ContentRange, ranged_body, ranged_stream};
+pub use ranged::{ContentRange, follow_download, ranged_body, ranged_stream};
 pub use walk::{FolderWalk, join_path, may_contain};
 
 /// reqwest, as the providers use it (one version for the workspace).

@@ -8,7 +8,7 @@ use futures::{Stream, StreamExt};
 use reqwest::StatusCode;
 use reqwest::header::CONTENT_RANGE;
 
-use crate::error::transport_error;
+use crate::error::{ErrorAnswer, transport_error};
 
 /// `Content-Range: bytes START-END/TOTAL` (TOTAL may be `*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +35,33 @@ impl ContentRange {
     fn len(&self) -> u64 {
         self.end - self.start + 1
     }
+}
+
+/// A download answered with a redirect to a pre-authorised URL (Box,
+/// OneDrive): that URL, fetched with the same `Range` and nothing else (the
+/// bearer token must not go to the storage host). Any other answer is
+/// returned as it is.
+pub async fn follow_download(
+    http: &reqwest::Client,
+    first: reqwest::Response,
+    range: Option<ByteRange>,
+    what: &str,
+) -> Result<std::result::Result<reqwest::Response, ErrorAnswer>> {
+    if !first.status().is_redirection() {
+        return Ok(Ok(first));
+    }
+    let location = first
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| StorageError::transient(format!("{what}: a redirect without a Location")))?
+        .to_owned();
+    let mut request = http.get(&location);
+    if let Some(r) = range {
+        request = request.header(reqwest::header::RANGE, r.to_http_header());
+    }
+    let response = request.send().await.map_err(|e| transport_error(e, what))?;
+    Ok(ErrorAnswer::check(response).await)
 }
 
 /// The bytes a GET asked for (`range`, or the whole object), from its
