@@ -20,6 +20,6 @@ csal_core::register_provider!(csal_core::ProviderRegistration {
     category: csal_core::ProviderCategory::FileSync,
     crate_name: env!("CARGO_PKG_NAME"),
     description: "Files in Google Drive (My Drive or a shared drive); OAuth 2 user credentials or a service-account key.",
-    fields: config::FIELDS,
+    fields: <GDriveConfig as csal_core::ConfigSpec>::FIELDS,
     factory: module::build,
 });

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use csal_core::{
     ByteRange, ByteStream, Capabilities, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta, Result,
-    StorageModule, WriteMeta, WriteReceipt, check_object_id,
+    StorageModule, WriteMeta, WriteReceipt,
 };
 use csal_oauth::TokenStore;
 use serde_json::Value;
@@ -34,7 +34,7 @@ impl GDriveModule {
     }
 
     pub fn token_refreshes(&self) -> u64 {
-        self.client.auth.refresh_count()
+        self.client.api.tokens().refresh_count()
     }
 
     async fn root(&self) -> Result<Value> {
@@ -42,7 +42,8 @@ impl GDriveModule {
         let mut query = self.client.common();
         query.push(("fields", "id,mimeType".to_owned()));
         self.client
-            .json("check the root folder", |t| DriveClient::bearer(self.client.http.get(&url).query(&query), t))
+            .api
+            .json("check the root folder", |http| http.get(&url).query(&query))
             .await
     }
 }
@@ -70,7 +71,7 @@ impl StorageModule for GDriveModule {
     }
 
     async fn refresh_credentials(&self) -> Result<()> {
-        self.client.auth.force_refresh().await
+        self.client.api.tokens().force_refresh().await
     }
 
     async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
@@ -84,7 +85,6 @@ impl StorageModule for GDriveModule {
     /// Resolves the id to a file (never a folder) and deletes that file by
     /// its Drive id; missing is success.
     async fn delete(&self, object_id: &str) -> Result<()> {
-        check_object_id(object_id)?;
         let file = match self.client.file(object_id).await {
             Ok(f) => f,
             Err(e) if e.is_not_found() => return Ok(()),
@@ -94,9 +94,9 @@ impl StorageModule for GDriveModule {
         let what = format!("delete '{object_id}'");
         let url = format!("{}/{id}", self.client.files_url());
         let query = self.client.common();
-        match self.client.send(&what, |t| DriveClient::bearer(self.client.http.delete(&url).query(&query), t)).await? {
+        match self.client.api.send(&what, |http| http.delete(&url).query(&query)).await? {
             Ok(_) => Ok(()),
-            Err(e) if e.status == 404 => Ok(()),
+            Err(e) if e.status.as_u16() == 404 => Ok(()),
             Err(e) => Err(classify(e, &what)),
         }
     }
@@ -110,6 +110,6 @@ impl StorageModule for GDriveModule {
     }
 
     async fn health_check(&self) -> HealthReport {
-        csal_oauth::check_health(&self.client.auth, self.root()).await
+        self.client.api.health(self.root()).await
     }
 }

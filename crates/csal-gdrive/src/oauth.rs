@@ -6,8 +6,8 @@
 //! iOS & Desktop Apps" for loopback redirect URIs). Service-account
 //! instances have nothing to authorise.
 
-csal_oauth::inventory::submit! {
-    csal_oauth::OAuthProviderSpec {
+/// Google's OAuth endpoints and rules (also the token URL the client uses).
+pub(crate) const SPEC: csal_oauth::OAuthProviderSpec = csal_oauth::OAuthProviderSpec {
         provider_type: "gdrive",
         authorize_url: "https://accounts.google.com/o/oauth2/v2/auth",
         token_url: "https://oauth2.googleapis.com/token",
@@ -22,5 +22,6 @@ csal_oauth::inventory::submit! {
         refresh_token_lifetime: None,
         saves_refresh_expiry: false,
         not_with_keys: &["service_account_json"],
-    }
-}
+};
+
+csal_oauth::inventory::submit! { SPEC }

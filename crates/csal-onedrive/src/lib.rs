@@ -19,6 +19,6 @@ csal_core::register_provider!(csal_core::ProviderRegistration {
     category: csal_core::ProviderCategory::FileSync,
     crate_name: env!("CARGO_PKG_NAME"),
     description: "Files in a OneDrive (personal or business) or SharePoint drive via Microsoft Graph, OAuth 2 refresh tokens.",
-    fields: config::FIELDS,
+    fields: <OneDriveConfig as csal_core::ConfigSpec>::FIELDS,
     factory: module::build,
 });

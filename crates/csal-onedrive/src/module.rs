@@ -3,7 +3,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use csal_core::{
     ByteRange, ByteStream, Capabilities, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta, Result,
-    StorageError, StorageModule, WriteMeta, WriteReceipt, check_object_id,
+    StorageError, StorageModule, WriteMeta, WriteReceipt,
 };
 use csal_oauth::TokenStore;
 use serde_json::Value;
@@ -35,12 +35,12 @@ impl OneDriveModule {
     }
 
     pub fn token_refreshes(&self) -> u64 {
-        self.client.tokens.refresh_count()
+        self.client.api.tokens().refresh_count()
     }
 
     async fn drive(&self) -> Result<Value> {
         let url = self.client.drive_url().to_owned();
-        self.client.json("check the drive", |t| GraphClient::bearer(self.client.http.get(&url), t)).await
+        self.client.api.json("check the drive", |http| http.get(&url)).await
     }
 }
 
@@ -65,7 +65,7 @@ impl StorageModule for OneDriveModule {
     }
 
     async fn refresh_credentials(&self) -> Result<()> {
-        self.client.tokens.force_refresh().await.map(|_| ())
+        self.client.api.tokens().force_refresh().await.map(|_| ())
     }
 
     async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
@@ -79,7 +79,6 @@ impl StorageModule for OneDriveModule {
     /// Deletes only a file, and only the version just looked at (`If-Match`);
     /// an id that names a folder is refused rather than deleted recursively.
     async fn delete(&self, object_id: &str) -> Result<()> {
-        check_object_id(object_id)?;
         let item = match crate::read::stat_raw(&self.client, object_id).await {
             Ok(item) => item,
             Err(e) if e.is_not_found() => return Ok(()),
@@ -93,8 +92,9 @@ impl StorageModule for OneDriveModule {
         let url = self.client.item_url(object_id);
         let answer = self
             .client
-            .send(&what, |t| {
-                let req = GraphClient::bearer(self.client.http.delete(&url), t);
+            .api
+            .send(&what, |http| {
+                let req = http.delete(&url);
                 match &etag {
                     Some(e) => req.header("If-Match", e),
                     None => req,
@@ -103,7 +103,7 @@ impl StorageModule for OneDriveModule {
             .await?;
         match answer {
             Ok(_) => Ok(()),
-            Err(e) if e.status == 404 => Ok(()),
+            Err(e) if e.status.as_u16() == 404 => Ok(()),
             Err(e) => Err(classify(e, &what)),
         }
     }
@@ -119,6 +119,6 @@ impl StorageModule for OneDriveModule {
     /// Ok when the drive answers; degraded whenever the last token refresh
     /// failed; offline for other failures.
     async fn health_check(&self) -> HealthReport {
-        csal_oauth::check_health(&*self.client.tokens, self.drive()).await
+        self.client.api.health(self.drive()).await
     }
 }

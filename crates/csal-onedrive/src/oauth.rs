@@ -5,8 +5,8 @@
 //! `/{tenant}/oauth2/v2.0/authorize` with PKCE S256 and `offline_access` in
 //! the scopes for a refresh token; refresh tokens last 90 days).
 
-csal_oauth::inventory::submit! {
-    csal_oauth::OAuthProviderSpec {
+/// Microsoft's OAuth endpoints and rules (also what the client refreshes with).
+pub(crate) const SPEC: csal_oauth::OAuthProviderSpec = csal_oauth::OAuthProviderSpec {
         provider_type: "onedrive",
         authorize_url: "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize",
         token_url: "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
@@ -21,5 +21,6 @@ csal_oauth::inventory::submit! {
         refresh_token_lifetime: Some(std::time::Duration::from_secs(90 * 24 * 3600)),
         saves_refresh_expiry: true,
         not_with_keys: &[],
-    }
-}
+};
+
+csal_oauth::inventory::submit! { SPEC }
