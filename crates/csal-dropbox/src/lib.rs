@@ -19,6 +19,6 @@ csal_core::register_provider!(csal_core::ProviderRegistration {
     category: csal_core::ProviderCategory::FileSync,
     crate_name: env!("CARGO_PKG_NAME"),
     description: "Files in a Dropbox account (app folder or full access), OAuth 2 with refresh tokens.",
-    fields: config::FIELDS,
+    fields: <DropboxConfig as csal_core::ConfigSpec>::FIELDS,
     factory: module::build,
 });

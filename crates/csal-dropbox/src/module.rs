@@ -3,7 +3,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use csal_core::{
     ByteRange, ByteStream, Capabilities, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta, Result,
-    StorageError, StorageModule, WriteMeta, WriteReceipt, check_object_id,
+    StorageError, StorageModule, WriteMeta, WriteReceipt,
 };
 use csal_oauth::TokenStore;
 use dropbox_sdk::files::{self, DeleteArg, DeleteError, LookupError, Metadata};
@@ -81,7 +81,6 @@ impl StorageModule for DropboxModule {
     /// (`parent_rev`): an id that names a folder is refused instead of
     /// deleting the folder with everything in it.
     async fn delete(&self, object_id: &str) -> Result<()> {
-        check_object_id(object_id)?;
         let m = match crate::read::stat_raw(&self.client, object_id).await {
             Ok(m) => m,
             Err(e) if e.is_not_found() => return Ok(()),

@@ -4,8 +4,8 @@
 //! `token_access_type=offline` for a refresh token, PKCE S256, code exchange
 //! at `/oauth2/token`). Scopes are left to the app's Permissions tab.
 
-csal_oauth::inventory::submit! {
-    csal_oauth::OAuthProviderSpec {
+/// Dropbox's OAuth endpoints and rules (also the token URL the client uses).
+pub(crate) const SPEC: csal_oauth::OAuthProviderSpec = csal_oauth::OAuthProviderSpec {
         provider_type: "dropbox",
         authorize_url: "https://www.dropbox.com/oauth2/authorize",
         token_url: "https://api.dropboxapi.com/oauth2/token",
@@ -20,5 +20,6 @@ csal_oauth::inventory::submit! {
         refresh_token_lifetime: None,
         saves_refresh_expiry: false,
         not_with_keys: &[],
-    }
-}
+};
+
+csal_oauth::inventory::submit! { SPEC }
