@@ -18,6 +18,6 @@ csal_core::register_provider!(csal_core::ProviderRegistration {
     category: csal_core::ProviderCategory::FileSync,
     crate_name: env!("CARGO_PKG_NAME"),
     description: "MEGA cloud drive with client-side AES encryption; e-mail + password login.",
-    fields: config::FIELDS,
+    fields: <MegaConfig as csal_core::ConfigSpec>::FIELDS,
     factory: module::build,
 });

@@ -16,6 +16,6 @@ csal_core::register_provider!(csal_core::ProviderRegistration {
     category: csal_core::ProviderCategory::FileSync,
     crate_name: env!("CARGO_PKG_NAME"),
     description: "pCloud (US or EU region) through its HTTP JSON API; OAuth token or username/password.",
-    fields: config::FIELDS,
+    fields: <PcloudConfig as csal_core::ConfigSpec>::FIELDS,
     factory: module::build,
 });
