@@ -30,7 +30,10 @@ pub struct AzureBlobConfig {
     )]
     pub account_key: Option<SecretString>,
     /// A SAS token with read, write, delete and list permissions, instead of the account key.
-    #[field(label = "SAS token", doc_url = "https://learn.microsoft.com/en-us/azure/storage/common/storage-sas-overview")]
+    #[field(
+        label = "SAS token",
+        doc_url = "https://learn.microsoft.com/en-us/azure/storage/common/storage-sas-overview"
+    )]
     pub sas_token: Option<SecretString>,
     /// The account's connection string (holds the key or a SAS); replaces account, key and endpoint.
     #[field(

@@ -47,8 +47,8 @@ pub(crate) struct BoxClient {
 
 impl BoxClient {
     pub fn new(config: &BoxConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
-        let http = csal_http::HttpOptions::new(concat!("csal-box/", env!("CARGO_PKG_VERSION")), config.timeouts()?)
-            .build()?;
+        let http =
+            csal_http::HttpOptions::new(concat!("csal-box/", env!("CARGO_PKG_VERSION")), config.timeouts()?).build()?;
         let token_url = config.token_url.clone().unwrap_or_else(|| crate::oauth::SPEC.token_url.to_owned());
         let tokens = match config.auth()? {
             AuthMethod::OAuth => TokenManager::new(
@@ -104,7 +104,9 @@ impl BoxClient {
         let answer = self
             .api
             .send(&what, |http| {
-                http.request(reqwest::Method::OPTIONS, &url).header("Content-Type", "application/json").body(body.clone())
+                http.request(reqwest::Method::OPTIONS, &url)
+                    .header("Content-Type", "application/json")
+                    .body(body.clone())
             })
             .await?;
         match answer {

@@ -21,5 +21,5 @@ csal_core::register_provider!(csal_core::ProviderRegistration {
     crate_name: env!("CARGO_PKG_NAME"),
     description: "Files in a Box folder: OAuth 2 (rotating refresh tokens) or Client Credentials Grant, chunked upload sessions with SHA-1 digests.",
     fields: <BoxConfig as csal_core::ConfigSpec>::FIELDS,
-    factory: module::build,
+    factory: BoxModule::build,
 });

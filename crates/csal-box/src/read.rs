@@ -29,7 +29,11 @@ where
 }
 
 fn not_found_or(e: ErrorAnswer, object_id: &str, what: &str) -> StorageError {
-    if e.status.as_u16() == 404 { StorageError::not_found(format!("no object '{object_id}'")) } else { classify(e, what) }
+    if e.status.as_u16() == 404 {
+        StorageError::not_found(format!("no object '{object_id}'"))
+    } else {
+        classify(e, what)
+    }
 }
 
 pub(crate) async fn read(client: &BoxClient, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
@@ -64,7 +68,8 @@ pub(crate) async fn read(client: &BoxClient, object_id: &str, range: Option<Byte
         );
     }
     // A 302 to a pre-authorised download URL: fetched without the token.
-    let resp = csal_http::follow_download(client.api.http(), first, range, &what).await?.map_err(|e| classify(e, &what))?;
+    let resp =
+        csal_http::follow_download(client.api.http(), first, range, &what).await?.map_err(|e| classify(e, &what))?;
     csal_http::ranged_body(resp, range, None, &what)
 }
 

@@ -250,11 +250,7 @@ async fn session(
         async move {
             client
                 .api
-                .json(what, |http| {
-                    http.post(url)
-                        .header("Content-Type", "application/json")
-                        .body(arg.clone())
-                })
+                .json(what, |http| http.post(url).header("Content-Type", "application/json").body(arg.clone()))
                 .await
         }
     };

@@ -27,9 +27,9 @@ pub mod time_format;
 extern crate self as csal_core;
 
 pub use async_trait::async_trait;
+pub use bytes::Bytes;
 /// Declare a provider's config struct and its field spec at once; see [`spec`].
 pub use csal_core_macros::config;
-pub use bytes::Bytes;
 #[doc(hidden)]
 pub use inventory;
 
@@ -45,7 +45,7 @@ pub use registry::{
     ConfigSink, ConfigUpdates, InstanceContext, ProviderCategory, ProviderRegistration, find_provider,
     registered_providers, registry_conflicts,
 };
-pub use spec::{ConfigField, ConfigSpec, FieldKind, Timeouts, parse_config};
 pub use router::{InstanceDefinition, InstanceInfo, InstanceStatus, ReloadSummary, StorageRouter};
 pub use secret::{ExposeSecret, SecretString, mask_config};
+pub use spec::{ConfigField, ConfigSpec, FieldKind, Timeouts, parse_config};
 pub use stream::ByteStream;

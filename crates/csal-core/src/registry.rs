@@ -190,4 +190,3 @@ pub fn registry_conflicts() -> BTreeMap<&'static str, Vec<&'static str>> {
     by_type.retain(|_, crates| crates.len() > 1);
     by_type
 }
-

@@ -128,7 +128,10 @@ impl ConfigField {
     }
 
     /// This field's value in `config`, under its key or an alias.
-    pub fn value_in<'a>(&self, config: &'a serde_json::Map<String, serde_json::Value>) -> Option<&'a serde_json::Value> {
+    pub fn value_in<'a>(
+        &self,
+        config: &'a serde_json::Map<String, serde_json::Value>,
+    ) -> Option<&'a serde_json::Value> {
         config.get(self.key).or_else(|| self.aliases.iter().find_map(|a| config.get(*a)))
     }
 }
@@ -347,10 +350,7 @@ fn assert_fields_agree<T: serde::de::DeserializeOwned + std::fmt::Debug>(
     }
     if exact {
         for n in &names {
-            assert!(
-                fields.iter().any(|f| f.answers_to(n)),
-                "{provider}: struct field '{n}' is missing from the spec"
-            );
+            assert!(fields.iter().any(|f| f.answers_to(n)), "{provider}: struct field '{n}' is missing from the spec");
         }
     }
     let minimal: serde_json::Map<String, serde_json::Value> =
@@ -487,11 +487,19 @@ mod tests {
         });
         assert!(missing.is_err());
         let mistyped = std::panic::catch_unwind(|| {
-            assert_fields_agree::<Plain>("t", &[ConfigField::text("bucket", "B").required(), ConfigField::text("size", "S")], true)
+            assert_fields_agree::<Plain>(
+                "t",
+                &[ConfigField::text("bucket", "B").required(), ConfigField::text("size", "S")],
+                true,
+            )
         });
         assert!(mistyped.is_err());
         let not_required = std::panic::catch_unwind(|| {
-            assert_fields_agree::<Plain>("t", &[ConfigField::text("bucket", "B"), ConfigField::number("size", "S")], true)
+            assert_fields_agree::<Plain>(
+                "t",
+                &[ConfigField::text("bucket", "B"), ConfigField::number("size", "S")],
+                true,
+            )
         });
         assert!(not_required.is_err());
     }

@@ -20,5 +20,5 @@ csal_core::register_provider!(csal_core::ProviderRegistration {
     crate_name: env!("CARGO_PKG_NAME"),
     description: "Files in a Dropbox account (app folder or full access), OAuth 2 with refresh tokens.",
     fields: <DropboxConfig as csal_core::ConfigSpec>::FIELDS,
-    factory: module::build,
+    factory: DropboxModule::build,
 });

@@ -15,9 +15,10 @@ pub(crate) fn classify(answer: ErrorAnswer, what: &str) -> StorageError {
     let reason = json["error"]["errors"][0]["reason"].as_str().or_else(|| json["error"]["status"].as_str());
     let reason = reason.unwrap_or_default().to_owned();
     let kind = match (answer.status.as_u16(), reason.as_str()) {
-        (403 | 429, "rateLimitExceeded" | "userRateLimitExceeded" | "sharingRateLimitExceeded" | "dailyLimitExceeded") => {
-            ErrorKind::RateLimited
-        }
+        (
+            403 | 429,
+            "rateLimitExceeded" | "userRateLimitExceeded" | "sharingRateLimitExceeded" | "dailyLimitExceeded",
+        ) => ErrorKind::RateLimited,
         (403, "storageQuotaExceeded" | "quotaExceeded") => ErrorKind::QuotaExceeded,
         _ => TABLE.kind(answer.status),
     };

@@ -21,5 +21,5 @@ csal_core::register_provider!(csal_core::ProviderRegistration {
     crate_name: env!("CARGO_PKG_NAME"),
     description: "Files in Google Drive (My Drive or a shared drive); OAuth 2 user credentials or a service-account key.",
     fields: <GDriveConfig as csal_core::ConfigSpec>::FIELDS,
-    factory: module::build,
+    factory: GDriveModule::build,
 });

@@ -41,7 +41,8 @@ pub(crate) async fn write(
     let started = client
         .api
         .send(&what, |http| {
-            http.post(&url).query(&query)
+            http.post(&url)
+                .query(&query)
                 .header("Content-Type", "application/json; charset=UTF-8")
                 .body(body_text.clone())
         })

@@ -38,8 +38,11 @@ impl HttpOptions {
     }
 
     pub fn build(&self) -> Result<reqwest::Client> {
-        let redirect =
-            if self.follow_redirects { reqwest::redirect::Policy::limited(5) } else { reqwest::redirect::Policy::none() };
+        let redirect = if self.follow_redirects {
+            reqwest::redirect::Policy::limited(5)
+        } else {
+            reqwest::redirect::Policy::none()
+        };
         let mut builder = reqwest::Client::builder()
             .connect_timeout(self.timeouts.connect)
             .read_timeout(self.timeouts.read)

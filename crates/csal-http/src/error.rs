@@ -164,7 +164,11 @@ impl ErrorAnswer {
     /// incomplete"), else its error answer.
     pub async fn check(response: reqwest::Response) -> Result<reqwest::Response, ErrorAnswer> {
         let status = response.status();
-        if status.is_success() || status.is_redirection() { Ok(response) } else { Err(ErrorAnswer::read(response).await) }
+        if status.is_success() || status.is_redirection() {
+            Ok(response)
+        } else {
+            Err(ErrorAnswer::read(response).await)
+        }
     }
 
     /// An answer built from parts (tests, SDK answers).
@@ -199,7 +203,14 @@ impl ErrorAnswer {
     /// The error a service's table gave `kind`: `{what}: {service} answered
     /// HTTP {status} ({detail})`, the table's hint for the kind appended.
     /// `detail` is the service's own code or message (one line, short).
-    pub fn explain(self, table: &StatusTable, kind: ErrorKind, service: &str, detail: &str, what: &str) -> StorageError {
+    pub fn explain(
+        self,
+        table: &StatusTable,
+        kind: ErrorKind,
+        service: &str,
+        detail: &str,
+        what: &str,
+    ) -> StorageError {
         let mut text = format!("{what}: {service} answered HTTP {}", self.status.as_u16());
         let detail = one_line(detail, 200);
         if !detail.is_empty() {

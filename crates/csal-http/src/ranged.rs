@@ -182,7 +182,8 @@ mod tests {
     #[tokio::test]
     async fn a_partial_answer_must_start_where_the_range_starts() {
         let r = Some(ByteRange::inclusive(2, 4));
-        let ok = ranged_stream(body(&DATA[2..5]), StatusCode::PARTIAL_CONTENT, Some("bytes 2-4/10"), None, r, None, "x");
+        let ok =
+            ranged_stream(body(&DATA[2..5]), StatusCode::PARTIAL_CONTENT, Some("bytes 2-4/10"), None, r, None, "x");
         assert_eq!(collect(ok.unwrap()).await.unwrap(), b"234");
         for wrong in ["bytes 0-2/10", "bytes 2-6/10", "bytes 3-5/*", "bytes 2-4/3"] {
             let e = ranged_stream(body(DATA), StatusCode::PARTIAL_CONTENT, Some(wrong), None, r, None, "x");
@@ -192,7 +193,8 @@ mod tests {
         assert_eq!(e.err().map(|e| e.kind()), Some(ErrorKind::Integrity));
         // Unknown total: the start is still checked.
         let from = Some(ByteRange::from(7));
-        let ok = ranged_stream(body(&DATA[7..]), StatusCode::PARTIAL_CONTENT, Some("bytes 7-9/*"), None, from, None, "x");
+        let ok =
+            ranged_stream(body(&DATA[7..]), StatusCode::PARTIAL_CONTENT, Some("bytes 7-9/*"), None, from, None, "x");
         assert_eq!(collect(ok.unwrap()).await.unwrap(), b"789");
     }
 

@@ -40,8 +40,7 @@ impl MegaConfig {
         if !(api_url.starts_with("http://") || api_url.starts_with("https://")) {
             return Err(StorageError::invalid_config("mega: api_url must start with http:// or https://"));
         }
-        let root: Vec<String> =
-            self.root.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        let root: Vec<String> = self.root.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect();
         if root.iter().any(|s| s == "." || s == "..") {
             return Err(StorageError::invalid_config("mega: root must be a plain folder path like csal"));
         }

@@ -35,7 +35,11 @@ pub(crate) fn from_code(what: &str, code: i64) -> StorageError {
 
 /// Error for an HTTP status other than 2xx; MEGA's storage nodes answer
 /// 509 when the transfer quota is used up.
-pub(crate) fn from_status(what: &str, status: reqwest::StatusCode, headers: &reqwest::header::HeaderMap) -> StorageError {
+pub(crate) fn from_status(
+    what: &str,
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+) -> StorageError {
     const TABLE: csal_http::StatusTable = csal_http::StatusTable::new(&[(509, ErrorKind::RateLimited)]);
     TABLE.error(status, headers, &format!("mega {what}"))
 }

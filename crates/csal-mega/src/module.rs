@@ -48,11 +48,11 @@ impl StorageModule for MegaModule {
     }
 
     async fn read(&self, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
-            read::read(&self.client, object_id, range).await
+        read::read(&self.client, object_id, range).await
     }
 
     async fn delete(&self, object_id: &str) -> Result<()> {
-            let node = match self.client.file(object_id).await {
+        let node = match self.client.file(object_id).await {
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
@@ -71,7 +71,7 @@ impl StorageModule for MegaModule {
     }
 
     async fn stat(&self, object_id: &str) -> Result<ObjectMeta> {
-            let node = self.client.file(object_id).await?;
+        let node = self.client.file(object_id).await?;
         Ok(list::object_meta(object_id.to_owned(), &node))
     }
 

@@ -23,6 +23,8 @@ pub trait BearerSource: Send + Sync {
     async fn access_token(&self) -> Result<SecretString>;
     /// The service refused `rejected` (401): the token to retry with.
     async fn refresh_after_rejection(&self, rejected: &SecretString) -> Result<SecretString>;
+    /// Get a new token now (`refresh_credentials`).
+    async fn force_refresh(&self) -> Result<()>;
 }
 
 #[async_trait]
@@ -41,6 +43,9 @@ impl BearerSource for TokenManager {
     }
     async fn refresh_after_rejection(&self, rejected: &SecretString) -> Result<SecretString> {
         TokenManager::refresh_after_rejection(self, rejected).await
+    }
+    async fn force_refresh(&self) -> Result<()> {
+        TokenManager::force_refresh(self).await.map(|_| ())
     }
 }
 
@@ -130,11 +135,6 @@ impl<T: BearerSource + ?Sized> BearerHttp<T> {
     /// The provider's error for `answer`.
     pub fn fail(&self, answer: ErrorAnswer, what: &str) -> StorageError {
         (self.classify)(answer, what)
-    }
-
-    /// `health_check` of the provider: see [`check_health`].
-    pub async fn health<R>(&self, probe: impl std::future::Future<Output = Result<R>>) -> csal_core::HealthReport {
-        check_health(&*self.tokens, probe).await
     }
 }
 

@@ -24,8 +24,7 @@ impl GraphClient {
         let http =
             csal_http::HttpOptions::new(concat!("csal-onedrive/", env!("CARGO_PKG_VERSION")), config.timeouts()?)
                 .build()?;
-        let token_url =
-            config.token_url.clone().unwrap_or_else(|| SPEC.token_url.replace("{tenant}", &config.tenant));
+        let token_url = config.token_url.clone().unwrap_or_else(|| SPEC.token_url.replace("{tenant}", &config.tenant));
         let tokens = TokenManager::new(
             OAuthSettings {
                 token_url,

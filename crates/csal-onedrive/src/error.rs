@@ -9,11 +9,12 @@ use csal_core::{ErrorKind, StorageError};
 use csal_http::{ErrorAnswer, StatusTable};
 
 /// Graph's differences from the common table of csal-http.
-const TABLE: StatusTable = StatusTable::new(&[(413, ErrorKind::InvalidInput), (412, ErrorKind::Permanent)]).with_hints(&[
-    (ErrorKind::Auth, "Graph refused the token or the app lacks a permission; re-authorise if this persists"),
-    (ErrorKind::AlreadyExists, "an item with that name already exists"),
-    (ErrorKind::QuotaExceeded, "the drive is full"),
-]);
+const TABLE: StatusTable =
+    StatusTable::new(&[(413, ErrorKind::InvalidInput), (412, ErrorKind::Permanent)]).with_hints(&[
+        (ErrorKind::Auth, "Graph refused the token or the app lacks a permission; re-authorise if this persists"),
+        (ErrorKind::AlreadyExists, "an item with that name already exists"),
+        (ErrorKind::QuotaExceeded, "the drive is full"),
+    ]);
 
 pub(crate) fn classify(answer: ErrorAnswer, what: &str) -> StorageError {
     let code = answer.json()["error"]["code"].as_str().unwrap_or_default().to_owned();

@@ -20,5 +20,5 @@ csal_core::register_provider!(csal_core::ProviderRegistration {
     crate_name: env!("CARGO_PKG_NAME"),
     description: "Files in a OneDrive (personal or business) or SharePoint drive via Microsoft Graph, OAuth 2 refresh tokens.",
     fields: <OneDriveConfig as csal_core::ConfigSpec>::FIELDS,
-    factory: module::build,
+    factory: OneDriveModule::build,
 });

@@ -2,10 +2,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use csal_core::{
-    ByteRange, ByteStream, Capabilities, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta, Result,
-    StorageError, StorageModule, WriteMeta, WriteReceipt,
+    ByteRange, ByteStream, Capabilities, ListPage, ListRequest, ObjectMeta, Result, StorageError, WriteMeta,
+    WriteReceipt,
 };
-use csal_oauth::TokenStore;
+use csal_oauth::{FileSyncService, OAuthProviderSpec, TokenManager, TokenStore};
 use serde_json::Value;
 
 use crate::client::GraphClient;
@@ -16,28 +16,15 @@ use crate::error::classify;
 const MAX_FILE: u64 = 250 * 1_000_000_000;
 
 /// A `onedrive` instance.
-pub struct OneDriveModule {
+pub type OneDriveModule = csal_oauth::OAuthModule<OneDrive>;
+
+/// The service half of [`OneDriveModule`].
+pub struct OneDrive {
     client: GraphClient,
     chunk_size: usize,
 }
 
-pub(crate) fn build(ctx: &InstanceContext, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
-    let config: OneDriveConfig = csal_core::parse_config("onedrive", config)?;
-    Ok(Arc::new(OneDriveModule::new(config, csal_oauth::ConfigTokenStore::for_instance_with_refresh_expiry(ctx))?))
-}
-
-impl OneDriveModule {
-    /// A module for `config`; refreshed OAuth tokens are saved to `store`.
-    pub fn new(config: OneDriveConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
-        config.validate()?;
-        let client = GraphClient::new(&config, store)?;
-        Ok(OneDriveModule { client, chunk_size: config.chunk_size() })
-    }
-
-    pub fn token_refreshes(&self) -> u64 {
-        self.client.api.tokens().refresh_count()
-    }
-
+impl OneDrive {
     async fn drive(&self) -> Result<Value> {
         let url = self.client.drive_url().to_owned();
         self.client.api.json("check the drive", |http| http.get(&url)).await
@@ -45,27 +32,24 @@ impl OneDriveModule {
 }
 
 #[async_trait]
-impl StorageModule for OneDriveModule {
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            ranged_read: true,
-            list_pagination: true,
-            presign: false,
-            multipart: true,
-            conditional_create: true,
-            content_type: false,
-            user_metadata: false,
-            modified_time: true,
-            max_object_size: Some(MAX_FILE),
-        }
+impl FileSyncService for OneDrive {
+    type Config = OneDriveConfig;
+    type Tokens = TokenManager;
+    const OAUTH: &'static OAuthProviderSpec = &crate::oauth::SPEC;
+    const CAPABILITIES: Capabilities = Capabilities { max_object_size: Some(MAX_FILE), ..csal_oauth::FILE_SYNC };
+
+    fn new(config: OneDriveConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
+        config.validate()?;
+        let client = GraphClient::new(&config, store)?;
+        Ok(OneDrive { client, chunk_size: config.chunk_size() })
     }
 
-    async fn validate(&self) -> Result<()> {
+    fn tokens(&self) -> &TokenManager {
+        self.client.api.tokens()
+    }
+
+    async fn probe(&self) -> Result<()> {
         self.drive().await.map(|_| ())
-    }
-
-    async fn refresh_credentials(&self) -> Result<()> {
-        self.client.api.tokens().force_refresh().await.map(|_| ())
     }
 
     async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
@@ -114,11 +98,5 @@ impl StorageModule for OneDriveModule {
 
     async fn stat(&self, object_id: &str) -> Result<ObjectMeta> {
         crate::read::stat(&self.client, object_id).await
-    }
-
-    /// Ok when the drive answers; degraded whenever the last token refresh
-    /// failed; offline for other failures.
-    async fn health_check(&self) -> HealthReport {
-        self.client.api.health(self.drive()).await
     }
 }

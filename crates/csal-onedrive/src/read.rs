@@ -25,7 +25,8 @@ pub(crate) async fn read(client: &GraphClient, object_id: &str, range: Option<By
         })
         .await?;
     // A 302 to a pre-authenticated download URL: fetched without the token.
-    let resp = csal_http::follow_download(client.api.http(), first, range, &what).await?.map_err(|e| classify(e, &what))?;
+    let resp =
+        csal_http::follow_download(client.api.http(), first, range, &what).await?.map_err(|e| classify(e, &what))?;
     csal_http::ranged_body(resp, range, None, &what)
 }
 

@@ -37,9 +37,7 @@ pub(crate) async fn write(
             let item = client
                 .api
                 .json(&what, |http| {
-                    http.put(&url)
-                        .header("Content-Type", "application/octet-stream")
-                        .body(first.clone())
+                    http.put(&url).header("Content-Type", "application/octet-stream").body(first.clone())
                 })
                 .await?;
             (item, size)
@@ -92,11 +90,7 @@ async fn session(
     let arg = json!({ "item": { "@microsoft.graph.conflictBehavior": "fail" } });
     let created = client
         .api
-        .json(what, |http| {
-            http.post(&url)
-                .header("Content-Type", "application/json")
-                .body(arg.to_string())
-        })
+        .json(what, |http| http.post(&url).header("Content-Type", "application/json").body(arg.to_string()))
         .await?;
     let upload_url = created
         .get("uploadUrl")

@@ -42,7 +42,11 @@ pub(crate) fn from_result(method: &str, code: i64, message: &str) -> StorageErro
 }
 
 /// Error for an HTTP status other than 2xx (file links, proxies, outages).
-pub(crate) fn from_status(what: &str, status: reqwest::StatusCode, headers: &reqwest::header::HeaderMap) -> StorageError {
+pub(crate) fn from_status(
+    what: &str,
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+) -> StorageError {
     csal_http::StatusTable::COMMON.error(status, headers, &format!("pcloud {what}"))
 }
 

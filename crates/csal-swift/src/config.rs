@@ -47,7 +47,10 @@ pub struct SwiftConfig {
     #[field(label = "Create containers", default = true)]
     pub create_container: bool,
     /// The account's X-Account-Meta-Temp-URL-Key; enables presigned read URLs.
-    #[field(label = "Temp URL key", doc_url = "https://docs.openstack.org/swift/latest/api/temporary_url_middleware.html")]
+    #[field(
+        label = "Temp URL key",
+        doc_url = "https://docs.openstack.org/swift/latest/api/temporary_url_middleware.html"
+    )]
     pub temp_url_key: Option<SecretString>,
     /// Only for self-signed test servers: disables certificate checks.
     #[field(label = "Accept invalid TLS certificates", default = false)]
@@ -61,7 +64,10 @@ pub struct RackspaceConfig {
     #[field(label = "Username")]
     pub username: String,
     /// Account Settings → API Key in the Rackspace control panel.
-    #[field(label = "API key", doc_url = "https://docs.rackspace.com/docs/cloud-files/v1/getting-started/authenticate")]
+    #[field(
+        label = "API key",
+        doc_url = "https://docs.rackspace.com/docs/cloud-files/v1/getting-started/authenticate"
+    )]
     pub api_key: SecretString,
     #[field(label = "Region", select = ["DFW", "ORD", "IAD", "LON", "SYD", "HKG"])]
     pub region: String,
@@ -193,10 +199,9 @@ impl SwiftConfig {
         } else {
             let project = match (&self.project_id, &self.project_name) {
                 (Some(id), _) if !id.is_empty() => ProjectScope::Id(id.clone()),
-                (_, Some(name)) if !name.is_empty() => ProjectScope::Name {
-                    name: name.clone(),
-                    domain: self.project_domain_name.clone(),
-                },
+                (_, Some(name)) if !name.is_empty() => {
+                    ProjectScope::Name { name: name.clone(), domain: self.project_domain_name.clone() }
+                }
                 _ => ProjectScope::None,
             };
             let interface = self.interface.clone();

@@ -175,9 +175,9 @@ impl DavClient {
         let headers = [(HeaderName::from_static("depth"), "0".to_owned())];
         let propfind = Method::from_bytes(b"PROPFIND").expect("method");
         match self.simple(propfind, rel, &headers).await {
-            Ok(resp) if resp.status().as_u16() == 207 => {
-                csal_http::read_answer(resp, rel).await.is_ok_and(|t| String::from_utf8_lossy(&t).contains("collection"))
-            }
+            Ok(resp) if resp.status().as_u16() == 207 => csal_http::read_answer(resp, rel)
+                .await
+                .is_ok_and(|t| String::from_utf8_lossy(&t).contains("collection")),
             _ => false,
         }
     }
