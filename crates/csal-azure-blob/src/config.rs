@@ -10,7 +10,13 @@ use csal_core::{ExposeSecret, Result, SecretString, StorageError, Timeouts};
 const MAX_BLOCK_KIB: usize = 256 * 1024;
 
 /// Config of an `azure_blob` instance.
-#[csal_core::config(provider = "azure_blob", timeouts(connect = 10, request = 120, read = 60))]
+#[csal_core::config(
+    provider = "azure_blob",
+    name = "Azure Blob Storage",
+    category = object_storage,
+    description = "Azure Blob Storage containers: staged block uploads, SAS URLs; account key, SAS or connection string.",
+    timeouts(connect = 10, request = 120, read = 60)
+)]
 #[derive(Clone)]
 pub struct AzureBlobConfig {
     /// Account name. Not needed with a connection string.

@@ -57,16 +57,10 @@ impl AzureBlobModule {
 impl StorageModule for AzureBlobModule {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            ranged_read: true,
-            list_pagination: true,
             presign: matches!(self.client.settings.credentials, Credentials::SharedKey { .. }),
-            multipart: true,
-            conditional_create: true,
-            content_type: true,
-            user_metadata: true,
-            modified_time: true,
             // 50,000 blocks of the configured size.
             max_object_size: Some(50_000 * self.client.settings.block_size as u64),
+            ..Capabilities::OBJECT_STORE
         }
     }
 

@@ -13,7 +13,13 @@ pub enum AuthMethod {
 }
 
 /// Config of a `box` instance.
-#[csal_core::config(provider = "box", timeouts(connect = 10, read = 60, read_alias = "timeout_secs"))]
+#[csal_core::config(
+    provider = "box",
+    name = "Box",
+    category = file_sync,
+    description = "Files in a Box folder: OAuth 2 (rotating refresh tokens) or Client Credentials Grant, chunked upload sessions with SHA-1 digests.",
+    timeouts(connect = 10, read = 60, read_alias = "timeout_secs")
+)]
 #[derive(Clone)]
 pub struct BoxConfig {
     /// oauth: a user's refresh token. client_credentials: a server app (Client Credentials Grant).

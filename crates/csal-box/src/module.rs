@@ -33,7 +33,7 @@ impl FileSyncService for BoxService {
     type Tokens = TokenManager;
     const OAUTH: &'static OAuthProviderSpec = &crate::oauth::SPEC;
     // The largest file depends on the Box plan (250 MB free, up to 150 GB / 500 GB).
-    const CAPABILITIES: Capabilities = csal_oauth::FILE_SYNC;
+    const CAPABILITIES: Capabilities = Capabilities::FILE_SYNC;
 
     fn new(config: BoxConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
         config.validate()?;

@@ -1,7 +1,13 @@
 //! `#[csal_core::config]`: a provider's instance config, declared once.
 //!
 //! ```ignore
-//! #[csal_core::config(provider = "gcs", timeouts(connect = 10, request = 120, read = 60))]
+//! #[csal_core::config(
+//!     provider = "gcs",
+//!     name = "Google Cloud Storage",
+//!     category = object_storage,
+//!     description = "Google Cloud Storage buckets (JSON API): resumable uploads, signed URLs.",
+//!     timeouts(connect = 10, request = 120, read = 60)
+//! )]
 //! #[derive(Clone)]
 //! pub struct GcsConfig {
 //!     /// Name of an existing bucket.
@@ -17,7 +23,9 @@
 //!
 //! The struct gets `serde::Deserialize` (unknown fields refused, each
 //! `default` applied), a `Debug` that masks secret fields, and
-//! `csal_core::ConfigSpec` whose `FIELDS` is the spec: key = field name,
+//! `csal_core::ConfigSpec` (provider type, display name, category and
+//! description for the registry, `csal_core::register_provider!(Config,
+//! factory)`) whose `FIELDS` is the spec: key = field name,
 //! kind from the type (`String` text, `SecretString` secret, `bool`,
 //! numbers) unless given (`url`, `path`, `secret_multiline`,
 //! `select = ["a", "b"]`), required when the field is neither an `Option`
@@ -48,6 +56,9 @@ struct Timeout {
 #[derive(Default)]
 struct Args {
     provider: Option<LitStr>,
+    name: Option<LitStr>,
+    category: Option<Ident>,
+    description: Option<LitStr>,
     /// connect, request, read
     timeouts: Option<[Timeout; 3]>,
 }
@@ -67,6 +78,15 @@ fn parse_args(args: TokenStream) -> syn::Result<Args> {
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("provider") {
             out.provider = Some(meta.value()?.parse()?);
+            Ok(())
+        } else if meta.path.is_ident("name") {
+            out.name = Some(meta.value()?.parse()?);
+            Ok(())
+        } else if meta.path.is_ident("category") {
+            out.category = Some(meta.value()?.parse()?);
+            Ok(())
+        } else if meta.path.is_ident("description") {
+            out.description = Some(meta.value()?.parse()?);
             Ok(())
         } else if meta.path.is_ident("timeouts") {
             let mut t: [Timeout; 3] = Default::default();
@@ -89,7 +109,7 @@ fn parse_args(args: TokenStream) -> syn::Result<Args> {
             out.timeouts = Some(t);
             Ok(())
         } else {
-            Err(meta.error("expected provider = \"...\" or timeouts(...)"))
+            Err(meta.error("expected provider, name, category, description or timeouts(...)"))
         }
     });
     parser.parse2(args)?;
@@ -286,6 +306,23 @@ fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
         .provider
         .clone()
         .ok_or_else(|| syn::Error::new(Span::call_site(), "missing provider = \"provider_type\""))?;
+    let missing = |what: &str| syn::Error::new(Span::call_site(), format!("missing {what} (shown in the admin UI)"));
+    let display = args.name.clone().ok_or_else(|| missing("name = \"Display name\""))?;
+    let description = args.description.clone().ok_or_else(|| missing("description = \"One sentence\""))?;
+    let category = args.category.clone().ok_or_else(|| missing("category = object_storage | file_sync | ..."))?;
+    let category = match category.to_string().as_str() {
+        "object_storage" => quote!(ObjectStorage),
+        "file_sync" => quote!(FileSync),
+        "network_protocol" => quote!(NetworkProtocol),
+        "local" => quote!(Local),
+        "database" => quote!(Database),
+        _ => {
+            return Err(syn::Error::new_spanned(
+                category,
+                "category is one of object_storage, file_sync, network_protocol, local, database",
+            ));
+        }
+    };
     let mut input: DeriveInput = syn::parse2(item)?;
     let name = input.ident.clone();
     if !input.generics.params.is_empty() {
@@ -401,6 +438,9 @@ fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
 
         impl ::csal_core::ConfigSpec for #name {
             const PROVIDER: &'static str = #provider;
+            const DISPLAY_NAME: &'static str = #display;
+            const CATEGORY: ::csal_core::ProviderCategory = ::csal_core::ProviderCategory::#category;
+            const DESCRIPTION: &'static str = #description;
             const FIELDS: &'static [::csal_core::ConfigField] = &[#(#entries),*];
         }
 

@@ -42,10 +42,10 @@ pub use module::{
 };
 pub use range::ByteRange;
 pub use registry::{
-    ConfigSink, ConfigUpdates, InstanceContext, ProviderCategory, ProviderRegistration, find_provider,
-    registered_providers, registry_conflicts,
+    ConfigSink, ConfigUpdates, InstanceContext, ProviderRegistration, find_provider, registered_providers,
+    registry_conflicts,
 };
 pub use router::{InstanceDefinition, InstanceInfo, InstanceStatus, ReloadSummary, StorageRouter};
 pub use secret::{ExposeSecret, SecretString, mask_config};
-pub use spec::{ConfigField, ConfigSpec, FieldKind, Timeouts, parse_config};
+pub use spec::{ConfigField, ConfigSpec, FieldKind, ProviderCategory, Timeouts, parse_config};
 pub use stream::ByteStream;

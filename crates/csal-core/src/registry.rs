@@ -14,18 +14,7 @@ use std::sync::Arc;
 
 use crate::error::{Result, StorageError};
 use crate::module::StorageModule;
-use crate::spec::{ConfigField, check_config};
-
-/// How an admin thinks of a provider (groups the "add module" form).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProviderCategory {
-    ObjectStorage,
-    FileSync,
-    NetworkProtocol,
-    Local,
-    Database,
-}
+use crate::spec::{ConfigField, ConfigSpec, ProviderCategory, check_config};
 
 /// Who is asking a factory for a module (for logs and error context), and
 /// where the module may write back config values it changes itself.
@@ -105,6 +94,21 @@ pub struct ProviderRegistration {
 inventory::collect!(ProviderRegistration);
 
 impl ProviderRegistration {
+    /// The registration of a provider whose config is declared with
+    /// `#[csal_core::config]` (type, name, category and description come
+    /// from there); what [`register_provider!`](crate::register_provider)`(Config, factory)` submits.
+    pub const fn of<C: ConfigSpec>(crate_name: &'static str, factory: Factory) -> Self {
+        ProviderRegistration {
+            provider_type: C::PROVIDER,
+            display_name: C::DISPLAY_NAME,
+            category: C::CATEGORY,
+            crate_name,
+            description: C::DESCRIPTION,
+            fields: C::FIELDS,
+            factory,
+        }
+    }
+
     /// Check `config` against this provider's field spec: an object, no
     /// unknown field, every required field present, each of the right type.
     /// Errors are `InvalidConfig` naming the field.
@@ -123,15 +127,19 @@ impl ProviderRegistration {
     }
 }
 
-/// Submit a [`ProviderRegistration`] from a provider crate.
+/// Submit a provider from its crate: its `#[csal_core::config]` struct and
+/// its factory, or a whole [`ProviderRegistration`].
 ///
 /// ```ignore
-/// csal_core::register_provider!(csal_core::ProviderRegistration {
-///     provider_type: "local_fs", /* ... */
-/// });
+/// csal_core::register_provider!(LocalFsConfig, module::build);
 /// ```
 #[macro_export]
 macro_rules! register_provider {
+    ($config:ty, $factory:expr $(,)?) => {
+        $crate::inventory::submit! {
+            $crate::ProviderRegistration::of::<$config>(env!("CARGO_PKG_NAME"), $factory)
+        }
+    };
     ($registration:expr) => {
         $crate::inventory::submit! { $registration }
     };

@@ -12,6 +12,17 @@ use std::time::Duration;
 
 use crate::error::{Result, StorageError};
 
+/// How an admin thinks of a provider (groups the "add module" form).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderCategory {
+    ObjectStorage,
+    FileSync,
+    NetworkProtocol,
+    Local,
+    Database,
+}
+
 /// The type of one config field; drives the CLI, the admin form and validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "type", content = "options")]
@@ -139,8 +150,13 @@ impl ConfigField {
 /// A config struct and the spec generated from it by
 /// [`#[csal_core::config]`](crate::config).
 pub trait ConfigSpec: serde::de::DeserializeOwned {
-    /// The provider_type the config belongs to (error messages).
+    /// The provider_type the config belongs to.
     const PROVIDER: &'static str;
+    /// How the admin UI names the provider ("OpenStack Swift").
+    const DISPLAY_NAME: &'static str;
+    const CATEGORY: ProviderCategory;
+    /// One sentence for the "add module" form.
+    const DESCRIPTION: &'static str;
     /// The spec: one entry per struct field, in declaration order.
     const FIELDS: &'static [ConfigField];
 
@@ -519,7 +535,13 @@ mod derive_tests {
     }
 
     /// A config as providers declare it.
-    #[crate::config(provider = "sample", timeouts(connect = 10, read = 60, read_alias = "timeout_secs"))]
+    #[crate::config(
+        provider = "sample",
+        name = "Sample",
+        category = local,
+        description = "A config as providers declare it.",
+        timeouts(connect = 10, read = 60, read_alias = "timeout_secs")
+    )]
     #[derive(Clone)]
     struct SampleConfig {
         /// Where it goes.

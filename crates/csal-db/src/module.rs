@@ -158,17 +158,7 @@ pub(crate) fn row_to_meta(db: &Db, row: &sqlx::any::AnyRow) -> Result<ObjectMeta
 #[async_trait]
 impl StorageModule for DbModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            ranged_read: true,
-            list_pagination: true,
-            presign: false,
-            multipart: true,
-            conditional_create: true,
-            content_type: true,
-            user_metadata: true,
-            modified_time: true,
-            max_object_size: None,
-        }
+        Capabilities::OBJECT_STORE
     }
 
     async fn validate(&self) -> Result<()> {

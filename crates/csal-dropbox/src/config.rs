@@ -4,7 +4,13 @@ use csal_core::{Result, SecretString, StorageError};
 pub const MAX_CHUNK_MB: u64 = 140;
 
 /// Config of a `dropbox` instance.
-#[csal_core::config(provider = "dropbox", timeouts(connect = 10, read = 60, read_alias = "timeout_secs"))]
+#[csal_core::config(
+    provider = "dropbox",
+    name = "Dropbox",
+    category = file_sync,
+    description = "Files in a Dropbox account (app folder or full access), OAuth 2 with refresh tokens.",
+    timeouts(connect = 10, read = 60, read_alias = "timeout_secs")
+)]
 #[derive(Clone)]
 pub struct DropboxConfig {
     /// The app key of your Dropbox app (App Console, Settings tab).

@@ -8,7 +8,13 @@ use csal_core::{ExposeSecret, Result, SecretString, StorageError, Timeouts};
 pub const CHUNK_GRANULARITY: usize = 256 * 1024;
 
 /// Config of a `gcs` instance.
-#[csal_core::config(provider = "gcs", timeouts(connect = 10, request = 120, read = 60))]
+#[csal_core::config(
+    provider = "gcs",
+    name = "Google Cloud Storage",
+    category = object_storage,
+    description = "Google Cloud Storage buckets (JSON API): resumable uploads, signed URLs.",
+    timeouts(connect = 10, request = 120, read = 60)
+)]
 #[derive(Clone)]
 pub struct GcsConfig {
     /// Name of an existing bucket.

@@ -60,15 +60,9 @@ impl GcsModule {
 impl StorageModule for GcsModule {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            ranged_read: true,
-            list_pagination: true,
             presign: self.client.settings.signing_key.is_some(),
-            multipart: true,
-            conditional_create: true,
-            content_type: true,
-            user_metadata: true,
-            modified_time: true,
             max_object_size: Some(5 * 1024 * 1024 * 1024 * 1024),
+            ..Capabilities::OBJECT_STORE
         }
     }
 

@@ -6,7 +6,13 @@ pub const CHUNK_UNIT_KIB: u64 = 256;
 pub const MAX_CHUNK_KIB: u64 = 128 * 1024;
 
 /// Config of a `gdrive` instance.
-#[csal_core::config(provider = "gdrive", timeouts(connect = 10, read = 60, read_alias = "timeout_secs"))]
+#[csal_core::config(
+    provider = "gdrive",
+    name = "Google Drive",
+    category = file_sync,
+    description = "Files in Google Drive (My Drive or a shared drive); OAuth 2 user credentials or a service-account key.",
+    timeouts(connect = 10, read = 60, read_alias = "timeout_secs")
+)]
 #[derive(Clone)]
 pub struct GDriveConfig {
     /// Google Cloud console → APIs & Services → Credentials (user OAuth; not with a service account).

@@ -44,7 +44,7 @@ impl FileSyncService for GDrive {
         conditional_create: false,
         content_type: true,
         max_object_size: Some(MAX_FILE),
-        ..csal_oauth::FILE_SYNC
+        ..Capabilities::FILE_SYNC
     };
 
     fn new(config: GDriveConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {

@@ -3,6 +3,9 @@ use csal_core::{ExposeSecret, Result, SecretString, StorageError, Timeouts};
 /// Config of a `mega` instance.
 #[csal_core::config(
     provider = "mega",
+    name = "MEGA",
+    category = file_sync,
+    description = "MEGA cloud drive with client-side AES encryption; e-mail + password login.",
     timeouts(connect = 15, read = 60, request = 120, request_alias = "timeout_secs")
 )]
 #[derive(Clone)]

@@ -30,7 +30,7 @@ mod token;
 mod tokens;
 
 pub use bearer::{BearerHttp, BearerSource, Classifier, check_health, send_with_bearer};
-pub use service::{FILE_SYNC, FileSyncService, OAuthModule};
+pub use service::{FileSyncService, OAuthModule};
 pub use store::{ConfigTokenStore, MemoryTokenStore, REFRESH_TOKEN_EXPIRES_AT, TokenStore};
 pub use token::{OAuthSettings, REFRESH_TOKEN_WARNING, TokenManager, health_report, parse_refresh_token_expiry};
 pub use tokens::TokenSet;

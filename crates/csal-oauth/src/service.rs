@@ -15,21 +15,6 @@ use csal_core::{
 
 use crate::{BearerSource, ConfigTokenStore, OAuthProviderSpec, TokenStore};
 
-/// What file-sync services can do (ranges, paged listings, chunked
-/// uploads, refusing to overwrite, modification times); a provider states
-/// its differences with struct update syntax.
-pub const FILE_SYNC: Capabilities = Capabilities {
-    ranged_read: true,
-    list_pagination: true,
-    presign: false,
-    multipart: true,
-    conditional_create: true,
-    content_type: false,
-    user_metadata: false,
-    modified_time: true,
-    max_object_size: None,
-};
-
 /// One OAuth file-sync provider: the service-specific half of its module.
 #[async_trait]
 pub trait FileSyncService: Send + Sync + Sized + 'static {

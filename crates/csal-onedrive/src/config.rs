@@ -6,7 +6,13 @@ pub const FRAGMENT_UNIT_KIB: u64 = 320;
 pub const MAX_CHUNK_KIB: u64 = 60 * 1024;
 
 /// Config of a `onedrive` instance.
-#[csal_core::config(provider = "onedrive", timeouts(connect = 10, read = 60, read_alias = "timeout_secs"))]
+#[csal_core::config(
+    provider = "onedrive",
+    name = "OneDrive / SharePoint (Microsoft Graph)",
+    category = file_sync,
+    description = "Files in a OneDrive (personal or business) or SharePoint drive via Microsoft Graph, OAuth 2 refresh tokens.",
+    timeouts(connect = 10, read = 60, read_alias = "timeout_secs")
+)]
 #[derive(Clone)]
 pub struct OneDriveConfig {
     /// From the Entra ID app registration (Overview page).

@@ -3,6 +3,9 @@ use csal_core::{ExposeSecret, Result, SecretString, StorageError, Timeouts};
 /// Config of a `pcloud` instance.
 #[csal_core::config(
     provider = "pcloud",
+    name = "pCloud",
+    category = file_sync,
+    description = "pCloud (US or EU region) through its HTTP JSON API; OAuth token or username/password.",
     timeouts(connect = 15, read = 60, request = 120, request_alias = "timeout_secs")
 )]
 #[derive(Clone)]

@@ -6,7 +6,13 @@ pub(crate) const RACKSPACE_IDENTITY_URL: &str = "https://identity.api.rackspacec
 pub(crate) const OVH_AUTH_URL: &str = "https://auth.cloud.ovh.net/v3";
 
 /// Config of a `swift` instance.
-#[csal_core::config(provider = "swift", timeouts(connect = 10, read = 60))]
+#[csal_core::config(
+    provider = "swift",
+    name = "OpenStack Swift",
+    category = object_storage,
+    description = "OpenStack Swift object storage (Keystone v3 or TempAuth v1); large objects as SLOs.",
+    timeouts(connect = 10, read = 60)
+)]
 #[derive(Clone)]
 pub struct SwiftConfig {
     /// Keystone: https://keystone.example.com:5000/v3 ; TempAuth: https://swift.example.com/auth/v1.0
@@ -58,7 +64,13 @@ pub struct SwiftConfig {
 }
 
 /// Config of a `rackspace` instance.
-#[csal_core::config(provider = "rackspace", timeouts(connect = 10, read = 60))]
+#[csal_core::config(
+    provider = "rackspace",
+    name = "Rackspace Cloud Files",
+    category = object_storage,
+    description = "Rackspace Cloud Files (Swift) with a username and API key.",
+    timeouts(connect = 10, read = 60)
+)]
 #[derive(Clone)]
 pub struct RackspaceConfig {
     #[field(label = "Username")]
@@ -84,7 +96,13 @@ pub struct RackspaceConfig {
 }
 
 /// Config of an `ovh_swift` instance.
-#[csal_core::config(provider = "ovh_swift", timeouts(connect = 10, read = 60))]
+#[csal_core::config(
+    provider = "ovh_swift",
+    name = "OVHcloud Object Storage (Swift)",
+    category = object_storage,
+    description = "OVHcloud Public Cloud Object Storage over the Swift API (Keystone v3 at auth.cloud.ovh.net).",
+    timeouts(connect = 10, read = 60)
+)]
 #[derive(Clone)]
 pub struct OvhSwiftConfig {
     /// The user-… id of your Public Cloud project.

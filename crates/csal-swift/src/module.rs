@@ -76,17 +76,7 @@ impl SwiftModule {
 #[async_trait]
 impl StorageModule for SwiftModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            ranged_read: true,
-            list_pagination: true,
-            presign: self.client.settings.temp_url_key.is_some(),
-            multipart: true,
-            conditional_create: true,
-            content_type: true,
-            user_metadata: true,
-            modified_time: true,
-            max_object_size: None,
-        }
+        Capabilities { presign: self.client.settings.temp_url_key.is_some(), ..Capabilities::OBJECT_STORE }
     }
 
     async fn validate(&self) -> Result<()> {

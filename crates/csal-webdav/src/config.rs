@@ -13,7 +13,13 @@ pub enum DavAuth {
 }
 
 /// Config of a `webdav` instance.
-#[csal_core::config(provider = "webdav", timeouts(connect = 10, read = 60))]
+#[csal_core::config(
+    provider = "webdav",
+    name = "WebDAV",
+    category = network_protocol,
+    description = "Any WebDAV server (Apache mod_dav, nginx, wsgidav, NAS boxes); Basic or Digest auth.",
+    timeouts(connect = 10, read = 60)
+)]
 #[derive(Clone)]
 pub struct WebDavConfig {
     /// URL of the WebDAV collection used as the root, e.g. https://nas.example.com/dav/recordings/
@@ -33,7 +39,13 @@ pub struct WebDavConfig {
 }
 
 /// Config of a `nextcloud` instance.
-#[csal_core::config(provider = "nextcloud", timeouts(connect = 10, read = 60))]
+#[csal_core::config(
+    provider = "nextcloud",
+    name = "Nextcloud",
+    category = file_sync,
+    description = "Nextcloud (or ownCloud) files over WebDAV with an app password; chunked upload for large objects.",
+    timeouts(connect = 10, read = 60)
+)]
 #[derive(Clone)]
 pub struct NextcloudConfig {
     /// Server base URL, e.g. https://cloud.example.com (or with a sub-path).

@@ -96,17 +96,7 @@ impl WebDavModule {
 #[async_trait]
 impl StorageModule for WebDavModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            ranged_read: true,
-            list_pagination: true,
-            presign: false,
-            multipart: self.chunked.is_some(),
-            conditional_create: true,
-            content_type: false,
-            user_metadata: false,
-            modified_time: true,
-            max_object_size: None,
-        }
+        Capabilities { multipart: self.chunked.is_some(), ..Capabilities::FILE_SYNC }
     }
 
     async fn validate(&self) -> Result<()> {
