@@ -47,19 +47,12 @@ mod tests {
     use reqwest::header::{HeaderValue, RETRY_AFTER};
     use std::time::Duration;
 
+    /// WebDAV's own statuses (the common ones are csal-http's tests).
     #[test]
-    fn status_table_follows_the_contract() {
-        let h = HeaderMap::new();
-        let kind = |c: u16| status_error(StatusCode::from_u16(c).unwrap(), &h, "x").kind();
-        assert_eq!(kind(401), ErrorKind::Auth);
-        assert_eq!(kind(403), ErrorKind::Auth);
-        assert_eq!(kind(404), ErrorKind::NotFound);
-        assert_eq!(kind(412), ErrorKind::AlreadyExists);
-        assert_eq!(kind(423), ErrorKind::Transient);
-        assert_eq!(kind(429), ErrorKind::RateLimited);
-        assert_eq!(kind(503), ErrorKind::Transient);
-        assert_eq!(kind(507), ErrorKind::QuotaExceeded);
-        assert_eq!(kind(400), ErrorKind::Permanent);
+    fn webdav_statuses_refine_the_common_table() {
+        let e = |c: u16| status_error(StatusCode::from_u16(c).unwrap(), &HeaderMap::new(), "PUT x");
+        assert_eq!((e(400).kind(), e(409).kind()), (ErrorKind::Permanent, ErrorKind::Permanent));
+        assert!(e(507).message().ends_with("out of space or over quota"), "{}", e(507));
     }
 
     #[test]
