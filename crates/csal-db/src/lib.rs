@@ -17,7 +17,7 @@ mod write;
 use std::sync::Arc;
 
 pub use client::{Backend, DbLocation};
-pub use config::{CHUNK_SIZE, DbConfig, FIELDS, PROVIDER_TYPE};
+pub use config::{CHUNK_SIZE, DbConfig, PROVIDER_TYPE};
 pub use error::map_sqlx;
 pub use module::DbModule;
 
@@ -29,12 +29,4 @@ fn factory(
     Ok(Arc::new(DbModule::new(&ctx.name, cfg)?))
 }
 
-csal_core::register_provider!(csal_core::ProviderRegistration {
-    provider_type: PROVIDER_TYPE,
-    display_name: "Database (SQLite / PostgreSQL)",
-    category: csal_core::ProviderCategory::Database,
-    crate_name: env!("CARGO_PKG_NAME"),
-    description: "Objects as 1 MiB chunk rows in an SQLite file or a PostgreSQL database",
-    fields: FIELDS,
-    factory,
-});
+csal_core::register_provider!(DbConfig, factory);
