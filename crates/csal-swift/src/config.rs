@@ -59,7 +59,7 @@ pub struct SwiftConfig {
     )]
     pub temp_url_key: Option<SecretString>,
     /// Only for self-signed test servers: disables certificate checks.
-    #[field(label = "Accept invalid TLS certificates", default = false)]
+    #[field(label = "Accept invalid TLS certificates", credential_target, default = false)]
     pub accept_invalid_certs: bool,
 }
 

@@ -31,10 +31,10 @@ pub struct WebDavConfig {
     #[field(label = "Password")]
     pub password: Option<SecretString>,
     /// Basic needs https to keep the password private; Digest never sends it.
-    #[field(label = "Authentication", select = ["basic", "digest", "none"], default = "basic")]
+    #[field(label = "Authentication", select = ["basic", "digest", "none"], default = "basic", credential_target)]
     pub auth: DavAuth,
     /// Only for self-signed test servers: disables certificate checks.
-    #[field(label = "Accept invalid TLS certificates", default = false)]
+    #[field(label = "Accept invalid TLS certificates", credential_target, default = false)]
     pub accept_invalid_certs: bool,
 }
 
@@ -68,7 +68,7 @@ pub struct NextcloudConfig {
     )]
     pub chunk_size_mb: u64,
     /// Only for self-signed test servers: disables certificate checks.
-    #[field(label = "Accept invalid TLS certificates", default = false)]
+    #[field(label = "Accept invalid TLS certificates", credential_target, default = false)]
     pub accept_invalid_certs: bool,
 }
 
