@@ -73,7 +73,7 @@ pub fn add_workspace_line(manifest: &str, name: &str) -> Result<String> {
     }
     let line = format!("{krate} = {{ path = \"crates/{krate}\", version = \"0.1.0\" }}\n");
     let anchor = manifest
-        .match_indices("path = \"crates/")
+        .match_indices("crates/csal-")
         .last()
         .map(|(i, _)| i)
         .context("no crate path dependency in [workspace.dependencies]")?;

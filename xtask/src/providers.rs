@@ -25,8 +25,6 @@ use crate::{cargo, workspace_root};
 pub struct ProviderCrate {
     /// `csal-azure-blob`
     pub name: String,
-    /// Its folder relative to the workspace (`crates/csal-azure-blob`).
-    pub dir: String,
     pub description: String,
     pub status: String,
     /// Its dependencies, for the ARCHITECTURE table.
@@ -86,8 +84,6 @@ pub fn provider_crates(root: &Path) -> Result<Vec<ProviderCrate>> {
     let mut crates = Vec::new();
     for p in meta["packages"].as_array().into_iter().flatten() {
         let Some(status) = p["metadata"]["csal"]["status"].as_str() else { continue };
-        let manifest = Path::new(p["manifest_path"].as_str().unwrap_or_default());
-        let dir = manifest.parent().and_then(|d| d.strip_prefix(root).ok()).context("crate outside the workspace")?;
         let mut depends: Vec<String> = p["dependencies"]
             .as_array()
             .into_iter()
@@ -100,7 +96,6 @@ pub fn provider_crates(root: &Path) -> Result<Vec<ProviderCrate>> {
         depends.sort();
         crates.push(ProviderCrate {
             name: p["name"].as_str().unwrap_or_default().to_owned(),
-            dir: dir.to_string_lossy().into_owned(),
             description: p["description"].as_str().unwrap_or_default().to_owned(),
             status: status.to_owned(),
             depends,
@@ -267,7 +262,6 @@ mod tests {
     fn krate(name: &str) -> ProviderCrate {
         ProviderCrate {
             name: name.into(),
-            dir: format!("crates/{name}"),
             description: "CSAL thing".into(),
             status: "done".into(),
             depends: vec!["core".into()],
