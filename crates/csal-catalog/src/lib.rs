@@ -30,7 +30,7 @@ use csal_core::{
     ErrorKind, InstanceDefinition, LayerConfig, ReloadSummary, Result, StorageError, StorageRouter, find_provider,
     secret::MASK,
 };
-use csal_db::{Backend, DbLocation, map_sqlx};
+use csal_sql::{Backend, DbLocation, map_sqlx};
 use sqlx::{AnyConnection, AnyPool, Row};
 use tokio::sync::watch;
 

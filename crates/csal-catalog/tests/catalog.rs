@@ -1,6 +1,8 @@
 //! Catalog behaviour on SQLite (always) and PostgreSQL (when
 //! `CSAL_TEST_POSTGRES_URL` is set; a missing server under `CI` fails).
 
+csal_core::link_providers!(csal_db);
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,7 +30,7 @@ impl TestDb {
     }
     /// Plain SQL on the catalog database, outside the catalog code.
     async fn raw(&self, sql: &str) -> Vec<String> {
-        let loc = csal_db::DbLocation::parse(&self.url, None, true).unwrap();
+        let loc = csal_sql::DbLocation::parse(&self.url, None, true).unwrap();
         let pool = loc.connect(1, Duration::from_secs(10)).await.unwrap();
         let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
         pool.close().await;
@@ -57,7 +59,7 @@ async fn postgres_db() -> Option<TestDb> {
         return None;
     };
     let schema = format!("t_{}", ulid::Ulid::new().to_string().to_lowercase());
-    let loc = csal_db::DbLocation::parse(&base, None, true).unwrap();
+    let loc = csal_sql::DbLocation::parse(&base, None, true).unwrap();
     let pool = loc.connect(1, Duration::from_secs(10)).await.expect("connect to CSAL_TEST_POSTGRES_URL");
     sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.unwrap();
     pool.close().await;

@@ -2,7 +2,7 @@
 
 use csal_core::{Result, SecretString, StorageError, parse_config};
 
-use crate::client::DbLocation;
+use csal_sql::DbLocation;
 
 pub const PROVIDER_TYPE: &str = <DbConfig as csal_core::ConfigSpec>::PROVIDER;
 

@@ -4,21 +4,18 @@
 //! of 1 MiB, so writes stream (one transaction: a failed write leaves
 //! nothing) and ranged reads fetch only the chunks they need.
 //!
-//! [`client`] and [`error`] are also used by `csal-catalog` (one way to open
-//! a database and one error table for the whole project).
+//! Opening the database and mapping its errors is `csal-sql`'s, shared with
+//! the catalog.
 
-pub mod client;
 pub mod config;
-pub mod error;
 mod list;
 pub mod module;
+mod tables;
 mod write;
 
 use std::sync::Arc;
 
-pub use client::{Backend, DbLocation};
 pub use config::{CHUNK_SIZE, DbConfig, PROVIDER_TYPE};
-pub use error::map_sqlx;
 pub use module::DbModule;
 
 fn factory(

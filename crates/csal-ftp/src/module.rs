@@ -7,7 +7,7 @@ use tokio::io::AsyncReadExt;
 
 use csal_core::{
     ByteRange, ByteStream, Capabilities, ErrorKind, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta,
-    Result, StorageError, StorageModule, WriteMeta, WriteReceipt, check_object_id,
+    Result, StorageError, StorageModule, WriteMeta, WriteReceipt,
 };
 use suppaftp::tokio::TransferStream;
 
@@ -50,7 +50,6 @@ impl FtpModule {
     }
 
     async fn path(&self, object_id: &str) -> Result<String> {
-        check_object_id(object_id)?;
         Ok(full_path(&self.pool.root().await?, object_id))
     }
 

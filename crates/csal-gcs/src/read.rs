@@ -3,13 +3,12 @@
 use reqwest::StatusCode;
 use reqwest::header::RANGE;
 
-use csal_core::{ByteRange, ByteStream, ErrorKind, Result, StorageError, check_object_id};
+use csal_core::{ByteRange, ByteStream, ErrorKind, Result, StorageError};
 
 use crate::client::GcsClient;
 use crate::error;
 
 pub(crate) async fn read(client: &GcsClient, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
-    check_object_id(object_id)?;
     if let Some(r) = &range {
         r.check()?;
     }

@@ -18,9 +18,7 @@ use futures::StreamExt;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
 use reqwest::{StatusCode, Url};
 
-use csal_core::{
-    ByteStream, Checksum, Result, StorageError, WriteMeta, WriteReceipt, check_object_id, object_id_from_hint,
-};
+use csal_core::{ByteStream, Checksum, Result, StorageError, WriteMeta, WriteReceipt, object_id_from_hint};
 
 use crate::client::{GcsClient, ObjectResource};
 use crate::error;
@@ -29,7 +27,6 @@ const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 
 pub(crate) async fn write(client: &GcsClient, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
     let name = object_id_from_hint(&meta.key_hint);
-    check_object_id(&name)?;
     let content_type = meta.content_type.clone().unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned());
     let resource = serde_json::json!({
         "name": name,

@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use csal_core::{
     ByteRange, ByteStream, Capabilities, ErrorKind, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta,
-    Result, StorageError, StorageModule, WriteMeta, WriteReceipt, check_object_id,
+    Result, StorageError, StorageModule, WriteMeta, WriteReceipt,
 };
 use russh_sftp::protocol::FileAttributes;
 
@@ -59,7 +59,6 @@ impl SftpModule {
     }
 
     fn path(&self, object_id: &str) -> Result<String> {
-        check_object_id(object_id)?;
         Ok(full_path(&self.client.config().base(), object_id))
     }
 

@@ -8,9 +8,7 @@
 
 use std::sync::Arc;
 
-use csal_core::{
-    ByteStream, ErrorKind, Result, StorageError, WriteMeta, WriteReceipt, check_object_id, object_id_from_hint,
-};
+use csal_core::{ByteStream, ErrorKind, Result, StorageError, WriteMeta, WriteReceipt, object_id_from_hint};
 use futures::StreamExt;
 use russh_sftp::protocol::OpenFlags;
 use tokio::io::AsyncWriteExt;
@@ -25,7 +23,6 @@ const RENAME_ATTEMPTS: usize = 5;
 pub(crate) async fn write(client: &SftpClient, mut body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
     let base = client.config().base();
     let mut object_id = object_id_from_hint(&meta.key_hint);
-    check_object_id(&object_id)?;
     let target = full_path(&base, &object_id);
     let dir = parent_of(&target);
     let tmp = format!("{dir}/{TEMP_PREFIX}{}", ulid::Ulid::new());

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use csal_core::{
     ByteRange, ByteStream, Capabilities, ExposeSecret, HealthReport, InstanceContext, ListPage, ListRequest,
-    ObjectMeta, Result, StorageError, StorageModule, WriteMeta, WriteReceipt, check_object_id,
+    ObjectMeta, Result, StorageError, StorageModule, WriteMeta, WriteReceipt,
 };
 use hmac::{Hmac, Mac};
 use reqwest::Method;
@@ -99,12 +99,10 @@ impl StorageModule for SwiftModule {
     }
 
     async fn read(&self, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
-        check_object_id(object_id)?;
         read::read(&self.client, object_id, range).await
     }
 
     async fn delete(&self, object_id: &str) -> Result<()> {
-        check_object_id(object_id)?;
         let what = format!("DELETE {object_id}");
         let container = &self.client.settings.container;
         // `multipart-manifest=delete` removes an SLO with its segments; Swift
@@ -152,7 +150,6 @@ impl StorageModule for SwiftModule {
     }
 
     async fn stat(&self, object_id: &str) -> Result<ObjectMeta> {
-        check_object_id(object_id)?;
         read::stat(&self.client, object_id).await
     }
 
@@ -170,7 +167,6 @@ impl StorageModule for SwiftModule {
 
     /// A Swift temp URL (HMAC-SHA256 of `GET\n<expires>\n<path>`).
     async fn presign_read(&self, object_id: &str, expires_in: Duration) -> Result<String> {
-        check_object_id(object_id)?;
         let Some(key) = &self.client.settings.temp_url_key else {
             return Err(StorageError::unsupported("presigned URLs need 'temp_url_key' in the config"));
         };

@@ -4,7 +4,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use csal_core::{
     ByteRange, ByteStream, Capabilities, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta, Result,
-    StorageError, StorageModule, WriteMeta, WriteReceipt, check_object_id,
+    StorageError, StorageModule, WriteMeta, WriteReceipt,
 };
 use reqwest::Method;
 
@@ -108,12 +108,10 @@ impl StorageModule for WebDavModule {
     }
 
     async fn read(&self, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
-        check_object_id(object_id)?;
         read::read(&self.client, object_id, range).await
     }
 
     async fn delete(&self, object_id: &str) -> Result<()> {
-        check_object_id(object_id)?;
         let resp = self.client.simple(Method::DELETE, object_id, &[]).await?;
         match resp.status().as_u16() {
             200..=299 | 404 => Ok(()),
@@ -126,7 +124,6 @@ impl StorageModule for WebDavModule {
     }
 
     async fn stat(&self, object_id: &str) -> Result<ObjectMeta> {
-        check_object_id(object_id)?;
         list::stat(&self.client, object_id).await
     }
 
