@@ -9,8 +9,9 @@ pub use secrecy::{ExposeSecret, SecretString};
 
 use crate::spec::{ConfigField, is_blank};
 
-/// What every masked secret is shown as.
-pub const MASK: &str = "********";
+/// What every masked secret is shown as (defined beside the error
+/// scrubbing that uses it too).
+pub use crate::error::MASK;
 
 /// A copy of `config` with every non-empty secret field replaced by [`MASK`].
 /// Fields not in the spec are kept (validation refuses them elsewhere).

@@ -6,6 +6,7 @@ mod config;
 mod error;
 mod list;
 mod module;
+mod paths;
 mod tls;
 mod write;
 

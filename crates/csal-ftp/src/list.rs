@@ -11,7 +11,7 @@ use csal_core::{ErrorKind, ListPage, ListRequest, ObjectMeta, Result};
 use suppaftp::list::{File, ListParser};
 
 use crate::client::{FtpPool, timed};
-use crate::module::{TEMP_PREFIX, full_path};
+use crate::paths::{TEMP_PREFIX, full_path};
 
 const DEFAULT_PAGE: usize = 1000;
 

@@ -16,9 +16,8 @@ use crate::tls::FlushingTls;
 use crate::client::{Conn, FtpPool, timed};
 use crate::config::FtpConfig;
 use crate::error::io_error;
+use crate::paths::full_path;
 
-/// Name prefix of in-flight uploads (hidden, never listed).
-pub(crate) const TEMP_PREFIX: &str = ".csal-tmp-";
 const READ_CHUNK: u64 = 256 * 1024;
 
 /// An `ftp` instance.
@@ -29,18 +28,6 @@ pub struct FtpModule {
 pub(crate) fn build(_ctx: &InstanceContext, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
     let config: FtpConfig = csal_core::parse_config("ftp", config)?;
     Ok(Arc::new(FtpModule::new(config)?))
-}
-
-/// `root/id` (root is absolute, ids are checked relative paths).
-pub(crate) fn full_path(root: &str, id: &str) -> String {
-    if root == "/" { format!("/{id}") } else { format!("{root}/{id}") }
-}
-
-pub(crate) fn parent_of(path: &str) -> String {
-    match path.rfind('/') {
-        Some(0) | None => "/".to_owned(),
-        Some(i) => path[..i].to_owned(),
-    }
 }
 
 impl FtpModule {

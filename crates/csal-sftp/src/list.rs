@@ -7,7 +7,7 @@
 use csal_core::{ErrorKind, ListPage, ListRequest, ObjectMeta, Result};
 
 use crate::client::SftpClient;
-use crate::module::{TEMP_PREFIX, full_path, meta_from_attrs};
+use crate::paths::{TEMP_PREFIX, full_path, meta_from_attrs};
 
 const DEFAULT_PAGE: usize = 1000;
 

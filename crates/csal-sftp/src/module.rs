@@ -14,9 +14,8 @@ use russh_sftp::protocol::FileAttributes;
 
 use crate::client::SftpClient;
 use crate::config::SftpConfig;
+use crate::paths::{full_path, meta_from_attrs};
 
-/// Name prefix of in-flight uploads (hidden, never listed).
-pub(crate) const TEMP_PREFIX: &str = ".csal-tmp-";
 const READ_CHUNK: usize = 256 * 1024;
 
 /// An `sftp` instance.
@@ -27,28 +26,6 @@ pub struct SftpModule {
 pub(crate) fn build(_ctx: &InstanceContext, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
     let config: SftpConfig = csal_core::parse_config("sftp", config)?;
     Ok(Arc::new(SftpModule::new(config)?))
-}
-
-/// `base/id` (ids are checked relative paths).
-pub(crate) fn full_path(base: &str, id: &str) -> String {
-    match base {
-        "." => id.to_owned(),
-        "/" => format!("/{id}"),
-        b => format!("{b}/{id}"),
-    }
-}
-
-/// The folder part of a path ("." for a bare name).
-pub(crate) fn parent_of(path: &str) -> String {
-    match path.rfind('/') {
-        Some(0) => "/".to_owned(),
-        Some(i) => path[..i].to_owned(),
-        None => ".".to_owned(),
-    }
-}
-
-pub(crate) fn meta_from_attrs(id: String, attrs: &FileAttributes) -> ObjectMeta {
-    ObjectMeta { modified: attrs.modified().ok(), ..ObjectMeta::new(id, attrs.len()) }
 }
 
 impl SftpModule {

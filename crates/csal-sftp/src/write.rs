@@ -15,7 +15,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::client::{Session, SftpClient};
 use crate::error::{is_generic_failure, map_sftp};
-use crate::module::{TEMP_PREFIX, full_path, parent_of};
+use crate::paths::{TEMP_PREFIX, full_path, parent_of};
 
 /// Attempts at finding a free object id when a rename hits an existing name.
 const RENAME_ATTEMPTS: usize = 5;

@@ -1,0 +1,31 @@
+//! Paths on the server: where an object id lives under the base folder,
+//! and the names of in-flight uploads (used by the module, the writer, the
+//! lister and the client).
+
+use csal_core::ObjectMeta;
+use russh_sftp::protocol::FileAttributes;
+
+/// Name prefix of in-flight uploads (hidden, never listed).
+pub(crate) const TEMP_PREFIX: &str = ".csal-tmp-";
+
+/// `base/id` (ids are checked relative paths).
+pub(crate) fn full_path(base: &str, id: &str) -> String {
+    match base {
+        "." => id.to_owned(),
+        "/" => format!("/{id}"),
+        b => format!("{b}/{id}"),
+    }
+}
+
+/// The folder part of a path ("." for a bare name).
+pub(crate) fn parent_of(path: &str) -> String {
+    match path.rfind('/') {
+        Some(0) => "/".to_owned(),
+        Some(i) => path[..i].to_owned(),
+        None => ".".to_owned(),
+    }
+}
+
+pub(crate) fn meta_from_attrs(id: String, attrs: &FileAttributes) -> ObjectMeta {
+    ObjectMeta { modified: attrs.modified().ok(), ..ObjectMeta::new(id, attrs.len()) }
+}
