@@ -759,7 +759,7 @@ fn masked_record(row: &StoredRow) -> ModuleRecord {
         }
     }
     if let Ok(reg) = find_provider(&row.provider_type) {
-        config = csal_core::mask_config(reg.fields, &config);
+        config = csal_core::mask_config(reg.fields, &csal_core::spec::current_keys(reg.fields, &config));
     }
     ModuleRecord {
         id: row.id.clone(),

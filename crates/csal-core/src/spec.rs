@@ -273,6 +273,23 @@ fn looks_like_url(s: &str) -> bool {
     rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/') && !r.chars().any(char::is_whitespace))
 }
 
+/// `config` with values stored under an older key name moved to the
+/// field's current key (what forms and the API show, so that an edit saves
+/// under the current name).
+pub fn current_keys(fields: &[ConfigField], config: &serde_json::Value) -> serde_json::Value {
+    let mut out = config.clone();
+    if let Some(map) = out.as_object_mut() {
+        for field in fields {
+            for alias in field.aliases {
+                if let Some(v) = map.remove(*alias) {
+                    map.entry(field.key.to_owned()).or_insert(v);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Null or an empty string: a field left empty in a form.
 pub fn is_blank(v: &serde_json::Value) -> bool {
     v.is_null() || v.as_str().is_some_and(str::is_empty)
@@ -480,6 +497,13 @@ mod tests {
         assert!(err(json!({"bucket": "b", "timeout_secs": "30"})).contains("'read_timeout_secs'"));
         let twice = err(json!({"bucket": "b", "timeout_secs": 30, "read_timeout_secs": 30}));
         assert!(twice.contains("twice"), "{twice}");
+    }
+
+    #[test]
+    fn old_key_names_are_shown_under_the_current_one() {
+        let shown = current_keys(FIELDS, &json!({"bucket": "b", "timeout_secs": 30}));
+        assert_eq!(shown, json!({"bucket": "b", "read_timeout_secs": 30}));
+        check_config("t", FIELDS, &shown).unwrap();
     }
 
     #[test]
