@@ -10,8 +10,11 @@
 //! - `docs [--check]`: regenerate (or check) what follows from the provider
 //!   crates: the csal-providers facade, the README and ARCHITECTURE tables.
 //! - `new-provider NAME`: a provider crate from the template, one workspace line.
+//! - `fuzz [--target T]... [--seconds N]`: the cargo-fuzz targets in `fuzz/`,
+//!   each for a fixed time (not in CI's `test`).
 
 mod emulators;
+mod fuzz;
 mod matrix;
 mod new_provider;
 mod providers;
@@ -43,15 +46,26 @@ enum Cmd {
         #[arg(long = "provider")]
         providers: Vec<String>,
     },
-    /// Run the benchmarks (release build) and write docs/benchmarks.md.
+    /// Run the benchmarks (release build) and write docs/benchmarks.md and its charts.
+    /// Exits non-zero when a target row is missed.
     Bench {
-        /// Bytes for the large transfers (default 1 GiB).
-        #[arg(long, default_value_t = 1 << 30)]
-        size: u64,
-        /// Rounds of the S3 comparison (best time of each client is kept).
+        /// Sizes of the transfer contests in bytes, comma separated (default 256 MiB and 1 GiB).
+        #[arg(long)]
+        sizes: Option<String>,
+        /// Rounds of each contest (best time of each client is kept).
         #[arg(long, default_value_t = 3)]
         rounds: u32,
-        /// Only the S3 comparison on s3s-fs; prints, leaves docs/benchmarks.md alone.
+        /// Seconds of each recorder-load run (default 60).
+        #[arg(long)]
+        recorder_secs: Option<u64>,
+        /// Rounds of the recorder load (default 2).
+        #[arg(long)]
+        recorder_rounds: Option<u32>,
+        /// Only these parts, comma separated (s3, local-fs, cloud, recorder, dispatch, catalog, file-sync);
+        /// prints, leaves docs/benchmarks.md alone.
+        #[arg(long)]
+        only: Option<String>,
+        /// Same as `--only s3`.
         #[arg(long)]
         s3_only: bool,
     },
@@ -69,6 +83,15 @@ enum Cmd {
     NewProvider {
         /// The provider_type: lowercase letters, digits and `_` (`my_store`).
         name: String,
+    },
+    /// Run the cargo-fuzz targets (fuzz/) for a fixed time each; fails on a crash.
+    Fuzz {
+        /// Target(s) to run; all when omitted.
+        #[arg(long = "target")]
+        targets: Vec<String>,
+        /// Seconds per target (0: only build them).
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
     },
     /// Manage test servers by hand.
     Emulators {
@@ -96,10 +119,14 @@ fn main() {
     let result = match cli.command {
         Cmd::Test { no_lint } => test(no_lint),
         Cmd::Conformance { providers } => conformance(&providers),
-        Cmd::Bench { size, rounds, s3_only } => bench(size, rounds, s3_only),
+        Cmd::Bench { sizes, rounds, recorder_secs, recorder_rounds, only, s3_only } => {
+            let only = if s3_only { Some("s3".to_owned()) } else { only };
+            bench(BenchArgs { sizes, rounds, recorder_secs, recorder_rounds, only })
+        }
         Cmd::Package => package(),
         Cmd::Docs { check } => providers::docs(check),
         Cmd::NewProvider { name } => new_provider::create(&workspace_root(), &name),
+        Cmd::Fuzz { targets, seconds } => fuzz::fuzz(&targets, seconds),
         Cmd::Emulators { command } => match command {
             EmuCmd::List => {
                 for e in emulators::all() {
@@ -210,39 +237,70 @@ fn package() -> Result<()> {
     )
 }
 
-fn bench(size: u64, rounds: u32, s3_only: bool) -> Result<()> {
+/// `cargo xtask bench` options, passed on to csal-bench.
+struct BenchArgs {
+    sizes: Option<String>,
+    rounds: u32,
+    recorder_secs: Option<u64>,
+    recorder_rounds: Option<u32>,
+    only: Option<String>,
+}
+
+fn bench(args: BenchArgs) -> Result<()> {
     run("build benchmarks (release)", cargo().args(["build", "--release", "-p", "csal-bench"]))?;
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
     let bin = target.join("release/csal-bench");
     let out = workspace_root().join("docs/benchmarks.md");
-    // The cloud providers' figures need their emulators; the S3 comparison
-    // (csal-s3, aws-sdk-s3, object_store, OpenDAL) runs against s3s-fs.
+    let parts: Vec<&str> = args.only.as_deref().map(|o| o.split(',').map(str::trim).collect()).unwrap_or_default();
+    let wants = |p: &str| parts.is_empty() || parts.contains(&p);
+    // s3s-fs serves the S3 contest and the recorder load; fake-gcs-server and
+    // Azurite the cloud contests. A missing server is a missed row, not a skip.
     let env = emulators::Env::new(&workspace_root())?;
     let mut running = Vec::new();
-    if !s3_only {
+    if wants("cloud") {
         running = emulators::start_for(&env, &["csal-gcs".to_owned(), "csal-azure-blob".to_owned()])?;
     }
-    for e in emulators::all().into_iter().filter(|e| e.name() == "s3s-fs") {
-        e.install(&env)?;
-        running.push(e.start(&env)?);
+    if wants("s3") || wants("recorder") {
+        for e in emulators::all().into_iter().filter(|e| e.name() == "s3s-fs") {
+            e.install(&env)?;
+            running.push(e.start(&env)?);
+        }
+    }
+    // The listing rows plant trees on WebDAV (Apache mod_dav) and SFTP (OpenSSH).
+    if wants("listing") {
+        for e in emulators::all().into_iter().filter(|e| ["apache_dav", "sshd"].contains(&e.name())) {
+            e.install(&env)?;
+            running.push(e.start(&env)?);
+        }
     }
     let mut cmd = Command::new(bin);
-    cmd.arg("--size").arg(size.to_string()).arg("--rounds").arg(rounds.to_string()).current_dir(workspace_root());
-    if s3_only {
-        cmd.arg("s3");
-    } else {
-        cmd.arg("--markdown").arg(&out);
+    cmd.arg("--rounds").arg(args.rounds.to_string()).current_dir(workspace_root());
+    if let Some(sizes) = &args.sizes {
+        cmd.arg("--sizes").arg(sizes);
+    }
+    if let Some(secs) = args.recorder_secs {
+        cmd.arg("--recorder-secs").arg(secs.to_string());
+    }
+    if let Some(rounds) = args.recorder_rounds {
+        cmd.arg("--recorder-rounds").arg(rounds.to_string());
+    }
+    match &args.only {
+        Some(only) => {
+            cmd.arg("--only").arg(only);
+        }
+        None => {
+            cmd.arg("--markdown").arg(&out);
+        }
     }
     for r in &running {
         cmd.envs(r.env.iter().cloned());
     }
     let result = run("csal-bench", &mut cmd);
     drop(running);
-    result?;
-    if !s3_only {
-        eprintln!("xtask: figures written to {}", out.display());
+    if args.only.is_none() && out.exists() {
+        eprintln!("xtask: figures written to {} (charts in docs/bench/)", out.display());
     }
-    Ok(())
+    result
 }
 
 fn emulators_run(names: &[String], providers: &[String], command: &[String]) -> Result<()> {

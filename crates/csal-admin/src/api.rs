@@ -9,7 +9,9 @@
 //! | POST | /api/modules/{name}/enable, /disable | switch on / off |
 //! | GET | /api/modules/{name}/metrics | the instance's metrics |
 //! | GET | /api/policies | every camera policy |
-//! | GET, PUT, DELETE | /api/policies/{camera} | one camera's ordered targets |
+//! | GET, PUT, DELETE | /api/policies/{camera} | one camera's ordered targets, copies and retention |
+//! | GET, POST | /api/holds | legal holds (`?camera=`) / place one |
+//! | DELETE | /api/holds/{id} | lift a hold |
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -35,6 +37,8 @@ pub fn routes() -> Router<AdminState> {
         .route("/api/modules/{name}/metrics", get(metrics))
         .route("/api/policies", get(policies))
         .route("/api/policies/{camera}", get(get_policy).put(put_policy).delete(delete_policy))
+        .route("/api/holds", get(holds).post(add_hold))
+        .route("/api/holds/{id}", axum::routing::delete(remove_hold))
 }
 
 /// An error as JSON: `{"error": {"kind": "not_found", "message": "..."}}`.
@@ -191,18 +195,32 @@ async fn metrics(State(state): State<AdminState>, Path(name): Path<String>) -> A
 
 async fn policies(State(state): State<AdminState>) -> ApiResult {
     let list = state.catalog.list_policies().await?;
-    Ok(Json(Value::Array(list.into_iter().map(|(c, t)| json!({"camera_id": c, "targets": t})).collect())))
+    Ok(Json(Value::Array(list.into_iter().map(|(c, p)| policy_json(&c, &p)).collect())))
+}
+
+fn policy_json(camera: &str, policy: &csal_catalog::CameraPolicy) -> Value {
+    let mut v = serde_json::to_value(policy).unwrap_or(Value::Null);
+    v["camera_id"] = json!(camera);
+    v
 }
 
 async fn get_policy(State(state): State<AdminState>, Path(camera): Path<String>) -> ApiResult {
-    let targets = state.catalog.get_policy(&camera).await?;
-    Ok(Json(json!({"camera_id": camera, "targets": targets})))
+    let policy = state.catalog.get_policy(&camera).await?;
+    Ok(Json(policy_json(&camera, &policy)))
 }
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PolicyBody {
     targets: Vec<String>,
+    #[serde(default)]
+    copies: Option<u32>,
+    #[serde(default)]
+    retention_days: Option<u32>,
+    #[serde(default)]
+    max_bytes: Option<u64>,
+    #[serde(default)]
+    keep_days: std::collections::BTreeMap<String, u32>,
 }
 
 async fn put_policy(
@@ -212,11 +230,72 @@ async fn put_policy(
 ) -> ApiResult {
     let known: Vec<String> = state.catalog.router().instances().into_iter().map(|i| i.name).collect();
     let targets = crate::pages::parse_targets(&body.targets.join("\n"), &known).map_err(StorageError::invalid_input)?;
-    state.catalog.set_policy(&camera, targets.clone()).await?;
-    Ok(Json(json!({"camera_id": camera, "targets": targets})))
+    let policy = csal_catalog::CameraPolicy {
+        targets,
+        copies: body.copies.unwrap_or(1),
+        retention_days: body.retention_days,
+        max_bytes: body.max_bytes,
+        keep_days: body.keep_days,
+    };
+    state.catalog.set_policy(&camera, policy.clone()).await?;
+    Ok(Json(policy_json(&camera, &policy)))
 }
 
 async fn delete_policy(State(state): State<AdminState>, Path(camera): Path<String>) -> Result<StatusCode, ApiError> {
     state.catalog.delete_policy(&camera).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(serde::Deserialize)]
+struct HoldsQuery {
+    camera: Option<String>,
+}
+
+async fn holds(
+    State(state): State<AdminState>,
+    axum::extract::Query(q): axum::extract::Query<HoldsQuery>,
+) -> ApiResult {
+    let list = state.catalog.list_holds(q.camera.as_deref()).await?;
+    Ok(Json(serde_json::to_value(list).unwrap_or(Value::Null)))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HoldBody {
+    camera_id: String,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    reason: String,
+    #[serde(default)]
+    created_by: Option<String>,
+}
+
+async fn add_hold(
+    State(state): State<AdminState>,
+    axum::Extension(caller): axum::Extension<crate::auth::Caller>,
+    Json(body): Json<HoldBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let by = match (&caller, body.created_by) {
+        (_, Some(by)) => by,
+        (crate::auth::Caller::Token { name, .. }, None) => format!("token {name}"),
+        (crate::auth::Caller::Session { .. }, None) => "admin".into(),
+    };
+    let hold = state
+        .catalog
+        .add_hold(csal_catalog::NewHold {
+            camera_id: body.camera_id,
+            from_ms: crate::v1::parse_time_param("from", body.from.as_deref())?,
+            to_ms: crate::v1::parse_time_param("to", body.to.as_deref())?,
+            reason: body.reason,
+            created_by: by,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(serde_json::to_value(hold).unwrap_or(Value::Null))))
+}
+
+async fn remove_hold(State(state): State<AdminState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    state.catalog.remove_hold(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,16 +1,22 @@
 //! Who may use the admin UI and API: an argon2-hashed admin password, API
-//! tokens stored as SHA-256 hashes, in-memory sessions with a CSRF token each.
+//! tokens stored as SHA-256 hashes, sessions in the catalog (shared by every
+//! node, kept across restarts) with a CSRF token each.
 //!
 //! - Browser: `POST /login` with the password sets an HttpOnly,
-//!   SameSite=Strict session cookie. Every state-changing request made with
-//!   that cookie must carry the session's CSRF token (form field `csrf` or
-//!   header `X-CSRF-Token`).
-//! - Scripts: `Authorization: Bearer <token>`; tokens are created with
-//!   `csal admin create-token` and shown once. No CSRF check (no cookie).
+//!   SameSite=Strict session cookie (`Secure` when the public URL is
+//!   https). Every state-changing request made with that cookie must carry
+//!   the session's CSRF token (form field `csrf` or header `X-CSRF-Token`).
+//!   A session ends after [`SESSION_TTL`] unused or [`SESSION_MAX_AGE`]
+//!   after login, whichever comes first, and `csal admin set-password` ends
+//!   every session.
+//! - Scripts and recorders: `Authorization: Bearer <token>`; tokens are
+//!   created with `csal admin create-token NAME --scope S` and shown once
+//!   (stored in the catalog, see `csal_catalog::TokenScope`). No CSRF check
+//!   (no cookie). A token's scope decides what it reaches ([`needed_scope`]):
+//!   `ingest` only the `PUT`s of `/v1/`, `read` only the `GET`s and `HEAD`s
+//!   of `/v1/`, `admin` everything. A browser session is `admin`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::body::Body;
@@ -18,32 +24,27 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use base64::Engine;
-use csal_catalog::Catalog;
+use csal_catalog::{Catalog, SessionLimits, TokenScope};
 use csal_core::{Result, StorageError};
-use sha2::Digest;
 
 use crate::AdminState;
 
 /// Settings key of the admin password's argon2 hash (PHC string).
 pub const PASSWORD_SETTING: &str = "admin.password_hash";
-/// Settings key of the API tokens (JSON list of name + SHA-256 hash).
-pub const TOKENS_SETTING: &str = "admin.api_tokens";
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "csal_session";
 /// How long an idle session lives.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
-/// Sessions kept before pre-login ones are dropped.
-const MAX_SESSIONS: usize = 10_000;
+/// How long a logged-in session lives at most, however busy.
+pub const SESSION_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// How long a login page's (not logged-in) session lives.
+const LOGIN_PAGE_TTL: Duration = Duration::from_secs(3600);
+/// Sessions that never logged in kept at most (older ones are dropped).
+const MAX_SESSIONS: u64 = 10_000;
 /// Largest form body the CSRF check buffers.
 const MAX_FORM_BYTES: usize = 1 << 20;
 
-/// `n` random bytes as URL-safe base64 (no padding).
-pub fn random_token(n: usize) -> String {
-    let mut buf = vec![0u8; n];
-    getrandom::fill(&mut buf).expect("the OS random source works");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
-}
+pub use csal_catalog::random_token;
 
 /// A fresh random password, for first runs.
 pub fn generate_password() -> String {
@@ -60,13 +61,27 @@ fn hash_password(password: &str) -> Result<String> {
         .map_err(|_| StorageError::permanent("could not hash the password"))
 }
 
-/// Store `password` (argon2) as the admin password.
-pub async fn set_password(catalog: &Catalog, password: &str) -> Result<()> {
+fn check_password_rules(password: &str) -> Result<()> {
     if password.chars().count() < 8 {
         return Err(StorageError::invalid_input("the admin password must have at least 8 characters"));
     }
+    Ok(())
+}
+
+/// Store `password` (argon2) as the admin password and end every session
+/// on every node (whoever knew the old password is logged out).
+pub async fn set_password(catalog: &Catalog, password: &str) -> Result<()> {
+    check_password_rules(password)?;
     let hash = hash_password(password)?;
-    catalog.set_setting(PASSWORD_SETTING, &hash, true).await
+    catalog.set_setting(PASSWORD_SETTING, &hash, true).await?;
+    // After the new hash is stored: a login that checked the old password
+    // meanwhile gets a session of the old epoch, which is never valid.
+    catalog.end_sessions().await.map_err(|e| {
+        StorageError::new(
+            e.kind(),
+            format!("the password was changed but the existing sessions could not be ended: {}", e.message()),
+        )
+    })
 }
 
 /// Whether an admin password is set.
@@ -75,14 +90,15 @@ pub async fn has_password(catalog: &Catalog) -> Result<bool> {
 }
 
 /// If no admin password is set, set a random one and return it (to be
-/// shown once). `None` when a password already exists.
+/// shown once). `None` when a password already exists, including when
+/// another node starting on the same empty catalog set it first.
 pub async fn ensure_password(catalog: &Catalog) -> Result<Option<String>> {
     if has_password(catalog).await? {
         return Ok(None);
     }
     let password = generate_password();
-    set_password(catalog, &password).await?;
-    Ok(Some(password))
+    let hash = hash_password(&password)?;
+    Ok(catalog.set_setting_if_absent(PASSWORD_SETTING, &hash, true).await?.then_some(password))
 }
 
 /// Check `password` against the stored hash (false when none is set).
@@ -99,58 +115,6 @@ pub async fn verify_password(catalog: &Catalog, password: &str) -> Result<bool> 
     Ok(ok)
 }
 
-/// One stored API token (only its hash).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ApiToken {
-    pub name: String,
-    pub sha256: String,
-    #[serde(default)]
-    pub created_unix: u64,
-}
-
-fn sha256_hex(s: &str) -> String {
-    let digest = sha2::Sha256::digest(s.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The stored API tokens (hashes only).
-pub async fn list_tokens(catalog: &Catalog) -> Result<Vec<ApiToken>> {
-    match catalog.get_setting(TOKENS_SETTING).await? {
-        Some(json) if !json.is_empty() => serde_json::from_str(&json)
-            .map_err(|_| StorageError::permanent(format!("setting '{TOKENS_SETTING}' is not valid JSON"))),
-        _ => Ok(Vec::new()),
-    }
-}
-
-/// Create an API token called `name`; returns the token (shown once).
-pub async fn create_token(catalog: &Catalog, name: &str) -> Result<String> {
-    let mut tokens = list_tokens(catalog).await?;
-    if tokens.iter().any(|t| t.name == name) {
-        return Err(StorageError::already_exists(format!("an API token named '{name}' exists; revoke it first")));
-    }
-    let token = format!("csal_{}", random_token(30));
-    let created_unix = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    tokens.push(ApiToken { name: name.to_owned(), sha256: sha256_hex(&token), created_unix });
-    catalog.set_setting(TOKENS_SETTING, &serde_json::to_string(&tokens).expect("serialisable"), false).await?;
-    Ok(token)
-}
-
-/// Revoke the token called `name`.
-pub async fn revoke_token(catalog: &Catalog, name: &str) -> Result<()> {
-    let mut tokens = list_tokens(catalog).await?;
-    let before = tokens.len();
-    tokens.retain(|t| t.name != name);
-    if tokens.len() == before {
-        return Err(StorageError::not_found(format!("no API token named '{name}'")));
-    }
-    catalog.set_setting(TOKENS_SETTING, &serde_json::to_string(&tokens).expect("serialisable"), false).await
-}
-
-async fn token_is_valid(catalog: &Catalog, token: &str) -> bool {
-    let hash = sha256_hex(token);
-    list_tokens(catalog).await.map(|ts| ts.iter().any(|t| constant_time_eq(&t.sha256, &hash))).unwrap_or(false)
-}
-
 /// Compare without an early exit (CSRF tokens, token hashes).
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
@@ -165,54 +129,66 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
 pub struct Session {
     pub csrf: String,
     pub authenticated: bool,
-    expires: Instant,
 }
 
-/// In-memory sessions (a restart logs everyone out).
-#[derive(Clone, Default)]
+/// The sessions, kept in the catalog (see [`csal_catalog::SessionLimits`]).
+#[derive(Clone)]
 pub struct Sessions {
-    inner: Arc<Mutex<HashMap<String, Session>>>,
+    catalog: Catalog,
+}
+
+fn limits(authenticated: bool) -> SessionLimits {
+    let (idle, absolute) =
+        if authenticated { (SESSION_TTL, SESSION_MAX_AGE) } else { (LOGIN_PAGE_TTL, LOGIN_PAGE_TTL) };
+    SessionLimits { idle, absolute, max_unauthenticated: MAX_SESSIONS }
 }
 
 impl Sessions {
-    /// A new session; returns its id.
-    pub fn create(&self, authenticated: bool) -> (String, Session) {
-        let id = random_token(32);
-        let session = Session { csrf: random_token(24), authenticated, expires: Instant::now() + SESSION_TTL };
-        let mut map = self.inner.lock().expect("sessions lock");
-        let now = Instant::now();
-        map.retain(|_, s| s.expires > now);
-        if map.len() >= MAX_SESSIONS {
-            // Someone is fetching the login page in a loop: drop the
-            // sessions that never logged in, keep the real ones.
-            map.retain(|_, s| s.authenticated);
-        }
-        map.insert(id.clone(), session.clone());
-        (id, session)
+    pub fn new(catalog: Catalog) -> Self {
+        Sessions { catalog }
     }
 
-    /// The live session `id`, its lifetime extended.
-    pub fn get(&self, id: &str) -> Option<Session> {
-        let mut map = self.inner.lock().expect("sessions lock");
-        let s = map.get_mut(id)?;
-        if s.expires <= Instant::now() {
-            map.remove(id);
-            return None;
-        }
-        s.expires = Instant::now() + SESSION_TTL;
-        Some(s.clone())
+    /// A new session; returns its id. A logged-in one is created with the
+    /// session epoch read before its password was checked (see
+    /// [`Catalog::session_epoch`]); `None` reads the current one.
+    pub async fn create(&self, authenticated: bool, epoch: Option<i64>) -> Result<(String, Session)> {
+        let epoch = match epoch {
+            Some(e) => e,
+            None => self.catalog.session_epoch().await?,
+        };
+        let (id, rec) = self.catalog.create_session(authenticated, epoch, &limits(authenticated)).await?;
+        Ok((id, Session { csrf: rec.csrf, authenticated: rec.authenticated }))
     }
 
-    pub fn remove(&self, id: &str) {
-        self.inner.lock().expect("sessions lock").remove(id);
+    /// The live session `id` (idle clock restarted); `None` when unknown,
+    /// expired or ended, or when the catalog cannot be read (logged).
+    pub async fn get(&self, id: &str) -> Option<Session> {
+        // A logged-in session's idle limit is the longer one; a pre-login
+        // session's absolute end is set at creation.
+        match self.catalog.session(id, &limits(true)).await {
+            Ok(rec) => rec.map(|r| Session { csrf: r.csrf, authenticated: r.authenticated }),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the session from the catalog");
+                None
+            }
+        }
+    }
+
+    /// End one session (log out).
+    pub async fn remove(&self, id: &str) {
+        if let Err(e) = self.catalog.delete_session(id).await {
+            tracing::warn!(error = %e, "cannot delete the session from the catalog");
+        }
     }
 }
 
-/// The `Set-Cookie` value for a session id (`None`: clear it).
-pub fn session_cookie(id: Option<&str>) -> String {
+/// The `Set-Cookie` value for a session id (`None`: clear it); `secure`
+/// when browsers reach the admin over https.
+pub fn session_cookie(id: Option<&str>, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
     match id {
-        Some(id) => format!("{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/"),
-        None => format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+        Some(id) => format!("{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/{secure}"),
+        None => format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{secure}"),
     }
 }
 
@@ -229,8 +205,8 @@ pub fn session_id(headers: &HeaderMap) -> Option<String> {
 pub enum Caller {
     /// A logged-in browser session.
     Session { id: String, csrf: String },
-    /// An API token.
-    Token,
+    /// An API token: its name and scope.
+    Token { name: String, scope: TokenScope },
 }
 
 impl Caller {
@@ -238,8 +214,21 @@ impl Caller {
     pub fn csrf(&self) -> &str {
         match self {
             Caller::Session { csrf, .. } => csrf,
-            Caller::Token => "",
+            Caller::Token { .. } => "",
         }
+    }
+}
+
+/// The scope a request needs: the recording API (`/v1/`) splits into
+/// uploads (`ingest`) and reads (`read`); everything else is `admin`.
+pub fn needed_scope(method: &Method, path: &str) -> TokenScope {
+    if !path.starts_with("/v1/") {
+        return TokenScope::Admin;
+    }
+    match *method {
+        Method::GET | Method::HEAD => TokenScope::Read,
+        Method::PUT => TokenScope::Ingest,
+        _ => TokenScope::Admin,
     }
 }
 
@@ -249,29 +238,49 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 fn wants_json(req: &Request) -> bool {
     let path = req.uri().path();
-    path.starts_with("/api/") || path == "/metrics"
+    path.starts_with("/api/") || path.starts_with("/v1/") || path == "/metrics"
 }
 
-fn refuse(req: &Request, status: StatusCode, message: &str) -> Response {
+fn refuse(req: &Request, status: StatusCode, kind: &str, message: &str) -> Response {
     if wants_json(req) || status == StatusCode::FORBIDDEN {
-        let body = serde_json::json!({"error": {"kind": if status == StatusCode::FORBIDDEN { "csrf" } else { "auth" }, "message": message}});
+        let body = serde_json::json!({"error": {"kind": kind, "message": message}});
         return (status, axum::Json(body)).into_response();
     }
     Redirect::to("/login").into_response()
 }
 
-/// Middleware: require a session or a token; check CSRF on state changes.
+/// Middleware: require a session or a token whose scope covers the
+/// request; check CSRF on state changes made with a session.
 pub async fn require_auth(State(state): State<AdminState>, req: Request, next: Next) -> Response {
     let caller = if let Some(token) = bearer(req.headers()) {
-        if !token_is_valid(&state.catalog, token).await {
-            return refuse(&req, StatusCode::UNAUTHORIZED, "invalid API token");
+        let info = match state.catalog.verify_token(token).await {
+            Ok(Some(info)) => info,
+            Ok(None) => return refuse(&req, StatusCode::UNAUTHORIZED, "auth", "invalid API token"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check an API token");
+                return refuse(&req, StatusCode::SERVICE_UNAVAILABLE, "unavailable", "cannot check the API token now");
+            }
+        };
+        let needed = needed_scope(req.method(), req.uri().path());
+        if !info.scope.permits(needed) {
+            let message = format!(
+                "API token '{}' has scope '{}'; this request needs scope '{needed}' (or admin)",
+                info.name, info.scope
+            );
+            return refuse(&req, StatusCode::FORBIDDEN, "scope", &message);
         }
-        Caller::Token
+        Caller::Token { name: info.name, scope: info.scope }
     } else {
-        let session = session_id(req.headers()).and_then(|id| state.sessions.get(&id).map(|s| (id, s)));
+        let session = match session_id(req.headers()) {
+            Some(id) => state.sessions.get(&id).await.map(|s| (id, s)),
+            None => None,
+        };
         match session {
             Some((id, s)) if s.authenticated => Caller::Session { id, csrf: s.csrf },
-            _ => return refuse(&req, StatusCode::UNAUTHORIZED, "log in or send an API token (Authorization: Bearer)"),
+            _ => {
+                let message = "log in or send an API token (Authorization: Bearer)";
+                return refuse(&req, StatusCode::UNAUTHORIZED, "auth", message);
+            }
         }
     };
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
@@ -339,20 +348,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_login_page_flood_keeps_logged_in_sessions() {
-        let sessions = Sessions::default();
-        let (admin, _) = sessions.create(true);
-        for _ in 0..MAX_SESSIONS + 5 {
-            sessions.create(false);
-        }
-        assert!(sessions.get(&admin).is_some_and(|s| s.authenticated));
-        assert!(sessions.inner.lock().unwrap().len() <= MAX_SESSIONS);
-    }
-
-    #[test]
-    fn session_cookie_is_httponly_and_strict() {
-        let c = session_cookie(Some("abc"));
+    fn session_cookie_is_httponly_and_strict_and_secure_over_https() {
+        let c = session_cookie(Some("abc"), false);
         assert!(c.starts_with("csal_session=abc;") && c.contains("HttpOnly") && c.contains("SameSite=Strict"));
+        assert!(!c.contains("Secure"));
+        assert!(session_cookie(Some("abc"), true).ends_with("; Secure"));
+        assert!(session_cookie(None, true).contains("Max-Age=0") && session_cookie(None, true).contains("Secure"));
         let mut h = HeaderMap::new();
         h.insert(header::COOKIE, "other=1; csal_session=abc".parse().unwrap());
         assert_eq!(session_id(&h).as_deref(), Some("abc"));
@@ -363,79 +364,5 @@ mod tests {
         assert!(constant_time_eq("abc", "abc"));
         assert!(!constant_time_eq("abc", "abd"));
         assert!(!constant_time_eq("abc", "ab"));
-    }
-}
-
-/// Wrong passwords allowed in a row before logins are refused for a while.
-const FREE_FAILURES: u32 = 5;
-/// First lockout; each further failure doubles it, up to [`MAX_LOCKOUT`].
-const FIRST_LOCKOUT: Duration = Duration::from_secs(2);
-const MAX_LOCKOUT: Duration = Duration::from_secs(300);
-
-/// Slows password guessing against the one admin password: after
-/// [`FREE_FAILURES`] wrong passwords in a row, login attempts are refused
-/// (429 with Retry-After, the password not even checked) for a lockout that
-/// doubles with each further failure, up to five minutes. A correct
-/// password resets it. Global rather than per client, since there is one
-/// account and sessions are free to create; the short cap bounds how long
-/// an attacker can keep the admin out.
-#[derive(Clone, Default)]
-pub struct LoginThrottle {
-    inner: Arc<Mutex<ThrottleState>>,
-}
-
-#[derive(Default)]
-struct ThrottleState {
-    failures: u32,
-    locked_until: Option<Instant>,
-}
-
-impl LoginThrottle {
-    /// `Some(wait)` while logins are locked out at `now`.
-    pub fn locked_for(&self, now: Instant) -> Option<Duration> {
-        let state = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        state.locked_until.and_then(|until| until.checked_duration_since(now)).filter(|d| !d.is_zero())
-    }
-
-    /// A wrong password at `now`.
-    pub fn failed(&self, now: Instant) {
-        let mut state = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        state.failures = state.failures.saturating_add(1);
-        if state.failures >= FREE_FAILURES {
-            let doublings = (state.failures - FREE_FAILURES).min(16);
-            let lockout = FIRST_LOCKOUT.saturating_mul(1 << doublings).min(MAX_LOCKOUT);
-            state.locked_until = Some(now + lockout);
-        }
-    }
-
-    /// A correct password: back to no lockout.
-    pub fn succeeded(&self) {
-        *self.inner.lock().unwrap_or_else(|p| p.into_inner()) = ThrottleState::default();
-    }
-}
-
-#[cfg(test)]
-mod throttle_tests {
-    use super::*;
-
-    #[test]
-    fn lockout_starts_after_five_failures_doubles_caps_and_resets() {
-        let t = LoginThrottle::default();
-        let now = Instant::now();
-        for _ in 0..FREE_FAILURES - 1 {
-            t.failed(now);
-        }
-        assert_eq!(t.locked_for(now), None, "four wrong passwords are free");
-        t.failed(now);
-        assert_eq!(t.locked_for(now), Some(FIRST_LOCKOUT));
-        assert_eq!(t.locked_for(now + FIRST_LOCKOUT), None, "the lockout ends");
-        t.failed(now);
-        assert_eq!(t.locked_for(now), Some(FIRST_LOCKOUT * 2));
-        for _ in 0..40 {
-            t.failed(now);
-        }
-        assert_eq!(t.locked_for(now), Some(MAX_LOCKOUT));
-        t.succeeded();
-        assert_eq!(t.locked_for(now), None);
     }
 }

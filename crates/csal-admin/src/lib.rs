@@ -13,7 +13,8 @@
 //!
 //! Every route except `/login`, `/healthz` and `/oauth/callback` (see
 //! [`oauth`]) needs a logged-in session or an
-//! API token (see [`auth`]).
+//! API token whose scope covers it (see [`auth`]). The recording API of
+//! [`v1`] is served when the state carries a [`csal_spool::Gateway`].
 
 pub mod api;
 pub mod auth;
@@ -21,7 +22,10 @@ pub mod forms;
 pub mod metrics;
 pub mod oauth;
 pub mod pages;
+pub mod recordings;
 mod status;
+pub mod throttle;
+pub mod v1;
 mod views;
 
 use std::net::SocketAddr;
@@ -44,21 +48,45 @@ pub struct AdminState {
     pub public_url: Option<String>,
     /// OAuth authorizations started with the Authorize button.
     pub oauth: oauth::OAuthFlows,
-    /// Lockout after repeated wrong admin passwords.
-    pub login_throttle: auth::LoginThrottle,
+    /// Per-client lockout after repeated wrong admin passwords, and the
+    /// server-wide cap on concurrent password checks.
+    pub login_throttle: throttle::LoginThrottle,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for the
+    /// login lockout); empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The recording gateway (`/v1/`), when this server runs one.
+    pub gateway: Option<csal_spool::Gateway>,
 }
 
 impl AdminState {
     pub fn new(catalog: Catalog) -> Self {
         AdminState {
+            sessions: auth::Sessions::new(catalog.clone()),
             catalog,
-            sessions: auth::Sessions::default(),
             public_url: None,
             oauth: Default::default(),
             login_throttle: Default::default(),
+            trusted_proxies: Vec::new(),
+            gateway: None,
         }
     }
 
+    /// Serve the recording API (`/v1/`) through `gateway`.
+    pub fn with_gateway(mut self, gateway: csal_spool::Gateway) -> Self {
+        self.gateway = Some(gateway);
+        self
+    }
+
+    /// Believe `X-Forwarded-For` from these reverse proxies.
+    pub fn with_trusted_proxies(mut self, proxies: Vec<std::net::IpAddr>) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
+    /// Whether browsers reach the admin over https (cookies get `Secure`).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|u| u.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("https://")))
+    }
     /// Set the public base URL (OAuth redirect URIs are built from it).
     pub fn with_public_url(mut self, url: Option<String>) -> Self {
         self.public_url = url.map(|u| u.trim_end_matches('/').to_owned()).filter(|u| !u.is_empty());
@@ -81,9 +109,14 @@ pub fn app(state: AdminState) -> Router {
         .route("/modules/{name}/delete", post(pages::delete_module))
         .route("/policies", get(pages::policies).post(pages::save_policy))
         .route("/policies/{camera}/delete", post(pages::delete_policy))
+        .route("/recordings", get(recordings::index))
+        .route("/recordings/{camera}", get(recordings::camera))
+        .route("/recordings/{camera}/holds", post(recordings::add_hold))
+        .route("/holds/{id}/delete", post(recordings::remove_hold))
         .route("/logout", post(pages::logout))
         .route("/metrics", get(metrics::prometheus))
         .merge(api::routes())
+        .merge(v1::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_auth));
     Router::new()
         .route("/login", get(pages::login_form).post(pages::login))
@@ -145,10 +178,57 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
     })
 }
 
+/// How long a client may take to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long open connections get to finish after Ctrl-C / SIGTERM.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// Serve on an already bound listener until Ctrl-C / SIGTERM.
+///
+/// HTTP/1 connections allow half-closes: ffmpeg's HLS muxer sends a
+/// segment and closes its side at once, without reading the answer, and
+/// the request must still be carried out (see [`v1`]). The peer address
+/// reaches handlers as [`axum::extract::ConnectInfo`].
 pub async fn serve_on(state: AdminState, listener: tokio::net::TcpListener) -> Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
     let router = state.catalog.router();
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(StorageError::from)?;
+    let app = app(state);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut signal = std::pin::pin!(shutdown_signal());
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off a little.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut signal => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let svc = tower::ServiceExt::map_request(app.clone(), move |mut req: axum::extract::Request<_>| {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            req
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .half_close(true)
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(svc));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        tracing::warn!("connections still open after {} s; closing them", DRAIN_TIMEOUT.as_secs());
+    }
     for e in router.shutdown_all().await {
         tracing::warn!(error = %e, "instance shutdown failed");
     }

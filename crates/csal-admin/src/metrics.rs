@@ -12,8 +12,88 @@ use crate::AdminState;
 use crate::status::status_of;
 
 pub async fn prometheus(State(state): State<AdminState>) -> impl IntoResponse {
-    let text = render(&state.catalog.router().instances());
+    let mut text = render(&state.catalog.router().instances());
+    if let Some(gw) = &state.gateway {
+        let cameras = state.catalog.camera_summaries().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read camera summaries for /metrics");
+            Vec::new()
+        });
+        let now = csal_catalog::time_to_ms(std::time::SystemTime::now());
+        render_recording(&mut text, &gw.stats(), &cameras, now);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
+}
+
+/// The recording gateway's metrics: this node's spool and deliveries, and
+/// every camera's delivery lag from the shared index.
+pub fn render_recording(
+    out: &mut String,
+    s: &csal_spool::GatewayStats,
+    cameras: &[csal_catalog::CameraSummary],
+    now_ms: i64,
+) {
+    let mut metric = |name: &str, kind: &str, help: &str, rows: Vec<(String, String)>| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, value) in rows {
+            let labels = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let one = |v: u64| vec![(String::new(), v.to_string())];
+    metric(
+        "csal_spool_bytes",
+        "gauge",
+        "Bytes in this node's spool (segments + uploads in progress).",
+        one(s.spool_bytes),
+    );
+    metric("csal_spool_max_bytes", "gauge", "The spool's size cap.", one(s.spool_max_bytes));
+    metric("csal_spool_segments", "gauge", "Segments waiting in this node's spool.", one(s.spool_segments));
+    metric("csal_ingest_bytes_total", "counter", "Segment bytes taken in by this node.", one(s.ingest_bytes));
+    metric("csal_ingest_segments_total", "counter", "Segments taken in by this node.", one(s.ingest_segments));
+    metric(
+        "csal_ingest_refused_total",
+        "counter",
+        "Uploads refused, by reason.",
+        s.ingest_refused.iter().map(|(r, n)| (format!("reason=\"{}\"", esc(r)), n.to_string())).collect(),
+    );
+    let per_target = |f: fn(&csal_spool::TargetStats) -> u64| {
+        s.targets.iter().map(|(t, v)| (format!("target=\"{}\"", esc(t)), f(v).to_string())).collect::<Vec<_>>()
+    };
+    metric("csal_deliveries_total", "counter", "Segment copies delivered, by target.", per_target(|t| t.delivered));
+    metric("csal_delivered_bytes_total", "counter", "Bytes delivered, by target.", per_target(|t| t.delivered_bytes));
+    metric(
+        "csal_delivery_failures_total",
+        "counter",
+        "Failed delivery attempts, by target.",
+        per_target(|t| t.failures),
+    );
+    let per_camera = |f: &dyn Fn(&csal_catalog::CameraSummary) -> String| {
+        cameras.iter().map(|c| (format!("camera=\"{}\"", esc(&c.camera_id)), f(c))).collect::<Vec<_>>()
+    };
+    metric("csal_camera_segments", "gauge", "Indexed segments per camera.", per_camera(&|c| c.segments.to_string()));
+    metric("csal_camera_bytes", "gauge", "Indexed bytes per camera.", per_camera(&|c| c.bytes.to_string()));
+    metric(
+        "csal_camera_undelivered_segments",
+        "gauge",
+        "Segments not yet on as many targets as their policy asks.",
+        per_camera(&|c| c.undelivered.to_string()),
+    );
+    metric(
+        "csal_camera_oldest_undelivered_age_seconds",
+        "gauge",
+        "Age of the oldest undelivered segment per camera (0 when all are delivered).",
+        per_camera(&|c| {
+            let age = c.oldest_undelivered_ms.map(|t| (now_ms - t).max(0) as f64 / 1000.0).unwrap_or(0.0);
+            format!("{age}")
+        }),
+    );
+    metric(
+        "csal_camera_last_segment_age_seconds",
+        "gauge",
+        "Seconds since the camera's last segment arrived.",
+        per_camera(&|c| format!("{}", (now_ms - c.last_received_ms).max(0) as f64 / 1000.0)),
+    );
 }
 
 fn esc(v: &str) -> String {

@@ -3,13 +3,17 @@
 //!
 //! `POST /modules/{name}/authorize` (session + CSRF) starts a flow: a
 //! random state and PKCE verifier, kept server-side with the session and
-//! the instance they belong to, and a 303 to the provider. The provider
-//! sends the browser back to `GET /oauth/callback?code&state`. That route is
-//! outside the login check on purpose: the session cookie is
-//! `SameSite=Strict`, so a browser coming back from the provider's site does
-//! not send it. The unguessable, single-use, ten-minute state is what
-//! authenticates the callback; when the browser does send a session
-//! cookie, it must be the session that started the flow. The callback
+//! the instance they belong to, and a 303 to the provider that also sets a
+//! binding cookie ([`BINDING_COOKIE`]: random, HttpOnly, `SameSite=Lax`,
+//! path `/oauth/callback`, ten minutes). The provider sends the browser
+//! back to `GET /oauth/callback?code&state`. That route is outside the
+//! login check on purpose: the session cookie is `SameSite=Strict`, so a
+//! browser coming back from the provider's site does not send it; the Lax
+//! binding cookie is sent on that top-level redirect. The callback
+//! completes only for the unguessable, single-use, ten-minute state *and*
+//! the binding cookie of the browser that started it, so a leaked state (in
+//! a log or a referrer) cannot be completed from another browser with
+//! someone else's authorization code. The callback
 //! exchanges the code, saves the tokens through the catalog (encrypted),
 //! tests the instance, and leaves a flash message for the session, shown on
 //! the module page the callback page links to.
@@ -37,15 +41,42 @@ use crate::views::{page, seg};
 
 /// How long a started authorization waits for its callback.
 pub const FLOW_TTL: Duration = Duration::from_secs(600);
+/// The cookie that ties a flow to the browser that started it.
+pub const BINDING_COOKIE: &str = "csal_oauth_binding";
 /// Flows kept at most (older ones are dropped first).
 const MAX_FLOWS: usize = 1000;
 
 struct Flow {
+    /// The binding cookie's value the callback must bring.
+    binding: String,
     session: Option<String>,
     instance_id: String,
     instance: String,
     pending: PendingAuthorization,
     started: Instant,
+}
+
+/// Why a callback is not completed.
+enum Refused {
+    UnknownState,
+    OtherBrowser,
+}
+
+/// The binding cookie's `Set-Cookie` value (`None`: clear it).
+fn binding_cookie(value: Option<&str>, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    let (value, age) = match value {
+        Some(v) => (v, FLOW_TTL.as_secs()),
+        None => ("", 0),
+    };
+    format!("{BINDING_COOKIE}={value}; HttpOnly; SameSite=Lax; Path=/oauth/callback; Max-Age={age}{secure}")
+}
+
+fn binding_of(headers: &HeaderMap) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
+        let (k, v) = c.trim().split_once('=')?;
+        (k == BINDING_COOKIE && !v.is_empty()).then(|| v.to_owned())
+    })
 }
 
 /// A message left for a session about an instance: (instance, ok, text).
@@ -70,11 +101,20 @@ impl OAuthFlows {
         flows.insert(flow.pending.state().to_owned(), flow);
     }
 
-    /// The flow of `state`, removed (single use); `None` when unknown or expired.
-    fn take(&self, state: &str) -> Option<Flow> {
+    /// The flow of `state` for the browser holding `binding`, removed
+    /// (single use). A wrong binding leaves the flow for its own browser.
+    fn take(&self, state: &str, binding: Option<&str>) -> Result<Flow, Refused> {
         let mut flows = self.flows.lock().expect("flows lock");
-        let key = flows.keys().find(|k| auth::constant_time_eq(k, state)).cloned()?;
-        flows.remove(&key).filter(|f| f.started.elapsed() < FLOW_TTL)
+        let key = flows.keys().find(|k| auth::constant_time_eq(k, state)).cloned().ok_or(Refused::UnknownState)?;
+        let flow = flows.get(&key).expect("found above");
+        if flow.started.elapsed() >= FLOW_TTL {
+            flows.remove(&key);
+            return Err(Refused::UnknownState);
+        }
+        if !binding.is_some_and(|b| auth::constant_time_eq(b, &flow.binding)) {
+            return Err(Refused::OtherBrowser);
+        }
+        Ok(flows.remove(&key).expect("found above"))
     }
 
     /// How many flows wait for their callback.
@@ -113,6 +153,9 @@ pub async fn oauth_client(cat: &Catalog, name: &str) -> Result<(ModuleRecord, OA
         .into_iter()
         .find(|d| d.id == rec.id)
         .ok_or_else(|| StorageError::not_found(format!("module '{name}' was removed meanwhile")))?;
+    if let Some((kind, reason)) = def.load_error {
+        return Err(StorageError::new(kind, reason).with_instance(rec.name.clone()));
+    }
     let config: serde_json::Value = serde_json::from_str(&def.config_json)
         .map_err(|_| StorageError::invalid_config(format!("stored config of '{}' is not JSON", rec.name)))?;
     let client = OAuthClient::from_config(spec, &config).map_err(|e| e.with_instance(rec.name.clone()))?;
@@ -181,16 +224,19 @@ pub async fn start(
             let url = pending.authorize_url().to_owned();
             let session = match &caller {
                 Caller::Session { id, .. } => Some(id.clone()),
-                Caller::Token => None,
+                Caller::Token { .. } => None,
             };
+            let binding = auth::random_token(24);
             state.oauth.insert(Flow {
+                binding: binding.clone(),
                 session,
                 instance_id: rec.id,
                 instance: rec.name,
                 pending,
                 started: Instant::now(),
             });
-            Redirect::to(&url).into_response()
+            let cookie = binding_cookie(Some(&binding), state.secure_cookies());
+            ([(header::SET_COOKIE, cookie)], Redirect::to(&url)).into_response()
         }
         Err(e) => {
             let body = html! {
@@ -209,28 +255,29 @@ pub async fn callback(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let flow = params.get("state").and_then(|s| state.oauth.take(s));
-    let Some(flow) = flow else {
-        return result_page(
-            StatusCode::BAD_REQUEST,
-            None,
-            false,
-            "Unknown or expired authorization request (the state does not match one this server started in the \
-             last 10 minutes). Start again with the Authorize button.",
-        );
-    };
-    let cookie_session =
-        auth::session_id(&headers).filter(|id| state.sessions.get(id).is_some_and(|s| s.authenticated));
-    if let (Some(cookie), Some(owner)) = (&cookie_session, &flow.session) {
-        if cookie != owner {
+    let binding = binding_of(&headers);
+    let flow = match params.get("state").map(|s| state.oauth.take(s, binding.as_deref())) {
+        Some(Ok(flow)) => flow,
+        None | Some(Err(Refused::UnknownState)) => {
             return result_page(
                 StatusCode::BAD_REQUEST,
-                Some(&flow.instance),
+                None,
                 false,
-                "This authorization was started by another session. Start again with the Authorize button.",
+                "Unknown or expired authorization request (the state does not match one this server started in \
+                 the last 10 minutes). Start again with the Authorize button.",
             );
         }
-    }
+        Some(Err(Refused::OtherBrowser)) => {
+            tracing::warn!("OAuth callback refused: it came from a browser that did not start the authorization");
+            return result_page(
+                StatusCode::BAD_REQUEST,
+                None,
+                false,
+                "This authorization was started in another browser (its binding cookie is missing or different). \
+                 Start again with the Authorize button in the browser that will sign in at the provider.",
+            );
+        }
+    };
     let outcome = complete(&state.catalog, &flow.instance_id, &flow.instance, &flow.pending, &params).await;
     let (status, ok, message) = match outcome {
         Ok(m) => (StatusCode::OK, true, m),
@@ -239,7 +286,11 @@ pub async fn callback(
     if let Some(session) = &flow.session {
         state.oauth.set_flash(session, &flow.instance, ok, message.clone());
     }
-    result_page(status, Some(&flow.instance), ok, &message)
+    let mut resp = result_page(status, Some(&flow.instance), ok, &message);
+    if let Ok(v) = binding_cookie(None, state.secure_cookies()).parse() {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
 }
 
 /// The page the browser lands on: the outcome, and a same-site link (and

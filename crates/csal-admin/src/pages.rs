@@ -1,5 +1,7 @@
 //! The HTML pages: login, Module Manager, module forms, camera policies.
 
+use std::time::Instant;
+
 use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -14,6 +16,7 @@ use crate::AdminState;
 use crate::auth::{self, Caller};
 use crate::forms::{self, FormState};
 use crate::status::status_of;
+use crate::throttle::{ClientAddr, ClientKey, Refusal, VERIFICATION_QUEUE_WAIT};
 use crate::views::{self, badge, csrf_input, page, post_button, seg};
 
 type Fields = axum::Form<Vec<(String, String)>>;
@@ -80,55 +83,103 @@ fn login_page(csrf: &str, error: Option<&str>) -> Markup {
 }
 
 pub async fn login_form(State(state): State<AdminState>, headers: HeaderMap) -> Response {
-    if let Some(s) = auth::session_id(&headers).and_then(|id| state.sessions.get(&id)) {
-        if s.authenticated {
-            return Redirect::to("/modules").into_response();
+    if let Some(id) = auth::session_id(&headers) {
+        if let Some(s) = state.sessions.get(&id).await {
+            if s.authenticated {
+                return Redirect::to("/modules").into_response();
+            }
+            return login_page(&s.csrf, None).into_response();
         }
-        return login_page(&s.csrf, None).into_response();
     }
-    let (id, session) = state.sessions.create(false);
-    ([(header::SET_COOKIE, auth::session_cookie(Some(&id)))], login_page(&session.csrf, None)).into_response()
+    match state.sessions.create(false, None).await {
+        Ok((id, session)) => (
+            [(header::SET_COOKIE, auth::session_cookie(Some(&id), state.secure_cookies()))],
+            login_page(&session.csrf, None),
+        )
+            .into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, login_page("", Some(&e.to_string()))).into_response(),
+    }
 }
 
-pub async fn login(State(state): State<AdminState>, headers: HeaderMap, fields: Fields) -> Response {
-    let pre = auth::session_id(&headers).and_then(|id| state.sessions.get(&id).map(|s| (id, s)));
+/// A refused login: the status, an optional Retry-After and the page.
+fn login_refused(status: StatusCode, retry_after: Option<u64>, csrf: &str, message: &str) -> Response {
+    let mut resp = (status, login_page(csrf, Some(message))).into_response();
+    if let Some(secs) = retry_after {
+        resp.headers_mut().insert(header::RETRY_AFTER, secs.into());
+    }
+    resp
+}
+
+pub async fn login(
+    State(state): State<AdminState>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    fields: Fields,
+) -> Response {
+    let pre = match auth::session_id(&headers) {
+        Some(id) => state.sessions.get(&id).await.map(|s| (id, s)),
+        None => None,
+    };
     let Some((pre_id, pre_session)) = pre else {
         return (StatusCode::FORBIDDEN, "session expired: reload the login page").into_response();
     };
-    let csrf_ok = field(&fields, "csrf").is_some_and(|v| auth::constant_time_eq(v, &pre_session.csrf));
-    if !csrf_ok {
+    let csrf = pre_session.csrf.as_str();
+    if !field(&fields, "csrf").is_some_and(|v| auth::constant_time_eq(v, csrf)) {
         return (StatusCode::FORBIDDEN, "missing or wrong CSRF token: reload the login page").into_response();
     }
-    if let Some(wait) = state.login_throttle.locked_for(std::time::Instant::now()) {
-        let secs = wait.as_secs().max(1);
-        let message = format!("Too many wrong passwords: try again in {secs} s.");
-        let headers = [(header::RETRY_AFTER, secs.to_string())];
-        return (StatusCode::TOO_MANY_REQUESTS, headers, login_page(&pre_session.csrf, Some(&message))).into_response();
+    // Reserve this client's attempt before the password is checked, so a
+    // concurrent burst cannot slip past the lockout.
+    let attempt = match state.login_throttle.begin(ClientKey::of(client), Instant::now()) {
+        Ok(a) => a,
+        Err(Refusal::LockedOut(wait)) => {
+            let secs = wait.as_secs().max(1);
+            let message = format!("Too many wrong passwords: try again in {secs} s.");
+            return login_refused(StatusCode::TOO_MANY_REQUESTS, Some(secs), csrf, &message);
+        }
+        Err(Refusal::InFlight) => {
+            let message = "Another login from your address is being checked: try again in a moment.";
+            return login_refused(StatusCode::TOO_MANY_REQUESTS, Some(1), csrf, message);
+        }
+    };
+    let Some(permit) = attempt.permit(VERIFICATION_QUEUE_WAIT).await else {
+        let message = "The server is busy checking other logins: try again in a moment.";
+        return login_refused(StatusCode::SERVICE_UNAVAILABLE, Some(1), csrf, message);
+    };
+    let checked = async {
+        // Read before the check: a password change meanwhile voids the session.
+        let epoch = state.catalog.session_epoch().await?;
+        let ok = auth::verify_password(&state.catalog, field(&fields, "password").unwrap_or("")).await?;
+        Ok::<_, csal_core::StorageError>((epoch, ok))
     }
-    let password = field(&fields, "password").unwrap_or("");
-    match auth::verify_password(&state.catalog, password).await {
-        Ok(true) => {
-            state.login_throttle.succeeded();
-            state.sessions.remove(&pre_id);
-            let (id, _) = state.sessions.create(true);
-            ([(header::SET_COOKIE, auth::session_cookie(Some(&id)))], Redirect::to("/modules")).into_response()
+    .await;
+    drop(permit);
+    match checked {
+        Ok((epoch, true)) => {
+            attempt.succeeded();
+            state.sessions.remove(&pre_id).await;
+            match state.sessions.create(true, Some(epoch)).await {
+                Ok((id, _)) => (
+                    [(header::SET_COOKIE, auth::session_cookie(Some(&id), state.secure_cookies()))],
+                    Redirect::to("/modules"),
+                )
+                    .into_response(),
+                Err(e) => login_refused(StatusCode::SERVICE_UNAVAILABLE, None, csrf, &e.to_string()),
+            }
         }
-        Ok(false) => {
-            state.login_throttle.failed(std::time::Instant::now());
-            tracing::warn!("admin login failed: wrong password");
-            (StatusCode::UNAUTHORIZED, login_page(&pre_session.csrf, Some("Wrong password."))).into_response()
+        Ok((_, false)) => {
+            attempt.failed(Instant::now());
+            tracing::warn!(client = ?client, "admin login failed: wrong password");
+            login_refused(StatusCode::UNAUTHORIZED, None, csrf, "Wrong password.")
         }
-        Err(e) => {
-            (StatusCode::INTERNAL_SERVER_ERROR, login_page(&pre_session.csrf, Some(&e.to_string()))).into_response()
-        }
+        Err(e) => login_refused(StatusCode::INTERNAL_SERVER_ERROR, None, csrf, &e.to_string()),
     }
 }
 
 pub async fn logout(State(state): State<AdminState>, Extension(caller): Extension<Caller>) -> Response {
     if let Caller::Session { id, .. } = &caller {
-        state.sessions.remove(id);
+        state.sessions.remove(id).await;
     }
-    ([(header::SET_COOKIE, auth::session_cookie(None))], Redirect::to("/login")).into_response()
+    ([(header::SET_COOKIE, auth::session_cookie(None, state.secure_cookies()))], Redirect::to("/login")).into_response()
 }
 
 pub async fn index() -> Redirect {
@@ -196,7 +247,7 @@ pub async fn module_detail(
 ) -> Response {
     let flash = match &caller {
         Caller::Session { id, .. } => state.oauth.take_flash(id, &name),
-        Caller::Token => None,
+        Caller::Token { .. } => None,
     };
     match find_info(&state, &name) {
         Ok(info) => detail_page(&info, &caller, None, flash).into_response(),
@@ -604,22 +655,107 @@ pub struct PolicyQuery {
     camera: Option<String>,
 }
 
+/// The policy form's fields, as text (what the admin typed, on errors).
+#[derive(Default)]
+struct PolicyForm {
+    camera: String,
+    targets: String,
+    copies: String,
+    retention_days: String,
+    max_gib: String,
+    keep_days: String,
+}
+
+impl PolicyForm {
+    fn of(camera: &str, p: &csal_catalog::CameraPolicy) -> Self {
+        PolicyForm {
+            camera: camera.to_owned(),
+            targets: p.targets.join("\n"),
+            copies: p.copies.to_string(),
+            retention_days: p.retention_days.map(|d| d.to_string()).unwrap_or_default(),
+            max_gib: p.max_bytes.map(|b| format!("{}", b as f64 / (1u64 << 30) as f64)).unwrap_or_default(),
+            keep_days: p.keep_days.iter().map(|(t, d)| format!("{t}={d}")).collect::<Vec<_>>().join(", "),
+        }
+    }
+
+    fn from_fields(fields: &[(String, String)]) -> Self {
+        let f = |k: &str| field(fields, k).unwrap_or("").trim().to_owned();
+        PolicyForm {
+            camera: f("camera"),
+            targets: field(fields, "targets").unwrap_or("").to_owned(),
+            copies: f("copies"),
+            retention_days: f("retention_days"),
+            max_gib: f("max_gib"),
+            keep_days: f("keep_days"),
+        }
+    }
+
+    /// The policy, or the first field error.
+    fn policy(&self, known: &[String]) -> Result<csal_catalog::CameraPolicy, String> {
+        if self.camera.is_empty() {
+            return Err("give a camera id".into());
+        }
+        let number = |what: &str, text: &str| -> Result<Option<u32>, String> {
+            match text {
+                "" => Ok(None),
+                t => t.parse().map(Some).map_err(|_| format!("{what} must be a whole number, not '{t}'")),
+            }
+        };
+        let mut keep_days = std::collections::BTreeMap::new();
+        for pair in self.keep_days.split([',', '\n']).map(str::trim).filter(|p| !p.is_empty()) {
+            let (target, days) =
+                pair.split_once('=').ok_or_else(|| format!("keep days: '{pair}' is not TARGET=DAYS"))?;
+            let days = number("keep days", days.trim())?.unwrap_or(0);
+            keep_days.insert(target.trim().to_owned(), days);
+        }
+        let max_bytes = match self.max_gib.as_str() {
+            "" => None,
+            t => match t.parse::<f64>() {
+                Ok(g) if g > 0.0 && g.is_finite() => Some((g * (1u64 << 30) as f64) as u64),
+                _ => return Err(format!("max GiB must be a positive number, not '{t}'")),
+            },
+        };
+        Ok(csal_catalog::CameraPolicy {
+            targets: parse_targets(&self.targets, known)?,
+            copies: number("copies", &self.copies)?.unwrap_or(1),
+            retention_days: number("retention days", &self.retention_days)?,
+            max_bytes,
+            keep_days,
+        })
+    }
+}
+
 pub async fn policies(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
     Query(q): Query<PolicyQuery>,
 ) -> Response {
     let camera = q.camera.unwrap_or_default();
-    let targets =
-        if camera.is_empty() { Vec::new() } else { state.catalog.get_policy(&camera).await.unwrap_or_default() };
-    policies_page(&state, &caller, &camera, &targets.join("\n"), None).await
+    let form = match camera.is_empty() {
+        true => None,
+        false => state.catalog.get_policy(&camera).await.ok().map(|p| PolicyForm::of(&camera, &p)),
+    };
+    policies_page(&state, &caller, form.unwrap_or_default(), None).await
+}
+
+fn retention_text(p: &csal_catalog::CameraPolicy) -> String {
+    let mut parts = Vec::new();
+    if let Some(d) = p.retention_days {
+        parts.push(format!("{d} days"));
+    }
+    if let Some(b) = p.max_bytes {
+        parts.push(format!("at most {}", crate::views::bytes(b)));
+    }
+    for (t, d) in &p.keep_days {
+        parts.push(format!("{t}: {d} days"));
+    }
+    if parts.is_empty() { "forever".into() } else { parts.join(", ") }
 }
 
 async fn policies_page(
     state: &AdminState,
     caller: &Caller,
-    camera: &str,
-    targets: &str,
+    form: PolicyForm,
     flash: Option<(bool, String)>,
 ) -> Response {
     let csrf = caller.csrf();
@@ -631,18 +767,20 @@ async fn policies_page(
     let status = if matches!(flash, Some((false, _))) { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let body = html! {
         h1 { "Camera storage policies" }
-        p class="muted" { "Each camera writes to its targets in order: the first that works takes the segment." }
+        p class="muted" { "Each camera writes to its targets in order: the first that works takes the segment. With copies N, each segment must land on N distinct targets. Retention deletes what is older than the policy keeps, except what a legal hold covers." }
         @if let Some((ok, msg)) = flash { div class={ "flash " (if ok { "ok" } else { "bad" }) } id="policy-flash" { (msg) } }
         @if list.is_empty() {
             div class="card" { "No camera policies yet." }
         } @else {
             table id="policies" {
-                thead { tr { th { "Camera" } th { "Targets (in order)" } th { "Actions" } } }
+                thead { tr { th { "Camera" } th { "Targets (in order)" } th { "Copies" } th { "Kept" } th { "Actions" } } }
                 tbody {
-                    @for (cam, ts) in &list {
+                    @for (cam, policy) in &list {
                         tr {
                             td { code { (cam) } }
-                            td { @for (n, t) in ts.iter().enumerate() { @if n > 0 { " → " } code { (t) } } }
+                            td { @for (n, t) in policy.targets.iter().enumerate() { @if n > 0 { " → " } code { (t) } } }
+                            td { (policy.copies) }
+                            td { (retention_text(policy)) }
                             td { div class="actions" {
                                 a class="btn small secondary" href={ "/policies?camera=" (seg(cam)) } { "Edit" }
                                 (post_button(&format!("/policies/{}/delete", seg(cam)), csrf, "Delete", "small danger"))
@@ -657,12 +795,31 @@ async fn policies_page(
             (csrf_input(csrf))
             div class="field" {
                 label for="camera" { "Camera id" }
-                input type="text" id="camera" name="camera" value=(camera);
+                input type="text" id="camera" name="camera" value=(form.camera);
             }
             div class="field" {
                 label for="targets" { "Targets, one module name per line, in order" }
-                textarea id="targets" name="targets" rows="4" { (targets) }
+                textarea id="targets" name="targets" rows="4" { (form.targets) }
                 p class="help" { "Known modules: " @for n in &names { code { (n) } " " } }
+            }
+            div class="field" {
+                label for="copies" { "Copies of each segment" }
+                input type="number" id="copies" name="copies" min="1" value=(if form.copies.is_empty() { "1" } else { &form.copies });
+                p class="help" { "How many distinct targets must hold every segment (1 = the first that works)." }
+            }
+            div class="field" {
+                label for="retention_days" { "Keep for (days)" }
+                input type="number" id="retention_days" name="retention_days" min="1" value=(form.retention_days);
+                p class="help" { "Empty: keep until the size cap, or forever." }
+            }
+            div class="field" {
+                label for="max_gib" { "Size cap (GiB, every copy counted)" }
+                input type="text" id="max_gib" name="max_gib" value=(form.max_gib);
+            }
+            div class="field" {
+                label for="keep_days" { "Per target: days" }
+                input type="text" id="keep_days" name="keep_days" value=(form.keep_days) placeholder="nas=7, s3=90";
+                p class="help" { "A target's copy goes after that many days, unless it is the segment's last copy." }
             }
             button type="submit" id="save-policy" { "Save policy" }
         }
@@ -690,21 +847,18 @@ pub async fn save_policy(
     Extension(caller): Extension<Caller>,
     fields: Fields,
 ) -> Response {
-    let camera = field(&fields, "camera").unwrap_or("").trim().to_owned();
-    let text = field(&fields, "targets").unwrap_or("").to_owned();
+    let form = PolicyForm::from_fields(&fields);
     let known: Vec<String> = state.catalog.router().instances().into_iter().map(|i| i.name).collect();
-    if camera.is_empty() {
-        return policies_page(&state, &caller, &camera, &text, Some((false, "give a camera id".into()))).await;
-    }
-    let targets = match parse_targets(&text, &known) {
-        Ok(t) => t,
-        Err(e) => return policies_page(&state, &caller, &camera, &text, Some((false, e))).await,
+    let saved = match form.policy(&known) {
+        Ok(policy) => state.catalog.set_policy(&form.camera, policy).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e),
     };
-    match state.catalog.set_policy(&camera, targets).await {
+    match saved {
         Ok(()) => {
-            policies_page(&state, &caller, "", "", Some((true, format!("Policy of camera '{camera}' saved.")))).await
+            let done = format!("Policy of camera '{}' saved.", form.camera);
+            policies_page(&state, &caller, PolicyForm::default(), Some((true, done))).await
         }
-        Err(e) => policies_page(&state, &caller, &camera, &text, Some((false, e.to_string()))).await,
+        Err(e) => policies_page(&state, &caller, form, Some((false, e))).await,
     }
 }
 
@@ -715,7 +869,8 @@ pub async fn delete_policy(
 ) -> Response {
     match state.catalog.delete_policy(&camera).await {
         Ok(()) => {
-            policies_page(&state, &caller, "", "", Some((true, format!("Policy of camera '{camera}' deleted.")))).await
+            let done = format!("Policy of camera '{camera}' deleted.");
+            policies_page(&state, &caller, PolicyForm::default(), Some((true, done))).await
         }
         Err(e) => error_page(&caller, &e),
     }

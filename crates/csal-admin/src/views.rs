@@ -66,6 +66,7 @@ pub fn page(title: &str, active: &str, csrf: &str, body: Markup) -> Markup {
                         nav {
                             a href="/modules" class=[(active == "modules").then_some("active")] { "Modules" }
                             a href="/policies" class=[(active == "policies").then_some("active")] { "Camera policies" }
+                            a href="/recordings" class=[(active == "recordings").then_some("active")] { "Recordings" }
                         }
                         form class="inline" method="post" action="/logout" {
                             (csrf_input(csrf))

@@ -55,6 +55,19 @@ fn cookie_of(r: &Resp) -> String {
     set.split(';').next().unwrap().to_owned()
 }
 
+/// The OAuth binding cookie an authorize answer sets (`name=value`).
+fn binding_of(r: &Resp) -> String {
+    let set = r
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|v| v.starts_with("csal_oauth_binding="))
+        .expect("a binding cookie");
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Path=/oauth/callback"), "{set}");
+    set.split(';').next().unwrap().to_owned()
+}
+
 fn csrf_in(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
     html[at..].split('"').next().unwrap().to_owned()
@@ -138,9 +151,11 @@ async fn authorize_button_runs_the_flow_and_the_module_then_works() {
     assert_eq!((q["access_type"].as_str(), q["prompt"].as_str()), ("offline", "consent"));
     assert_eq!(q["code_challenge_method"], "S256");
 
-    // Back from the provider's site: no session cookie (SameSite=Strict).
+    // Back from the provider's site: no session cookie (SameSite=Strict),
+    // only the Lax binding cookie of this browser.
+    let binding = binding_of(&r);
     let back = provider_redirect(&to_provider).await;
-    let cb = send(&app, get(&local_path(&back), None)).await;
+    let cb = send(&app, get(&local_path(&back), Some(&binding))).await;
     assert_eq!(cb.status, StatusCode::OK, "{}", cb.body);
     assert!(cb.body.contains("is authorised") && cb.body.contains("Test: ok"), "{}", cb.body);
     assert!(cb.body.contains("href=\"/modules/gd\""));
@@ -158,7 +173,7 @@ async fn authorize_button_runs_the_flow_and_the_module_then_works() {
     assert_eq!(reopened.router().test("gd").await.unwrap().status, csal_core::HealthStatus::Ok);
 
     // The state is single use: replaying the callback is refused.
-    let replay = send(&app, get(&local_path(&back), None)).await;
+    let replay = send(&app, get(&local_path(&back), Some(&binding))).await;
     assert_eq!(replay.status, StatusCode::BAD_REQUEST);
     assert!(replay.body.contains("Unknown or expired"), "{}", replay.body);
     assert_eq!(fake.code_exchanges(), 1);
@@ -175,7 +190,7 @@ async fn refusal_at_the_provider_is_shown_and_nothing_is_saved() {
     let r = send(&app, post_form("/modules/gd/authorize", Some(&cookie), &[("csrf", &csrf)])).await;
     let back = provider_redirect(&location(&r)).await;
     assert_eq!(query_of(&back)["error"], "access_denied");
-    let cb = send(&app, get(&local_path(&back), Some(&cookie))).await;
+    let cb = send(&app, get(&local_path(&back), Some(&format!("{cookie}; {}", binding_of(&r))))).await;
     assert_eq!(cb.status, StatusCode::BAD_REQUEST);
     assert!(cb.body.contains("access_denied") && cb.body.contains("refused"), "{}", cb.body);
     let page = send(&app, get("/modules/gd", Some(&cookie))).await;
@@ -183,27 +198,35 @@ async fn refusal_at_the_provider_is_shown_and_nothing_is_saved() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn callback_with_a_forged_state_or_from_another_session_is_rejected() {
+async fn callback_with_a_forged_state_or_from_another_browser_is_rejected() {
     let fake = FakeGoogleDrive::start().await;
     let f = fixture().await;
     add_gdrive(&f, &fake).await;
     let app = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()));
     let (cookie, csrf) = login(&app).await;
     let r = send(&app, post_form("/modules/gd/authorize", Some(&cookie), &[("csrf", &csrf)])).await;
+    let binding = binding_of(&r);
     let back = provider_redirect(&location(&r)).await;
     let code = query_of(&back)["code"].clone();
 
-    let forged = send(&app, get(&format!("/oauth/callback?code={code}&state=forged"), None)).await;
+    let forged = send(&app, get(&format!("/oauth/callback?code={code}&state=forged"), Some(&binding))).await;
     assert_eq!(forged.status, StatusCode::BAD_REQUEST);
     assert!(forged.body.contains("Unknown or expired"));
 
-    // Another logged-in session presenting this flow's state.
-    let (other, _) = login(&app).await;
-    let cb = send(&app, get(&local_path(&back), Some(&other))).await;
-    assert_eq!(cb.status, StatusCode::BAD_REQUEST);
-    assert!(cb.body.contains("another session"), "{}", cb.body);
+    // The state leaked (a log, a referrer): a browser without the binding
+    // cookie, or another logged-in session, cannot complete it.
+    for other in [None, Some(login(&app).await.0), Some("csal_oauth_binding=guessed".to_owned())] {
+        let cb = send(&app, get(&local_path(&back), other.as_deref())).await;
+        assert_eq!(cb.status, StatusCode::BAD_REQUEST, "{other:?}");
+        assert!(cb.body.contains("another browser"), "{}", cb.body);
+    }
     assert_eq!(fake.code_exchanges(), 0);
     assert!(f.catalog.router().test("gd").await.is_err());
+
+    // The browser that started it still can.
+    let cb = send(&app, get(&local_path(&back), Some(&binding))).await;
+    assert_eq!(cb.status, StatusCode::OK, "{}", cb.body);
+    assert_eq!(fake.code_exchanges(), 1);
 }
 
 #[tokio::test]

@@ -175,7 +175,7 @@ async fn scenario(c: &Client, base: &str, f: &common::Fixture) {
     c.find(Locator::Css("#targets")).await.unwrap().send_keys("cloud\ndisk").await.unwrap();
     c.find(Locator::Css("#save-policy")).await.unwrap().click().await.unwrap();
     wait_css(c, "#policies").await;
-    assert_eq!(f.catalog.get_policy("cam-5").await.unwrap(), vec!["cloud".to_owned(), "disk".to_owned()]);
+    assert_eq!(f.catalog.get_policy("cam-5").await.unwrap().targets, vec!["cloud".to_owned(), "disk".to_owned()]);
     shot(c, "policies").await;
 
     // The module page with some metrics.

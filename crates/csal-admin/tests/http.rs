@@ -98,21 +98,95 @@ async fn wrong_password_is_refused_and_login_needs_its_csrf_token() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
 
+/// `req` as if it came over TCP from `ip` (what `serve` records per connection).
+fn from(ip: &str, mut req: Request<Body>) -> Request<Body> {
+    let addr: std::net::SocketAddr = format!("{ip}:40000").parse().unwrap();
+    req.extensions_mut().insert(axum::extract::ConnectInfo(addr));
+    req
+}
+
+/// A login page (cookie, csrf) fetched from `ip`.
+async fn login_page_from(app: &axum::Router, ip: &str) -> (String, String) {
+    let page = send(app, from(ip, get("/login", None))).await;
+    (cookie_of(&page), csrf_in(&page.body))
+}
+
 #[tokio::test]
-async fn repeated_wrong_passwords_lock_logins_out_even_for_the_right_one() {
+async fn repeated_wrong_passwords_lock_out_that_client_but_not_the_admin_elsewhere() {
     let f = fixture().await;
     let app = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()));
-    let page = send(&app, get("/login", None)).await;
-    let (pre, csrf) = (cookie_of(&page), csrf_in(&page.body));
+    let guesser = "127.0.0.66";
+    let (pre, csrf) = login_page_from(&app, guesser).await;
     for _ in 0..5 {
-        let r = send(&app, post_form("/login", Some(&pre), &[("csrf", &csrf), ("password", "guess-guess")])).await;
+        let form = [("csrf", csrf.as_str()), ("password", "guess-guess")];
+        let r = send(&app, from(guesser, post_form("/login", Some(&pre), &form))).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
-    let r = send(&app, post_form("/login", Some(&pre), &[("csrf", &csrf), ("password", PASSWORD)])).await;
+    let form = [("csrf", csrf.as_str()), ("password", PASSWORD)];
+    let r = send(&app, from(guesser, post_form("/login", Some(&pre), &form))).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "the right password during the lockout is not checked");
     let wait: u64 = r.headers.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
     assert!((1..=2).contains(&wait), "Retry-After {wait}");
     assert!(r.body.contains("Too many wrong passwords"));
+
+    // The admin at another address is not locked out by the guesser.
+    let admin = "127.0.0.1";
+    let (pre, csrf) = login_page_from(&app, admin).await;
+    let form = [("csrf", csrf.as_str()), ("password", PASSWORD)];
+    let r = send(&app, from(admin, post_form("/login", Some(&pre), &form))).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_concurrent_burst_from_one_client_gets_no_more_checks_than_the_lockout_allows() {
+    let f = fixture().await;
+    let app = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()));
+    let guesser = "127.0.0.77";
+    let (pre, csrf) = login_page_from(&app, guesser).await;
+    let burst = (0..20).map(|i| {
+        let (app, pre, csrf) = (app.clone(), pre.clone(), csrf.clone());
+        tokio::spawn(async move {
+            let guess = format!("guess-{i:04}");
+            let form = [("csrf", csrf.as_str()), ("password", guess.as_str())];
+            send(&app, from(guesser, post_form("/login", Some(&pre), &form))).await.status
+        })
+    });
+    let statuses: Vec<StatusCode> = futures::future::join_all(burst).await.into_iter().map(Result::unwrap).collect();
+    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!(checked + refused, 20, "{statuses:?}");
+    assert!(
+        (1..=csal_admin::throttle::FREE_FAILURES as usize).contains(&checked),
+        "{checked} passwords were checked for one client: {statuses:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn password_checks_from_many_clients_run_at_most_a_few_at_a_time() {
+    let f = fixture().await;
+    let state = csal_admin::AdminState::new(f.catalog.clone());
+    let throttle = state.login_throttle.clone();
+    let app = csal_admin::app(state);
+    let mut pages = Vec::new();
+    for i in 0..12 {
+        let ip = format!("127.0.1.{i}");
+        let (pre, csrf) = login_page_from(&app, &ip).await;
+        pages.push((ip, pre, csrf));
+    }
+    let burst = pages.into_iter().map(|(ip, pre, csrf)| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let form = [("csrf", csrf.as_str()), ("password", "guess-guess")];
+            send(&app, from(&ip, post_form("/login", Some(&pre), &form))).await.status
+        })
+    });
+    let statuses: Vec<StatusCode> = futures::future::join_all(burst).await.into_iter().map(Result::unwrap).collect();
+    assert!(statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED), "{statuses:?}");
+    let peak = throttle.peak_concurrent_verifications();
+    assert!(
+        (1..=csal_admin::throttle::MAX_CONCURRENT_VERIFICATIONS).contains(&peak),
+        "{peak} argon2 checks ran at once"
+    );
 }
 
 #[tokio::test]
@@ -218,7 +292,7 @@ async fn bad_config_in_the_form_shows_the_field_error() {
 #[tokio::test]
 async fn api_token_drives_the_json_api_and_metrics() {
     let f = fixture().await;
-    let token = csal_admin::auth::create_token(&f.catalog, "ci").await.unwrap();
+    let token = f.catalog.create_token("ci", csal_catalog::TokenScope::Admin).await.unwrap();
     let app = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()));
     let auth = format!("Bearer {token}");
     let call = |method: &str, path: &str, body: Option<Value>| {
@@ -274,7 +348,7 @@ async fn api_token_drives_the_json_api_and_metrics() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let r = send(&app, call("PUT", "/api/policies/cam2", Some(json!({"targets": ["nope"]})))).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(f.catalog.get_policy("cam1").await.unwrap(), vec!["disk".to_owned()]);
+    assert_eq!(f.catalog.get_policy("cam1").await.unwrap().targets, vec!["disk".to_owned()]);
 
     let r = send(&app, call("DELETE", "/api/modules/disk", None)).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "a module in a policy cannot go: {}", r.body);
@@ -310,4 +384,137 @@ async fn failed_instances_are_listed_offline_with_the_reason() {
     assert!(!page.contains(SECRET));
     let api: Value = serde_json::from_str(&send(&app, get("/api/modules/broken", Some(&cookie))).await.body).unwrap();
     assert_eq!(api["health"]["status"], "offline");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recordings_page_policy_copies_and_gateway_metrics() {
+    let f = fixture().await;
+    f.add_local("disk-a").await;
+    f.add_local("disk-b").await;
+    let spool = csal_spool::SpoolConfig { dir: f.dir.path().join("spool"), max_bytes: 1 << 30 };
+    let gateway = csal_spool::Gateway::start(f.catalog.clone(), csal_spool::GatewayConfig::new(spool)).await.unwrap();
+    let app = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()).with_gateway(gateway.clone()));
+    let (cookie, csrf) = login(&app).await;
+
+    // A policy with two copies, through the form; too many copies is a field error.
+    let form = [("csrf", csrf.as_str()), ("camera", "cam-7"), ("targets", "disk-a\ndisk-b"), ("copies", "3")];
+    let r = send(&app, post_form("/policies", Some(&cookie), &form)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("3 copies"), "{}", r.body);
+    let form = [("csrf", csrf.as_str()), ("camera", "cam-7"), ("targets", "disk-a\ndisk-b"), ("copies", "2")];
+    let r = send(&app, post_form("/policies", Some(&cookie), &form)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(f.catalog.get_policy("cam-7").await.unwrap().copies, 2);
+
+    // A recorder's upload, with an ingest token.
+    let token = f.catalog.create_token("rec", csal_catalog::TokenScope::Ingest).await.unwrap();
+    let put = Request::put("/v1/cameras/cam-7/segments/s1.ts?ack=copies")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header("x-csal-duration", "2.5")
+        .body(Body::from(vec![9u8; 4096]))
+        .unwrap();
+    let r = send(&app, put).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!((v["state"].as_str(), v["copies_stored"].as_u64()), (Some("delivered"), Some(2)));
+    assert_eq!(v["crc32c"], format!("{:08x}", crc32c::crc32c(&[9u8; 4096])));
+
+    // The pages and the JSON API (a session may read everything).
+    let page = send(&app, get("/recordings", Some(&cookie))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("cam-7") && page.body.contains("id=\"spool\""), "{}", page.body);
+    let cam = send(&app, get("/recordings/cam-7", Some(&cookie))).await;
+    assert!(cam.body.contains("s1.ts"), "{}", cam.body);
+    let bad = send(&app, get("/recordings/..%2Fx", Some(&cookie))).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let cams: Value = serde_json::from_str(&send(&app, get("/v1/cameras", Some(&cookie))).await.body).unwrap();
+    assert_eq!(cams[0]["segments"], 1);
+    let seg = send(&app, get("/v1/cameras/cam-7/segments/s1.ts", Some(&cookie))).await;
+    assert_eq!((seg.status, seg.body.len()), (StatusCode::OK, 4096));
+
+    // Prometheus: spool gauges, deliveries per target, per-camera lag.
+    gateway.drain(std::time::Duration::from_secs(30)).await.expect("the spool empties");
+    let m = send(&app, get("/metrics", Some(&cookie))).await.body;
+    for line in [
+        "csal_ingest_segments_total 1",
+        "csal_deliveries_total{target=\"disk-a\"} 1",
+        "csal_deliveries_total{target=\"disk-b\"} 1",
+        "csal_camera_segments{camera=\"cam-7\"} 1",
+        "csal_camera_undelivered_segments{camera=\"cam-7\"} 0",
+    ] {
+        assert!(m.lines().any(|l| l == line), "missing {line:?} in\n{m}");
+    }
+    assert!(m.contains("# TYPE csal_spool_bytes gauge"));
+    gateway.shutdown().await;
+}
+
+// ----------------------------------------------------------------- sessions
+
+#[tokio::test]
+async fn a_session_is_valid_on_every_node_and_after_a_restart() {
+    let f = fixture().await;
+    let node1 = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()));
+    let (cookie, _) = login(&node1).await;
+    // Another node (or this one restarted) on the same catalog.
+    let other = f.reopen().await;
+    let node2 = csal_admin::app(csal_admin::AdminState::new(other.clone()));
+    assert_eq!(send(&node2, get("/modules", Some(&cookie))).await.status, StatusCode::OK);
+    // Logging out on one node logs out everywhere.
+    let page = send(&node2, get("/modules", Some(&cookie))).await;
+    let r = send(&node2, post_form("/logout", Some(&cookie), &[("csrf", &csrf_in(&page.body))])).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(send(&node1, get("/modules", Some(&cookie))).await.status, StatusCode::SEE_OTHER);
+    other.close().await;
+}
+
+#[tokio::test]
+async fn setting_the_password_ends_every_session() {
+    let f = fixture().await;
+    let node1 = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()));
+    let other = f.reopen().await;
+    let node2 = csal_admin::app(csal_admin::AdminState::new(other.clone()));
+    let (a, _) = login(&node1).await;
+    let (b, _) = login(&node2).await;
+    // What `csal admin set-password` does, from a third process.
+    let cli = f.reopen().await;
+    csal_admin::auth::set_password(&cli, "a-brand-new-password").await.unwrap();
+    for (node, cookie) in [(&node1, &a), (&node2, &b), (&node2, &a)] {
+        let r = send(node, get("/modules", Some(cookie))).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "a session outlived the password change");
+    }
+    cli.close().await;
+    other.close().await;
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_when_the_public_url_is_https() {
+    let f = fixture().await;
+    for (public_url, secure) in
+        [(None, false), (Some("http://10.1.2.3:8080"), false), (Some("https://csal.example.com"), true)]
+    {
+        let state = csal_admin::AdminState::new(f.catalog.clone()).with_public_url(public_url.map(str::to_owned));
+        let app = csal_admin::app(state);
+        let page = send(&app, get("/login", None)).await;
+        let pre = cookie_of(&page);
+        let r = send(&app, post_form("/login", Some(&pre), &[("csrf", &csrf_in(&page.body)), ("password", PASSWORD)]))
+            .await;
+        for set in [&page, &r].map(|r| r.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().to_owned()) {
+            assert_eq!(set.contains("; Secure"), secure, "{public_url:?}: {set}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_nodes_starting_on_an_empty_catalog_set_one_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("empty.db").display());
+    let key = csal_catalog::MasterKey::generate().unwrap();
+    let open = || csal_catalog::Catalog::open(&url, csal_catalog::MasterKey::Explicit(key.clone()));
+    let (a, b) = (open().await.unwrap(), open().await.unwrap());
+    let (pa, pb) = tokio::join!(csal_admin::auth::ensure_password(&a), csal_admin::auth::ensure_password(&b));
+    let winners: Vec<String> = [pa.unwrap(), pb.unwrap()].into_iter().flatten().collect();
+    assert_eq!(winners.len(), 1, "both nodes announced a first-run password");
+    assert!(csal_admin::auth::verify_password(&a, &winners[0]).await.unwrap(), "the announced password does not work");
+    a.close().await;
+    b.close().await;
 }

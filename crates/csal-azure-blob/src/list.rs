@@ -75,7 +75,12 @@ pub(crate) async fn list(client: &AzureClient, request: &ListRequest) -> Result<
     let what = format!("list {prefix}");
     let response = client.send(client.http.get(url), &what).await?;
     let body = csal_http::read_answer(response, &what).await?;
-    let text = std::str::from_utf8(&body)
+    parse_listing(&body, request, &what)
+}
+
+/// One page from a List Blobs answer (the server's XML: hostile input).
+pub(crate) fn parse_listing(body: &[u8], request: &ListRequest, what: &str) -> Result<ListPage> {
+    let text = std::str::from_utf8(body)
         .map_err(|e| StorageError::transient(format!("{what}: the listing is not UTF-8")).with_source(e))?;
     let results: EnumerationResults = quick_xml::de::from_str(text.trim_start_matches('\u{feff}'))
         .map_err(|e| StorageError::transient(format!("{what}: unreadable listing")).with_source(e))?;

@@ -1,11 +1,17 @@
 //! Secrets at rest: XChaCha20-Poly1305 (RustCrypto `chacha20poly1305`) under
 //! a 32-byte master key, random 24-byte nonces.
 //!
-//! A sealed value is the text `v1:<base64(nonce || ciphertext+tag)>`; in a
-//! module's `config_json` it sits as `{"$enc": "v1:..."}` in place of the
-//! secret field. The associated data binds each ciphertext to its place
-//! (module id + field, or setting key), so ciphertexts cannot be swapped
-//! between rows or fields.
+//! A sealed value is the text `v2:<key id>:<base64(nonce || ciphertext+tag)>`
+//! (`v1:<base64>`, without the key id, is what catalogs before key ids
+//! wrote; it is still read). In a module's `config_json` it sits as
+//! `{"$enc": "v2:..."}` in place of the secret field. The associated data
+//! binds each ciphertext to its place (module id + field, or setting key),
+//! so ciphertexts cannot be swapped between rows or fields.
+//!
+//! The key id names the master key a value was sealed with (16 hex digits
+//! of SHA-256 over a fixed label and the key: it identifies the key without
+//! revealing it), so a value sealed under another key is reported as such
+//! rather than as a corrupt value.
 
 use std::path::{Path, PathBuf};
 
@@ -14,11 +20,15 @@ use base64::engine::general_purpose::STANDARD as B64;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use csal_core::{ExposeSecret, Result, SecretString, StorageError};
+use sha2::Digest;
 
 /// Environment variable holding the master key (base64 of 32 bytes).
 pub const MASTER_KEY_ENV: &str = "CSAL_MASTER_KEY";
 
-const VERSION_PREFIX: &str = "v1:";
+const V1_PREFIX: &str = "v1:";
+const V2_PREFIX: &str = "v2:";
+/// Domain label of the key id hash.
+const KEY_ID_LABEL: &[u8] = b"csal-catalog master key id v1\0";
 const NONCE_LEN: usize = 24;
 
 /// Where the master key comes from.
@@ -116,6 +126,7 @@ fn warn_if_readable_by_others(path: &Path) {
 /// The loaded master key.
 pub(crate) struct Cipher {
     aead: XChaCha20Poly1305,
+    key_id: String,
 }
 
 impl std::fmt::Debug for Cipher {
@@ -137,7 +148,20 @@ impl Cipher {
         }
         let aead = XChaCha20Poly1305::new_from_slice(&bytes)
             .map_err(|_| StorageError::invalid_config(format!("{source} has the wrong length")))?;
-        Ok(Cipher { aead })
+        let digest = sha2::Sha256::new().chain_update(KEY_ID_LABEL).chain_update(&bytes).finalize();
+        let key_id = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Cipher { aead, key_id })
+    }
+
+    /// The id of this key (safe to show and store).
+    pub(crate) fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// The key id a sealed value names (`None` for `v1` values, which
+    /// carry none).
+    pub(crate) fn key_id_of(sealed: &str) -> Option<&str> {
+        sealed.strip_prefix(V2_PREFIX)?.split_once(':').map(|(id, _)| id)
     }
 
     pub(crate) fn seal(&self, plaintext: &str, aad: &str) -> Result<String> {
@@ -150,14 +174,33 @@ impl Cipher {
             .map_err(|_| StorageError::permanent("encryption failed"))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
-        Ok(format!("{VERSION_PREFIX}{}", B64.encode(out)))
+        Ok(format!("{V2_PREFIX}{}:{}", self.key_id, B64.encode(out)))
     }
 
     /// Decrypt; a wrong key or a tampered value is an `Auth` error that says so.
     pub(crate) fn open(&self, sealed: &str, aad: &str, what: &str) -> Result<String> {
-        let body = sealed.strip_prefix(VERSION_PREFIX).ok_or_else(|| {
-            StorageError::invalid_config(format!("{what}: encrypted value has an unknown format version"))
-        })?;
+        let body = match (sealed.strip_prefix(V1_PREFIX), sealed.strip_prefix(V2_PREFIX)) {
+            (Some(body), _) => body,
+            (None, Some(rest)) => {
+                let (key_id, body) = rest
+                    .split_once(':')
+                    .ok_or_else(|| StorageError::invalid_config(format!("{what}: encrypted value has no key id")))?;
+                if key_id != self.key_id {
+                    return Err(StorageError::auth(format!(
+                        "cannot decrypt {what}: the master key does not match (the value was sealed under key \
+                         {key_id}, this node has key {}; check {MASTER_KEY_ENV} or the key file: after a rotation \
+                         every node needs the new key)",
+                        self.key_id
+                    )));
+                }
+                body
+            }
+            (None, None) => {
+                return Err(StorageError::invalid_config(format!(
+                    "{what}: encrypted value has an unknown format version"
+                )));
+            }
+        };
         let raw = B64
             .decode(body)
             .map_err(|_| StorageError::invalid_config(format!("{what}: encrypted value is not valid base64")))?;
@@ -192,6 +235,22 @@ mod tests {
         assert_eq!(e.kind(), csal_core::ErrorKind::Auth);
         assert!(e.message().contains("master key does not match"));
         assert_eq!(k1.open(&sealed, "b", "x").unwrap_err().kind(), csal_core::ErrorKind::Auth);
+    }
+
+    #[test]
+    fn sealed_values_name_their_key_and_v1_values_still_open() {
+        let k1 = Cipher::from_base64(MasterKey::generate().unwrap().expose_secret(), "k1").unwrap();
+        let k2 = Cipher::from_base64(MasterKey::generate().unwrap().expose_secret(), "k2").unwrap();
+        assert_ne!(k1.key_id(), k2.key_id());
+        assert_eq!(k1.key_id().len(), 16);
+        let sealed = k1.seal("hunter2", "a").unwrap();
+        assert_eq!(Cipher::key_id_of(&sealed), Some(k1.key_id()));
+        let e = k2.open(&sealed, "a", "field 'x'").unwrap_err();
+        assert!(e.message().contains(k1.key_id()) && e.message().contains(k2.key_id()), "{e}");
+        // A value written before key ids: same AEAD, no id.
+        let v1 = format!("v1:{}", sealed.rsplit_once(':').unwrap().1);
+        assert_eq!(Cipher::key_id_of(&v1), None);
+        assert_eq!(k1.open(&v1, "a", "x").unwrap(), "hunter2");
     }
 
     #[test]

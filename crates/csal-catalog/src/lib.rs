@@ -21,6 +21,10 @@ mod crypto;
 mod migrate;
 mod policy;
 mod records;
+mod retention;
+mod segments;
+mod sessions;
+mod tokens;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, Weak};
@@ -36,7 +40,15 @@ use tokio::sync::watch;
 
 pub use crypto::{MASTER_KEY_ENV, MasterKey};
 pub use migrate::SCHEMA_VERSION;
+pub use policy::CameraPolicy;
 pub use records::{CameraWrite, ModuleRecord, ModuleUpdate, NewModule};
+pub use retention::{LegalHold, NewHold};
+pub use segments::{
+    CameraSummary, CopyState, MAX_SEGMENT_PAGE, NewSegment, NodeSpool, SegmentCopy, SegmentQuery, SegmentRecord,
+    TimeSource, time_to_ms,
+};
+pub use sessions::{SessionLimits, SessionRecord};
+pub use tokens::{ApiTokenInfo, LEGACY_TOKENS_SETTING, TokenScope, random_token};
 
 use crypto::Cipher;
 use records::{check_key, check_label, check_name, ms_to_time, now_ms};
@@ -76,6 +88,9 @@ struct Inner {
     backend: Backend,
     display_url: String,
     cipher: RwLock<Arc<Cipher>>,
+    /// The key a rotation in this process is about to commit: a write whose
+    /// transaction already sees the rotated catalog seals with it.
+    rotating_to: RwLock<Option<Arc<Cipher>>>,
     router: Arc<StorageRouter>,
     reload_lock: tokio::sync::Mutex<()>,
     /// The change counter the router was last loaded at.
@@ -165,6 +180,7 @@ impl Catalog {
             backend,
             display_url: location.display_url().to_owned(),
             cipher: RwLock::new(Arc::new(cipher)),
+            rotating_to: RwLock::new(None),
             router: Arc::new(StorageRouter::with_config_sink(
                 &[],
                 options.layers.clone(),
@@ -176,6 +192,7 @@ impl Catalog {
             closed: AtomicBool::new(false),
         });
         let catalog = Catalog { inner };
+        tokens::import_legacy_tokens(&catalog).await?;
         catalog.reload_router().await?;
         let handle = tokio::spawn(poll_changes(Arc::downgrade(&catalog.inner), options.poll_interval));
         if let Ok(mut p) = catalog.inner.poller.lock() {
@@ -197,6 +214,36 @@ impl Catalog {
 
     fn cipher(&self) -> Arc<Cipher> {
         self.inner.cipher.read().map(|c| c.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    fn set_rotating_to(&self, cipher: Option<Arc<Cipher>>) {
+        match self.inner.rotating_to.write() {
+            Ok(mut c) => *c = cipher,
+            Err(p) => *p.into_inner() = cipher,
+        }
+    }
+
+    /// The key to seal with inside write transaction `tx`: the catalog's
+    /// current key (its key check, read under the write lock), which must be
+    /// this node's. A node whose key was rotated away on another node is
+    /// refused, so it never seals a value the others cannot open.
+    async fn cipher_for_write(&self, tx: &mut AnyConnection) -> Result<Arc<Cipher>> {
+        let check = read_key_check(tx, self.inner.backend).await?;
+        let current = self.cipher();
+        if key_matches(&current, &check) {
+            return Ok(current);
+        }
+        let rotating = self.inner.rotating_to.read().map(|c| c.clone()).unwrap_or_else(|p| p.into_inner().clone());
+        match rotating {
+            Some(next) if key_matches(&next, &check) => Ok(next),
+            _ => Err(StorageError::auth(format!(
+                "this node's master key ({}) is not the catalog's current key ({}): it was rotated on another \
+                 node; give this node the new key ({MASTER_KEY_ENV} or the key file) and restart it. Nothing was \
+                 changed",
+                current.key_id(),
+                Cipher::key_id_of(&check).unwrap_or("another key")
+            ))),
+        }
     }
 
     fn err(&self, what: &str) -> impl Fn(sqlx::Error) -> StorageError + use<> {
@@ -256,12 +303,13 @@ impl Catalog {
         let registration = find_provider(&new.provider_type)?;
         let id = ulid::Ulid::new().to_string();
         check_by_building(registration, &id, &new.name, &new.config)?;
-        let sealed = seal_config(&self.cipher(), &id, registration.fields, &new.config)?;
-        let config_json = serde_json::to_string(&sealed)
-            .map_err(|_| StorageError::invalid_config("config cannot be serialised as JSON"))?;
         let now = now_ms();
         let err = self.err("create storage module");
         let mut tx = self.begin_write().await?;
+        let cipher = self.cipher_for_write(&mut tx).await?;
+        let sealed = seal_config(&cipher, &id, registration.fields, &new.config)?;
+        let config_json = serde_json::to_string(&sealed)
+            .map_err(|_| StorageError::invalid_config("config cannot be serialised as JSON"))?;
         let exists = sqlx::query("SELECT id FROM storage_modules WHERE name = $1")
             .bind(&new.name)
             .fetch_optional(&mut *tx)
@@ -308,8 +356,8 @@ impl Catalog {
             None => None,
             Some(new_config) => {
                 let registration = find_provider(&row.provider_type)?;
-                let cipher = self.cipher();
                 refuse_secrets_to_a_new_target(&row, registration.fields, new_config)?;
+                let cipher = self.cipher_for_write(&mut tx).await?;
                 let merged = merge_secrets(&cipher, &row, registration.fields, new_config)?;
                 check_by_building(registration, &row.id, &row.name, &merged)?;
                 let sealed = seal_config(&cipher, &row.id, registration.fields, &merged)?;
@@ -362,7 +410,7 @@ impl Catalog {
                 row.provider_type
             )));
         }
-        let cipher = self.cipher();
+        let cipher = self.cipher_for_write(&mut tx).await?;
         let mut plain = open_config(&cipher, &row)?;
         let Some(map) = plain.as_object_mut() else {
             return Err(StorageError::invalid_config(format!("stored config of '{}' is not an object", row.name)));
@@ -417,21 +465,32 @@ impl Catalog {
         let rows = fetch_rows(&mut conn, self.inner.backend).await?;
         drop(conn);
         let cipher = self.cipher();
-        rows.into_iter()
+        let definitions = rows
+            .into_iter()
             .map(|row| {
-                let plain = open_config(&cipher, &row)?;
-                Ok(InstanceDefinition {
+                // One row that cannot be opened is that instance offline,
+                // never the whole catalog.
+                let (config_json, load_error) = match open_config(&cipher, &row) {
+                    Ok(plain) => (plain.to_string(), None),
+                    Err(e) => {
+                        tracing::warn!(instance = %row.name, error = %e, "storage module cannot be loaded");
+                        (masked_record(&row).config.to_string(), Some((e.kind(), e.message().to_owned())))
+                    }
+                };
+                InstanceDefinition {
                     id: row.id,
                     name: row.name,
                     label: row.label,
                     provider_type: row.provider_type,
                     is_enabled: row.is_enabled,
-                    config_json: plain.to_string(),
+                    config_json,
                     created_at: Some(ms_to_time(row.created_at)),
                     updated_at: Some(ms_to_time(row.updated_at)),
-                })
+                    load_error,
+                }
             })
-            .collect()
+            .collect();
+        Ok(definitions)
     }
 
     // ----------------------------------------------------------------- router
@@ -447,6 +506,10 @@ impl Catalog {
         // Read the counter before the rows: a change committed in between is
         // seen again by the next poll rather than missed.
         let seq = self.change_seq().await?;
+        // A node whose key was rotated away keeps the instances it has
+        // (every row would fail to open) until it gets the new key.
+        let check = read_key_check(&mut *self.conn().await?, self.inner.backend).await?;
+        check_key_matches(&self.cipher(), &check)?;
         let definitions = self.definitions().await?;
         let summary = self.inner.router.reload(&definitions);
         self.inner.applied.send_replace(seq);
@@ -470,19 +533,21 @@ impl Catalog {
 
     // --------------------------------------------------------------- policies
 
-    /// Set a camera's ordered storage targets (instance names). Every name
-    /// must exist now (`InvalidInput` otherwise).
-    pub async fn set_policy(&self, camera_id: &str, targets: Vec<String>) -> Result<()> {
-        policy::set_policy(self, camera_id, targets).await
+    /// Set a camera's ordered storage targets (instance names) and how many
+    /// of them must hold each segment (a `Vec<String>` means one copy).
+    /// Every name must exist now and `copies` be 1 ..= targets
+    /// (`InvalidInput` otherwise).
+    pub async fn set_policy(&self, camera_id: &str, policy: impl Into<CameraPolicy>) -> Result<()> {
+        policy::set_policy(self, camera_id, policy.into()).await
     }
 
-    /// A camera's storage targets (`NotFound` when it has no policy).
-    pub async fn get_policy(&self, camera_id: &str) -> Result<Vec<String>> {
+    /// A camera's storage policy (`NotFound` when it has none).
+    pub async fn get_policy(&self, camera_id: &str) -> Result<CameraPolicy> {
         policy::get_policy(self, camera_id).await
     }
 
     /// Every camera policy, by camera id.
-    pub async fn list_policies(&self) -> Result<Vec<(String, Vec<String>)>> {
+    pub async fn list_policies(&self) -> Result<Vec<(String, CameraPolicy)>> {
         policy::list_policies(self).await
     }
 
@@ -535,22 +600,43 @@ impl Catalog {
     }
 
     /// Store a setting; `secret` ones are encrypted with the master key.
+    /// A secret one is sealed inside a write transaction with the catalog's
+    /// current key (see `cipher_for_write`).
     pub async fn set_setting(&self, key: &str, value: &str, secret: bool) -> Result<()> {
+        self.put_setting(key, value, secret, false).await.map(|_| ())
+    }
+
+    /// Store a setting only if it is absent (or empty); `true` when this
+    /// call stored it. Two nodes racing to set the same first value agree
+    /// on one winner.
+    pub async fn set_setting_if_absent(&self, key: &str, value: &str, secret: bool) -> Result<bool> {
+        self.put_setting(key, value, secret, true).await
+    }
+
+    async fn put_setting(&self, key: &str, value: &str, secret: bool, only_if_absent: bool) -> Result<bool> {
         check_key("setting key", key)?;
-        let stored = if secret { self.cipher().seal(value, &setting_aad(key))? } else { value.to_owned() };
-        sqlx::query(
+        let sql = format!(
             "INSERT INTO csal_settings (key, value, is_secret, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (key) DO UPDATE SET value = excluded.value, is_secret = excluded.is_secret, \
-             updated_at = excluded.updated_at",
-        )
-        .bind(key)
-        .bind(stored)
-        .bind(i64::from(secret))
-        .bind(now_ms())
-        .execute(&self.inner.pool)
-        .await
-        .map_err(self.err("write setting"))?;
-        Ok(())
+             updated_at = excluded.updated_at{}",
+            if only_if_absent { " WHERE csal_settings.value = ''" } else { "" }
+        );
+        let err = self.err("write setting");
+        let mut tx = if secret { self.begin_write().await? } else { self.inner.pool.begin().await.map_err(&err)? };
+        let stored = match secret {
+            true => self.cipher_for_write(&mut tx).await?.seal(value, &setting_aad(key))?,
+            false => value.to_owned(),
+        };
+        let done = sqlx::query(&sql)
+            .bind(key)
+            .bind(stored)
+            .bind(i64::from(secret))
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(&err)?;
+        self.commit(tx, "write setting").await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Remove a setting (removing a missing one succeeds).
@@ -572,11 +658,27 @@ impl Catalog {
     /// restart it; until then their reloads fail with a key-mismatch error
     /// and they keep the instances they had.
     pub async fn rotate_master_key(&self, new_key: MasterKey) -> Result<()> {
-        let new_cipher = new_key.load()?;
-        let old = self.cipher();
+        let new_cipher = Arc::new(new_key.load()?);
+        let result = self.rotate_to(new_cipher.clone()).await;
+        if result.is_ok() {
+            match self.inner.cipher.write() {
+                Ok(mut c) => *c = new_cipher,
+                Err(p) => *p.into_inner() = new_cipher,
+            }
+        }
+        self.set_rotating_to(None);
+        result?;
+        tracing::info!("catalog master key rotated");
+        self.after_change().await;
+        Ok(())
+    }
+
+    /// The rotation transaction of [`Catalog::rotate_master_key`].
+    async fn rotate_to(&self, new_cipher: Arc<Cipher>) -> Result<()> {
         let backend = self.inner.backend;
         let err = self.err("rotate the master key");
         let mut tx = self.begin_write().await?;
+        let old = self.cipher_for_write(&mut tx).await?;
         for row in fetch_rows(&mut tx, backend).await? {
             let plain = open_config(&old, &row)?;
             let fields = find_provider(&row.provider_type).map(|r| r.fields).unwrap_or(&[]);
@@ -608,14 +710,9 @@ impl Catalog {
             .execute(&mut *tx)
             .await
             .map_err(&err)?;
-        tx.commit().await.map_err(&err)?;
-        match self.inner.cipher.write() {
-            Ok(mut c) => *c = Arc::new(new_cipher),
-            Err(p) => *p.into_inner() = Arc::new(new_cipher),
-        }
-        tracing::info!("catalog master key rotated");
-        self.after_change().await;
-        Ok(())
+        // From here on this process's writes may see the new key check.
+        self.set_rotating_to(Some(new_cipher));
+        tx.commit().await.map_err(&err)
     }
 
     /// Stop watching, shut the instances down and close the pool.
@@ -666,17 +763,35 @@ async fn check_or_set_key(pool: &AnyPool, backend: Backend, cipher: &Cipher) -> 
         .execute(pool)
         .await
         .map_err(err)?;
-    let row =
-        sqlx::query("SELECT key_check FROM csal_catalog_state WHERE id = 1").fetch_one(pool).await.map_err(err)?;
+    let check = read_key_check(&mut *pool.acquire().await.map_err(err)?, backend).await?;
+    check_key_matches(cipher, &check)
+}
+
+/// The catalog's key check (a known text sealed with its current key).
+async fn read_key_check(conn: &mut AnyConnection, backend: Backend) -> Result<String> {
+    let err = |e| map_sqlx(e, backend, "read the catalog key check");
+    let row = sqlx::query("SELECT key_check FROM csal_catalog_state WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(err)?;
     let check: Option<String> = row.try_get("key_check").map_err(err)?;
-    let check = check.ok_or_else(|| StorageError::permanent("catalog key check is missing"))?;
-    match cipher.open(&check, KEY_CHECK_AAD, "the catalog") {
-        Ok(text) if text == KEY_CHECK_PLAINTEXT => Ok(()),
-        _ => Err(StorageError::auth(format!(
-            "the master key does not match the one this catalog was created with; set {MASTER_KEY_ENV} or the key \
-             file to the original key (or restore it from backup)"
-        ))),
+    check.ok_or_else(|| StorageError::permanent("catalog key check is missing"))
+}
+
+fn key_matches(cipher: &Cipher, check: &str) -> bool {
+    cipher.open(check, KEY_CHECK_AAD, "the catalog").is_ok_and(|text| text == KEY_CHECK_PLAINTEXT)
+}
+
+fn check_key_matches(cipher: &Cipher, check: &str) -> Result<()> {
+    if key_matches(cipher, check) {
+        return Ok(());
     }
+    Err(StorageError::auth(format!(
+        "the master key does not match the one this catalog was created with (this node has key {}{}); set \
+         {MASTER_KEY_ENV} or the key file to the catalog's current key (or restore it from backup)",
+        cipher.key_id(),
+        Cipher::key_id_of(check).map(|id| format!(", the catalog {id}")).unwrap_or_default()
+    )))
 }
 
 /// The spec check, then the provider's own checks: its factory parses the

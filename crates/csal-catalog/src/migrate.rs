@@ -15,8 +15,18 @@ use csal_sql::{Backend, map_sqlx};
 use sqlx::AnyPool;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
-const SQLITE: &[(i64, &str, &str)] = &[(1, "catalog", include_str!("../migrations/sqlite/0001_catalog.sql"))];
-const POSTGRES: &[(i64, &str, &str)] = &[(1, "catalog", include_str!("../migrations/postgres/0001_catalog.sql"))];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (1, "catalog", include_str!("../migrations/sqlite/0001_catalog.sql")),
+    (2, "recording", include_str!("../migrations/sqlite/0002_recording.sql")),
+    (3, "sessions", include_str!("../migrations/sqlite/0003_sessions.sql")),
+    (4, "retention", include_str!("../migrations/sqlite/0004_retention.sql")),
+];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (1, "catalog", include_str!("../migrations/postgres/0001_catalog.sql")),
+    (2, "recording", include_str!("../migrations/postgres/0002_recording.sql")),
+    (3, "sessions", include_str!("../migrations/postgres/0003_sessions.sql")),
+    (4, "retention", include_str!("../migrations/postgres/0004_retention.sql")),
+];
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {
     let set = match backend {
@@ -31,7 +41,7 @@ pub(crate) fn migrator(backend: Backend) -> Migrator {
 }
 
 /// Latest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 4;
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<()> {
     migrator(backend).run(pool).await.map_err(|e| match e {

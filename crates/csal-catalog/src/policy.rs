@@ -8,8 +8,73 @@ use sqlx::{AnyConnection, Row};
 use crate::Catalog;
 use crate::records::{CameraWrite, check_key, now_ms};
 
-pub(crate) async fn set_policy(catalog: &Catalog, camera_id: &str, targets: Vec<String>) -> Result<()> {
+/// A camera's storage policy: where its recordings go, in order of
+/// preference, on how many distinct targets each must land, and how long
+/// they are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CameraPolicy {
+    /// Storage instance names, most preferred first.
+    pub targets: Vec<String>,
+    /// Distinct targets each segment must reach (1 ..= targets).
+    #[serde(default = "one")]
+    pub copies: u32,
+    /// Delete every copy of a segment this many days after it ended
+    /// (`None`: keep until `max_bytes` or forever).
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+    /// Keep at most this many bytes of the camera's segments (each segment
+    /// counted once per stored copy), deleting the oldest first.
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
+    /// Per target: delete that target's copy this many days after the
+    /// segment ended (e.g. 7 days on the NVR's disk, 90 in the cloud).
+    #[serde(default)]
+    pub keep_days: std::collections::BTreeMap<String, u32>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl CameraPolicy {
+    /// Targets in order, one copy, kept forever.
+    pub fn new(targets: Vec<String>) -> Self {
+        CameraPolicy { targets, copies: 1, ..Default::default() }
+    }
+
+    /// Require `copies` distinct targets per segment.
+    pub fn with_copies(mut self, copies: u32) -> Self {
+        self.copies = copies;
+        self
+    }
+
+    /// Keep segments `days` days.
+    pub fn with_retention_days(mut self, days: u32) -> Self {
+        self.retention_days = Some(days);
+        self
+    }
+
+    /// Keep `target`'s copies `days` days.
+    pub fn with_keep_days(mut self, target: &str, days: u32) -> Self {
+        self.keep_days.insert(target.to_owned(), days);
+        self
+    }
+
+    /// Whether any rule ever deletes this camera's segments.
+    pub fn has_retention(&self) -> bool {
+        self.retention_days.is_some() || self.max_bytes.is_some() || !self.keep_days.is_empty()
+    }
+}
+
+impl From<Vec<String>> for CameraPolicy {
+    fn from(targets: Vec<String>) -> Self {
+        CameraPolicy::new(targets)
+    }
+}
+
+pub(crate) async fn set_policy(catalog: &Catalog, camera_id: &str, policy: CameraPolicy) -> Result<()> {
     check_key("camera id", camera_id)?;
+    let CameraPolicy { targets, copies, retention_days, max_bytes, keep_days } = policy;
     if targets.is_empty() {
         return Err(StorageError::invalid_input(format!(
             "the storage policy of camera '{camera_id}' needs at least one target (use delete_policy to remove it)"
@@ -35,14 +100,42 @@ pub(crate) async fn set_policy(catalog: &Catalog, camera_id: &str, targets: Vec<
             )));
         }
     }
+    if copies == 0 || copies as usize > targets.len() {
+        return Err(StorageError::invalid_input(format!(
+            "the storage policy of camera '{camera_id}' asks for {copies} copies of each segment but names {} \
+             target(s); copies must be 1 to the number of targets",
+            targets.len()
+        )));
+    }
+    if let Some(t) = keep_days.keys().find(|t| !targets.contains(t)) {
+        return Err(StorageError::invalid_input(format!(
+            "keep_days names '{t}', which is not a target of the policy of camera '{camera_id}'"
+        )));
+    }
+    if retention_days == Some(0) || keep_days.values().any(|d| *d == 0) {
+        return Err(StorageError::invalid_input("retention and keep_days must be at least 1 day"));
+    }
+    let max_bytes = match max_bytes.map(i64::try_from) {
+        Some(Ok(n)) if n > 0 => Some(n),
+        Some(_) => return Err(StorageError::invalid_input("max_bytes must be between 1 and 2^63")),
+        None => None,
+    };
     let json = serde_json::to_string(&targets).unwrap_or_else(|_| "[]".to_owned());
+    let keep_json = (!keep_days.is_empty()).then(|| serde_json::to_string(&keep_days).unwrap_or_default());
     sqlx::query(
-        "INSERT INTO camera_storage_policies (camera_id, storage_targets, updated_at) VALUES ($1, $2, $3) \
+        "INSERT INTO camera_storage_policies \
+         (camera_id, storage_targets, copies, retention_days, max_bytes, keep_days, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (camera_id) DO UPDATE SET storage_targets = excluded.storage_targets, \
-         updated_at = excluded.updated_at",
+         copies = excluded.copies, retention_days = excluded.retention_days, max_bytes = excluded.max_bytes, \
+         keep_days = excluded.keep_days, updated_at = excluded.updated_at",
     )
     .bind(camera_id)
     .bind(json)
+    .bind(i64::from(copies))
+    .bind(retention_days.map(i64::from))
+    .bind(max_bytes)
+    .bind(keep_json)
     .bind(now_ms())
     .execute(&mut *tx)
     .await
@@ -57,39 +150,57 @@ fn parse_targets(camera_id: &str, text: &str) -> Result<Vec<String>> {
     })
 }
 
-pub(crate) async fn get_policy(catalog: &Catalog, camera_id: &str) -> Result<Vec<String>> {
+const POLICY_COLS: &str = "camera_id, storage_targets, copies, retention_days, max_bytes, keep_days";
+
+fn parse_policy(row: &sqlx::any::AnyRow, backend: Backend) -> Result<(String, CameraPolicy)> {
+    let err = |e| map_sqlx(e, backend, "read camera storage policy");
+    let camera: String = row.try_get("camera_id").map_err(err)?;
+    let text: String = row.try_get("storage_targets").map_err(err)?;
+    let copies: i64 = row.try_get("copies").map_err(err)?;
+    let retention_days: Option<i64> = row.try_get("retention_days").map_err(err)?;
+    let max_bytes: Option<i64> = row.try_get("max_bytes").map_err(err)?;
+    let keep_text: Option<String> = row.try_get("keep_days").map_err(err)?;
+    let keep_days = match keep_text.filter(|t| !t.is_empty()) {
+        Some(t) => serde_json::from_str(&t).map_err(|_| {
+            StorageError::invalid_config(format!("stored keep_days of camera '{camera}' is not a JSON object"))
+        })?,
+        None => Default::default(),
+    };
+    let targets = parse_targets(&camera, &text)?;
+    let policy = CameraPolicy {
+        targets,
+        copies: u32::try_from(copies.max(1)).unwrap_or(1),
+        retention_days: retention_days.and_then(|d| u32::try_from(d).ok()),
+        max_bytes: max_bytes.and_then(|b| u64::try_from(b).ok()),
+        keep_days,
+    };
+    Ok((camera, policy))
+}
+
+pub(crate) async fn get_policy(catalog: &Catalog, camera_id: &str) -> Result<CameraPolicy> {
     check_key("camera id", camera_id)?;
     let backend = catalog.backend();
-    let row = sqlx::query("SELECT storage_targets FROM camera_storage_policies WHERE camera_id = $1")
+    let row = sqlx::query(&format!("SELECT {POLICY_COLS} FROM camera_storage_policies WHERE camera_id = $1"))
         .bind(camera_id)
         .fetch_optional(catalog.pool())
         .await
         .map_err(|e| map_sqlx(e, backend, "read camera storage policy"))?
         .ok_or_else(|| StorageError::not_found(format!("camera '{camera_id}' has no storage policy")))?;
-    let text: String = row.try_get("storage_targets").map_err(|e| map_sqlx(e, backend, "read policy"))?;
-    parse_targets(camera_id, &text)
+    Ok(parse_policy(&row, backend)?.1)
 }
 
-pub(crate) async fn list_policies(catalog: &Catalog) -> Result<Vec<(String, Vec<String>)>> {
+pub(crate) async fn list_policies(catalog: &Catalog) -> Result<Vec<(String, CameraPolicy)>> {
     let backend = catalog.backend();
     let mut conn = catalog.pool().acquire().await.map_err(|e| map_sqlx(e, backend, "list policies"))?;
     all_policies(&mut conn, backend).await
 }
 
-async fn all_policies(conn: &mut AnyConnection, backend: Backend) -> Result<Vec<(String, Vec<String>)>> {
-    let err = |e| map_sqlx(e, backend, "list camera storage policies");
-    let rows = sqlx::query("SELECT camera_id, storage_targets FROM camera_storage_policies ORDER BY camera_id")
+async fn all_policies(conn: &mut AnyConnection, backend: Backend) -> Result<Vec<(String, CameraPolicy)>> {
+    let rows = sqlx::query(&format!("SELECT {POLICY_COLS} FROM camera_storage_policies ORDER BY camera_id"))
         .fetch_all(&mut *conn)
         .await
-        .map_err(err)?;
-    rows.iter()
-        .map(|r| {
-            let camera: String = r.try_get("camera_id").map_err(err)?;
-            let text: String = r.try_get("storage_targets").map_err(err)?;
-            let targets = parse_targets(&camera, &text)?;
-            Ok((camera, targets))
-        })
-        .collect()
+        .map_err(|e| map_sqlx(e, backend, "list camera storage policies"))?;
+    rows.iter().map(|r| parse_policy(r, backend)).collect()
 }
 
 /// Cameras whose policy names `target`.
@@ -97,7 +208,7 @@ pub(crate) async fn cameras_using(conn: &mut AnyConnection, backend: Backend, ta
     Ok(all_policies(conn, backend)
         .await?
         .into_iter()
-        .filter(|(_, targets)| targets.iter().any(|t| t == target))
+        .filter(|(_, policy)| policy.targets.iter().any(|t| t == target))
         .map(|(camera, _)| camera)
         .collect())
 }
@@ -144,7 +255,7 @@ pub(crate) async fn write_for_camera(
     body: ByteStream,
     meta: WriteMeta,
 ) -> Result<CameraWrite> {
-    let targets = get_policy(catalog, camera_id).await?;
+    let targets = get_policy(catalog, camera_id).await?.targets;
     let router = catalog.router();
     let mut skipped: Vec<(String, String)> = Vec::new();
     let mut healthy = Vec::new();

@@ -21,7 +21,7 @@ pub struct ModuleRecord {
     pub updated_at: SystemTime,
 }
 
-fn ser_time<S: serde::Serializer>(t: &SystemTime, s: S) -> std::result::Result<S::Ok, S::Error> {
+pub(crate) fn ser_time<S: serde::Serializer>(t: &SystemTime, s: S) -> std::result::Result<S::Ok, S::Error> {
     csal_core::time_format::option::serialize(&Some(*t), s)
 }
 

@@ -100,6 +100,11 @@ on_both!(
     settings_round_trip_with_secrets_sealed,
     write_in_flight_survives_a_reload_of_its_instance,
     rotated_master_key_replaces_the_old_one,
+    tokens_have_scopes_and_legacy_tokens_become_admin,
+    segment_index_pages_by_time_and_journals_copies,
+    an_undecryptable_row_is_offline_and_the_others_load,
+    a_node_whose_key_was_rotated_away_cannot_write,
+    writes_racing_a_rotation_stay_readable,
 );
 
 const PW: &str = "S3cret-Passw0rd-xyzzy";
@@ -199,7 +204,7 @@ async fn raw_row_holds_no_secret_in_clear(db: TestDb) {
     let raw = db.raw("SELECT config_json FROM storage_modules").await;
     assert_eq!(raw.len(), 1);
     assert!(!raw[0].contains(PW), "secret stored in clear: {}", raw[0]);
-    assert!(raw[0].contains("\"$enc\":\"v1:"), "{}", raw[0]);
+    assert!(raw[0].contains("\"$enc\":\"v2:"), "{}", raw[0]);
     for shown in [
         format!("{:?}", cat.list_modules().await.unwrap()),
         format!("{:?}", cat.get_module("pg-archive").await.unwrap()),
@@ -421,14 +426,15 @@ async fn killed_writer_leaves_the_catalog_consistent(db: TestDb) {
     // Reopen: every row decrypts, policies name existing modules, the
     // database is intact and writable.
     let cat = db.open().await;
-    let defs = cat.definitions().await.expect("every row decrypts after the crash");
+    let defs = cat.definitions().await.unwrap();
     assert!(defs.iter().any(|d| d.name == "before"));
     for d in &defs {
+        assert_eq!(d.load_error, None, "{} does not decrypt after the crash", d.name);
         let v: serde_json::Value = serde_json::from_str(&d.config_json).unwrap();
         assert_eq!(v["password"], PW, "{}", d.name);
     }
-    for (camera, targets) in cat.list_policies().await.unwrap() {
-        for t in targets {
+    for (camera, policy) in cat.list_policies().await.unwrap() {
+        for t in policy.targets {
             assert!(defs.iter().any(|d| d.name == t), "policy of {camera} names missing module {t}");
         }
     }
@@ -522,7 +528,7 @@ async fn policy_fails_over_from_an_offline_first_target(db: TestDb) {
     assert_eq!(cat.get_policy("cam1").await.unwrap_err().kind(), ErrorKind::NotFound);
 
     cat.set_policy("cam1", vec!["off".into(), "broken".into(), "down".into(), "local".into()]).await.unwrap();
-    assert_eq!(cat.get_policy("cam1").await.unwrap(), vec!["off", "broken", "down", "local"]);
+    assert_eq!(cat.get_policy("cam1").await.unwrap().targets, vec!["off", "broken", "down", "local"]);
     let data = vec![42u8; 3 * 1024 * 1024 + 17];
     let done = cat
         .write_for_camera("cam1", ByteStream::from_bytes(data.clone()), WriteMeta::new("cam1/seg.mp4"))
@@ -563,7 +569,7 @@ async fn settings_round_trip_with_secrets_sealed(db: TestDb) {
     assert_eq!(cat.get_setting("admin.password_hash").await.unwrap().as_deref(), Some("$argon2id$v=19$abc"));
     assert_eq!(cat.get_setting("ui.theme").await.unwrap().as_deref(), Some("dark"));
     let raw = db.raw("SELECT value FROM csal_settings ORDER BY key").await;
-    assert!(!raw[0].contains("argon2id") && raw[0].starts_with("v1:"), "{raw:?}");
+    assert!(!raw[0].contains("argon2id") && raw[0].starts_with("v2:"), "{raw:?}");
     assert_eq!(raw[1], "dark");
     cat.set_setting("ui.theme", "light", false).await.unwrap();
     assert_eq!(cat.get_setting("ui.theme").await.unwrap().as_deref(), Some("light"));
@@ -643,5 +649,302 @@ async fn write_in_flight_survives_a_reload_of_its_instance(db: TestDb) {
     assert_eq!(done.receipt.size, 1_501_000);
     let meta = cat.router().stat("local", &done.receipt.object_id).await.unwrap();
     assert_eq!(meta.size, 1_501_000);
+    cat.close().await;
+}
+
+async fn tokens_have_scopes_and_legacy_tokens_become_admin(db: TestDb) {
+    use csal_catalog::TokenScope;
+    let cat = db.open().await;
+    // A token stored the old way (a settings list) before migration 2 ran.
+    let legacy = "csal_legacy-token-0123456789";
+    let hash: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(legacy.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let list = json!([{"name": "old", "sha256": hash, "created_unix": 1_700_000_000}]);
+    cat.set_setting(csal_catalog::LEGACY_TOKENS_SETTING, &list.to_string(), false).await.unwrap();
+    cat.close().await;
+    let cat = db.open().await;
+    assert_eq!(cat.verify_token(legacy).await.unwrap().unwrap().scope, TokenScope::Admin);
+    assert!(cat.get_setting(csal_catalog::LEGACY_TOKENS_SETTING).await.unwrap().is_none());
+
+    let rec = cat.create_token("recorder", TokenScope::Ingest).await.unwrap();
+    let view = cat.create_token("viewer", TokenScope::Read).await.unwrap();
+    assert_ne!(rec, view);
+    assert_eq!(cat.create_token("recorder", TokenScope::Admin).await.unwrap_err().kind(), ErrorKind::AlreadyExists);
+    let info = cat.verify_token(&rec).await.unwrap().unwrap();
+    assert_eq!((info.name.as_str(), info.scope), ("recorder", TokenScope::Ingest));
+    assert!(TokenScope::Ingest.permits(TokenScope::Ingest) && !TokenScope::Ingest.permits(TokenScope::Read));
+    assert!(TokenScope::Admin.permits(TokenScope::Read) && !TokenScope::Read.permits(TokenScope::Admin));
+    assert!(cat.verify_token("csal_nope").await.unwrap().is_none());
+    assert!(cat.verify_token(&rec[..rec.len() - 1]).await.unwrap().is_none());
+    let names: Vec<String> = cat.list_tokens().await.unwrap().into_iter().map(|t| t.name).collect();
+    assert_eq!(names, ["old", "recorder", "viewer"]);
+    assert!(db.raw("SELECT sha256 FROM api_tokens").await.iter().all(|h| !h.contains(&rec) && h.len() == 64));
+    cat.revoke_token("recorder").await.unwrap();
+    assert!(cat.verify_token(&rec).await.unwrap().is_none(), "revoked at once");
+    assert_eq!(cat.revoke_token("recorder").await.unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(cat.create_token("bad name", TokenScope::Read).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+    cat.close().await;
+}
+
+async fn segment_index_pages_by_time_and_journals_copies(db: TestDb) {
+    use csal_catalog::{CameraPolicy, CopyState, NewSegment, SegmentQuery, TimeSource};
+    let cat = db.open().await;
+    cat.create_module(db_module("a", json!({"url": "/tmp/csal-unused-a.db"}))).await.unwrap();
+    cat.create_module(db_module("b", json!({"url": "/tmp/csal-unused-b.db"}))).await.unwrap();
+    let e = cat.set_policy("cam", CameraPolicy::new(vec!["a".into()]).with_copies(2)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "more copies than targets");
+    cat.set_policy("cam", CameraPolicy::new(vec!["a".into(), "b".into()]).with_copies(2)).await.unwrap();
+    assert_eq!(cat.get_policy("cam").await.unwrap().copies, 2);
+    let t0 = 1_800_000_000_000i64;
+    let mut ids = Vec::new();
+    for n in 0..25i64 {
+        let seg = NewSegment {
+            id: ulid::Ulid::new().to_string(),
+            camera_id: "cam".into(),
+            name: format!("s{n:03}.ts"),
+            start_ms: t0 + n * 2000,
+            duration_ms: Some(2000),
+            time_source: TimeSource::Header,
+            size: 1000 + n as u64,
+            crc32c: n as u32,
+            content_type: Some("video/mp2t".into()),
+            node_id: "node-1".into(),
+            copies_required: 2,
+        };
+        ids.push(cat.insert_segment(&seg).await.unwrap().id);
+        if n == 0 {
+            let mut again = seg.clone();
+            again.id = ulid::Ulid::new().to_string();
+            assert_eq!(cat.insert_segment(&again).await.unwrap_err().kind(), ErrorKind::AlreadyExists);
+        }
+    }
+    // Pages of 10 over a window: segments overlapping [t0+5 s, t0+40 s).
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let q = SegmentQuery { from_ms: Some(t0 + 5000), to_ms: Some(t0 + 40_000), after: after.clone(), limit: 10 };
+        let page = cat.list_segments("cam", &q).await.unwrap();
+        after = page.last().map(|s| (s.start_ms, s.name.clone()));
+        let done = page.len() < 10;
+        seen.extend(page.into_iter().map(|s| s.name));
+        if done {
+            break;
+        }
+    }
+    assert_eq!(seen.first().map(String::as_str), Some("s002.ts"), "s002 runs 4-6 s: overlaps the window");
+    assert_eq!(seen.last().map(String::as_str), Some("s019.ts"));
+    assert_eq!(seen.len(), 18);
+    assert_eq!(cat.max_segment_duration("cam", None, None).await.unwrap(), 2000);
+    // Playlist times: one dated, one not indexed.
+    let missing = cat
+        .set_segment_times("cam", &[("s001.ts".into(), Some(t0 + 1500), 2500), ("zzz.ts".into(), None, 1000)])
+        .await
+        .unwrap();
+    assert_eq!(missing, ["zzz.ts"]);
+    let s1 = cat.segment("cam", "s001.ts").await.unwrap().unwrap();
+    assert_eq!((s1.start_ms, s1.end_ms, s1.time_source), (t0 + 1500, t0 + 4000, TimeSource::Playlist));
+    // The journal: writing -> failed -> stored, twice: the segment is delivered.
+    let id = &ids[3];
+    cat.begin_copy(id, "a", "cam/x_hint.ts").await.unwrap();
+    cat.copy_failed(id, "a", "target down").await.unwrap();
+    cat.begin_copy(id, "a", "cam/x_hint.ts").await.unwrap();
+    let rec = cat.copy_stored(id, "a", "cam/x_hint-1.ts").await.unwrap();
+    assert_eq!((rec.copies_stored, rec.is_delivered()), (1, false));
+    cat.begin_copy(id, "b", "cam/x_hint.ts").await.unwrap();
+    let rec = cat.copy_stored(id, "b", "cam/x_hint-2.ts").await.unwrap();
+    assert!(rec.is_delivered());
+    let copies = cat.segment_copies(id).await.unwrap();
+    assert_eq!(copies[0].attempts, 2);
+    assert_eq!((copies[0].state, copies[1].state), (CopyState::Stored, CopyState::Stored));
+    cat.mark_unspooled(id).await.unwrap();
+    // Delivery queue and summaries.
+    cat.defer_segment(&ids[4], i64::MAX).await.unwrap();
+    let due = cat.due_segments("node-1", t0 * 2, 100).await.unwrap();
+    assert_eq!(due.len(), 23, "neither the delivered one nor the deferred one is due");
+    assert!(cat.due_segments("node-2", t0 * 2, 100).await.unwrap().is_empty(), "another node's spool is not ours");
+    cat.retry_spooled_now("node-1").await.unwrap();
+    assert_eq!(cat.due_segments("node-1", 1, 100).await.unwrap().len(), 24);
+    let summary = cat.camera_summaries().await.unwrap();
+    assert_eq!((summary[0].segments, summary[0].undelivered), (25, 24));
+    assert_eq!(summary[0].bytes, (0..25).map(|n| 1000 + n).sum::<u64>());
+    let nodes = cat.spool_summary().await.unwrap();
+    assert_eq!((nodes[0].node_id.as_str(), nodes[0].segments), ("node-1", 24));
+    assert_eq!(cat.spooled_segments("node-1").await.unwrap().len(), 24);
+    // Data writes do not bump the configuration counter.
+    let seq = cat.change_seq().await.unwrap();
+    cat.begin_copy(&ids[5], "a", "h").await.unwrap();
+    assert_eq!(cat.change_seq().await.unwrap(), seq);
+    cat.close().await;
+}
+
+// ------------------------------------------------------ keys and bad rows
+
+async fn an_undecryptable_row_is_offline_and_the_others_load(db: TestDb) {
+    let cat = db.open().await;
+    cat.create_module(db_module("good", pg_target_config())).await.unwrap();
+    let bad = cat.create_module(db_module("bad", pg_target_config())).await.unwrap();
+    cat.close().await;
+    // Give "bad" the sealed password of "good": bound to another row, it
+    // cannot be opened (as after a botched restore or a stale writer).
+    let good_json = db.raw("SELECT config_json FROM storage_modules WHERE name = 'good'").await.remove(0);
+    let loc = csal_sql::DbLocation::parse(&db.url, None, true).unwrap();
+    let pool = loc.connect(1, Duration::from_secs(10)).await.unwrap();
+    sqlx::query("UPDATE storage_modules SET config_json = $1 WHERE id = $2")
+        .bind(&good_json)
+        .bind(&bad.id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    let cat = db.open().await;
+    let router = cat.router();
+    assert_eq!(router.handle("good").unwrap().status(), InstanceStatus::Ready);
+    match router.handle("bad").unwrap().status() {
+        InstanceStatus::Offline { kind, reason } => {
+            assert_eq!(kind, ErrorKind::Auth);
+            assert!(reason.contains("cannot decrypt") && reason.contains("'bad'"), "{reason}");
+            assert!(!reason.contains(PW), "{reason}");
+        }
+        other => panic!("expected 'bad' offline, got {other:?}"),
+    }
+    let info = router.instances().into_iter().find(|i| i.name == "bad").unwrap();
+    assert_eq!(info.masked_config.unwrap()["password"], csal_core::secret::MASK);
+    // Entering the secret again repairs it.
+    cat.update_module("bad", ModuleUpdate { config: Some(pg_target_config()), ..Default::default() }).await.unwrap();
+    assert_eq!(router.handle("bad").unwrap().status(), InstanceStatus::Ready);
+    cat.close().await;
+}
+
+async fn a_node_whose_key_was_rotated_away_cannot_write(db: TestDb) {
+    let node_a = db.open().await;
+    let node_b = db.open().await;
+    node_a.create_module(db_module("first", pg_target_config())).await.unwrap();
+    wait_for_reload(&node_b, "node B to load 'first'", |c| c.router().handle("first").is_ok()).await;
+    let new_key = MasterKey::generate().unwrap();
+    node_a.rotate_master_key(MasterKey::Explicit(new_key.clone())).await.unwrap();
+
+    // node B still holds the old key: it must not seal anything with it.
+    let e = node_b.create_module(db_module("stale", pg_target_config())).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
+    assert!(e.message().contains("rotated"), "{e}");
+    let e = node_b
+        .update_module("first", ModuleUpdate { config: Some(pg_target_config()), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
+    let e = node_b.set_setting("api.secret", "s3cr3t-value", true).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
+    // ...and it keeps serving what it had rather than dropping everything.
+    assert!(node_b.reload_router().await.is_err());
+    assert_eq!(node_b.router().handle("first").unwrap().status(), InstanceStatus::Ready);
+
+    node_a.close().await;
+    node_b.close().await;
+    let fresh = Catalog::open_with(&db.url, MasterKey::Explicit(new_key), fast()).await.unwrap();
+    let defs = fresh.definitions().await.unwrap();
+    assert_eq!(defs.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), vec!["first"]);
+    assert!(defs.iter().all(|d| d.load_error.is_none()), "{defs:?}");
+    assert_eq!(fresh.get_setting("api.secret").await.unwrap(), None);
+    fresh.close().await;
+}
+
+async fn writes_racing_a_rotation_stay_readable(db: TestDb) {
+    let cat = db.open().await;
+    let new_key = MasterKey::generate().unwrap();
+    let creates = (0..8).map(|i| {
+        let cat = cat.clone();
+        tokio::spawn(async move { cat.create_module(db_module(&format!("m{i}"), pg_target_config())).await })
+    });
+    let creates: Vec<_> = creates.collect();
+    cat.rotate_master_key(MasterKey::Explicit(new_key.clone())).await.unwrap();
+    for c in creates {
+        if let Err(e) = c.await.unwrap() {
+            panic!("a create in the rotating process failed: {e}");
+        }
+    }
+    cat.close().await;
+    let fresh = Catalog::open_with(&db.url, MasterKey::Explicit(new_key), fast()).await.unwrap();
+    let defs = fresh.definitions().await.unwrap();
+    assert_eq!(defs.len(), 8);
+    for d in &defs {
+        assert_eq!(d.load_error, None, "{} was sealed under the old key", d.name);
+    }
+    fresh.close().await;
+}
+
+// ----------------------------------------------------------------- sessions
+
+fn session_limits() -> csal_catalog::SessionLimits {
+    csal_catalog::SessionLimits {
+        idle: Duration::from_secs(3600),
+        absolute: Duration::from_secs(4 * 3600),
+        max_unauthenticated: 20,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ends_at_its_absolute_end_however_busy() {
+    let db = sqlite_db().await;
+    let cat = db.open().await;
+    let limits = session_limits();
+    let (id, rec) = cat.create_session(true, cat.session_epoch().await.unwrap(), &limits).await.unwrap();
+    assert!(!db.raw("SELECT id_hash FROM csal_sessions").await[0].contains(&id), "the cookie value is stored");
+    let exec = |sql: String| {
+        let url = db.url.clone();
+        async move {
+            let loc = csal_sql::DbLocation::parse(&url, None, true).unwrap();
+            let pool = loc.connect(1, Duration::from_secs(10)).await.unwrap();
+            sqlx::query(&sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    };
+    // Used a while ago: the idle clock restarts, the absolute end does not move.
+    exec("UPDATE csal_sessions SET last_seen_at = last_seen_at - 600000".into()).await;
+    let seen = cat.session(&id, &limits).await.unwrap().expect("live");
+    assert_eq!(seen.expires_at, rec.expires_at);
+    // Past the absolute end: gone, even though it was used just now.
+    exec("UPDATE csal_sessions SET expires_at = expires_at - 5 * 3600 * 1000".into()).await;
+    assert!(cat.session(&id, &limits).await.unwrap().is_none());
+    assert!(db.raw("SELECT id_hash FROM csal_sessions").await.is_empty());
+    // Idle too long: gone.
+    let (id, _) = cat.create_session(true, cat.session_epoch().await.unwrap(), &limits).await.unwrap();
+    exec("UPDATE csal_sessions SET last_seen_at = last_seen_at - 2 * 3600 * 1000".into()).await;
+    assert!(cat.session(&id, &limits).await.unwrap().is_none());
+    cat.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ending_sessions_voids_one_being_created_with_the_old_epoch() {
+    let db = sqlite_db().await;
+    let cat = db.open().await;
+    let limits = session_limits();
+    let epoch = cat.session_epoch().await.unwrap();
+    let (before, _) = cat.create_session(true, epoch, &limits).await.unwrap();
+    cat.end_sessions().await.unwrap();
+    // A login that read the epoch before the password change finishes now.
+    let (late, _) = cat.create_session(true, epoch, &limits).await.unwrap();
+    assert!(cat.session(&before, &limits).await.unwrap().is_none());
+    assert!(cat.session(&late, &limits).await.unwrap().is_none(), "a session of an ended epoch is valid");
+    let (fresh, _) = cat.create_session(true, cat.session_epoch().await.unwrap(), &limits).await.unwrap();
+    assert!(cat.session(&fresh, &limits).await.unwrap().is_some());
+    cat.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_page_flood_keeps_logged_in_sessions() {
+    let db = sqlite_db().await;
+    let cat = db.open().await;
+    let limits = session_limits();
+    let epoch = cat.session_epoch().await.unwrap();
+    let (admin, _) = cat.create_session(true, epoch, &limits).await.unwrap();
+    for _ in 0..limits.max_unauthenticated + 10 {
+        cat.create_session(false, epoch, &limits).await.unwrap();
+    }
+    assert!(cat.session(&admin, &limits).await.unwrap().is_some_and(|s| s.authenticated));
+    let rows = db.raw("SELECT id_hash FROM csal_sessions").await.len() as u64;
+    assert!(rows <= limits.max_unauthenticated + 1, "{rows} sessions kept");
     cat.close().await;
 }

@@ -21,7 +21,8 @@ pub struct Cli {
     pub catalog: String,
     /// Master key file encrypting secrets in the catalog (created 0600 on
     /// first use; $CSAL_MASTER_KEY wins). Default: next to a SQLite catalog,
-    /// with the extension .key.
+    /// with the extension .key; a PostgreSQL catalog has no default (give
+    /// every node the same key with $CSAL_MASTER_KEY or this option).
     #[arg(long, global = true, env = "CSAL_KEY_FILE")]
     pub key_file: Option<PathBuf>,
     /// Machine-readable JSON output (errors as JSON on stderr).
@@ -81,6 +82,46 @@ pub enum Command {
     Stat { name: String, object_id: String },
     /// Delete an object (deleting a missing object succeeds).
     Rm { name: String, object_id: String },
+    /// Cameras with recordings: segments, bytes, newest, undelivered.
+    Cameras,
+    /// A camera's indexed segments, oldest first.
+    Segments {
+        camera: String,
+        /// Segments ending after this time (RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// Segments starting before this time (RFC 3339).
+        #[arg(long)]
+        to: Option<String>,
+        /// Print at most this many (0 = all).
+        #[arg(long, default_value_t = 1000)]
+        limit: u64,
+    },
+    /// What every node's spool holds (from the catalog) and, with
+    /// --spool-dir, this machine's spool directory.
+    Spool {
+        /// A spool directory on this machine to look into.
+        #[arg(long)]
+        spool_dir: Option<PathBuf>,
+    },
+    /// Compare the segment index with what the targets hold (and repair).
+    Fsck {
+        /// One camera (default: every camera with a policy).
+        camera: Option<String>,
+        /// Only this target.
+        #[arg(long)]
+        target: Option<String>,
+        /// Deliver missing or damaged copies again from another copy, and
+        /// adopt recognised objects the index does not know.
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Legal holds: evidence retention and `rm` must not delete.
+    #[command(subcommand)]
+    Hold(HoldCmd),
+    /// Retention (deleting recordings as camera policies say).
+    #[command(subcommand)]
+    Retention(RetentionCmd),
     /// A time-limited URL to read an object, where the provider can presign.
     Url {
         name: String,
@@ -106,6 +147,38 @@ pub struct ServeArgs {
     /// OAuth redirect URI {URL}/oauth/callback; default http://{Host header}.
     #[arg(long, env = "CSAL_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Where recorders' segments wait until their targets hold them (one
+    /// directory per node, never shared).
+    #[arg(long, env = "CSAL_SPOOL_DIR", default_value = "./csal-spool")]
+    pub spool_dir: PathBuf,
+    /// Cap on the spool (e.g. 20GiB, 500MB); when full, uploads get 507.
+    #[arg(long, env = "CSAL_SPOOL_MAX", default_value = "20GiB", value_parser = parse_size)]
+    pub spool_max: u64,
+    /// Largest segment a recorder may upload.
+    #[arg(long, default_value = "2GiB", value_parser = parse_size)]
+    pub max_segment_size: u64,
+    /// Segments delivered at once (writes per target are capped at 4).
+    #[arg(long, default_value_t = 16)]
+    pub deliveries: usize,
+    /// Run only the admin UI and API, without the recording gateway (/v1).
+    #[arg(long)]
+    pub no_recording: bool,
+    /// Minutes between retention sweeps (0: never; one node at a time).
+    #[arg(long, default_value_t = 10)]
+    pub retention_interval: u64,
+    /// Hours between reconciliation runs with repair (0: never; one node at a time).
+    #[arg(long, default_value_t = 24)]
+    pub fsck_interval: u64,
+    /// Address of a reverse proxy in front of the admin whose
+    /// X-Forwarded-For names the client (for the per-client login
+    /// lockout). Repeat for several; default none (the TCP peer is the client).
+    #[arg(long = "trusted-proxy", env = "CSAL_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+/// `20GiB`, `500MB`, `1048576`: a byte count.
+fn parse_size(text: &str) -> Result<u64, String> {
+    parse_size::parse_size(text).map_err(|e| format!("'{text}' is not a size like 20GiB or 500MB ({e})"))
 }
 
 #[derive(Subcommand)]
@@ -161,6 +234,40 @@ pub enum ModuleCmd {
 }
 
 #[derive(Subcommand)]
+pub enum HoldCmd {
+    /// Place a hold on a camera's recordings (all, or --from/--to).
+    Add {
+        camera: String,
+        /// Start of the held time range (RFC 3339); default: from the first recording.
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the held time range (RFC 3339); default: no end.
+        #[arg(long)]
+        to: Option<String>,
+        /// Why (a case number, an incident): shown wherever the hold stops a delete.
+        #[arg(long)]
+        reason: String,
+        /// Who asked for it (default: $USER).
+        #[arg(long, env = "USER", default_value = "unknown")]
+        by: String,
+    },
+    /// Lift a hold by its id.
+    Rm { id: String },
+    /// List holds (of one camera, or all).
+    List { camera: Option<String> },
+}
+
+#[derive(Subcommand)]
+pub enum RetentionCmd {
+    /// Sweep now: delete what the camera policies say has expired.
+    Run {
+        /// Only print what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum AdminCmd {
     /// Set the admin password (prompted, or one line from stdin).
     SetPassword {
@@ -168,8 +275,14 @@ pub enum AdminCmd {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Create an API token for scripts (printed once).
-    CreateToken { name: String },
+    /// Create an API token (printed once). Scopes: ingest (a recorder: may
+    /// only upload segments and playlists), read (may only read the segment
+    /// index and play back), admin (everything).
+    CreateToken {
+        name: String,
+        #[arg(long, value_parser = ["ingest", "read", "admin"])]
+        scope: String,
+    },
     /// Revoke an API token.
     RevokeToken { name: String },
     /// List API token names.

@@ -330,9 +330,9 @@ fn admin_password_and_api_tokens() {
     assert_eq!(out.status.code(), Some(USAGE));
     let out = env.csal().args(["admin", "set-password"]).write_stdin("correct horse battery\n").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let (token, _) = env.run(&["admin", "create-token", "ci"], OK);
+    let (token, _) = env.run(&["admin", "create-token", "ci", "--scope", "admin"], OK);
     assert!(token.trim().starts_with("csal_") && token.trim().len() > 30, "{token}");
-    env.run(&["admin", "create-token", "ci"], PERMANENT);
+    env.run(&["admin", "create-token", "ci", "--scope", "read"], PERMANENT);
     let (list, _) = env.run(&["admin", "tokens"], OK);
     assert!(list.contains("ci") && !list.contains(token.trim()), "{list}");
     env.run(&["admin", "revoke-token", "ci"], OK);
@@ -383,7 +383,17 @@ fn serve_first_run_creates_local_module_and_prints_url_and_password() {
     }
     let text = banner.join("\n");
     assert!(text.contains("created module 'local'"), "{text}");
-    assert!(text.contains("admin password (shown only now): "), "{text}");
+    // The password goes to a 0600 file beside the key, never to stdout.
+    let file = env.path("csal.admin-password");
+    assert!(text.contains(&format!("written to {}", file.display())), "{text}");
+    let password = std::fs::read_to_string(&file).unwrap();
+    assert!(password.trim().len() >= 16, "{password:?}");
+    assert!(!text.contains(password.trim()), "the password was printed: {text}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
     let url = banner[0].strip_prefix("CSAL admin: http://").unwrap().trim_end_matches('/').to_owned();
     assert!(url.starts_with("127.0.0.1:"), "{url}");
     assert!(http_get(&url, "/healthz").ends_with("ok"));
@@ -395,4 +405,29 @@ fn serve_first_run_creates_local_module_and_prints_url_and_password() {
     let list = env.json(&["module", "list"]);
     assert_eq!(list[0]["name"], "local");
     assert_eq!(list[0]["provider_type"], "local_fs");
+}
+
+#[test]
+fn a_postgresql_catalog_needs_an_explicit_key_and_its_password_is_never_printed() {
+    let env = Env::new();
+    let url = "postgres://recorder:hunter2-catalog-pw@127.0.0.1:1/csal";
+    // No key given: refused before anything is created in the current folder.
+    let out = env.csal().args(["--catalog", url, "module", "list"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(USAGE), "{stderr}");
+    assert!(stderr.contains("CSAL_MASTER_KEY") && stderr.contains("--key-file"), "{stderr}");
+    assert!(!env.path("csal.key").exists(), "a key file was created in the current folder");
+    // With a key: the connection fails, and the error masks the password.
+    for args in [vec!["--catalog", url, "module", "list"], vec!["--json", "--catalog", url, "module", "list"]] {
+        let out = env
+            .csal()
+            .env("CSAL_MASTER_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+            .args(&args)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_ne!(out.status.code(), Some(OK));
+        assert!(!stderr.contains("hunter2") && !stdout.contains("hunter2"), "{stderr}{stdout}");
+        assert!(stderr.contains("recorder:********@127.0.0.1:1"), "{stderr}");
+    }
 }

@@ -19,7 +19,9 @@ const MAX_HINT_LEN: usize = 900;
 /// Longest single path segment (most filesystems allow 255 bytes).
 const MAX_SEGMENT_LEN: usize = 200;
 
-/// Refuse object ids that are not a clean relative path.
+/// Refuse object ids that are not a clean relative path. It runs on every
+/// operation (twice when a provider checks too), so the usual id is checked
+/// in one vectorised pass.
 pub fn check_object_id(id: &str) -> Result<()> {
     let bad = |why: &str| Err(StorageError::invalid_input(format!("object id {:?} {why}", shorten(id))));
     if id.is_empty() {
@@ -31,18 +33,53 @@ pub fn check_object_id(id: &str) -> Result<()> {
     if id.starts_with('/') {
         return bad("is an absolute path");
     }
-    if id.chars().any(|c| c == '\0' || c == '\\' || c.is_control()) {
+    // One pass without early exit (the compiler vectorises it): anything
+    // that needs a closer look? Non-ASCII is looked at char by char, since
+    // Unicode has control characters outside ASCII too (C1, U+0080-U+009F).
+    let (mut unusual, mut slash) = (false, false);
+    for &b in id.as_bytes() {
+        unusual |= !(0x20..0x7f).contains(&b) || b == b'\\';
+        slash |= b == b'/';
+    }
+    if unusual && id.chars().any(|c| c == '\\' || c.is_control()) {
         return bad("contains NUL, a backslash or a control character");
     }
-    for segment in id.split('/') {
-        match segment {
-            "" => return bad("has an empty path segment"),
-            "." | ".." => return bad("has a '.' or '..' segment"),
-            s if s.len() > MAX_SEGMENT_LEN + 40 => return bad("has a path segment that is too long"),
-            _ => {}
+    if slash || id.starts_with('.') || id.len() > MAX_SEGMENT_LEN + 40 {
+        for segment in id.split('/') {
+            check_segment(segment.as_bytes()).or_else(bad)?;
         }
     }
     Ok(())
+}
+
+/// Refuse a listing's id prefix (`path/prefix`) that could leave the
+/// store's root: every complete segment must pass [`check_object_id`]'s
+/// rules; the last, partial one (`a-` of `cam/a-`) only must not hold NUL,
+/// backslashes or control characters. "" (everything) is fine.
+pub fn check_id_prefix(prefix: &str) -> Result<()> {
+    let bad = |why: &str| Err(StorageError::invalid_input(format!("list prefix {:?} {why}", shorten(prefix))));
+    if prefix.len() > MAX_OBJECT_ID_LEN {
+        return bad("is too long");
+    }
+    if prefix.chars().any(|c| c == '\0' || c == '\\' || c.is_control()) {
+        return bad("contains NUL, a backslash or a control character");
+    }
+    match prefix.rsplit_once('/') {
+        Some((folders, _partial)) => check_object_id(folders).map_err(|_| {
+            StorageError::invalid_input(format!("list prefix {:?} is not a clean relative path", shorten(prefix)))
+        }),
+        None => Ok(()),
+    }
+}
+
+/// One path segment of an object id: not empty, not `.` or `..`, not too long.
+fn check_segment(segment: &[u8]) -> std::result::Result<(), &'static str> {
+    match segment {
+        b"" => Err("has an empty path segment"),
+        b"." | b".." => Err("has a '.' or '..' segment"),
+        s if s.len() > MAX_SEGMENT_LEN + 40 => Err("has a path segment that is too long"),
+        _ => Ok(()),
+    }
 }
 
 /// Make a safe, unique object id from a key hint.
@@ -119,12 +156,41 @@ mod tests {
 
     #[test]
     fn hostile_ids_are_refused() {
-        for id in ["", "../x", "/etc/passwd", "a/../../b", "a\0b", "a\\b", "a//b", "./a", "a/.", "a\nb"] {
+        let long_segment = format!("a/{}", "x".repeat(300));
+        for id in [
+            "",
+            "../x",
+            "/etc/passwd",
+            "a/../../b",
+            "a\0b",
+            "a\\b",
+            "a//b",
+            "./a",
+            "a/.",
+            "a\nb",
+            "a/",
+            "a\u{7f}b",
+            "a\u{85}b",
+            "ü/..",
+            &long_segment,
+        ] {
             let e = check_object_id(id).unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::InvalidInput, "{id:?}");
         }
         check_object_id("camera5/2025/seg-01.mp4").unwrap();
         check_object_id("ünïcode dir/ファイル").unwrap();
+    }
+
+    #[test]
+    fn hostile_list_prefixes_are_refused() {
+        for prefix in ["../../etc/", "../x", "/etc/", "a/../../b/", "a//b", "./a", "a/./", "a\0b", "a\\b", "/x", "a\nb"]
+        {
+            let e = check_id_prefix(prefix).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidInput, "{prefix:?}");
+        }
+        for prefix in ["", "a-", "cam/", "cam/2025-01", "cam/..partial", "..x", "ファイル/"] {
+            check_id_prefix(prefix).unwrap_or_else(|e| panic!("{prefix:?}: {e}"));
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod secret;
 pub mod spec;
 pub mod stream;
 pub mod time_format;
+pub mod tree_list;
 
 // The code `#[config]` generates names `::csal_core`, also inside this crate's tests.
 extern crate self as csal_core;
@@ -34,11 +35,11 @@ pub use csal_core_macros::config;
 pub use inventory;
 
 pub use error::{ErrorClass, ErrorKind, Operation, Result, StorageError};
-pub use ids::{check_object_id, object_id_from_hint, sanitize_hint};
+pub use ids::{check_id_prefix, check_object_id, object_id_from_hint, sanitize_hint};
 pub use layers::{LayerConfig, LayeredModule, RetryPolicy, TimeoutPolicy};
 pub use module::{
-    Capabilities, Checksum, HealthReport, HealthStatus, ListPage, ListRequest, ObjectMeta, StorageModule, WriteMeta,
-    WriteReceipt,
+    Capabilities, Checksum, HealthReport, HealthStatus, ListPage, ListRequest, ObjectMeta, STALE_TEMP_AGE,
+    StorageModule, WriteMeta, WriteReceipt, is_stale_temp,
 };
 pub use range::ByteRange;
 pub use registry::{
@@ -49,3 +50,4 @@ pub use router::{InstanceDefinition, InstanceInfo, InstanceStatus, ReloadSummary
 pub use secret::{ExposeSecret, SecretString, mask_config};
 pub use spec::{ConfigField, ConfigSpec, FieldKind, ProviderCategory, Timeouts, parse_config};
 pub use stream::ByteStream;
+pub use tree_list::{FolderSelection, FolderTree, ListCursors, list_tree};

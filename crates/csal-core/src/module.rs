@@ -140,6 +140,16 @@ impl ListRequest {
         }
     }
 
+    /// Refuse a request that could list outside the store's root or makes
+    /// no sense: `path/prefix` ([`Self::id_prefix`]) follows the object-id
+    /// rules ([`crate::ids::check_id_prefix`]), `limit` is at least 1.
+    pub fn check(&self) -> Result<()> {
+        if self.limit == Some(0) {
+            return Err(StorageError::invalid_input("list limit must be at least 1"));
+        }
+        crate::ids::check_id_prefix(&self.id_prefix())
+    }
+
     /// Whether an object passes the time-window filter (for providers that
     /// filter on the client side).
     pub fn matches_time(&self, meta: &ObjectMeta) -> bool {
@@ -159,6 +169,17 @@ pub struct ListPage {
     pub objects: Vec<ObjectMeta>,
     /// Pass back as `ListRequest::continuation` for the next page; `None` at the end.
     pub next_page: Option<String>,
+}
+
+/// How long a provider's temp file (an upload in progress) may sit untouched
+/// before it is taken for the leftover of a writer that died (`kill -9`,
+/// power cut) and swept. A live upload touches its file far more often.
+pub const STALE_TEMP_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// Whether a temp file last modified at `modified` is a leftover to sweep
+/// ([`STALE_TEMP_AGE`]); `false` when the time is unknown or in the future.
+pub fn is_stale_temp(modified: Option<SystemTime>) -> bool {
+    modified.and_then(|m| SystemTime::now().duration_since(m).ok()).is_some_and(|age| age > STALE_TEMP_AGE)
 }
 
 /// The seed's health status values.

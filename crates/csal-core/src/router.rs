@@ -37,6 +37,11 @@ pub struct InstanceDefinition {
     pub config_json: String,
     pub created_at: Option<SystemTime>,
     pub updated_at: Option<SystemTime>,
+    /// Why the row could not be read (for example a secret that does not
+    /// decrypt under this node's key): the instance is listed offline with
+    /// this reason (secret-free) instead of being built, and `config_json`
+    /// holds the config with its secrets masked.
+    pub load_error: Option<(ErrorKind, String)>,
 }
 
 impl std::fmt::Debug for InstanceDefinition {
@@ -63,6 +68,7 @@ impl InstanceDefinition {
             config_json: config.to_string(),
             created_at: None,
             updated_at: None,
+            load_error: None,
         }
     }
 }
@@ -126,6 +132,9 @@ impl InstanceHandle {
     ) -> Result<Arc<LayeredModule>> {
         let context =
             |e: StorageError| e.with_context_if_missing(&def.provider_type, &def.name, crate::Operation::Construct);
+        if let Some((kind, reason)) = &def.load_error {
+            return Err(context(StorageError::new(*kind, reason.clone())));
+        }
         let registration = find_provider(&def.provider_type).map_err(context)?;
         let config: serde_json::Value = serde_json::from_str(&def.config_json).map_err(|e| {
             context(StorageError::invalid_config(format!(
@@ -219,6 +228,10 @@ pub struct ReloadSummary {
     pub unchanged: usize,
 }
 
+fn no_instance(key: &str) -> StorageError {
+    StorageError::not_found(format!("no storage instance with id or name '{key}'"))
+}
+
 /// Routes contract operations to instances by id or name.
 pub struct StorageRouter {
     layers: LayerConfig,
@@ -260,14 +273,16 @@ impl StorageRouter {
     /// last operation holding them finishes.
     pub fn reload(&self, definitions: &[InstanceDefinition]) -> ReloadSummary {
         let old = self.snapshot();
+        // By id, so a reload of n rows is O(n) (a catalog may hold thousands).
+        let previous: HashMap<&str, &Arc<InstanceHandle>> =
+            old.instances.iter().map(|h| (h.definition.id.as_str(), h)).collect();
         let mut summary = ReloadSummary::default();
         let mut instances = Vec::with_capacity(definitions.len());
         for def in definitions {
-            let previous = old.instances.iter().find(|h| h.definition.id == def.id);
-            match previous {
+            match previous.get(def.id.as_str()) {
                 Some(prev) if prev.definition == *def => {
                     summary.unchanged += 1;
-                    instances.push(prev.clone());
+                    instances.push(Arc::clone(prev));
                 }
                 Some(_) => {
                     summary.changed.push(def.name.clone());
@@ -279,8 +294,9 @@ impl StorageRouter {
                 }
             }
         }
+        let kept: std::collections::HashSet<&str> = definitions.iter().map(|d| d.id.as_str()).collect();
         for h in &old.instances {
-            if !definitions.iter().any(|d| d.id == h.definition.id) {
+            if !kept.contains(h.definition.id.as_str()) {
                 summary.removed.push(h.definition.name.clone());
             }
         }
@@ -293,16 +309,17 @@ impl StorageRouter {
 
     /// The handle for an id or name.
     pub fn handle(&self, key: &str) -> Result<Arc<InstanceHandle>> {
-        self.snapshot()
-            .by_key
-            .get(key)
-            .cloned()
-            .ok_or_else(|| StorageError::not_found(format!("no storage instance with id or name '{key}'")))
+        self.snapshot().by_key.get(key).cloned().ok_or_else(|| no_instance(key))
     }
 
     /// The ready module for an id or name (an `Unavailable` error otherwise).
+    /// The dispatch path of every operation: one read lock, one `Arc` clone.
     pub fn module(&self, key: &str) -> Result<Arc<LayeredModule>> {
-        self.handle(key)?.module().cloned()
+        let state = self.state.read().expect("router lock");
+        match state.by_key.get(key) {
+            Some(handle) => handle.module().cloned(),
+            None => Err(no_instance(key)),
+        }
     }
 
     /// Every instance in definition order, with status (secrets masked).

@@ -3,19 +3,31 @@
 
 use std::time::{Duration, SystemTime};
 
-/// Parse an RFC 3339 timestamp as cloud APIs send them: `2025-11-29T09:51:11Z`,
-/// with or without fractional seconds (dropped), in UTC (`Z`) or with an
-/// offset (`-08:00`). `None` for anything else.
+/// Parse an RFC 3339 timestamp as cloud APIs and recorders send them:
+/// `2025-11-29T09:51:11Z`, with or without fractional seconds (kept to the
+/// nanosecond), in UTC (`Z`) or with an offset (`-08:00`, or `-0800` as
+/// ffmpeg's HLS muxer writes it). `None` for anything else.
 pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     let (head, mut zone) = (text.get(..19)?, text.get(19..)?);
+    let mut fraction = "";
     if let Some(rest) = zone.strip_prefix('.') {
         zone = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+        fraction = &rest[..rest.len() - zone.len()];
+        if fraction.is_empty() || fraction.len() > 9 {
+            return None;
+        }
     }
-    let utc = humantime::parse_rfc3339(&format!("{head}Z")).ok()?;
+    let whole = humantime::parse_rfc3339(&format!("{head}Z")).ok()?;
+    let nanos: u64 = format!("{fraction:0<9}").parse().ok()?;
+    let utc = whole.checked_add(Duration::from_nanos(nanos))?;
     let offset = match zone {
-        "Z" | "z" | "+00:00" | "-00:00" => return Some(utc),
+        "Z" | "z" | "+00:00" | "-00:00" | "+0000" | "-0000" => return Some(utc),
         z if z.len() == 6 && matches!(&z[..1], "+" | "-") && &z[3..4] == ":" => {
             let (h, m) = (z[1..3].parse::<u64>().ok()?, z[4..6].parse::<u64>().ok()?);
+            Duration::from_secs(h * 3600 + m * 60)
+        }
+        z if z.len() == 5 && matches!(&z[..1], "+" | "-") && z[1..].bytes().all(|b| b.is_ascii_digit()) => {
+            let (h, m) = (z[1..3].parse::<u64>().ok()?, z[3..5].parse::<u64>().ok()?);
             Duration::from_secs(h * 3600 + m * 60)
         }
         _ => return None,
@@ -86,8 +98,17 @@ mod tests {
         assert_eq!(secs(parse_rfc3339("2025-11-29T01:51:11-08:00").unwrap()), 1_764_409_871);
         assert_eq!(secs(parse_rfc3339("2025-11-29T11:51:11.000000+02:00").unwrap()), 1_764_409_871);
         assert!(parse_rfc3339("yesterday").is_none());
-        assert!(parse_rfc3339("2025-11-29T09:51:11+0800").is_none());
         assert!(parse_rfc3339("2025-11-29 09:51").is_none());
+        assert!(parse_rfc3339("2025-11-29T09:51:11.Z").is_none());
+        assert!(parse_rfc3339("2025-11-29T09:51:11+08").is_none());
+    }
+
+    #[test]
+    fn keeps_fractions_and_reads_ffmpeg_offsets() {
+        let t = parse_rfc3339("2025-11-29T09:51:11.537+0000").unwrap();
+        assert_eq!(t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis(), 1_764_409_871_537);
+        let t = parse_rfc3339("2025-11-29T10:51:11.5+0100").unwrap();
+        assert_eq!(t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis(), 1_764_409_871_500);
     }
 
     #[test]

@@ -161,6 +161,7 @@ fn def(id: &str, name: &str, provider: &str, config_json: &str) -> InstanceDefin
         config_json: config_json.into(),
         created_at: None,
         updated_at: None,
+        load_error: None,
     }
 }
 
@@ -170,6 +171,7 @@ fn fast_layers() -> LayerConfig {
             operation: Duration::from_secs(2),
             first_byte: Duration::from_secs(2),
             idle: Duration::from_secs(2),
+            ..TimeoutPolicy::default()
         },
         retry: RetryPolicy { base_delay: Duration::from_millis(1), ..RetryPolicy::default() },
     }
@@ -285,6 +287,21 @@ async fn writes_retry_only_replayable_bodies() {
 }
 
 #[tokio::test]
+async fn list_paths_and_prefixes_that_leave_the_root_are_refused_by_the_layer() {
+    // The provider would answer with an empty page: only the layer can refuse.
+    let router = StorageRouter::new(&[def("1", "l", "flaky", r#"{"token":"t0ken"}"#)], fast_layers());
+    for (path, prefix) in [("", "../../etc/"), ("..", ""), ("cam/../..", ""), ("", "/etc/"), ("a//b", ""), ("", "a\\b")]
+    {
+        let request = ListRequest::new(path).with_prefix(prefix);
+        let e = router.list("l", &request).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "path {path:?} prefix {prefix:?}: {e}");
+    }
+    for (path, prefix) in [("", ""), ("cam", "2025-"), ("/cam/", ""), ("", "cam/a-")] {
+        router.list("l", &ListRequest::new(path).with_prefix(prefix)).await.expect("a clean request is passed on");
+    }
+}
+
+#[tokio::test]
 async fn declared_size_mismatch_is_an_integrity_error() {
     let router = StorageRouter::new(&[def("1", "w", "flaky", r#"{"token":"t0ken"}"#)], fast_layers());
     let lying = ByteStream::new(futures::stream::iter(vec![Ok(bytes::Bytes::from_static(b"ab"))]), Some(5));
@@ -335,4 +352,180 @@ async fn masked_config_hides_secrets() {
     assert_eq!(info.masked_config.as_ref().unwrap()["token"], json!(csal_core::secret::MASK));
     let def_debug = format!("{:?}", def("1", "m", "flaky", r#"{"token":"very-secret-token"}"#));
     assert!(!def_debug.contains("very-secret-token"));
+}
+
+// ------------------------------------------------------------ write outcomes
+
+/// What the `ledger` provider did, per `ledger` name in its config.
+#[derive(Default, Debug)]
+struct LedgerState {
+    /// Objects it holds.
+    objects: std::collections::BTreeSet<String>,
+    writes: u32,
+    deletes: u32,
+}
+
+static LEDGERS: std::sync::Mutex<Option<std::collections::HashMap<String, LedgerState>>> = std::sync::Mutex::new(None);
+
+fn ledger<T>(name: &str, f: impl FnOnce(&mut LedgerState) -> T) -> T {
+    let mut all = LEDGERS.lock().unwrap();
+    f(all.get_or_insert_with(Default::default).entry(name.to_owned()).or_default())
+}
+
+/// A provider that keeps its objects in a ledger the test can read, and
+/// misbehaves on request after it has taken a write's whole body: reports
+/// `lie` bytes more than it stored, takes `finish_ms` to confirm, or never
+/// confirms (`hang`); `refuse_delete` makes deletes fail.
+struct Ledger {
+    cfg: LedgerConfig,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LedgerConfig {
+    ledger: String,
+    #[serde(default)]
+    lie: u64,
+    #[serde(default)]
+    finish_ms: u64,
+    #[serde(default)]
+    hang: bool,
+    #[serde(default)]
+    refuse_delete: bool,
+}
+
+const LEDGER_FIELDS: &[ConfigField] = &[
+    ConfigField::text("ledger", "Ledger name").required(),
+    ConfigField::number("lie", "Extra bytes reported"),
+    ConfigField::number("finish_ms", "Time to confirm a write"),
+    ConfigField::bool("hang", "Never confirm a write"),
+    ConfigField::bool("refuse_delete", "Deletes fail"),
+];
+
+fn build_ledger(_: &InstanceContext, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
+    Ok(Arc::new(Ledger { cfg: csal_core::parse_config("ledger", config)? }))
+}
+
+csal_core::register_provider!(ProviderRegistration {
+    provider_type: "ledger",
+    display_name: "Ledger (test)",
+    category: ProviderCategory::Local,
+    crate_name: "router-test",
+    description: "test provider with an inspectable object ledger",
+    fields: LEDGER_FIELDS,
+    factory: build_ledger,
+});
+
+#[async_trait]
+impl StorageModule for Ledger {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+    async fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+    async fn write(&self, mut body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
+        let mut size = 0;
+        while let Some(chunk) = body.next().await {
+            size += chunk?.len() as u64;
+        }
+        let id = ledger(&self.cfg.ledger, |l| {
+            l.writes += 1;
+            let id = format!("{}-{}", meta.key_hint, l.writes);
+            l.objects.insert(id.clone());
+            id
+        });
+        if self.cfg.hang {
+            futures::future::pending::<()>().await;
+        }
+        tokio::time::sleep(Duration::from_millis(self.cfg.finish_ms)).await;
+        Ok(WriteReceipt { object_id: id, size: size + self.cfg.lie, checksum: None, etag: None, instance: None })
+    }
+    async fn read(&self, _id: &str, _range: Option<ByteRange>) -> Result<ByteStream> {
+        Err(StorageError::not_found("no reads here"))
+    }
+    async fn delete(&self, id: &str) -> Result<()> {
+        ledger(&self.cfg.ledger, |l| {
+            l.deletes += 1;
+            if self.cfg.refuse_delete {
+                return Err(StorageError::permanent("delete refused"));
+            }
+            l.objects.remove(id);
+            Ok(())
+        })
+    }
+    async fn list(&self, _r: &ListRequest) -> Result<ListPage> {
+        Ok(ListPage::default())
+    }
+    async fn stat(&self, id: &str) -> Result<ObjectMeta> {
+        Err(StorageError::not_found(format!("{id}: no stat here")))
+    }
+    async fn health_check(&self) -> HealthReport {
+        HealthReport::ok(Duration::from_millis(1))
+    }
+}
+
+fn ledger_router(config: serde_json::Value, layers: LayerConfig) -> StorageRouter {
+    StorageRouter::new(&[def("1", "l", "ledger", &config.to_string())], layers)
+}
+
+#[tokio::test]
+async fn a_write_that_fails_its_size_check_leaves_no_object_behind() {
+    let router = ledger_router(json!({"ledger": "size-check", "lie": 1}), fast_layers());
+    let e = router.write("l", ByteStream::from_bytes(&b"abc"[..]), WriteMeta::new("k")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
+    ledger("size-check", |l| {
+        assert_eq!(l.writes, 3, "an integrity failure is retried (under a new id)");
+        assert!(l.objects.is_empty(), "objects of failed writes were left behind: {:?}", l.objects);
+    });
+}
+
+#[tokio::test]
+async fn a_failed_write_whose_object_cannot_be_deleted_is_not_retried() {
+    let router = ledger_router(json!({"ledger": "no-delete", "lie": 1, "refuse_delete": true}), fast_layers());
+    let e = router.write("l", ByteStream::from_bytes(&b"abc"[..]), WriteMeta::new("k")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
+    ledger("no-delete", |l| {
+        assert_eq!((l.writes, l.deletes), (1, 1), "a retry would add a second bad copy");
+    });
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_last_step_after_the_whole_body_is_not_a_stall() {
+    // idle is 2 s; the provider takes 5 s to confirm once it has every byte.
+    let router = ledger_router(json!({"ledger": "slow-finish", "finish_ms": 5000}), fast_layers());
+    let receipt = router.write("l", ByteStream::from_bytes(&b"abc"[..]), WriteMeta::new("k")).await.unwrap();
+    assert_eq!(receipt.size, 3);
+    ledger("slow-finish", |l| {
+        assert_eq!(l.writes, 1, "the write was retried: a duplicate");
+        assert_eq!(l.objects.len(), 1);
+    });
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_write_that_never_confirms_times_out_on_its_own_deadline_without_retry() {
+    let mut layers = fast_layers();
+    layers.timeouts.completion = Duration::from_secs(30);
+    let router = ledger_router(json!({"ledger": "never-confirms", "hang": true}), layers);
+    let started = tokio::time::Instant::now();
+    let e = router.write("l", ByteStream::from_bytes(&b"abc"[..]), WriteMeta::new("k")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(e.message().contains("not retried"), "{e}");
+    assert!(started.elapsed() >= Duration::from_secs(30), "gave up after {:?}", started.elapsed());
+    ledger("never-confirms", |l| assert_eq!(l.writes, 1, "retried a write that may have been stored"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_write_whose_body_stops_moving_still_times_out() {
+    // One byte, then the body never ends: the no-progress clock must still run.
+    let router = ledger_router(json!({"ledger": "stalled"}), fast_layers());
+    let body = ByteStream::new(
+        futures::stream::iter(vec![Ok(bytes::Bytes::from_static(b"a"))]).chain(futures::stream::pending()),
+        None,
+    );
+    let started = tokio::time::Instant::now();
+    let e = router.write("l", body, WriteMeta::new("k")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(e.message().contains("no progress"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(10));
 }

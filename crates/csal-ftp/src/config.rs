@@ -2,13 +2,15 @@ use std::time::Duration;
 
 use csal_core::{Result, SecretString, StorageError};
 
-/// Transport security.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+/// Transport security. Explicit TLS unless plain FTP is chosen by name:
+/// plain FTP sends the password and every byte in clear text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FtpSecurity {
-    /// Plain FTP: password and data in clear text.
+    /// Plain FTP: password and data in clear text (only when asked for).
     None,
     /// Explicit FTPS: `AUTH TLS` on the control connection, `PROT P` for data.
+    #[default]
     ExplicitTls,
 }
 
@@ -35,11 +37,11 @@ pub struct FtpConfig {
     pub username: String,
     #[field(label = "Password")]
     pub password: Option<SecretString>,
-    /// explicit_tls = FTPS with AUTH TLS (recommended); none sends the password in clear text.
+    /// explicit_tls = FTPS with AUTH TLS (the default); none = plain FTP, which sends the password and data in clear text.
     #[field(
         label = "Security",
-        select = ["none", "explicit_tls"],
-        default = "none",
+        select = ["explicit_tls", "none"],
+        default = "explicit_tls",
         credential_target,
         doc_url = "https://github.com/csal-rs/csal/blob/main/docs/providers/ftp.md"
     )]
@@ -90,8 +92,22 @@ impl FtpConfig {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use csal_core::ConfigSpec;
+
     #[test]
     fn spec_agrees_with_struct() {
-        csal_core::spec::assert_spec_agrees::<super::FtpConfig>();
+        csal_core::spec::assert_spec_agrees::<FtpConfig>();
+    }
+
+    #[test]
+    fn tls_is_the_default_and_plain_ftp_only_by_name() {
+        let parse = |v: serde_json::Value| csal_core::parse_config::<FtpConfig>("ftp", &v).unwrap();
+        let c = parse(serde_json::json!({"host": "h", "username": "u"}));
+        assert_eq!(c.security, FtpSecurity::ExplicitTls);
+        let c = parse(serde_json::json!({"host": "h", "username": "u", "security": "none"}));
+        assert_eq!(c.security, FtpSecurity::None);
+        let spec = FtpConfig::FIELDS.iter().find(|f| f.key == "security").unwrap();
+        assert_eq!(spec.default, Some("\"explicit_tls\""), "the form's default must match");
     }
 }

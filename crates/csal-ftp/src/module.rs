@@ -207,11 +207,18 @@ impl StorageModule for FtpModule {
 
     async fn health_check(&self) -> HealthReport {
         let started = Instant::now();
-        match self.check_base().await {
-            Ok(()) => HealthReport::ok(started.elapsed())
-                .with_detail("host", self.pool.config().host.clone())
-                .with_detail("max_connections", self.pool.config().max_connections),
-            Err(e) => HealthReport::offline(&e),
+        if let Err(e) = self.check_base().await {
+            return HealthReport::offline(&e);
+        }
+        let report = HealthReport::ok(started.elapsed())
+            .with_detail("host", self.pool.config().host.clone())
+            .with_detail("max_connections", self.pool.config().max_connections);
+        match crate::write::sweep_stale_temp(&self.pool).await {
+            Ok(removed) => report.with_detail("stale_temp_files_removed", removed),
+            Err(e) => {
+                tracing::warn!(host = %self.pool.config().host, error = %e, "ftp: could not sweep old temp files");
+                report
+            }
         }
     }
 

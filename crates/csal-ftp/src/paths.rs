@@ -2,8 +2,10 @@
 //! and the names of in-flight uploads (used by the module, the writer and
 //! the lister).
 
-/// Name prefix of in-flight uploads (hidden, never listed).
-pub(crate) const TEMP_PREFIX: &str = ".csal-tmp-";
+/// Folder (under the base folder) of in-flight uploads.
+pub(crate) const TEMP_DIR: &str = ".csal-tmp";
+/// Names starting with this are ours (temp files), never listed as objects.
+pub(crate) const RESERVED_PREFIX: &str = ".csal";
 
 /// `root/id` (root is absolute, ids are checked relative paths).
 pub(crate) fn full_path(root: &str, id: &str) -> String {

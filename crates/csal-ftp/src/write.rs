@@ -1,19 +1,24 @@
-//! Streaming uploads: STOR to `.csal-tmp-<ulid>` in the target folder, then
-//! RNFR/RNTO to the object's name only after SIZE showed that name is free
-//! (ids carry a ULID, so a name can only be taken by a leftover, never by a
-//! concurrent writer; FTP has no atomic no-clobber rename). A failed body
-//! or reply deletes the temp file; a temp file left by a dead connection is
-//! hidden (dot name) and never listed as an object.
+//! Streaming uploads: STOR to `.csal-tmp/<ulid>.part` under the base
+//! folder, then RNFR/RNTO to the object's name only after SIZE showed that
+//! name is free (ids carry a ULID, so a name can only be taken by a
+//! leftover, never by a concurrent writer; FTP has no atomic no-clobber
+//! rename). A refused rename creates the object's folder and tries once
+//! more. A failed body or reply deletes the temp file; what a dead
+//! connection or process leaves in `.csal-tmp` is never listed and is swept
+//! by health checks once it is a day old ([`sweep_stale_temp`]).
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
-use csal_core::{ByteStream, ErrorKind, Result, StorageError, WriteMeta, WriteReceipt, object_id_from_hint};
+use csal_core::{
+    ByteStream, ErrorKind, Result, StorageError, WriteMeta, WriteReceipt, is_stale_temp, object_id_from_hint,
+};
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 
 use crate::client::{Conn, FtpPool, timed};
 use crate::error::{code, io_error};
-use crate::paths::{TEMP_PREFIX, full_path, parent_of};
+use crate::paths::{TEMP_DIR, full_path, parent_of};
 
 const NAME_ATTEMPTS: usize = 5;
 
@@ -24,21 +29,21 @@ pub(crate) async fn write(pool: &Arc<FtpPool>, body: ByteStream, meta: WriteMeta
 async fn write_inner(pool: &Arc<FtpPool>, mut body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
     let root = pool.root().await?;
     let mut object_id = object_id_from_hint(&meta.key_hint);
-    let dir = parent_of(&full_path(&root, &object_id));
-    let tmp = format!("{dir}/{TEMP_PREFIX}{}", ulid::Ulid::new());
+    let tmp_dir = full_path(&root, TEMP_DIR);
+    let tmp = format!("{tmp_dir}/{}.part", ulid::Ulid::new());
     let mut conn = pool.checkout().await?;
     let limit = conn.limit();
 
     let opened = match timed(limit, "STOR", conn.ftp().put_with_stream(tmp.as_str())).await {
         Err(e) if matches!(code(&e), Some(550 | 553)) => {
-            mkdir_p(&mut conn, &dir).await?;
+            mkdir_p(&mut conn, &tmp_dir).await?;
             timed(limit, "STOR", conn.ftp().put_with_stream(tmp.as_str())).await
         }
         other => other,
     };
     let mut upload = conn.check(opened).map_err(|e| {
         if e.kind() == ErrorKind::NotFound {
-            StorageError::permanent(format!("the server refused to create a file in '{dir}' (permissions?)"))
+            StorageError::permanent(format!("the server refused to create a file in '{tmp_dir}' (permissions?)"))
                 .with_source(e)
         } else {
             e
@@ -74,6 +79,7 @@ async fn write_inner(pool: &Arc<FtpPool>, mut body: ByteStream, meta: WriteMeta)
         return Err(e);
     }
 
+    let mut made_folder = false;
     for _ in 0..NAME_ATTEMPTS {
         let target = full_path(&root, &object_id);
         let probe = timed(limit, "SIZE", conn.ftp().size(target.as_str())).await;
@@ -92,6 +98,15 @@ async fn write_inner(pool: &Arc<FtpPool>, mut body: ByteStream, meta: WriteMeta)
         let renamed = timed(limit, "renaming into place", conn.ftp().rename(tmp.as_str(), target.as_str())).await;
         return match conn.check(renamed) {
             Ok(()) => Ok(WriteReceipt { object_id, size, checksum: None, etag: None, instance: None }),
+            // 550: most likely the object's folder does not exist yet.
+            Err(e) if e.kind() == ErrorKind::NotFound && !made_folder => {
+                if let Err(e) = mkdir_p(&mut conn, &parent_of(&target)).await {
+                    remove_quietly(&mut conn, &tmp).await;
+                    return Err(e);
+                }
+                made_folder = true;
+                continue;
+            }
             Err(e) if e.is_transient() => {
                 // The reply was lost: the rename may or may not have happened. Look on a
                 // fresh connection, so a retry cannot leave a second copy behind.
@@ -125,6 +140,36 @@ async fn settle_lost_rename(pool: &Arc<FtpPool>, tmp: &str, target: &str, size: 
     conn.check(tmp_size.map(|_| ()))?;
     remove_quietly(&mut conn, tmp).await;
     Ok(false)
+}
+
+/// Remove temp files untouched for a day (uploads of connections or
+/// processes that died); returns how many went. The LIST time only picks
+/// candidates (it is minute-precise server local time); MDTM (UTC, to the
+/// second) confirms each one before DELE.
+pub(crate) async fn sweep_stale_temp(pool: &Arc<FtpPool>) -> Result<usize> {
+    let tmp_dir = full_path(&pool.root().await?, TEMP_DIR);
+    let mut conn = pool.checkout().await?;
+    let Some(entries) = crate::list::read_folder(pool, &mut conn, &tmp_dir).await? else { return Ok(0) };
+    let limit = conn.limit();
+    let mut removed = 0;
+    for entry in entries.iter().filter(|e| e.is_file() && is_stale_temp(Some(e.modified()))) {
+        let path = format!("{tmp_dir}/{}", entry.name());
+        let mdtm = timed(limit, "MDTM", conn.ftp().mdtm(path.as_str())).await;
+        let Ok(modified) = conn.check(mdtm) else { continue };
+        if !is_stale_temp(Some(SystemTime::from(modified.and_utc()))) {
+            continue;
+        }
+        let deleted = timed(limit, "DELE old temp file", conn.ftp().rm(path.as_str())).await;
+        match conn.check(deleted) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if removed > 0 {
+        tracing::info!(removed, host = %pool.config().host, "ftp: removed temp files left by uploads that died");
+    }
+    Ok(removed)
 }
 
 async fn remove_quietly(conn: &mut Conn, path: &str) {

@@ -33,7 +33,10 @@ fn server(label: &str) -> Option<Server> {
 }
 
 fn plain(s: &Server, base_dir: &str) -> Value {
-    json!({ "host": s.host, "port": s.port, "username": s.user, "password": s.password, "base_dir": base_dir })
+    json!({
+        "host": s.host, "port": s.port, "username": s.user, "password": s.password, "base_dir": base_dir,
+        "security": "none",
+    })
 }
 
 fn ftps(s: &Server, base_dir: &str) -> Value {
@@ -176,6 +179,28 @@ async fn active_mode_round_trip_and_listing() {
     let page = m.list(&ListRequest::new("cam")).await.unwrap();
     assert_eq!(page.objects.iter().map(|o| o.object_id.clone()).collect::<Vec<_>>(), vec![receipt.object_id.clone()]);
     m.delete(&receipt.object_id).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_checks_sweep_temp_files_older_than_a_day() {
+    let Some(s) = server("ftp-sweep") else { return };
+    assert!(!s.home.is_empty(), "CSAL_TEST_FTP_HOME is needed to plant leftovers");
+    let base = format!("csal-sweep-{}", ulid::Ulid::new().to_string().to_lowercase());
+    let r = router(plain(&s, &base));
+    csal_testkit::file_protocols::health_check_sweeps_old_temp_files(
+        &r,
+        "t",
+        &std::path::Path::new(&s.home).join(&base),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_prefixes_cannot_leave_the_base_folder() {
+    let Some(s) = server("ftp-list-escape") else { return };
+    let base = format!("csal-escape-{}", ulid::Ulid::new().to_string().to_lowercase());
+    let (inner, outer) = (router(plain(&s, &format!("{base}/inner"))), router(plain(&s, &base)));
+    csal_testkit::file_protocols::list_prefixes_cannot_leave_the_base(&inner, &outer, "t").await;
 }
 
 /// A generated body that calls `cut` once `cut_at` bytes were produced.

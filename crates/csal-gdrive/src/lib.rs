@@ -5,6 +5,9 @@ mod auth;
 mod client;
 mod config;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod list;
 mod module;
 mod oauth;

@@ -30,6 +30,8 @@ pub use client::HttpOptions;
 pub use error::{ERROR_BODY_LIMIT, ErrorAnswer, StatusTable, one_line, retry_after, transport_error};
 pub use ranged::{ContentRange, follow_download, ranged_body, ranged_stream};
 pub use walk::{FolderWalk, join_path, may_contain};
+#[cfg(feature = "fuzzing")]
+pub use walk::fuzz_continuation_token;
 
 /// reqwest, as the providers use it (one version for the workspace).
 pub use reqwest;

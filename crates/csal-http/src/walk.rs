@@ -61,6 +61,19 @@ impl<F: Serialize + DeserializeOwned + Clone> FolderWalk<F> {
     }
 }
 
+/// Fuzzing entry point (feature `fuzzing`; not a public API): a
+/// caller-supplied continuation token either is refused or decodes to a walk
+/// that re-encodes to a token decoding the same.
+#[cfg(feature = "fuzzing")]
+pub fn fuzz_continuation_token<F: Serialize + DeserializeOwned + Clone + PartialEq + std::fmt::Debug>(token: &str) {
+    if let Ok(walk) = FolderWalk::<F>::resume(token) {
+        let again = encode(&walk);
+        let back = FolderWalk::<F>::resume(&again).expect("an encoded walk decodes");
+        assert_eq!(back, walk);
+        assert_eq!(encode(&back), again);
+    }
+}
+
 fn encode<T: Serialize>(walk: &T) -> String {
     serde_json::to_string(walk).unwrap_or_default().bytes().map(|b| format!("{b:02x}")).collect()
 }

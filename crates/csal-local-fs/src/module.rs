@@ -6,17 +6,21 @@ use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
 
 use csal_core::{
-    ByteRange, ByteStream, Capabilities, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta, Result,
-    StorageError, StorageModule, WriteMeta, WriteReceipt,
+    ByteRange, ByteStream, Capabilities, HealthReport, InstanceContext, ListCursors, ListPage, ListRequest, ObjectMeta,
+    Result, StorageError, StorageModule, WriteMeta, WriteReceipt,
 };
 
-use crate::config::LocalFsConfig;
+use crate::config::{LocalFsConfig, Modes};
 use crate::paths::{TMP_DIR, resolve};
+use crate::write::{create_folders, on_blocking_thread, sweep_stale_temp};
 
 /// Files under a root directory.
 pub struct LocalFsModule {
     root: PathBuf,
     config: LocalFsConfig,
+    modes: Modes,
+    /// Where recent listing pages stopped (see `csal_core::tree_list`).
+    cursors: Arc<ListCursors>,
 }
 
 pub(crate) fn build(_ctx: &InstanceContext, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
@@ -33,6 +37,7 @@ impl LocalFsModule {
                 config.root
             )));
         }
+        let modes = config.modes()?;
         if config.create_root {
             std::fs::create_dir_all(&config.root)
                 .map_err(|e| StorageError::from(e).with_operation(csal_core::Operation::Construct))?;
@@ -43,7 +48,11 @@ impl LocalFsModule {
         if !root.is_dir() {
             return Err(StorageError::invalid_config(format!("field 'root': {root:?} is not a directory")));
         }
-        Ok(LocalFsModule { root, config })
+        // Leftovers of writes that died with an earlier process (local and quick).
+        if let Err(e) = sweep_stale_temp(&root) {
+            tracing::warn!(root = %root.display(), error = %e, "could not sweep old temp files");
+        }
+        Ok(LocalFsModule { root, config, modes, cursors: Arc::default() })
     }
 
     pub fn root(&self) -> &Path {
@@ -52,8 +61,9 @@ impl LocalFsModule {
 
     /// Write, fsync and remove a probe file: proves the root is writable.
     async fn probe(&self) -> Result<()> {
+        let (root, mode) = (self.root.clone(), self.modes.dir);
+        on_blocking_thread(move || create_folders(&root, TMP_DIR, mode)).await?;
         let dir = self.root.join(TMP_DIR);
-        tokio::fs::create_dir_all(&dir).await?;
         let probe = dir.join(format!("probe-{}", ulid::Ulid::new()));
         let result = async {
             let mut f = tokio::fs::File::create(&probe).await?;
@@ -100,7 +110,7 @@ impl StorageModule for LocalFsModule {
     }
 
     async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
-        crate::write::write(&self.root, self.config.fsync, body, &meta).await
+        crate::write::write(&self.root, self.config.fsync, self.modes, body, &meta).await
     }
 
     async fn read(&self, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
@@ -133,7 +143,7 @@ impl StorageModule for LocalFsModule {
     }
 
     async fn list(&self, request: &ListRequest) -> Result<ListPage> {
-        crate::list::list(&self.root, request).await
+        crate::list::list(&self.root, request, &self.cursors).await
     }
 
     async fn stat(&self, object_id: &str) -> Result<ObjectMeta> {
@@ -147,18 +157,27 @@ impl StorageModule for LocalFsModule {
             return HealthReport::offline(&e);
         }
         let latency = started.elapsed();
+        let root = self.root.clone();
+        let swept = on_blocking_thread(move || sweep_stale_temp(&root)).await;
         let free = fs4::available_space(&self.root).ok();
         let report = match free {
-            Some(bytes) if bytes < self.config.min_free_mb * 1024 * 1024 => HealthReport::degraded(
+            Some(bytes) if bytes < self.config.min_free_bytes() => HealthReport::degraded(
                 Some(latency),
                 format!("only {} MiB free (below {} MiB)", bytes / (1024 * 1024), self.config.min_free_mb),
             ),
             _ => HealthReport::ok(latency),
         };
-        match free {
+        let report = match free {
             Some(bytes) => report.with_detail("free_bytes", bytes),
             None => report,
-        }
-        .with_detail("root", self.root.display().to_string())
+        };
+        let report = match swept {
+            Ok(n) => report.with_detail("stale_temp_files_removed", n),
+            Err(e) => {
+                tracing::warn!(root = %self.root.display(), error = %e, "could not sweep old temp files");
+                report
+            }
+        };
+        report.with_detail("root", self.root.display().to_string())
     }
 }

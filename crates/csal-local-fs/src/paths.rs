@@ -7,19 +7,29 @@ use csal_core::{Result, StorageError, check_object_id};
 
 /// Name of the folder (inside the root) that holds in-progress writes.
 pub(crate) const TMP_DIR: &str = ".csal-tmp";
+/// Names starting with this are ours (temp files), never objects.
+pub(crate) const RESERVED: &str = ".csal";
 
 /// The path of `object_id` under `root`, after checking that the id is a
 /// clean relative path, is not in our reserved folder, and that no existing
 /// component on the way is a symlink.
 pub(crate) async fn resolve(root: &Path, object_id: &str) -> Result<PathBuf> {
+    let (root, object_id) = (root.to_path_buf(), object_id.to_owned());
+    tokio::task::spawn_blocking(move || resolve_blocking(&root, &object_id))
+        .await
+        .map_err(|e| StorageError::transient("path check task failed").with_source(e))?
+}
+
+/// [`resolve`] on the calling thread (for code already on a blocking thread).
+pub(crate) fn resolve_blocking(root: &Path, object_id: &str) -> Result<PathBuf> {
     check_object_id(object_id)?;
-    if object_id.split('/').any(|seg| seg.starts_with(".csal")) {
+    if object_id.split('/').any(|seg| seg.starts_with(RESERVED)) {
         return Err(StorageError::invalid_input(format!("object id {object_id:?} uses a reserved name")));
     }
     let mut path = root.to_path_buf();
     for segment in object_id.split('/') {
         path.push(segment);
-        match tokio::fs::symlink_metadata(&path).await {
+        match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.file_type().is_symlink() => {
                 return Err(StorageError::invalid_input(format!(
                     "object id {object_id:?} passes through a symlink; refused"
@@ -32,18 +42,6 @@ pub(crate) async fn resolve(root: &Path, object_id: &str) -> Result<PathBuf> {
         }
     }
     Ok(root.join(object_id))
-}
-
-/// The object id of a path under `root` (`/` separators), if it is one.
-pub(crate) fn id_of(root: &Path, path: &Path) -> Option<String> {
-    let rel = path.strip_prefix(root).ok()?;
-    let mut parts = Vec::new();
-    for c in rel.components() {
-        parts.push(c.as_os_str().to_str()?.to_owned());
-    }
-    let id = parts.join("/");
-    check_object_id(&id).ok()?;
-    Some(id)
 }
 
 #[cfg(test)]

@@ -1,16 +1,25 @@
 //! Streaming writes: temp file → fsync → hard link into place (fails if the
-//! name exists, so nothing is ever overwritten) → fsync the folder.
+//! name exists, so nothing is ever overwritten) → fsync the folders whose
+//! entries changed (the target folder and the parent of every folder the
+//! write created), so the object survives a power cut once the write reports
+//! success.
 //!
 //! A write that fails or is dropped half-way removes its temp file; no
-//! partial object is ever visible under its final name.
+//! partial object is ever visible under its final name. A delete that prunes
+//! the target folder between our `mkdir` and `link` (it removed the last
+//! other file there) is met by creating the folder again.
 
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 
-use csal_core::{ByteStream, Result, StorageError, WriteMeta, WriteReceipt, object_id_from_hint};
+use csal_core::{
+    ByteStream, ErrorKind, Result, StorageError, WriteMeta, WriteReceipt, is_stale_temp, object_id_from_hint,
+};
 
+use crate::config::Modes;
 use crate::paths::{TMP_DIR, resolve};
 
 /// Removes the temp file unless the write completed (also on cancellation).
@@ -24,12 +33,21 @@ impl Drop for TempFile {
     }
 }
 
-pub(crate) async fn write(root: &Path, fsync: bool, mut body: ByteStream, meta: &WriteMeta) -> Result<WriteReceipt> {
+pub(crate) async fn write(
+    root: &Path,
+    fsync: bool,
+    modes: Modes,
+    mut body: ByteStream,
+    meta: &WriteMeta,
+) -> Result<WriteReceipt> {
     let tmp_dir = root.join(TMP_DIR);
-    tokio::fs::create_dir_all(&tmp_dir).await?;
+    let (r, mode) = (root.to_path_buf(), modes.dir);
+    on_blocking_thread(move || create_folders(&r, TMP_DIR, mode)).await?;
     let tmp_path = tmp_dir.join(format!("{}.part", ulid::Ulid::new()));
-    let mut file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&tmp_path).await?;
+    let mut file = tokio::fs::OpenOptions::new().write(true).create_new(true).mode(modes.file).open(&tmp_path).await?;
     let guard = TempFile(Some(tmp_path.clone()));
+    // Exactly the configured mode, whatever the process umask.
+    file.set_permissions(std::fs::Permissions::from_mode(modes.file)).await?;
 
     let mut size = 0u64;
     while let Some(chunk) = body.next().await {
@@ -43,49 +61,155 @@ pub(crate) async fn write(root: &Path, fsync: bool, mut body: ByteStream, meta: 
     }
     drop(file);
 
-    let object_id = link_into_place(root, &tmp_path, &meta.key_hint, fsync).await?;
+    let object_id = link_into_place(root, &tmp_path, &meta.key_hint, fsync, modes).await?;
     drop(guard); // removes the temp name; the data lives on under object_id
     Ok(WriteReceipt { object_id, size, checksum: None, etag: None, instance: None })
 }
 
+/// Attempts at linking: a fresh id when the name is taken, the folder again
+/// when a concurrent delete pruned it.
+const LINK_ATTEMPTS: usize = 8;
+
 /// Give the temp file its final, unique name without replacing anything.
-async fn link_into_place(root: &Path, tmp: &Path, key_hint: &str, fsync: bool) -> Result<String> {
-    for _ in 0..8 {
-        let object_id = object_id_from_hint(key_hint);
+async fn link_into_place(root: &Path, tmp: &Path, key_hint: &str, fsync: bool, modes: Modes) -> Result<String> {
+    let mut object_id = object_id_from_hint(key_hint);
+    for _ in 0..LINK_ATTEMPTS {
         let target = resolve(root, &object_id).await?;
-        let parent = target.parent().expect("an object path has a parent");
-        tokio::fs::create_dir_all(parent).await?;
+        let folder = object_id.rsplit_once('/').map(|(f, _)| f.to_owned()).unwrap_or_default();
+        let (r, mode) = (root.to_path_buf(), modes.dir);
+        let created = match on_blocking_thread(move || create_folders(&r, &folder, mode)).await {
+            Ok(created) => created,
+            // A delete pruned a folder on the way while we were creating the next one.
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
         // Re-check after creating folders: a symlink could have been raced in.
         resolve(root, &object_id).await?;
-        match tokio::fs::hard_link(tmp, &target).await {
+        match link_or_rename(tmp, &target).await {
             Ok(()) => {
                 if fsync {
-                    sync_dir(parent).await?;
+                    let dirs = folders_to_sync(&target, &created);
+                    on_blocking_thread(move || dirs.iter().try_for_each(|d| sync_dir(d))).await?;
                 }
                 return Ok(object_id);
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            // Filesystems without hard links: check, then rename (ids are unique anyway).
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::Unsupported | std::io::ErrorKind::PermissionDenied) => {
-                if tokio::fs::try_exists(&target).await? {
-                    continue;
-                }
-                tokio::fs::rename(tmp, &target).await?;
-                if fsync {
-                    sync_dir(parent).await?;
-                }
-                return Ok(object_id);
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => object_id = object_id_from_hint(key_hint),
+            // The folder went away under us (a delete pruned it): create it again.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tokio::fs::try_exists(tmp).await? => {
+                tracing::debug!(object_id, "target folder vanished before the link; creating it again");
             }
             Err(e) => return Err(e.into()),
         }
     }
-    Err(StorageError::already_exists("could not find a free object id after 8 attempts"))
+    Err(StorageError::transient(format!("could not link a new object into place after {LINK_ATTEMPTS} attempts")))
 }
 
-async fn sync_dir(dir: &Path) -> Result<()> {
-    let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all())
+/// The folders whose entries a write changed: the target's folder (the new
+/// name) and the parent of every folder the write created (outermost
+/// `created` first), deepest first.
+fn folders_to_sync(target: &Path, created: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs = vec![target.parent().expect("an object path has a parent").to_path_buf()];
+    dirs.extend(created.iter().rev().filter_map(|c| c.parent().map(Path::to_path_buf)));
+    dirs.dedup();
+    dirs
+}
+
+/// Hard link `tmp` to `target`; on filesystems without hard links, check
+/// then rename (ids are unique anyway).
+async fn link_or_rename(tmp: &Path, target: &Path) -> std::io::Result<()> {
+    match tokio::fs::hard_link(tmp, target).await {
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::Unsupported | std::io::ErrorKind::PermissionDenied) => {
+            if tokio::fs::try_exists(target).await? {
+                return Err(std::io::ErrorKind::AlreadyExists.into());
+            }
+            tokio::fs::rename(tmp, target).await
+        }
+        other => other,
+    }
+}
+
+/// Create the missing folders of `root/folder`, each with exactly `mode`;
+/// returns the ones this call created, outermost first.
+pub(crate) fn create_folders(root: &Path, folder: &str, mode: u32) -> std::io::Result<Vec<PathBuf>> {
+    let mut created = Vec::new();
+    let mut path = root.to_path_buf();
+    for segment in folder.split('/').filter(|s| !s.is_empty()) {
+        path.push(segment);
+        match std::fs::DirBuilder::new().mode(mode).create(&path) {
+            Ok(()) => {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+                created.push(path.clone());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(created)
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Remove temp files (in-progress writes, health probes) untouched for
+/// [`csal_core::STALE_TEMP_AGE`]: what a crashed or killed process left behind.
+/// Returns how many went.
+pub(crate) fn sweep_stale_temp(root: &Path) -> std::io::Result<usize> {
+    let entries = match std::fs::read_dir(root.join(TMP_DIR)) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let Ok(meta) = entry.metadata() else { continue };
+        if meta.is_file() && is_stale_temp(meta.modified().ok()) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    if removed > 0 {
+        tracing::info!(removed, root = %root.display(), "removed temp files left by writes that died");
+    }
+    Ok(removed)
+}
+
+/// Run blocking filesystem work off the async threads.
+pub(crate) async fn on_blocking_thread<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| StorageError::transient("directory sync task failed").with_source(e))?
+        .map_err(|e| StorageError::transient("filesystem task failed").with_source(e))?
         .map_err(StorageError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_folders_are_synced_in_their_parents() {
+        let root = Path::new("/r");
+        let created = [root.join("cam"), root.join("cam/day")];
+        assert_eq!(
+            folders_to_sync(&root.join("cam/day/seg.mp4"), &created),
+            [root.join("cam/day"), root.join("cam"), root.to_path_buf()]
+        );
+        // Nothing created: only the folder that got the new name.
+        assert_eq!(folders_to_sync(&root.join("cam/day/seg.mp4"), &[]), [root.join("cam/day")]);
+    }
+
+    #[test]
+    fn create_folders_reports_only_what_it_created() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("cam")).unwrap();
+        let created = create_folders(dir.path(), "cam/day/hour", 0o750).unwrap();
+        assert_eq!(created, [dir.path().join("cam/day"), dir.path().join("cam/day/hour")]);
+        assert!(create_folders(dir.path(), "cam/day/hour", 0o750).unwrap().is_empty());
+    }
 }

@@ -10,9 +10,11 @@ use crate::tokens::TokenSet;
 /// Persists one instance's tokens after every refresh.
 ///
 /// Called while the refresh lock is held, so saves are never concurrent for
-/// one [`crate::TokenManager`]. A failed save is logged and the new token is
-/// still used (the old refresh token usually stays valid, and failing the
-/// caller's upload would not make the store work again).
+/// one [`crate::TokenManager`]. A failed save is retried a few times; if it
+/// still fails the new token is used from memory anyway (failing the
+/// caller's upload would not make the store work again), and when the
+/// refresh token rotated the manager's health turns degraded and the save
+/// is retried in the background (see [`crate::SaveRetry`]).
 #[async_trait]
 pub trait TokenStore: Send + Sync + 'static {
     async fn save(&self, tokens: &TokenSet) -> Result<()>;

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use csal_core::{ErrorKind, ExposeSecret, Result, SecretString, StorageError};
 
 use crate::endpoint;
+use crate::save::{SaveRetry, TokenSaver};
 use crate::store::TokenStore;
 use crate::tokens::TokenSet;
 
@@ -81,7 +82,7 @@ pub struct TokenManager {
     grant: Grant,
     http: reqwest::Client,
     state: tokio::sync::Mutex<State>,
-    store: Option<Arc<dyn TokenStore>>,
+    saver: Option<TokenSaver>,
     skew: Duration,
     /// How long a newly issued refresh token lasts, when the provider has a
     /// fixed policy and does not say in the token response.
@@ -154,7 +155,7 @@ impl TokenManager {
                 expires_at: settings.expires_at,
                 revoked: not_authorised.clone(),
             }),
-            store,
+            saver: store.map(|s| TokenSaver::new(s, SaveRetry::default())),
             skew: DEFAULT_SKEW,
             refresh_token_lifetime: None,
             refresh_token_expires_at: StdMutex::new(None),
@@ -195,6 +196,12 @@ impl TokenManager {
         Ok(manager)
     }
 
+    /// How saving refreshed tokens is retried (see [`SaveRetry`]).
+    pub fn with_save_retry(mut self, retry: SaveRetry) -> Self {
+        self.saver = self.saver.map(|s| s.with_retry(retry));
+        self
+    }
+
     /// Refresh this long before expiry (default two minutes).
     pub fn with_skew(mut self, skew: Duration) -> Self {
         self.skew = skew;
@@ -224,6 +231,9 @@ impl TokenManager {
     /// expires within [`REFRESH_TOKEN_WARNING`]: health checks report the
     /// instance as degraded with this reason (no secret in it).
     pub fn health(&self) -> Option<String> {
+        if let Some(unsaved) = self.saver.as_ref().and_then(TokenSaver::behind) {
+            return Some(unsaved);
+        }
         if let Some(failure) = self.last_failure.lock().expect("lock").clone() {
             return Some(failure);
         }
@@ -314,10 +324,8 @@ impl TokenManager {
                 state.expires_at = tokens.expires_at;
                 self.refreshes.fetch_add(1, Ordering::Relaxed);
                 *self.last_failure.lock().expect("lock") = None;
-                if let Some(store) = &self.store {
-                    if let Err(e) = store.save(&tokens).await {
-                        tracing::warn!(error = %e, "refreshed OAuth tokens could not be persisted");
-                    }
+                if let Some(saver) = &self.saver {
+                    saver.save(&tokens, rotated).await;
                 }
                 tracing::debug!(token_url = %self.token_url, "OAuth access token refreshed");
                 Ok(tokens.access_token)

@@ -74,3 +74,99 @@ async fn unreachable_token_endpoint_is_transient() {
     assert!(err.is_transient(), "{err:?}");
     assert!(tokens.health().is_some());
 }
+
+// ------------------------------------------------------ saving rotated tokens
+
+/// A store that fails its first `failures` saves (the catalog unreachable),
+/// then works; `saved` is notified on each success.
+struct FlakyStore {
+    failures: std::sync::atomic::AtomicU32,
+    inner: MemoryTokenStore,
+    saved: tokio::sync::Notify,
+}
+
+impl FlakyStore {
+    fn new(failures: u32) -> Arc<Self> {
+        Arc::new(FlakyStore {
+            failures: failures.into(),
+            inner: MemoryTokenStore::new(),
+            saved: tokio::sync::Notify::new(),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenStore for FlakyStore {
+    async fn save(&self, tokens: &csal_oauth::TokenSet) -> csal_core::Result<()> {
+        let left = self.failures.load(std::sync::atomic::Ordering::SeqCst);
+        if left > 0 {
+            self.failures.store(left - 1, std::sync::atomic::Ordering::SeqCst);
+            return Err(csal_core::StorageError::transient("the catalog is unreachable"));
+        }
+        self.inner.save(tokens).await?;
+        self.saved.notify_one();
+        Ok(())
+    }
+    fn instance_name(&self) -> Option<&str> {
+        Some("box-archive")
+    }
+}
+
+fn quick_retry() -> csal_oauth::SaveRetry {
+    csal_oauth::SaveRetry {
+        attempts: 3,
+        first_pause: std::time::Duration::from_millis(10),
+        background_pause: std::time::Duration::from_millis(50),
+        max_pause: std::time::Duration::from_millis(200),
+    }
+}
+
+fn box_settings(fake: &csal_fakes::boxapi::FakeBox) -> OAuthSettings {
+    use csal_fakes::boxapi::{CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN};
+    OAuthSettings {
+        token_url: fake.token_url(),
+        client_id: CLIENT_ID.into(),
+        client_secret: Some(CLIENT_SECRET.into()),
+        refresh_token: Some(REFRESH_TOKEN.into()),
+        access_token: None,
+        expires_at: None,
+        scope: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_save_that_fails_briefly_is_retried_before_the_call_returns() {
+    let fake = csal_fakes::boxapi::FakeBox::start().await;
+    let store = FlakyStore::new(2);
+    let tokens = TokenManager::new(box_settings(&fake), Some(store.clone() as Arc<dyn TokenStore>))
+        .unwrap()
+        .with_save_retry(quick_retry());
+    let token = tokens.access_token().await.unwrap();
+    assert_eq!(store.inner.save_count(), 1, "the rotated refresh token was not saved");
+    assert_eq!(store.inner.latest().unwrap().access_token.expose_secret(), token.expose_secret());
+    assert_eq!(tokens.health(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_token_that_cannot_be_saved_degrades_health_and_is_saved_later() {
+    let fake = csal_fakes::boxapi::FakeBox::start().await;
+    // More failures than the foreground attempts: the background takes over.
+    let store = FlakyStore::new(5);
+    let tokens = TokenManager::new(box_settings(&fake), Some(store.clone() as Arc<dyn TokenStore>))
+        .unwrap()
+        .with_save_retry(quick_retry());
+    let token = tokens.access_token().await.expect("the call still gets its token");
+    assert_eq!(store.inner.save_count(), 0);
+    let health = tokens.health().expect("degraded while the only valid refresh token is unsaved");
+    assert!(health.contains("could not be saved") && health.contains("box-archive"), "{health}");
+    // The single-use refresh token was spent: the new one exists only in memory.
+    assert!(!fake.refresh_token_valid(csal_fakes::boxapi::REFRESH_TOKEN));
+    // Still usable meanwhile.
+    assert_eq!(tokens.access_token().await.unwrap().expose_secret(), token.expose_secret());
+    tokio::time::timeout(std::time::Duration::from_secs(20), store.saved.notified())
+        .await
+        .expect("the background retry saved the tokens");
+    let saved = store.inner.latest().unwrap();
+    assert!(fake.refresh_token_valid(saved.refresh_token.as_ref().unwrap().expose_secret()));
+    assert_eq!(tokens.health(), None, "healthy again once saved");
+}

@@ -4,6 +4,9 @@
 mod client;
 mod config;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod list;
 mod module;
 mod oauth;

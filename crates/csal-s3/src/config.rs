@@ -49,6 +49,21 @@ pub enum ConditionalCreate {
     Never,
 }
 
+/// Whether SigV4 signs the SHA-256 of upload bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayloadSigning {
+    /// Unsigned (`UNSIGNED-PAYLOAD`) when the body carries a checksum the
+    /// server verifies and the connection cannot be tampered with on the
+    /// way (HTTPS, or a loopback address: the "potentially trustworthy"
+    /// origins of the W3C Secure Contexts rule); signed otherwise.
+    Auto,
+    /// Always hash and sign the body (one more SHA-256 pass on each side).
+    Always,
+    /// Never sign the body (the checksum header, which is signed, still is).
+    Never,
+}
+
 /// Config of an `s3` instance.
 #[csal_core::config(
     provider = "s3",
@@ -106,6 +121,9 @@ pub struct S3Config {
     /// Send If-None-Match: * so an existing key is never overwritten. auto: stop sending it if the server does not implement it.
     #[field(label = "Conditional create", select = ["auto", "always", "never"], default = "auto")]
     pub conditional_create: ConditionalCreate,
+    /// auto: bodies with a checksum are sent UNSIGNED-PAYLOAD over HTTPS or to a loopback address (saves a SHA-256 pass on both sides), signed otherwise.
+    #[field(label = "Payload signing", select = ["auto", "always", "never"], default = "auto")]
+    pub payload_signing: PayloadSigning,
     /// A health check slower than this reports degraded.
     #[field(label = "Degraded above (ms)", default = 2000)]
     pub degraded_latency_ms: u64,
@@ -116,6 +134,19 @@ impl S3Config {
     pub fn new(bucket: impl Into<String>) -> Self {
         let bucket: String = bucket.into();
         serde_json::from_value(serde_json::json!({ "bucket": bucket })).expect("every other field has a default")
+    }
+
+    /// Whether upload bodies are hashed into the SigV4 signature (see [`PayloadSigning`]).
+    /// Integrity does not depend on it: every PUT and part carries its checksum.
+    pub fn signs_payload(&self) -> bool {
+        match self.payload_signing {
+            PayloadSigning::Always => true,
+            PayloadSigning::Never => false,
+            PayloadSigning::Auto => {
+                self.checksum_algorithm == ChecksumAlgorithm::None
+                    || !self.endpoint.as_deref().is_none_or(endpoint_is_trustworthy)
+            }
+        }
     }
 
     /// Check values serde cannot; errors name the field.
@@ -200,6 +231,18 @@ impl S3Config {
     }
 }
 
+/// HTTPS, or plain HTTP to a loopback address (nothing on the way to tamper with).
+fn endpoint_is_trustworthy(endpoint: &str) -> bool {
+    let Ok(url) = url::Url::parse(endpoint) else { return false };
+    match (url.scheme(), url.host()) {
+        ("https", _) => true,
+        ("http", Some(url::Host::Domain(d))) => d.eq_ignore_ascii_case("localhost"),
+        ("http", Some(url::Host::Ipv4(ip))) => ip.is_loopback(),
+        ("http", Some(url::Host::Ipv6(ip))) => ip.is_loopback(),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,5 +288,24 @@ mod tests {
         let c =
             parse(serde_json::json!({"bucket": "cams", "access_key": "AKIA", "secret_key": "sup3rs3cret"})).unwrap();
         assert!(!format!("{c:?}").contains("sup3rs3cret"));
+    }
+
+    #[test]
+    fn payload_is_signed_unless_a_checksum_travels_over_a_trustworthy_connection() {
+        let signs = |extra: serde_json::Value| {
+            let mut cfg = serde_json::json!({"bucket": "cams"});
+            cfg.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            parse(cfg).unwrap().signs_payload()
+        };
+        assert!(!signs(serde_json::json!({})), "AWS itself (HTTPS)");
+        assert!(!signs(serde_json::json!({"endpoint": "https://minio.example:9000"})));
+        assert!(!signs(serde_json::json!({"endpoint": "http://127.0.0.1:9000"})));
+        assert!(!signs(serde_json::json!({"endpoint": "http://localhost:9000"})));
+        assert!(!signs(serde_json::json!({"endpoint": "http://[::1]:9000"})));
+        assert!(signs(serde_json::json!({"endpoint": "http://minio.lan:9000"})), "plain HTTP over a network");
+        assert!(signs(serde_json::json!({"endpoint": "http://10.0.0.5:9000"})));
+        assert!(signs(serde_json::json!({"checksum_algorithm": "none"})), "no checksum: the signature is the check");
+        assert!(signs(serde_json::json!({"payload_signing": "always"})));
+        assert!(!signs(serde_json::json!({"endpoint": "http://minio.lan", "payload_signing": "never"})));
     }
 }

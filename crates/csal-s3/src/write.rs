@@ -25,17 +25,19 @@ use aws_sdk_s3::types::{
 };
 use base64::Engine;
 use bytes::Bytes;
-use csal_core::{ByteStream, ErrorKind, Result, StorageError, WriteMeta, WriteReceipt, object_id_from_hint};
+use csal_core::{
+    ByteStream, ErrorKind, Result, RetryPolicy, StorageError, WriteMeta, WriteReceipt, object_id_from_hint,
+};
 use futures::StreamExt;
 
 use crate::client::S3Client;
 use crate::config::{ChecksumAlgorithm, ConditionalCreate, MAX_PARTS, S3Config};
 use crate::error::map_sdk_error;
 
-/// Attempts per part (a part is in memory, so it can be sent again).
-const PART_ATTEMPTS: u32 = 3;
-/// Longest `Retry-After` a part retry waits for; longer fails the upload.
-const MAX_PART_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Attempts per part or single PUT (its bytes are in memory, so it can be sent again).
+const SEND_ATTEMPTS: u32 = 3;
+/// Longest `Retry-After` a resend waits for; longer fails the upload.
+const MAX_RESEND_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// Upload settings taken from the config once.
 pub(crate) struct Uploader {
@@ -48,6 +50,8 @@ pub(crate) struct Uploader {
     storage_class: Option<StorageClass>,
     sse: Option<ServerSideEncryption>,
     sse_kms_key_id: Option<String>,
+    /// Hash bodies into the signature (else `UNSIGNED-PAYLOAD`; see `S3Config::signs_payload`).
+    sign_payload: bool,
 }
 
 impl Uploader {
@@ -61,6 +65,7 @@ impl Uploader {
             storage_class: config.storage_class.as_deref().map(StorageClass::from),
             sse: config.server_side_encryption.as_deref().map(ServerSideEncryption::from),
             sse_kms_key_id: config.sse_kms_key_id.clone(),
+            sign_payload: config.signs_payload(),
         }
     }
 
@@ -88,6 +93,9 @@ impl Uploader {
     pub(crate) async fn upload(&self, client: &S3Client, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
         let object_id = object_id_from_hint(&meta.key_hint);
         let key = client.key(&object_id);
+        // The core layer retries a replayable body as a whole (with a new id);
+        // a one-shot body (a recorder's segment) only we can resend, from memory.
+        let single_attempts = if body.is_replayable() { 1 } else { SEND_ATTEMPTS };
         let mut parts = Box::pin(body.into_parts(self.part_size));
         // (The parts stream must not be polled again once it has ended.)
         let (first, second) = match parts.next().await {
@@ -103,7 +111,7 @@ impl Uploader {
         let (size, etag) = match second {
             None => {
                 let size = first.len() as u64;
-                (size, self.put_single(client, &key, &object_id, first, &meta).await?)
+                (size, self.put_single(client, &key, &object_id, first, &meta, single_attempts).await?)
             }
             Some(second) => {
                 let rest = futures::stream::iter([Ok(first), Ok(second)]).chain(parts);
@@ -120,42 +128,71 @@ impl Uploader {
         object_id: &str,
         data: Bytes,
         meta: &WriteMeta,
+        attempts: u32,
     ) -> Result<Option<String>> {
         let what = format!("write '{object_id}'");
         let sum = PartChecksum::of(self.checksum, &data);
-        loop {
-            let if_none_match = self.if_none_match();
-            let sent = if_none_match.is_some();
-            let mut req = client
-                .sdk
-                .put_object()
-                .bucket(&client.bucket)
-                .key(key)
-                .content_length(data.len() as i64)
-                .body(SdkBody::from(data.clone()))
-                .set_content_type(meta.content_type.clone())
-                .set_if_none_match(if_none_match)
-                .set_storage_class(self.storage_class.clone())
-                .set_server_side_encryption(self.sse.clone())
-                .set_ssekms_key_id(self.sse_kms_key_id.clone());
-            for (k, v) in &meta.metadata {
-                req = req.metadata(k, v);
-            }
-            req = match &sum {
-                PartChecksum::Crc32c(v) => req.checksum_crc32_c(v),
-                PartChecksum::Md5(v) => req.content_md5(v),
-                PartChecksum::None => req,
-            };
-            match req.send().await {
-                Ok(out) => return Ok(out.e_tag().map(|e| e.trim_matches('"').to_owned())),
-                Err(e) => {
-                    let err = map_sdk_error(e, &what);
-                    if self.fallback_on(&err, sent) {
-                        continue;
+        let (data, sum, what) = (&data, &sum, what.as_str());
+        resend_in_place(what, attempts, move |attempt| async move {
+            loop {
+                let if_none_match = self.if_none_match();
+                let sent = if_none_match.is_some();
+                let mut req = client
+                    .sdk
+                    .put_object()
+                    .bucket(&client.bucket)
+                    .key(key)
+                    .content_length(data.len() as i64)
+                    .body(SdkBody::from(data.clone()))
+                    .set_content_type(meta.content_type.clone())
+                    .set_if_none_match(if_none_match)
+                    .set_storage_class(self.storage_class.clone())
+                    .set_server_side_encryption(self.sse.clone())
+                    .set_ssekms_key_id(self.sse_kms_key_id.clone());
+                for (k, v) in &meta.metadata {
+                    req = req.metadata(k, v);
+                }
+                req = match &sum {
+                    PartChecksum::Crc32c(v) => req.checksum_crc32_c(v),
+                    PartChecksum::Md5(v) => req.content_md5(v),
+                    PartChecksum::None => req,
+                };
+                let mut req = req.customize();
+                if !self.sign_payload {
+                    req = req.disable_payload_signing();
+                }
+                match req.send().await {
+                    Ok(out) => return Ok(out.e_tag().map(|e| e.trim_matches('"').to_owned())),
+                    Err(e) => {
+                        let err = map_sdk_error(e, what);
+                        if self.fallback_on(&err, sent) {
+                            continue;
+                        }
+                        if attempt > 1 && sent && err.kind() == ErrorKind::AlreadyExists {
+                            // The key is fresh (a new ULID), so the object there is the
+                            // one an earlier attempt stored before its answer was lost.
+                            return self.landed_earlier(client, object_id, data.len() as u64, err).await;
+                        }
+                        return Err(err);
                     }
-                    return Err(err);
                 }
             }
+        })
+        .await
+    }
+
+    /// After a resend was refused because the key exists: the earlier
+    /// attempt's object, if it has our size (else the refusal stands).
+    async fn landed_earlier(
+        &self,
+        client: &S3Client,
+        object_id: &str,
+        size: u64,
+        refusal: StorageError,
+    ) -> Result<Option<String>> {
+        match client.head(object_id).await {
+            Ok(meta) if meta.size == size => Ok(meta.etag),
+            _ => Err(refusal),
         }
     }
 
@@ -269,7 +306,7 @@ impl Uploader {
         }
     }
 
-    /// One part, retried in place on transient errors (it is in memory).
+    /// One part, resent in place on transient errors (it is in memory).
     async fn upload_part(
         &self,
         client: &S3Client,
@@ -280,8 +317,8 @@ impl Uploader {
         what: &str,
     ) -> Result<CompletedPart> {
         let sum = PartChecksum::of(self.checksum, &data);
-        let mut attempt = 1;
-        loop {
+        let what = format!("{what} (part {number})");
+        resend_in_place(&what, SEND_ATTEMPTS, |_| async {
             let mut req = client
                 .sdk
                 .upload_part()
@@ -296,27 +333,43 @@ impl Uploader {
                 PartChecksum::Md5(v) => req.content_md5(v),
                 PartChecksum::None => req,
             };
-            match req.send().await {
-                Ok(out) => {
-                    let etag = out.e_tag().map(str::to_owned).ok_or_else(|| {
-                        StorageError::transient(format!("{what}: server gave no ETag for part {number}"))
-                    })?;
-                    let mut part = CompletedPart::builder().part_number(number).e_tag(etag);
-                    if let PartChecksum::Crc32c(v) = &sum {
-                        part = part.checksum_crc32_c(v);
-                    }
-                    return Ok(part.build());
-                }
-                Err(e) => {
-                    let err = map_sdk_error(e, &format!("{what} (part {number})"));
-                    let wait = err.retry_after().unwrap_or(Duration::from_millis(200 * u64::from(attempt)));
-                    if !err.is_transient() || attempt >= PART_ATTEMPTS || wait > MAX_PART_RETRY_AFTER {
-                        return Err(err);
-                    }
-                    tracing::info!(part = number, attempt, error = %err, "retrying part upload");
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
+            let mut req = req.customize();
+            if !self.sign_payload {
+                req = req.disable_payload_signing();
+            }
+            let out = req.send().await.map_err(|e| map_sdk_error(e, &what))?;
+            let etag = out
+                .e_tag()
+                .map(str::to_owned)
+                .ok_or_else(|| StorageError::transient(format!("{what}: server gave no ETag")))?;
+            let mut part = CompletedPart::builder().part_number(number).e_tag(etag);
+            if let PartChecksum::Crc32c(v) = &sum {
+                part = part.checksum_crc32_c(v);
+            }
+            Ok(part.build())
+        })
+        .await
+    }
+}
+
+/// Send a request whose body is in memory, resending it after transient
+/// errors (jittered backoff, `Retry-After` honoured: csal-core's policy),
+/// `attempts` times at most. `send` gets the attempt number.
+async fn resend_in_place<T, F, Fut>(what: &str, attempts: u32, mut send: F) -> Result<T>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let policy = RetryPolicy { max_attempts: attempts, max_retry_after: MAX_RESEND_RETRY_AFTER, ..Default::default() };
+    let mut attempt = 1;
+    loop {
+        match send(attempt).await {
+            Ok(done) => return Ok(done),
+            Err(err) => {
+                let Some(wait) = policy.delay_after(attempt, &err) else { return Err(err) };
+                tracing::info!(what, attempt, error = %err, "resending");
+                tokio::time::sleep(wait).await;
+                attempt += 1;
             }
         }
     }

@@ -30,3 +30,52 @@ async fn setup(plan: FaultPlan) -> Option<(FaultProxy, StorageRouter)> {
 
 // Two parts of 5 MiB (csal-s3's smallest) make the large objects multipart.
 csal_testkit::http_fault_tests!(large_len = 6 * 1024 * 1024 + 17);
+
+/// A one-shot body (a recorder segment from a socket) that fits in one part.
+fn one_shot(bytes: &Bytes) -> ByteStream {
+    let chunks: Vec<csal_core::Result<Bytes>> =
+        bytes.chunks(256 * 1024).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    ByteStream::new(futures::stream::iter(chunks), Some(bytes.len() as u64))
+}
+
+fn segment() -> Bytes {
+    Bytes::from((0..1_048_576u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect::<Vec<u8>>())
+}
+
+fn puts(proxy: &FaultProxy) -> usize {
+    proxy.log().iter().filter(|r| r.method == "PUT").count()
+}
+
+// The core layer cannot replay a one-shot body, so before csal-s3 resent its
+// in-memory single PUT itself, one reset failed the caller's write.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_one_shot_segment_survives_a_reset_and_a_slow_down() {
+    let Some((proxy, router)) = setup(FaultPlan::none()).await else { return };
+    let bytes = segment();
+    for fault in [Fault::Reset, Fault::SlowDown { retry_after_secs: 1 }] {
+        proxy.clear_log();
+        proxy.push_faults([fault]);
+        let receipt = router.write("faulty", one_shot(&bytes), WriteMeta::new("faults/segment.ts")).await.unwrap();
+        assert_eq!(receipt.size, bytes.len() as u64);
+        assert_eq!(puts(&proxy), 2, "{fault:?}: one refused PUT and one resent");
+        let back = router.read("faulty", &receipt.object_id, None).await.unwrap().collect_limited(2 << 20).await;
+        assert!(back.unwrap() == bytes, "{fault:?}: the segment reads back different");
+        router.delete("faulty", &receipt.object_id).await.unwrap();
+    }
+}
+
+// The first PUT lands but its answer is lost: the resend is refused (the key
+// exists, If-None-Match) or overwrites the same bytes; either way the write
+// succeeds once, with the bytes that were sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_one_shot_segment_whose_answer_was_lost_is_not_failed() {
+    let Some((proxy, router)) = setup(FaultPlan::none()).await else { return };
+    let bytes = segment();
+    proxy.push_faults([Fault::DropAnswer]);
+    let receipt = router.write("faulty", one_shot(&bytes), WriteMeta::new("faults/lost.ts")).await.unwrap();
+    assert_eq!(receipt.size, bytes.len() as u64);
+    assert!(puts(&proxy) >= 2, "the lost answer was not resent");
+    let back = router.read("faulty", &receipt.object_id, None).await.unwrap().collect_limited(2 << 20).await;
+    assert!(back.unwrap() == bytes);
+    router.delete("faulty", &receipt.object_id).await.unwrap();
+}

@@ -147,6 +147,17 @@ fn parse_host_keys(text: &str) -> Result<HostKeyPolicy> {
             fingerprints.push(format!("SHA256:{}", fp.trim().trim_end_matches('=')));
             continue;
         }
+        // known_hosts markers: `@revoked` says the key must NOT be trusted,
+        // `@cert-authority` names a CA (we do not check certificates); taking
+        // either as a pin would trust exactly the wrong key.
+        if let Some(marker) = line.split_whitespace().next().filter(|t| t.starts_with('@')) {
+            let why = match marker {
+                "@revoked" => "a '@revoked' line marks a key that must not be trusted; it cannot be a pin",
+                "@cert-authority" => "'@cert-authority' lines (SSH certificates) are not supported; pin the host key",
+                _ => "unknown known_hosts marker",
+            };
+            return Err(StorageError::invalid_config(format!("field 'host_key': {why}")).with_provider("sftp"));
+        }
         let tokens: Vec<&str> = line.split_whitespace().collect();
         let algo = tokens.iter().position(|t| {
             t.starts_with("ssh-") || t.starts_with("ecdsa-sha2-") || t.starts_with("sk-") || t.starts_with("rsa-")
@@ -215,5 +226,18 @@ mod tests {
             HostKeyPolicy::AcceptAny => panic!("pinned expected"),
         }
         assert_eq!(parse_host_keys("garbage").unwrap_err().kind(), ErrorKind::InvalidConfig);
+    }
+
+    #[test]
+    fn revoked_and_ca_lines_are_never_pins() {
+        let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+        for (marker, says) in [("@revoked", "@revoked"), ("@cert-authority", "cert-authority")] {
+            // Alone, or hidden among good lines: the whole field is refused.
+            for text in [format!("{marker} [127.0.0.1]:2222 {key}"), format!("SHA256:abc\n{marker} * {key}")] {
+                let e = parse_host_keys(&text).unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+                assert!(e.message().contains("host_key") && e.message().contains(says), "{e}");
+            }
+        }
     }
 }

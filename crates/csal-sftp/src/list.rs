@@ -1,62 +1,48 @@
-//! Listing: a recursive walk of the folder that holds the requested id
-//! prefix, pruned to sub-folders that can hold matches, sorted by id.
-//! Pagination is done here: the continuation token is the last id of the
-//! previous page (ids are unique and sorted, so no object is skipped or
-//! repeated while nothing is written meanwhile).
+//! Listing: [`csal_core::list_tree`] over SFTP folders (one `read_dir` per
+//! folder on the page's way; the entries' attributes carry size and times,
+//! so no extra `stat`). A page costs O(page), not O(tree), and keeps at most
+//! a page of entries; the continuation token is the last id of the previous
+//! page. Our own temp files and folders (`.csal*`) are never listed.
 
-use csal_core::{ErrorKind, ListPage, ListRequest, ObjectMeta, Result};
+use csal_core::{ErrorKind, FolderSelection, FolderTree, ListPage, ListRequest, Result};
 
 use crate::client::SftpClient;
-use crate::paths::{TEMP_PREFIX, full_path, meta_from_attrs};
+use crate::paths::{RESERVED_PREFIX, full_path, meta_from_attrs};
 
 const DEFAULT_PAGE: usize = 1000;
 
 pub(crate) async fn list(client: &SftpClient, request: &ListRequest) -> Result<ListPage> {
-    let base = client.config().base();
-    let prefix = request.id_prefix();
-    let root = match prefix.rfind('/') {
-        Some(i) => prefix[..i].to_owned(),
-        None => String::new(),
-    };
-    let limit = request.limit.unwrap_or(DEFAULT_PAGE).max(1);
-    let mut found: Vec<ObjectMeta> = Vec::new();
-    let mut stack = vec![root];
-    while let Some(rel) = stack.pop() {
-        let dir = if rel.is_empty() { base.clone() } else { full_path(&base, &rel) };
-        let entries = match client.run("listing a folder", |s| async move { s.sftp.read_dir(dir).await }).await {
+    let mut tree = SftpTree { client, base: client.config().base() };
+    csal_core::list_tree(&mut tree, request, DEFAULT_PAGE, None).await
+}
+
+struct SftpTree<'a> {
+    client: &'a SftpClient,
+    base: String,
+}
+
+#[csal_core::async_trait]
+impl FolderTree for SftpTree<'_> {
+    async fn read_folder(&mut self, folder: &str, into: &mut FolderSelection) -> Result<bool> {
+        let dir = if folder.is_empty() { self.base.clone() } else { full_path(&self.base, folder) };
+        let entries = match self.client.run("listing a folder", |s| async move { s.sftp.read_dir(dir).await }).await {
             Ok(entries) => entries,
-            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(e),
         };
         for entry in entries {
             let name = entry.file_name();
-            if name == "." || name == ".." || name.starts_with(TEMP_PREFIX) {
+            if name.starts_with(RESERVED_PREFIX) {
                 continue;
             }
-            let id = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+            // Attributes as lstat gives them: symlinks are neither, and skipped.
             let attrs = entry.metadata();
             if attrs.file_type().is_dir() {
-                let as_dir = format!("{id}/");
-                if as_dir.starts_with(&prefix) || prefix.starts_with(&as_dir) {
-                    stack.push(id);
-                }
-                continue;
-            }
-            if !attrs.file_type().is_file() || !id.starts_with(&prefix) {
-                continue;
-            }
-            if request.continuation.as_ref().is_some_and(|after| id.as_str() <= after.as_str()) {
-                continue;
-            }
-            let meta = meta_from_attrs(id, &attrs);
-            if request.matches_time(&meta) {
-                found.push(meta);
+                into.offer_folder(&name);
+            } else if attrs.file_type().is_file() {
+                into.offer_file(&name, Some(meta_from_attrs(String::new(), &attrs)));
             }
         }
+        Ok(true)
     }
-    found.sort_by(|a, b| a.object_id.cmp(&b.object_id));
-    let more = found.len() > limit;
-    found.truncate(limit);
-    let next_page = if more { found.last().map(|m| m.object_id.clone()) } else { None };
-    Ok(ListPage { objects: found, next_page })
 }

@@ -131,11 +131,18 @@ impl StorageModule for SftpModule {
 
     async fn health_check(&self) -> HealthReport {
         let started = Instant::now();
-        match self.check_base().await {
-            Ok(()) => HealthReport::ok(started.elapsed())
-                .with_detail("host", self.client.config().host.clone())
-                .with_detail("base_dir", self.client.config().base()),
-            Err(e) => HealthReport::offline(&e),
+        if let Err(e) = self.check_base().await {
+            return HealthReport::offline(&e);
+        }
+        let report = HealthReport::ok(started.elapsed())
+            .with_detail("host", self.client.config().host.clone())
+            .with_detail("base_dir", self.client.config().base());
+        match crate::write::sweep_stale_temp(&self.client).await {
+            Ok(removed) => report.with_detail("stale_temp_files_removed", removed),
+            Err(e) => {
+                tracing::warn!(host = %self.client.config().host, error = %e, "sftp: could not sweep old temp files");
+                report
+            }
         }
     }
 

@@ -5,8 +5,10 @@
 use csal_core::ObjectMeta;
 use russh_sftp::protocol::FileAttributes;
 
-/// Name prefix of in-flight uploads (hidden, never listed).
-pub(crate) const TEMP_PREFIX: &str = ".csal-tmp-";
+/// Folder (under `base_dir`) of in-flight uploads.
+pub(crate) const TEMP_DIR: &str = ".csal-tmp";
+/// Names starting with this are ours (temp files), never listed as objects.
+pub(crate) const RESERVED_PREFIX: &str = ".csal";
 
 /// `base/id` (ids are checked relative paths).
 pub(crate) fn full_path(base: &str, id: &str) -> String {

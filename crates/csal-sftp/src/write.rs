@@ -1,21 +1,23 @@
-//! Streaming writes: the body goes to `.csal-tmp-<ulid>` in the target folder
-//! (opened with CREATE|EXCLUDE), then a plain SFTP rename moves it to the
-//! object's name. OpenSSH implements SSH_FXP_RENAME with link()+unlink(), so
-//! the rename fails instead of replacing an existing file; we then check
-//! that the target exists and pick a fresh id. A failed body or connection
-//! removes the temp file (best effort; a hidden temp file left by a dead
-//! connection is never listed as an object).
+//! Streaming writes: the body goes to `.csal-tmp/<ulid>.part` under the
+//! base folder (opened with CREATE|EXCLUDE), then a plain SFTP rename moves
+//! it to the object's name (creating the object's folder when the rename
+//! says it is missing). OpenSSH implements SSH_FXP_RENAME with
+//! link()+unlink(), so the rename fails instead of replacing an existing
+//! file; we then check that the target exists and pick a fresh id. A failed
+//! body or connection removes the temp file (best effort); what a dead
+//! connection or process leaves in `.csal-tmp` is never listed and is swept
+//! by health checks once it is a day old ([`sweep_stale_temp`]).
 
 use std::sync::Arc;
 
-use csal_core::{ByteStream, ErrorKind, Result, StorageError, WriteMeta, WriteReceipt, object_id_from_hint};
+use csal_core::{ByteStream, ErrorKind, Result, StorageError, WriteMeta, WriteReceipt, is_stale_temp, object_id_from_hint};
 use futures::StreamExt;
 use russh_sftp::protocol::OpenFlags;
 use tokio::io::AsyncWriteExt;
 
 use crate::client::{Session, SftpClient};
 use crate::error::{is_generic_failure, map_sftp};
-use crate::paths::{TEMP_PREFIX, full_path, parent_of};
+use crate::paths::{TEMP_DIR, full_path, parent_of};
 
 /// Attempts at finding a free object id when a rename hits an existing name.
 const RENAME_ATTEMPTS: usize = 5;
@@ -23,15 +25,14 @@ const RENAME_ATTEMPTS: usize = 5;
 pub(crate) async fn write(client: &SftpClient, mut body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
     let base = client.config().base();
     let mut object_id = object_id_from_hint(&meta.key_hint);
-    let target = full_path(&base, &object_id);
-    let dir = parent_of(&target);
-    let tmp = format!("{dir}/{TEMP_PREFIX}{}", ulid::Ulid::new());
+    let tmp_dir = full_path(&base, TEMP_DIR);
+    let tmp = format!("{tmp_dir}/{}.part", ulid::Ulid::new());
     let session = client.session().await?;
     let limit = client.config().operation_timeout();
 
     let file = match open_exclusive(&session, &tmp, limit).await {
         Err(e) if e.kind() == ErrorKind::NotFound => {
-            mkdir_p(client, &dir).await?;
+            mkdir_p(client, &tmp_dir).await?;
             open_exclusive(&session, &tmp, limit).await
         }
         other => other,
@@ -59,19 +60,28 @@ pub(crate) async fn write(client: &SftpClient, mut body: ByteStream, meta: Write
     .await;
     if let Err(e) = streamed {
         drop(file);
-        let e = classify_full_disk(&session, &dir, e, limit).await;
+        let e = classify_full_disk(&session, &tmp_dir, e, limit).await;
         remove_quietly(client, &session, &tmp).await;
         discard_if_broken(client, &session, &e).await;
         return Err(e);
     }
     drop(file);
 
+    let mut made_folder = false;
     for _ in 0..RENAME_ATTEMPTS {
         let target = full_path(&base, &object_id);
         let renamed = with_limit(limit, session.sftp.rename(tmp.clone(), target.clone()), "renaming into place").await;
         match renamed {
             Ok(()) => {
                 return Ok(WriteReceipt { object_id, size, checksum: None, etag: None, instance: None });
+            }
+            // The object's folder does not exist yet.
+            Err(e) if e.kind() == ErrorKind::NotFound && !made_folder => {
+                if let Err(e) = mkdir_p(client, &parent_of(&target)).await {
+                    remove_quietly(client, &session, &tmp).await;
+                    return Err(e);
+                }
+                made_folder = true;
             }
             Err(e) if is_generic_failure(&e) && exists(&session, &target, limit).await => {
                 tracing::warn!(object_id, "sftp rename target exists; picking a new id");
@@ -111,6 +121,35 @@ async fn settle_lost_rename(client: &SftpClient, tmp: &str, target: &str, size: 
         remove_quietly(client, &session, tmp).await;
     }
     false
+}
+
+/// Remove temp files untouched for a day (uploads of connections or
+/// processes that died); returns how many went.
+pub(crate) async fn sweep_stale_temp(client: &SftpClient) -> Result<usize> {
+    let dir = full_path(&client.config().base(), TEMP_DIR);
+    let listed = dir.clone();
+    let entries = match client.run("listing temp files", |s| async move { s.sftp.read_dir(listed).await }).await {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let attrs = entry.metadata();
+        if !attrs.file_type().is_file() || !is_stale_temp(attrs.modified().ok()) {
+            continue;
+        }
+        let path = format!("{dir}/{}", entry.file_name());
+        match client.run("removing an old temp file", |s| async move { s.sftp.remove_file(path).await }).await {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if removed > 0 {
+        tracing::info!(removed, host = %client.config().host, "sftp: removed temp files left by uploads that died");
+    }
+    Ok(removed)
 }
 
 async fn open_exclusive(

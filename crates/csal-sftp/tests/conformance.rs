@@ -204,3 +204,25 @@ async fn csal_conformance_crc(mut body: ByteStream) -> (u32, u64) {
     }
     (crc, len)
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_checks_sweep_temp_files_older_than_a_day() {
+    let Some(s) = server("sftp-sweep") else { return };
+    assert!(!s.home.is_empty(), "CSAL_TEST_SFTP_HOME is needed to plant leftovers");
+    let base = format!("csal-sweep-{}", ulid::Ulid::new().to_string().to_lowercase());
+    let r = router(password_config(&s, &base));
+    csal_testkit::file_protocols::health_check_sweeps_old_temp_files(
+        &r,
+        "t",
+        &std::path::Path::new(&s.home).join(&base),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_prefixes_cannot_leave_the_base_folder() {
+    let Some(s) = server("sftp-list-escape") else { return };
+    let base = format!("csal-escape-{}", ulid::Ulid::new().to_string().to_lowercase());
+    let (inner, outer) = (router(password_config(&s, &format!("{base}/inner"))), router(password_config(&s, &base)));
+    csal_testkit::file_protocols::list_prefixes_cannot_leave_the_base(&inner, &outer, "t").await;
+}

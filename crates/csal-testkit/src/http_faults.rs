@@ -24,6 +24,7 @@ macro_rules! http_fault_tests {
                     operation: Duration::from_secs(30),
                     first_byte: Duration::from_secs(20),
                     idle: Duration::from_secs(20),
+                    ..TimeoutPolicy::default()
                 },
                 retry: RetryPolicy {
                     max_attempts: MAX_ATTEMPTS,

@@ -11,7 +11,9 @@
 //! - [`Fault::InternalError`]: `500 InternalError`;
 //! - [`Fault::Stall`]: the answer is held back (longer than a client timeout);
 //! - [`Fault::Truncate`]: the upstream answer is forwarded with its full
-//!   `Content-Length` but only half of its body, then the connection drops.
+//!   `Content-Length` but only half of its body, then the connection drops;
+//! - [`Fault::DropAnswer`]: the request reaches the server, which acts on
+//!   it, but its answer is lost (the connection drops).
 //!
 //! Requests and answers are streamed, never buffered, and headers pass
 //! unchanged (so SigV4 signatures over `Host` still verify upstream).
@@ -27,6 +29,7 @@
 //! # }
 //! ```
 
+pub mod file_protocols;
 mod http_faults;
 pub mod memory;
 pub mod scenarios;
@@ -66,6 +69,9 @@ pub enum Fault {
     Stall(Duration),
     /// Forward, but cut the answer's body in half and drop the connection.
     Truncate,
+    /// Forward (the server acts on the request), then drop the connection
+    /// instead of passing the answer on. Only by [`FaultProxy::push_faults`].
+    DropAnswer,
 }
 
 /// The seeded schedule: each request independently gets a fault with the
@@ -310,9 +316,14 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             ));
         }
         Fault::Stall(d) => tokio::time::sleep(d).await,
-        Fault::None | Fault::Truncate => {}
+        Fault::None | Fault::Truncate | Fault::DropAnswer => {}
     }
     let resp = forward(shared.upstream, req).await?;
+    if fault == Fault::DropAnswer {
+        // Read the whole answer first, so the server has finished with the request.
+        let _ = resp.into_body().collect().await;
+        return Err("csal-testkit: injected lost answer".into());
+    }
     if fault == Fault::Truncate {
         let len = resp.headers().get("content-length").and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         if let Some(len) = len.filter(|&l| l >= 2) {

@@ -16,6 +16,7 @@ pub fn layers() -> LayerConfig {
             operation: Duration::from_secs(30),
             first_byte: Duration::from_secs(30),
             idle: Duration::from_secs(30),
+            ..TimeoutPolicy::default()
         },
         retry: RetryPolicy {
             max_attempts: 4,

@@ -57,6 +57,28 @@ pub(crate) fn parse_base(field: &str, text: &str) -> Result<url::Url> {
     Ok(url)
 }
 
+/// Refuse Basic credentials over `http://` to a host that is not this
+/// machine (the password would cross the network in clear) unless the
+/// operator opted in with `allow_field`.
+pub(crate) fn check_basic_transport(field: &str, base: &url::Url, allow_field: &str, allowed: bool) -> Result<()> {
+    let loopback = match base.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        None => false,
+    };
+    if base.scheme() == "https" || loopback || allowed {
+        return Ok(());
+    }
+    Err(StorageError::invalid_config(format!(
+        "field '{field}': Basic authentication over http:// to another machine sends the password in clear text; \
+         use https://, digest authentication, or set '{allow_field}' to true to accept that"
+    )))
+}
+
 /// Percent-encode a relative path segment by segment.
 pub(crate) fn encode_path(rel: &str) -> String {
     rel.split('/').map(|s| utf8_percent_encode(s, SEGMENT).to_string()).collect::<Vec<_>>().join("/")
@@ -238,6 +260,19 @@ mod tests {
     #[test]
     fn paths_are_encoded_per_segment() {
         assert_eq!(encode_path("a b/ü?#%.mp4"), "a%20b/%C3%BC%3F%23%25.mp4");
+    }
+
+    #[test]
+    fn basic_over_plain_http_needs_loopback_https_or_an_opt_in() {
+        let check = |u: &str, allowed| check_basic_transport("url", &parse_base("url", u).unwrap(), "opt", allowed);
+        for ok in ["https://nas.example/dav", "http://127.0.0.1:8080/dav", "http://[::1]/dav", "http://localhost/d"] {
+            check(ok, false).unwrap();
+        }
+        for bad in ["http://nas.example/dav", "http://10.1.2.3/dav", "http://127.0.0.1.nip.io/dav"] {
+            let e = check(bad, false).unwrap_err();
+            assert!(e.message().contains("'url'") && e.message().contains("'opt'"), "{e}");
+            check(bad, true).unwrap();
+        }
     }
 
     #[test]

@@ -36,6 +36,10 @@ pub struct WebDavConfig {
     /// Only for self-signed test servers: disables certificate checks.
     #[field(label = "Accept invalid TLS certificates", credential_target, default = false)]
     pub accept_invalid_certs: bool,
+    /// Basic sends the password readable on the wire: refused over http:// to
+    /// another machine unless this is on.
+    #[field(label = "Allow Basic over plain http", credential_target, default = false)]
+    pub allow_insecure_basic: bool,
 }
 
 /// Config of a `nextcloud` instance.
@@ -70,6 +74,10 @@ pub struct NextcloudConfig {
     /// Only for self-signed test servers: disables certificate checks.
     #[field(label = "Accept invalid TLS certificates", credential_target, default = false)]
     pub accept_invalid_certs: bool,
+    /// Refused over http:// to another machine unless this is on: the app
+    /// password would travel readable.
+    #[field(label = "Allow the password over plain http", credential_target, default = false)]
+    pub allow_insecure_basic: bool,
 }
 
 impl NextcloudConfig {

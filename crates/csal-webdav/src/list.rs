@@ -1,14 +1,15 @@
 //! PROPFIND (Depth 0 / 1) and the recursive, paginated listing.
 //!
-//! WebDAV has no paging, so the provider does it: it walks the folder tree
-//! with Depth 1 PROPFINDs (skipping sub-trees that sort entirely before the
-//! continuation token), sorts the matching ids, and returns the ones after
-//! the token. The token is the last id returned, so pages are stable while
-//! objects come and go.
+//! WebDAV has no paging, so the listing is [`csal_core::list_tree`] over
+//! Depth 1 PROPFINDs: one per folder on the page's way, in id order,
+//! resuming after the continuation token (the last id of the previous
+//! page) without visiting earlier sub-trees, and stopping when the page is
+//! full. A page costs O(page + the folders on the path to the token)
+//! requests and keeps at most a page of entries.
 
 use std::time::SystemTime;
 
-use csal_core::{ListPage, ListRequest, ObjectMeta, Result, StorageError};
+use csal_core::{FolderSelection, FolderTree, ListPage, ListRequest, ObjectMeta, Result, StorageError};
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderName};
 use reqwest_dav::list_cmd::{ListMultiStatus, ListProp};
@@ -53,7 +54,12 @@ pub(crate) async fn propfind_entries(client: &DavClient, rel: &str, depth: u8) -
         return Err(status_error(status, resp.headers(), &what));
     }
     let body = csal_http::read_answer(resp, &what).await?;
-    let parsed: ListMultiStatus = reqwest_dav::re_exports::serde_xml_rs::from_reader(&body[..])
+    parse_multistatus(client, &body, &what).map(Some)
+}
+
+/// The entries of a 207 multistatus answer (the server's XML: hostile input).
+pub(crate) fn parse_multistatus(client: &DavClient, body: &[u8], what: &str) -> Result<Vec<Entry>> {
+    let parsed: ListMultiStatus = reqwest_dav::re_exports::serde_xml_rs::from_reader(body)
         .map_err(|e| StorageError::permanent(format!("{what}: unreadable multistatus answer")).with_source(e))?;
     let mut out = Vec::with_capacity(parsed.responses.len());
     for response in parsed.responses {
@@ -62,7 +68,7 @@ pub(crate) async fn propfind_entries(client: &DavClient, rel: &str, depth: u8) -
         let Some(ok) = ok else { continue };
         out.push(entry(rel, ok.prop));
     }
-    Ok(Some(out))
+    Ok(out)
 }
 
 fn entry(rel: String, prop: ListProp) -> Entry {
@@ -89,42 +95,30 @@ pub(crate) async fn stat(client: &DavClient, id: &str) -> Result<ObjectMeta> {
 
 /// One page of the recursive listing.
 pub(crate) async fn list(client: &DavClient, request: &ListRequest) -> Result<ListPage> {
-    let id_prefix = request.id_prefix();
-    let token = request.continuation.as_deref();
-    let limit = request.limit.unwrap_or(DEFAULT_PAGE).max(1);
-    let start = id_prefix.rfind('/').map(|i| id_prefix[..i].to_owned()).unwrap_or_default();
-    let mut found: Vec<ObjectMeta> = Vec::new();
-    let mut stack = vec![start];
-    while let Some(dir) = stack.pop() {
-        let rel = if dir.is_empty() { String::new() } else { format!("{dir}/") };
-        let Some(entries) = propfind_entries(client, &rel, 1).await? else { continue };
+    csal_core::list_tree(&mut DavTree { client }, request, DEFAULT_PAGE, None).await
+}
+
+struct DavTree<'a> {
+    client: &'a DavClient,
+}
+
+#[csal_core::async_trait]
+impl FolderTree for DavTree<'_> {
+    async fn read_folder(&mut self, folder: &str, into: &mut FolderSelection) -> Result<bool> {
+        let rel = if folder.is_empty() { String::new() } else { format!("{folder}/") };
+        let Some(entries) = propfind_entries(self.client, &rel, 1).await? else { return Ok(false) };
         for e in entries {
-            if e.rel == dir || e.rel.is_empty() {
+            // The folder itself, or anything that is not a direct child.
+            let (parent, name) = e.rel.rsplit_once('/').unwrap_or(("", e.rel.as_str()));
+            if e.rel.is_empty() || e.rel == folder || parent != folder || name.starts_with(PARTIAL_PREFIX) {
                 continue;
             }
-            let name = e.rel.rsplit('/').next().unwrap_or_default();
             if e.is_dir {
-                let sub = format!("{}/", e.rel);
-                let could_match = id_prefix.starts_with(&sub) || sub.starts_with(&id_prefix);
-                // Every id under `sub` sorts before the token: skip the sub-tree.
-                let all_before_token = token.is_some_and(|t| !t.starts_with(&sub) && t > sub.as_str());
-                if could_match && !all_before_token {
-                    stack.push(e.rel);
-                }
-                continue;
+                into.offer_folder(name);
+            } else {
+                into.offer_file(name, Some(e.meta));
             }
-            if name.starts_with(PARTIAL_PREFIX) || !e.rel.starts_with(&id_prefix) {
-                continue;
-            }
-            if token.is_some_and(|t| e.rel.as_str() <= t) || !request.matches_time(&e.meta) {
-                continue;
-            }
-            found.push(e.meta);
         }
+        Ok(true)
     }
-    found.sort_by(|a, b| a.object_id.cmp(&b.object_id));
-    let more = found.len() > limit;
-    found.truncate(limit);
-    let next_page = if more { found.last().map(|m| m.object_id.clone()) } else { None };
-    Ok(ListPage { objects: found, next_page })
 }

@@ -8,7 +8,7 @@ use csal_core::{
 };
 use reqwest::Method;
 
-use crate::client::{DavClient, parse_base};
+use crate::client::{DavClient, check_basic_transport, parse_base};
 use crate::config::{DavAuth, NextcloudConfig, WebDavConfig};
 use crate::error::status_error;
 use crate::write::ChunkedUploads;
@@ -49,6 +49,9 @@ impl WebDavModule {
         if config.auth != DavAuth::None && username.is_some() && config.password.is_none() {
             return Err(StorageError::invalid_config("field 'password' is required when 'username' is set"));
         }
+        if config.auth == DavAuth::Basic && username.is_some() {
+            check_basic_transport("url", &base, "allow_insecure_basic", config.allow_insecure_basic)?;
+        }
         let http = http_client(config.timeouts()?, config.accept_invalid_certs)?;
         let client = DavClient::new(http, base, config.auth, username, config.password.as_ref())?;
         Ok(WebDavModule { client: Arc::new(client), chunked: None })
@@ -58,6 +61,7 @@ impl WebDavModule {
     /// chunked upload v2 through `<server>/remote.php/dav/uploads/<user>/`.
     pub fn nextcloud(config: NextcloudConfig) -> Result<Self> {
         let server = parse_base("server_url", &config.server_url)?;
+        check_basic_transport("server_url", &server, "allow_insecure_basic", config.allow_insecure_basic)?;
         let user = config.username.trim();
         if user.is_empty() || user.contains('/') {
             return Err(StorageError::invalid_config("field 'username' must be a Nextcloud user id (no '/')"));
@@ -133,5 +137,30 @@ impl StorageModule for WebDavModule {
             Ok(()) => HealthReport::ok(started.elapsed()).with_detail("url", self.client.base.as_str()),
             Err(e) => HealthReport::offline(&e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_over_http_to_another_machine_are_refused_unless_allowed() {
+        let dav = |extra: serde_json::Value| {
+            let mut v = serde_json::json!({"url": "http://nas.example/dav/", "username": "u", "password": "pw-123"});
+            v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            csal_core::parse_config::<WebDavConfig>("webdav", &v).map(WebDavModule::new).unwrap()
+        };
+        let e = dav(serde_json::json!({})).expect_err("refused");
+        assert_eq!(e.kind(), csal_core::ErrorKind::InvalidConfig);
+        assert!(e.message().contains("allow_insecure_basic") && !e.message().contains("pw-123"), "{e}");
+        assert!(dav(serde_json::json!({"allow_insecure_basic": true})).is_ok());
+        assert!(dav(serde_json::json!({"auth": "digest"})).is_ok(), "digest never sends the password");
+        let nc = |url: &str| {
+            let v = serde_json::json!({"server_url": url, "username": "u", "app_password": "pw-123"});
+            csal_core::parse_config::<NextcloudConfig>("nextcloud", &v).map(WebDavModule::nextcloud).unwrap()
+        };
+        assert!(nc("http://cloud.example").is_err());
+        assert!(nc("http://127.0.0.1:8080").is_ok() && nc("https://cloud.example").is_ok());
     }
 }

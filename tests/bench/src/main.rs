@@ -2,19 +2,31 @@
 //!
 //! Every figure is a ratio or a difference against a baseline measured in
 //! the same run on the same machine, so the numbers mean something on a
-//! noisy 2-core box. Peak memory is measured in a child process (its own
-//! VmHWM), so one benchmark's allocations cannot hide in another's.
+//! noisy 2-core box. Peak memory is measured in child processes (their own
+//! VmHWM), so one benchmark's allocations cannot hide in another's. A
+//! target row that is missed makes the run exit non-zero, after the
+//! report and the charts are written.
 
-mod cloud;
+mod charts;
+mod child;
+mod contest;
+mod env;
 mod filesync;
-mod local_fs;
+mod gateway;
+mod listing;
+mod peers;
+mod recorder;
+mod report;
+mod router;
 mod rss;
-mod s3;
+mod source;
 
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub use report::Figure;
 
 csal_core::link_providers!(
     csal_local_fs,
@@ -27,160 +39,221 @@ csal_core::link_providers!(
     csal_gdrive,
     csal_pcloud,
     csal_mega,
-    csal_s3
+    csal_s3,
+    csal_webdav,
+    csal_sftp
 );
 
 #[derive(Parser)]
 struct Cli {
-    /// Bytes for the large transfers.
-    #[arg(long, default_value_t = 1 << 30, global = true)]
+    /// Sizes of the transfer contests, in bytes (comma separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [256u64 << 20, 1 << 30], global = true)]
+    sizes: Vec<u64>,
+    /// Bytes of one transfer in a child process (set by the parent).
+    #[arg(long, default_value_t = 1 << 30, global = true, hide = true)]
     size: u64,
-    /// Also write the results as Markdown to this file.
-    #[arg(long, global = true)]
-    markdown: Option<PathBuf>,
-    /// Rounds of the S3 comparison (best time, worst peak RSS).
+    /// Rounds of every contest (best time of each client is kept).
     #[arg(long, default_value_t = 3, global = true)]
     rounds: u32,
+    /// Seconds of each recorder-load run.
+    #[arg(long, default_value_t = 60, global = true)]
+    recorder_secs: u64,
+    /// Rounds of the recorder load (per phase and client).
+    #[arg(long, default_value_t = 2, global = true)]
+    recorder_rounds: u32,
+    /// Concurrent writers of the recorder load.
+    #[arg(long, default_value_t = 256, global = true)]
+    writers: usize,
+    /// The recording gateway's load: simulated cameras ...
+    #[arg(long, default_value_t = 200, global = true)]
+    cameras: usize,
+    /// ... each PUTting a segment of this many KiB ...
+    #[arg(long, default_value_t = 2048, global = true)]
+    segment_kib: usize,
+    /// ... every this many seconds ...
+    #[arg(long, default_value_t = 2.0, global = true)]
+    interval: f64,
+    /// ... for this many seconds.
+    #[arg(long, default_value_t = 60, global = true)]
+    gateway_secs: u64,
+    /// Only these parts (all when omitted).
+    #[arg(long, value_delimiter = ',', global = true)]
+    only: Vec<Part>,
+    /// Write the report as Markdown to this file (and the charts beside it, in `bench/`).
+    #[arg(long, global = true)]
+    markdown: Option<PathBuf>,
     #[command(subcommand)]
-    only: Option<Only>,
+    child: Option<ChildCmd>,
 }
 
-#[derive(Subcommand)]
-enum Only {
-    /// Only the S3 comparison: csal-s3 (router) vs aws-sdk-s3, object_store and OpenDAL on s3s-fs
-    /// (needs CSAL_TEST_S3_S3SFS_ENDPOINT / _ACCESS_KEY / _SECRET_KEY).
+/// The parts of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Part {
+    /// CSAL against aws-sdk-s3, object_store and OpenDAL on s3s-fs.
     S3,
-    /// (internal) One S3 transfer by one client; prints its time and peak RSS as JSON.
+    /// local_fs against tokio::fs and object_store's LocalFileSystem.
+    LocalFs,
+    /// gcs and azure_blob against object_store on fake-gcs-server and Azurite.
+    Cloud,
+    /// The recorder-shaped load on s3s-fs (and with faults).
+    Recorder,
+    /// Router dispatch overhead.
+    Dispatch,
+    /// Catalog reload with 1,000 instances.
+    Catalog,
+    /// Peak RSS of the file-sync providers on their fakes.
+    FileSync,
+    /// Listings of big trees: local_fs vs walkdir / object_store, webdav and sftp.
+    Listing,
+    /// The recording gateway (`csal serve`'s `/v1/`) under cameras' segment uploads.
+    Gateway,
+}
+
+/// Hidden commands: the parent re-executes this binary for each measurement.
+#[derive(Subcommand)]
+enum ChildCmd {
+    /// One transfer by one client; prints its time and peak RSS as JSON.
     #[command(hide = true)]
-    S3Child {
-        client: s3::Client,
-        op: s3::Op,
+    Transfer {
+        backend: contest::Backend,
+        client: contest::Client,
+        op: contest::Op,
         #[arg(long)]
         key: String,
     },
-    /// (internal) Stream `size` bytes through local_fs and print this process's peak RSS.
-    RssLocalFs,
-    /// (internal) Print the peak RSS of a process that only starts up.
+    /// One client's recorder load; prints its outcome as JSON.
+    #[command(hide = true)]
+    Recorder {
+        client: contest::Client,
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long)]
+        secs: u64,
+        #[arg(long)]
+        segment: u64,
+    },
+    /// Print the peak RSS of a process that only starts up.
+    #[command(hide = true)]
     RssIdle,
-    /// (internal) Stream `size` bytes through a cloud provider on its emulator and print the peak RSS.
-    RssCloud { provider: String },
-    /// (internal) Stream `size` bytes through a file-sync provider (config from the fake-server child).
+    /// Stream `size` bytes through a file-sync provider (config from the fake-server child).
+    #[command(hide = true)]
     RssFileSync { provider: String },
-    /// (internal) Run a provider's fake and print its instance config until stdin closes.
+    /// Run a provider's fake and print its instance config until stdin closes.
+    #[command(hide = true)]
     FakeServer { provider: String },
+    /// Run the recording gateway for the gateway load until stdin closes.
+    #[command(hide = true)]
+    GatewayChild {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        cameras: usize,
+    },
+    /// (internal) One listing by one lister; prints its time and peak RSS as JSON.
+    #[command(hide = true)]
+    ListChild(listing::ChildArgs),
 }
 
-/// One line of the results table.
-pub struct Figure {
-    pub name: String,
-    pub value: String,
-    pub target: String,
-    pub met: bool,
-}
-
-fn main() -> Result<()> {
+fn main() {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    match &cli.only {
-        Some(Only::S3Child { client, op, key }) => return rt.block_on(s3::child(*client, *op, cli.size, key)),
-        Some(Only::S3) => {
-            let comparison = rt.block_on(s3::compare(cli.size, cli.rounds))?;
-            comparison.print();
-            return finish(&comparison.figures(), &[comparison.markdown()], &cli);
-        }
-        Some(Only::RssLocalFs) => return rt.block_on(rss::stream_through_local_fs(cli.size)),
-        Some(Only::RssCloud { provider }) => return rt.block_on(cloud::stream_through(provider, cli.size)),
-        Some(Only::RssFileSync { provider }) => return rt.block_on(filesync::stream_through(provider, cli.size)),
-        Some(Only::FakeServer { provider }) => return rt.block_on(filesync::serve_fake(provider)),
-        Some(Only::RssIdle) => {
-            println!("{}", rss::peak_rss_kib()?);
-            return Ok(());
-        }
-        None => {}
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let result = match &cli.child {
+        Some(child) => rt.block_on(run_child_command(child, &cli)),
+        None => rt.block_on(run_all(&cli)),
+    };
+    if let Err(e) = result {
+        eprintln!("csal-bench: error: {e:#}");
+        std::process::exit(1);
     }
-    let mut figures = Vec::new();
-    figures.extend(rt.block_on(local_fs::throughput(cli.size))?);
-    figures.extend(rt.block_on(local_fs::dispatch_overhead())?);
-    figures.extend(rss::local_fs_peak(cli.size)?);
-    figures.extend(cloud::peaks(cli.size)?);
-    figures.extend(filesync::peaks(cli.size)?);
-    let (s3_figures, comparison) = rt.block_on(s3::figures_or_skip(cli.size, cli.rounds))?;
-    figures.extend(s3_figures);
-    let sections: Vec<String> = comparison.iter().map(s3::Comparison::markdown).collect();
-    finish(&figures, &sections, &cli)
 }
 
-/// Print the summary table; write the Markdown file if asked.
-fn finish(figures: &[Figure], sections: &[String], cli: &Cli) -> Result<()> {
-    println!("\n{:<70} {:>26} {:>10}  met", "benchmark", "value", "target");
-    for f in figures {
-        println!("{:<70} {:>26} {:>10}  {}", f.name, f.value, f.target, if f.met { "yes" } else { "NO" });
+async fn run_child_command(child: &ChildCmd, cli: &Cli) -> Result<()> {
+    match child {
+        ChildCmd::Transfer { backend, client, op, key } => contest::child(*backend, *client, *op, cli.size, key).await,
+        ChildCmd::Recorder { client, endpoint, secs, segment } => {
+            let shape = recorder::Shape { writers: cli.writers, segment: *segment, secs: *secs };
+            recorder::child(*client, endpoint, shape).await
+        }
+        ChildCmd::RssIdle => {
+            println!("{}", rss::peak_rss_kib()?);
+            Ok(())
+        }
+        ChildCmd::RssFileSync { provider } => filesync::stream_through(provider, cli.size).await,
+        ChildCmd::FakeServer { provider } => filesync::serve_fake(provider).await,
+        ChildCmd::GatewayChild { dir, cameras } => gateway::gateway_child(dir, *cameras).await,
+        ChildCmd::ListChild(args) => listing::child(args).await,
     }
+}
+
+async fn run_all(cli: &Cli) -> Result<()> {
+    let wanted = |p: Part| cli.only.is_empty() || cli.only.contains(&p);
+    let mut report = report::Report::new(&cli.sizes);
+    if wanted(Part::Dispatch) {
+        report.figures.extend(router::dispatch_overhead().await?);
+    }
+    if wanted(Part::Catalog) {
+        report.figures.extend(router::catalog_reload().await?);
+    }
+    let backends: Vec<contest::Backend> = contest::Backend::ALL
+        .into_iter()
+        .filter(|b| match b {
+            contest::Backend::S3 => wanted(Part::S3),
+            contest::Backend::LocalFs => wanted(Part::LocalFs),
+            contest::Backend::Gcs | contest::Backend::Azure => wanted(Part::Cloud),
+        })
+        .collect();
+    for &size in &cli.sizes {
+        for &backend in &backends {
+            if let Some(var) = env::missing(backend) {
+                report.figures.push(Figure::not_run(&format!("{} contest", backend.title()), var));
+                continue;
+            }
+            let comparison = contest::compare(backend, size, cli.rounds).await?;
+            report.figures.extend(comparison.figures());
+            report.add_contest(comparison);
+        }
+    }
+    if wanted(Part::Recorder) {
+        if let Some(var) = env::missing(contest::Backend::S3) {
+            report.figures.push(Figure::not_run("recorder load", var));
+        } else {
+            let shape = recorder::Shape { writers: cli.writers, segment: 4 << 20, secs: cli.recorder_secs };
+            let load = recorder::run(shape, cli.recorder_rounds).await?;
+            report.figures.extend(load.figures());
+            report.recorder = Some(load);
+        }
+    }
+    if wanted(Part::Gateway) {
+        let load = gateway::Load {
+            cameras: cli.cameras.max(1),
+            segment: cli.segment_kib.max(1) * 1024,
+            interval: std::time::Duration::from_secs_f64(cli.interval.max(0.1)),
+            duration: std::time::Duration::from_secs(cli.gateway_secs.max(1)),
+        };
+        let (figures, section) = gateway::figures(load).await?;
+        report.figures.extend(figures);
+        report.sections.push(section);
+    }
+    if wanted(Part::FileSync) {
+        let size = cli.sizes.iter().copied().max().unwrap_or(1 << 30);
+        report.figures.extend(filesync::peaks(size)?);
+        report.filesync_size = Some(size);
+    }
+    if wanted(Part::Listing) {
+        report.figures.extend(listing::figures()?);
+    }
+    report.print();
     if let Some(path) = &cli.markdown {
-        std::fs::write(path, markdown(figures, sections, cli.size))?;
+        report.write(path)?;
+        eprintln!("csal-bench: report written to {}", path.display());
+    }
+    let missed = report.missed();
+    if !missed.is_empty() {
+        eprintln!("\ncsal-bench: {} target row(s) MISSED:", missed.len());
+        for f in &missed {
+            eprintln!("  MISSED: {} = {} (target {})", f.name, f.value, f.target);
+        }
+        anyhow::bail!("{} benchmark target(s) missed", missed.len());
     }
     Ok(())
-}
-
-fn markdown(figures: &[Figure], sections: &[String], size: u64) -> String {
-    let mut out = String::from("# Benchmarks\n\n");
-    out.push_str("Written by `cargo xtask bench` (release build). Every figure compares CSAL with a baseline\n");
-    out.push_str("measured in the same run on the same machine; memory is the peak RSS (VmHWM) of a child\n");
-    out.push_str("process that does only that transfer.\n\n");
-    out.push_str("Reproduce: `cargo xtask bench` (everything; starts the emulators, rewrites this file), or\n");
-    out.push_str("`cargo xtask bench --s3-only [--size 67108864] [--rounds 1]` (S3 comparison only, printed).\n\n");
-    out.push_str(&format!(
-        "Machine: {}, {} cores, {}; load average {} when the run ended; transfer size {} MiB; run at {}.\n\n",
-        cpu_model(),
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        memory_total(),
-        load_average(),
-        size >> 20,
-        humantime_now()
-    ));
-    out.push_str("| benchmark | value | target | met |\n|---|---|---|---|\n");
-    for f in figures {
-        out.push_str(&format!(
-            "| {} | {} | {} | {} |\n",
-            f.name,
-            f.value,
-            f.target,
-            if f.met { "yes" } else { "**no**" }
-        ));
-    }
-    for section in sections {
-        out.push('\n');
-        out.push_str(section);
-    }
-    out
-}
-
-/// `model name` from /proc/cpuinfo.
-fn cpu_model() -> String {
-    proc_field("/proc/cpuinfo", "model name").unwrap_or_else(|| "unknown CPU".into())
-}
-
-/// `MemTotal` from /proc/meminfo, in GiB.
-fn memory_total() -> String {
-    proc_field("/proc/meminfo", "MemTotal")
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .map_or_else(|| "unknown RAM".into(), |kib| format!("{:.0} GiB RAM", kib as f64 / (1024.0 * 1024.0)))
-}
-
-/// The 1-minute load average (other work on the box makes throughput noisy).
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn proc_field(file: &str, name: &str) -> Option<String> {
-    let text = std::fs::read_to_string(file).ok()?;
-    let line = text.lines().find(|l| l.starts_with(name))?;
-    Some(line.split_once(':')?.1.trim().to_owned())
-}
-
-fn humantime_now() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }

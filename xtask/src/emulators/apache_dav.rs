@@ -106,6 +106,8 @@ Alias /digest {digest_data}
                 ("CSAL_TEST_WEBDAV_APACHE_USER".into(), "test".into()),
                 ("CSAL_TEST_WEBDAV_APACHE_PASSWORD".into(), "test".into()),
                 ("CSAL_TEST_WEBDAV_APACHE_DIGEST_URL".into(), format!("{base}/digest/")),
+                // The served folder (Basic auth), for tests that plant files directly.
+                ("CSAL_TEST_WEBDAV_APACHE_ROOT".into(), data.display().to_string()),
             ],
             processes: vec![p],
         })

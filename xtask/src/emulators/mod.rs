@@ -12,6 +12,7 @@ mod apache_dav;
 mod azurite;
 mod chromedriver;
 mod fakegcs;
+mod ffmpeg;
 mod moto;
 mod postgres;
 mod process;
@@ -114,6 +115,7 @@ pub fn all() -> Vec<&'static dyn Emulator> {
         &sshd::Sshd,
         &vsftpd::Vsftpd,
         &chromedriver::Chromedriver,
+        &ffmpeg::Ffmpeg,
     ]
 }
 

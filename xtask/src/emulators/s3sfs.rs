@@ -68,6 +68,8 @@ impl Emulator for S3sFs {
                 ("CSAL_TEST_S3_S3SFS_ENDPOINT".into(), format!("http://127.0.0.1:{PORT}")),
                 ("CSAL_TEST_S3_S3SFS_ACCESS_KEY".into(), ACCESS_KEY.into()),
                 ("CSAL_TEST_S3_S3SFS_SECRET_KEY".into(), SECRET_KEY.into()),
+                // For tests that run their own instance to stop and restart it.
+                ("CSAL_TEST_S3SFS_BIN".into(), binary(env).display().to_string()),
             ],
             processes: vec![p],
         })

@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, IsTerminal};
 
-use csal_catalog::Catalog;
+use csal_catalog::{Catalog, TokenScope};
 use serde_json::json;
 
 use crate::AdminCmd;
@@ -31,20 +31,23 @@ pub async fn run(cat: &Catalog, cmd: AdminCmd, json: bool) -> CliResult {
             if json {
                 output::json(&json!({"password_set": true}));
             } else {
-                println!("admin password set (running servers use it for new logins)");
+                println!("admin password set; every admin session on every node was logged out");
             }
         }
-        AdminCmd::CreateToken { name } => {
-            let token = csal_admin::auth::create_token(cat, &name).await?;
+        AdminCmd::CreateToken { name, scope } => {
+            let scope: TokenScope = scope.parse()?;
+            let token = cat.create_token(&name, scope).await?;
             if json {
-                output::json(&json!({"name": name, "token": token}));
+                output::json(&json!({"name": name, "scope": scope, "token": token}));
             } else {
                 println!("{token}");
-                eprintln!("API token '{name}' created; it is shown only now. Use it as: Authorization: Bearer <token>");
+                eprintln!(
+                    "API token '{name}' (scope {scope}) created; it is shown only now. Use it as: Authorization: Bearer <token>"
+                );
             }
         }
         AdminCmd::RevokeToken { name } => {
-            csal_admin::auth::revoke_token(cat, &name).await?;
+            cat.revoke_token(&name).await?;
             if json {
                 output::json(&json!({"revoked": name}));
             } else {
@@ -52,16 +55,14 @@ pub async fn run(cat: &Catalog, cmd: AdminCmd, json: bool) -> CliResult {
             }
         }
         AdminCmd::Tokens => {
-            let tokens = csal_admin::auth::list_tokens(cat).await?;
+            let tokens = cat.list_tokens().await?;
             if json {
-                output::json(
-                    &tokens.iter().map(|t| json!({"name": t.name, "created_unix": t.created_unix})).collect::<Vec<_>>(),
-                );
+                output::json(&tokens);
             } else if tokens.is_empty() {
-                println!("no API tokens (create one with `csal admin create-token NAME`)");
+                println!("no API tokens (create one with `csal admin create-token NAME --scope ingest|read|admin`)");
             } else {
                 for t in tokens {
-                    println!("{}", t.name);
+                    println!("{:<24} {}", t.name, t.scope);
                 }
             }
         }

@@ -212,6 +212,9 @@ pub async fn stat(cat: &Catalog, name: &str, object_id: &str, json: bool) -> Cli
 }
 
 pub async fn rm(cat: &Catalog, name: &str, object_id: &str, json: bool) -> CliResult {
+    // A recorded segment under a legal hold is never deleted through CSAL.
+    let module = cat.router().handle(name)?.definition().name.clone();
+    cat.check_not_held(&module, object_id).await?;
     cat.router().delete(name, object_id).await?;
     if json {
         output::json(&json!({"deleted": object_id}));

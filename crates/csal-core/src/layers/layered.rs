@@ -5,7 +5,7 @@
 //! operation, and have the instance's secret values scrubbed out.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use super::LayerConfig;
 use super::metrics::InstanceMetrics;
-use super::timeout::{Progress, idle_timeout_stream, with_deadline, with_progress_watchdog};
+use super::timeout::{Progress, idle_timeout_stream, with_deadline, with_deadline_from, with_progress_watchdog};
 use crate::error::{ErrorKind, Operation, Result, StorageError};
 use crate::ids::check_object_id;
 use crate::module::{
@@ -89,21 +89,24 @@ impl LayeredModule {
         result
     }
 
-    /// Run an idempotent call with deadline and retries.
-    async fn retrying<T, F, Fut>(&self, op: Operation, deadline: Duration, mut call: F) -> Result<T>
+    /// Run an idempotent call with deadline and retries. `started` is when
+    /// the first attempt starts (one clock read serves the metrics and the deadline).
+    async fn retrying<T, F, Fut>(&self, op: Operation, started: Instant, limit: Duration, mut call: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
         let mut attempt = 1;
+        let mut attempt_start = started;
         loop {
-            match with_deadline(op, deadline, call()).await {
+            match with_deadline_from(op, attempt_start.into(), limit, call()).await {
                 Err(e) => match self.config.retry.delay_after(attempt, &e) {
                     Some(delay) if op.is_idempotent() => {
                         tracing::info!(attempt, delay_ms = delay.as_millis() as u64, error = %self.decorate(e, op), "retrying");
                         self.metrics.add_retry();
                         tokio::time::sleep(delay).await;
                         attempt += 1;
+                        attempt_start = Instant::now();
                     }
                     _ => return Err(e),
                 },
@@ -119,11 +122,13 @@ impl LayeredModule {
         Fut: Future<Output = Result<T>>,
     {
         let started = Instant::now();
-        let result = self.retrying(op, self.config.timeouts.operation, call).instrument(self.span(op)).await;
+        let result = self.retrying(op, started, self.config.timeouts.operation, call).instrument(self.span(op)).await;
         self.finish(op, started, result)
     }
 
-    async fn write_once(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
+    /// One write attempt. The failure says whether the write may be tried
+    /// again under a new id (nothing of this attempt is left behind).
+    async fn write_once(&self, body: ByteStream, meta: WriteMeta) -> std::result::Result<WriteReceipt, WriteFailure> {
         let declared = body.size();
         let body = match declared {
             Some(len) => body.expect_len(len),
@@ -134,23 +139,40 @@ impl LayeredModule {
         let (p, t) = (progress.clone(), tally.clone());
         let body = body.inspect_chunks(move |chunk| {
             p.tick();
-            t.add(chunk);
-        });
-        let mut receipt =
-            with_progress_watchdog(progress, self.config.timeouts.idle, self.inner.write(body, meta)).await?;
-        let (consumed, crc) = tally.get();
-        if let Some(len) = declared {
-            if consumed != len {
-                return Err(StorageError::integrity(format!(
-                    "provider took {consumed} of the body's {len} bytes and reported success"
-                )));
+            // A provider that knows the size may never ask past the last byte.
+            if t.add(chunk) == declared.unwrap_or(u64::MAX) {
+                p.body_done();
             }
-        }
-        if receipt.size != consumed {
-            return Err(StorageError::integrity(format!(
-                "provider reported {} bytes stored but {consumed} were sent",
-                receipt.size
-            )));
+        });
+        let p = progress.clone();
+        let body = body.map_stream(move |s| {
+            futures::StreamExt::chain(
+                s,
+                futures::stream::poll_fn(move |_| {
+                    p.body_done();
+                    std::task::Poll::Ready(None)
+                }),
+            )
+        });
+        let timeouts = &self.config.timeouts;
+        let written =
+            with_progress_watchdog(progress, timeouts.idle, timeouts.completion, self.inner.write(body, meta))
+                .await
+                .map_err(|expired| WriteFailure { error: expired.error, may_retry: !expired.after_body })?;
+        let mut receipt = written.map_err(|error| WriteFailure { error, may_retry: true })?;
+        let (consumed, crc) = tally.get();
+        let mismatch = match declared {
+            Some(len) if consumed != len => {
+                Some(format!("provider took {consumed} of the body's {len} bytes and reported success"))
+            }
+            _ if receipt.size != consumed => {
+                Some(format!("provider reported {} bytes stored but {consumed} were sent", receipt.size))
+            }
+            _ => None,
+        };
+        if let Some(problem) = mismatch {
+            let removed = self.discard(&receipt.object_id).await;
+            return Err(WriteFailure { error: StorageError::integrity(problem), may_retry: removed });
         }
         if receipt.checksum.is_none() {
             receipt.checksum = Some(Checksum::crc32c(crc));
@@ -159,23 +181,54 @@ impl LayeredModule {
         self.metrics.add_bytes_written(consumed);
         Ok(receipt)
     }
+
+    /// Delete the object of a write that failed its checks, so neither it
+    /// nor a retry's copy is left as a duplicate. Best effort: a failure is
+    /// logged (with the id, for the operator) and reported as `false`.
+    async fn discard(&self, object_id: &str) -> bool {
+        let op = Operation::Delete;
+        match with_deadline(op, self.config.timeouts.operation, self.inner.delete(object_id)).await {
+            Ok(()) => {
+                tracing::info!(object_id, "deleted the object of a write that failed its checks");
+                true
+            }
+            Err(e) => {
+                tracing::warn!(object_id, error = %self.decorate(e, op), "could not delete the object of a write that failed its checks; remove it by hand");
+                false
+            }
+        }
+    }
 }
 
-/// Bytes and CRC32C of what a write actually consumed.
+/// A failed write attempt.
+struct WriteFailure {
+    error: StorageError,
+    /// False when a retry could leave a second copy (the provider may have
+    /// stored this attempt, or its bad object could not be deleted).
+    may_retry: bool,
+}
+
+/// Bytes and CRC32C of what a write actually consumed. One writer (the
+/// body stream, polled by one task at a time) and one reader once the
+/// provider's write has returned (which orders the two), so relaxed
+/// atomics suffice: no lock per chunk.
 #[derive(Default)]
 struct Tally {
     bytes: AtomicU64,
-    crc: Mutex<u32>,
+    crc: AtomicU32,
 }
 
 impl Tally {
-    fn add(&self, chunk: &[u8]) {
-        self.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-        let mut crc = self.crc.lock().expect("crc lock");
-        *crc = crc32c::crc32c_append(*crc, chunk);
+    /// Count a chunk; returns the bytes taken so far.
+    fn add(&self, chunk: &[u8]) -> u64 {
+        let total = self.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64;
+        // Hardware CRC32C (SSE 4.2 / ARMv8 CRC), one pass over the chunk.
+        let crc = crc32c::crc32c_append(self.crc.load(Ordering::Relaxed), chunk);
+        self.crc.store(crc, Ordering::Relaxed);
+        total
     }
     fn get(&self) -> (u64, u32) {
-        (self.bytes.load(Ordering::Relaxed), *self.crc.lock().expect("crc lock"))
+        (self.bytes.load(Ordering::Relaxed), self.crc.load(Ordering::Relaxed))
     }
 }
 
@@ -230,8 +283,8 @@ impl StorageModule for LayeredModule {
                 let this_body = body.take().expect("a body for every attempt");
                 let spare = this_body.try_clone();
                 match self.write_once(this_body, meta.clone()).await {
-                    Err(e) => match (self.config.retry.delay_after(attempt, &e), spare) {
-                        (Some(delay), Some(spare)) => {
+                    Err(WriteFailure { error: e, may_retry }) => match (self.config.retry.delay_after(attempt, &e), spare) {
+                        (Some(delay), Some(spare)) if may_retry => {
                             tracing::info!(attempt, delay_ms = delay.as_millis() as u64, error = %self.decorate(e, op), "retrying write");
                             self.metrics.add_retry();
                             tokio::time::sleep(delay).await;
@@ -240,7 +293,7 @@ impl StorageModule for LayeredModule {
                         }
                         _ => return Err(e),
                     },
-                    ok => return ok,
+                    Ok(receipt) => return Ok(receipt),
                 }
             }
         }
@@ -257,7 +310,7 @@ impl StorageModule for LayeredModule {
             if let Some(r) = &range {
                 r.check()?;
             }
-            self.retrying(op, self.config.timeouts.first_byte, || self.inner.read(object_id, range)).await
+            self.retrying(op, started, self.config.timeouts.first_byte, || self.inner.read(object_id, range)).await
         }
         .instrument(self.span(op))
         .await;
@@ -284,9 +337,7 @@ impl StorageModule for LayeredModule {
 
     async fn list(&self, request: &ListRequest) -> Result<ListPage> {
         self.call(Operation::List, || async move {
-            if request.limit == Some(0) {
-                return Err(StorageError::invalid_input("list limit must be at least 1"));
-            }
+            request.check()?;
             self.inner.list(request).await
         })
         .await

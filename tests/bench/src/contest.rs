@@ -1,0 +1,400 @@
+//! Transfer contests: CSAL through the router against its peers on one
+//! backend, in one run. Every upload and every download runs in a child
+//! process of its own (this binary re-executed with the hidden `transfer`
+//! command), so each peak RSS (VmHWM) belongs to one client doing one
+//! transfer, and one client's allocations cannot help or hurt another.
+//!
+//! The body is generated chunk by chunk (`source`), never held whole;
+//! downloads are streamed and discarded, their byte count and CRC32C
+//! checked against the source, so a short or corrupt transfer fails the
+//! benchmark instead of looking fast.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use crate::Figure;
+use crate::child::run_child;
+use crate::peers::AnyPeer;
+use crate::rss::peak_rss_kib;
+use crate::source::{self, Digest};
+
+/// Part size and parts in flight, the same for every client that has the knobs.
+pub const PART_SIZE: usize = 8 << 20;
+pub const CONCURRENCY: usize = 4;
+/// Peak RSS target of one CSAL transfer.
+pub const RSS_TARGET_MIB: f64 = 64.0;
+/// Every object of the contests lives under this prefix.
+const PREFIX: &str = "bench/";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    S3,
+    LocalFs,
+    Gcs,
+    Azure,
+}
+
+impl Backend {
+    pub const ALL: [Backend; 4] = [Backend::S3, Backend::LocalFs, Backend::Gcs, Backend::Azure];
+
+    /// CSAL first, then its peers.
+    pub fn clients(self) -> &'static [Client] {
+        match self {
+            Backend::S3 => &[Client::Csal, Client::AwsSdkS3, Client::ObjectStore, Client::Opendal],
+            Backend::LocalFs => &[Client::Csal, Client::TokioFs, Client::ObjectStore],
+            Backend::Gcs | Backend::Azure => &[Client::Csal, Client::ObjectStore],
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Backend::S3 => "s3 on s3s-fs",
+            Backend::LocalFs => "local_fs",
+            Backend::Gcs => "gcs on fake-gcs-server",
+            Backend::Azure => "azure_blob on Azurite",
+        }
+    }
+
+    /// For file names and the `transfer` argument.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Backend::S3 => "s3",
+            Backend::LocalFs => "local-fs",
+            Backend::Gcs => "gcs",
+            Backend::Azure => "azure",
+        }
+    }
+
+    /// How each client uploads (for the notes under the table).
+    fn upload_notes(self) -> Vec<String> {
+        let parts = format!("{} MiB parts, {CONCURRENCY} in flight", PART_SIZE >> 20);
+        match self {
+            Backend::S3 => vec![
+                format!("every client: multipart upload, {parts}"),
+                "checksums sent: csal-s3 CRC32C per part (its default; the server verifies it); aws-sdk-s3 its default (CRC32 per part); object_store and OpenDAL none (their defaults)".into(),
+            ],
+            Backend::LocalFs => vec![
+                "csal: local_fs (temp file, fsync, hard link to a fresh id, fsync of the directory)".into(),
+                "tokio::fs: create, write, fsync of the file and the directory".into(),
+                format!("object_store LocalFileSystem: WriteMultipart ({parts}), then fsync of the file and the directory, for the same durability (it does not fsync by itself)"),
+            ],
+            Backend::Gcs => vec![
+                "csal: gcs resumable upload, 8 MiB chunks (one in flight: GCS resumable uploads are sequential)".into(),
+                "object_store: one PUT of the whole body (held in memory): fake-gcs-server has no XML multipart upload, which is what object_store's GCS store uses for streaming".into(),
+            ],
+            Backend::Azure => vec![
+                "csal: azure_blob staged blocks of 8 MiB (its default), Put Block List".into(),
+                format!("object_store: WriteMultipart, {parts} (Put Block, Put Block List)"),
+            ],
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Client {
+    Csal,
+    AwsSdkS3,
+    ObjectStore,
+    Opendal,
+    TokioFs,
+}
+
+impl Client {
+    pub fn label(self) -> &'static str {
+        match self {
+            Client::Csal => "CSAL (router)",
+            Client::AwsSdkS3 => "aws-sdk-s3 (raw calls)",
+            Client::ObjectStore => "object_store",
+            Client::Opendal => "OpenDAL",
+            Client::TokioFs => "tokio::fs",
+        }
+    }
+
+    /// The clap (kebab-case) argument.
+    pub fn arg(self) -> &'static str {
+        match self {
+            Client::Csal => "csal",
+            Client::AwsSdkS3 => "aws-sdk-s3",
+            Client::ObjectStore => "object-store",
+            Client::Opendal => "opendal",
+            Client::TokioFs => "tokio-fs",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Op {
+    Upload,
+    Download,
+}
+
+impl Op {
+    pub fn arg(self) -> &'static str {
+        match self {
+            Op::Upload => "upload",
+            Op::Download => "download",
+        }
+    }
+}
+
+/// What a `transfer` child prints, as its last line of stdout.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Outcome {
+    seconds: f64,
+    /// Key to read back (after an upload) or the one read.
+    key: String,
+    /// Of the downloaded body.
+    digest: Option<Digest>,
+    peak_rss_kib: u64,
+}
+
+// ---- child side ----
+
+/// Child: one transfer by one client; prints an [`Outcome`]. A download
+/// deletes its object afterwards (not timed).
+pub async fn child(backend: Backend, client: Client, op: Op, size: u64, key: &str) -> Result<()> {
+    let peer = AnyPeer::connect(backend, client)?;
+    let started = Instant::now();
+    let (key, digest) = match op {
+        Op::Upload => (peer.upload(key, size).await?, None),
+        Op::Download => (key.to_owned(), Some(peer.download(key).await?)),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let peak_rss_kib = peak_rss_kib()?;
+    if op == Op::Download {
+        peer.delete(&key).await?;
+    }
+    println!("{}", serde_json::to_string(&Outcome { seconds, key, digest, peak_rss_kib })?);
+    Ok(())
+}
+
+// ---- parent side ----
+
+/// Best time and worst peak RSS of one client for one operation.
+#[derive(Clone, Copy)]
+pub struct Measure {
+    pub seconds: f64,
+    pub peak_rss_kib: u64,
+}
+
+impl Measure {
+    fn merge(self, other: Measure) -> Measure {
+        Measure { seconds: self.seconds.min(other.seconds), peak_rss_kib: self.peak_rss_kib.max(other.peak_rss_kib) }
+    }
+}
+
+/// The results of [`compare`], indexed like `backend.clients()`.
+pub struct Comparison {
+    pub backend: Backend,
+    pub size: u64,
+    rounds: u32,
+    pub upload: Vec<Measure>,
+    pub download: Vec<Measure>,
+}
+
+async fn transfer(
+    backend: Backend,
+    client: Client,
+    op: Op,
+    size: u64,
+    key: &str,
+    env: &[(String, String)],
+) -> Result<Outcome> {
+    let size = size.to_string();
+    let args = ["--size", &size, "transfer", backend.slug(), client.arg(), op.arg(), "--key", key];
+    let line = run_child(&args, env).await?;
+    serde_json::from_str(&line).with_context(|| format!("child output {line:?}"))
+}
+
+/// Bucket / container / directory in place before the children run.
+async fn prepare(backend: Backend, local_root: &std::path::Path) -> Result<()> {
+    match backend {
+        Backend::S3 => {
+            let sdk = crate::peers::aws_sdk::client(&crate::env::S3Server::from_env()?);
+            // Already there (an earlier run) is fine; HEAD is the real check.
+            let _ = sdk.create_bucket().bucket(crate::env::BUCKET).send().await;
+            sdk.head_bucket().bucket(crate::env::BUCKET).send().await.context("S3 bucket")?;
+        }
+        Backend::Gcs => {
+            let cfg = serde_json::json!({ "bucket": crate::env::BUCKET, "endpoint": crate::env::gcs_endpoint()? });
+            csal_gcs::GcsModule::new(serde_json::from_value(cfg)?)?.create_bucket("csal-bench").await?;
+        }
+        Backend::Azure => {
+            let (_, cfg) = crate::env::csal_instance(Backend::Azure)?;
+            csal_azure_blob::AzureBlobModule::new(serde_json::from_value(cfg)?)?.create_container().await?;
+        }
+        Backend::LocalFs => std::fs::create_dir_all(local_root)?,
+    }
+    Ok(())
+}
+
+/// Every client of `backend`, `rounds` times (order rotated each round so
+/// none always goes first); best time, worst peak RSS.
+pub async fn compare(backend: Backend, size: u64, rounds: u32) -> Result<Comparison> {
+    anyhow::ensure!(size > 0, "--size must be at least 1 byte");
+    // local_fs stores under target/ (a real disk, not a tmpfs /tmp).
+    let local = tempfile::tempdir_in(std::env::current_dir()?.join("target"))?;
+    let env = vec![(crate::env::LOCAL_ROOT_VAR.to_owned(), local.path().display().to_string())];
+    prepare(backend, local.path()).await?;
+    let clients = backend.clients();
+    let expected = Digest::of_source(size);
+    let mut upload: Vec<Option<Measure>> = vec![None; clients.len()];
+    let mut download = upload.clone();
+    let rounds = rounds.max(1);
+    for round in 0..rounds {
+        let mut order: Vec<usize> = (0..clients.len()).collect();
+        order.rotate_left(round as usize % clients.len());
+        for i in order {
+            let client = clients[i];
+            eprintln!(
+                "csal-bench: {} {} MiB, round {}/{rounds}: {}",
+                backend.title(),
+                size >> 20,
+                round + 1,
+                client.label()
+            );
+            let key = format!("{PREFIX}{}-{round}.bin", client.arg());
+            let up = transfer(backend, client, Op::Upload, size, &key, &env).await?;
+            let down = transfer(backend, client, Op::Download, size, &up.key, &env).await?;
+            anyhow::ensure!(
+                down.digest == Some(expected),
+                "{} on {}: downloaded {:?}, expected {expected:?}",
+                client.label(),
+                backend.title(),
+                down.digest
+            );
+            let measure = |o: &Outcome| Measure { seconds: o.seconds, peak_rss_kib: o.peak_rss_kib };
+            upload[i] = Some(upload[i].map_or(measure(&up), |m| m.merge(measure(&up))));
+            download[i] = Some(download[i].map_or(measure(&down), |m| m.merge(measure(&down))));
+        }
+    }
+    let done = |v: Vec<Option<Measure>>| v.into_iter().map(|m| m.expect("every client ran")).collect();
+    Ok(Comparison { backend, size, rounds, upload: done(upload), download: done(download) })
+}
+
+// ---- report ----
+
+pub fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// One client's line of a comparison table.
+pub struct Row {
+    pub client: Client,
+    pub seconds: f64,
+    pub mib_s: f64,
+    /// Speed relative to the fastest peer (for CSAL) or to CSAL (for a peer).
+    pub ratio: f64,
+    pub rss_mib: f64,
+}
+
+impl Comparison {
+    pub fn size_mib(&self) -> f64 {
+        self.size as f64 / (1024.0 * 1024.0)
+    }
+
+    pub fn measures(&self, op: Op) -> &[Measure] {
+        match op {
+            Op::Upload => &self.upload,
+            Op::Download => &self.download,
+        }
+    }
+
+    pub fn rows(&self, op: Op) -> Vec<Row> {
+        let speeds: Vec<f64> = self.measures(op).iter().map(|m| self.size_mib() / m.seconds).collect();
+        let csal = speeds[0];
+        self.backend
+            .clients()
+            .iter()
+            .zip(self.measures(op))
+            .zip(&speeds)
+            .map(|((&client, m), &speed)| Row {
+                client,
+                seconds: m.seconds,
+                mib_s: speed,
+                ratio: if client == Client::Csal { csal / self.best_peer(op).1 } else { speed / csal },
+                rss_mib: mib(m.peak_rss_kib),
+            })
+            .collect()
+    }
+
+    /// The fastest peer and its MiB/s.
+    pub fn best_peer(&self, op: Op) -> (Client, f64) {
+        self.backend
+            .clients()
+            .iter()
+            .zip(self.measures(op))
+            .skip(1)
+            .map(|(&c, m)| (c, self.size_mib() / m.seconds))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("every backend has a peer")
+    }
+
+    fn notes(&self) -> Vec<String> {
+        let mut lines = vec![format!(
+            "{:.0} MiB generated in {} KiB chunks (never held whole, except where said); best of {} round(s), client order rotated each round; each transfer in its own child process (peak RSS = its VmHWM, worst round)",
+            self.size_mib(),
+            source::CHUNK >> 10,
+            self.rounds
+        )];
+        lines.extend(self.backend.upload_notes());
+        lines.push("download: one streaming GET, every byte counted and CRC32C-checked against the source".into());
+        lines
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut out = format!("### {} ({:.0} MiB)\n\n", self.backend.title(), self.size_mib());
+        for line in self.notes() {
+            out.push_str(&format!("- {line}\n"));
+        }
+        out.push_str("\n| op | client | seconds | MiB/s | ratio | peak RSS MiB |\n|---|---|---|---|---|---|\n");
+        for op in [Op::Upload, Op::Download] {
+            for r in self.rows(op) {
+                let ratio = if r.client == Client::Csal {
+                    format!("**{:.2}x** of the fastest peer", r.ratio)
+                } else {
+                    format!("{:.2}x of CSAL", r.ratio)
+                };
+                out.push_str(&format!(
+                    "| {} | {} | {:.2} | {:.1} | {ratio} | {:.1} |\n",
+                    op.arg(),
+                    r.client.label(),
+                    r.seconds,
+                    r.mib_s,
+                    r.rss_mib
+                ));
+            }
+        }
+        out
+    }
+
+    /// Summary lines: CSAL against the fastest peer per direction, and CSAL's peak RSS.
+    pub fn figures(&self) -> Vec<Figure> {
+        let mut figures = Vec::new();
+        for op in [Op::Upload, Op::Download] {
+            let csal = &self.rows(op)[0];
+            let (peer, peer_speed) = self.best_peer(op);
+            figures.push(Figure {
+                name: format!(
+                    "{} {} {:.0} MiB: CSAL vs the fastest peer ({})",
+                    self.backend.title(),
+                    op.arg(),
+                    self.size_mib(),
+                    peer.label()
+                ),
+                value: format!("{:.2}x ({:.0} vs {:.0} MiB/s)", csal.ratio, csal.mib_s, peer_speed),
+                target: ">= 1.00x".into(),
+                met: csal.ratio >= 1.0,
+            });
+        }
+        let rss = mib(self.upload[0].peak_rss_kib.max(self.download[0].peak_rss_kib));
+        figures.push(Figure {
+            name: format!("{} {:.0} MiB: peak RSS of one CSAL transfer", self.backend.title(), self.size_mib()),
+            value: format!("{rss:.1} MiB"),
+            target: format!("<= {RSS_TARGET_MIB:.0} MiB"),
+            met: rss <= RSS_TARGET_MIB,
+        });
+        figures
+    }
+}

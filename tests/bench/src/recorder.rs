@@ -1,0 +1,403 @@
+//! Recorder-shaped load: many cameras writing short segments at once, the
+//! way a video recorder uses storage. `WRITERS` concurrent writers each
+//! write 4 MiB segments, one after the other, for a fixed time, through
+//! one client (one CSAL `StorageRouter`, one object_store store, one
+//! OpenDAL operator) to s3s-fs; then the same through the csal-testkit
+//! fault proxy, which answers 1 % of requests with a reset or a
+//! `503 SlowDown` (Retry-After: 1 s).
+//!
+//! Each segment is a one-shot stream of fresh 256 KiB chunks (CSAL:
+//! `ByteStream::new`, not replayable), as a recorder hands it over; the
+//! peers get the same chunks as their in-memory payload types (object_store
+//! `PutPayload`, OpenDAL `Buffer`). Every client runs in a child process of
+//! its own (peak RSS = its VmHWM); the proxy runs in the parent.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use csal_core::{ByteStream, InstanceDefinition, StorageRouter, WriteMeta};
+use csal_testkit::{FaultPlan, FaultProxy};
+
+use crate::Figure;
+use crate::child::run_child;
+use crate::contest::{Client, mib};
+use crate::env::{BUCKET, S3Server};
+use crate::source;
+
+/// Clients of the load, CSAL first.
+pub const CLIENTS: [Client; 3] = [Client::Csal, Client::ObjectStore, Client::Opendal];
+const PREFIX: &str = "rec/";
+/// Injected fault rates: half resets, half `503 SlowDown`.
+const RESET_RATE: f64 = 0.005;
+const SLOW_DOWN_RATE: f64 = 0.005;
+
+/// Shape of the load.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    pub writers: usize,
+    pub segment: u64,
+    pub secs: u64,
+}
+
+/// What a `recorder` child prints (last line of stdout).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct LoadOutcome {
+    pub seconds: f64,
+    pub segments: u64,
+    pub bytes: u64,
+    pub failures: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub peak_rss_kib: u64,
+    /// Most sockets the process had open at once (sampled every 100 ms).
+    pub max_connections: u64,
+    pub first_error: Option<String>,
+    /// Requests the proxy broke (filled in by the parent).
+    #[serde(default)]
+    pub faults_injected: u64,
+}
+
+impl LoadOutcome {
+    pub fn mib_s(&self) -> f64 {
+        self.bytes as f64 / (1024.0 * 1024.0) / self.seconds
+    }
+    pub fn segments_s(&self) -> f64 {
+        (self.segments - self.failures) as f64 / self.seconds
+    }
+}
+
+// ---- child side ----
+
+/// One client's way of writing a segment.
+enum SegmentWriter {
+    Csal(StorageRouter),
+    ObjectStore(Arc<dyn object_store::ObjectStore>),
+    OpenDal(opendal::Operator),
+}
+
+impl SegmentWriter {
+    fn new(client: Client, server: &S3Server) -> Result<Self> {
+        Ok(match client {
+            Client::Csal => SegmentWriter::Csal(StorageRouter::from_definitions(&[InstanceDefinition::new(
+                "rec",
+                "s3",
+                crate::env::s3_config(server),
+            )])),
+            Client::ObjectStore => SegmentWriter::ObjectStore(crate::peers::object_store::s3_store(server)?),
+            Client::Opendal => SegmentWriter::OpenDal(crate::peers::opendal::OpenDal::new(server, true)?.op),
+            other => anyhow::bail!("{} has no recorder load", other.label()),
+        })
+    }
+
+    async fn write(&self, key: &str, chunks: Vec<Bytes>, size: u64) -> Result<()> {
+        match self {
+            SegmentWriter::Csal(router) => {
+                let body = ByteStream::new(futures::stream::iter(chunks.into_iter().map(Ok)), Some(size));
+                router.write("rec", body, WriteMeta::new(key)).await?;
+            }
+            SegmentWriter::ObjectStore(store) => {
+                use object_store::ObjectStoreExt;
+                store.put(&object_store::path::Path::from(key), object_store::PutPayload::from_iter(chunks)).await?;
+            }
+            SegmentWriter::OpenDal(op) => {
+                op.write(key, opendal::Buffer::from(chunks)).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sockets this process has open now.
+fn open_sockets() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return 0 };
+    dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count() as u64
+}
+
+/// Child: run the load with `client` against `endpoint`; prints a [`LoadOutcome`].
+pub async fn child(client: Client, endpoint: &str, shape: Shape) -> Result<()> {
+    let server = S3Server::from_env()?.via(endpoint);
+    let writer = Arc::new(SegmentWriter::new(client, &server)?);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(shape.secs);
+    let (bytes, failures, max_conns) =
+        (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
+    let sampler = {
+        let max_conns = max_conns.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                tick.tick().await;
+                max_conns.fetch_max(open_sockets(), Ordering::Relaxed);
+            }
+        })
+    };
+    let mut tasks = Vec::with_capacity(shape.writers);
+    for w in 0..shape.writers {
+        let (writer, bytes, failures, first_error) =
+            (writer.clone(), bytes.clone(), failures.clone(), first_error.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies_us = Vec::new();
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let key = format!("{PREFIX}{}/cam-{w:03}/{n:06}.ts", client.arg());
+                let chunks: Vec<Bytes> = source::chunks(shape.segment).collect();
+                let began = Instant::now();
+                let result = writer.write(&key, chunks, shape.segment).await;
+                latencies_us.push(began.elapsed().as_micros() as u64);
+                match result {
+                    Ok(()) => {
+                        bytes.fetch_add(shape.segment, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                        first_error.lock().expect("error slot").get_or_insert_with(|| format!("{e:#}"));
+                    }
+                }
+                n += 1;
+            }
+            latencies_us
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await?);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    sampler.abort();
+    latencies.sort_unstable();
+    let quantile = |q: f64| {
+        let i = ((q * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len().max(1)) - 1;
+        latencies.get(i).copied().unwrap_or(0) as f64 / 1000.0
+    };
+    let outcome = LoadOutcome {
+        seconds,
+        segments: latencies.len() as u64,
+        bytes: bytes.load(Ordering::Relaxed),
+        failures: failures.load(Ordering::Relaxed),
+        p50_ms: quantile(0.50),
+        p99_ms: quantile(0.99),
+        max_ms: latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
+        peak_rss_kib: crate::rss::peak_rss_kib()?,
+        max_connections: max_conns.load(Ordering::Relaxed),
+        first_error: first_error.lock().expect("error slot").take(),
+        faults_injected: 0,
+    };
+    println!("{}", serde_json::to_string(&outcome)?);
+    Ok(())
+}
+
+// ---- parent side ----
+
+/// Delete everything under [`PREFIX`] (a load leaves gigabytes behind).
+async fn clean(sdk: &aws_sdk_s3::Client) -> Result<()> {
+    use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+    loop {
+        let listed = sdk.list_objects_v2().bucket(BUCKET).prefix(PREFIX).max_keys(1000).send().await?;
+        let ids: Vec<ObjectIdentifier> = listed
+            .contents()
+            .iter()
+            .filter_map(|o| ObjectIdentifier::builder().set_key(o.key().map(str::to_owned)).build().ok())
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        sdk.delete_objects()
+            .bucket(BUCKET)
+            .delete(Delete::builder().set_objects(Some(ids)).quiet(true).build()?)
+            .send()
+            .await?;
+    }
+}
+
+/// The two phases of the load.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Clean,
+    Faults,
+}
+
+impl Phase {
+    pub fn label(self) -> &'static str {
+        match self {
+            Phase::Clean => "no faults",
+            Phase::Faults => "1 % faults (resets, 503 SlowDown)",
+        }
+    }
+}
+
+/// Per phase, per client (indexed like [`CLIENTS`]): the round with the
+/// highest throughput, but the most failures seen in any round.
+pub struct LoadReport {
+    pub shape: Shape,
+    pub rounds: u32,
+    pub results: Vec<(Phase, Vec<LoadOutcome>)>,
+}
+
+pub async fn run(shape: Shape, rounds: u32) -> Result<LoadReport> {
+    let server = S3Server::from_env()?;
+    let sdk = crate::peers::aws_sdk::client(&server);
+    let _ = sdk.create_bucket().bucket(BUCKET).send().await;
+    clean(&sdk).await?;
+    let rounds = rounds.max(1);
+    let mut results = Vec::new();
+    for phase in [Phase::Clean, Phase::Faults] {
+        let mut best: Vec<Option<LoadOutcome>> = vec![None; CLIENTS.len()];
+        for round in 0..rounds {
+            let mut order: Vec<usize> = (0..CLIENTS.len()).collect();
+            order.rotate_left(round as usize % CLIENTS.len());
+            for i in order {
+                let client = CLIENTS[i];
+                eprintln!(
+                    "csal-bench: recorder load ({}), round {}/{rounds}: {}",
+                    phase.label(),
+                    round + 1,
+                    client.label()
+                );
+                let proxy = match phase {
+                    Phase::Clean => None,
+                    Phase::Faults => {
+                        let plan = FaultPlan::seeded(0xC5A1 + u64::from(round))
+                            .resets(RESET_RATE)
+                            .slow_downs(SLOW_DOWN_RATE, 1);
+                        Some(FaultProxy::start(&server.endpoint, plan).await.context("fault proxy")?)
+                    }
+                };
+                let endpoint = proxy.as_ref().map_or_else(|| server.endpoint.clone(), FaultProxy::url);
+                let (secs, writers, segment) =
+                    (shape.secs.to_string(), shape.writers.to_string(), shape.segment.to_string());
+                let args = [
+                    "recorder",
+                    client.arg(),
+                    "--endpoint",
+                    &endpoint,
+                    "--secs",
+                    &secs,
+                    "--writers",
+                    &writers,
+                    "--segment",
+                    &segment,
+                ];
+                let line = run_child(&args, &[]).await?;
+                let mut outcome: LoadOutcome =
+                    serde_json::from_str(&line).with_context(|| format!("child output {line:?}"))?;
+                outcome.faults_injected = proxy.as_ref().map_or(0, |p| p.faults_injected() as u64);
+                drop(proxy);
+                clean(&sdk).await?;
+                best[i] = Some(match best[i].take() {
+                    None => outcome,
+                    Some(prev) => {
+                        let failures = prev.failures.max(outcome.failures);
+                        let mut keep = if outcome.mib_s() > prev.mib_s() { outcome } else { prev };
+                        keep.failures = keep.failures.max(failures);
+                        keep
+                    }
+                });
+            }
+        }
+        results.push((phase, best.into_iter().map(|o| o.expect("every client ran")).collect()));
+    }
+    Ok(LoadReport { shape, rounds, results })
+}
+
+impl LoadReport {
+    fn title(&self) -> String {
+        format!("{} writers x {} MiB segments, {} s", self.shape.writers, self.shape.segment >> 20, self.shape.secs)
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut out = format!("### Recorder load on s3s-fs ({})\n\n", self.title());
+        out.push_str(&format!(
+            "- each writer writes one-shot segments back to back; one router / store / operator per client; best of {} round(s) by throughput (failures: the worst round), client order rotated\n",
+            self.rounds
+        ));
+        out.push_str("- object_store with its default retry config; OpenDAL with `RetryLayer` (jittered); CSAL with its default layers (retries for transient errors; csal-s3 resends a buffered single PUT itself)\n");
+        out.push_str("- latency: from the write call to its result, per segment; connections: most sockets open at once in the client process\n\n");
+        out.push_str("| phase | client | segments/s | MiB/s | p50 ms | p99 ms | max ms | failed writes | faults injected | peak RSS MiB | connections |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+        for (phase, outcomes) in &self.results {
+            for (client, o) in CLIENTS.iter().zip(outcomes) {
+                out.push_str(&format!(
+                    "| {} | {} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} | {} | {} | {:.0} | {} |\n",
+                    phase.label(),
+                    client.label(),
+                    o.segments_s(),
+                    o.mib_s(),
+                    o.p50_ms,
+                    o.p99_ms,
+                    o.max_ms,
+                    o.failures,
+                    o.faults_injected,
+                    mib(o.peak_rss_kib),
+                    o.max_connections
+                ));
+            }
+        }
+        for (phase, outcomes) in &self.results {
+            for (client, o) in CLIENTS.iter().zip(outcomes) {
+                if let Some(e) = &o.first_error {
+                    out.push_str(&format!(
+                        "\nFirst failed write of {} ({}): `{}`\n",
+                        client.label(),
+                        phase.label(),
+                        e.replace('`', "'")
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    pub fn figures(&self) -> Vec<Figure> {
+        let mut figures = Vec::new();
+        for (phase, outcomes) in &self.results {
+            let csal = &outcomes[0];
+            let best_speed = outcomes[1..]
+                .iter()
+                .zip(&CLIENTS[1..])
+                .max_by(|a, b| a.0.mib_s().total_cmp(&b.0.mib_s()))
+                .expect("peers");
+            let best_p99 = outcomes[1..]
+                .iter()
+                .zip(&CLIENTS[1..])
+                .min_by(|a, b| a.0.p99_ms.total_cmp(&b.0.p99_ms))
+                .expect("peers");
+            let ratio = csal.mib_s() / best_speed.0.mib_s();
+            figures.push(Figure {
+                name: format!(
+                    "recorder load ({}), {}: CSAL throughput vs the best peer ({})",
+                    self.title(),
+                    phase.label(),
+                    best_speed.1.label()
+                ),
+                value: format!("{ratio:.2}x ({:.0} vs {:.0} MiB/s)", csal.mib_s(), best_speed.0.mib_s()),
+                target: ">= 1.00x".into(),
+                met: ratio >= 1.0,
+            });
+            figures.push(Figure {
+                name: format!(
+                    "recorder load, {}: CSAL p99 write latency vs the best peer's ({})",
+                    phase.label(),
+                    best_p99.1.label()
+                ),
+                value: format!("{:.0} vs {:.0} ms", csal.p99_ms, best_p99.0.p99_ms),
+                target: "<= the peer's".into(),
+                met: csal.p99_ms <= best_p99.0.p99_ms,
+            });
+            if *phase == Phase::Faults {
+                figures.push(Figure {
+                    name: "recorder load, 1 % faults: CSAL writes failed to the caller".into(),
+                    value: format!("{} of {} ({} faults injected)", csal.failures, csal.segments, csal.faults_injected),
+                    target: "0".into(),
+                    met: csal.failures == 0 && csal.faults_injected > 0,
+                });
+            }
+        }
+        figures
+    }
+}
