@@ -29,9 +29,9 @@ pub use body::{ANSWER_BODY_LIMIT, read_answer, read_json};
 pub use client::HttpOptions;
 pub use error::{ERROR_BODY_LIMIT, ErrorAnswer, StatusTable, one_line, retry_after, transport_error};
 pub use ranged::{ContentRange, follow_download, ranged_body, ranged_stream};
-pub use walk::{FolderWalk, join_path, may_contain};
 #[cfg(feature = "fuzzing")]
 pub use walk::fuzz_continuation_token;
+pub use walk::{FolderWalk, join_path, may_contain};
 
 /// reqwest, as the providers use it (one version for the workspace).
 pub use reqwest;

@@ -10,7 +10,9 @@
 
 use std::sync::Arc;
 
-use csal_core::{ByteStream, ErrorKind, Result, StorageError, WriteMeta, WriteReceipt, is_stale_temp, object_id_from_hint};
+use csal_core::{
+    ByteStream, ErrorKind, Result, StorageError, WriteMeta, WriteReceipt, is_stale_temp, object_id_from_hint,
+};
 use futures::StreamExt;
 use russh_sftp::protocol::OpenFlags;
 use tokio::io::AsyncWriteExt;
