@@ -23,7 +23,7 @@ use csal_core::{InstanceInfo, StorageError, find_provider, registered_providers}
 use serde_json::{Value, json};
 
 use crate::AdminState;
-use crate::pages::{check_module_name, status_for};
+use crate::pages::status_for;
 use crate::status::status_of;
 
 pub fn routes() -> Router<AdminState> {
@@ -126,7 +126,7 @@ fn empty_object() -> Value {
 }
 
 async fn create(State(state): State<AdminState>, Json(body): Json<CreateBody>) -> Result<Response, ApiError> {
-    check_module_name(&body.name).map_err(StorageError::invalid_input)?;
+    csal_catalog::check_module_name(&body.name)?;
     let reg = find_provider(&body.provider_type)?;
     reg.check_config(&body.config)?;
     let rec = state
@@ -173,7 +173,7 @@ async fn remove(State(state): State<AdminState>, Path(name): Path<String>) -> Re
 }
 
 async fn test(State(state): State<AdminState>, Path(name): Path<String>) -> ApiResult {
-    let report = state.catalog.router().test(&name).await?;
+    let report = state.catalog.test_module(&name, false).await?;
     Ok(Json(serde_json::to_value(report).unwrap_or(Value::Null)))
 }
 
@@ -204,9 +204,13 @@ fn policy_json(camera: &str, policy: &csal_catalog::CameraPolicy) -> Value {
     v
 }
 
+/// The policy that applies to the camera; `applies_from` is the camera's
+/// own id or `*` (the default policy).
 async fn get_policy(State(state): State<AdminState>, Path(camera): Path<String>) -> ApiResult {
-    let policy = state.catalog.get_policy(&camera).await?;
-    Ok(Json(policy_json(&camera, &policy)))
+    let (from, policy) = state.catalog.policy_in_effect(&camera).await?;
+    let mut v = policy_json(&camera, &policy);
+    v["applies_from"] = json!(from);
+    Ok(Json(v))
 }
 
 #[derive(serde::Deserialize)]

@@ -34,7 +34,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, post};
 use csal_catalog::Catalog;
-use csal_core::{InstanceStatus, Result, StorageError};
+use csal_core::{Result, StorageError};
 
 pub use status::{StatusView, status_of};
 
@@ -56,6 +56,9 @@ pub struct AdminState {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The recording gateway (`/v1/`), when this server runs one.
     pub gateway: Option<csal_spool::Gateway>,
+    /// The latest capacity forecast (refreshed after each round of health
+    /// checks; shown on the pages and in `/metrics`).
+    pub capacity: csal_spool::capacity::CapacityBoard,
 }
 
 impl AdminState {
@@ -68,12 +71,19 @@ impl AdminState {
             login_throttle: Default::default(),
             trusted_proxies: Vec::new(),
             gateway: None,
+            capacity: Default::default(),
         }
     }
 
     /// Serve the recording API (`/v1/`) through `gateway`.
     pub fn with_gateway(mut self, gateway: csal_spool::Gateway) -> Self {
         self.gateway = Some(gateway);
+        self
+    }
+
+    /// Share the capacity forecast the health loop refreshes.
+    pub fn with_capacity(mut self, capacity: csal_spool::capacity::CapacityBoard) -> Self {
+        self.capacity = capacity;
         self
     }
 
@@ -106,6 +116,7 @@ pub fn app(state: AdminState) -> Router {
         .route("/modules/{name}/authorize", post(oauth::start))
         .route("/modules/{name}/enable", post(pages::enable_module))
         .route("/modules/{name}/disable", post(pages::disable_module))
+        .route("/modules/{name}/canary/{switch}", post(pages::set_canary))
         .route("/modules/{name}/delete", post(pages::delete_module))
         .route("/policies", get(pages::policies).post(pages::save_policy))
         .route("/policies/{camera}/delete", post(pages::delete_policy))
@@ -139,27 +150,29 @@ async fn security_headers(mut resp: axum::response::Response) -> axum::response:
     resp
 }
 
-/// Health-check every ready instance now, then every `interval`, so the
-/// Module Manager shows a fresh status. Runs until the process ends.
-pub fn spawn_health_checks(catalog: Catalog, interval: Duration) -> tokio::task::JoinHandle<()> {
+/// Health-check every ready instance every `interval` (the first round
+/// after one interval: run [`check_all`] first), so the Module Manager
+/// shows a fresh status. Runs until the process ends.
+pub fn spawn_health_checks(
+    catalog: Catalog,
+    interval: Duration,
+    capacity: csal_spool::capacity::CapacityBoard,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            check_all(&catalog).await;
             tokio::time::sleep(interval).await;
+            check_all(&catalog, &capacity).await;
         }
     })
 }
 
-/// One health check of every ready instance, concurrently.
-pub async fn check_all(catalog: &Catalog) {
-    let router = catalog.router();
-    let names: Vec<String> =
-        router.instances().into_iter().filter(|i| i.status == InstanceStatus::Ready).map(|i| i.name).collect();
-    let checks = names.iter().map(|n| router.health_check(n));
-    for (name, result) in names.iter().zip(futures::future::join_all(checks).await) {
-        if let Ok(report) = result {
-            tracing::debug!(instance = %name, status = report.status.as_str(), "health check");
-        }
+/// One health round of every ready instance (with write canaries, see
+/// [`Catalog::check_health_now`]); then the capacity forecast, which
+/// amends the reports of targets filling up.
+pub async fn check_all(catalog: &Catalog, capacity: &csal_spool::capacity::CapacityBoard) {
+    catalog.check_health_now().await;
+    if let Err(e) = capacity.refresh(catalog).await {
+        tracing::warn!(error = %e, "capacity forecast failed");
     }
 }
 

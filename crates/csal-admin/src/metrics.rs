@@ -13,6 +13,9 @@ use crate::status::status_of;
 
 pub async fn prometheus(State(state): State<AdminState>) -> impl IntoResponse {
     let mut text = render(&state.catalog.router().instances());
+    if let Some(report) = state.capacity.latest() {
+        render_capacity(&mut text, &report);
+    }
     if let Some(gw) = &state.gateway {
         let cameras = state.catalog.camera_summaries().await.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "cannot read camera summaries for /metrics");
@@ -96,6 +99,29 @@ pub fn render_recording(
     );
 }
 
+/// The capacity forecast per target (from the last health round).
+pub fn render_capacity(out: &mut String, report: &csal_spool::capacity::CapacityReport) {
+    let mut metric = |name: &str, help: &str, value: &dyn Fn(&csal_spool::capacity::TargetCapacity) -> Option<f64>| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for t in &report.targets {
+            if let Some(v) = value(t) {
+                let _ = writeln!(out, "{name}{{target=\"{}\"}} {v}", esc(&t.target));
+            }
+        }
+    };
+    metric("csal_target_stored_bytes", "Bytes of segment copies CSAL stored on the target.", &|t| {
+        Some(t.stored_bytes as f64)
+    });
+    metric("csal_target_bytes_per_day", "Bytes stored on the target per day, over the last day.", &|t| {
+        Some(t.bytes_per_day as f64)
+    });
+    metric("csal_target_free_bytes", "Bytes CSAL may still write to the target (if it can tell).", &|t| {
+        t.free_bytes.map(|b| b as f64)
+    });
+    metric("csal_target_days_left", "Days until the target is full at its rate (if it fills).", &|t| t.days_left);
+}
+
 fn esc(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
@@ -120,6 +146,14 @@ pub fn render(instances: &[InstanceInfo]) -> String {
     for i in instances {
         if let Some(ms) = status_of(i).latency_ms {
             let _ = writeln!(out, "csal_health_latency_seconds{{{}}} {}", lbl(i), ms / 1000.0);
+        }
+    }
+    let _ =
+        writeln!(out, "# HELP csal_instance_free_bytes Bytes CSAL may still write, as the last health check reported.");
+    let _ = writeln!(out, "# TYPE csal_instance_free_bytes gauge");
+    for i in instances {
+        if let Some(free) = i.last_health.as_ref().and_then(|h| h.free_bytes()) {
+            let _ = writeln!(out, "csal_instance_free_bytes{{{}}} {free}", lbl(i));
         }
     }
     let with_metrics: Vec<_> = instances.iter().filter_map(|i| i.metrics.as_ref().map(|m| (i, m))).collect();

@@ -50,17 +50,6 @@ fn error_page(caller: &Caller, err: &StorageError) -> Response {
     (status_for(err), page("Error", "", caller.csrf(), body)).into_response()
 }
 
-/// Module names: what policies and the CLI refer to.
-pub fn check_module_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 64 {
-        return Err("name must have 1 to 64 characters".into());
-    }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || name.starts_with('.') {
-        return Err("name may only use letters, digits, '-', '_' and '.' (not first)".into());
-    }
-    Ok(())
-}
-
 // ---------------------------------------------------------------- login
 
 fn login_page(csrf: &str, error: Option<&str>) -> Markup {
@@ -250,7 +239,10 @@ pub async fn module_detail(
         Caller::Token { .. } => None,
     };
     match find_info(&state, &name) {
-        Ok(info) => detail_page(&info, &caller, None, flash).into_response(),
+        Ok(info) => {
+            let canary = state.catalog.canary_enabled(&info.name).await.unwrap_or(false);
+            detail_page(&info, &caller, None, flash, canary).into_response()
+        }
         Err(e) => error_page(&caller, &e),
     }
 }
@@ -265,14 +257,17 @@ fn find_info(state: &AdminState, name: &str) -> Result<InstanceInfo, StorageErro
         .ok_or_else(|| StorageError::not_found(format!("no storage module named '{name}'")))
 }
 
-fn detail_response(
+async fn detail_response(
     state: &AdminState,
     caller: &Caller,
     name: &str,
     test: Option<Result<HealthReport, StorageError>>,
 ) -> Response {
     match find_info(state, name) {
-        Ok(info) => detail_page(&info, caller, test, None).into_response(),
+        Ok(info) => {
+            let canary = state.catalog.canary_enabled(&info.name).await.unwrap_or(false);
+            detail_page(&info, caller, test, None, canary).into_response()
+        }
         Err(e) => error_page(caller, &e),
     }
 }
@@ -282,6 +277,7 @@ fn detail_page(
     caller: &Caller,
     test: Option<Result<HealthReport, StorageError>>,
     flash: Option<(bool, String)>,
+    canary: bool,
 ) -> Markup {
     let csrf = caller.csrf();
     let st = status_of(info);
@@ -330,6 +326,25 @@ fn detail_page(
                 dt { "Enabled" } dd { (if info.is_enabled { "yes" } else { "no" }) }
                 dt { "Status" } dd id="status" { (badge(st.status)) @if let Some(r) = &st.reason { div class="reason" { (r) } } }
                 dt { "Latency" } dd { (views::ms(st.latency_ms)) }
+                dt { "Canary" } dd id="canary" {
+                    @if canary {
+                        "on: each health check writes, reads back and deletes a small object "
+                        (post_button(&format!("{base}/canary/off"), csrf, "Turn off", "small secondary"))
+                    } @else {
+                        "off "
+                        (post_button(&format!("{base}/canary/on"), csrf, "Turn on", "small secondary"))
+                    }
+                }
+                @if let Some(line) = info.last_health.as_ref().and_then(views::capacity_line) {
+                    dt { "Capacity" } dd id="capacity" { (line) }
+                }
+                @if let Some(h) = info.last_health.as_ref().filter(|h| !h.details.is_empty()) {
+                    dt { "Health details" } dd id="health-details" {
+                        @for (key, value) in &h.details {
+                            code { (key) } " " (views::detail_value(key, value)) br;
+                        }
+                    }
+                }
                 @if let Some(line) = &oauth {
                     dt { "OAuth" } dd id="oauth-status" { (line) }
                 }
@@ -505,8 +520,8 @@ pub async fn create_module(
         ..Default::default()
     };
     let config = forms::config_from_form(reg, &fields, &mut form);
-    if let Err(e) = check_module_name(&form.name) {
-        form.errors.insert("name".into(), e);
+    if let Err(e) = csal_catalog::check_module_name(&form.name) {
+        form.errors.insert("name".into(), e.message().to_owned());
     }
     if !form.has_errors() {
         if let Err(e) = precheck(reg, &form.name, &config) {
@@ -605,8 +620,8 @@ pub async fn test_module(
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Response {
-    let result = state.catalog.router().test(&name).await;
-    detail_response(&state, &caller, &name, Some(result))
+    let result = state.catalog.test_module(&name, false).await;
+    detail_response(&state, &caller, &name, Some(result)).await
 }
 
 async fn set_enabled(state: &AdminState, caller: &Caller, name: &str, enabled: bool) -> Response {
@@ -635,6 +650,27 @@ pub async fn disable_module(
     Path(name): Path<String>,
 ) -> Response {
     set_enabled(&state, &caller, &name, false).await
+}
+
+/// `/modules/{name}/canary/{on|off}`: turn the write canary on or off.
+pub async fn set_canary(
+    State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Path((name, switch)): Path<(String, String)>,
+) -> Response {
+    let on = match switch.as_str() {
+        "on" => true,
+        "off" => false,
+        _ => return error_page(&caller, &StorageError::invalid_input("the canary is turned 'on' or 'off'")),
+    };
+    if let Err(e) = state.catalog.set_canary(&name, on).await {
+        return error_page(&caller, &e);
+    }
+    if on {
+        let _ = state.catalog.router().health_check(&name).await;
+        let _ = state.catalog.run_canary(&name).await;
+    }
+    Redirect::to(&format!("/modules/{}", seg(&name))).into_response()
 }
 
 pub async fn delete_module(
@@ -738,20 +774,6 @@ pub async fn policies(
     policies_page(&state, &caller, form.unwrap_or_default(), None).await
 }
 
-fn retention_text(p: &csal_catalog::CameraPolicy) -> String {
-    let mut parts = Vec::new();
-    if let Some(d) = p.retention_days {
-        parts.push(format!("{d} days"));
-    }
-    if let Some(b) = p.max_bytes {
-        parts.push(format!("at most {}", crate::views::bytes(b)));
-    }
-    for (t, d) in &p.keep_days {
-        parts.push(format!("{t}: {d} days"));
-    }
-    if parts.is_empty() { "forever".into() } else { parts.join(", ") }
-}
-
 async fn policies_page(
     state: &AdminState,
     caller: &Caller,
@@ -767,7 +789,7 @@ async fn policies_page(
     let status = if matches!(flash, Some((false, _))) { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let body = html! {
         h1 { "Camera storage policies" }
-        p class="muted" { "Each camera writes to its targets in order: the first that works takes the segment. With copies N, each segment must land on N distinct targets. Retention deletes what is older than the policy keeps, except what a legal hold covers." }
+        p class="muted" { "Each camera writes to its targets in order: the first that works takes the segment. With copies N, each segment must land on N distinct targets. Retention deletes what is older than the policy keeps, except what a legal hold covers. The policy of camera " code { "*" } " is the default: it applies to every camera without a policy of its own." }
         @if let Some((ok, msg)) = flash { div class={ "flash " (if ok { "ok" } else { "bad" }) } id="policy-flash" { (msg) } }
         @if list.is_empty() {
             div class="card" { "No camera policies yet." }
@@ -777,10 +799,10 @@ async fn policies_page(
                 tbody {
                     @for (cam, policy) in &list {
                         tr {
-                            td { code { (cam) } }
+                            td { code { (cam) } @if cam == csal_catalog::DEFAULT_POLICY { " " span class="tag" { "default" } } }
                             td { @for (n, t) in policy.targets.iter().enumerate() { @if n > 0 { " → " } code { (t) } } }
                             td { (policy.copies) }
-                            td { (retention_text(policy)) }
+                            td { (policy.retention_text()) }
                             td { div class="actions" {
                                 a class="btn small secondary" href={ "/policies?camera=" (seg(cam)) } { "Edit" }
                                 (post_button(&format!("/policies/{}/delete", seg(cam)), csrf, "Delete", "small danger"))
@@ -796,6 +818,7 @@ async fn policies_page(
             div class="field" {
                 label for="camera" { "Camera id" }
                 input type="text" id="camera" name="camera" value=(form.camera);
+                p class="help" { code { "*" } " sets the default policy." }
             }
             div class="field" {
                 label for="targets" { "Targets, one module name per line, in order" }

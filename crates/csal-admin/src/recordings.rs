@@ -33,6 +33,34 @@ fn error_view(caller: &Caller, e: &csal_core::StorageError) -> Response {
     (crate::pages::status_for(e), page("Recordings", "recordings", caller.csrf(), body)).into_response()
 }
 
+/// Every target's capacity forecast from the last health round.
+fn capacity_card(state: &AdminState) -> Markup {
+    let Some(report) = state.capacity.latest() else { return html! {} };
+    html! {
+        div class="card" id="capacity" {
+            h2 { "Capacity" }
+            p class="muted" { "At the rate each target filled over the last day; a target full in fewer than "
+                (report.horizon_days) " days turns degraded." }
+            table {
+                thead { tr { th { "Target" } th { "Stored" } th { "Copies" } th { "Per day" } th { "Free" } th { "Days left" } th { "Warning" } } }
+                tbody {
+                    @for t in &report.targets {
+                        tr {
+                            td { a href={ "/modules/" (seg(&t.target)) } { (t.target) } }
+                            td class="num" { (bytes(t.stored_bytes)) }
+                            td class="num" { (t.stored_copies) }
+                            td class="num" { (bytes(t.bytes_per_day)) }
+                            td class="num" { (t.free_bytes.map_or_else(|| "unknown".to_owned(), bytes)) }
+                            td class="num" { (t.days_left.map_or_else(|| "–".to_owned(), |d| format!("{d:.1}"))) }
+                            td class="reason" { (t.warning.clone().unwrap_or_default()) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn spool_card(state: &AdminState) -> Markup {
     let Some(gw) = &state.gateway else {
         return html! { div class="card muted" id="spool" { "This server runs without the recording gateway (no spool)." } };
@@ -76,7 +104,7 @@ pub async fn index(State(state): State<AdminState>, Extension(caller): Extension
         Ok(s) => s,
         Err(e) => return error_view(&caller, &e),
     };
-    let policies = state.catalog.list_policies().await.unwrap_or_default();
+    let policies = state.catalog.policies_in_effect().await.unwrap_or_default();
     let now = time_to_ms(SystemTime::now());
     let fsck: Option<serde_json::Value> = state
         .catalog
@@ -88,6 +116,7 @@ pub async fn index(State(state): State<AdminState>, Extension(caller): Extension
     let body = html! {
         h1 { "Recordings" }
         (spool_card(&state))
+        (capacity_card(&state))
         @if let Some(f) = &fsck {
             div class="card" id="fsck" {
                 h2 { "Last reconciliation" }
@@ -116,7 +145,8 @@ pub async fn index(State(state): State<AdminState>, Extension(caller): Extension
                 } }
                 tbody {
                     @for s in &summaries {
-                        @let policy = policies.iter().find(|(c, _)| c == &s.camera_id).map(|(_, p)| p);
+                        @let applied = policies.iter().find(|a| a.camera_id == s.camera_id);
+                        @let policy = applied.map(|a| &a.policy);
                         tr {
                             td { a href={ "/recordings/" (seg(&s.camera_id)) } { (s.camera_id) } }
                             td { (when(s.newest_end_ms)) }
@@ -133,6 +163,7 @@ pub async fn index(State(state): State<AdminState>, Extension(caller): Extension
                                     Some(p) => {
                                         @for (n, t) in p.targets.iter().enumerate() { @if n > 0 { " → " } code { (t) } }
                                         " " span class="tag" { (p.copies) " cop" (if p.copies == 1 { "y" } else { "ies" }) }
+                                        @if applied.is_some_and(|a| a.is_default) { " " span class="tag" title="the camera has no policy of its own" { "default" } }
                                     }
                                     None => span class="reason" { "no policy" },
                                 }

@@ -478,12 +478,12 @@ fn parse_cursor(text: &str) -> Option<(i64, String)> {
 /// /v1/cameras` and `csal cameras --json`).
 pub async fn camera_list(catalog: &csal_catalog::Catalog) -> Result<Vec<Value>, StorageError> {
     let summaries = catalog.camera_summaries().await?;
-    let policies = catalog.list_policies().await?;
+    let policies = catalog.policies_in_effect().await?;
     let now = csal_catalog::time_to_ms(std::time::SystemTime::now());
     Ok(summaries
         .iter()
         .map(|s| {
-            let policy = policies.iter().find(|(c, _)| c == &s.camera_id).map(|(_, p)| p);
+            let applied = policies.iter().find(|a| a.camera_id == s.camera_id);
             json!({
                 "camera_id": s.camera_id,
                 "segments": s.segments,
@@ -494,7 +494,9 @@ pub async fn camera_list(catalog: &csal_catalog::Catalog) -> Result<Vec<Value>, 
                 "undelivered": s.undelivered,
                 "undelivered_bytes": s.undelivered_bytes,
                 "oldest_undelivered_age_s": s.oldest_undelivered_ms.map(|t| (now - t).max(0) as f64 / 1000.0),
-                "policy": policy.map(|p| json!({"targets": p.targets, "copies": p.copies})),
+                "policy": applied.map(|a| json!({
+                    "targets": a.policy.targets, "copies": a.policy.copies, "default": a.is_default,
+                })),
             })
         })
         .collect())

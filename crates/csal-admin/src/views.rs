@@ -111,14 +111,31 @@ pub fn ms(v: Option<f64>) -> String {
 
 /// `1.5 MiB`.
 pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
+    csal_core::human_bytes(n)
+}
+
+/// "12.0 GiB stored by CSAL, 4.0 GiB/day, 30.0 GiB free: 7.5 days" from a
+/// health report the capacity forecast amended (None before it ran).
+pub fn capacity_line(health: &csal_core::HealthReport) -> Option<String> {
+    let detail = |key: &str| health.details.get(key).and_then(serde_json::Value::as_u64);
+    let stored = detail("stored_bytes")?;
+    let mut line = format!("{} stored by CSAL, {}/day", bytes(stored), bytes(detail("bytes_per_day").unwrap_or(0)));
+    if let Some(free) = health.free_bytes() {
+        line.push_str(&format!(", {} free", bytes(free)));
     }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if let Some(days) = health.details.get("days_left").and_then(serde_json::Value::as_f64) {
+        line.push_str(&format!(": full in {days:.1} days at this rate"));
+    }
+    Some(line)
+}
+
+/// A health detail for people: byte counts (`*_bytes`, quotas) in binary
+/// units, anything else as it came.
+pub fn detail_value(key: &str, value: &serde_json::Value) -> String {
+    match value.as_u64() {
+        Some(n) if key.ends_with("bytes") || key.ends_with("quota") || key == "quota" => bytes(n),
+        _ => value.as_str().map_or_else(|| value.to_string(), str::to_owned),
+    }
 }
 
 /// Percent-encode a path segment (module names are simple, but be safe).

@@ -341,6 +341,8 @@ async fn api_token_drives_the_json_api_and_metrics() {
         prom.body
     );
     assert!(prom.body.contains("csal_operation_duration_seconds_bucket"));
+    // Health details reach Prometheus too, not only the JSON API.
+    assert!(prom.body.contains(r#"csal_instance_free_bytes{instance="disk",provider="local_fs"} "#), "{}", prom.body);
     let _ = receipt;
 
     // Policies.
@@ -357,6 +359,77 @@ async fn api_token_drives_the_json_api_and_metrics() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(send(&app, call("DELETE", "/api/modules/disk", None)).await.status, StatusCode::NO_CONTENT);
     assert_eq!(send(&app, call("GET", "/api/modules/disk", None)).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn seed_style_names_and_the_default_policy_work_through_the_api_and_the_form() {
+    let f = fixture().await;
+    let token = f.catalog.create_token("ci", csal_catalog::TokenScope::Admin).await.unwrap();
+    let app = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()));
+    let auth = format!("Bearer {token}");
+    let call = |method: &str, path: &str, body: Option<Value>| {
+        let b = Request::builder().method(method).uri(path).header(header::AUTHORIZATION, &auth);
+        match body {
+            Some(v) => b.header(header::CONTENT_TYPE, "application/json").body(Body::from(v.to_string())).unwrap(),
+            None => b.body(Body::empty()).unwrap(),
+        }
+    };
+    // The seed's own example names, through the JSON API and the form.
+    for folder in ["archive", "backups"] {
+        std::fs::create_dir_all(f.root(folder)).unwrap();
+    }
+    let cfg = json!({"root": f.root("archive")});
+    let r = send(
+        &app,
+        call(
+            "POST",
+            "/api/modules",
+            Some(json!({"name": "mycloud:archive", "provider_type": "local_fs", "config": cfg})),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let (cookie, csrf) = login(&app).await;
+    let root = f.root("backups");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("provider_type", "local_fs"),
+        ("name", "gcs:corp-backups"),
+        ("enabled", "on"),
+        ("cfg.root", root.as_str()),
+    ];
+    let r = send(&app, post_form("/modules/new", Some(&cookie), &form)).await;
+    assert!(r.status.is_redirection(), "{} {}", r.status, r.body);
+    let page = send(&app, get("/modules/gcs%3Acorp-backups", Some(&cookie))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("gcs:corp-backups"));
+    assert!(page.body.contains(r#"id="health-details""#) && page.body.contains("free_bytes"), "{}", page.body);
+    for bad in ["..", ".hidden", "a/b", "a b"] {
+        let r = send(&app, call("POST", "/api/modules", Some(json!({"name": bad, "provider_type": "memory"})))).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {}", r.body);
+    }
+
+    // No policy for cam7: a clear NotFound; then the default applies.
+    assert_eq!(send(&app, call("GET", "/api/policies/cam7", None)).await.status, StatusCode::NOT_FOUND);
+    let r =
+        send(&app, call("PUT", "/api/policies/*", Some(json!({"targets": ["mycloud:archive", "gcs:corp-backups"]}))))
+            .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let v: Value = serde_json::from_str(&send(&app, call("GET", "/api/policies/cam7", None)).await.body).unwrap();
+    assert_eq!((v["applies_from"].as_str(), v["targets"][1].as_str()), (Some("*"), Some("gcs:corp-backups")), "{v}");
+    // A camera's own policy wins.
+    send(&app, call("PUT", "/api/policies/cam7", Some(json!({"targets": ["gcs:corp-backups"]})))).await;
+    let v: Value = serde_json::from_str(&send(&app, call("GET", "/api/policies/cam7", None)).await.body).unwrap();
+    assert_eq!((v["applies_from"].as_str(), v["targets"].as_array().unwrap().len()), (Some("cam7"), 1), "{v}");
+    // Writing for a camera without its own policy goes through the default.
+    let written = f
+        .catalog
+        .write_for_camera("cam8", csal_core::ByteStream::from_bytes(&b"frame"[..]), csal_core::WriteMeta::new("a.bin"))
+        .await
+        .unwrap();
+    assert_eq!(written.target, "mycloud:archive");
+    let policies = send(&app, get("/policies", Some(&cookie))).await;
+    assert!(policies.body.contains("default"), "{}", policies.body);
 }
 
 #[tokio::test]

@@ -17,7 +17,9 @@
 //! See docs/catalog.md for the schema, migrations, key handling and
 //! multi-node setup.
 
+mod bandwidth;
 mod crypto;
+mod health;
 mod migrate;
 mod policy;
 mod records;
@@ -38,20 +40,21 @@ use csal_sql::{Backend, DbLocation, map_sqlx};
 use sqlx::{AnyConnection, AnyPool, Row};
 use tokio::sync::watch;
 
+pub use bandwidth::NODE_LIMIT;
 pub use crypto::{MASTER_KEY_ENV, MasterKey};
 pub use migrate::SCHEMA_VERSION;
-pub use policy::CameraPolicy;
-pub use records::{CameraWrite, ModuleRecord, ModuleUpdate, NewModule};
+pub use policy::{AppliedPolicy, CameraPolicy, DEFAULT_POLICY};
+pub use records::{CameraWrite, ModuleRecord, ModuleUpdate, NewModule, check_module_name};
 pub use retention::{LegalHold, NewHold};
 pub use segments::{
     CameraSummary, CopyState, MAX_SEGMENT_PAGE, NewSegment, NodeSpool, SegmentCopy, SegmentQuery, SegmentRecord,
-    TimeSource, time_to_ms,
+    TargetUsage, TimeSource, time_to_ms,
 };
 pub use sessions::{SessionLimits, SessionRecord};
 pub use tokens::{ApiTokenInfo, LEGACY_TOKENS_SETTING, TokenScope, random_token};
 
 use crypto::Cipher;
-use records::{check_key, check_label, check_name, ms_to_time, now_ms};
+use records::{check_key, check_label, ms_to_time, now_ms};
 
 /// Knobs for [`Catalog::open_with`].
 #[derive(Debug, Clone)]
@@ -298,7 +301,7 @@ impl Catalog {
 
     /// Add an instance after checking its name and config.
     pub async fn create_module(&self, new: NewModule) -> Result<ModuleRecord> {
-        check_name(&new.name)?;
+        check_module_name(&new.name)?;
         check_label(new.label.as_deref())?;
         let registration = find_provider(&new.provider_type)?;
         let id = ulid::Ulid::new().to_string();
@@ -541,7 +544,8 @@ impl Catalog {
         policy::set_policy(self, camera_id, policy.into()).await
     }
 
-    /// A camera's storage policy (`NotFound` when it has none).
+    /// The storage policy that applies to a camera: its own, else the
+    /// default ([`DEFAULT_POLICY`]); `NotFound` when neither is set.
     pub async fn get_policy(&self, camera_id: &str) -> Result<CameraPolicy> {
         policy::get_policy(self, camera_id).await
     }
@@ -549,6 +553,18 @@ impl Catalog {
     /// Every camera policy, by camera id.
     pub async fn list_policies(&self) -> Result<Vec<(String, CameraPolicy)>> {
         policy::list_policies(self).await
+    }
+
+    /// The policy that applies to a camera and whose it is (the camera's
+    /// own id, or [`DEFAULT_POLICY`]).
+    pub async fn policy_in_effect(&self, camera_id: &str) -> Result<(String, CameraPolicy)> {
+        policy::policy_in_effect(self, camera_id).await
+    }
+
+    /// Every camera with its own policy or with recordings, and the policy
+    /// that applies to it (the default for recorded cameras without one).
+    pub async fn policies_in_effect(&self) -> Result<Vec<AppliedPolicy>> {
+        policy::policies_in_effect(self).await
     }
 
     /// Remove a camera's policy (removing a missing one succeeds).

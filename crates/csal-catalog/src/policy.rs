@@ -37,6 +37,21 @@ fn one() -> u32 {
 }
 
 impl CameraPolicy {
+    /// "30 days, at most 2.0 TiB, local: 7 days", or "forever".
+    pub fn retention_text(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(d) = self.retention_days {
+            parts.push(format!("{d} days"));
+        }
+        if let Some(b) = self.max_bytes {
+            parts.push(format!("at most {}", csal_core::human_bytes(b)));
+        }
+        for (t, d) in &self.keep_days {
+            parts.push(format!("{t}: {d} days"));
+        }
+        if parts.is_empty() { "forever".into() } else { parts.join(", ") }
+    }
+
     /// Targets in order, one copy, kept forever.
     pub fn new(targets: Vec<String>) -> Self {
         CameraPolicy { targets, copies: 1, ..Default::default() }
@@ -177,16 +192,69 @@ fn parse_policy(row: &sqlx::any::AnyRow, backend: Backend) -> Result<(String, Ca
     Ok((camera, policy))
 }
 
+/// The camera id of the default policy: it applies to every camera that
+/// has no policy of its own (set it like any other: `set_policy("*", ..)`).
+pub const DEFAULT_POLICY: &str = "*";
+
 pub(crate) async fn get_policy(catalog: &Catalog, camera_id: &str) -> Result<CameraPolicy> {
+    Ok(policy_in_effect(catalog, camera_id).await?.1)
+}
+
+/// The policy that applies to a camera, and whose it is: the camera's own
+/// id, or [`DEFAULT_POLICY`] when it has none.
+pub(crate) async fn policy_in_effect(catalog: &Catalog, camera_id: &str) -> Result<(String, CameraPolicy)> {
     check_key("camera id", camera_id)?;
     let backend = catalog.backend();
-    let row = sqlx::query(&format!("SELECT {POLICY_COLS} FROM camera_storage_policies WHERE camera_id = $1"))
-        .bind(camera_id)
-        .fetch_optional(catalog.pool())
-        .await
-        .map_err(|e| map_sqlx(e, backend, "read camera storage policy"))?
-        .ok_or_else(|| StorageError::not_found(format!("camera '{camera_id}' has no storage policy")))?;
-    Ok(parse_policy(&row, backend)?.1)
+    let rows = sqlx::query(&format!(
+        "SELECT {POLICY_COLS} FROM camera_storage_policies WHERE camera_id = $1 OR camera_id = $2"
+    ))
+    .bind(camera_id)
+    .bind(DEFAULT_POLICY)
+    .fetch_all(catalog.pool())
+    .await
+    .map_err(|e| map_sqlx(e, backend, "read camera storage policy"))?;
+    let mut found = rows.iter().map(|r| parse_policy(r, backend)).collect::<Result<Vec<_>>>()?;
+    // The camera's own policy wins over the default.
+    found.sort_by_key(|(camera, _)| camera == DEFAULT_POLICY);
+    found.into_iter().next().ok_or_else(|| {
+        StorageError::not_found(format!(
+            "camera '{camera_id}' has no storage policy and no default policy ('{DEFAULT_POLICY}') is set"
+        ))
+    })
+}
+
+/// Every camera that has its own policy or recordings in the index, with
+/// the policy that applies to it (a camera with recordings but neither
+/// its own nor a default policy is left out). What retention and fsck walk.
+pub(crate) async fn policies_in_effect(catalog: &Catalog) -> Result<Vec<AppliedPolicy>> {
+    let backend = catalog.backend();
+    let mut conn = catalog.pool().acquire().await.map_err(|e| map_sqlx(e, backend, "list policies"))?;
+    let mut own = all_policies(&mut conn, backend).await?;
+    let default = own.iter().position(|(c, _)| c == DEFAULT_POLICY).map(|i| own.remove(i).1);
+    let mut applied: Vec<AppliedPolicy> =
+        own.into_iter().map(|(camera_id, policy)| AppliedPolicy { camera_id, policy, is_default: false }).collect();
+    if let Some(default) = default {
+        let recorded: Vec<String> = sqlx::query_scalar("SELECT DISTINCT camera_id FROM segments")
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| map_sqlx(e, backend, "list recorded cameras"))?;
+        for camera_id in recorded {
+            if !applied.iter().any(|a| a.camera_id == camera_id) {
+                applied.push(AppliedPolicy { camera_id, policy: default.clone(), is_default: true });
+            }
+        }
+        applied.sort_by(|a, b| a.camera_id.cmp(&b.camera_id));
+    }
+    Ok(applied)
+}
+
+/// A camera and the policy that applies to it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AppliedPolicy {
+    pub camera_id: String,
+    pub policy: CameraPolicy,
+    /// The default policy (`*`) applies: the camera has none of its own.
+    pub is_default: bool,
 }
 
 pub(crate) async fn list_policies(catalog: &Catalog) -> Result<Vec<(String, CameraPolicy)>> {

@@ -78,14 +78,19 @@ pub struct CameraWrite {
     pub skipped: Vec<(String, String)>,
 }
 
-pub(crate) fn check_name(name: &str) -> Result<()> {
+/// The one rule for module names (catalog, admin form, JSON API, CLI):
+/// 1 to 64 of letters, digits, `_ . : -`, not starting with `.` (so never
+/// `.` or `..`, which URLs would resolve). `:` allows the seed's
+/// `gcs:corp-backups` style.
+pub fn check_module_name(name: &str) -> Result<()> {
     let ok = (1..=64).contains(&name.len())
+        && !name.starts_with('.')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'));
     if ok {
         Ok(())
     } else {
         Err(StorageError::invalid_config(
-            "field 'name' must be 1 to 64 characters of letters, digits, '_', '.', ':' or '-'",
+            "field 'name' must be 1 to 64 characters of letters, digits, '_', '.', ':' or '-' (not starting with '.')",
         ))
     }
 }
@@ -124,11 +129,11 @@ mod tests {
 
     #[test]
     fn names_follow_the_rules() {
-        for ok in ["a", "gcs:corp-backups", "cam_1.archive", &"x".repeat(64)] {
-            check_name(ok).unwrap();
+        for ok in ["a", "gcs:corp-backups", "mycloud:archive", "cam_1.archive", "a..b", &"x".repeat(64)] {
+            check_module_name(ok).unwrap();
         }
-        for bad in ["", "a b", "ü", "a/b", &"x".repeat(65)] {
-            assert!(check_name(bad).unwrap_err().message().contains("'name'"), "{bad}");
+        for bad in ["", "a b", "ü", "a/b", ".", "..", ".hidden", "a%2f", "a?b", &"x".repeat(65)] {
+            assert!(check_module_name(bad).unwrap_err().message().contains("'name'"), "{bad}");
         }
     }
 }

@@ -163,6 +163,21 @@ pub struct NodeSpool {
     pub oldest_received_ms: i64,
 }
 
+/// What CSAL has stored on one target, from the index: the basis of the
+/// capacity forecast (how fast the target fills).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetUsage {
+    pub target: String,
+    /// Bytes of the segment copies the target holds.
+    pub stored_bytes: u64,
+    pub stored_copies: u64,
+    /// Bytes stored on it since `since_ms` (the recent ingest rate).
+    pub recent_bytes: u64,
+    /// When the oldest of those recent copies was stored (the window the
+    /// rate is measured over, if the target is younger than the window).
+    pub recent_oldest_ms: Option<i64>,
+}
+
 /// A time window and page of [`Catalog::list_segments`].
 #[derive(Debug, Clone, Default)]
 pub struct SegmentQuery {
@@ -419,6 +434,30 @@ impl Catalog {
                 segments: u64_of(r.try_get("n").map_err(&err)?),
                 bytes: u64_of(sum(r, "bytes").map_err(&err)?),
                 oldest_received_ms: r.try_get("oldest").map_err(&err)?,
+            })
+        })
+        .await
+    }
+
+    /// Per target: the copies it holds and what it took in since
+    /// `since_ms`. One grouped pass over the stored copies.
+    pub async fn target_usage(&self, since_ms: i64) -> Result<Vec<TargetUsage>> {
+        let query = sqlx::query(
+            "SELECT c.target AS target, COUNT(*) AS n, CAST(SUM(s.size) AS BIGINT) AS bytes, \
+             CAST(SUM(CASE WHEN c.updated_ms >= $1 THEN s.size ELSE 0 END) AS BIGINT) AS recent, \
+             MIN(CASE WHEN c.updated_ms >= $1 THEN c.updated_ms END) AS recent_oldest \
+             FROM segment_copies c JOIN segments s ON s.id = c.segment_id \
+             WHERE c.state = 'stored' GROUP BY c.target ORDER BY c.target",
+        )
+        .bind(since_ms);
+        self.rows(query, "sum the bytes on each target", |cat, r| {
+            let err = cat.seg_err("read target usage");
+            Ok(TargetUsage {
+                target: r.try_get("target").map_err(&err)?,
+                stored_copies: u64_of(r.try_get("n").map_err(&err)?),
+                stored_bytes: u64_of(sum(r, "bytes").map_err(&err)?),
+                recent_bytes: u64_of(sum(r, "recent").map_err(&err)?),
+                recent_oldest_ms: r.try_get("recent_oldest").map_err(&err)?,
             })
         })
         .await

@@ -28,6 +28,10 @@ pub struct Cli {
     /// Machine-readable JSON output (errors as JSON on stderr).
     #[arg(long, global = true)]
     pub json: bool,
+    /// Log lines on stderr as `text` (colour only on a terminal, never
+    /// with $NO_COLOR) or `json` (one object per line, for collectors).
+    #[arg(long, global = true, env = "CSAL_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -116,6 +120,26 @@ pub enum Command {
         #[arg(long)]
         repair: bool,
     },
+    /// How long each target lasts at the rate it filled over the last day
+    /// (health-checks every instance first). Exits 1 when one is below the horizon.
+    Capacity {
+        /// Flag targets full in fewer days than this.
+        #[arg(long, default_value_t = csal_spool::capacity::DEFAULT_HORIZON_DAYS, value_parser = parse_days)]
+        horizon_days: f64,
+    },
+    /// Camera storage policies: targets in order, copies, retention
+    /// (camera `*` is the default for cameras without their own).
+    #[command(subcommand)]
+    Policy(PolicyCmd),
+    /// Upload bandwidth limit of a module, or of every upload of each node
+    /// (`*`): a rate (4MiB/s), a day's schedule ("08:00,1MiB/s 19:00,off",
+    /// local time) or off. Without a limit: show the current ones.
+    Bwlimit {
+        /// A module name, or `*` for the node-wide limit.
+        target: Option<String>,
+        /// The limit; `off` clears it.
+        limit: Option<String>,
+    },
     /// Legal holds: evidence retention and `rm` must not delete.
     #[command(subcommand)]
     Hold(HoldCmd),
@@ -166,6 +190,15 @@ pub struct ServeArgs {
     /// Minutes between retention sweeps (0: never; one node at a time).
     #[arg(long, default_value_t = 10)]
     pub retention_interval: u64,
+    /// Warn (health `degraded`) when a target is full in fewer days than
+    /// this at the rate it filled over the last day.
+    #[arg(long, default_value_t = csal_spool::capacity::DEFAULT_HORIZON_DAYS, value_parser = parse_days)]
+    pub capacity_horizon_days: f64,
+    /// Upload limit of this node (all uploads together), overriding the
+    /// catalog's `*` limit: a rate (8MiB/s) or a schedule ("08:00,2MiB/s
+    /// 19:00,off", local time).
+    #[arg(long, env = "CSAL_BWLIMIT", value_parser = parse_schedule)]
+    pub bwlimit: Option<csal_core::layers::BandwidthSchedule>,
     /// Hours between reconciliation runs with repair (0: never; one node at a time).
     #[arg(long, default_value_t = 24)]
     pub fsck_interval: u64,
@@ -179,6 +212,19 @@ pub struct ServeArgs {
 /// `20GiB`, `500MB`, `1048576`: a byte count.
 fn parse_size(text: &str) -> Result<u64, String> {
     parse_size::parse_size(text).map_err(|e| format!("'{text}' is not a size like 20GiB or 500MB ({e})"))
+}
+
+/// `8MiB/s` or `08:00,2MiB/s 19:00,off`.
+fn parse_schedule(text: &str) -> Result<csal_core::layers::BandwidthSchedule, String> {
+    csal_core::layers::BandwidthSchedule::parse(text).map_err(|e| e.message().to_owned())
+}
+
+/// A positive number of days (`3`, `0.5`).
+fn parse_days(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(days) if days.is_finite() && days > 0.0 => Ok(days),
+        _ => Err(format!("'{text}' is not a positive number of days")),
+    }
 }
 
 #[derive(Subcommand)]
@@ -214,8 +260,22 @@ pub enum ModuleCmd {
     Disable { name: String },
     /// Remove a module from the catalog (stored objects are not touched).
     Rm { name: String },
-    /// Validate + health check; exits 0 only when the status is ok.
-    Test { name: String },
+    /// Validate + health check (+ the write canary if it is on, or with
+    /// --canary); exits 0 only when the status is ok.
+    Test {
+        name: String,
+        /// Also write, read back and delete a small object.
+        #[arg(long)]
+        canary: bool,
+    },
+    /// Turn the write canary on or off: every health round writes, reads
+    /// back and deletes a small object (catches a target that answers but
+    /// refuses writes).
+    Canary {
+        name: String,
+        #[arg(value_parser = ["on", "off"])]
+        switch: String,
+    },
     /// Run the provider's OAuth authorization (browser consent, loopback
     /// redirect to http://127.0.0.1:PORT/callback), save the tokens, then test.
     Authorize {
@@ -258,6 +318,42 @@ pub enum HoldCmd {
 }
 
 #[derive(Subcommand)]
+pub enum PolicyCmd {
+    /// Every policy (the default one is camera `*`).
+    List,
+    /// The policy that applies to a camera, and whether it is the default.
+    Show { camera: String },
+    /// Set a camera's policy (replaces it whole; `*` sets the default).
+    Set {
+        camera: String,
+        /// A target module, most preferred first (repeat, or comma separated).
+        #[arg(long = "target", required = true, value_delimiter = ',')]
+        targets: Vec<String>,
+        /// Distinct targets each segment must reach.
+        #[arg(long, default_value_t = 1)]
+        copies: u32,
+        /// Delete every copy this many days after a segment ended.
+        #[arg(long)]
+        retention_days: Option<u32>,
+        /// Keep at most this many bytes of the camera's segments (e.g. 2TiB).
+        #[arg(long, value_parser = parse_size)]
+        max_bytes: Option<u64>,
+        /// One target's copies go after N days: TARGET=DAYS (repeat).
+        #[arg(long = "keep-days", value_parser = parse_keep_days)]
+        keep_days: Vec<(String, u32)>,
+    },
+    /// Remove a camera's own policy (it falls back to the default, if set).
+    Rm { camera: String },
+}
+
+/// `local=7`: a target and its days.
+fn parse_keep_days(text: &str) -> Result<(String, u32), String> {
+    let (target, days) = text.split_once('=').ok_or_else(|| format!("'{text}' is not TARGET=DAYS"))?;
+    let days = days.parse::<u32>().map_err(|_| format!("'{days}' is not a number of days"))?;
+    Ok((target.to_owned(), days))
+}
+
+#[derive(Subcommand)]
 pub enum RetentionCmd {
     /// Sweep now: delete what the camera policies say has expired.
     Run {
@@ -289,18 +385,25 @@ pub enum AdminCmd {
     Tokens,
 }
 
-fn init_tracing(command: &Command) {
+fn init_tracing(command: &Command, format: &str) {
     // dropbox-sdk logs every 409 answer (a normal not_found before an
     // idempotent delete) at error level; csal-dropbox classifies them itself.
     let default = if matches!(command, Command::Serve(_)) { "info,dropbox_sdk=off" } else { "error,dropbox_sdk=off" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    if format == "json" {
+        logs.json().init();
+    } else {
+        use std::io::IsTerminal;
+        let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        logs.with_ansi(colour).init();
+    }
 }
 
 fn main() {
     let cli = Cli::parse();
-    init_tracing(&cli.command);
+    init_tracing(&cli.command, &cli.log_format);
     let json = cli.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

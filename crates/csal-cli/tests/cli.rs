@@ -114,6 +114,77 @@ fn module_add_list_show_edit_enable_disable_rm() {
 }
 
 #[test]
+fn seed_style_names_and_policies_with_a_default() {
+    let env = Env::new();
+    let root = env.path("archive");
+    std::fs::create_dir_all(&root).unwrap();
+    let cfg = format!(r#"{{"root": "{}"}}"#, root.display());
+    env.run(&["module", "add", "mycloud:archive", "--provider", "local_fs", "--config", &cfg], OK);
+    assert_eq!(env.json(&["module", "show", "mycloud:archive"])["name"], "mycloud:archive");
+    let (_, err) = env.run(&["policy", "show", "cam1"], PERMANENT);
+    assert_one_line_error(&err, "no default policy");
+    env.run(
+        &[
+            "policy",
+            "set",
+            "*",
+            "--target",
+            "mycloud:archive",
+            "--retention-days",
+            "30",
+            "--keep-days",
+            "mycloud:archive=7",
+        ],
+        OK,
+    );
+    let shown = env.json(&["policy", "show", "cam1"]);
+    assert_eq!(shown["applies_from"], "*");
+    assert_eq!(shown["policy"]["keep_days"]["mycloud:archive"], 7);
+    let (out, _) = env.run(&["policy", "show", "cam1"], OK);
+    assert!(out.contains("the default") && out.contains("30 days"), "{out}");
+    env.run(&["policy", "set", "cam1", "--target", "mycloud:archive", "--copies", "1"], OK);
+    assert_eq!(env.json(&["policy", "show", "cam1"])["applies_from"], "cam1");
+    assert_eq!(env.json(&["policy", "list"]).as_array().unwrap().len(), 2);
+    env.run(&["policy", "rm", "cam1"], OK);
+    assert_eq!(env.json(&["policy", "show", "cam1"])["applies_from"], "*");
+    // Upload limits: per module and node-wide, shown, cleared; bad ones refused.
+    env.run(&["bwlimit", "mycloud:archive", "08:00,1MiB/s 19:00,off"], OK);
+    env.run(&["bwlimit", "*", "8MiB/s"], OK);
+    let limits = env.json(&["bwlimit"]);
+    assert_eq!(limits[0]["limit"], "8MiB/s");
+    assert_eq!(limits[1]["limit"], "08:00,1MiB/s 19:00,off");
+    env.run(&["bwlimit", "mycloud:archive", "off"], OK);
+    assert!(env.json(&["bwlimit", "mycloud:archive"])[0]["limit"].is_null());
+    env.run(&["bwlimit", "mycloud:archive", "warp"], USAGE);
+    env.run(&["bwlimit", "nope", "1MiB/s"], PERMANENT);
+    // Bad input: an unknown target, copies beyond the targets, a bad TARGET=DAYS.
+    let (_, err) = env.run(&["policy", "set", "cam2", "--target", "nope"], USAGE);
+    assert_one_line_error(&err, "nope");
+    env.run(&["policy", "set", "cam2", "--target", "mycloud:archive", "--copies", "2"], USAGE);
+    env.run(&["policy", "set", "cam2", "--target", "mycloud:archive", "--keep-days", "seven"], USAGE);
+}
+
+#[test]
+fn logs_in_a_file_carry_no_colour_codes_and_json_logs_are_one_object_per_line() {
+    let env = Env::new();
+    env.with_local();
+    let logs = |extra: &[&str]| {
+        let out = env.csal().env("RUST_LOG", "debug").args(extra).args(["module", "list"]).output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let text = logs(&[]);
+    assert!(text.lines().count() > 3, "debug logs expected: {text}");
+    assert!(!text.contains('\u{1b}'), "escape codes in piped logs: {text:?}");
+    let json = logs(&["--log-format", "json"]);
+    for line in json.lines() {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{v}");
+    }
+    env.run(&["--log-format", "xml", "module", "list"], USAGE);
+}
+
+#[test]
 fn module_test_exits_non_zero_when_degraded() {
     let env = Env::new();
     let cfg = format!(r#"{{"root": "{}", "min_free_mb": 999999999999}}"#, env.path("d").display());

@@ -618,6 +618,12 @@ async fn hostile_uploads_get_clear_refusals_and_a_full_spool_keeps_what_it_ackno
     assert!(spool.contains("every spool is empty") && spool.contains("0 segment files"), "{spool}");
     let bad = site.csal().args(["segments", "../x"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2), "a hostile camera id is a usage error");
+    // The capacity forecast counts what the index says the target holds.
+    let capacity: Value = serde_json::from_str(&site.run(&["--json", "capacity"])).unwrap();
+    let local = capacity["targets"].as_array().unwrap().iter().find(|t| t["target"] == "local").unwrap().clone();
+    let total: u64 = segments.iter().map(|s| s.size).sum();
+    assert_eq!((local["stored_copies"].as_u64(), local["stored_bytes"].as_u64()), (Some(3), Some(total)), "{local}");
+    assert!(local["bytes_per_day"].as_u64().unwrap() > 0 && local["free_bytes"].as_u64().is_some(), "{local}");
     catalog.close().await;
 }
 

@@ -23,6 +23,7 @@ pub mod spec;
 pub mod stream;
 pub mod time_format;
 pub mod tree_list;
+pub mod units;
 
 // The code `#[config]` generates names `::csal_core`, also inside this crate's tests.
 extern crate self as csal_core;
@@ -51,3 +52,4 @@ pub use secret::{ExposeSecret, SecretString, mask_config};
 pub use spec::{ConfigField, ConfigSpec, FieldKind, ProviderCategory, Timeouts, parse_config};
 pub use stream::ByteStream;
 pub use tree_list::{FolderSelection, FolderTree, ListCursors, list_tree};
+pub use units::human_bytes;

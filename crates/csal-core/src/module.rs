@@ -212,6 +212,11 @@ pub struct HealthReport {
 }
 
 impl HealthReport {
+    /// Detail key: bytes CSAL may still write to the target (free space
+    /// less any reserve the instance keeps, or quota left). Providers that
+    /// can tell report it; the capacity forecast reads it.
+    pub const FREE_BYTES: &'static str = "free_bytes";
+
     pub fn ok(latency: Duration) -> Self {
         HealthReport { status: HealthStatus::Ok, latency: Some(latency), last_error: None, details: BTreeMap::new() }
     }
@@ -231,6 +236,20 @@ impl HealthReport {
             details: BTreeMap::new(),
         }
     }
+    /// Lower an `ok` report to `degraded` with this reason (an offline or
+    /// already degraded report keeps its status and first reason).
+    pub fn degrade(&mut self, reason: impl Into<String>) {
+        if self.status == HealthStatus::Ok {
+            self.status = HealthStatus::Degraded;
+            self.last_error = Some(reason.into());
+        }
+    }
+
+    /// [`HealthReport::FREE_BYTES`], when the provider reported it.
+    pub fn free_bytes(&self) -> Option<u64> {
+        self.details.get(Self::FREE_BYTES).and_then(serde_json::Value::as_u64)
+    }
+
     pub fn with_detail(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
         self.details.insert(key.to_owned(), value.into());
         self

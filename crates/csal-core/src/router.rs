@@ -259,6 +259,12 @@ impl StorageRouter {
         router
     }
 
+    /// The upload limits of this router's instances (node-wide and per
+    /// instance; see [`crate::layers::bandwidth`]).
+    pub fn bandwidth(&self) -> &crate::layers::BandwidthLimits {
+        &self.layers.bandwidth
+    }
+
     /// A router with default layers.
     pub fn from_definitions(definitions: &[InstanceDefinition]) -> Self {
         Self::new(definitions, LayerConfig::default())

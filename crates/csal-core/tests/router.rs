@@ -167,6 +167,7 @@ fn def(id: &str, name: &str, provider: &str, config_json: &str) -> InstanceDefin
 
 fn fast_layers() -> LayerConfig {
     LayerConfig {
+        bandwidth: Default::default(),
         timeouts: TimeoutPolicy {
             operation: Duration::from_secs(2),
             first_byte: Duration::from_secs(2),

@@ -168,7 +168,10 @@ impl StorageModule for LocalFsModule {
             _ => HealthReport::ok(latency),
         };
         let report = match free {
-            Some(bytes) => report.with_detail("free_bytes", bytes),
+            // What CSAL may still write: the disk's free space less the reserve.
+            Some(bytes) => report
+                .with_detail(HealthReport::FREE_BYTES, bytes.saturating_sub(self.config.min_free_bytes()))
+                .with_detail("disk_free_bytes", bytes),
             None => report,
         };
         let report = match swept {

@@ -97,7 +97,10 @@ impl StorageModule for PcloudModule {
                 if let (Some(q), Some(u)) =
                     (v.get("quota").and_then(Value::as_u64), v.get("usedquota").and_then(Value::as_u64))
                 {
-                    report = report.with_detail("quota", q).with_detail("used_quota", u);
+                    report = report
+                        .with_detail("quota", q)
+                        .with_detail("used_quota", u)
+                        .with_detail(HealthReport::FREE_BYTES, q.saturating_sub(u));
                     if q > 0 && u * 10 >= q * 9 {
                         return HealthReport {
                             status: csal_core::HealthStatus::Degraded,

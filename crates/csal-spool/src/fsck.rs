@@ -77,7 +77,7 @@ pub async fn fsck(catalog: &Catalog, options: &FsckOptions) -> Result<FsckReport
     let mut report = FsckReport { repair: options.repair, ..Default::default() };
     let policies = match &options.camera {
         Some(c) => vec![(c.clone(), catalog.get_policy(c).await?)],
-        None => catalog.list_policies().await?,
+        None => catalog.policies_in_effect().await?.into_iter().map(|a| (a.camera_id, a.policy)).collect(),
     };
     for (camera, policy) in policies {
         report.cameras += 1;

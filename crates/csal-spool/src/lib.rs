@@ -27,6 +27,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod capacity;
 mod delivery;
 pub mod fsck;
 pub mod hls;

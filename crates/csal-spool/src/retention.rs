@@ -62,7 +62,7 @@ impl SweepReport {
 /// One sweep over every camera with a retention rule, as of `now_ms`.
 pub async fn sweep(catalog: &Catalog, now_ms: i64, dry_run: bool) -> Result<SweepReport> {
     let mut report = SweepReport { dry_run, ..Default::default() };
-    for (camera, policy) in catalog.list_policies().await? {
+    for csal_catalog::AppliedPolicy { camera_id: camera, policy, .. } in catalog.policies_in_effect().await? {
         if !policy.has_retention() {
             continue;
         }

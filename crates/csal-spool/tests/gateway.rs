@@ -433,3 +433,157 @@ async fn fsck_finds_what_changed_behind_csals_back_and_delivers_it_again() {
     assert_eq!(again.findings.len(), 1, "only the stray file is left, for an admin to judge: {again:?}");
     assert!(root("disk-a").join("cam1").join("stray.bin").exists(), "fsck never deletes what it does not know");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filling_target_turns_degraded_days_before_it_is_full() {
+    use csal_core::HealthStatus;
+    use csal_spool::capacity::CapacityBoard;
+    const MIB: u64 = 1 << 20;
+    let site = Site::new(&["disk"], 1).await;
+    let router = site.catalog.router();
+    // The real disk's free space; the target keeps all but `usable` of it
+    // as its reserve (min_free_mb), so CSAL may write only `usable`.
+    let first = router.health_check("disk").await.unwrap();
+    let disk_free = first.details["disk_free_bytes"].as_u64().expect("local_fs reports the disk's free space");
+    let usable = (8 << 30).min(disk_free / 2);
+    let reserve_mb = (disk_free - usable) / MIB;
+    let root = site.dir.path().join("targets").join("disk");
+    let update = csal_catalog::ModuleUpdate {
+        config: Some(serde_json::json!({"root": root, "min_free_mb": reserve_mb})),
+        ..Default::default()
+    };
+    site.catalog.update_module("disk", update).await.unwrap();
+    let board = CapacityBoard::new(3.0);
+    // Nothing recorded yet: no rate, no forecast, healthy.
+    router.health_check("disk").await.unwrap();
+    let idle = board.refresh(&site.catalog).await.unwrap();
+    let disk = &idle.targets[0];
+    assert_eq!((disk.bytes_per_day, disk.days_left, disk.warning.as_deref()), (0, None, None), "{disk:?}");
+    assert_eq!(router.module("disk").unwrap().last_health().unwrap().status, HealthStatus::Ok);
+
+    // A burst measured over five minutes: usable/288 in five minutes fills
+    // `usable` in a day (disk churn from other processes moves it a little).
+    let gw = site.gateway().await;
+    let per_segment = MIB as usize;
+    let segments = (usable / 288).div_ceil(MIB);
+    for n in 0..segments {
+        let data = segment_bytes(n as u8, per_segment);
+        put(&gw, &format!("c{n:04}.ts"), &data).await.unwrap();
+    }
+    gw.drain(WAIT).await.unwrap();
+    router.health_check("disk").await.unwrap();
+    let filling = board.refresh(&site.catalog).await.unwrap();
+    let disk = &filling.targets[0];
+    assert_eq!(disk.stored_copies, segments);
+    assert_eq!(disk.stored_bytes, segments * MIB);
+    let days = disk.days_left.expect("a forecast");
+    assert!((0.4..2.0).contains(&days), "about a day left, got {days} ({disk:?})");
+    let health = router.module("disk").unwrap().last_health().unwrap();
+    assert_eq!(health.status, HealthStatus::Degraded, "{health:?}");
+    assert!(health.last_error.as_deref().unwrap().starts_with("full in "), "{health:?}");
+    assert!(health.details["days_left"].as_f64().is_some());
+    assert_eq!(board.latest().as_ref(), Some(&filling));
+
+    // With a horizon shorter than what is left, the same target is fine.
+    router.health_check("disk").await.unwrap();
+    let relaxed = CapacityBoard::new(0.2).refresh(&site.catalog).await.unwrap();
+    assert_eq!(relaxed.targets[0].warning, None);
+    assert_eq!(router.module("disk").unwrap().last_health().unwrap().status, HealthStatus::Ok);
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_without_a_policy_records_through_the_default_one() {
+    let site = Site::new(&["disk-a", "disk-b"], 1).await;
+    let gw = site.gateway().await;
+    // No policy for cam2 and no default: refused before anything is kept.
+    let data = segment_bytes(1, 5_000);
+    let refused = gw.ingest(IngestRequest::new("cam2", "x.ts"), one_shot(&data)).await;
+    assert!(refused.is_err(), "no policy, no default: refused");
+    site.catalog.set_policy(csal_catalog::DEFAULT_POLICY, vec!["disk-b".to_owned()]).await.unwrap();
+    let IngestOutcome::Created(r) = gw.ingest(IngestRequest::new("cam2", "x.ts"), one_shot(&data)).await.unwrap()
+    else {
+        panic!("created")
+    };
+    let r = delivered(&gw, &r, 1).await;
+    let copies = site.catalog.segment_copies(&r.id).await.unwrap();
+    assert_eq!(copies.iter().map(|c| c.target.as_str()).collect::<Vec<_>>(), ["disk-b"]);
+    // Retention and fsck walk it with the default; cam1 keeps its own.
+    let applied = site.catalog.policies_in_effect().await.unwrap();
+    let summary: Vec<_> = applied.iter().map(|a| (a.camera_id.as_str(), a.is_default)).collect();
+    assert_eq!(summary, [("cam1", false), ("cam2", true)]);
+    assert_eq!(site.catalog.policy_in_effect("cam2").await.unwrap().0, "*");
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_canary_catches_a_target_that_answers_but_cannot_take_writes() {
+    use csal_core::HealthStatus;
+    let site = Site::new(&["disk"], 1).await;
+    let root = site.dir.path().join("targets").join("disk");
+    assert_eq!(site.catalog.set_canary("nope", true).await.unwrap_err().kind(), ErrorKind::NotFound);
+    site.catalog.set_canary("disk", true).await.unwrap();
+    let ok = site.catalog.test_module("disk", false).await.unwrap();
+    assert_eq!((ok.status, ok.details.get("canary")), (HealthStatus::Ok, Some(&serde_json::json!("ok"))), "{ok:?}");
+    let left: Vec<_> = walk(&root);
+    assert!(left.is_empty(), "the canary cleans up after itself: {left:?}");
+    // The canary's folder is a file: health still answers, writes fail.
+    let _ = std::fs::remove_dir_all(root.join("csal-canary"));
+    std::fs::write(root.join("csal-canary"), b"in the way").unwrap();
+    let plain = site.catalog.router().health_check("disk").await.unwrap();
+    assert_eq!(plain.status, HealthStatus::Ok, "the plain check does not see it");
+    let caught = site.catalog.test_module("disk", false).await.unwrap();
+    assert_eq!(caught.status, HealthStatus::Offline, "{caught:?}");
+    assert!(caught.last_error.as_deref().unwrap().starts_with("canary failed"), "{caught:?}");
+    // Off again: the test is the plain one.
+    site.catalog.set_canary("disk", false).await.unwrap();
+    assert_eq!(site.catalog.test_module("disk", false).await.unwrap().status, HealthStatus::Ok);
+    assert_eq!(site.catalog.test_module("disk", true).await.unwrap().status, HealthStatus::Offline, "forced");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedded_catalog_checks_health_itself_and_writes_skip_an_offline_target() {
+    use csal_core::{HealthStatus, WriteMeta};
+    let site = Site::new(&["a", "b"], 1).await;
+    // Target a's folder disappears (an unmounted disk).
+    std::fs::remove_dir_all(site.dir.path().join("targets").join("a")).unwrap();
+    let checks = site.catalog.spawn_health_checks(Duration::from_millis(50));
+    let router = site.catalog.router();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while router.module("a").unwrap().last_health().is_none_or(|h| h.status != HealthStatus::Offline) {
+        assert!(tokio::time::Instant::now() < deadline, "no health round marked a offline");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let data = segment_bytes(3, 1000);
+    let written = site.catalog.write_for_camera("cam1", one_shot(&data), WriteMeta::new("x.bin")).await.unwrap();
+    assert_eq!(written.target, "b");
+    assert!(written.skipped.is_empty(), "the offline target went last, so a one-shot body was not spent on it");
+    checks.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_honour_the_targets_upload_limit() {
+    let site = Site::new(&["disk-a"], 1).await;
+    site.catalog.set_bandwidth("disk-a", Some("32KiB/s")).await.unwrap();
+    assert!(site.catalog.set_bandwidth("disk-a", Some("fast")).await.is_err());
+    assert!(site.catalog.set_bandwidth("nope", Some("1MiB/s")).await.is_err());
+    site.catalog.apply_bandwidth(0, None).await.unwrap();
+    assert_eq!(site.catalog.router().bandwidth().instance("disk-a").rate(), Some(32 << 10));
+    let gw = site.gateway().await;
+    let data = segment_bytes(9, 96 << 10);
+    let started = std::time::Instant::now();
+    let IngestOutcome::Created(r) = put(&gw, "slow.ts", &data).await.unwrap() else { panic!("created") };
+    delivered(&gw, &r, 1).await;
+    // One second's burst (32 KiB) at once, the other 64 KiB at 32 KiB/s.
+    assert!(started.elapsed() >= Duration::from_millis(1800), "{:?}", started.elapsed());
+    assert_eq!(site.stored("disk-a")[0].1, data.to_vec());
+    // A node-wide schedule: off at this minute, limited at another.
+    let schedule = csal_core::layers::BandwidthSchedule::parse("08:00,1MiB/s 19:00,off").unwrap();
+    site.catalog.apply_bandwidth(9 * 60, Some(&schedule)).await.unwrap();
+    assert_eq!(site.catalog.router().bandwidth().node().rate(), Some(1 << 20));
+    site.catalog.set_bandwidth("disk-a", None).await.unwrap();
+    site.catalog.apply_bandwidth(20 * 60, Some(&schedule)).await.unwrap();
+    let limits = site.catalog.router().bandwidth().clone();
+    assert_eq!((limits.node().rate(), limits.instance("disk-a").rate()), (None, None));
+    gw.shutdown().await;
+}

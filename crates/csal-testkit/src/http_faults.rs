@@ -20,6 +20,7 @@ macro_rules! http_fault_tests {
 
         fn layers() -> LayerConfig {
             LayerConfig {
+                bandwidth: Default::default(),
                 timeouts: TimeoutPolicy {
                     operation: Duration::from_secs(30),
                     first_byte: Duration::from_secs(20),

@@ -12,6 +12,7 @@ use csal_core::{ByteStream, ErrorClass, LayerConfig, RetryPolicy, StorageRouter,
 /// Layers for fault tests: short timeouts, four attempts, quick backoff.
 pub fn layers() -> LayerConfig {
     LayerConfig {
+        bandwidth: Default::default(),
         timeouts: TimeoutPolicy {
             operation: Duration::from_secs(30),
             first_byte: Duration::from_secs(30),

@@ -15,7 +15,7 @@ use crate::exit::{CliError, CliResult};
 use crate::{Cli, Command};
 
 pub async fn run(cli: Cli) -> CliResult {
-    let Cli { catalog, key_file, json, command } = cli;
+    let Cli { catalog, key_file, json, command, .. } = cli;
     if let Command::Providers = command {
         return module::providers(json);
     }
@@ -39,7 +39,10 @@ pub async fn run(cli: Cli) -> CliResult {
             recordings::segments(&cat, &camera, from.as_deref(), to.as_deref(), limit, json).await
         }
         Command::Spool { spool_dir } => recordings::spool(&cat, spool_dir.as_deref(), json).await,
+        Command::Policy(cmd) => recordings::policy(&cat, cmd, json).await,
+        Command::Bwlimit { target, limit } => module::bwlimit(&cat, target, limit, json).await,
         Command::Hold(cmd) => recordings::hold(&cat, cmd, json).await,
+        Command::Capacity { horizon_days } => recordings::capacity(&cat, horizon_days, json).await,
         Command::Fsck { camera, target, repair } => recordings::fsck(&cat, camera, target, repair, json).await,
         Command::Retention(cmd) => recordings::retention(&cat, cmd, json).await,
     }

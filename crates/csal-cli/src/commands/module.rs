@@ -123,8 +123,8 @@ fn precheck(provider_type: &str, name: &str, config: &Value) -> CliResult<()> {
 pub async fn run(cat: &Catalog, cmd: ModuleCmd, json: bool) -> CliResult {
     match cmd {
         ModuleCmd::Add { name, provider, label, config, disabled } => {
-            csal_admin::pages::check_module_name(&name)
-                .map_err(|e| CliError::usage(format!("module name '{name}': {e}")))?;
+            csal_catalog::check_module_name(&name)
+                .map_err(|e| CliError::usage(format!("module name '{name}': {}", e.message())))?;
             let config = parse_config_arg(&config)?;
             precheck(&provider, &name, &config)?;
             let rec = cat
@@ -238,8 +238,16 @@ pub async fn run(cat: &Catalog, cmd: ModuleCmd, json: bool) -> CliResult {
             )
             .await?
         }
-        ModuleCmd::Test { name } => {
-            let report = cat.router().test(&name).await?;
+        ModuleCmd::Canary { name, switch } => {
+            cat.set_canary(&name, switch == "on").await?;
+            if json {
+                output::json(&json!({"module": name, "canary": switch}));
+            } else {
+                println!("canary of module '{name}' is {switch}");
+            }
+        }
+        ModuleCmd::Test { name, canary } => {
+            let report = cat.test_module(&name, canary).await?;
             if json {
                 output::json(&report);
             } else {
@@ -268,6 +276,38 @@ async fn set_enabled(cat: &Catalog, name: &str, enabled: bool, json: bool) -> Cl
         output::json(&record_json(cat, &rec));
     } else {
         println!("module '{}' {}", rec.name, if enabled { "enabled" } else { "disabled" });
+    }
+    Ok(())
+}
+
+/// `csal bwlimit [TARGET [LIMIT|off]]`.
+pub async fn bwlimit(cat: &Catalog, target: Option<String>, limit: Option<String>, json: bool) -> CliResult {
+    if let (Some(target), Some(limit)) = (&target, &limit) {
+        let value = (!limit.trim().eq_ignore_ascii_case("off")).then_some(limit.as_str());
+        cat.set_bandwidth(target, value).await?;
+    }
+    let mut names = vec![csal_catalog::NODE_LIMIT.to_owned()];
+    names.extend(cat.list_modules().await?.into_iter().map(|m| m.name));
+    if let Some(t) = &target {
+        names.retain(|n| n == t);
+    }
+    let mut rows = Vec::new();
+    for name in names {
+        let limit = cat.bandwidth(&name).await?;
+        rows.push((name, limit));
+    }
+    if json {
+        let v: Vec<_> = rows.iter().map(|(n, l)| json!({"target": n, "limit": l})).collect();
+        output::json(&v);
+    } else {
+        let table: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|(n, l)| {
+                let who = if n == csal_catalog::NODE_LIMIT { "* (each node)".to_owned() } else { n };
+                vec![who, l.unwrap_or_else(|| "off".into())]
+            })
+            .collect();
+        output::table(&["TARGET", "UPLOAD LIMIT"], &table);
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::exit::{CliError, CliResult};
 use crate::output::{self, human_bytes};
-use crate::{HoldCmd, RetentionCmd};
+use crate::{HoldCmd, PolicyCmd, RetentionCmd};
 
 pub async fn cameras(cat: &Catalog, json: bool) -> CliResult {
     let list = camera_list(cat).await?;
@@ -263,6 +263,94 @@ pub async fn fsck(
     let unrepaired = report.findings.iter().any(|f| f.repaired.as_deref().is_none_or(|r| r.starts_with("not")));
     if unrepaired && !report.findings.is_empty() {
         return Err(CliError::unhealthy("the index and the targets differ (see above)"));
+    }
+    Ok(())
+}
+
+pub async fn capacity(cat: &Catalog, horizon_days: f64, json: bool) -> CliResult {
+    let board = csal_spool::capacity::CapacityBoard::new(horizon_days);
+    csal_admin::check_all(cat, &board).await;
+    let report = board.latest().ok_or_else(|| CliError::unhealthy("the capacity forecast failed (see the log)"))?;
+    if json {
+        output::json(&report);
+    } else {
+        let days = |d: Option<f64>| d.map_or_else(|| "-".to_owned(), |d| format!("{d:.1}"));
+        let free = |f: Option<u64>| f.map_or_else(|| "unknown".to_owned(), output::human_bytes);
+        output::table(
+            &["TARGET", "STORED", "COPIES", "PER DAY", "FREE", "DAYS LEFT", "WARNING"],
+            &report
+                .targets
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.target.clone(),
+                        output::human_bytes(t.stored_bytes),
+                        t.stored_copies.to_string(),
+                        output::human_bytes(t.bytes_per_day),
+                        free(t.free_bytes),
+                        days(t.days_left),
+                        t.warning.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    if report.targets.iter().any(|t| t.warning.is_some()) {
+        return Err(CliError::unhealthy(format!("a target is full in fewer than {horizon_days} days at its rate")));
+    }
+    Ok(())
+}
+
+pub async fn policy(cat: &Catalog, cmd: PolicyCmd, json: bool) -> CliResult {
+    let row = |camera: &str, p: &csal_catalog::CameraPolicy, note: &str| {
+        vec![camera.to_owned(), p.targets.join(" -> "), p.copies.to_string(), p.retention_text(), note.to_owned()]
+    };
+    let header = ["CAMERA", "TARGETS", "COPIES", "KEPT", ""];
+    match cmd {
+        PolicyCmd::List => {
+            let list = cat.list_policies().await?;
+            if json {
+                let v: Vec<_> = list.iter().map(|(c, p)| json!({"camera_id": c, "policy": p})).collect();
+                output::json(&v);
+            } else if list.is_empty() {
+                println!("no camera policies (set one with: csal policy set CAMERA --target MODULE)");
+            } else {
+                let is_default = |c: &str| if c == csal_catalog::DEFAULT_POLICY { "default" } else { "" };
+                output::table(&header, &list.iter().map(|(c, p)| row(c, p, is_default(c))).collect::<Vec<_>>());
+            }
+        }
+        PolicyCmd::Show { camera } => {
+            let (from, p) = cat.policy_in_effect(&camera).await?;
+            if json {
+                output::json(&json!({"camera_id": camera, "applies_from": from, "policy": p}));
+            } else {
+                let note = if from == camera { String::new() } else { format!("the default ('{from}')") };
+                output::table(&header, &[row(&camera, &p, &note)]);
+            }
+        }
+        PolicyCmd::Set { camera, targets, copies, retention_days, max_bytes, keep_days } => {
+            let policy = csal_catalog::CameraPolicy {
+                targets,
+                copies,
+                retention_days,
+                max_bytes,
+                keep_days: keep_days.into_iter().collect(),
+            };
+            cat.set_policy(&camera, policy.clone()).await?;
+            if json {
+                output::json(&json!({"camera_id": camera, "policy": policy}));
+            } else {
+                eprintln!("policy of camera '{camera}' set");
+            }
+        }
+        PolicyCmd::Rm { camera } => {
+            cat.delete_policy(&camera).await?;
+            if json {
+                output::json(&json!({"removed": camera}));
+            } else {
+                eprintln!("policy of camera '{camera}' removed");
+            }
+        }
     }
     Ok(())
 }

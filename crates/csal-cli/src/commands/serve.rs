@@ -152,9 +152,16 @@ pub async fn serve(cat: &Catalog, args: ServeArgs, key_file: Option<&Path>, json
         }
     }
     let _ = std::io::stdout().flush();
-    csal_admin::check_all(cat).await;
-    let _checks = csal_admin::spawn_health_checks(cat.clone(), Duration::from_secs(args.health_interval.max(5)));
+    let _bandwidth = spawn_bandwidth_schedule(cat.clone(), args.bwlimit.clone()).await?;
+    let capacity = csal_spool::capacity::CapacityBoard::new(args.capacity_horizon_days);
+    csal_admin::check_all(cat, &capacity).await;
+    let _checks = csal_admin::spawn_health_checks(
+        cat.clone(),
+        Duration::from_secs(args.health_interval.max(5)),
+        capacity.clone(),
+    );
     let mut state = csal_admin::AdminState::new(cat.clone())
+        .with_capacity(capacity)
         .with_public_url(args.public_url.clone())
         .with_trusted_proxies(args.trusted_proxies.clone());
     if let Some(gateway) = &gateway {
@@ -166,4 +173,26 @@ pub async fn serve(cat: &Catalog, args: ServeArgs, key_file: Option<&Path>, json
     }
     served?;
     Ok(())
+}
+
+/// Apply the upload limits now and at the start of every minute (the
+/// schedules' resolution), in the node's local time.
+async fn spawn_bandwidth_schedule(
+    cat: Catalog,
+    node: Option<csal_core::layers::BandwidthSchedule>,
+) -> CliResult<tokio::task::JoinHandle<()>> {
+    use chrono::Timelike;
+    let minute = || {
+        let now = chrono::Local::now();
+        (now.hour() * 60 + now.minute(), 60 - now.second().min(59))
+    };
+    cat.apply_bandwidth(minute().0, node.as_ref()).await?;
+    Ok(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(u64::from(minute().1))).await;
+            if let Err(e) = cat.apply_bandwidth(minute().0, node.as_ref()).await {
+                tracing::warn!(error = %e, "cannot apply the bandwidth limits");
+            }
+        }
+    }))
 }

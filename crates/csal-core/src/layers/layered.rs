@@ -64,6 +64,16 @@ impl LayeredModule {
         self.last_health.lock().expect("health lock").clone()
     }
 
+    /// Add to the last health report what the provider cannot know itself
+    /// (the capacity forecast from the segment index: details, or a
+    /// downgrade to `degraded`). Does nothing before the first check; the
+    /// next check replaces the report, so the caller amends after each.
+    pub fn amend_last_health(&self, amend: impl FnOnce(&mut HealthReport)) {
+        if let Some(report) = self.last_health.lock().expect("health lock").as_mut() {
+            amend(report);
+        }
+    }
+
     /// The provider module without layers (for benchmarks and tests).
     pub fn inner(&self) -> &Arc<dyn StorageModule> {
         &self.inner
@@ -130,6 +140,7 @@ impl LayeredModule {
     /// again under a new id (nothing of this attempt is left behind).
     async fn write_once(&self, body: ByteStream, meta: WriteMeta) -> std::result::Result<WriteReceipt, WriteFailure> {
         let declared = body.size();
+        let body = self.config.bandwidth.pace(&self.name, body);
         let body = match declared {
             Some(len) => body.expect_len(len),
             None => body,

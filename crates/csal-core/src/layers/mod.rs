@@ -3,11 +3,13 @@
 //! generics): timeouts, retries with jittered backoff, metrics, tracing and
 //! secret scrubbing. [`LayeredModule`] composes them around a provider.
 
+pub mod bandwidth;
 mod layered;
 pub mod metrics;
 pub mod retry;
 pub mod timeout;
 
+pub use bandwidth::{Bandwidth, BandwidthLimits, BandwidthSchedule};
 pub use layered::LayeredModule;
 pub use metrics::{InstanceMetrics, MetricsSnapshot, OperationStats};
 pub use retry::RetryPolicy;
@@ -18,4 +20,7 @@ pub use timeout::TimeoutPolicy;
 pub struct LayerConfig {
     pub timeouts: TimeoutPolicy,
     pub retry: RetryPolicy,
+    /// Upload limits (node-wide and per instance), shared by every
+    /// instance the router builds, so they survive rebuilds.
+    pub bandwidth: BandwidthLimits,
 }
