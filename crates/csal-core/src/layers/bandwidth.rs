@@ -26,10 +26,13 @@ const PIECE: usize = 64 * 1024;
 /// watchdog takes the upload for stalled.
 pub const MIN_RATE: u64 = 16 * 1024;
 
+/// The rate in force (bytes/s) and its token bucket; `None`: unlimited.
+type Limiter = Option<(u64, Arc<DefaultDirectRateLimiter>)>;
+
 /// One upload limit (bytes/s), shared by every write it applies to.
 #[derive(Clone, Default)]
 pub struct Bandwidth {
-    limiter: Arc<Mutex<Option<(u64, Arc<DefaultDirectRateLimiter>)>>>,
+    limiter: Arc<Mutex<Limiter>>,
 }
 
 impl std::fmt::Debug for Bandwidth {
