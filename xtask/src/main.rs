@@ -61,7 +61,8 @@ enum Cmd {
         /// Rounds of the recorder load (default 2).
         #[arg(long)]
         recorder_rounds: Option<u32>,
-        /// Only these parts, comma separated (s3, local-fs, cloud, recorder, dispatch, catalog, file-sync);
+        /// Only these parts, comma separated (s3, local-fs, cloud, recorder, gateway, dispatch, catalog,
+        /// file-sync, listing, bwlimit);
         /// prints, leaves docs/benchmarks.md alone.
         #[arg(long)]
         only: Option<String>,

@@ -289,19 +289,22 @@ async fn bad_config_in_the_form_shows_the_field_error() {
     assert!(!r.body.contains(SECRET));
 }
 
+/// A JSON API request with a bearer token.
+fn api_request(auth: &str, method: &str, path: &str, body: Option<Value>) -> Request<Body> {
+    let b = Request::builder().method(method).uri(path).header(header::AUTHORIZATION, auth);
+    match body {
+        Some(v) => b.header(header::CONTENT_TYPE, "application/json").body(Body::from(v.to_string())).unwrap(),
+        None => b.body(Body::empty()).unwrap(),
+    }
+}
+
 #[tokio::test]
 async fn api_token_drives_the_json_api_and_metrics() {
     let f = fixture().await;
     let token = f.catalog.create_token("ci", csal_catalog::TokenScope::Admin).await.unwrap();
     let app = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()));
     let auth = format!("Bearer {token}");
-    let call = |method: &str, path: &str, body: Option<Value>| {
-        let b = Request::builder().method(method).uri(path).header(header::AUTHORIZATION, &auth);
-        match body {
-            Some(v) => b.header(header::CONTENT_TYPE, "application/json").body(Body::from(v.to_string())).unwrap(),
-            None => b.body(Body::empty()).unwrap(),
-        }
-    };
+    let call = |method: &str, path: &str, body: Option<Value>| api_request(&auth, method, path, body);
     let r = send(&app, call("POST", "/api/modules", Some(json!({"name": "disk", "provider_type": "local_fs", "config": {"root": f.root("disk"), "min_free_mb": 1}})))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let r = send(
@@ -367,13 +370,7 @@ async fn seed_style_names_and_the_default_policy_work_through_the_api_and_the_fo
     let token = f.catalog.create_token("ci", csal_catalog::TokenScope::Admin).await.unwrap();
     let app = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()));
     let auth = format!("Bearer {token}");
-    let call = |method: &str, path: &str, body: Option<Value>| {
-        let b = Request::builder().method(method).uri(path).header(header::AUTHORIZATION, &auth);
-        match body {
-            Some(v) => b.header(header::CONTENT_TYPE, "application/json").body(Body::from(v.to_string())).unwrap(),
-            None => b.body(Body::empty()).unwrap(),
-        }
-    };
+    let call = |method: &str, path: &str, body: Option<Value>| api_request(&auth, method, path, body);
     // The seed's own example names, through the JSON API and the form.
     for folder in ["archive", "backups"] {
         std::fs::create_dir_all(f.root(folder)).unwrap();

@@ -20,6 +20,7 @@
 mod bandwidth;
 mod crypto;
 mod health;
+pub mod import;
 mod migrate;
 mod policy;
 mod records;

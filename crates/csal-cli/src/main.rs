@@ -140,6 +140,18 @@ pub enum Command {
         /// The limit; `off` clears it.
         limit: Option<String>,
     },
+    /// Import modules and camera policies from a seed-shaped database
+    /// (its storage_modules and camera_storage_policies tables); the source
+    /// is opened read-only. Rows that cannot be imported are listed with the
+    /// reason (exit 4).
+    Import {
+        /// sqlite:///path/recordings.db, a file path, or postgres://...
+        #[arg(long)]
+        from: String,
+        /// Only show what would be imported.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Legal holds: evidence retention and `rm` must not delete.
     #[command(subcommand)]
     Hold(HoldCmd),

@@ -7,6 +7,9 @@
 //! on the targets its policy asks for, once each, with the bytes it was
 //! given, and plays back.
 
+mod common;
+use common::require;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -20,18 +23,6 @@ csal_core::link_providers!(csal_providers);
 
 /// A test server's setting from xtask, or `None` with a SKIP line locally
 /// (under CI a missing server fails the test).
-fn require(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("{var} is not set under CI: run the tests with cargo xtask test")
-        }
-        _ => {
-            eprintln!("SKIP: {var} is not set (run through cargo xtask test / emulators run)");
-            None
-        }
-    }
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

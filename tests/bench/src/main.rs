@@ -7,6 +7,7 @@
 //! target row that is missed makes the run exit non-zero, after the
 //! report and the charts are written.
 
+mod bwlimit;
 mod charts;
 mod child;
 mod contest;
@@ -76,6 +77,9 @@ struct Cli {
     /// ... for this many seconds.
     #[arg(long, default_value_t = 60, global = true)]
     gateway_secs: u64,
+    /// Seconds of the upload-limit run.
+    #[arg(long, default_value_t = 60, global = true)]
+    bwlimit_secs: u64,
     /// Only these parts (all when omitted).
     #[arg(long, value_delimiter = ',', global = true)]
     only: Vec<Part>,
@@ -105,6 +109,8 @@ enum Part {
     FileSync,
     /// Listings of big trees: local_fs vs walkdir / object_store, webdav and sftp.
     Listing,
+    /// An upload limit under 16 concurrent uploads.
+    Bwlimit,
     /// The recording gateway (`csal serve`'s `/v1/`) under cameras' segment uploads.
     Gateway,
 }
@@ -238,6 +244,9 @@ async fn run_all(cli: &Cli) -> Result<()> {
         let size = cli.sizes.iter().copied().max().unwrap_or(1 << 30);
         report.figures.extend(filesync::peaks(size)?);
         report.filesync_size = Some(size);
+    }
+    if wanted(Part::Bwlimit) {
+        report.figures.extend(bwlimit::limit_holds(cli.bwlimit_secs.max(5)).await?);
     }
     if wanted(Part::Listing) {
         report.figures.extend(listing::figures()?);

@@ -41,6 +41,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Spool { spool_dir } => recordings::spool(&cat, spool_dir.as_deref(), json).await,
         Command::Policy(cmd) => recordings::policy(&cat, cmd, json).await,
         Command::Bwlimit { target, limit } => module::bwlimit(&cat, target, limit, json).await,
+        Command::Import { from, dry_run } => module::import(&cat, &from, dry_run, json).await,
         Command::Hold(cmd) => recordings::hold(&cat, cmd, json).await,
         Command::Capacity { horizon_days } => recordings::capacity(&cat, horizon_days, json).await,
         Command::Fsck { camera, target, repair } => recordings::fsck(&cat, camera, target, repair, json).await,

@@ -311,3 +311,24 @@ pub async fn bwlimit(cat: &Catalog, target: Option<String>, limit: Option<String
     }
     Ok(())
 }
+
+/// `csal import --from URL [--dry-run]`.
+pub async fn import(cat: &Catalog, from: &str, dry_run: bool, json: bool) -> CliResult {
+    let report = cat.import_seed(from, dry_run).await?;
+    if json {
+        output::json(&report);
+    } else if report.rows.is_empty() {
+        println!("the source has no storage modules");
+    } else {
+        let rows: Vec<Vec<String>> = report
+            .rows
+            .iter()
+            .map(|r| vec![r.kind.to_owned(), r.name.clone(), r.outcome.to_owned(), r.detail.clone()])
+            .collect();
+        output::table(&["KIND", "NAME", "OUTCOME", "DETAIL"], &rows);
+    }
+    match report.failed() {
+        0 => Ok(()),
+        n => Err(csal_core::StorageError::permanent(format!("{n} row(s) could not be imported (see above)")).into()),
+    }
+}
