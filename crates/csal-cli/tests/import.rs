@@ -12,6 +12,10 @@ use sqlx::{Connection, Executor};
 
 const SECRET: &str = "legacy-secret-K3y";
 
+/// A row of the seed's `storage_modules` table: name, display name,
+/// provider type, is_enabled, config JSON.
+type SeedRow<'a> = (&'a str, Option<&'a str>, &'a str, Option<i32>, Option<String>);
+
 /// The seed's schema and example rows (section 4 and 6 of the guide), plus
 /// rows that cannot come over.
 async fn seed_database(url: &str, data_dir: &std::path::Path) {
@@ -41,7 +45,7 @@ async fn seed_database(url: &str, data_dir: &std::path::Path) {
         r#"{{"bucket": "my-recordings-bucket", "endpoint": "http://127.0.0.1:9", "region": "us-east-1", "access_key": "AKIAEXAMPLE", "secret_key": "{SECRET}"}}"#
     );
     let local = format!(r#"{{"path": "{}"}}"#, data_dir.display());
-    let rows: Vec<(&str, Option<&str>, &str, Option<i32>, Option<String>)> = vec![
+    let rows: Vec<SeedRow> = vec![
         ("s3:archive", Some("Archive"), "s3", Some(1), Some(s3)),
         ("local:disk", None, "local_fs", None, Some(local)),
         ("gcs:corp-backups", None, "gcs", Some(1), Some(r#"{"bucket_name": "b", "prefix": "cams/"}"#.into())),
@@ -128,7 +132,7 @@ async fn a_seed_database_on_postgresql_imports_the_same() {
 
 async fn import_and_check(dir: &std::path::Path, from: &str) {
     // Dry run: the plan, nothing created.
-    let (code, out, _) = csal(dir, &["--json", "import", "--from", &from, "--dry-run"]);
+    let (code, out, _) = csal(dir, &["--json", "import", "--from", from, "--dry-run"]);
     assert_eq!(code, 4, "some rows cannot come over: {out}");
     let plan: Value = serde_json::from_str(&out).unwrap();
     let outcome =
@@ -139,7 +143,7 @@ async fn import_and_check(dir: &std::path::Path, from: &str) {
     assert_eq!(serde_json::from_str::<Value>(&listed).unwrap().as_array().unwrap().len(), 0);
 
     // The import itself.
-    let (code, out, err) = csal(dir, &["--json", "import", "--from", &from]);
+    let (code, out, err) = csal(dir, &["--json", "import", "--from", from]);
     assert_eq!(code, 4, "{out}\n{err}");
     assert!(!out.contains(SECRET) && !err.contains(SECRET), "a secret was printed");
     let report: Value = serde_json::from_str(&out).unwrap();
@@ -174,7 +178,7 @@ async fn import_and_check(dir: &std::path::Path, from: &str) {
     assert_eq!(policy["policy"]["targets"], serde_json::json!(["local:disk", "s3:archive"]));
 
     // Again: everything here already is skipped, nothing overwritten.
-    let (_, again, _) = csal(dir, &["--json", "import", "--from", &from]);
+    let (_, again, _) = csal(dir, &["--json", "import", "--from", from]);
     let again: Value = serde_json::from_str(&again).unwrap();
     let skipped = again["rows"].as_array().unwrap().iter().filter(|r| r["outcome"] == "skipped").count();
     assert_eq!(skipped, 5, "{again}");

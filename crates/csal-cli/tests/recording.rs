@@ -21,9 +21,6 @@ use serde_json::{Value, json};
 
 csal_core::link_providers!(csal_providers);
 
-/// A test server's setting from xtask, or `None` with a SKIP line locally
-/// (under CI a missing server fails the test).
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

@@ -43,7 +43,7 @@ pub async fn limit_holds(secs: u64) -> Result<Vec<Figure>> {
             let body = ByteStream::new(body, None).inspect_chunks(move |c| {
                 counter.fetch_add(c.len() as u64, Ordering::Relaxed);
             });
-            router.write("disk", body, WriteMeta::new(&format!("bw/{n}.bin"))).await.map(|_| ())
+            router.write("disk", body, WriteMeta::new(format!("bw/{n}.bin"))).await.map(|_| ())
         }));
     }
     for t in tasks {
