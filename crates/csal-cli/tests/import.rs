@@ -12,10 +12,6 @@ use sqlx::{Connection, Executor};
 
 const SECRET: &str = "legacy-secret-K3y";
 
-/// A row of the seed's `storage_modules` table: name, display name,
-/// provider type, is_enabled, config JSON.
-type SeedRow<'a> = (&'a str, Option<&'a str>, &'a str, Option<i32>, Option<String>);
-
 /// The seed's schema and example rows (section 4 and 6 of the guide), plus
 /// rows that cannot come over.
 async fn seed_database(url: &str, data_dir: &std::path::Path) {
@@ -45,6 +41,8 @@ async fn seed_database(url: &str, data_dir: &std::path::Path) {
         r#"{{"bucket": "my-recordings-bucket", "endpoint": "http://127.0.0.1:9", "region": "us-east-1", "access_key": "AKIAEXAMPLE", "secret_key": "{SECRET}"}}"#
     );
     let local = format!(r#"{{"path": "{}"}}"#, data_dir.display());
+    // name, label, provider_type, is_enabled, config_json
+    type SeedRow<'a> = (&'a str, Option<&'a str>, &'a str, Option<i32>, Option<String>);
     let rows: Vec<SeedRow> = vec![
         ("s3:archive", Some("Archive"), "s3", Some(1), Some(s3)),
         ("local:disk", None, "local_fs", None, Some(local)),

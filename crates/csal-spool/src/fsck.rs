@@ -150,12 +150,23 @@ async fn check_target(
         let mut journal = catalog.copies_of(&ids).await?;
         for seg in &page {
             let copies = journal.remove(&seg.id).unwrap_or_default();
+            if in_delivery(seg, &copies) {
+                // The delivery worker's business: its objects may be half
+                // recorded; leave them out of both sides of the comparison.
+                for object in copies.iter().filter(|c| c.target == target).filter_map(|c| c.object_id.as_ref()) {
+                    listed.remove(object);
+                }
+                continue;
+            }
             let Some(copy) = copies.iter().find(|c| c.target == target && c.state == CopyState::Stored) else {
                 continue;
             };
             let Some(object) = copy.object_id.clone() else { continue };
             report.copies_checked += 1;
             let problem = match listed.remove(&object) {
+                // The listing is a snapshot taken before the index walk:
+                // only an object that is still not there now is missing.
+                None if module.stat(&object).await.is_ok() => None,
                 None => Some(finding(
                     "missing",
                     Some(seg),
@@ -189,14 +200,17 @@ async fn check_target(
             Some(id) => catalog.segment_by_id(id).await?.filter(|s| s.camera_id == camera),
             None => None,
         };
+        let copies = match &seg {
+            Some(s) => catalog.segment_copies(&s.id).await?,
+            None => Vec::new(),
+        };
+        if seg.as_ref().is_some_and(|s| in_delivery(s, &copies)) {
+            continue; // written by a delivery that has not recorded it yet
+        }
         let mut problem =
             finding("unknown", seg.as_ref(), Some(&object), format!("{size} bytes the index does not know"));
         if let (true, Some(seg)) = (repair, &seg) {
-            let has_copy = catalog
-                .segment_copies(&seg.id)
-                .await?
-                .iter()
-                .any(|c| c.target == target && c.state == CopyState::Stored);
+            let has_copy = copies.iter().any(|c| c.target == target && c.state == CopyState::Stored);
             problem.repaired = Some(if has_copy {
                 "not adopted: the segment already has a copy on this target".into()
             } else if size != seg.size {
@@ -216,6 +230,12 @@ async fn check_target(
         report.add(problem);
     }
     Ok(())
+}
+
+/// A segment the delivery worker still owns: in a spool, or with a write
+/// under way (or cut off by a crash, to be adopted by the worker).
+fn in_delivery(seg: &SegmentRecord, copies: &[csal_catalog::SegmentCopy]) -> bool {
+    seg.spooled || copies.iter().any(|c| c.state == CopyState::Writing)
 }
 
 /// Deliver a segment's bytes to `target` again from another stored copy

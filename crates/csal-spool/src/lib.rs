@@ -102,10 +102,18 @@ pub const FSCK_LEASE: &str = "fsck";
 /// Settings key of the last scheduled reconciliation's report (JSON).
 pub const FSCK_REPORT_SETTING: &str = "recording.fsck_last_report";
 
-/// Run the job `lease` names every `every`, while this node holds its lease.
-async fn periodic(inner: Arc<Inner>, lease: &'static str, every: Duration) {
+/// Run the job `lease` names every `every`, while this node holds its lease
+/// (the first run at start, or after one interval with `wait_first`: a
+/// reconciliation right after a restart would race the crash adoption).
+async fn periodic(inner: Arc<Inner>, lease: &'static str, every: Duration, wait_first: bool) {
     let ttl = i64::try_from(every.as_millis().saturating_mul(3)).unwrap_or(i64::MAX);
     let mut stop = inner.stop.subscribe();
+    if wait_first {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+    }
     loop {
         match inner.catalog.try_lease(lease, inner.spool.node_id(), ttl).await {
             Ok(true) => {
@@ -203,10 +211,10 @@ impl Gateway {
         gateway.reconcile().await?;
         let mut workers = vec![tokio::spawn(delivery::run(gateway.inner.clone()))];
         if let Some(every) = gateway.inner.config.retention_interval {
-            workers.push(tokio::spawn(periodic(gateway.inner.clone(), RETENTION_LEASE, every)));
+            workers.push(tokio::spawn(periodic(gateway.inner.clone(), RETENTION_LEASE, every, false)));
         }
         if let Some(every) = gateway.inner.config.fsck_interval {
-            workers.push(tokio::spawn(periodic(gateway.inner.clone(), FSCK_LEASE, every)));
+            workers.push(tokio::spawn(periodic(gateway.inner.clone(), FSCK_LEASE, every, true)));
         }
         *gateway.inner.workers.lock().unwrap_or_else(|p| p.into_inner()) = workers;
         tracing::info!(node = %gateway.node_id(), spool = %gateway.inner.spool.dir().display(), "recording gateway started");

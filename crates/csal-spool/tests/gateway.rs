@@ -293,6 +293,14 @@ async fn an_attempt_cut_off_by_a_crash_is_adopted_not_written_twice() {
     let junk =
         router.write("disk-a", ByteStream::from_bytes(&b"half"[..]), csal_core::WriteMeta::new(&hint)).await.unwrap();
     assert_eq!(site.stored("disk-a").len(), 2);
+    // A reconciliation now (another node's, or the schedule's) leaves the
+    // segment to the delivery worker: no adoption, no redelivery, no finding.
+    let fsck =
+        csal_spool::fsck::fsck(&site.catalog, &csal_spool::fsck::FsckOptions { repair: true, ..Default::default() })
+            .await
+            .unwrap();
+    assert!(fsck.findings.is_empty(), "{:?}", fsck.findings);
+    assert_eq!(site.stored("disk-a").len(), 2);
     // Second life.
     let gw = site.gateway().await;
     let rec = delivered(&gw, &r, 1).await;

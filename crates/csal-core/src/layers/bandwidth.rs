@@ -26,13 +26,16 @@ const PIECE: usize = 64 * 1024;
 /// watchdog takes the upload for stalled.
 pub const MIN_RATE: u64 = 16 * 1024;
 
-/// The rate in force (bytes/s) and its token bucket; `None`: unlimited.
-type Limiter = Option<(u64, Arc<DefaultDirectRateLimiter>)>;
-
 /// One upload limit (bytes/s), shared by every write it applies to.
 #[derive(Clone, Default)]
 pub struct Bandwidth {
-    limiter: Arc<Mutex<Limiter>>,
+    limiter: Arc<Mutex<Option<Limit>>>,
+}
+
+/// A rate and the bucket that enforces it.
+struct Limit {
+    rate: u64,
+    bucket: Arc<DefaultDirectRateLimiter>,
 }
 
 impl std::fmt::Debug for Bandwidth {
@@ -54,10 +57,10 @@ impl Bandwidth {
                     MIN_RATE / 1024
                 )));
             }
-            Some(rate) if slot.as_ref().is_some_and(|(r, _)| *r == rate) => {}
+            Some(rate) if slot.as_ref().is_some_and(|l| l.rate == rate) => {}
             Some(rate) => {
                 let per_sec = NonZeroU32::new(u32::try_from(rate).unwrap_or(u32::MAX)).expect("rate >= MIN_RATE");
-                *slot = Some((rate, Arc::new(RateLimiter::direct(Quota::per_second(per_sec)))));
+                *slot = Some(Limit { rate, bucket: Arc::new(RateLimiter::direct(Quota::per_second(per_sec))) });
             }
         }
         Ok(())
@@ -65,11 +68,11 @@ impl Bandwidth {
 
     /// The limit in bytes/s, if one is set.
     pub fn rate(&self) -> Option<u64> {
-        self.limiter.lock().expect("bandwidth lock").as_ref().map(|(r, _)| *r)
+        self.limiter.lock().expect("bandwidth lock").as_ref().map(|l| l.rate)
     }
 
     fn current(&self) -> Option<Arc<DefaultDirectRateLimiter>> {
-        self.limiter.lock().expect("bandwidth lock").as_ref().map(|(_, l)| l.clone())
+        self.limiter.lock().expect("bandwidth lock").as_ref().map(|l| l.bucket.clone())
     }
 
     /// Wait until `n` bytes may go (in steps of at most the burst, one
