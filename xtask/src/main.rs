@@ -7,12 +7,17 @@
 //! - `bench`: the benchmarks; figures go to docs/benchmarks.md.
 //! - `emulators list` / `emulators run NAME... -- CMD`: start test servers by
 //!   hand around any command.
+//! - `docs [--check]`: regenerate (or check) what follows from the provider
+//!   crates: the csal-providers facade, the README and ARCHITECTURE tables.
+//! - `new-provider NAME`: a provider crate from the template, one workspace line.
 //! - `fuzz [--target T]... [--seconds N]`: the cargo-fuzz targets in `fuzz/`,
 //!   each for a fixed time (not in CI's `test`).
 
 mod emulators;
 mod fuzz;
 mod matrix;
+mod new_provider;
+mod providers;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -67,6 +72,19 @@ enum Cmd {
     },
     /// `cargo package` every publishable crate.
     Package,
+    /// Regenerate what follows from the provider crates: the csal-providers
+    /// facade, and the README and ARCHITECTURE provider tables.
+    Docs {
+        /// Change nothing; fail when a generated part is out of date (CI).
+        #[arg(long)]
+        check: bool,
+    },
+    /// Create a provider crate from the template (objects in a local
+    /// folder; passes conformance as generated) and add it to the workspace.
+    NewProvider {
+        /// The provider_type: lowercase letters, digits and `_` (`my_store`).
+        name: String,
+    },
     /// Run the cargo-fuzz targets (fuzz/) for a fixed time each; fails on a crash.
     Fuzz {
         /// Target(s) to run; all when omitted.
@@ -107,11 +125,13 @@ fn main() {
             bench(BenchArgs { sizes, rounds, recorder_secs, recorder_rounds, only })
         }
         Cmd::Package => package(),
+        Cmd::Docs { check } => providers::docs(check),
+        Cmd::NewProvider { name } => new_provider::create(&workspace_root(), &name),
         Cmd::Fuzz { targets, seconds } => fuzz::fuzz(&targets, seconds),
         Cmd::Emulators { command } => match command {
             EmuCmd::List => {
                 for e in emulators::all() {
-                    println!("{:<12} {}", e.name(), e.providers().join(", "));
+                    println!("{:<12} {}", e.name(), e.crates().join(", "));
                 }
                 Ok(())
             }
@@ -168,6 +188,8 @@ fn test(no_lint: bool) -> Result<()> {
     ensure_nextest()?;
     // Build the tests before starting servers, so servers are not up for the whole build.
     run("build tests", cargo().args(["nextest", "run", "--workspace", "--locked", "--no-run"]))?;
+    eprintln!("xtask: checking the generated provider lists (cargo xtask docs --check)");
+    providers::docs(true)?;
     let env = emulators::Env::new(&workspace_root())?;
     let running = emulators::start_for(&env, &[])?;
     let _ = std::fs::remove_dir_all(report_dir());
@@ -237,7 +259,7 @@ fn bench(args: BenchArgs) -> Result<()> {
     let env = emulators::Env::new(&workspace_root())?;
     let mut running = Vec::new();
     if wants("cloud") {
-        running = emulators::start_for(&env, &["gcs".to_owned(), "azure_blob".to_owned()])?;
+        running = emulators::start_for(&env, &["csal-gcs".to_owned(), "csal-azure-blob".to_owned()])?;
     }
     if wants("s3") || wants("recorder") {
         for e in emulators::all().into_iter().filter(|e| e.name() == "s3s-fs") {
@@ -283,11 +305,12 @@ fn bench(args: BenchArgs) -> Result<()> {
 }
 
 fn emulators_run(names: &[String], providers: &[String], command: &[String]) -> Result<()> {
+    let crates = emulators::crates_for(providers)?;
     let env = emulators::Env::new(&workspace_root())?;
     let mut running = Vec::new();
     for e in emulators::all() {
         let by_name = names.iter().any(|n| n == e.name());
-        let by_provider = e.providers().iter().any(|p| providers.iter().any(|w| w == p));
+        let by_provider = !providers.is_empty() && emulators::serves(e, &crates);
         if by_name || by_provider {
             e.install(&env)?;
             running.push(e.start(&env)?);

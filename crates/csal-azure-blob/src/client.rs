@@ -20,13 +20,9 @@ pub(crate) struct AzureClient {
 
 impl AzureClient {
     pub(crate) fn new(settings: Settings) -> Result<AzureClient> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(settings.connect_timeout)
-            .read_timeout(settings.read_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("csal-azure-blob/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| StorageError::invalid_config("cannot build the HTTP client").with_source(e))?;
+        let http =
+            csal_http::HttpOptions::new(concat!("csal-azure-blob/", env!("CARGO_PKG_VERSION")), settings.timeouts)
+                .build()?;
         Ok(AzureClient { http, settings })
     }
 
@@ -79,9 +75,8 @@ mod tests {
             endpoint: "http://127.0.0.1:10000/devstoreaccount1".into(),
             credentials: Credentials::SharedKey { key: SecretBytes(vec![1]) },
             block_size: 1024,
-            connect_timeout: Duration::from_secs(1),
+            timeouts: csal_core::Timeouts::from_secs(1, 1, Some(1)).unwrap(),
             request_timeout: Duration::from_secs(1),
-            read_timeout: Duration::from_secs(1),
             block_attempts: 1,
         };
         let client = AzureClient::new(settings).unwrap();

@@ -4,84 +4,63 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use csal_core::{ConfigField, ExposeSecret, Result, SecretString, StorageError};
+use csal_core::{ExposeSecret, Result, SecretString, StorageError, Timeouts};
 
-const DEFAULT_BLOCK_KIB: usize = 8 * 1024;
 /// Azure's largest block (4000 MiB); we cap far lower to bound memory.
 const MAX_BLOCK_KIB: usize = 256 * 1024;
 
 /// Config of an `azure_blob` instance.
-#[derive(Clone, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[csal_core::config(
+    provider = "azure_blob",
+    name = "Azure Blob Storage",
+    category = object_storage,
+    description = "Azure Blob Storage containers: staged block uploads, SAS URLs; account key, SAS or connection string.",
+    timeouts(connect = 10, request = 120, read = 60)
+)]
+#[derive(Clone)]
 pub struct AzureBlobConfig {
-    /// Storage account name (taken from the connection string when given).
+    /// Account name. Not needed with a connection string.
+    #[field(
+        label = "Storage account",
+        credential_target,
+        doc_url = "https://learn.microsoft.com/en-us/azure/storage/common/storage-account-overview"
+    )]
     pub account: Option<String>,
+    /// Name of an existing container.
+    #[field(label = "Container")]
     pub container: String,
-    /// Base64 account key (Shared Key auth, and SAS URLs from `presign_read`).
+    /// Base64 access key of the account (Shared Key). Also signs the URLs of presign_read.
+    #[field(
+        label = "Account key",
+        doc_url = "https://learn.microsoft.com/en-us/azure/storage/common/storage-account-keys-manage"
+    )]
     pub account_key: Option<SecretString>,
-    /// A SAS token (`sv=...&sig=...`) with read/write/delete/list rights.
+    /// A SAS token with read, write, delete and list permissions, instead of the account key.
+    #[field(
+        label = "SAS token",
+        doc_url = "https://learn.microsoft.com/en-us/azure/storage/common/storage-sas-overview"
+    )]
     pub sas_token: Option<SecretString>,
-    /// A full connection string (`AccountName=...;AccountKey=...` or with
-    /// `SharedAccessSignature=...`; `UseDevelopmentStorage=true` for Azurite).
+    /// The account's connection string (holds the key or a SAS); replaces account, key and endpoint.
+    #[field(
+        label = "Connection string",
+        doc_url = "https://learn.microsoft.com/en-us/azure/storage/common/storage-configure-connection-string"
+    )]
     pub connection_string: Option<SecretString>,
-    /// Blob service root: `https://ACCOUNT.blob.core.windows.net` by default;
-    /// for Azurite `http://127.0.0.1:10000/devstoreaccount1` (path style).
+    /// Default https://ACCOUNT.blob.core.windows.net. Azurite: http://127.0.0.1:10000/devstoreaccount1
+    #[field(label = "Blob endpoint", url, credential_target)]
     pub endpoint: Option<String>,
-    /// Block size in KiB for staged uploads (default 8192).
-    pub block_size_kib: Option<usize>,
-    pub connect_timeout_secs: Option<u64>,
-    pub request_timeout_secs: Option<u64>,
-    pub read_timeout_secs: Option<u64>,
-    /// How often a failed block upload is sent again before the write fails.
-    pub block_attempts: Option<u32>,
+    /// Bodies larger than this are uploaded as staged blocks of this size. Memory per upload is about twice this.
+    #[field(
+        label = "Block size (KiB)",
+        default = 8192,
+        doc_url = "https://learn.microsoft.com/en-us/rest/api/storageservices/put-block"
+    )]
+    pub block_size_kib: usize,
+    /// How often one block upload is tried before the write fails.
+    #[field(label = "Block attempts", default = 4)]
+    pub block_attempts: u32,
 }
-
-impl std::fmt::Debug for AzureBlobConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let masked = |s: &Option<SecretString>| s.as_ref().map(|_| csal_core::secret::MASK);
-        f.debug_struct("AzureBlobConfig")
-            .field("account", &self.account)
-            .field("container", &self.container)
-            .field("account_key", &masked(&self.account_key))
-            .field("sas_token", &masked(&self.sas_token))
-            .field("connection_string", &masked(&self.connection_string))
-            .field("endpoint", &self.endpoint)
-            .field("block_size_kib", &self.block_size_kib)
-            .finish_non_exhaustive()
-    }
-}
-
-pub(crate) const FIELDS: &[ConfigField] = &[
-    ConfigField::text("account", "Storage account")
-        .help("Account name. Not needed with a connection string.")
-        .doc("https://learn.microsoft.com/en-us/azure/storage/common/storage-account-overview"),
-    ConfigField::text("container", "Container").required().help("Name of an existing container."),
-    ConfigField::secret("account_key", "Account key")
-        .help("Base64 access key of the account (Shared Key). Also signs the URLs of presign_read.")
-        .doc("https://learn.microsoft.com/en-us/azure/storage/common/storage-account-keys-manage"),
-    ConfigField::secret("sas_token", "SAS token")
-        .help("A SAS token with read, write, delete and list permissions, instead of the account key.")
-        .doc("https://learn.microsoft.com/en-us/azure/storage/common/storage-sas-overview"),
-    ConfigField::secret("connection_string", "Connection string")
-        .help("The account's connection string (holds the key or a SAS); replaces account, key and endpoint.")
-        .doc("https://learn.microsoft.com/en-us/azure/storage/common/storage-configure-connection-string"),
-    ConfigField::url("endpoint", "Blob endpoint")
-        .help("Default https://ACCOUNT.blob.core.windows.net. Azurite: http://127.0.0.1:10000/devstoreaccount1"),
-    ConfigField::number("block_size_kib", "Block size (KiB)")
-        .default("8192")
-        .help("Bodies larger than this are uploaded as staged blocks of this size. Memory per upload is about twice this.")
-        .doc("https://learn.microsoft.com/en-us/rest/api/storageservices/put-block"),
-    ConfigField::number("connect_timeout_secs", "Connect timeout (s)").default("10"),
-    ConfigField::number("request_timeout_secs", "Request timeout (s)")
-        .default("120")
-        .help("Limit for each metadata request and each block upload."),
-    ConfigField::number("read_timeout_secs", "Read timeout (s)")
-        .default("60")
-        .help("Longest wait for the next bytes while downloading."),
-    ConfigField::number("block_attempts", "Block attempts")
-        .default("4")
-        .help("How often one block upload is tried before the write fails."),
-];
 
 /// How requests are authorised.
 #[derive(Clone)]
@@ -110,9 +89,9 @@ pub(crate) struct Settings {
     pub endpoint: String,
     pub credentials: Credentials,
     pub block_size: usize,
-    pub connect_timeout: Duration,
+    pub timeouts: Timeouts,
+    /// The whole-request limit of non-streaming requests.
     pub request_timeout: Duration,
-    pub read_timeout: Duration,
     pub block_attempts: u32,
 }
 
@@ -227,26 +206,20 @@ impl AzureBlobConfig {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.query().is_none() => {}
             _ => return Err(invalid("endpoint", "must be an http:// or https:// URL without a query")),
         }
-        let block_kib = self.block_size_kib.unwrap_or(DEFAULT_BLOCK_KIB);
+        let block_kib = self.block_size_kib;
         if block_kib == 0 || block_kib > MAX_BLOCK_KIB {
             return Err(invalid("block_size_kib", &format!("must be between 1 and {MAX_BLOCK_KIB}")));
         }
-        let secs = |v: Option<u64>, default: u64, field: &str| -> Result<Duration> {
-            match v.unwrap_or(default) {
-                0 => Err(invalid(field, "must be at least 1 second")),
-                s => Ok(Duration::from_secs(s)),
-            }
-        };
+        let timeouts = self.timeouts()?;
         Ok(Settings {
             account,
             container,
             endpoint,
             credentials,
             block_size: block_kib * 1024,
-            connect_timeout: secs(self.connect_timeout_secs, 10, "connect_timeout_secs")?,
-            request_timeout: secs(self.request_timeout_secs, 120, "request_timeout_secs")?,
-            read_timeout: secs(self.read_timeout_secs, 60, "read_timeout_secs")?,
-            block_attempts: self.block_attempts.unwrap_or(4).max(1),
+            request_timeout: timeouts.request.expect("azure_blob has request_timeout_secs"),
+            timeouts,
+            block_attempts: self.block_attempts.max(1),
         })
     }
 }
@@ -258,6 +231,11 @@ mod tests {
 
     fn settings(v: serde_json::Value) -> Result<Settings> {
         csal_core::parse_config::<AzureBlobConfig>("azure_blob", &v)?.settings()
+    }
+
+    #[test]
+    fn spec_agrees_with_struct() {
+        csal_core::spec::assert_spec_agrees::<AzureBlobConfig>();
     }
 
     #[test]

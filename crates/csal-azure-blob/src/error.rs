@@ -11,15 +11,17 @@
 //! | ServerBusy; 429 | `RateLimited` (+ `Retry-After`) |
 //! | OperationTimedOut, InternalError; 408, 500, 502, 503, 504 | `Transient` (+ `Retry-After`) |
 //! | Invalid* input codes, MissingRequiredHeader, OutOfRangeInput; 400 | `InvalidInput` |
-//! | everything else | `Permanent` |
+//! | 409, 413 | `Permanent` (other statuses: the common table of csal-http) |
 //! | timeout / connect / broken transfer | `Timeout` / `Transient` |
 
-use std::time::{Duration, SystemTime};
-
 use csal_core::{ErrorKind, StorageError};
-use futures::StreamExt;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use csal_http::{ErrorAnswer, StatusTable};
 use reqwest::{Response, StatusCode};
+
+pub(crate) use csal_http::transport_error as from_reqwest;
+
+const TABLE: StatusTable = StatusTable::new(&[(409, ErrorKind::Permanent), (413, ErrorKind::Permanent)])
+    .with_hints(&[(ErrorKind::Auth, "check the account key, SAS token or connection string and its permissions")]);
 
 pub(crate) fn kind_for(code: Option<&str>, status: StatusCode) -> ErrorKind {
     if let Some(code) = code {
@@ -57,67 +59,34 @@ pub(crate) fn kind_for(code: Option<&str>, status: StatusCode) -> ErrorKind {
             return kind;
         }
     }
-    match status.as_u16() {
-        401 | 403 => ErrorKind::Auth,
-        404 => ErrorKind::NotFound,
-        412 => ErrorKind::AlreadyExists,
-        416 => ErrorKind::RangeNotSatisfiable,
-        429 => ErrorKind::RateLimited,
-        408 | 500 | 502 | 503 | 504 => ErrorKind::Transient,
-        400 => ErrorKind::InvalidInput,
-        _ => ErrorKind::Permanent,
-    }
+    TABLE.kind(status)
 }
 
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
-}
-
-/// The error of a non-success answer; reads at most 8 KiB of its body.
+/// The error of a non-success answer (at most 8 KiB of its body read).
 pub(crate) async fn from_response(response: Response, what: &str) -> StorageError {
-    let status = response.status();
-    let headers = response.headers().clone();
-    let mut body = Vec::new();
-    let mut stream = response.bytes_stream();
-    while let Some(Ok(chunk)) = stream.next().await {
-        body.extend_from_slice(&chunk[..chunk.len().min(8192usize.saturating_sub(body.len()))]);
-        if body.len() >= 8192 {
-            break;
-        }
-    }
-    from_parts(status, &headers, &body, what)
+    classify(ErrorAnswer::read(response).await, what)
 }
 
-pub(crate) fn from_parts(status: StatusCode, headers: &HeaderMap, body: &[u8], what: &str) -> StorageError {
-    let code = headers
-        .get("x-ms-error-code")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| xml_tag(body, "Code"));
-    let kind = kind_for(code.as_deref(), status);
-    let mut text = format!("{what}: Azure answered {}", status.as_u16());
+pub(crate) fn classify(answer: ErrorAnswer, what: &str) -> StorageError {
+    let code = answer.header("x-ms-error-code").map(str::to_owned).or_else(|| xml_tag(&answer.body, "Code"));
+    let kind = kind_for(code.as_deref(), answer.status);
+    let mut text = format!("{what}: Azure answered {}", answer.status.as_u16());
     if let Some(code) = &code {
         text.push(' ');
         text.push_str(code);
     }
-    if let Some(message) = xml_tag(body, "Message") {
+    if let Some(message) = xml_tag(&answer.body, "Message") {
         // The first line only: the rest is request id and time.
         let first = message.lines().next().unwrap_or("").trim();
         if !first.is_empty() {
             text.push_str(": ");
-            text.push_str(&first.chars().take(200).collect::<String>());
+            text.push_str(&csal_http::one_line(first, 200));
         }
     }
-    if kind == ErrorKind::Auth {
-        text.push_str(" (check the account key, SAS token or connection string and its permissions)");
+    if let Some(hint) = TABLE.hint(kind) {
+        text.push_str(&format!(" ({hint})"));
     }
-    let after = matches!(kind, ErrorKind::Transient | ErrorKind::RateLimited).then(|| retry_after(headers)).flatten();
-    StorageError::new(kind, text).with_retry_after(after)
+    answer.error(kind, text)
 }
 
 /// Text of the first `<tag>` in an XML error body.
@@ -126,30 +95,6 @@ fn xml_tag(body: &[u8], tag: &str) -> Option<String> {
     let start = text.find(&format!("<{tag}>"))? + tag.len() + 2;
     let end = text[start..].find(&format!("</{tag}>"))? + start;
     Some(text[start..end].trim().to_owned())
-}
-
-/// A transport-level failure. reqwest's text could include the URL, which
-/// holds the SAS token in SAS mode: the URL is stripped from the source.
-pub(crate) fn from_reqwest(err: reqwest::Error, what: &str) -> StorageError {
-    let kind = if err.is_timeout() {
-        ErrorKind::Timeout
-    } else if err.is_builder() {
-        ErrorKind::InvalidInput
-    } else {
-        ErrorKind::Transient
-    };
-    let how = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
-        "could not connect"
-    } else if err.is_body() || err.is_decode() {
-        "the transfer broke off"
-    } else if err.is_builder() {
-        "the request could not be built (a header value is not ASCII?)"
-    } else {
-        "the request failed"
-    };
-    StorageError::new(kind, format!("{what}: {how}")).with_source(err.without_url())
 }
 
 #[cfg(test)]
@@ -175,10 +120,12 @@ mod tests {
 
     #[test]
     fn message_comes_from_the_xml_body_and_retry_after_is_kept() {
-        let body = b"<?xml version=\"1.0\"?><Error><Code>ServerBusy</Code><Message>Ingress is over the account limit.\nRequestId:1</Message></Error>";
+        use reqwest::header::{HeaderMap, RETRY_AFTER};
+        use std::time::Duration;
+        let body: &[u8] = b"<?xml version=\"1.0\"?><Error><Code>ServerBusy</Code><Message>Ingress is over the account limit.\nRequestId:1</Message></Error>";
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, "3".parse().unwrap());
-        let e = from_parts(StatusCode::SERVICE_UNAVAILABLE, &h, body, "write x");
+        let e = classify(ErrorAnswer::new(StatusCode::SERVICE_UNAVAILABLE, h, body), "write x");
         assert_eq!(e.kind(), ErrorKind::RateLimited);
         assert_eq!(e.retry_after(), Some(Duration::from_secs(3)));
         assert!(e.message().contains("Ingress is over the account limit.") && !e.message().contains("RequestId"));

@@ -20,12 +20,4 @@ mod write;
 pub use config::AzureBlobConfig;
 pub use module::AzureBlobModule;
 
-csal_core::register_provider!(csal_core::ProviderRegistration {
-    provider_type: "azure_blob",
-    display_name: "Azure Blob Storage",
-    category: csal_core::ProviderCategory::ObjectStorage,
-    crate_name: env!("CARGO_PKG_NAME"),
-    description: "Azure Blob Storage containers: staged block uploads, SAS URLs; account key, SAS or connection string.",
-    fields: config::FIELDS,
-    factory: module::build,
-});
+csal_core::register_provider!(AzureBlobConfig, module::build);

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use csal_core::{ListPage, ListRequest, ObjectMeta, Result, StorageError, check_object_id};
 
 use crate::client::AzureClient;
-use crate::error;
 
 #[derive(Debug, Default, serde::Deserialize)]
 struct EnumerationResults {
@@ -75,7 +74,7 @@ pub(crate) async fn list(client: &AzureClient, request: &ListRequest) -> Result<
     }
     let what = format!("list {prefix}");
     let response = client.send(client.http.get(url), &what).await?;
-    let body = response.bytes().await.map_err(|e| error::from_reqwest(e, &what))?;
+    let body = csal_http::read_answer(response, &what).await?;
     parse_listing(&body, request, &what)
 }
 

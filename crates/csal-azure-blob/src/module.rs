@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use csal_core::{
     ByteRange, ByteStream, Capabilities, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta, Result,
-    StorageError, StorageModule, WriteMeta, WriteReceipt, check_object_id,
+    StorageError, StorageModule, WriteMeta, WriteReceipt,
 };
 
 use crate::client::AzureClient;
@@ -57,16 +57,10 @@ impl AzureBlobModule {
 impl StorageModule for AzureBlobModule {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            ranged_read: true,
-            list_pagination: true,
             presign: matches!(self.client.settings.credentials, Credentials::SharedKey { .. }),
-            multipart: true,
-            conditional_create: true,
-            content_type: true,
-            user_metadata: true,
-            modified_time: true,
             // 50,000 blocks of the configured size.
             max_object_size: Some(50_000 * self.client.settings.block_size as u64),
+            ..Capabilities::OBJECT_STORE
         }
     }
 
@@ -83,7 +77,6 @@ impl StorageModule for AzureBlobModule {
     }
 
     async fn delete(&self, object_id: &str) -> Result<()> {
-        check_object_id(object_id)?;
         let what = format!("delete {object_id}");
         let request =
             self.client.http.delete(self.client.blob_url(object_id)?).header("x-ms-delete-snapshots", "include");
@@ -113,7 +106,6 @@ impl StorageModule for AzureBlobModule {
     }
 
     async fn presign_read(&self, object_id: &str, expires_in: Duration) -> Result<String> {
-        check_object_id(object_id)?;
         let Credentials::SharedKey { key } = &self.client.settings.credentials else {
             return Err(StorageError::unsupported(
                 "SAS URLs need the account key (account_key or a connection string with AccountKey)",

@@ -3,17 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use futures::StreamExt;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderMap, LAST_MODIFIED};
 
-use csal_core::{ByteRange, ByteStream, ErrorKind, ObjectMeta, Result, StorageError, check_object_id};
+use csal_core::{ByteRange, ByteStream, ErrorKind, ObjectMeta, Result, StorageError};
 
 use crate::client::AzureClient;
 use crate::error;
 
 pub(crate) async fn read(client: &AzureClient, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
-    check_object_id(object_id)?;
     let what = format!("read {object_id}");
     // The Blob service has no suffix ranges: turn one into a span first.
     let range = match range {
@@ -46,27 +44,11 @@ pub(crate) async fn read(client: &AzureClient, object_id: &str, range: Option<By
     if !status.is_success() {
         return Err(error::from_response(response, &what).await);
     }
-    let length = header_u64(response.headers(), CONTENT_LENGTH.as_str());
-    let stream = response.bytes_stream().map(|r| r.map_err(|e| error::from_reqwest(e, "read (body)")));
-    let body = ByteStream::new(stream, length);
-    match (range, status) {
-        (Some(r), StatusCode::OK) => {
-            let size = length.ok_or_else(|| {
-                StorageError::transient(format!("{what}: the server ignored the range and sent no length"))
-            })?;
-            let span = r.resolve(size)?;
-            Ok(body.expect_len(size).window(span.start, span.end - span.start))
-        }
-        _ => Ok(match length {
-            Some(len) => body.expect_len(len),
-            None => body,
-        }),
-    }
+    csal_http::ranged_body(response, range, None, &what)
 }
 
 /// Get Blob Properties: size, type, time, etag and `x-ms-meta-*`.
 pub(crate) async fn stat(client: &AzureClient, object_id: &str) -> Result<ObjectMeta> {
-    check_object_id(object_id)?;
     let what = format!("stat {object_id}");
     let response = client.send(client.http.head(client.blob_url(object_id)?), &what).await?;
     let headers = response.headers();

@@ -14,9 +14,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 
-use csal_core::{
-    ByteStream, Checksum, Result, StorageError, WriteMeta, WriteReceipt, check_object_id, object_id_from_hint,
-};
+use csal_core::{ByteStream, Checksum, Result, StorageError, WriteMeta, WriteReceipt, object_id_from_hint};
 
 use crate::client::AzureClient;
 
@@ -27,7 +25,6 @@ const MAX_BLOCKS: usize = 50_000;
 pub(crate) async fn write(client: &AzureClient, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
     check_metadata(&meta)?;
     let name = object_id_from_hint(&meta.key_hint);
-    check_object_id(&name)?;
     let url = client.blob_url(&name)?;
     let what = format!("write {name}");
     let content_type = meta.content_type.clone().unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned());

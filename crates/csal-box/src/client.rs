@@ -14,23 +14,16 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use csal_core::{ExposeSecret, Result, SecretString, StorageError, check_object_id};
-use csal_oauth::{OAuthSettings, TokenManager, TokenStore};
+use csal_core::{Result, StorageError};
+use csal_oauth::{BearerHttp, OAuthSettings, TokenManager, TokenStore};
 use serde_json::{Value, json};
 
 use crate::config::{AuthMethod, BoxConfig};
-use crate::error::{BoxError, classify, retry_after, transport};
+use crate::error::{classify, conflict};
 
-const API_URL: &str = "https://api.box.com/2.0";
-const UPLOAD_URL: &str = "https://upload.box.com/api/2.0";
-const TOKEN_URL: &str = "https://api.box.com/oauth2/token";
 /// File fields asked for on stat and listing.
 pub(crate) const FILE_FIELDS: &str = "type,id,name,size,modified_at,content_modified_at,sha1,etag";
-/// Box refresh tokens last 60 days and are single use: every refresh
-/// returns a new one ("Refresh a token" guide).
-const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 24 * 3600);
 /// File ids kept in the lookup cache before it is cleared.
 const FILE_CACHE_MAX: usize = 10_000;
 
@@ -42,11 +35,11 @@ pub(crate) enum Entry {
 }
 
 pub(crate) struct BoxClient {
-    /// For API calls (bearer token, no redirects followed).
-    pub http: reqwest::Client,
-    api: String,
-    upload: String,
-    pub tokens: Arc<TokenManager>,
+    /// API calls: bearer token, no redirects followed (downloads answer 302
+    /// to a short-lived URL that we fetch ourselves, without the token).
+    pub api: BearerHttp<TokenManager>,
+    api_url: String,
+    upload_url: String,
     pub root_id: String,
     folders: Mutex<HashMap<String, String>>,
     files: Mutex<HashMap<String, String>>,
@@ -54,16 +47,9 @@ pub(crate) struct BoxClient {
 
 impl BoxClient {
     pub fn new(config: &BoxConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
-        let timeout = Duration::from_secs(config.timeout_secs.unwrap_or(60));
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(timeout)
-            // Downloads answer 302 to a short-lived download URL: we follow
-            // it ourselves, without the bearer token and with the Range header.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| StorageError::invalid_config("cannot build the HTTP client").with_source(e))?;
-        let token_url = config.token_url.clone().unwrap_or_else(|| TOKEN_URL.to_owned());
+        let http =
+            csal_http::HttpOptions::new(concat!("csal-box/", env!("CARGO_PKG_VERSION")), config.timeouts()?).build()?;
+        let token_url = config.token_url.clone().unwrap_or_else(|| crate::oauth::SPEC.token_url.to_owned());
         let tokens = match config.auth()? {
             AuthMethod::OAuth => TokenManager::new(
                 OAuthSettings {
@@ -79,7 +65,7 @@ impl BoxClient {
             )?
             .with_refresh_token_expiry(
                 csal_oauth::parse_refresh_token_expiry(config.refresh_token_expires_at.as_deref())?,
-                Some(REFRESH_TOKEN_LIFETIME),
+                crate::oauth::SPEC.refresh_token_lifetime,
             ),
             AuthMethod::ClientCredentials => TokenManager::client_credentials(
                 token_url,
@@ -91,63 +77,41 @@ impl BoxClient {
                 ],
             )?,
         };
-        let trim = |u: Option<&String>, d: &str| u.map_or(d, |s| s.as_str()).trim_end_matches('/').to_owned();
         Ok(BoxClient {
-            http,
-            api: trim(config.api_url.as_ref(), API_URL),
-            upload: trim(config.upload_url.as_ref(), UPLOAD_URL),
-            tokens: Arc::new(tokens),
-            root_id: config.root_folder(),
+            api: BearerHttp::new(http, Arc::new(tokens), classify),
+            api_url: config.api_url.trim_end_matches('/').to_owned(),
+            upload_url: config.upload_url.trim_end_matches('/').to_owned(),
+            root_id: config.root_folder_id.clone(),
             folders: Mutex::new(HashMap::new()),
             files: Mutex::new(HashMap::new()),
         })
     }
 
-    pub fn api(&self, path: &str) -> String {
-        format!("{}{path}", self.api)
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.api_url)
     }
 
     pub fn upload(&self, path: &str) -> String {
-        format!("{}{path}", self.upload)
-    }
-
-    /// Send with a bearer token; on 401 refresh (single-flight) and send once more.
-    pub async fn send(
-        &self,
-        what: &str,
-        build: impl Fn(&SecretString) -> reqwest::RequestBuilder,
-    ) -> Result<std::result::Result<reqwest::Response, BoxError>> {
-        let resp = csal_oauth::send_with_bearer(&*self.tokens, build).await?.map_err(|e| transport(e, what))?;
-        finish(resp, what).await
-    }
-
-    pub async fn json(&self, what: &str, build: impl Fn(&SecretString) -> reqwest::RequestBuilder) -> Result<Value> {
-        match self.send(what, build).await? {
-            Ok(resp) => body_json(resp, what).await,
-            Err(e) => Err(classify(e, what)),
-        }
-    }
-
-    pub fn bearer(req: reqwest::RequestBuilder, token: &SecretString) -> reqwest::RequestBuilder {
-        req.bearer_auth(token.expose_secret())
+        format!("{}{path}", self.upload_url)
     }
 
     /// What holds `name` in folder `parent` (preflight check), or `None`.
     /// `Err(NotFound)` when the folder itself is gone.
     pub async fn lookup(&self, parent: &str, name: &str) -> Result<Option<Entry>> {
         let what = format!("look up '{name}'");
-        let url = self.api("/files/content");
+        let url = self.url("/files/content");
         let body = json!({ "name": name, "parent": { "id": parent } }).to_string();
         let answer = self
-            .send(&what, |t| {
-                Self::bearer(self.http.request(reqwest::Method::OPTIONS, &url), t)
+            .api
+            .send(&what, |http| {
+                http.request(reqwest::Method::OPTIONS, &url)
                     .header("Content-Type", "application/json")
                     .body(body.clone())
             })
             .await?;
         match answer {
             Ok(_) => Ok(None),
-            Err(e) if e.status == 409 => match e.conflict().map(entry_of) {
+            Err(e) if e.status.as_u16() == 409 => match conflict(&e).as_ref().map(entry_of) {
                 Some(Some(entry)) => Ok(Some(entry)),
                 _ => Err(StorageError::transient(format!("{what}: Box reported a conflict without naming the item"))
                     .with_source(e)),
@@ -197,21 +161,20 @@ impl BoxClient {
     /// existing folder, which is reused.
     async fn create_folder(&self, parent: &str, name: &str, path: &str) -> Result<String> {
         let what = format!("create folder '{path}'");
-        let url = self.api("/folders?fields=id,type");
+        let url = self.url("/folders?fields=id,type");
         let body = json!({ "name": name, "parent": { "id": parent } }).to_string();
         let answer = self
-            .send(&what, |t| {
-                Self::bearer(self.http.post(&url), t).header("Content-Type", "application/json").body(body.clone())
-            })
+            .api
+            .send(&what, |http| http.post(&url).header("Content-Type", "application/json").body(body.clone()))
             .await?;
         match answer {
-            Ok(resp) => body_json(resp, &what)
+            Ok(resp) => csal_http::read_json::<Value>(resp, &what)
                 .await?
                 .get("id")
                 .and_then(Value::as_str)
                 .map(str::to_owned)
                 .ok_or_else(|| StorageError::transient(format!("{what}: no id in Box's answer"))),
-            Err(e) if e.status == 409 => match e.conflict().map(entry_of) {
+            Err(e) if e.status.as_u16() == 409 => match conflict(&e).as_ref().map(entry_of) {
                 Some(Some(Entry::Folder(id))) => Ok(id),
                 _ => Err(classify(e, &what)),
             },
@@ -245,7 +208,6 @@ impl BoxClient {
 
     /// The Box file id behind an object id, or `NotFound`.
     pub async fn file_id(&self, object_id: &str) -> Result<String> {
-        check_object_id(object_id)?;
         if let Some(id) = self.cached_file(object_id) {
             return Ok(id);
         }
@@ -278,29 +240,6 @@ pub(crate) fn entry_of(item: &Value) -> Option<Entry> {
         "folder" => Some(Entry::Folder(id)),
         _ => None,
     }
-}
-
-/// Success and redirects pass; other statuses become [`BoxError`].
-pub(crate) async fn finish(
-    resp: reqwest::Response,
-    what: &str,
-) -> Result<std::result::Result<reqwest::Response, BoxError>> {
-    let status = resp.status();
-    if status.is_success() || status.is_redirection() {
-        return Ok(Ok(resp));
-    }
-    let after = retry_after(resp.headers());
-    let body = resp.bytes().await.map_err(|e| transport(e, what))?;
-    Ok(Err(BoxError::parse(status.as_u16(), after, &body)))
-}
-
-pub(crate) async fn body_json(resp: reqwest::Response, what: &str) -> Result<Value> {
-    let body = resp.bytes().await.map_err(|e| transport(e, what))?;
-    if body.is_empty() {
-        return Ok(Value::Null);
-    }
-    serde_json::from_slice(&body)
-        .map_err(|e| StorageError::transient(format!("{what}: Box answered with malformed JSON")).with_source(e))
 }
 
 pub(crate) use csal_core::time_format::parse_rfc3339 as parse_time;

@@ -17,12 +17,4 @@ mod write;
 pub use config::BoxConfig;
 pub use module::BoxModule;
 
-csal_core::register_provider!(csal_core::ProviderRegistration {
-    provider_type: "box",
-    display_name: "Box",
-    category: csal_core::ProviderCategory::FileSync,
-    crate_name: env!("CARGO_PKG_NAME"),
-    description: "Files in a Box folder: OAuth 2 (rotating refresh tokens) or Client Credentials Grant, chunked upload sessions with SHA-1 digests.",
-    fields: config::FIELDS,
-    factory: module::build,
-});
+csal_core::register_provider!(BoxConfig, BoxModule::build);

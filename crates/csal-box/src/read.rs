@@ -1,25 +1,25 @@
 //! Downloads (`GET /files/{id}/content` → 302 to a short-lived download
 //! URL, fetched with `Range`) and stat (`GET /files/{id}`).
 
-use csal_core::{ByteRange, ByteStream, Checksum, ObjectMeta, Result, StorageError, check_object_id};
-use futures::StreamExt;
+use csal_core::{ByteRange, ByteStream, Checksum, ObjectMeta, Result, StorageError};
+use csal_http::ErrorAnswer;
 use serde_json::Value;
 
-use crate::client::{BoxClient, FILE_FIELDS, finish, parse_time};
-use crate::error::{BoxError, classify, transport};
+use crate::client::{BoxClient, FILE_FIELDS, parse_time};
+use crate::error::classify;
 
 /// Run `call` with the file id of `object_id`; when a cached id answers 404
 /// (the file was deleted or replaced elsewhere), resolve the path again once.
 async fn with_file_id<T, F, Fut>(client: &BoxClient, object_id: &str, what: &str, call: F) -> Result<T>
 where
     F: Fn(String) -> Fut,
-    Fut: std::future::Future<Output = Result<std::result::Result<T, BoxError>>>,
+    Fut: std::future::Future<Output = Result<std::result::Result<T, ErrorAnswer>>>,
 {
     let was_cached = client.cached_file(object_id).is_some();
     let id = client.file_id(object_id).await?;
     match call(id).await? {
         Ok(v) => Ok(v),
-        Err(e) if e.status == 404 && was_cached => {
+        Err(e) if e.status.as_u16() == 404 && was_cached => {
             client.forget_file(object_id);
             let id = client.file_id(object_id).await?;
             call(id).await?.map_err(|e| not_found_or(e, object_id, what))
@@ -28,25 +28,29 @@ where
     }
 }
 
-fn not_found_or(e: BoxError, object_id: &str, what: &str) -> StorageError {
-    if e.status == 404 { StorageError::not_found(format!("no object '{object_id}'")) } else { classify(e, what) }
+fn not_found_or(e: ErrorAnswer, object_id: &str, what: &str) -> StorageError {
+    if e.status.as_u16() == 404 {
+        StorageError::not_found(format!("no object '{object_id}'"))
+    } else {
+        classify(e, what)
+    }
 }
 
 pub(crate) async fn read(client: &BoxClient, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
-    check_object_id(object_id)?;
     if let Some(r) = &range {
         r.check()?;
     }
     let what = format!("download '{object_id}'");
     let range_header = range.map(|r| r.to_http_header());
     let first = with_file_id(client, object_id, &what, |id| {
-        let url = client.api(&format!("/files/{id}/content"));
+        let url = client.url(&format!("/files/{id}/content"));
         let range_header = range_header.clone();
         let what = what.clone();
         async move {
             client
-                .send(&what, |t| {
-                    let req = BoxClient::bearer(client.http.get(&url), t);
+                .api
+                .send(&what, |http| {
+                    let req = http.get(&url);
                     match &range_header {
                         Some(h) => req.header("Range", h),
                         None => req,
@@ -58,32 +62,15 @@ pub(crate) async fn read(client: &BoxClient, object_id: &str, range: Option<Byte
     .await?;
     if first.status().as_u16() == 202 {
         // The file is not ready for download yet (just uploaded).
-        let after = crate::error::retry_after(first.headers());
+        let after = csal_http::retry_after(first.headers());
         return Err(
             StorageError::transient(format!("{what}: Box is still processing the file")).with_retry_after(after)
         );
     }
-    let resp = if first.status().is_redirection() {
-        let location = first
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| StorageError::transient(format!("{what}: redirect without a Location")))?
-            .to_owned();
-        // The download URL is pre-authorised: no bearer token on it.
-        let mut req = client.http.get(&location);
-        if let Some(h) = &range_header {
-            req = req.header("Range", h);
-        }
-        let resp = req.send().await.map_err(|e| transport(e, &what))?;
-        finish(resp, &what).await?.map_err(|e| classify(e, &what))?
-    } else {
-        first
-    };
-    let partial = resp.status() == reqwest::StatusCode::PARTIAL_CONTENT;
-    let len = resp.content_length();
-    let stream = resp.bytes_stream().map(|r| r.map_err(|e| transport(e, "download")));
-    ByteStream::from_ranged_answer(stream, range, partial, len, None)
+    // A 302 to a pre-authorised download URL: fetched without the token.
+    let resp =
+        csal_http::follow_download(client.api.http(), first, range, &what).await?.map_err(|e| classify(e, &what))?;
+    csal_http::ranged_body(resp, range, None, &what)
 }
 
 /// Object metadata of a Box file object.
@@ -102,15 +89,14 @@ pub(crate) fn meta_from(object_id: String, file: &Value) -> ObjectMeta {
 }
 
 pub(crate) async fn stat_raw(client: &BoxClient, object_id: &str) -> Result<Value> {
-    check_object_id(object_id)?;
     let what = format!("stat '{object_id}'");
     let resp = with_file_id(client, object_id, &what, |id| {
-        let url = client.api(&format!("/files/{id}?fields={FILE_FIELDS}"));
+        let url = client.url(&format!("/files/{id}?fields={FILE_FIELDS}"));
         let what = what.clone();
-        async move { client.send(&what, |t| BoxClient::bearer(client.http.get(&url), t)).await }
+        async move { client.api.send(&what, |http| http.get(&url)).await }
     })
     .await?;
-    crate::client::body_json(resp, &what).await
+    csal_http::read_json(resp, &what).await
 }
 
 pub(crate) async fn stat(client: &BoxClient, object_id: &str) -> Result<ObjectMeta> {

@@ -27,8 +27,8 @@ use serde_json::{Value, json};
 use sha1::{Digest as _, Sha1};
 use tokio::io::AsyncWriteExt;
 
-use crate::client::{BoxClient, FILE_FIELDS, body_json};
-use crate::error::{BoxError, classify};
+use crate::client::{BoxClient, FILE_FIELDS};
+use crate::error::classify;
 
 /// How many times a commit answered 202 (parts still being processed) is
 /// tried again, after Box's `Retry-After`.
@@ -89,8 +89,8 @@ async fn verify(client: &BoxClient, file: Value, size: u64, sha1: &str, what: &s
         return Ok((file, sha1.to_owned()));
     }
     if let Some(id) = file.get("id").and_then(Value::as_str) {
-        let url = client.api(&format!("/files/{id}"));
-        let _ = client.send(what, |t| BoxClient::bearer(client.http.delete(&url), t)).await;
+        let url = client.url(&format!("/files/{id}"));
+        let _ = client.api.send(what, |http| http.delete(&url)).await;
     }
     Err(StorageError::integrity(format!(
         "{what}: Box stored {} bytes with SHA-1 {}, we sent {size} bytes with SHA-1 {sha1}",
@@ -147,8 +147,9 @@ async fn direct(
     let (url, boundary_ref, sha1_ref) = (&url, &boundary, &sha1);
     let post = |form: Bytes| async move {
         client
-            .json(what, |t| {
-                BoxClient::bearer(client.http.post(url), t)
+            .api
+            .json(what, |http| {
+                http.post(url)
                     .header("Content-Type", format!("multipart/form-data; boundary={boundary_ref}"))
                     .header("Content-MD5", sha1_ref)
                     .body(form.clone())
@@ -221,9 +222,9 @@ impl Drop for AbortOnDrop {
 
 async fn abort(client: &BoxClient, url: &str) {
     let what = "abort the upload session";
-    match client.send(what, |t| BoxClient::bearer(client.http.delete(url), t)).await {
+    match client.api.send(what, |http| http.delete(url)).await {
         Ok(Ok(_)) => tracing::debug!("Box upload session aborted"),
-        Ok(Err(e)) if e.status == 404 => {}
+        Ok(Err(e)) if e.status.as_u16() == 404 => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "could not abort a Box upload session; Box expires it within a day"),
         Err(e) => tracing::warn!(error = %e, "could not abort a Box upload session; Box expires it within a day"),
     }
@@ -248,11 +249,8 @@ async fn session(
         let url = &url;
         async move {
             client
-                .json(what, |t| {
-                    BoxClient::bearer(client.http.post(url), t)
-                        .header("Content-Type", "application/json")
-                        .body(arg.clone())
-                })
+                .api
+                .json(what, |http| http.post(url).header("Content-Type", "application/json").body(arg.clone()))
                 .await
         }
     };
@@ -317,8 +315,9 @@ async fn send_parts(
         let digest = digest_header(&sha);
         let range = format!("bytes {offset}-{}/{total}", offset + len - 1);
         let answer = client
-            .json(what, |t| {
-                BoxClient::bearer(client.http.put(part_url), t)
+            .api
+            .json(what, |http| {
+                http.put(part_url)
                     .header("Content-Type", "application/octet-stream")
                     .header("Content-Range", &range)
                     .header("Digest", &digest)
@@ -353,21 +352,22 @@ async fn send_parts(
     let commit_what = format!("{what} (commit)");
     for _ in 0..COMMIT_TRIES {
         let answer = client
-            .send(&commit_what, |t| {
-                BoxClient::bearer(client.http.post(commit_url), t)
+            .api
+            .send(&commit_what, |http| {
+                http.post(commit_url)
                     .header("Content-Type", "application/json")
                     .header("Digest", &digest)
                     .body(arg.clone())
             })
             .await?;
-        let resp = answer.map_err(|e: BoxError| classify(e, &commit_what))?;
+        let resp = answer.map_err(|e| classify(e, &commit_what))?;
         if resp.status().as_u16() == 202 {
             // Parts still being processed: Box says when to try again.
-            let wait = crate::error::retry_after(resp.headers()).unwrap_or(Duration::from_secs(1));
+            let wait = csal_http::retry_after(resp.headers()).unwrap_or(Duration::from_secs(1));
             tokio::time::sleep(wait.min(Duration::from_secs(30))).await;
             continue;
         }
-        let file = the_file(&body_json(resp, &commit_what).await?, &commit_what)?;
+        let file = the_file(&csal_http::read_json(resp, &commit_what).await?, &commit_what)?;
         return verify(client, file, total, &sha1, what).await;
     }
     Err(StorageError::transient(format!("{what}: Box kept answering that the parts are still being processed")))

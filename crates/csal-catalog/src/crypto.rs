@@ -53,7 +53,7 @@ impl MasterKey {
     /// The key file next to an SQLite catalog (`<file>.key`), or `None`
     /// for PostgreSQL, where every node must get the same key explicitly.
     pub fn default_file_for(catalog_url: &str) -> Option<PathBuf> {
-        let loc = csal_db::DbLocation::parse(catalog_url, None, true).ok()?;
+        let loc = csal_sql::DbLocation::parse(catalog_url, None, true).ok()?;
         loc.sqlite_path().map(|p| PathBuf::from(format!("{p}.key")))
     }
 

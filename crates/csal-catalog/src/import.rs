@@ -132,7 +132,7 @@ async fn open_source(url: &str) -> Result<AnyConnection> {
         }
         format!("sqlite://{path}?mode=ro")
     };
-    let shown = csal_db::DbLocation::parse(url, None, true).map(|l| l.display_url().to_owned()).unwrap_or_default();
+    let shown = csal_sql::DbLocation::parse(url, None, true).map(|l| l.display_url().to_owned()).unwrap_or_default();
     let connect = AnyConnection::connect(&conn_url);
     let mut conn = tokio::time::timeout(Duration::from_secs(20), connect)
         .await

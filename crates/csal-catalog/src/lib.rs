@@ -37,7 +37,7 @@ use csal_core::{
     ErrorKind, InstanceDefinition, LayerConfig, ReloadSummary, Result, StorageError, StorageRouter, find_provider,
     secret::MASK,
 };
-use csal_db::{Backend, DbLocation, map_sqlx};
+use csal_sql::{Backend, DbLocation, map_sqlx};
 use sqlx::{AnyConnection, AnyPool, Row};
 use tokio::sync::watch;
 
@@ -360,6 +360,7 @@ impl Catalog {
             None => None,
             Some(new_config) => {
                 let registration = find_provider(&row.provider_type)?;
+                refuse_secrets_to_a_new_target(&row, registration.fields, new_config)?;
                 let cipher = self.cipher_for_write(&mut tx).await?;
                 let merged = merge_secrets(&cipher, &row, registration.fields, new_config)?;
                 check_by_building(registration, &row.id, &row.name, &merged)?;
@@ -890,7 +891,7 @@ fn masked_record(row: &StoredRow) -> ModuleRecord {
         }
     }
     if let Ok(reg) = find_provider(&row.provider_type) {
-        config = csal_core::mask_config(reg.fields, &config);
+        config = csal_core::mask_config(reg.fields, &csal_core::spec::current_keys(reg.fields, &config));
     }
     ModuleRecord {
         id: row.id.clone(),
@@ -958,6 +959,48 @@ fn reseal_config(
         }
     }
     Ok(out)
+}
+
+/// A secret left empty in an update is kept from the stored row; that must
+/// not let an admin send it somewhere new. When a field that says where
+/// credentials go (`credential_target` in the spec: a URL, host, token
+/// endpoint, trust switch) changes, every stored secret the update would
+/// keep has to be entered again (or removed), so an API token alone cannot
+/// redirect a stored password to a host of its choice.
+fn refuse_secrets_to_a_new_target(
+    row: &StoredRow,
+    fields: &[csal_core::ConfigField],
+    new_config: &serde_json::Value,
+) -> Result<()> {
+    let (Some(new), Some(old)) = (new_config.as_object(), row.config.as_object()) else { return Ok(()) };
+    let value = |map: &serde_json::Map<String, serde_json::Value>, f: &csal_core::ConfigField| {
+        f.value_in(map).filter(|v| !csal_core::spec::is_blank(v)).cloned()
+    };
+    let moved: Vec<&str> =
+        fields.iter().filter(|f| f.credential_target && value(new, f) != value(old, f)).map(|f| f.key).collect();
+    if moved.is_empty() {
+        return Ok(());
+    }
+    let kept: Vec<&str> = fields
+        .iter()
+        .filter(|f| f.kind.is_secret() && value(old, f).is_some())
+        .filter(|f| match new.get(f.key) {
+            None => true,
+            Some(v) => v.as_str().is_some_and(|s| s.is_empty() || s == MASK),
+        })
+        .map(|f| f.key)
+        .collect();
+    if kept.is_empty() {
+        return Ok(());
+    }
+    let list = |keys: &[&str]| keys.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
+    Err(StorageError::invalid_config(format!(
+        "storage module '{}': changing {} changes where its credentials go; enter {} again (or clear {})",
+        row.name,
+        list(&moved),
+        list(&kept),
+        if kept.len() == 1 { "it" } else { "them" }
+    )))
 }
 
 /// The config of an update with kept secrets filled in from the stored row.

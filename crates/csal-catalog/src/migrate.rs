@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 
 use csal_core::{Result, StorageError};
-use csal_db::{Backend, map_sqlx};
+use csal_sql::{Backend, map_sqlx};
 use sqlx::AnyPool;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 

@@ -2,7 +2,7 @@
 //! and [`write_for_camera`].
 
 use csal_core::{ByteStream, ErrorKind, HealthStatus, Result, StorageError, WriteMeta};
-use csal_db::{Backend, map_sqlx};
+use csal_sql::{Backend, map_sqlx};
 use sqlx::{AnyConnection, Row};
 
 use crate::Catalog;

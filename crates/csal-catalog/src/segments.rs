@@ -11,7 +11,7 @@
 use std::time::SystemTime;
 
 use csal_core::{ErrorKind, Result, StorageError};
-use csal_db::map_sqlx;
+use csal_sql::map_sqlx;
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;

@@ -16,7 +16,7 @@ use std::time::SystemTime;
 
 use base64::Engine;
 use csal_core::{ErrorKind, Result, StorageError};
-use csal_db::map_sqlx;
+use csal_sql::map_sqlx;
 use serde::Serialize;
 use sha2::Digest;
 use sqlx::Row;

@@ -1,6 +1,8 @@
 //! Catalog behaviour on SQLite (always) and PostgreSQL (when
 //! `CSAL_TEST_POSTGRES_URL` is set; a missing server under `CI` fails).
 
+csal_core::link_providers!(csal_db);
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,7 +30,7 @@ impl TestDb {
     }
     /// Plain SQL on the catalog database, outside the catalog code.
     async fn raw(&self, sql: &str) -> Vec<String> {
-        let loc = csal_db::DbLocation::parse(&self.url, None, true).unwrap();
+        let loc = csal_sql::DbLocation::parse(&self.url, None, true).unwrap();
         let pool = loc.connect(1, Duration::from_secs(10)).await.unwrap();
         let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
         pool.close().await;
@@ -57,7 +59,7 @@ async fn postgres_db() -> Option<TestDb> {
         return None;
     };
     let schema = format!("t_{}", ulid::Ulid::new().to_string().to_lowercase());
-    let loc = csal_db::DbLocation::parse(&base, None, true).unwrap();
+    let loc = csal_sql::DbLocation::parse(&base, None, true).unwrap();
     let pool = loc.connect(1, Duration::from_secs(10)).await.expect("connect to CSAL_TEST_POSTGRES_URL");
     sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.unwrap();
     pool.close().await;
@@ -89,6 +91,7 @@ on_both!(
     duplicate_name_is_refused,
     raw_row_holds_no_secret_in_clear,
     secret_left_empty_on_update_keeps_the_stored_value,
+    stored_secrets_do_not_follow_a_changed_endpoint,
     wrong_master_key_is_a_clear_error,
     second_node_sees_a_change_without_restart,
     another_process_change_is_seen_without_restart,
@@ -255,6 +258,46 @@ async fn secret_left_empty_on_update_keeps_the_stored_value(db: TestDb) {
         .unwrap();
     assert_eq!((rec.label, rec.is_enabled), (None, false));
     assert_eq!(rec.config["table_prefix"], "p2_");
+    cat.close().await;
+}
+
+/// Issue 15 item 2: an update that moves a module to another host (a
+/// credential target in the spec) must not keep the stored password.
+async fn stored_secrets_do_not_follow_a_changed_endpoint(db: TestDb) {
+    let cat = db.open().await;
+    cat.create_module(db_module("pg", pg_target_config())).await.unwrap();
+    let stored = |cat: Catalog| async move {
+        let d = cat.definitions().await.unwrap();
+        let v: serde_json::Value = serde_json::from_str(&d[0].config_json).unwrap();
+        (v["url"].as_str().unwrap().to_owned(), v["password"].as_str().map(str::to_owned))
+    };
+    let original = stored(cat.clone()).await;
+    let elsewhere = json!({"url": "postgres://recorder@attacker.example:5432/videos", "table_prefix": "cam_"});
+    for password in [None, Some(json!("")), Some(json!(csal_core::secret::MASK))] {
+        let mut cfg = elsewhere.clone();
+        if let Some(p) = password {
+            cfg["password"] = p;
+        }
+        let e = cat.update_module("pg", ModuleUpdate { config: Some(cfg), ..Default::default() }).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+        assert!(e.message().contains("'url'") && e.message().contains("'password'"), "{e}");
+        assert!(!e.to_string().contains(PW));
+        assert_eq!(stored(cat.clone()).await, original, "a refused update changed nothing");
+    }
+    // With the secret entered again, or removed, the move is allowed.
+    let mut cfg = elsewhere.clone();
+    cfg["password"] = json!("an0ther-pa55");
+    cat.update_module("pg", ModuleUpdate { config: Some(cfg), ..Default::default() }).await.unwrap();
+    assert_eq!(stored(cat.clone()).await.1.as_deref(), Some("an0ther-pa55"));
+    let mut back = pg_target_config();
+    back["password"] = serde_json::Value::Null;
+    cat.update_module("pg", ModuleUpdate { config: Some(back), ..Default::default() }).await.unwrap();
+    assert_eq!(stored(cat.clone()).await.1, None);
+    // Fields that say nothing about where credentials go keep the secret.
+    cat.update_module("pg", ModuleUpdate { config: Some(pg_target_config()), ..Default::default() }).await.unwrap();
+    let same_host = json!({"url": "postgres://recorder@127.0.0.1:1/videos", "table_prefix": "other_"});
+    cat.update_module("pg", ModuleUpdate { config: Some(same_host), ..Default::default() }).await.unwrap();
+    assert_eq!(stored(cat.clone()).await.1.as_deref(), Some(PW));
     cat.close().await;
 }
 
@@ -746,7 +789,7 @@ async fn an_undecryptable_row_is_offline_and_the_others_load(db: TestDb) {
     // Give "bad" the sealed password of "good": bound to another row, it
     // cannot be opened (as after a botched restore or a stale writer).
     let good_json = db.raw("SELECT config_json FROM storage_modules WHERE name = 'good'").await.remove(0);
-    let loc = csal_db::DbLocation::parse(&db.url, None, true).unwrap();
+    let loc = csal_sql::DbLocation::parse(&db.url, None, true).unwrap();
     let pool = loc.connect(1, Duration::from_secs(10)).await.unwrap();
     sqlx::query("UPDATE storage_modules SET config_json = $1 WHERE id = $2")
         .bind(&good_json)
@@ -852,7 +895,7 @@ async fn a_session_ends_at_its_absolute_end_however_busy() {
     let exec = |sql: String| {
         let url = db.url.clone();
         async move {
-            let loc = csal_db::DbLocation::parse(&url, None, true).unwrap();
+            let loc = csal_sql::DbLocation::parse(&url, None, true).unwrap();
             let pool = loc.connect(1, Duration::from_secs(10)).await.unwrap();
             sqlx::query(&sql).execute(&pool).await.unwrap();
             pool.close().await;

@@ -19,7 +19,7 @@ use csal_catalog::{Catalog, CopyState, MasterKey, SegmentQuery, SegmentRecord};
 use csal_core::{ListRequest, SecretString};
 use serde_json::{Value, json};
 
-csal_core::link_providers!(csal_s3, csal_local_fs);
+csal_core::link_providers!(csal_providers);
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -619,7 +619,7 @@ async fn hostile_uploads_get_clear_refusals_and_a_full_spool_keeps_what_it_ackno
 async fn two_nodes_on_postgresql_ingest_different_cameras_and_share_one_index() {
     let Some(base) = require("CSAL_TEST_POSTGRES_URL") else { return };
     let schema = format!("rec_{}", ulid::Ulid::new().to_string().to_lowercase());
-    let loc = csal_db::DbLocation::parse(&base, None, true).unwrap();
+    let loc = csal_sql::DbLocation::parse(&base, None, true).unwrap();
     let pool = loc.connect(1, Duration::from_secs(10)).await.unwrap();
     sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.unwrap();
     pool.close().await;

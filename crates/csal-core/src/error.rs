@@ -11,6 +11,10 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
+/// What every masked secret is shown as, in scrubbed errors and masked
+/// configs (`csal_core::secret::MASK`).
+pub const MASK: &str = "********";
+
 /// Result alias used across CSAL.
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
@@ -318,7 +322,7 @@ fn scrub(text: &str, secrets: &[&str]) -> Option<String> {
     }
     let mut out = text.to_owned();
     for s in secrets {
-        out = out.replace(s, crate::secret::MASK);
+        out = out.replace(s, MASK);
     }
     Some(out)
 }
@@ -440,7 +444,7 @@ mod tests {
             .redact(&["SuperSecret123".to_owned()]);
         assert!(!e.to_string().contains("SuperSecret123"));
         assert!(!format!("{e:?}").contains("SuperSecret123"));
-        assert!(format!("{e:?}").contains(crate::secret::MASK));
+        assert!(format!("{e:?}").contains(MASK));
     }
 
     #[test]

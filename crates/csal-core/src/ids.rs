@@ -5,7 +5,8 @@
 //! path safe once, for every provider:
 //! - [`check_object_id`] refuses anything that could escape the store's root
 //!   or confuse a server (`..`, absolute paths, NUL, backslashes, control
-//!   characters, empty segments);
+//!   characters, empty segments). The router's layers call it on every id
+//!   a caller passes, once; providers trust the ids they get;
 //! - [`object_id_from_hint`] turns a caller's key hint into a fresh, unique,
 //!   safe id: `camera5/seg.mp4` becomes `camera5/seg-01JD...X.mp4`.
 
@@ -100,10 +101,13 @@ pub fn object_id_from_hint(hint: &str) -> String {
         (false, Some(ext)) => format!("{stem}-{unique}.{ext}"),
         (false, None) => format!("{stem}-{unique}"),
     };
-    match dir {
+    let id = match dir {
         Some(d) if !d.is_empty() => format!("{d}/{name}"),
         _ => name,
-    }
+    };
+    // Safe by construction: providers use it without checking again.
+    debug_assert!(check_object_id(&id).is_ok(), "object_id_from_hint made an unsafe id");
+    id
 }
 
 /// The sanitised form of a key hint (no uniqueness suffix).

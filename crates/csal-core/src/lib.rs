@@ -19,13 +19,19 @@ pub mod range;
 pub mod registry;
 pub mod router;
 pub mod secret;
+pub mod spec;
 pub mod stream;
 pub mod time_format;
 pub mod tree_list;
 pub mod units;
 
+// The code `#[config]` generates names `::csal_core`, also inside this crate's tests.
+extern crate self as csal_core;
+
 pub use async_trait::async_trait;
 pub use bytes::Bytes;
+/// Declare a provider's config struct and its field spec at once; see [`spec`].
+pub use csal_core_macros::config;
 #[doc(hidden)]
 pub use inventory;
 
@@ -38,11 +44,12 @@ pub use module::{
 };
 pub use range::ByteRange;
 pub use registry::{
-    ConfigField, ConfigSink, ConfigUpdates, FieldKind, InstanceContext, ProviderCategory, ProviderRegistration,
-    find_provider, parse_config, registered_providers, registry_conflicts,
+    ConfigSink, ConfigUpdates, InstanceContext, ProviderRegistration, find_provider, registered_providers,
+    registry_conflicts,
 };
 pub use router::{InstanceDefinition, InstanceInfo, InstanceStatus, ReloadSummary, StorageRouter};
 pub use secret::{ExposeSecret, SecretString, mask_config};
+pub use spec::{ConfigField, ConfigSpec, FieldKind, ProviderCategory, Timeouts, parse_config};
 pub use stream::ByteStream;
 pub use tree_list::{FolderSelection, FolderTree, ListCursors, list_tree};
 pub use units::human_bytes;

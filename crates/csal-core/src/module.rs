@@ -274,19 +274,36 @@ pub struct Capabilities {
     pub max_object_size: Option<u64>,
 }
 
+impl Capabilities {
+    /// Ranged reads, paged listings and modification times, nothing more
+    /// (the default); providers state what they add with struct update
+    /// syntax (`Capabilities { multipart: true, ..Capabilities::BASIC }`).
+    pub const BASIC: Capabilities = Capabilities {
+        ranged_read: true,
+        list_pagination: true,
+        presign: false,
+        multipart: false,
+        conditional_create: false,
+        content_type: false,
+        user_metadata: false,
+        modified_time: true,
+        max_object_size: None,
+    };
+    /// An object store: parts, conditional create, content type and user metadata too.
+    pub const OBJECT_STORE: Capabilities = Capabilities {
+        multipart: true,
+        conditional_create: true,
+        content_type: true,
+        user_metadata: true,
+        ..Self::BASIC
+    };
+    /// A file-sync service or file server with chunked uploads that refuses to overwrite.
+    pub const FILE_SYNC: Capabilities = Capabilities { multipart: true, conditional_create: true, ..Self::BASIC };
+}
+
 impl Default for Capabilities {
     fn default() -> Self {
-        Capabilities {
-            ranged_read: true,
-            list_pagination: true,
-            presign: false,
-            multipart: false,
-            conditional_create: false,
-            content_type: false,
-            user_metadata: false,
-            modified_time: true,
-            max_object_size: None,
-        }
+        Capabilities::BASIC
     }
 }
 

@@ -14,100 +14,7 @@ use std::sync::Arc;
 
 use crate::error::{Result, StorageError};
 use crate::module::StorageModule;
-use crate::secret::is_blank;
-
-/// How an admin thinks of a provider (groups the "add module" form).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProviderCategory {
-    ObjectStorage,
-    FileSync,
-    NetworkProtocol,
-    Local,
-    Database,
-}
-
-/// The type of one config field; drives the CLI, the admin form and validation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case", tag = "type", content = "options")]
-pub enum FieldKind {
-    Text,
-    Number,
-    Bool,
-    /// A password, key or token: write-only in forms, masked everywhere.
-    Secret,
-    /// A multi-line secret such as a private key or a service-account JSON.
-    SecretMultiline,
-    Select(&'static [&'static str]),
-    Url,
-    Path,
-}
-
-impl FieldKind {
-    pub fn is_secret(self) -> bool {
-        matches!(self, FieldKind::Secret | FieldKind::SecretMultiline)
-    }
-}
-
-/// One field of a provider's config spec.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct ConfigField {
-    pub key: &'static str,
-    pub label: &'static str,
-    pub kind: FieldKind,
-    pub required: bool,
-    /// Default as JSON text (`"30"`, `"true"`, `"\"us-east-1\""`).
-    pub default: Option<&'static str>,
-    pub help: &'static str,
-    /// The provider's own page about this value.
-    pub doc_url: Option<&'static str>,
-}
-
-impl ConfigField {
-    const fn new(key: &'static str, label: &'static str, kind: FieldKind) -> Self {
-        ConfigField { key, label, kind, required: false, default: None, help: "", doc_url: None }
-    }
-    pub const fn text(key: &'static str, label: &'static str) -> Self {
-        Self::new(key, label, FieldKind::Text)
-    }
-    pub const fn number(key: &'static str, label: &'static str) -> Self {
-        Self::new(key, label, FieldKind::Number)
-    }
-    pub const fn bool(key: &'static str, label: &'static str) -> Self {
-        Self::new(key, label, FieldKind::Bool)
-    }
-    pub const fn secret(key: &'static str, label: &'static str) -> Self {
-        Self::new(key, label, FieldKind::Secret)
-    }
-    pub const fn secret_multiline(key: &'static str, label: &'static str) -> Self {
-        Self::new(key, label, FieldKind::SecretMultiline)
-    }
-    pub const fn select(key: &'static str, label: &'static str, options: &'static [&'static str]) -> Self {
-        Self::new(key, label, FieldKind::Select(options))
-    }
-    pub const fn url(key: &'static str, label: &'static str) -> Self {
-        Self::new(key, label, FieldKind::Url)
-    }
-    pub const fn path(key: &'static str, label: &'static str) -> Self {
-        Self::new(key, label, FieldKind::Path)
-    }
-    pub const fn required(mut self) -> Self {
-        self.required = true;
-        self
-    }
-    pub const fn default(mut self, json: &'static str) -> Self {
-        self.default = Some(json);
-        self
-    }
-    pub const fn help(mut self, help: &'static str) -> Self {
-        self.help = help;
-        self
-    }
-    pub const fn doc(mut self, url: &'static str) -> Self {
-        self.doc_url = Some(url);
-        self
-    }
-}
+use crate::spec::{ConfigField, ConfigSpec, ProviderCategory, check_config};
 
 /// Who is asking a factory for a module (for logs and error context), and
 /// where the module may write back config values it changes itself.
@@ -187,6 +94,21 @@ pub struct ProviderRegistration {
 inventory::collect!(ProviderRegistration);
 
 impl ProviderRegistration {
+    /// The registration of a provider whose config is declared with
+    /// `#[csal_core::config]` (type, name, category and description come
+    /// from there); what [`register_provider!`](crate::register_provider)`(Config, factory)` submits.
+    pub const fn of<C: ConfigSpec>(crate_name: &'static str, factory: Factory) -> Self {
+        ProviderRegistration {
+            provider_type: C::PROVIDER,
+            display_name: C::DISPLAY_NAME,
+            category: C::CATEGORY,
+            crate_name,
+            description: C::DESCRIPTION,
+            fields: C::FIELDS,
+            factory,
+        }
+    }
+
     /// Check `config` against this provider's field spec: an object, no
     /// unknown field, every required field present, each of the right type.
     /// Errors are `InvalidConfig` naming the field.
@@ -205,15 +127,19 @@ impl ProviderRegistration {
     }
 }
 
-/// Submit a [`ProviderRegistration`] from a provider crate.
+/// Submit a provider from its crate: its `#[csal_core::config]` struct and
+/// its factory, or a whole [`ProviderRegistration`].
 ///
 /// ```ignore
-/// csal_core::register_provider!(csal_core::ProviderRegistration {
-///     provider_type: "local_fs", /* ... */
-/// });
+/// csal_core::register_provider!(LocalFsConfig, module::build);
 /// ```
 #[macro_export]
 macro_rules! register_provider {
+    ($config:ty, $factory:expr $(,)?) => {
+        $crate::inventory::submit! {
+            $crate::ProviderRegistration::of::<$config>(env!("CARGO_PKG_NAME"), $factory)
+        }
+    };
     ($registration:expr) => {
         $crate::inventory::submit! { $registration }
     };
@@ -271,118 +197,4 @@ pub fn registry_conflicts() -> BTreeMap<&'static str, Vec<&'static str>> {
     }
     by_type.retain(|_, crates| crates.len() > 1);
     by_type
-}
-
-/// See [`ProviderRegistration::check_config`].
-pub fn check_config(provider_type: &str, fields: &[ConfigField], config: &serde_json::Value) -> Result<()> {
-    let invalid = |msg: String| Err(StorageError::invalid_config(msg).with_provider(provider_type.to_owned()));
-    let Some(map) = config.as_object() else {
-        return invalid("config must be a JSON object".to_owned());
-    };
-    for key in map.keys() {
-        if !fields.iter().any(|f| f.key == key) {
-            let known: Vec<&str> = fields.iter().map(|f| f.key).collect();
-            return invalid(format!("unknown field '{key}' (known fields: {})", known.join(", ")));
-        }
-    }
-    for field in fields {
-        let value = map.get(field.key);
-        let missing = value.is_none_or(is_blank);
-        if missing {
-            if field.required {
-                return invalid(format!("missing required field '{}' ({})", field.key, field.label));
-            }
-            continue;
-        }
-        let value = value.expect("present");
-        let type_ok = match field.kind {
-            FieldKind::Text | FieldKind::Secret | FieldKind::SecretMultiline | FieldKind::Path => value.is_string(),
-            FieldKind::Url => value.as_str().is_some_and(looks_like_url),
-            FieldKind::Number => value.is_number(),
-            FieldKind::Bool => value.is_boolean(),
-            FieldKind::Select(options) => value.as_str().is_some_and(|v| options.contains(&v)),
-        };
-        if !type_ok {
-            let expected = match field.kind {
-                FieldKind::Text | FieldKind::Path => "a string".to_owned(),
-                FieldKind::Secret | FieldKind::SecretMultiline => "a string (secret)".to_owned(),
-                FieldKind::Url => "an http:// or https:// URL".to_owned(),
-                FieldKind::Number => "a number".to_owned(),
-                FieldKind::Bool => "true or false".to_owned(),
-                FieldKind::Select(options) => format!("one of {}", options.join(", ")),
-            };
-            return invalid(format!("field '{}' must be {expected}", field.key));
-        }
-    }
-    Ok(())
-}
-
-fn looks_like_url(s: &str) -> bool {
-    let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
-    rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/') && !r.chars().any(char::is_whitespace))
-}
-
-/// Parse a typed config from JSON; errors name the field that failed.
-/// Call after [`check_config`] (the router does), so values of secret fields
-/// are never echoed.
-pub fn parse_config<T: serde::de::DeserializeOwned>(provider_type: &str, config: &serde_json::Value) -> Result<T> {
-    serde_path_to_error::deserialize(config).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        // serde's message can quote the offending value; keep only its class.
-        let what = inner.to_string();
-        let what = what.split(':').next().unwrap_or("invalid value").trim().to_owned();
-        StorageError::invalid_config(format!("field '{path}': {what}")).with_provider(provider_type.to_owned())
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ErrorKind;
-    use serde_json::json;
-
-    const FIELDS: &[ConfigField] = &[
-        ConfigField::text("bucket", "Bucket").required(),
-        ConfigField::url("endpoint", "Endpoint"),
-        ConfigField::number("part_size_mb", "Part size"),
-        ConfigField::secret("secret_key", "Secret key"),
-        ConfigField::select("mode", "Mode", &["a", "b"]),
-    ];
-
-    fn err(cfg: serde_json::Value) -> String {
-        let e = check_config("t", FIELDS, &cfg).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
-        e.message().to_owned()
-    }
-
-    #[test]
-    fn config_errors_name_the_field() {
-        assert!(err(json!({})).contains("'bucket'"));
-        assert!(err(json!({"bucket": ""})).contains("'bucket'"));
-        assert!(err(json!({"bucket": "b", "nope": 1})).contains("'nope'"));
-        assert!(err(json!({"bucket": "b", "endpoint": "ftp://x"})).contains("'endpoint'"));
-        assert!(err(json!({"bucket": "b", "part_size_mb": "8"})).contains("'part_size_mb'"));
-        assert!(err(json!({"bucket": "b", "mode": "c"})).contains("'mode'"));
-        assert!(err(json!([1])).contains("JSON object"));
-        check_config("t", FIELDS, &json!({"bucket": "b", "endpoint": "http://127.0.0.1:9000", "mode": "a"})).unwrap();
-    }
-
-    #[test]
-    fn type_errors_do_not_echo_secret_values() {
-        let m = err(json!({"bucket": "b", "secret_key": 1234567}));
-        assert!(m.contains("'secret_key'") && !m.contains("1234567"));
-    }
-
-    #[test]
-    fn parse_config_names_the_path() {
-        #[derive(serde::Deserialize, Debug)]
-        #[allow(dead_code)]
-        struct C {
-            n: u32,
-        }
-        let e = parse_config::<C>("t", &json!({"n": "topsecretvalue"})).unwrap_err();
-        assert!(e.message().contains("'n'"), "{e}");
-        assert!(!e.to_string().contains("topsecretvalue"));
-    }
 }

@@ -7,10 +7,11 @@
 
 pub use secrecy::{ExposeSecret, SecretString};
 
-use crate::registry::ConfigField;
+use crate::spec::{ConfigField, is_blank};
 
-/// What every masked secret is shown as.
-pub const MASK: &str = "********";
+/// What every masked secret is shown as (defined beside the error
+/// scrubbing that uses it too).
+pub use crate::error::MASK;
 
 /// A copy of `config` with every non-empty secret field replaced by [`MASK`].
 /// Fields not in the spec are kept (validation refuses them elsewhere).
@@ -48,14 +49,10 @@ pub fn secret_values(fields: &[ConfigField], config: &serde_json::Value) -> Vec<
         .collect()
 }
 
-pub(crate) fn is_blank(v: &serde_json::Value) -> bool {
-    v.is_null() || v.as_str().is_some_and(str::is_empty)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::ConfigField;
+    use crate::spec::ConfigField;
 
     const FIELDS: &[ConfigField] = &[
         ConfigField::text("bucket", "Bucket"),

@@ -181,41 +181,6 @@ impl ByteStream {
         ByteStream::new(stream, Some(take)).expect_len(take)
     }
 
-    /// The body of an HTTP answer to a GET that asked for `range` (or the
-    /// whole object), for servers that may ignore `Range`: a partial answer
-    /// (206) or an unranged one is passed on, checked against its length
-    /// (`content_length`, else the `object_size` known from metadata when
-    /// the whole object was asked for); a full answer to a ranged request is
-    /// cut to the range here, sized by `object_size` or `content_length`.
-    pub fn from_ranged_answer<S>(
-        stream: S,
-        range: Option<crate::ByteRange>,
-        partial: bool,
-        content_length: Option<u64>,
-        object_size: Option<u64>,
-    ) -> Result<Self>
-    where
-        S: Stream<Item = Result<Bytes>> + Send + 'static,
-    {
-        match range {
-            Some(r) if !partial => {
-                let size = object_size.or(content_length).ok_or_else(|| {
-                    StorageError::transient("the server answered a ranged read with the whole object but no length")
-                })?;
-                let span = r.resolve(size)?;
-                Ok(ByteStream::new(stream, Some(size)).expect_len(size).window(span.start, span.end - span.start))
-            }
-            _ => {
-                let len = if range.is_none() { content_length.or(object_size) } else { content_length };
-                let body = ByteStream::new(stream, len);
-                Ok(match len {
-                    Some(len) => body.expect_len(len),
-                    None => body,
-                })
-            }
-        }
-    }
-
     /// Feed every chunk to `observe` as it passes (checksums, byte counters).
     pub fn inspect_chunks(self, mut observe: impl FnMut(&Bytes) + Send + 'static) -> Self {
         let inner = self.inner.inspect(move |item| {
@@ -389,22 +354,6 @@ impl From<&'static [u8]> for ByteStream {
 
 #[cfg(test)]
 mod tests {
-    #[tokio::test]
-    async fn a_ranged_answer_is_passed_on_or_cut_and_always_length_checked() {
-        let body = || futures::stream::iter(vec![Ok(Bytes::from_static(b"abcdefgh"))]);
-        let part = || futures::stream::iter(vec![Ok(Bytes::from_static(b"cde"))]);
-        let r = Some(crate::ByteRange::inclusive(2, 4));
-        let got = ByteStream::from_ranged_answer(part(), r, true, Some(3), None).unwrap();
-        assert_eq!(&got.collect_limited(100).await.unwrap()[..], b"cde");
-        let got = ByteStream::from_ranged_answer(body(), r, false, Some(8), None).unwrap();
-        assert_eq!(&got.collect_limited(100).await.unwrap()[..], b"cde", "a full answer is cut to the range");
-        let got = ByteStream::from_ranged_answer(body(), None, false, None, Some(9)).unwrap();
-        let short = got.collect_limited(100).await.unwrap_err();
-        assert_eq!(short.kind(), crate::ErrorKind::Integrity, "checked against the known object size");
-        let no_len = ByteStream::from_ranged_answer(body(), r, false, None, None).unwrap_err();
-        assert_eq!(no_len.kind(), crate::ErrorKind::Transient);
-    }
-
     #[tokio::test]
     async fn window_cuts_across_chunks_and_fails_when_the_body_is_short() {
         let chunks = || ByteStream::from_chunks(vec![Bytes::from_static(b"abc"), Bytes::from_static(b"defg")]);

@@ -1,5 +1,5 @@
-//! RFC 3339 timestamps as providers send them, and serde helpers for
-//! timestamps and millisecond durations in JSON.
+//! RFC 3339 timestamps as providers send them, `Retry-After` values, and
+//! serde helpers for timestamps and millisecond durations in JSON.
 
 use std::time::{Duration, SystemTime};
 
@@ -34,6 +34,22 @@ pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     };
     // Local time = UTC + offset, so UTC = local - offset.
     if zone.starts_with('-') { utc.checked_add(offset) } else { utc.checked_sub(offset) }
+}
+
+/// A `Retry-After` value (RFC 9110 §10.2.3) as a wait from now: whole
+/// seconds (`120`), fractional seconds as some S3 clones send (`1.5`), an
+/// HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`), or an RFC 3339 time. A date
+/// in the past is no wait. The one parser every provider uses.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(1e9)));
+    }
+    let when = httpdate::parse_http_date(value).ok().or_else(|| parse_rfc3339(value))?;
+    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
 }
 
 /// `Option<SystemTime>` as an RFC 3339 string (UTC, second precision).
@@ -93,5 +109,19 @@ mod tests {
         assert_eq!(t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis(), 1_764_409_871_537);
         let t = parse_rfc3339("2025-11-29T10:51:11.5+0100").unwrap();
         assert_eq!(t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis(), 1_764_409_871_500);
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_fractions_and_dates() {
+        assert_eq!(parse_retry_after(" 12 "), Some(Duration::from_secs(12)));
+        assert_eq!(parse_retry_after("1.5"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_retry_after("-3"), None);
+        assert_eq!(parse_retry_after("soon"), None);
+        let later = SystemTime::now() + Duration::from_secs(30);
+        for text in [httpdate::fmt_http_date(later), humantime::format_rfc3339_seconds(later).to_string()] {
+            let d = parse_retry_after(&text).unwrap();
+            assert!(d <= Duration::from_secs(30) && d >= Duration::from_secs(25), "{text}: {d:?}");
+        }
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"), Some(Duration::ZERO));
     }
 }

@@ -1,65 +1,37 @@
 //! `db` provider config: where the database is and which tables to use.
 
-use csal_core::{ConfigField, Result, SecretString, StorageError, parse_config};
-use serde::Deserialize;
+use csal_core::{Result, SecretString, StorageError, parse_config};
 
-use crate::client::DbLocation;
+use csal_sql::DbLocation;
 
-pub const PROVIDER_TYPE: &str = "db";
+pub const PROVIDER_TYPE: &str = <DbConfig as csal_core::ConfigSpec>::PROVIDER;
 
 /// Size of one chunk row.
 pub const CHUNK_SIZE: usize = 1024 * 1024;
 
-/// The config spec (drives the CLI, the admin form and validation).
-pub const FIELDS: &[ConfigField] = &[
-    ConfigField::text("url", "Database URL").required().help(
-        "sqlite:///var/lib/csal/objects.db, a bare file path, or postgres://user@host:5432/dbname (no password in it)",
-    ),
-    ConfigField::secret("password", "Database password").help("PostgreSQL password; stored encrypted, never shown"),
-    ConfigField::text("table_prefix", "Table prefix")
-        .default("\"csal_\"")
-        .help("Prefix of the two tables (<prefix>objects, <prefix>chunks); letters, digits and _ only"),
-    ConfigField::number("max_connections", "Max connections").default("4").help("Connection pool size (1-64)"),
-    ConfigField::number("connect_timeout_secs", "Connect timeout (s)")
-        .default("5")
-        .help("How long to wait for a database connection before failing (1-120)"),
-];
-
 /// Typed config of one `db` instance. `Debug` never shows the password.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[csal_core::config(
+    provider = "db",
+    name = "Database (SQLite / PostgreSQL)",
+    category = database,
+    description = "Objects as 1 MiB chunk rows in an SQLite file or a PostgreSQL database"
+)]
 pub struct DbConfig {
+    /// sqlite:///var/lib/csal/objects.db, a bare file path, or postgres://user@host:5432/dbname (no password in it)
+    #[field(label = "Database URL", credential_target)]
     pub url: String,
-    #[serde(default)]
+    /// PostgreSQL password; stored encrypted, never shown
+    #[field(label = "Database password")]
     pub password: Option<SecretString>,
-    #[serde(default = "default_prefix")]
+    /// Prefix of the two tables (<prefix>objects, <prefix>chunks); letters, digits and _ only
+    #[field(label = "Table prefix", default = "csal_")]
     pub table_prefix: String,
-    #[serde(default = "default_max_connections")]
+    /// Connection pool size (1-64)
+    #[field(label = "Max connections", default = 4)]
     pub max_connections: u32,
-    #[serde(default = "default_connect_timeout")]
+    /// How long to wait for a database connection before failing (1-120)
+    #[field(label = "Connect timeout (s)", default = 5)]
     pub connect_timeout_secs: u64,
-}
-
-impl std::fmt::Debug for DbConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DbConfig")
-            .field("url", &self.url)
-            .field("password", &self.password.as_ref().map(|_| csal_core::secret::MASK))
-            .field("table_prefix", &self.table_prefix)
-            .field("max_connections", &self.max_connections)
-            .field("connect_timeout_secs", &self.connect_timeout_secs)
-            .finish()
-    }
-}
-
-fn default_prefix() -> String {
-    "csal_".to_owned()
-}
-fn default_max_connections() -> u32 {
-    4
-}
-fn default_connect_timeout() -> u64 {
-    5
 }
 
 impl DbConfig {
@@ -101,6 +73,11 @@ impl DbConfig {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn spec_agrees_with_struct() {
+        csal_core::spec::assert_spec_agrees::<DbConfig>();
+    }
 
     #[test]
     fn bad_values_name_the_field() {

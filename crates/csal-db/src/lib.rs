@@ -4,21 +4,18 @@
 //! of 1 MiB, so writes stream (one transaction: a failed write leaves
 //! nothing) and ranged reads fetch only the chunks they need.
 //!
-//! [`client`] and [`error`] are also used by `csal-catalog` (one way to open
-//! a database and one error table for the whole project).
+//! Opening the database and mapping its errors is `csal-sql`'s, shared with
+//! the catalog.
 
-pub mod client;
 pub mod config;
-pub mod error;
 mod list;
 pub mod module;
+mod tables;
 mod write;
 
 use std::sync::Arc;
 
-pub use client::{Backend, DbLocation};
-pub use config::{CHUNK_SIZE, DbConfig, FIELDS, PROVIDER_TYPE};
-pub use error::map_sqlx;
+pub use config::{CHUNK_SIZE, DbConfig, PROVIDER_TYPE};
 pub use module::DbModule;
 
 fn factory(
@@ -29,12 +26,4 @@ fn factory(
     Ok(Arc::new(DbModule::new(&ctx.name, cfg)?))
 }
 
-csal_core::register_provider!(csal_core::ProviderRegistration {
-    provider_type: PROVIDER_TYPE,
-    display_name: "Database (SQLite / PostgreSQL)",
-    category: csal_core::ProviderCategory::Database,
-    crate_name: env!("CARGO_PKG_NAME"),
-    description: "Objects as 1 MiB chunk rows in an SQLite file or a PostgreSQL database",
-    fields: FIELDS,
-    factory,
-});
+csal_core::register_provider!(DbConfig, factory);

@@ -3,7 +3,7 @@
 
 use csal_core::{ListPage, ListRequest, Result, StorageError};
 
-use crate::module::{DbModule, row_to_meta};
+use crate::tables::{Db, row_to_meta};
 
 /// Largest page we return.
 pub const MAX_PAGE: usize = 1000;
@@ -13,8 +13,7 @@ enum Arg {
     Int(i64),
 }
 
-pub(crate) async fn list_objects(module: &DbModule, request: &ListRequest) -> Result<ListPage> {
-    let db = module.db().await?;
+pub(crate) async fn list_objects(db: &Db, request: &ListRequest) -> Result<ListPage> {
     let limit = request.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
     let mut sql = format!(
         "SELECT object_id, size, content_type, metadata_json, checksum, modified_ms FROM {} WHERE 1 = 1",

@@ -1,21 +1,21 @@
 //! The `db` [`StorageModule`]: thin, delegates to `write.rs` and `list.rs`.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use csal_core::{
-    ByteRange, ByteStream, Capabilities, Checksum, HealthReport, ListPage, ListRequest, ObjectMeta, Result,
-    StorageError, StorageModule, WriteMeta, WriteReceipt, check_object_id,
+    ByteRange, ByteStream, Capabilities, HealthReport, ListPage, ListRequest, ObjectMeta, Result, StorageError,
+    StorageModule, WriteMeta, WriteReceipt,
 };
 use futures::StreamExt;
-use sqlx::{AnyPool, Row};
+use sqlx::Row;
 use tokio::sync::OnceCell;
 
-use crate::client::{Backend, DbLocation};
+use csal_sql::{Backend, DbLocation, map_sqlx};
+
 use crate::config::DbConfig;
-use crate::error::map_sqlx;
+use crate::tables::Db;
 
 /// One `db` instance. The pool is opened and the tables created on first
 /// use (construction never touches the network).
@@ -26,29 +26,6 @@ pub struct DbModule {
     connect_timeout: Duration,
     table_prefix: String,
     db: OnceCell<Db>,
-}
-
-/// The open database and the SQL text of this instance's tables.
-pub(crate) struct Db {
-    pub(crate) pool: AnyPool,
-    pub(crate) backend: Backend,
-    pub(crate) objects: String,
-    pub(crate) chunks: String,
-}
-
-impl Db {
-    pub(crate) fn err(&self, what: &str) -> impl Fn(sqlx::Error) -> StorageError + '_ {
-        let what = what.to_owned();
-        move |e| map_sqlx(e, self.backend, &what)
-    }
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
-pub(crate) fn ms_to_time(ms: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
 }
 
 impl DbModule {
@@ -65,110 +42,18 @@ impl DbModule {
     }
 
     pub(crate) async fn db(&self) -> Result<&Db> {
-        self.db.get_or_try_init(|| self.open()).await
-    }
-
-    async fn open(&self) -> Result<Db> {
-        let pool = self.location.connect(self.max_connections, self.connect_timeout).await?;
-        let backend = self.location.backend;
-        let p = &self.table_prefix;
-        let db = Db { pool, backend, objects: format!("{p}objects"), chunks: format!("{p}chunks") };
-        let (text, int, blob) = match backend {
-            Backend::Sqlite => ("TEXT", "INTEGER", "BLOB"),
-            Backend::Postgres => ("TEXT COLLATE \"C\"", "BIGINT", "BYTEA"),
-        };
-        let statements = [
-            format!(
-                "CREATE TABLE IF NOT EXISTS {o} (object_id {text} PRIMARY KEY NOT NULL, size {int} NOT NULL, \
-                 chunk_size {int} NOT NULL, chunk_count {int} NOT NULL, content_type TEXT, metadata_json TEXT NOT NULL, \
-                 checksum TEXT, modified_ms {int} NOT NULL)",
-                o = db.objects
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {c} (object_id {text} NOT NULL, seq {int} NOT NULL, data {blob} NOT NULL, \
-                 PRIMARY KEY (object_id, seq))",
-                c = db.chunks
-            ),
-            format!("CREATE INDEX IF NOT EXISTS {o}_modified ON {o} (modified_ms)", o = db.objects),
-        ];
-        for sql in &statements {
-            // Two nodes creating the same table at once can race on PostgreSQL's
-            // catalog; the loser sees a unique violation and simply retries.
-            let mut tries = 0;
-            loop {
-                match sqlx::query(sql).execute(&db.pool).await {
-                    Ok(_) => break,
-                    Err(e)
-                        if tries < 3 && crate::error::classify(&e, backend) == csal_core::ErrorKind::AlreadyExists =>
-                    {
-                        tries += 1
-                    }
-                    Err(e) => return Err(map_sqlx(e, backend, "create the object tables")),
-                }
-            }
-        }
-        // Write probe: a store we may read but not write (SQLite opened
-        // read-only, a PostgreSQL role without UPDATE) fails here with Auth,
-        // rather than halfway through the first recording.
-        sqlx::query(&format!("UPDATE {} SET size = size WHERE object_id = ''", db.objects))
-            .execute(&db.pool)
+        self.db
+            .get_or_try_init(|| {
+                Db::open(&self.location, self.max_connections, self.connect_timeout, &self.table_prefix, &self.instance)
+            })
             .await
-            .map_err(|e| map_sqlx(e, backend, "check write access to the object tables"))?;
-        tracing::debug!(instance = %self.instance, url = %self.location.display_url(), "db provider ready");
-        Ok(db)
     }
-
-    pub(crate) async fn stat_row(&self, db: &Db, object_id: &str) -> Result<(ObjectMeta, i64, i64)> {
-        let sql = format!(
-            "SELECT object_id, size, chunk_size, chunk_count, content_type, metadata_json, checksum, modified_ms \
-             FROM {} WHERE object_id = $1",
-            db.objects
-        );
-        let row = sqlx::query(&sql)
-            .bind(object_id)
-            .fetch_optional(&db.pool)
-            .await
-            .map_err(db.err("stat object"))?
-            .ok_or_else(|| StorageError::not_found(format!("no object '{object_id}'")))?;
-        let meta = row_to_meta(db, &row)?;
-        let chunk_size: i64 = row.try_get("chunk_size").map_err(db.err("stat object"))?;
-        let chunk_count: i64 = row.try_get("chunk_count").map_err(db.err("stat object"))?;
-        Ok((meta, chunk_size, chunk_count))
-    }
-}
-
-pub(crate) fn row_to_meta(db: &Db, row: &sqlx::any::AnyRow) -> Result<ObjectMeta> {
-    let err = db.err("decode object row");
-    let object_id: String = row.try_get("object_id").map_err(&err)?;
-    let size: i64 = row.try_get("size").map_err(&err)?;
-    let content_type: Option<String> = row.try_get("content_type").map_err(&err)?;
-    let metadata_json: String = row.try_get("metadata_json").map_err(&err)?;
-    let checksum: Option<String> = row.try_get("checksum").map_err(&err)?;
-    let modified_ms: i64 = row.try_get("modified_ms").map_err(&err)?;
-    let metadata: BTreeMap<String, String> = serde_json::from_str(&metadata_json).unwrap_or_default();
-    let mut meta = ObjectMeta::new(object_id, size.max(0) as u64);
-    meta.modified = Some(ms_to_time(modified_ms));
-    meta.content_type = content_type;
-    meta.metadata = metadata;
-    meta.checksum = checksum.map(|value| Checksum { algorithm: "crc32c".into(), value });
-    meta.etag = meta.checksum.as_ref().map(|c| c.value.clone());
-    Ok(meta)
 }
 
 #[async_trait]
 impl StorageModule for DbModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            ranged_read: true,
-            list_pagination: true,
-            presign: false,
-            multipart: true,
-            conditional_create: true,
-            content_type: true,
-            user_metadata: true,
-            modified_time: true,
-            max_object_size: None,
-        }
+        Capabilities::OBJECT_STORE
     }
 
     async fn validate(&self) -> Result<()> {
@@ -179,16 +64,15 @@ impl StorageModule for DbModule {
     }
 
     async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
-        crate::write::write_object(self, body, meta).await
+        crate::write::write_object(self.db().await?, &self.instance, body, meta).await
     }
 
     async fn read(&self, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
-        check_object_id(object_id)?;
         if let Some(r) = range {
             r.check()?;
         }
         let db = self.db().await?;
-        let (meta, chunk_size, chunk_count) = self.stat_row(db, object_id).await?;
+        let (meta, chunk_size, chunk_count) = db.stat_row(object_id).await?;
         let span = match range {
             Some(r) => r.resolve(meta.size)?,
             None => 0..meta.size,
@@ -229,7 +113,6 @@ impl StorageModule for DbModule {
     }
 
     async fn delete(&self, object_id: &str) -> Result<()> {
-        check_object_id(object_id)?;
         let db = self.db().await?;
         let err = db.err("delete object");
         let mut tx = db.pool.begin().await.map_err(&err)?;
@@ -248,13 +131,12 @@ impl StorageModule for DbModule {
     }
 
     async fn list(&self, request: &ListRequest) -> Result<ListPage> {
-        crate::list::list_objects(self, request).await
+        crate::list::list_objects(self.db().await?, request).await
     }
 
     async fn stat(&self, object_id: &str) -> Result<ObjectMeta> {
-        check_object_id(object_id)?;
         let db = self.db().await?;
-        Ok(self.stat_row(db, object_id).await?.0)
+        Ok(db.stat_row(object_id).await?.0)
     }
 
     async fn health_check(&self) -> HealthReport {

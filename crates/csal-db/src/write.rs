@@ -2,16 +2,14 @@
 //! chunk row, all inside one transaction. Memory holds one part; a failed
 //! body or database error rolls everything back, so nothing is left behind.
 
-use csal_core::{ByteStream, Checksum, Result, WriteMeta, WriteReceipt, check_object_id, object_id_from_hint};
+use csal_core::{ByteStream, Checksum, Result, WriteMeta, WriteReceipt, object_id_from_hint};
 use futures::StreamExt;
 
 use crate::config::CHUNK_SIZE;
-use crate::module::{DbModule, now_ms};
+use crate::tables::{Db, now_ms};
 
-pub(crate) async fn write_object(module: &DbModule, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
+pub(crate) async fn write_object(db: &Db, instance: &str, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
     let object_id = object_id_from_hint(&meta.key_hint);
-    check_object_id(&object_id)?;
-    let db = module.db().await?;
     let err = db.err("write object");
     let metadata_json = serde_json::to_string(&meta.metadata).unwrap_or_else(|_| "{}".to_owned());
 
@@ -71,6 +69,6 @@ pub(crate) async fn write_object(module: &DbModule, body: ByteStream, meta: Writ
     .await
     .map_err(&err)?;
     tx.commit().await.map_err(&err)?;
-    tracing::debug!(instance = %module.instance, object_id = %object_id, size, "db write committed");
+    tracing::debug!(instance = %instance, object_id = %object_id, size, "db write committed");
     Ok(WriteReceipt { object_id, size, checksum: Some(Checksum::crc32c(crc)), etag: Some(checksum), instance: None })
 }

@@ -42,12 +42,7 @@ use dropbox_sdk::async_client_trait::{HttpClient, HttpRequest, HttpRequestResult
 use futures::TryStreamExt;
 
 use crate::config::DropboxConfig;
-use crate::error::{RouteError, classify, retry_after};
-
-const API_URL: &str = "https://api.dropboxapi.com";
-const CONTENT_URL: &str = "https://content.dropboxapi.com";
-const NOTIFY_URL: &str = "https://notify.dropboxapi.com";
-const TOKEN_URL: &str = "https://api.dropboxapi.com/oauth2/token";
+use crate::error::{RouteError, classify};
 
 /// The SDK's base URLs (`Endpoint::url()`), in the order we map them.
 const SDK_API: &str = "https://api.dropboxapi.com/2/";
@@ -66,15 +61,12 @@ pub(crate) struct DropboxClient {
 
 impl DropboxClient {
     pub fn new(config: &DropboxConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
-        let timeout = Duration::from_secs(config.timeout_secs.unwrap_or(60));
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(timeout)
-            .build()
-            .map_err(|e| StorageError::invalid_config("cannot build the HTTP client").with_source(e))?;
+        let http = csal_http::HttpOptions::new(concat!("csal-dropbox/", env!("CARGO_PKG_VERSION")), config.timeouts()?)
+            .follow_redirects()
+            .build()?;
         let tokens = TokenManager::new(
             OAuthSettings {
-                token_url: config.token_url.clone().unwrap_or_else(|| TOKEN_URL.to_owned()),
+                token_url: config.token_url.clone().unwrap_or_else(|| crate::oauth::SPEC.token_url.to_owned()),
                 client_id: config.app_key.clone(),
                 client_secret: config.app_secret.clone(),
                 refresh_token: config.refresh_token.clone(),
@@ -84,14 +76,15 @@ impl DropboxClient {
             },
             store,
         )?;
-        let trim =
-            |u: &Option<String>, d: &str| u.clone().unwrap_or_else(|| d.to_owned()).trim_end_matches('/').to_owned();
+        let api_url = config.api_url.trim_end_matches('/').to_owned();
+        // Long-poll host: Dropbox's own for Dropbox's API host, else (a
+        // local fake) the API host.
+        let notify_url = if format!("{api_url}/2/") == SDK_API { SDK_NOTIFY.trim_end_matches("/2/") } else { &api_url };
         Ok(DropboxClient {
             http,
-            api_url: trim(&config.api_url, API_URL),
-            content_url: trim(&config.content_url, CONTENT_URL),
-            // Long-poll host: its own unless the API host is overridden (tests).
-            notify_url: trim(&config.api_url, NOTIFY_URL),
+            notify_url: notify_url.to_owned(),
+            api_url,
+            content_url: config.content_url.trim_end_matches('/').to_owned(),
             tokens: Arc::new(tokens),
             root: config.root_path.clone(),
         })
@@ -129,6 +122,7 @@ impl DropboxClient {
             api_arg: None,
             status: AtomicU16::new(0),
             retry_after: Mutex::new(None),
+            content_range: Mutex::new(None),
         })
     }
 
@@ -161,6 +155,8 @@ pub(crate) struct SdkCall<'a> {
     api_arg: Option<String>,
     status: AtomicU16,
     retry_after: Mutex<Option<Duration>>,
+    /// `Content-Range` of the last answer (a ranged download's span).
+    content_range: Mutex<Option<String>>,
 }
 
 impl SdkCall<'_> {
@@ -176,6 +172,11 @@ impl SdkCall<'_> {
     /// HTTP status of the last answer (0 before any).
     pub fn status(&self) -> u16 {
         self.status.load(Ordering::Relaxed)
+    }
+
+    /// `Content-Range` of the last answer.
+    pub fn content_range(&self) -> Option<String> {
+        self.content_range.lock().expect("lock").clone()
     }
 
     /// Classify a failed route call (the one error table, with the answer's
@@ -225,7 +226,9 @@ impl HttpClient for SdkCall<'_> {
             .await
             .map_err(|e| dropbox_sdk::Error::HttpClient(Box::new(e.without_url())))?;
         self.status.store(resp.status().as_u16(), Ordering::Relaxed);
-        *self.retry_after.lock().expect("lock") = retry_after(resp.headers());
+        *self.retry_after.lock().expect("lock") = csal_http::retry_after(resp.headers());
+        *self.content_range.lock().expect("lock") =
+            resp.headers().get(reqwest::header::CONTENT_RANGE).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let result_header = resp.headers().get("dropbox-api-result").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let content_length = resp.content_length();
         let stream = resp.bytes_stream().map_err(|e| std::io::Error::other(e.without_url()));

@@ -242,15 +242,6 @@ pub(crate) fn classify<E: RouteError>(
     StorageError::new(kind, msg).with_retry_after(retry_after).with_source(err)
 }
 
-/// Retry-After in seconds (Dropbox sends seconds).
-pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

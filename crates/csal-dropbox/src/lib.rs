@@ -13,12 +13,4 @@ mod write;
 pub use config::DropboxConfig;
 pub use module::DropboxModule;
 
-csal_core::register_provider!(csal_core::ProviderRegistration {
-    provider_type: "dropbox",
-    display_name: "Dropbox",
-    category: csal_core::ProviderCategory::FileSync,
-    crate_name: env!("CARGO_PKG_NAME"),
-    description: "Files in a Dropbox account (app folder or full access), OAuth 2 with refresh tokens.",
-    fields: config::FIELDS,
-    factory: module::build,
-});
+csal_core::register_provider!(DropboxConfig, DropboxModule::build);

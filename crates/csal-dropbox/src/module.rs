@@ -2,10 +2,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use csal_core::{
-    ByteRange, ByteStream, Capabilities, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta, Result,
-    StorageError, StorageModule, WriteMeta, WriteReceipt, check_object_id,
+    ByteRange, ByteStream, Capabilities, ListPage, ListRequest, ObjectMeta, Result, StorageError, WriteMeta,
+    WriteReceipt,
 };
-use csal_oauth::TokenStore;
+use csal_oauth::{FileSyncService, OAuthProviderSpec, TokenManager, TokenStore};
 use dropbox_sdk::files::{self, DeleteArg, DeleteError, LookupError, Metadata};
 
 use crate::client::DropboxClient;
@@ -15,58 +15,35 @@ use crate::config::DropboxConfig;
 const MAX_FILE: u64 = 350 * 1_000_000_000;
 
 /// A `dropbox` instance.
-pub struct DropboxModule {
+pub type DropboxModule = csal_oauth::OAuthModule<Dropbox>;
+
+/// The service half of [`DropboxModule`].
+pub struct Dropbox {
     client: DropboxClient,
     chunk_size: usize,
 }
 
-pub(crate) fn build(ctx: &InstanceContext, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
-    let config: DropboxConfig = csal_core::parse_config("dropbox", config)?;
-    Ok(Arc::new(DropboxModule::new(config, csal_oauth::ConfigTokenStore::for_instance(ctx))?))
-}
+#[async_trait]
+impl FileSyncService for Dropbox {
+    type Config = DropboxConfig;
+    type Tokens = TokenManager;
+    const OAUTH: &'static OAuthProviderSpec = &crate::oauth::SPEC;
+    const CAPABILITIES: Capabilities = Capabilities { max_object_size: Some(MAX_FILE), ..Capabilities::FILE_SYNC };
 
-impl DropboxModule {
-    /// A module for `config`; refreshed OAuth tokens are saved to `store`.
-    pub fn new(config: DropboxConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
+    fn new(config: DropboxConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
         config.validate()?;
         let client = DropboxClient::new(&config, store)?;
-        Ok(DropboxModule { client, chunk_size: config.chunk_size() })
+        Ok(Dropbox { client, chunk_size: config.chunk_size() })
     }
 
-    /// Token refreshes done so far (for tests and the admin UI).
-    pub fn token_refreshes(&self) -> u64 {
-        self.client.tokens.refresh_count()
+    fn tokens(&self) -> &TokenManager {
+        &self.client.tokens
     }
 
     /// `users/get_current_account`: the token works and the account answers.
-    async fn current_account(&self) -> Result<()> {
+    async fn probe(&self) -> Result<()> {
         let call = self.client.call("check the account").await?;
         dropbox_sdk::users::get_current_account(&call).await.map(|_| ()).map_err(|e| call.fail(e))
-    }
-}
-
-#[async_trait]
-impl StorageModule for DropboxModule {
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            ranged_read: true,
-            list_pagination: true,
-            presign: false,
-            multipart: true,
-            conditional_create: true,
-            content_type: false,
-            user_metadata: false,
-            modified_time: true,
-            max_object_size: Some(MAX_FILE),
-        }
-    }
-
-    async fn validate(&self) -> Result<()> {
-        self.current_account().await
-    }
-
-    async fn refresh_credentials(&self) -> Result<()> {
-        self.client.tokens.force_refresh().await.map(|_| ())
     }
 
     async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
@@ -81,7 +58,6 @@ impl StorageModule for DropboxModule {
     /// (`parent_rev`): an id that names a folder is refused instead of
     /// deleting the folder with everything in it.
     async fn delete(&self, object_id: &str) -> Result<()> {
-        check_object_id(object_id)?;
         let m = match crate::read::stat_raw(&self.client, object_id).await {
             Ok(m) => m,
             Err(e) if e.is_not_found() => return Ok(()),
@@ -110,12 +86,5 @@ impl StorageModule for DropboxModule {
 
     async fn stat(&self, object_id: &str) -> Result<ObjectMeta> {
         crate::read::stat(&self.client, object_id).await
-    }
-
-    /// Ok when the account answers; degraded (with the reason) whenever the
-    /// last token refresh failed, even if a still-valid token works; offline
-    /// when the account cannot be reached for another reason.
-    async fn health_check(&self) -> HealthReport {
-        csal_oauth::check_health(&*self.client.tokens, self.current_account()).await
     }
 }

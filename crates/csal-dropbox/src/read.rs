@@ -2,7 +2,7 @@
 //! (`files::get_metadata`).
 
 use bytes::BytesMut;
-use csal_core::{ByteRange, ByteStream, ObjectMeta, Result, StorageError, check_object_id};
+use csal_core::{ByteRange, ByteStream, ObjectMeta, Result, StorageError};
 use dropbox_sdk::files::{self, DownloadArg, FileMetadata, GetMetadataArg, Metadata};
 use futures::{AsyncRead, AsyncReadExt};
 
@@ -12,7 +12,6 @@ use crate::client::{DropboxClient, parse_time};
 const READ_CHUNK: usize = 256 * 1024;
 
 pub(crate) async fn read(client: &DropboxClient, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
-    check_object_id(object_id)?;
     if let Some(r) = &range {
         r.check()?;
     }
@@ -32,21 +31,9 @@ pub(crate) async fn read(client: &DropboxClient, object_id: &str, range: Option<
     let reader =
         answer.body.ok_or_else(|| StorageError::transient(format!("{what}: Dropbox answered without a body")))?;
     let stream = reader_stream(reader, what.clone());
-    match (range, call.status()) {
-        (Some(_), 206) | (None, _) => {
-            let len = content_length.or(if range.is_none() { Some(full_size) } else { None });
-            let body = ByteStream::new(stream, len);
-            Ok(match len {
-                Some(len) => body.expect_len(len),
-                None => body,
-            })
-        }
-        (Some(r), _) => {
-            // The server ignored Range and sent the whole file: cut it here.
-            let span = r.resolve(full_size)?;
-            Ok(ByteStream::new(stream, Some(full_size)).expect_len(full_size).window(span.start, span.end - span.start))
-        }
-    }
+    let status = reqwest::StatusCode::from_u16(call.status()).unwrap_or(reqwest::StatusCode::OK);
+    let content_range = call.content_range();
+    csal_http::ranged_stream(stream, status, content_range.as_deref(), content_length, range, Some(full_size), &what)
 }
 
 /// The SDK hands the body over as an `AsyncRead`: read it in pieces.
@@ -96,7 +83,6 @@ pub(crate) fn meta_from(client: &DropboxClient, m: &FileMetadata) -> Option<Obje
 }
 
 pub(crate) async fn stat_raw(client: &DropboxClient, object_id: &str) -> Result<Metadata> {
-    check_object_id(object_id)?;
     let what = format!("stat '{object_id}'");
     let arg = GetMetadataArg::new(client.path_of(object_id));
     let call = client.call(&what).await?;

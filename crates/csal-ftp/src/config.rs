@@ -1,9 +1,6 @@
-use std::fmt;
 use std::time::Duration;
 
-use csal_core::{ConfigField, Result, SecretString, StorageError};
-
-const DOC: &str = "https://github.com/csal-rs/csal/blob/main/docs/providers/ftp.md";
+use csal_core::{Result, SecretString, StorageError};
 
 /// Transport security. Explicit TLS unless plain FTP is chosen by name:
 /// plain FTP sends the password and every byte in clear text.
@@ -18,68 +15,58 @@ pub enum FtpSecurity {
 }
 
 /// Config of an `ftp` instance.
-#[derive(Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[csal_core::config(
+    provider = "ftp",
+    name = "FTP / FTPS",
+    category = network_protocol,
+    description = "Files on an FTP server, plain or with explicit TLS (FTPS), passive or active mode.",
+    timeouts(connect = 20, read = 60, read_alias = "operation_timeout_secs")
+)]
+#[derive(Clone)]
 pub struct FtpConfig {
+    /// Server name or IP address.
+    #[field(
+        label = "Host",
+        credential_target,
+        doc_url = "https://github.com/csal-rs/csal/blob/main/docs/providers/ftp.md"
+    )]
     pub host: String,
-    #[serde(default = "default_port")]
+    #[field(label = "Port", credential_target, default = 21)]
     pub port: u16,
+    #[field(label = "User name")]
     pub username: String,
-    #[serde(default)]
+    #[field(label = "Password")]
     pub password: Option<SecretString>,
-    #[serde(default)]
+    /// explicit_tls = FTPS with AUTH TLS (the default); none = plain FTP, which sends the password and data in clear text.
+    #[field(
+        label = "Security",
+        select = ["explicit_tls", "none"],
+        default = "explicit_tls",
+        credential_target,
+        doc_url = "https://github.com/csal-rs/csal/blob/main/docs/providers/ftp.md"
+    )]
     pub security: FtpSecurity,
-    /// Accept any TLS certificate (self-signed test servers). Default false.
-    #[serde(default)]
+    /// Trust any certificate (self-signed lab servers). Exposes the password to a man in the middle.
+    #[field(label = "Accept invalid TLS certificates", credential_target, default = false)]
     pub accept_invalid_certs: bool,
-    /// Active mode (the server connects back to us). Default: passive.
-    #[serde(default)]
+    /// Passive mode (default) works through NAT and firewalls; active mode needs the server to reach us.
+    #[field(label = "Active mode", default = false)]
     pub active_mode: bool,
-    #[serde(default)]
+    /// Folder for the objects; relative paths start at the login folder. Created when missing.
+    #[field(label = "Base folder", path, default = "")]
     pub base_dir: String,
-    #[serde(default = "default_max_connections")]
+    /// Control connections opened at most; concurrent operations wait for a free one.
+    #[field(label = "Max connections", default = 4)]
     pub max_connections: usize,
-    #[serde(default = "default_connect_timeout")]
-    pub connect_timeout_secs: u64,
-    #[serde(default = "default_operation_timeout")]
-    pub operation_timeout_secs: u64,
-}
-
-fn default_port() -> u16 {
-    21
-}
-fn default_max_connections() -> usize {
-    4
-}
-fn default_connect_timeout() -> u64 {
-    20
-}
-fn default_operation_timeout() -> u64 {
-    60
-}
-
-impl fmt::Debug for FtpConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FtpConfig")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "********"))
-            .field("security", &self.security)
-            .field("accept_invalid_certs", &self.accept_invalid_certs)
-            .field("active_mode", &self.active_mode)
-            .field("base_dir", &self.base_dir)
-            .field("max_connections", &self.max_connections)
-            .finish_non_exhaustive()
-    }
 }
 
 impl FtpConfig {
     pub(crate) fn connect_timeout(&self) -> Duration {
         Duration::from_secs(self.connect_timeout_secs.max(1))
     }
+    /// Longest wait for one server reply or one chunk of data (`read_timeout_secs`).
     pub(crate) fn operation_timeout(&self) -> Duration {
-        Duration::from_secs(self.operation_timeout_secs.max(1))
+        Duration::from_secs(self.read_timeout_secs.max(1))
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
@@ -103,35 +90,15 @@ impl FtpConfig {
     }
 }
 
-pub(crate) const FIELDS: &[ConfigField] = &[
-    ConfigField::text("host", "Host").required().help("Server name or IP address.").doc(DOC),
-    ConfigField::number("port", "Port").default("21"),
-    ConfigField::text("username", "User name").required(),
-    ConfigField::secret("password", "Password"),
-    ConfigField::select("security", "Security", &["explicit_tls", "none"])
-        .default("\"explicit_tls\"")
-        .help("explicit_tls = FTPS with AUTH TLS (the default); none = plain FTP, which sends the password and data in clear text.")
-        .doc(DOC),
-    ConfigField::bool("accept_invalid_certs", "Accept invalid TLS certificates")
-        .default("false")
-        .help("Trust any certificate (self-signed lab servers). Exposes the password to a man in the middle."),
-    ConfigField::bool("active_mode", "Active mode")
-        .default("false")
-        .help("Passive mode (default) works through NAT and firewalls; active mode needs the server to reach us."),
-    ConfigField::path("base_dir", "Base folder")
-        .help("Folder for the objects; relative paths start at the login folder. Created when missing."),
-    ConfigField::number("max_connections", "Max connections")
-        .default("4")
-        .help("Control connections opened at most; concurrent operations wait for a free one."),
-    ConfigField::number("connect_timeout_secs", "Connect timeout (s)").default("20"),
-    ConfigField::number("operation_timeout_secs", "Operation timeout (s)")
-        .default("60")
-        .help("Longest wait for one server reply or one chunk of data."),
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use csal_core::ConfigSpec;
+
+    #[test]
+    fn spec_agrees_with_struct() {
+        csal_core::spec::assert_spec_agrees::<FtpConfig>();
+    }
 
     #[test]
     fn tls_is_the_default_and_plain_ftp_only_by_name() {
@@ -140,7 +107,7 @@ mod tests {
         assert_eq!(c.security, FtpSecurity::ExplicitTls);
         let c = parse(serde_json::json!({"host": "h", "username": "u", "security": "none"}));
         assert_eq!(c.security, FtpSecurity::None);
-        let spec = FIELDS.iter().find(|f| f.key == "security").unwrap();
+        let spec = FtpConfig::FIELDS.iter().find(|f| f.key == "security").unwrap();
         assert_eq!(spec.default, Some("\"explicit_tls\""), "the form's default must match");
     }
 }

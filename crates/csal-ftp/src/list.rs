@@ -12,7 +12,7 @@ use csal_core::{ErrorKind, FolderSelection, FolderTree, ListPage, ListRequest, O
 use suppaftp::list::{File, ListParser};
 
 use crate::client::{Conn, FtpPool, timed};
-use crate::module::{RESERVED_PREFIX, full_path};
+use crate::paths::{RESERVED_PREFIX, full_path};
 
 const DEFAULT_PAGE: usize = 1000;
 

@@ -7,7 +7,7 @@ use tokio::io::AsyncReadExt;
 
 use csal_core::{
     ByteRange, ByteStream, Capabilities, ErrorKind, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta,
-    Result, StorageError, StorageModule, WriteMeta, WriteReceipt, check_object_id,
+    Result, StorageError, StorageModule, WriteMeta, WriteReceipt,
 };
 use suppaftp::tokio::TransferStream;
 
@@ -16,11 +16,8 @@ use crate::tls::FlushingTls;
 use crate::client::{Conn, FtpPool, timed};
 use crate::config::FtpConfig;
 use crate::error::io_error;
+use crate::paths::full_path;
 
-/// Folder (under the base folder) of in-flight uploads.
-pub(crate) const TEMP_DIR: &str = ".csal-tmp";
-/// Names starting with this are ours (temp files), never listed as objects.
-pub(crate) const RESERVED_PREFIX: &str = ".csal";
 const READ_CHUNK: u64 = 256 * 1024;
 
 /// An `ftp` instance.
@@ -33,18 +30,6 @@ pub(crate) fn build(_ctx: &InstanceContext, config: &serde_json::Value) -> Resul
     Ok(Arc::new(FtpModule::new(config)?))
 }
 
-/// `root/id` (root is absolute, ids are checked relative paths).
-pub(crate) fn full_path(root: &str, id: &str) -> String {
-    if root == "/" { format!("/{id}") } else { format!("{root}/{id}") }
-}
-
-pub(crate) fn parent_of(path: &str) -> String {
-    match path.rfind('/') {
-        Some(0) | None => "/".to_owned(),
-        Some(i) => path[..i].to_owned(),
-    }
-}
-
 impl FtpModule {
     /// Build from a config (no network I/O: the first call connects).
     pub fn new(config: FtpConfig) -> Result<Self> {
@@ -52,7 +37,6 @@ impl FtpModule {
     }
 
     async fn path(&self, object_id: &str) -> Result<String> {
-        check_object_id(object_id)?;
         Ok(full_path(&self.pool.root().await?, object_id))
     }
 

@@ -18,7 +18,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::client::{Conn, FtpPool, timed};
 use crate::error::{code, io_error};
-use crate::module::{TEMP_DIR, full_path, parent_of};
+use crate::paths::{TEMP_DIR, full_path, parent_of};
 
 const NAME_ATTEMPTS: usize = 5;
 

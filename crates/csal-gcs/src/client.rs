@@ -25,14 +25,10 @@ pub(crate) struct GcsClient {
 
 impl GcsClient {
     pub(crate) fn new(settings: Settings) -> Result<GcsClient> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(settings.connect_timeout)
-            .read_timeout(settings.read_timeout)
-            // A resumable upload's "308 Resume Incomplete" is not a redirect.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("csal-gcs/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| StorageError::invalid_config("cannot build the HTTP client").with_source(e))?;
+        // Redirects are not followed: a resumable upload's "308 Resume
+        // Incomplete" is not a redirect.
+        let http =
+            csal_http::HttpOptions::new(concat!("csal-gcs/", env!("CARGO_PKG_VERSION")), settings.timeouts).build()?;
         let tokens = TokenSource::new(settings.credentials.clone(), settings.request_timeout);
         Ok(GcsClient { http, settings, tokens })
     }
@@ -88,10 +84,7 @@ impl GcsClient {
         request: RequestBuilder,
         what: &str,
     ) -> Result<T> {
-        let response = self.send(request, what).await?;
-        let body = response.bytes().await.map_err(|e| error::from_reqwest(e, what))?;
-        serde_json::from_slice(&body)
-            .map_err(|e| StorageError::transient(format!("{what}: GCS sent an unreadable answer")).with_source(e))
+        csal_http::read_json(self.send(request, what).await?, what).await
     }
 }
 

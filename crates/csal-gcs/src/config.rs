@@ -2,84 +2,55 @@
 
 use std::time::Duration;
 
-use csal_core::{ConfigField, ExposeSecret, Result, SecretString, StorageError};
+use csal_core::{ExposeSecret, Result, SecretString, StorageError, Timeouts};
 
-/// The public Google Cloud Storage endpoint.
-pub const DEFAULT_ENDPOINT: &str = "https://storage.googleapis.com";
 /// Resumable uploads send chunks that are multiples of this (a GCS rule).
 pub const CHUNK_GRANULARITY: usize = 256 * 1024;
-const DEFAULT_CHUNK_KIB: usize = 8 * 1024;
 
 /// Config of a `gcs` instance.
-#[derive(Clone, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[csal_core::config(
+    provider = "gcs",
+    name = "Google Cloud Storage",
+    category = object_storage,
+    description = "Google Cloud Storage buckets (JSON API): resumable uploads, signed URLs.",
+    timeouts(connect = 10, request = 120, read = 60)
+)]
+#[derive(Clone)]
 pub struct GcsConfig {
+    /// Name of an existing bucket.
+    #[field(label = "Bucket", doc_url = "https://cloud.google.com/storage/docs/buckets")]
     pub bucket: String,
-    /// A service-account key file's JSON (or an `authorized_user` file).
+    /// The JSON key file of a service account (or an authorized_user file). Needed for signed URLs.
+    #[field(
+        label = "Service-account key (JSON)",
+        secret_multiline,
+        doc_url = "https://cloud.google.com/iam/docs/keys-create-delete"
+    )]
     pub credentials_json: Option<SecretString>,
-    /// Path of such a JSON file, read when the instance is built.
+    /// Path of the JSON key file instead of pasting it. Empty with no key: application default credentials.
+    #[field(
+        label = "Key file path",
+        path,
+        doc_url = "https://cloud.google.com/docs/authentication/application-default-credentials"
+    )]
     pub credentials_path: Option<String>,
-    /// Send no credentials (emulators, public buckets). Defaults to true when
-    /// an `endpoint` is set and no credentials are given.
+    /// Send no credentials (emulators, public buckets). Default: on when another endpoint is set and no key is given.
+    #[field(label = "Anonymous")]
     pub anonymous: Option<bool>,
-    /// JSON API root; default `https://storage.googleapis.com`.
-    pub endpoint: Option<String>,
-    /// Resumable upload chunk size in KiB, a multiple of 256 (default 8192).
-    pub chunk_size_kib: Option<usize>,
-    pub connect_timeout_secs: Option<u64>,
-    /// Limit for each non-streaming request (metadata calls, each upload chunk).
-    pub request_timeout_secs: Option<u64>,
-    /// Longest wait for the next bytes of a download.
-    pub read_timeout_secs: Option<u64>,
-    /// How often one interrupted upload chunk is resumed before giving up.
-    pub resume_attempts: Option<u32>,
+    /// JSON API root. Set it for an emulator such as fake-gcs-server.
+    #[field(label = "Endpoint", url, credential_target, default = "https://storage.googleapis.com")]
+    pub endpoint: String,
+    /// Resumable upload chunk, a multiple of 256 KiB. Memory per upload is about twice this.
+    #[field(
+        label = "Upload chunk size (KiB)",
+        default = 8192,
+        doc_url = "https://cloud.google.com/storage/docs/performing-resumable-uploads#chunked-upload"
+    )]
+    pub chunk_size_kib: usize,
+    /// How often an interrupted upload chunk is resumed (status query, then resend).
+    #[field(label = "Resume attempts", default = 5)]
+    pub resume_attempts: u32,
 }
-
-impl std::fmt::Debug for GcsConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GcsConfig")
-            .field("bucket", &self.bucket)
-            .field("credentials_json", &self.credentials_json.as_ref().map(|_| csal_core::secret::MASK))
-            .field("credentials_path", &self.credentials_path)
-            .field("anonymous", &self.anonymous)
-            .field("endpoint", &self.endpoint)
-            .field("chunk_size_kib", &self.chunk_size_kib)
-            .finish_non_exhaustive()
-    }
-}
-
-pub(crate) const FIELDS: &[ConfigField] = &[
-    ConfigField::text("bucket", "Bucket")
-        .required()
-        .help("Name of an existing bucket.")
-        .doc("https://cloud.google.com/storage/docs/buckets"),
-    ConfigField::secret_multiline("credentials_json", "Service-account key (JSON)")
-        .help("The JSON key file of a service account (or an authorized_user file). Needed for signed URLs.")
-        .doc("https://cloud.google.com/iam/docs/keys-create-delete"),
-    ConfigField::path("credentials_path", "Key file path")
-        .help("Path of the JSON key file instead of pasting it. Empty with no key: application default credentials.")
-        .doc("https://cloud.google.com/docs/authentication/application-default-credentials"),
-    ConfigField::bool("anonymous", "Anonymous").help(
-        "Send no credentials (emulators, public buckets). Default: on when an endpoint is set and no key is given.",
-    ),
-    ConfigField::url("endpoint", "Endpoint")
-        .default("\"https://storage.googleapis.com\"")
-        .help("JSON API root. Set it for an emulator such as fake-gcs-server."),
-    ConfigField::number("chunk_size_kib", "Upload chunk size (KiB)")
-        .default("8192")
-        .help("Resumable upload chunk, a multiple of 256 KiB. Memory per upload is about twice this.")
-        .doc("https://cloud.google.com/storage/docs/performing-resumable-uploads#chunked-upload"),
-    ConfigField::number("connect_timeout_secs", "Connect timeout (s)").default("10"),
-    ConfigField::number("request_timeout_secs", "Request timeout (s)")
-        .default("120")
-        .help("Limit for each metadata request and each upload chunk."),
-    ConfigField::number("read_timeout_secs", "Read timeout (s)")
-        .default("60")
-        .help("Longest wait for the next bytes while downloading."),
-    ConfigField::number("resume_attempts", "Resume attempts")
-        .default("5")
-        .help("How often an interrupted upload chunk is resumed (status query, then resend)."),
-];
 
 /// How requests are authorised.
 #[derive(Clone)]
@@ -118,9 +89,9 @@ pub(crate) struct Settings {
     /// A key that can sign URLs, even when requests go out anonymously.
     pub signing_key: Option<KeyJson>,
     pub chunk_size: usize,
-    pub connect_timeout: Duration,
+    pub timeouts: Timeouts,
+    /// The whole-request limit of non-streaming requests.
     pub request_timeout: Duration,
-    pub read_timeout: Duration,
     pub resume_attempts: u32,
 }
 
@@ -141,11 +112,13 @@ impl GcsConfig {
                 "must be 3-222 characters of lowercase letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
             ));
         }
-        let endpoint = self.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT).trim_end_matches('/').to_owned();
-        match reqwest::Url::parse(&endpoint) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+        let endpoint = self.endpoint.trim_end_matches('/').to_owned();
+        let google = match reqwest::Url::parse(&endpoint) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                u.host_str().is_some_and(|h| h.ends_with(".googleapis.com"))
+            }
             _ => return Err(invalid("endpoint", "must be an http:// or https:// URL")),
-        }
+        };
         let key = match (&self.credentials_json, &self.credentials_path) {
             (Some(_), Some(_)) => {
                 return Err(invalid("credentials_path", "give either credentials_json or credentials_path, not both"));
@@ -160,33 +133,27 @@ impl GcsConfig {
             }
             _ => None,
         };
-        let anonymous = self.anonymous.unwrap_or(self.endpoint.is_some() && key.is_none());
+        let anonymous = self.anonymous.unwrap_or(!google && key.is_none());
         let signing_key = key.clone().filter(|k| k.kind == KeyKind::ServiceAccount);
         let credentials = match (anonymous, key) {
             (true, _) => CredentialSource::Anonymous,
             (false, Some(k)) => CredentialSource::Key(k),
             (false, None) => CredentialSource::ApplicationDefault,
         };
-        let chunk_kib = self.chunk_size_kib.unwrap_or(DEFAULT_CHUNK_KIB);
+        let chunk_kib = self.chunk_size_kib;
         if chunk_kib == 0 || (chunk_kib * 1024) % CHUNK_GRANULARITY != 0 || chunk_kib > 1024 * 1024 {
             return Err(invalid("chunk_size_kib", "must be a positive multiple of 256 (KiB), at most 1048576"));
         }
-        let secs = |v: Option<u64>, default: u64, field: &str| -> Result<Duration> {
-            match v.unwrap_or(default) {
-                0 => Err(invalid(field, "must be at least 1 second")),
-                s => Ok(Duration::from_secs(s)),
-            }
-        };
+        let timeouts = self.timeouts()?;
         Ok(Settings {
             bucket: bucket.to_owned(),
             endpoint,
             credentials,
             signing_key,
             chunk_size: chunk_kib * 1024,
-            connect_timeout: secs(self.connect_timeout_secs, 10, "connect_timeout_secs")?,
-            request_timeout: secs(self.request_timeout_secs, 120, "request_timeout_secs")?,
-            read_timeout: secs(self.read_timeout_secs, 60, "read_timeout_secs")?,
-            resume_attempts: self.resume_attempts.unwrap_or(5),
+            request_timeout: timeouts.request.expect("gcs has request_timeout_secs"),
+            timeouts,
+            resume_attempts: self.resume_attempts,
         })
     }
 }
@@ -224,6 +191,11 @@ mod tests {
 
     fn settings(v: serde_json::Value) -> Result<Settings> {
         csal_core::parse_config::<GcsConfig>("gcs", &v)?.settings()
+    }
+
+    #[test]
+    fn spec_agrees_with_struct() {
+        csal_core::spec::assert_spec_agrees::<GcsConfig>();
     }
 
     #[test]

@@ -18,12 +18,4 @@ mod write;
 pub use config::GcsConfig;
 pub use module::GcsModule;
 
-csal_core::register_provider!(csal_core::ProviderRegistration {
-    provider_type: "gcs",
-    display_name: "Google Cloud Storage",
-    category: csal_core::ProviderCategory::ObjectStorage,
-    crate_name: env!("CARGO_PKG_NAME"),
-    description: "Google Cloud Storage buckets (JSON API): resumable uploads, signed URLs.",
-    fields: config::FIELDS,
-    factory: module::build,
-});
+csal_core::register_provider!(GcsConfig, module::build);

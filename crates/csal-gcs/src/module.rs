@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use csal_core::{
     ByteRange, ByteStream, Capabilities, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta, Result,
-    StorageError, StorageModule, WriteMeta, WriteReceipt, check_object_id,
+    StorageError, StorageModule, WriteMeta, WriteReceipt,
 };
 
 use crate::auth::UrlSigner;
@@ -60,15 +60,9 @@ impl GcsModule {
 impl StorageModule for GcsModule {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            ranged_read: true,
-            list_pagination: true,
             presign: self.client.settings.signing_key.is_some(),
-            multipart: true,
-            conditional_create: true,
-            content_type: true,
-            user_metadata: true,
-            modified_time: true,
             max_object_size: Some(5 * 1024 * 1024 * 1024 * 1024),
+            ..Capabilities::OBJECT_STORE
         }
     }
 
@@ -89,7 +83,6 @@ impl StorageModule for GcsModule {
     }
 
     async fn delete(&self, object_id: &str) -> Result<()> {
-        check_object_id(object_id)?;
         let what = format!("delete {object_id}");
         match self.client.send(self.client.http.delete(self.client.object_url(object_id)?), &what).await {
             Ok(_) => Ok(()),
@@ -103,7 +96,6 @@ impl StorageModule for GcsModule {
     }
 
     async fn stat(&self, object_id: &str) -> Result<ObjectMeta> {
-        check_object_id(object_id)?;
         let what = format!("stat {object_id}");
         let resource: ObjectResource =
             self.client.send_json(self.client.http.get(self.client.object_url(object_id)?), &what).await?;
@@ -121,7 +113,6 @@ impl StorageModule for GcsModule {
     }
 
     async fn presign_read(&self, object_id: &str, expires_in: Duration) -> Result<String> {
-        check_object_id(object_id)?;
         let key = self.client.settings.signing_key.as_ref().ok_or_else(|| {
             StorageError::unsupported("signed URLs need a service-account key (credentials_json or credentials_path)")
         })?;

@@ -1,16 +1,14 @@
 //! Reads: `alt=media` with a `Range` header, streamed, length-checked.
 
-use futures::StreamExt;
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_LENGTH, RANGE};
+use reqwest::header::RANGE;
 
-use csal_core::{ByteRange, ByteStream, ErrorKind, Result, StorageError, check_object_id};
+use csal_core::{ByteRange, ByteStream, ErrorKind, Result, StorageError};
 
 use crate::client::GcsClient;
 use crate::error;
 
 pub(crate) async fn read(client: &GcsClient, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
-    check_object_id(object_id)?;
     if let Some(r) = &range {
         r.check()?;
     }
@@ -37,22 +35,5 @@ pub(crate) async fn read(client: &GcsClient, object_id: &str, range: Option<Byte
     if !status.is_success() {
         return Err(error::from_response(response, &what).await);
     }
-    let length = response.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-    let stream = response.bytes_stream().map(move |r| r.map_err(|e| error::from_reqwest(e, "read (body)")));
-    let body = ByteStream::new(stream, length);
-    match (range, status) {
-        // A server that ignored the Range header sent the whole object: cut
-        // the range out here so callers never get the wrong bytes.
-        (Some(r), StatusCode::OK) => {
-            let size = length.ok_or_else(|| {
-                StorageError::transient(format!("{what}: the server ignored the range and sent no length"))
-            })?;
-            let span = r.resolve(size)?;
-            Ok(body.expect_len(size).window(span.start, span.end - span.start))
-        }
-        _ => Ok(match length {
-            Some(len) => body.expect_len(len),
-            None => body,
-        }),
-    }
+    csal_http::ranged_body(response, range, None, &what)
 }

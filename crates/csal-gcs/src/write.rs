@@ -18,9 +18,7 @@ use futures::StreamExt;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
 use reqwest::{StatusCode, Url};
 
-use csal_core::{
-    ByteStream, Checksum, Result, StorageError, WriteMeta, WriteReceipt, check_object_id, object_id_from_hint,
-};
+use csal_core::{ByteStream, Checksum, Result, StorageError, WriteMeta, WriteReceipt, object_id_from_hint};
 
 use crate::client::{GcsClient, ObjectResource};
 use crate::error;
@@ -29,7 +27,6 @@ const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 
 pub(crate) async fn write(client: &GcsClient, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
     let name = object_id_from_hint(&meta.key_hint);
-    check_object_id(&name)?;
     let content_type = meta.content_type.clone().unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned());
     let resource = serde_json::json!({
         "name": name,
@@ -296,11 +293,7 @@ async fn query_status(client: &GcsClient, session: &Url, total_text: &str, what:
 async fn interpret(response: reqwest::Response, what: &str) -> Result<SessionState> {
     match response.status() {
         StatusCode::OK | StatusCode::CREATED => {
-            let body = response.bytes().await.map_err(|e| error::from_reqwest(e, what))?;
-            let resource: ObjectResource = serde_json::from_slice(&body).map_err(|e| {
-                StorageError::transient(format!("{what}: GCS sent an unreadable object resource")).with_source(e)
-            })?;
-            Ok(SessionState::Done(resource))
+            Ok(SessionState::Done(csal_http::read_json::<ObjectResource>(response, what).await?))
         }
         StatusCode::PERMANENT_REDIRECT => {
             // "Range: bytes=0-N" = N+1 bytes persisted; no header = none.

@@ -155,4 +155,7 @@ impl csal_oauth::BearerSource for Auth {
     async fn refresh_after_rejection(&self, rejected: &SecretString) -> Result<SecretString> {
         Auth::refresh_after_rejection(self, rejected).await
     }
+    async fn force_refresh(&self) -> Result<()> {
+        Auth::force_refresh(self).await
+    }
 }

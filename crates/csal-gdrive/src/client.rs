@@ -11,26 +11,23 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use csal_core::{ExposeSecret, Result, SecretString, StorageError, check_object_id};
-use csal_oauth::{OAuthSettings, TokenManager, TokenStore};
+use csal_core::{ExposeSecret, Result, StorageError};
+use csal_oauth::{BearerHttp, OAuthSettings, TokenManager, TokenStore};
 
 use crate::auth::{Auth, ServiceAccount};
 use serde_json::{Value, json};
 
 use crate::config::GDriveConfig;
-use crate::error::{DriveError, classify, retry_after, transport};
+use crate::error::classify;
 
-const API_URL: &str = "https://www.googleapis.com";
-const TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
 pub(crate) const FOLDER_MIME: &str = "application/vnd.google-apps.folder";
 pub(crate) const FILE_FIELDS: &str = "id,name,mimeType,size,modifiedTime,md5Checksum";
 
 pub(crate) struct DriveClient {
-    pub http: reqwest::Client,
-    api: String,
-    pub auth: Auth,
+    /// Drive API calls with the bearer token of a user or a service account.
+    pub api: BearerHttp<Auth>,
+    api_url: String,
     pub root_id: String,
     all_drives: bool,
     folders: Mutex<HashMap<String, String>>,
@@ -39,18 +36,14 @@ pub(crate) struct DriveClient {
 
 impl DriveClient {
     pub fn new(config: &GDriveConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
-        let timeout = Duration::from_secs(config.timeout_secs.unwrap_or(60));
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| StorageError::invalid_config("cannot build the HTTP client").with_source(e))?;
+        // No redirects followed: a resumable upload's 308 is not a redirect.
+        let http = csal_http::HttpOptions::new(concat!("csal-gdrive/", env!("CARGO_PKG_VERSION")), config.timeouts()?)
+            .build()?;
         let auth = match &config.service_account_json {
             Some(json) => Auth::ServiceAccount(Box::new(ServiceAccount::new(json.expose_secret())?)),
             None => Auth::User(Arc::new(TokenManager::new(
                 OAuthSettings {
-                    token_url: config.token_url.clone().unwrap_or_else(|| TOKEN_URL.to_owned()),
+                    token_url: config.token_url.clone().unwrap_or_else(|| crate::oauth::SPEC.token_url.to_owned()),
                     client_id: config.client_id.clone().unwrap_or_default(),
                     client_secret: config.client_secret.clone(),
                     refresh_token: config.refresh_token.clone(),
@@ -62,10 +55,9 @@ impl DriveClient {
             )?)),
         };
         Ok(DriveClient {
-            http,
-            api: config.api_url.clone().unwrap_or_else(|| API_URL.to_owned()).trim_end_matches('/').to_owned(),
-            auth,
-            root_id: config.root_folder_id.clone().unwrap_or_else(|| "root".to_owned()),
+            api: BearerHttp::new(http, Arc::new(auth), classify),
+            api_url: config.api_url.trim_end_matches('/').to_owned(),
+            root_id: config.root_folder_id.clone(),
             all_drives: config.shared_drive,
             folders: Mutex::new(HashMap::new()),
             create_lock: tokio::sync::Mutex::new(()),
@@ -73,11 +65,11 @@ impl DriveClient {
     }
 
     pub fn files_url(&self) -> String {
-        format!("{}/drive/v3/files", self.api)
+        format!("{}/drive/v3/files", self.api_url)
     }
 
     pub fn upload_url(&self) -> String {
-        format!("{}/upload/drive/v3/files", self.api)
+        format!("{}/upload/drive/v3/files", self.api_url)
     }
 
     /// Query parameters every call carries.
@@ -94,27 +86,6 @@ impl DriveClient {
         q
     }
 
-    /// Send with a bearer token; on 401 refresh (single-flight) and send once more.
-    pub async fn send(
-        &self,
-        what: &str,
-        build: impl Fn(&SecretString) -> reqwest::RequestBuilder,
-    ) -> Result<std::result::Result<reqwest::Response, DriveError>> {
-        let resp = csal_oauth::send_with_bearer(&self.auth, build).await?.map_err(|e| transport(e, what))?;
-        finish(resp, what).await
-    }
-
-    pub async fn json(&self, what: &str, build: impl Fn(&SecretString) -> reqwest::RequestBuilder) -> Result<Value> {
-        match self.send(what, build).await? {
-            Ok(resp) => body_json(resp, what).await,
-            Err(e) => Err(classify(e, what)),
-        }
-    }
-
-    pub fn bearer(req: reqwest::RequestBuilder, token: &SecretString) -> reqwest::RequestBuilder {
-        req.bearer_auth(token.expose_secret())
-    }
-
     /// The child of `parent` called `name` (a folder or a non-folder).
     async fn find_child(&self, parent: &str, name: &str, folder: bool) -> Result<Option<Value>> {
         let op = if folder { "=" } else { "!=" };
@@ -127,7 +98,7 @@ impl DriveClient {
         let url = self.files_url();
         let mut query = self.list_common();
         query.extend([("q", q), ("pageSize", "10".to_owned()), ("fields", format!("files({FILE_FIELDS})"))]);
-        let answer = self.json(&what, |t| Self::bearer(self.http.get(&url).query(&query), t)).await?;
+        let answer = self.api.json(&what, |http| http.get(&url).query(&query)).await?;
         Ok(answer["files"].as_array().and_then(|f| f.first()).cloned())
     }
 
@@ -170,10 +141,9 @@ impl DriveClient {
         let query = self.common();
         let body = json!({ "name": name, "mimeType": FOLDER_MIME, "parents": [parent] }).to_string();
         let made = self
-            .json(&what, |t| {
-                Self::bearer(self.http.post(&url).query(&query), t)
-                    .header("Content-Type", "application/json")
-                    .body(body.clone())
+            .api
+            .json(&what, |http| {
+                http.post(&url).query(&query).header("Content-Type", "application/json").body(body.clone())
             })
             .await?;
         made["id"]
@@ -189,7 +159,6 @@ impl DriveClient {
 
     /// The file behind an object id, or `NotFound`.
     pub async fn file(&self, object_id: &str) -> Result<Value> {
-        check_object_id(object_id)?;
         let (dir, name) = object_id.rsplit_once('/').unwrap_or(("", object_id));
         let missing = || StorageError::not_found(format!("no object '{object_id}'"));
         let Some(parent) = self.folder_id(dir, false).await? else { return Err(missing()) };
@@ -200,30 +169,6 @@ impl DriveClient {
 /// Escape a string for a `q` literal (backslash and single quote).
 pub(crate) fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('\'', "\\'")
-}
-
-pub(crate) async fn finish(
-    resp: reqwest::Response,
-    what: &str,
-) -> Result<std::result::Result<reqwest::Response, DriveError>> {
-    let status = resp.status();
-    // 308 is "Resume Incomplete" in resumable uploads, not a failure.
-    if status.is_success() || status.as_u16() == 308 {
-        return Ok(Ok(resp));
-    }
-    let after = retry_after(resp.headers());
-    let body = resp.bytes().await.map_err(|e| transport(e, what))?;
-    Ok(Err(DriveError::parse(status.as_u16(), after, &body)))
-}
-
-pub(crate) async fn body_json(resp: reqwest::Response, what: &str) -> Result<Value> {
-    let body = resp.bytes().await.map_err(|e| transport(e, what))?;
-    if body.is_empty() {
-        return Ok(Value::Null);
-    }
-    serde_json::from_slice(&body).map_err(|e| {
-        StorageError::transient(format!("{what}: Google Drive answered with malformed JSON")).with_source(e)
-    })
 }
 
 pub(crate) use csal_core::time_format::parse_rfc3339 as parse_time;

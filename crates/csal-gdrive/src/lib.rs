@@ -17,12 +17,4 @@ mod write;
 pub use config::GDriveConfig;
 pub use module::GDriveModule;
 
-csal_core::register_provider!(csal_core::ProviderRegistration {
-    provider_type: "gdrive",
-    display_name: "Google Drive",
-    category: csal_core::ProviderCategory::FileSync,
-    crate_name: env!("CARGO_PKG_NAME"),
-    description: "Files in Google Drive (My Drive or a shared drive); OAuth 2 user credentials or a service-account key.",
-    fields: config::FIELDS,
-    factory: module::build,
-});
+csal_core::register_provider!(GDriveConfig, GDriveModule::build);

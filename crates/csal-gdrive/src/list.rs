@@ -3,59 +3,29 @@
 //! `pageToken`). The continuation token holds the page token of the folder
 //! being read and the folders still to visit; each call reads one page.
 
-use csal_core::{ListPage, ListRequest, Result, StorageError};
+use csal_core::{ListPage, ListRequest, Result};
+use csal_http::{FolderWalk, join_path, may_contain};
 use serde_json::Value;
 
 use crate::client::{DriveClient, FILE_FIELDS, FOLDER_MIME, escape};
 use crate::error::classify;
 use crate::read::meta_from;
 
-#[derive(serde::Serialize, serde::Deserialize, Default)]
-pub(crate) struct Walk {
-    /// Page token inside the folder being read.
-    n: Option<String>,
-    /// That folder: (path relative to the root, id).
-    f: (String, String),
-    /// Folders still to visit.
-    p: Vec<(String, String)>,
-}
-
-pub(crate) fn encode(w: &Walk) -> String {
-    serde_json::to_string(w).unwrap_or_default().bytes().map(|b| format!("{b:02x}")).collect()
-}
-
-pub(crate) fn decode(s: &str) -> Option<Walk> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> =
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect();
-    serde_json::from_slice(&bytes?).ok()
-}
-
-fn may_contain(folder: &str, prefix: &str) -> bool {
-    let f = format!("{folder}/");
-    f.starts_with(prefix) || prefix.starts_with(&f)
-}
+/// A folder of the walk: its path relative to the root, and its Drive id.
+type Folder = (String, String);
 
 pub(crate) async fn list(client: &DriveClient, request: &ListRequest) -> Result<ListPage> {
     let what = format!("list '{}'", request.path);
     let page_size = request.limit.unwrap_or(1000).clamp(1, 1000);
     let mut walk = match &request.continuation {
-        Some(token) => decode(token).ok_or_else(|| StorageError::invalid_input("malformed list continuation token"))?,
+        Some(token) => FolderWalk::<Folder>::resume(token)?,
         None => {
             let start = request.path.trim_matches('/').to_owned();
             let Some(id) = client.folder_id(&start, false).await? else { return Ok(ListPage::default()) };
-            Walk { n: None, f: (String::new(), String::new()), p: vec![(start, id)] }
+            FolderWalk::start((start, id))
         }
     };
-    let (folder, page_token) = match walk.n.take() {
-        Some(t) => (walk.f.clone(), Some(t)),
-        None => match walk.p.pop() {
-            Some(f) => (f, None),
-            None => return Ok(ListPage::default()),
-        },
-    };
+    let Some((folder, page_token)) = walk.next_folder() else { return Ok(ListPage::default()) };
     let url = client.files_url();
     let mut query = client.list_common();
     query.push(("q", format!("'{}' in parents and trashed = false", escape(&folder.1))));
@@ -64,19 +34,19 @@ pub(crate) async fn list(client: &DriveClient, request: &ListRequest) -> Result<
     if let Some(t) = &page_token {
         query.push(("pageToken", t.clone()));
     }
-    let answer = match client.send(&what, |t| DriveClient::bearer(client.http.get(&url).query(&query), t)).await? {
-        Ok(resp) => crate::client::body_json(resp, &what).await?,
-        Err(e) if e.status == 404 => Value::Null,
+    let answer = match client.api.send(&what, |http| http.get(&url).query(&query)).await? {
+        Ok(resp) => csal_http::read_json(resp, &what).await?,
+        Err(e) if e.status.as_u16() == 404 => Value::Null,
         Err(e) => return Err(classify(e, &what)),
     };
     let id_prefix = request.id_prefix();
     let mut objects = Vec::new();
     for file in answer["files"].as_array().into_iter().flatten() {
         let (Some(name), Some(id)) = (file["name"].as_str(), file["id"].as_str()) else { continue };
-        let rel = if folder.0.is_empty() { name.to_owned() } else { format!("{}/{name}", folder.0) };
+        let rel = join_path(&folder.0, name);
         if file["mimeType"].as_str() == Some(FOLDER_MIME) {
             if may_contain(&rel, &id_prefix) {
-                walk.p.push((rel, id.to_owned()));
+                walk.visit((rel, id.to_owned()));
             }
         } else {
             let meta = meta_from(rel, file);
@@ -85,8 +55,6 @@ pub(crate) async fn list(client: &DriveClient, request: &ListRequest) -> Result<
             }
         }
     }
-    walk.n = answer["nextPageToken"].as_str().map(str::to_owned);
-    walk.f = folder;
-    let next_page = if walk.n.is_some() || !walk.p.is_empty() { Some(encode(&walk)) } else { None };
-    Ok(ListPage { objects, next_page })
+    let next = answer["nextPageToken"].as_str().map(str::to_owned);
+    Ok(ListPage { objects, next_page: walk.after_page(folder, next) })
 }

@@ -2,10 +2,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use csal_core::{
-    ByteRange, ByteStream, Capabilities, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta, Result,
-    StorageModule, WriteMeta, WriteReceipt, check_object_id,
+    ByteRange, ByteStream, Capabilities, ListPage, ListRequest, ObjectMeta, Result, WriteMeta, WriteReceipt,
 };
-use csal_oauth::TokenStore;
+use csal_oauth::{BearerSource, FileSyncService, OAuthProviderSpec, TokenStore};
 use serde_json::Value;
 
 use crate::client::DriveClient;
@@ -16,61 +15,50 @@ use crate::error::classify;
 const MAX_FILE: u64 = 5 * 1_000_000_000_000;
 
 /// A `gdrive` instance.
-pub struct GDriveModule {
+pub type GDriveModule = csal_oauth::OAuthModule<GDrive>;
+
+/// Google Drive, the service half of [`GDriveModule`].
+pub struct GDrive {
     client: DriveClient,
     chunk_size: usize,
 }
 
-pub(crate) fn build(ctx: &InstanceContext, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
-    let config: GDriveConfig = csal_core::parse_config("gdrive", config)?;
-    Ok(Arc::new(GDriveModule::new(config, csal_oauth::ConfigTokenStore::for_instance(ctx))?))
-}
-
-impl GDriveModule {
-    pub fn new(config: GDriveConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
-        config.validate()?;
-        let client = DriveClient::new(&config, store)?;
-        Ok(GDriveModule { client, chunk_size: config.chunk_size() })
-    }
-
-    pub fn token_refreshes(&self) -> u64 {
-        self.client.auth.refresh_count()
-    }
-
+impl GDrive {
     async fn root(&self) -> Result<Value> {
         let url = format!("{}/{}", self.client.files_url(), self.client.root_id);
         let mut query = self.client.common();
         query.push(("fields", "id,mimeType".to_owned()));
-        self.client
-            .json("check the root folder", |t| DriveClient::bearer(self.client.http.get(&url).query(&query), t))
-            .await
+        self.client.api.json("check the root folder", |http| http.get(&url).query(&query)).await
     }
 }
 
 #[async_trait]
-impl StorageModule for GDriveModule {
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            ranged_read: true,
-            list_pagination: true,
-            presign: false,
-            multipart: true,
-            // Drive allows two files with one name: uniqueness comes from the
-            // ULID in every object name, not from the server.
-            conditional_create: false,
-            content_type: true,
-            user_metadata: false,
-            modified_time: true,
-            max_object_size: Some(MAX_FILE),
-        }
+impl FileSyncService for GDrive {
+    type Config = GDriveConfig;
+    /// A user's tokens or a service account's (see `auth.rs`).
+    type Tokens = dyn BearerSource;
+    const OAUTH: &'static OAuthProviderSpec = &crate::oauth::SPEC;
+    const CAPABILITIES: Capabilities = Capabilities {
+        // Drive allows two files with one name: uniqueness comes from the
+        // ULID in every object name, not from the server.
+        conditional_create: false,
+        content_type: true,
+        max_object_size: Some(MAX_FILE),
+        ..Capabilities::FILE_SYNC
+    };
+
+    fn new(config: GDriveConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
+        config.validate()?;
+        let client = DriveClient::new(&config, store)?;
+        Ok(GDrive { client, chunk_size: config.chunk_size() })
     }
 
-    async fn validate(&self) -> Result<()> {
+    fn tokens(&self) -> &(dyn BearerSource + 'static) {
+        self.client.api.tokens().as_ref()
+    }
+
+    async fn probe(&self) -> Result<()> {
         self.root().await.map(|_| ())
-    }
-
-    async fn refresh_credentials(&self) -> Result<()> {
-        self.client.auth.force_refresh().await
     }
 
     async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
@@ -84,7 +72,6 @@ impl StorageModule for GDriveModule {
     /// Resolves the id to a file (never a folder) and deletes that file by
     /// its Drive id; missing is success.
     async fn delete(&self, object_id: &str) -> Result<()> {
-        check_object_id(object_id)?;
         let file = match self.client.file(object_id).await {
             Ok(f) => f,
             Err(e) if e.is_not_found() => return Ok(()),
@@ -94,9 +81,9 @@ impl StorageModule for GDriveModule {
         let what = format!("delete '{object_id}'");
         let url = format!("{}/{id}", self.client.files_url());
         let query = self.client.common();
-        match self.client.send(&what, |t| DriveClient::bearer(self.client.http.delete(&url).query(&query), t)).await? {
+        match self.client.api.send(&what, |http| http.delete(&url).query(&query)).await? {
             Ok(_) => Ok(()),
-            Err(e) if e.status == 404 => Ok(()),
+            Err(e) if e.status.as_u16() == 404 => Ok(()),
             Err(e) => Err(classify(e, &what)),
         }
     }
@@ -107,9 +94,5 @@ impl StorageModule for GDriveModule {
 
     async fn stat(&self, object_id: &str) -> Result<ObjectMeta> {
         crate::read::stat(&self.client, object_id).await
-    }
-
-    async fn health_check(&self) -> HealthReport {
-        csal_oauth::check_health(&self.client.auth, self.root()).await
     }
 }

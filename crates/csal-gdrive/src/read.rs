@@ -1,14 +1,11 @@
 //! Downloads (`files.get?alt=media` with `Range`) and stat (`files.get`).
 
-use csal_core::{ByteRange, ByteStream, ObjectMeta, Result, StorageError, check_object_id};
-use futures::StreamExt;
+use csal_core::{ByteRange, ByteStream, ObjectMeta, Result, StorageError};
 use serde_json::Value;
 
 use crate::client::{DriveClient, parse_time};
-use crate::error::{classify, transport};
 
 pub(crate) async fn read(client: &DriveClient, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
-    check_object_id(object_id)?;
     if let Some(r) = &range {
         r.check()?;
     }
@@ -21,19 +18,16 @@ pub(crate) async fn read(client: &DriveClient, object_id: &str, range: Option<By
     query.push(("alt", "media".to_owned()));
     let header = range.map(|r| r.to_http_header());
     let resp = client
-        .send(&what, |t| {
-            let req = DriveClient::bearer(client.http.get(&url).query(&query), t);
+        .api
+        .call(&what, |http| {
+            let req = http.get(&url).query(&query);
             match &header {
                 Some(h) => req.header("Range", h),
                 None => req,
             }
         })
-        .await?
-        .map_err(|e| classify(e, &what))?;
-    let partial = resp.status() == reqwest::StatusCode::PARTIAL_CONTENT;
-    let len = resp.content_length();
-    let stream = resp.bytes_stream().map(|r| r.map_err(|e| transport(e, "download")));
-    ByteStream::from_ranged_answer(stream, range, partial, len, size)
+        .await?;
+    csal_http::ranged_body(resp, range, size, &what)
 }
 
 pub(crate) fn meta_from(object_id: String, file: &Value) -> ObjectMeta {

@@ -9,8 +9,8 @@ use csal_core::{ByteStream, Result, StorageError, WriteMeta, WriteReceipt, objec
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use crate::client::{DriveClient, body_json, finish};
-use crate::error::{classify, transport};
+use crate::client::DriveClient;
+use crate::error::classify;
 
 pub(crate) async fn write(
     client: &DriveClient,
@@ -39,8 +39,10 @@ pub(crate) async fn write(
     query.push(("fields", crate::client::FILE_FIELDS.to_owned()));
     let body_text = metadata.to_string();
     let started = client
-        .send(&what, |t| {
-            DriveClient::bearer(client.http.post(&url).query(&query), t)
+        .api
+        .send(&what, |http| {
+            http.post(&url)
+                .query(&query)
                 .header("Content-Type", "application/json; charset=UTF-8")
                 .body(body_text.clone())
         })
@@ -48,7 +50,7 @@ pub(crate) async fn write(
     let started = match started {
         Ok(r) => r,
         Err(e) => {
-            if e.status == 404 {
+            if e.status.as_u16() == 404 {
                 client.forget_folders();
             }
             return Err(classify(e, &what));
@@ -62,7 +64,7 @@ pub(crate) async fn write(
         .to_owned();
     let result = send_chunks(client, &session, chunk, body, &what).await;
     if result.is_err() {
-        let _ = client.http.delete(&session).send().await;
+        let _ = client.api.http().delete(&session).send().await;
     }
     let (file, size) = result?;
     if let Some(got) = file["size"].as_str().and_then(|s| s.parse::<u64>().ok()) {
@@ -75,14 +77,15 @@ pub(crate) async fn write(
 
 async fn put(client: &DriveClient, session: &str, range: String, data: Bytes, what: &str) -> Result<reqwest::Response> {
     let resp = client
-        .http
+        .api
+        .http()
         .put(session)
         .header("Content-Range", range)
         .body(data)
         .send()
         .await
-        .map_err(|e| transport(e, what))?;
-    finish(resp, what).await?.map_err(|e| classify(e, what))
+        .map_err(|e| csal_http::transport_error(e, what))?;
+    csal_http::ErrorAnswer::check(resp).await.map_err(|e| classify(e, what))
 }
 
 async fn send_chunks(
@@ -96,7 +99,7 @@ async fn send_chunks(
     let mut offset = 0u64;
     let Some(mut pending) = parts.next().await.transpose()? else {
         let resp = put(client, session, "bytes */0".to_owned(), Bytes::new(), what).await?;
-        return Ok((body_json(resp, what).await?, 0));
+        return Ok((csal_http::read_json(resp, what).await?, 0));
     };
     while let Some(next) = parts.next().await.transpose()? {
         let len = pending.len() as u64;
@@ -118,5 +121,5 @@ async fn send_chunks(
     if !resp.status().is_success() {
         return Err(StorageError::transient(format!("{what}: last chunk answered HTTP {}", resp.status())));
     }
-    Ok((body_json(resp, what).await?, total))
+    Ok((csal_http::read_json(resp, what).await?, total))
 }

@@ -1,41 +1,34 @@
 use std::path::PathBuf;
 
-use csal_core::{ConfigField, Result, StorageError};
+use csal_core::{Result, StorageError};
 
 /// Config of a `local_fs` instance.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[csal_core::config(
+    provider = "local_fs",
+    name = "Local filesystem",
+    category = local,
+    description = "Files under a directory on this machine (local disk, NAS mount)."
+)]
+#[derive(Clone)]
 pub struct LocalFsConfig {
-    /// Directory holding the objects.
+    /// Directory that holds the objects, e.g. /var/lib/csal.
+    #[field(label = "Root directory", path)]
     pub root: PathBuf,
-    /// Create `root` (and parents) when missing. Default true.
-    #[serde(default = "yes")]
+    /// Create the root directory (and its parents) when it is missing.
+    #[field(label = "Create root if missing", default = true)]
     pub create_root: bool,
-    /// fsync files and directories before a write reports success. Default true.
-    #[serde(default = "yes")]
+    /// Flush data and directory entries to disk before a write reports success.
+    #[field(label = "fsync before success", default = true)]
     pub fsync: bool,
-    /// Health is `degraded` below this much free space (MiB). Default 1024.
-    #[serde(default = "default_min_free_mb")]
+    /// Health check reports degraded below this much free space.
+    #[field(label = "Minimum free space (MiB)", default = 1024)]
     pub min_free_mb: u64,
-    /// Permissions of new files, octal text. Default "0640".
-    #[serde(default = "default_file_mode")]
+    /// Octal permissions of new files (exactly these; the umask does not apply).
+    #[field(label = "File permissions", default = "0640")]
     pub file_mode: String,
-    /// Permissions of new folders, octal text. Default "0750".
-    #[serde(default = "default_dir_mode")]
+    /// Octal permissions of new folders (exactly these; the umask does not apply).
+    #[field(label = "Folder permissions", default = "0750")]
     pub dir_mode: String,
-}
-
-fn yes() -> bool {
-    true
-}
-fn default_min_free_mb() -> u64 {
-    1024
-}
-fn default_file_mode() -> String {
-    "0640".into()
-}
-fn default_dir_mode() -> String {
-    "0750".into()
 }
 
 /// Permissions given to what a write creates (exactly these: the process
@@ -75,28 +68,14 @@ fn parse_mode(field: &str, text: &str, owner_needs: u32) -> Result<u32> {
     Ok(mode)
 }
 
-pub(crate) const FIELDS: &[ConfigField] = &[
-    ConfigField::path("root", "Root directory")
-        .required()
-        .help("Directory that holds the objects, e.g. /var/lib/csal."),
-    ConfigField::bool("create_root", "Create root if missing").default("true"),
-    ConfigField::bool("fsync", "fsync before success")
-        .default("true")
-        .help("Flush data and directory entries to disk before a write reports success."),
-    ConfigField::number("min_free_mb", "Minimum free space (MiB)")
-        .default("1024")
-        .help("Health check reports degraded below this much free space."),
-    ConfigField::text("file_mode", "File permissions")
-        .default("\"0640\"")
-        .help("Octal permissions of new files (exactly these; the umask does not apply)."),
-    ConfigField::text("dir_mode", "Folder permissions")
-        .default("\"0750\"")
-        .help("Octal permissions of new folders (exactly these; the umask does not apply)."),
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spec_agrees_with_struct() {
+        csal_core::spec::assert_spec_agrees::<LocalFsConfig>();
+    }
 
     #[test]
     fn modes_are_octal_and_leave_the_owner_access() {

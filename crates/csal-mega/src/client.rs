@@ -38,6 +38,9 @@ pub(crate) struct Session {
 pub(crate) struct MegaClient {
     pub http: reqwest::Client,
     api_url: String,
+    /// Limit of one API call or upload chunk; downloads are bounded by the
+    /// read timeout between chunks instead.
+    pub request_timeout: Duration,
     email: String,
     password: SecretString,
     pub root: Vec<String>,
@@ -184,14 +187,11 @@ impl Tree {
 
 impl MegaClient {
     pub fn new(r: Resolved) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(15))
-            .timeout(r.timeout)
-            .build()
-            .map_err(|e| StorageError::invalid_config("mega: cannot build HTTP client").with_source(e))?;
+        let http = csal_http::HttpOptions::new(concat!("csal-mega/", env!("CARGO_PKG_VERSION")), r.timeouts).build()?;
         Ok(MegaClient {
             http,
             api_url: r.api_url,
+            request_timeout: r.timeouts.request.expect("mega has request_timeout_secs"),
             email: r.email,
             password: r.password,
             root: r.root,
@@ -212,15 +212,16 @@ impl MegaClient {
         let resp = self
             .http
             .post(format!("{}/cs", self.api_url))
+            .timeout(self.request_timeout)
             .query(&query)
             .json(cmds)
             .send()
             .await
             .map_err(|e| error::from_transport("cs", e))?;
         if !resp.status().is_success() {
-            return Err(error::from_status("cs", resp.status()));
+            return Err(error::from_status("cs", resp.status(), resp.headers()));
         }
-        let v: Value = resp.json().await.map_err(|e| error::from_transport("cs", e))?;
+        let v: Value = csal_http::read_json(resp, "mega cs").await?;
         if let Some(code) = v.as_i64() {
             return Err(error::from_code("cs", code));
         }

@@ -1,33 +1,26 @@
-use std::time::Duration;
-
-use csal_core::{ConfigField, ExposeSecret, Result, SecretString, StorageError};
+use csal_core::{ExposeSecret, Result, SecretString, StorageError, Timeouts};
 
 /// Config of a `mega` instance.
-#[derive(Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[csal_core::config(
+    provider = "mega",
+    name = "MEGA",
+    category = file_sync,
+    description = "MEGA cloud drive with client-side AES encryption; e-mail + password login.",
+    timeouts(connect = 15, read = 60, request = 120, request_alias = "timeout_secs")
+)]
+#[derive(Clone)]
 pub struct MegaConfig {
+    #[field(label = "Account e-mail")]
     pub email: String,
+    /// MEGA account password (v2 accounts).
+    #[field(label = "Password")]
     pub password: SecretString,
-    /// Folder (under the Cloud Drive root) that holds every object. Default `csal`.
-    #[serde(default)]
-    pub root: Option<String>,
-    /// API base URL (tests, proxies). Default `https://g.api.mega.co.nz`.
-    #[serde(default)]
-    pub api_url: Option<String>,
-    /// Request timeout in seconds (default 120).
-    #[serde(default)]
-    pub timeout_secs: Option<u64>,
-}
-
-impl std::fmt::Debug for MegaConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MegaConfig")
-            .field("email", &self.email)
-            .field("password", &"********")
-            .field("root", &self.root)
-            .field("api_url", &self.api_url)
-            .finish()
-    }
+    /// Folder under the Cloud Drive root that holds every object.
+    #[field(label = "Root folder", path, default = "csal")]
+    pub root: String,
+    /// Only for tests or proxies.
+    #[field(label = "API URL", url, credential_target, default = "https://g.api.mega.co.nz")]
+    pub api_url: String,
 }
 
 pub(crate) struct Resolved {
@@ -35,7 +28,7 @@ pub(crate) struct Resolved {
     pub password: SecretString,
     pub root: Vec<String>,
     pub api_url: String,
-    pub timeout: Duration,
+    pub timeouts: Timeouts,
 }
 
 impl MegaConfig {
@@ -46,12 +39,11 @@ impl MegaConfig {
         if self.password.expose_secret().is_empty() {
             return Err(StorageError::invalid_config("mega: password is empty"));
         }
-        let api_url = self.api_url.clone().unwrap_or_else(|| "https://g.api.mega.co.nz".to_owned());
+        let api_url = &self.api_url;
         if !(api_url.starts_with("http://") || api_url.starts_with("https://")) {
             return Err(StorageError::invalid_config("mega: api_url must start with http:// or https://"));
         }
-        let root: Vec<String> =
-            self.root.as_deref().unwrap_or("csal").split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        let root: Vec<String> = self.root.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect();
         if root.iter().any(|s| s == "." || s == "..") {
             return Err(StorageError::invalid_config("mega: root must be a plain folder path like csal"));
         }
@@ -60,15 +52,15 @@ impl MegaConfig {
             password: self.password.clone(),
             root,
             api_url: api_url.trim_end_matches('/').to_owned(),
-            timeout: Duration::from_secs(self.timeout_secs.unwrap_or(120).max(1)),
+            timeouts: self.timeouts()?,
         })
     }
 }
 
-pub(crate) const FIELDS: &[ConfigField] = &[
-    ConfigField::text("email", "Account e-mail").required(),
-    ConfigField::secret("password", "Password").required().help("MEGA account password (v2 accounts)."),
-    ConfigField::path("root", "Root folder").default("\"csal\"").help("Folder under the Cloud Drive root."),
-    ConfigField::url("api_url", "API URL override").help("Only for tests or proxies."),
-    ConfigField::number("timeout_secs", "Request timeout (s)").default("120"),
-];
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn spec_agrees_with_struct() {
+        csal_core::spec::assert_spec_agrees::<super::MegaConfig>();
+    }
+}

@@ -33,21 +33,20 @@ pub(crate) fn from_code(what: &str, code: i64) -> StorageError {
     e
 }
 
-pub(crate) fn from_status(what: &str, status: reqwest::StatusCode) -> StorageError {
-    let kind = match status.as_u16() {
-        401 | 403 => ErrorKind::Auth,
-        404 => ErrorKind::NotFound,
-        416 => ErrorKind::RangeNotSatisfiable,
-        429 | 509 => ErrorKind::RateLimited,
-        408 | 500..=599 => ErrorKind::Transient,
-        _ => ErrorKind::Permanent,
-    };
-    StorageError::new(kind, format!("mega {what}: HTTP {status}"))
+/// Error for an HTTP status other than 2xx; MEGA's storage nodes answer
+/// 509 when the transfer quota is used up.
+pub(crate) fn from_status(
+    what: &str,
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+) -> StorageError {
+    const TABLE: csal_http::StatusTable = csal_http::StatusTable::new(&[(509, ErrorKind::RateLimited)]);
+    TABLE.error(status, headers, &format!("mega {what}"))
 }
 
+/// Error for a transport failure (connect, timeout, broken body).
 pub(crate) fn from_transport(what: &str, e: reqwest::Error) -> StorageError {
-    let kind = if e.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Transient };
-    StorageError::new(kind, format!("mega {what}: request failed")).with_source(e.without_url())
+    csal_http::transport_error(e, &format!("mega {what}"))
 }
 
 #[cfg(test)]

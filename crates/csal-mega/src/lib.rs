@@ -12,12 +12,4 @@ mod write;
 pub use config::MegaConfig;
 pub use module::MegaModule;
 
-csal_core::register_provider!(csal_core::ProviderRegistration {
-    provider_type: "mega",
-    display_name: "MEGA",
-    category: csal_core::ProviderCategory::FileSync,
-    crate_name: env!("CARGO_PKG_NAME"),
-    description: "MEGA cloud drive with client-side AES encryption; e-mail + password login.",
-    fields: config::FIELDS,
-    factory: module::build,
-});
+csal_core::register_provider!(MegaConfig, module::build);

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use csal_core::{
     ByteRange, ByteStream, Capabilities, ErrorKind, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta,
-    Result, StorageModule, WriteMeta, WriteReceipt, check_object_id,
+    Result, StorageModule, WriteMeta, WriteReceipt,
 };
 
 use crate::client::MegaClient;
@@ -48,12 +48,10 @@ impl StorageModule for MegaModule {
     }
 
     async fn read(&self, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
-        check_object_id(object_id)?;
         read::read(&self.client, object_id, range).await
     }
 
     async fn delete(&self, object_id: &str) -> Result<()> {
-        check_object_id(object_id)?;
         let node = match self.client.file(object_id).await {
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
@@ -73,7 +71,6 @@ impl StorageModule for MegaModule {
     }
 
     async fn stat(&self, object_id: &str) -> Result<ObjectMeta> {
-        check_object_id(object_id)?;
         let node = self.client.file(object_id).await?;
         Ok(list::object_meta(object_id.to_owned(), &node))
     }

@@ -51,7 +51,7 @@ pub(crate) async fn read(client: &MegaClient, object_id: &str, range: Option<Byt
     let target = if full { url.to_owned() } else { format!("{url}/{aligned}-{}", span.end - 1) };
     let resp = client.http.get(target).send().await.map_err(|e| error::from_transport("download", e))?;
     if !resp.status().is_success() {
-        return Err(error::from_status("download", resp.status()));
+        return Err(error::from_status("download", resp.status(), resp.headers()));
     }
     let len = span.end - span.start;
     let state = Decrypt {

@@ -155,14 +155,16 @@ async fn post_chunk(client: &MegaClient, url: &str, offset: u64, chunk: Bytes) -
     let resp = client
         .http
         .post(format!("{url}/{offset}"))
+        .timeout(client.request_timeout)
         .body(chunk)
         .send()
         .await
         .map_err(|e| error::from_transport("upload chunk", e))?;
     if !resp.status().is_success() {
-        return Err(error::from_status("upload chunk", resp.status()));
+        return Err(error::from_status("upload chunk", resp.status(), resp.headers()));
     }
-    let text = resp.text().await.map_err(|e| error::from_transport("upload chunk", e))?;
+    let text = csal_http::read_answer(resp, "mega upload chunk").await?;
+    let text = String::from_utf8_lossy(&text);
     let text = text.trim();
     if let Ok(code) = text.parse::<i64>() {
         if code < 0 {

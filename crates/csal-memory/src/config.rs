@@ -1,12 +1,21 @@
-use csal_core::ConfigField;
-
 /// Config of a `memory` instance.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[csal_core::config(
+    provider = "memory",
+    name = "In-memory (tests)",
+    category = local,
+    description = "Objects kept in process memory; lost on restart. For tests and examples."
+)]
+#[derive(Clone, Default)]
 pub struct MemoryConfig {
-    /// Refuse writes once this many bytes are stored (`QuotaExceeded`).
+    /// Writes fail with QuotaExceeded once this many bytes are stored. Empty: unlimited.
+    #[field(label = "Capacity (bytes)")]
     pub max_bytes: Option<u64>,
 }
 
-pub(crate) const FIELDS: &[ConfigField] = &[ConfigField::number("max_bytes", "Capacity (bytes)")
-    .help("Writes fail with QuotaExceeded once this many bytes are stored. Empty: unlimited.")];
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn spec_agrees_with_struct() {
+        csal_core::spec::assert_spec_agrees::<super::MemoryConfig>();
+    }
+}

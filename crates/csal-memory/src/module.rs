@@ -8,7 +8,7 @@ use futures::StreamExt;
 
 use csal_core::{
     ByteRange, ByteStream, Capabilities, ErrorKind, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta,
-    Result, StorageError, StorageModule, WriteMeta, WriteReceipt, check_object_id, object_id_from_hint,
+    Result, StorageError, StorageModule, WriteMeta, WriteReceipt, object_id_from_hint,
 };
 
 use crate::config::MemoryConfig;
@@ -83,7 +83,6 @@ impl StorageModule for MemoryModule {
     }
 
     async fn read(&self, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
-        check_object_id(object_id)?;
         let data = self.objects.read().expect("lock").get(object_id).map(|s| s.data.clone());
         let data = data.ok_or_else(|| StorageError::not_found(format!("no object '{object_id}'")))?;
         let span = match range {
@@ -94,7 +93,6 @@ impl StorageModule for MemoryModule {
     }
 
     async fn delete(&self, object_id: &str) -> Result<()> {
-        check_object_id(object_id)?;
         self.objects.write().expect("lock").remove(object_id);
         Ok(())
     }
@@ -124,7 +122,6 @@ impl StorageModule for MemoryModule {
     }
 
     async fn stat(&self, object_id: &str) -> Result<ObjectMeta> {
-        check_object_id(object_id)?;
         let objects = self.objects.read().expect("lock");
         objects
             .get(object_id)

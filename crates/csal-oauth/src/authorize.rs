@@ -23,7 +23,8 @@ use base64::Engine as _;
 use csal_core::{ErrorKind, ExposeSecret, Result, SecretString, StorageError};
 use sha2::Digest as _;
 
-use crate::token::TokenSet;
+use crate::endpoint;
+use crate::tokens::TokenSet;
 
 /// Static description of one provider's authorization-code flow.
 #[derive(Debug)]
@@ -151,11 +152,7 @@ impl OAuthClient {
         };
         let scopes =
             spec.scope_key.and_then(|k| config_str(config, k)).map(str::to_owned).unwrap_or(spec.scopes.to_owned());
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| StorageError::invalid_config("cannot build the OAuth HTTP client").with_source(e))?;
+        let http = endpoint::client()?;
         Ok(OAuthClient { spec, authorize_url, token_url, client_id: client_id.to_owned(), client_secret, scopes, http })
     }
 
@@ -220,18 +217,10 @@ impl OAuthClient {
         if let Some(secret) = &self.client_secret {
             form.push(("client_secret", secret.expose_secret()));
         }
-        let resp = self.http.post(&self.token_url).form(&form).send().await.map_err(|e| {
-            let kind = if e.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Transient };
-            StorageError::new(kind, "cannot reach the OAuth token endpoint").with_source(e.without_url())
-        })?;
-        let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| {
-            StorageError::transient("the OAuth token endpoint's answer was cut short").with_source(e.without_url())
-        })?;
-        if !status.is_success() {
-            let err = serde_json::from_slice::<ErrorBody>(&body).unwrap_or_default();
-            return Err(classify_exchange_error(status.as_u16(), &err.error));
-        }
+        let body = match endpoint::post_form(&self.http, &self.token_url, &form).await? {
+            Ok(body) => body,
+            Err(answer) => return Err(classify_exchange_error(answer.status.as_u16(), &endpoint::error_code(&answer))),
+        };
         let resp: CodeTokenResponse = serde_json::from_slice(&body).map_err(|e| {
             StorageError::permanent("the OAuth token endpoint answered without an access_token").with_source(e)
         })?;
@@ -321,12 +310,6 @@ struct CodeTokenResponse {
     refresh_token: Option<String>,
     #[serde(default)]
     refresh_token_expires_in: Option<u64>,
-}
-
-#[derive(serde::Deserialize, Default)]
-struct ErrorBody {
-    #[serde(default)]
-    error: String,
 }
 
 /// Token-endpoint errors of a code exchange (RFC 6749 section 5.2).

@@ -2,8 +2,11 @@
 //! the health check built on the same tokens: the plumbing every OAuth
 //! provider needs.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
-use csal_core::{Result, SecretString};
+use csal_core::{ExposeSecret, Result, SecretString, StorageError};
+use csal_http::ErrorAnswer;
 
 use crate::TokenManager;
 
@@ -20,6 +23,8 @@ pub trait BearerSource: Send + Sync {
     async fn access_token(&self) -> Result<SecretString>;
     /// The service refused `rejected` (401): the token to retry with.
     async fn refresh_after_rejection(&self, rejected: &SecretString) -> Result<SecretString>;
+    /// Get a new token now (`refresh_credentials`).
+    async fn force_refresh(&self) -> Result<()>;
 }
 
 #[async_trait]
@@ -38,6 +43,9 @@ impl BearerSource for TokenManager {
     }
     async fn refresh_after_rejection(&self, rejected: &SecretString) -> Result<SecretString> {
         TokenManager::refresh_after_rejection(self, rejected).await
+    }
+    async fn force_refresh(&self) -> Result<()> {
+        TokenManager::force_refresh(self).await.map(|_| ())
     }
 }
 
@@ -61,6 +69,73 @@ pub async fn send_with_bearer(
     tracing::debug!("the service refused the access token; refreshing");
     let token = source.refresh_after_rejection(&token).await?;
     Ok(build(&token).send().await)
+}
+
+/// How a provider turns an error answer of its API into a `StorageError`
+/// (its one error table).
+pub type Classifier = fn(ErrorAnswer, &str) -> StorageError;
+
+/// An OAuth provider's API client: its HTTP client, its tokens and its
+/// error table. Every request carries the bearer token and is sent again
+/// once with a new token after a 401; failed answers come back as capped
+/// [`ErrorAnswer`]s.
+pub struct BearerHttp<T: BearerSource + ?Sized> {
+    http: reqwest::Client,
+    tokens: Arc<T>,
+    classify: Classifier,
+}
+
+impl<T: BearerSource + ?Sized> BearerHttp<T> {
+    pub fn new(http: reqwest::Client, tokens: Arc<T>, classify: Classifier) -> Self {
+        BearerHttp { http, tokens, classify }
+    }
+
+    /// The plain client (for pre-authorised URLs that must not get the token).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub fn tokens(&self) -> &Arc<T> {
+        &self.tokens
+    }
+
+    /// The request `build` makes, with the bearer token. Success and
+    /// redirects: `Ok(Ok(response))`; other answers: `Ok(Err(answer))` for
+    /// the caller to look at (a 404 or 409 may be expected); token and
+    /// transport failures: `Err`.
+    pub async fn send(
+        &self,
+        what: &str,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<std::result::Result<reqwest::Response, ErrorAnswer>> {
+        let response = send_with_bearer(&*self.tokens, |token| build(&self.http).bearer_auth(token.expose_secret()))
+            .await?
+            .map_err(|e| csal_http::transport_error(e, what))?;
+        Ok(ErrorAnswer::check(response).await)
+    }
+
+    /// [`BearerHttp::send`], every failure classified.
+    pub async fn call(
+        &self,
+        what: &str,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response> {
+        self.send(what, build).await?.map_err(|answer| self.fail(answer, what))
+    }
+
+    /// [`BearerHttp::call`] and its JSON answer (`null` for an empty body).
+    pub async fn json(
+        &self,
+        what: &str,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<serde_json::Value> {
+        csal_http::read_json(self.call(what, build).await?, what).await
+    }
+
+    /// The provider's error for `answer`.
+    pub fn fail(&self, answer: ErrorAnswer, what: &str) -> StorageError {
+        (self.classify)(answer, what)
+    }
 }
 
 /// An OAuth provider's `health_check`: time `probe` (its cheapest

@@ -23,16 +23,19 @@
 
 pub mod authorize;
 mod bearer;
+mod endpoint;
 mod save;
+mod service;
 mod store;
 mod token;
+mod tokens;
 
-pub use bearer::{BearerSource, check_health, send_with_bearer};
+pub use bearer::{BearerHttp, BearerSource, Classifier, check_health, send_with_bearer};
 pub use save::SaveRetry;
+pub use service::{FileSyncService, OAuthModule};
 pub use store::{ConfigTokenStore, MemoryTokenStore, REFRESH_TOKEN_EXPIRES_AT, TokenStore};
-pub use token::{
-    OAuthSettings, REFRESH_TOKEN_WARNING, TokenManager, TokenSet, health_report, parse_refresh_token_expiry,
-};
+pub use token::{OAuthSettings, REFRESH_TOKEN_WARNING, TokenManager, health_report, parse_refresh_token_expiry};
+pub use tokens::TokenSet;
 
 pub use authorize::{OAuthClient, OAuthProviderSpec, PendingAuthorization, find_spec};
 pub use csal_core::SecretString;

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use crate::store::TokenStore;
-use crate::token::TokenSet;
+use crate::tokens::TokenSet;
 
 /// How saving is retried.
 #[derive(Debug, Clone, Copy)]

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use csal_core::Result;
 
-use crate::token::TokenSet;
+use crate::tokens::TokenSet;
 
 /// Persists one instance's tokens after every refresh.
 ///

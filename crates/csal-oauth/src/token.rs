@@ -7,8 +7,10 @@ use std::time::{Duration, SystemTime};
 
 use csal_core::{ErrorKind, ExposeSecret, Result, SecretString, StorageError};
 
+use crate::endpoint;
 use crate::save::{SaveRetry, TokenSaver};
 use crate::store::TokenStore;
+use crate::tokens::TokenSet;
 
 /// Refresh this long before the access token expires.
 const DEFAULT_SKEW: Duration = Duration::from_secs(120);
@@ -47,29 +49,6 @@ impl std::fmt::Debug for OAuthSettings {
             .field("access_token", &self.access_token.as_ref().map(|_| csal_core::secret::MASK))
             .field("expires_at", &self.expires_at)
             .field("scope", &self.scope)
-            .finish()
-    }
-}
-
-/// The tokens after a refresh (what a [`TokenStore`] persists).
-#[derive(Clone)]
-pub struct TokenSet {
-    pub access_token: SecretString,
-    /// The refresh token to use next time (rotated by some providers).
-    pub refresh_token: Option<SecretString>,
-    pub expires_at: Option<SystemTime>,
-    /// When the refresh token itself stops working, if the provider says
-    /// or its lifetime is known (Box: 60 days; Microsoft: 90 days idle).
-    pub refresh_token_expires_at: Option<SystemTime>,
-}
-
-impl std::fmt::Debug for TokenSet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenSet")
-            .field("access_token", &csal_core::secret::MASK)
-            .field("refresh_token", &self.refresh_token.as_ref().map(|_| csal_core::secret::MASK))
-            .field("expires_at", &self.expires_at)
-            .field("refresh_token_expires_at", &self.refresh_token_expires_at)
             .finish()
     }
 }
@@ -140,12 +119,6 @@ struct TokenResponse {
     refresh_token_expires_in: Option<u64>,
 }
 
-#[derive(serde::Deserialize, Default)]
-struct TokenErrorBody {
-    #[serde(default)]
-    error: String,
-}
-
 impl TokenManager {
     /// A manager for `settings`, saving refreshed tokens to `store`.
     ///
@@ -168,11 +141,7 @@ impl TokenManager {
         if settings.refresh_token.is_some() && settings.client_id.trim().is_empty() {
             return Err(StorageError::invalid_config("field 'client_id': required to refresh tokens"));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| StorageError::invalid_config("cannot build the OAuth HTTP client").with_source(e))?;
+        let http = endpoint::client()?;
         Ok(TokenManager {
             token_url: settings.token_url,
             client_id: settings.client_id,
@@ -423,27 +392,15 @@ impl TokenManager {
     }
 
     async fn post_token_form(&self, form: &[(&str, &str)]) -> Result<TokenResponse> {
-        let resp = self.http.post(&self.token_url).form(form).send().await.map_err(|e| {
-            let kind = if e.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Transient };
-            StorageError::new(kind, "cannot reach the OAuth token endpoint").with_source(e.without_url())
-        })?;
-        let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let body = resp.bytes().await.map_err(|e| {
-            StorageError::transient("the OAuth token endpoint's answer was cut short").with_source(e.without_url())
-        })?;
-        if status.is_success() {
-            return serde_json::from_slice::<TokenResponse>(&body).map_err(|e| {
+        match endpoint::post_form(&self.http, &self.token_url, form).await? {
+            Ok(body) => serde_json::from_slice::<TokenResponse>(&body).map_err(|e| {
                 StorageError::transient("the OAuth token endpoint answered without an access_token").with_source(e)
-            });
+            }),
+            Err(answer) => {
+                let error = endpoint::error_code(&answer);
+                Err(classify_token_error(answer.status.as_u16(), &error).with_retry_after(answer.retry_after()))
+            }
         }
-        let error = serde_json::from_slice::<TokenErrorBody>(&body).unwrap_or_default().error;
-        Err(classify_token_error(status.as_u16(), &error).with_retry_after(retry_after))
     }
 }
 

@@ -1,46 +1,30 @@
 //! HTTP calls to Microsoft Graph (reqwest; timeouts and redirect policy set here).
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use csal_core::{ExposeSecret, Result, SecretString, StorageError};
-use csal_oauth::{OAuthSettings, TokenManager, TokenStore};
+use csal_core::Result;
+use csal_oauth::{BearerHttp, OAuthSettings, TokenManager, TokenStore};
 
 use crate::config::OneDriveConfig;
-use crate::error::{GraphError, classify, retry_after, transport};
-
-const GRAPH_URL: &str = "https://graph.microsoft.com/v1.0";
-const DEFAULT_SCOPE: &str = "offline_access Files.ReadWrite.All";
+use crate::error::classify;
+use crate::oauth::SPEC;
 
 pub(crate) struct GraphClient {
-    /// For Graph calls (bearer token, no redirects followed).
-    pub http: reqwest::Client,
+    /// Graph calls: bearer token, no redirects followed (downloads answer
+    /// 302 to a pre-authenticated URL that we fetch ourselves, without the
+    /// token).
+    pub api: BearerHttp<TokenManager>,
     /// Drive root: `{graph}/me/drive` or `{graph}/drives/{id}`.
     drive: String,
-    pub tokens: Arc<TokenManager>,
     root: String,
 }
 
-/// Microsoft identity platform refresh tokens last 90 days and are replaced
-/// by a new one on every refresh.
-const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(90 * 24 * 3600);
-
 impl GraphClient {
     pub fn new(config: &OneDriveConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
-        let timeout = Duration::from_secs(config.timeout_secs.unwrap_or(60));
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(timeout)
-            // Downloads answer 302 to a pre-authenticated URL: we follow it
-            // ourselves, without the bearer token and with the Range header.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| StorageError::invalid_config("cannot build the HTTP client").with_source(e))?;
-        let tenant = config.tenant.clone().unwrap_or_else(|| "common".to_owned());
-        let token_url = config
-            .token_url
-            .clone()
-            .unwrap_or_else(|| format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"));
+        let http =
+            csal_http::HttpOptions::new(concat!("csal-onedrive/", env!("CARGO_PKG_VERSION")), config.timeouts()?)
+                .build()?;
+        let token_url = config.token_url.clone().unwrap_or_else(|| SPEC.token_url.replace("{tenant}", &config.tenant));
         let tokens = TokenManager::new(
             OAuthSettings {
                 token_url,
@@ -49,20 +33,24 @@ impl GraphClient {
                 refresh_token: config.refresh_token.clone(),
                 access_token: config.access_token.clone(),
                 expires_at: None,
-                scope: Some(config.scope.clone().unwrap_or_else(|| DEFAULT_SCOPE.to_owned())),
+                scope: Some(config.scope.clone().unwrap_or_else(|| SPEC.scopes.to_owned())),
             },
             store,
         )?
         .with_refresh_token_expiry(
             csal_oauth::parse_refresh_token_expiry(config.refresh_token_expires_at.as_deref())?,
-            Some(REFRESH_TOKEN_LIFETIME),
+            SPEC.refresh_token_lifetime,
         );
-        let graph = config.graph_url.clone().unwrap_or_else(|| GRAPH_URL.to_owned()).trim_end_matches('/').to_owned();
+        let graph = config.graph_url.trim_end_matches('/');
         let drive = match config.drive_id.as_deref().filter(|d| !d.is_empty()) {
             Some(id) => format!("{graph}/drives/{id}"),
             None => format!("{graph}/me/drive"),
         };
-        Ok(GraphClient { http, drive, tokens: Arc::new(tokens), root: config.root_path.clone() })
+        Ok(GraphClient {
+            api: BearerHttp::new(http, Arc::new(tokens), classify),
+            drive,
+            root: config.root_path.clone(),
+        })
     }
 
     pub fn drive_url(&self) -> &str {
@@ -94,54 +82,6 @@ impl GraphClient {
             format!("{}/root:{}:/{action}", self.drive, encode_path(&path))
         }
     }
-
-    /// Send with a bearer token; on 401 refresh (single-flight) and send once more.
-    pub async fn send(
-        &self,
-        what: &str,
-        build: impl Fn(&SecretString) -> reqwest::RequestBuilder,
-    ) -> Result<std::result::Result<reqwest::Response, GraphError>> {
-        let resp = csal_oauth::send_with_bearer(&*self.tokens, build).await?.map_err(|e| transport(e, what))?;
-        finish(resp, what).await
-    }
-
-    pub async fn json(
-        &self,
-        what: &str,
-        build: impl Fn(&SecretString) -> reqwest::RequestBuilder,
-    ) -> Result<serde_json::Value> {
-        match self.send(what, build).await? {
-            Ok(resp) => body_json(resp, what).await,
-            Err(e) => Err(classify(e, what)),
-        }
-    }
-
-    pub fn bearer(req: reqwest::RequestBuilder, token: &SecretString) -> reqwest::RequestBuilder {
-        req.bearer_auth(token.expose_secret())
-    }
-}
-
-/// Success and redirects pass; other statuses become [`GraphError`].
-pub(crate) async fn finish(
-    resp: reqwest::Response,
-    what: &str,
-) -> Result<std::result::Result<reqwest::Response, GraphError>> {
-    let status = resp.status();
-    if status.is_success() || status.is_redirection() {
-        return Ok(Ok(resp));
-    }
-    let after = retry_after(resp.headers());
-    let body = resp.bytes().await.map_err(|e| transport(e, what))?;
-    Ok(Err(GraphError::parse(status.as_u16(), after, &body)))
-}
-
-pub(crate) async fn body_json(resp: reqwest::Response, what: &str) -> Result<serde_json::Value> {
-    let body = resp.bytes().await.map_err(|e| transport(e, what))?;
-    if body.is_empty() {
-        return Ok(serde_json::Value::Null);
-    }
-    serde_json::from_slice(&body)
-        .map_err(|e| StorageError::transient(format!("{what}: Graph answered with malformed JSON")).with_source(e))
 }
 
 /// Percent-encode a drive path, keeping `/` (RFC 3986 unreserved kept as is).

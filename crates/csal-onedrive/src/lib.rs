@@ -16,12 +16,4 @@ mod write;
 pub use config::OneDriveConfig;
 pub use module::OneDriveModule;
 
-csal_core::register_provider!(csal_core::ProviderRegistration {
-    provider_type: "onedrive",
-    display_name: "OneDrive / SharePoint (Microsoft Graph)",
-    category: csal_core::ProviderCategory::FileSync,
-    crate_name: env!("CARGO_PKG_NAME"),
-    description: "Files in a OneDrive (personal or business) or SharePoint drive via Microsoft Graph, OAuth 2 refresh tokens.",
-    fields: config::FIELDS,
-    factory: module::build,
-});
+csal_core::register_provider!(OneDriveConfig, OneDriveModule::build);

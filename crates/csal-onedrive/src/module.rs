@@ -2,10 +2,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use csal_core::{
-    ByteRange, ByteStream, Capabilities, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta, Result,
-    StorageError, StorageModule, WriteMeta, WriteReceipt, check_object_id,
+    ByteRange, ByteStream, Capabilities, ListPage, ListRequest, ObjectMeta, Result, StorageError, WriteMeta,
+    WriteReceipt,
 };
-use csal_oauth::TokenStore;
+use csal_oauth::{FileSyncService, OAuthProviderSpec, TokenManager, TokenStore};
 use serde_json::Value;
 
 use crate::client::GraphClient;
@@ -16,56 +16,40 @@ use crate::error::classify;
 const MAX_FILE: u64 = 250 * 1_000_000_000;
 
 /// A `onedrive` instance.
-pub struct OneDriveModule {
+pub type OneDriveModule = csal_oauth::OAuthModule<OneDrive>;
+
+/// The service half of [`OneDriveModule`].
+pub struct OneDrive {
     client: GraphClient,
     chunk_size: usize,
 }
 
-pub(crate) fn build(ctx: &InstanceContext, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
-    let config: OneDriveConfig = csal_core::parse_config("onedrive", config)?;
-    Ok(Arc::new(OneDriveModule::new(config, csal_oauth::ConfigTokenStore::for_instance_with_refresh_expiry(ctx))?))
-}
-
-impl OneDriveModule {
-    /// A module for `config`; refreshed OAuth tokens are saved to `store`.
-    pub fn new(config: OneDriveConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
-        config.validate()?;
-        let client = GraphClient::new(&config, store)?;
-        Ok(OneDriveModule { client, chunk_size: config.chunk_size() })
-    }
-
-    pub fn token_refreshes(&self) -> u64 {
-        self.client.tokens.refresh_count()
-    }
-
+impl OneDrive {
     async fn drive(&self) -> Result<Value> {
         let url = self.client.drive_url().to_owned();
-        self.client.json("check the drive", |t| GraphClient::bearer(self.client.http.get(&url), t)).await
+        self.client.api.json("check the drive", |http| http.get(&url)).await
     }
 }
 
 #[async_trait]
-impl StorageModule for OneDriveModule {
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            ranged_read: true,
-            list_pagination: true,
-            presign: false,
-            multipart: true,
-            conditional_create: true,
-            content_type: false,
-            user_metadata: false,
-            modified_time: true,
-            max_object_size: Some(MAX_FILE),
-        }
+impl FileSyncService for OneDrive {
+    type Config = OneDriveConfig;
+    type Tokens = TokenManager;
+    const OAUTH: &'static OAuthProviderSpec = &crate::oauth::SPEC;
+    const CAPABILITIES: Capabilities = Capabilities { max_object_size: Some(MAX_FILE), ..Capabilities::FILE_SYNC };
+
+    fn new(config: OneDriveConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
+        config.validate()?;
+        let client = GraphClient::new(&config, store)?;
+        Ok(OneDrive { client, chunk_size: config.chunk_size() })
     }
 
-    async fn validate(&self) -> Result<()> {
+    fn tokens(&self) -> &TokenManager {
+        self.client.api.tokens()
+    }
+
+    async fn probe(&self) -> Result<()> {
         self.drive().await.map(|_| ())
-    }
-
-    async fn refresh_credentials(&self) -> Result<()> {
-        self.client.tokens.force_refresh().await.map(|_| ())
     }
 
     async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
@@ -79,7 +63,6 @@ impl StorageModule for OneDriveModule {
     /// Deletes only a file, and only the version just looked at (`If-Match`);
     /// an id that names a folder is refused rather than deleted recursively.
     async fn delete(&self, object_id: &str) -> Result<()> {
-        check_object_id(object_id)?;
         let item = match crate::read::stat_raw(&self.client, object_id).await {
             Ok(item) => item,
             Err(e) if e.is_not_found() => return Ok(()),
@@ -93,8 +76,9 @@ impl StorageModule for OneDriveModule {
         let url = self.client.item_url(object_id);
         let answer = self
             .client
-            .send(&what, |t| {
-                let req = GraphClient::bearer(self.client.http.delete(&url), t);
+            .api
+            .send(&what, |http| {
+                let req = http.delete(&url);
                 match &etag {
                     Some(e) => req.header("If-Match", e),
                     None => req,
@@ -103,7 +87,7 @@ impl StorageModule for OneDriveModule {
             .await?;
         match answer {
             Ok(_) => Ok(()),
-            Err(e) if e.status == 404 => Ok(()),
+            Err(e) if e.status.as_u16() == 404 => Ok(()),
             Err(e) => Err(classify(e, &what)),
         }
     }
@@ -114,11 +98,5 @@ impl StorageModule for OneDriveModule {
 
     async fn stat(&self, object_id: &str) -> Result<ObjectMeta> {
         crate::read::stat(&self.client, object_id).await
-    }
-
-    /// Ok when the drive answers; degraded whenever the last token refresh
-    /// failed; offline for other failures.
-    async fn health_check(&self) -> HealthReport {
-        csal_oauth::check_health(&*self.client.tokens, self.drive()).await
     }
 }

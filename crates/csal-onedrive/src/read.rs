@@ -1,15 +1,13 @@
 //! Downloads (GET `:/content` → 302 to a pre-authenticated URL, fetched
 //! with `Range`) and stat (GET the driveItem).
 
-use csal_core::{ByteRange, ByteStream, ObjectMeta, Result, StorageError, check_object_id};
-use futures::StreamExt;
+use csal_core::{ByteRange, ByteStream, ObjectMeta, Result, StorageError};
 use serde_json::Value;
 
-use crate::client::{GraphClient, finish, parse_time};
-use crate::error::{classify, transport};
+use crate::client::{GraphClient, parse_time};
+use crate::error::classify;
 
 pub(crate) async fn read(client: &GraphClient, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
-    check_object_id(object_id)?;
     if let Some(r) = &range {
         r.check()?;
     }
@@ -17,35 +15,19 @@ pub(crate) async fn read(client: &GraphClient, object_id: &str, range: Option<By
     let url = client.action_url(object_id, "content");
     let range_header = range.map(|r| r.to_http_header());
     let first = client
-        .send(&what, |t| {
-            let req = GraphClient::bearer(client.http.get(&url), t);
+        .api
+        .call(&what, |http| {
+            let req = http.get(&url);
             match &range_header {
                 Some(h) => req.header("Range", h),
                 None => req,
             }
         })
-        .await?
-        .map_err(|e| classify(e, &what))?;
-    let resp = if first.status().is_redirection() {
-        let location = first
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| StorageError::transient(format!("{what}: redirect without a Location")))?
-            .to_owned();
-        let mut req = client.http.get(&location);
-        if let Some(h) = &range_header {
-            req = req.header("Range", h);
-        }
-        let resp = req.send().await.map_err(|e| transport(e, &what))?;
-        finish(resp, &what).await?.map_err(|e| classify(e, &what))?
-    } else {
-        first
-    };
-    let partial = resp.status() == reqwest::StatusCode::PARTIAL_CONTENT;
-    let len = resp.content_length();
-    let stream = resp.bytes_stream().map(|r| r.map_err(|e| transport(e, "download")));
-    ByteStream::from_ranged_answer(stream, range, partial, len, None)
+        .await?;
+    // A 302 to a pre-authenticated download URL: fetched without the token.
+    let resp =
+        csal_http::follow_download(client.api.http(), first, range, &what).await?.map_err(|e| classify(e, &what))?;
+    csal_http::ranged_body(resp, range, None, &what)
 }
 
 /// Object metadata of a file driveItem; `None` for folders.
@@ -61,10 +43,9 @@ pub(crate) fn meta_from(object_id: String, item: &Value) -> Option<ObjectMeta> {
 }
 
 pub(crate) async fn stat_raw(client: &GraphClient, object_id: &str) -> Result<Value> {
-    check_object_id(object_id)?;
     let what = format!("stat '{object_id}'");
     let url = client.item_url(object_id);
-    client.json(&what, |t| GraphClient::bearer(client.http.get(&url), t)).await
+    client.api.json(&what, |http| http.get(&url)).await
 }
 
 pub(crate) async fn stat(client: &GraphClient, object_id: &str) -> Result<ObjectMeta> {

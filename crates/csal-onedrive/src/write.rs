@@ -14,8 +14,8 @@ use futures::{Stream, StreamExt};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
-use crate::client::{GraphClient, body_json, finish};
-use crate::error::{classify, transport};
+use crate::client::GraphClient;
+use crate::error::classify;
 
 pub(crate) async fn write(
     client: &GraphClient,
@@ -35,10 +35,9 @@ pub(crate) async fn write(
             let size = first.len() as u64;
             let url = format!("{}?@microsoft.graph.conflictBehavior=fail", client.action_url(&object_id, "content"));
             let item = client
-                .json(&what, |t| {
-                    GraphClient::bearer(client.http.put(&url), t)
-                        .header("Content-Type", "application/octet-stream")
-                        .body(first.clone())
+                .api
+                .json(&what, |http| {
+                    http.put(&url).header("Content-Type", "application/octet-stream").body(first.clone())
                 })
                 .await?;
             (item, size)
@@ -90,11 +89,8 @@ async fn session(
     let url = client.action_url(object_id, "createUploadSession");
     let arg = json!({ "item": { "@microsoft.graph.conflictBehavior": "fail" } });
     let created = client
-        .json(what, |t| {
-            GraphClient::bearer(client.http.post(&url), t)
-                .header("Content-Type", "application/json")
-                .body(arg.to_string())
-        })
+        .api
+        .json(what, |http| http.post(&url).header("Content-Type", "application/json").body(arg.to_string()))
         .await?;
     let upload_url = created
         .get("uploadUrl")
@@ -104,7 +100,7 @@ async fn session(
     let result = send_fragments(client, &upload_url, total, fragments, what).await;
     if result.is_err() {
         // Cancel: the partial upload must not linger (best effort).
-        let _ = client.http.delete(&upload_url).send().await;
+        let _ = client.api.http().delete(&upload_url).send().await;
     }
     result
 }
@@ -126,19 +122,20 @@ async fn send_fragments(
         }
         // No Authorization header: uploadUrl is pre-authenticated.
         let resp = client
-            .http
+            .api
+            .http()
             .put(upload_url)
             .header("Content-Range", format!("bytes {offset}-{}/{total}", offset + len - 1))
             .body(fragment)
             .send()
             .await
-            .map_err(|e| transport(e, what))?;
-        let resp = finish(resp, what).await?.map_err(|e| classify(e, what))?;
+            .map_err(|e| csal_http::transport_error(e, what))?;
+        let resp = csal_http::ErrorAnswer::check(resp).await.map_err(|e| classify(e, what))?;
         offset += len;
         let status = resp.status().as_u16();
         if offset == total {
             if status == 200 || status == 201 {
-                return Ok((body_json(resp, what).await?, total));
+                return Ok((csal_http::read_json(resp, what).await?, total));
             }
             return Err(StorageError::transient(format!("{what}: last fragment answered HTTP {status}")));
         }

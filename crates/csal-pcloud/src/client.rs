@@ -20,6 +20,9 @@ pub(crate) struct PcloudClient {
     pub root: String,
     pub part_size: usize,
     credentials: Credentials,
+    /// Limit of one API call (an upload part included); downloads are
+    /// bounded by the read timeout between chunks instead.
+    request_timeout: Duration,
     /// `auth` token from `userinfo?getauth=1` (username/password login).
     auth: Mutex<Option<SecretString>>,
     /// Folders known to exist (created or seen), to skip repeat creates.
@@ -33,17 +36,15 @@ pub(crate) enum Body {
 
 impl PcloudClient {
     pub fn new(r: Resolved) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(15))
-            .timeout(r.timeout)
-            .build()
-            .map_err(|e| StorageError::invalid_config("pcloud: cannot build HTTP client").with_source(e))?;
+        let http =
+            csal_http::HttpOptions::new(concat!("csal-pcloud/", env!("CARGO_PKG_VERSION")), r.timeouts).build()?;
         Ok(PcloudClient {
             http,
             api_url: r.api_url,
             root: r.root,
             part_size: r.part_size,
             credentials: r.credentials,
+            request_timeout: r.timeouts.request.expect("pcloud has request_timeout_secs"),
             auth: Mutex::new(None),
             known_folders: std::sync::Mutex::new(HashSet::new()),
         })
@@ -73,6 +74,7 @@ impl PcloudClient {
         let resp = self
             .http
             .post(format!("{}/userinfo", self.api_url))
+            .timeout(self.request_timeout)
             .form(&form)
             .send()
             .await
@@ -90,9 +92,9 @@ impl PcloudClient {
     async fn json(method: &str, resp: reqwest::Response) -> Result<Value> {
         let status = resp.status();
         if !status.is_success() {
-            return Err(error::from_status(method, status, error::retry_after(resp.headers())));
+            return Err(error::from_status(method, status, resp.headers()));
         }
-        let v: Value = resp.json().await.map_err(|e| error::from_transport(method, e))?;
+        let v: Value = csal_http::read_json(resp, &format!("pcloud {method}")).await?;
         match v.get("result").and_then(Value::as_i64) {
             Some(0) => Ok(v),
             Some(code) => Err(error::from_result(method, code, v.get("error").and_then(Value::as_str).unwrap_or(""))),
@@ -125,7 +127,7 @@ impl PcloudClient {
         if let Some(t) = auth.as_ref() {
             query.push(("auth", t.expose_secret()));
         }
-        req = req.query(&query);
+        req = req.query(&query).timeout(self.request_timeout);
         if let Credentials::Token(t) = &self.credentials {
             req = req.bearer_auth(t.expose_secret());
         }
@@ -141,7 +143,7 @@ impl PcloudClient {
         }
         let resp = req.send().await.map_err(|e| error::from_transport("download", e))?;
         if !resp.status().is_success() {
-            return Err(error::from_status("download", resp.status(), error::retry_after(resp.headers())));
+            return Err(error::from_status("download", resp.status(), resp.headers()));
         }
         Ok(resp)
     }

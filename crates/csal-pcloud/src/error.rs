@@ -42,32 +42,18 @@ pub(crate) fn from_result(method: &str, code: i64, message: &str) -> StorageErro
 }
 
 /// Error for an HTTP status other than 2xx (file links, proxies, outages).
-pub(crate) fn from_status(what: &str, status: reqwest::StatusCode, retry_after: Option<Duration>) -> StorageError {
-    let kind = match status.as_u16() {
-        401 | 403 => ErrorKind::Auth,
-        404 | 410 => ErrorKind::NotFound,
-        416 => ErrorKind::RangeNotSatisfiable,
-        429 => ErrorKind::RateLimited,
-        408 | 500..=599 => ErrorKind::Transient,
-        _ => ErrorKind::Permanent,
-    };
-    StorageError::new(kind, format!("pcloud {what}: HTTP {status}")).with_retry_after(retry_after)
+pub(crate) fn from_status(
+    what: &str,
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+) -> StorageError {
+    csal_http::StatusTable::COMMON.error(status, headers, &format!("pcloud {what}"))
 }
 
-/// Error for a transport failure (connect, timeout, broken body).
+/// Error for a transport failure (connect, timeout, broken body); the URL,
+/// which may carry `auth=`, is never in it.
 pub(crate) fn from_transport(what: &str, e: reqwest::Error) -> StorageError {
-    let kind = if e.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Transient };
-    // reqwest's Display can include the URL, which may carry `auth=`; keep it
-    // only as the source (the router scrubs secrets from sources' text too).
-    StorageError::new(kind, format!("pcloud {what}: request failed")).with_source(e.without_url())
-}
-
-pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+    csal_http::transport_error(e, &format!("pcloud {what}"))
 }
 
 fn truncate(s: &str) -> String {

@@ -10,12 +10,4 @@ mod write;
 pub use config::PcloudConfig;
 pub use module::PcloudModule;
 
-csal_core::register_provider!(csal_core::ProviderRegistration {
-    provider_type: "pcloud",
-    display_name: "pCloud",
-    category: csal_core::ProviderCategory::FileSync,
-    crate_name: env!("CARGO_PKG_NAME"),
-    description: "pCloud (US or EU region) through its HTTP JSON API; OAuth token or username/password.",
-    fields: config::FIELDS,
-    factory: module::build,
-});
+csal_core::register_provider!(PcloudConfig, module::build);

@@ -2,17 +2,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use serde_json::Value;
 
 use csal_core::{
     ByteRange, ByteStream, Capabilities, ErrorKind, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta,
-    Result, StorageError, StorageModule, WriteMeta, WriteReceipt, check_object_id,
+    Result, StorageError, StorageModule, WriteMeta, WriteReceipt,
 };
 
 use crate::client::{Body, PcloudClient, object_meta};
 use crate::config::PcloudConfig;
-use crate::{error, list, write};
+use crate::{list, write};
 
 /// A pCloud account folder as a CSAL storage instance.
 pub struct PcloudModule {
@@ -30,7 +29,6 @@ impl PcloudModule {
     }
 
     async fn file_meta(&self, object_id: &str) -> Result<Value> {
-        check_object_id(object_id)?;
         let m = self.client.stat_path(&self.client.path_of(object_id)).await?;
         if m.get("isfolder").and_then(Value::as_bool).unwrap_or(false) {
             return Err(StorageError::not_found(format!("pcloud: {object_id} is a folder, not an object")));
@@ -69,21 +67,12 @@ impl StorageModule for PcloudModule {
         }
         let url = self.client.file_link(&self.client.path_of(object_id)).await?;
         let partial = span.start > 0 || span.end < size;
-        let header = partial.then(|| format!("bytes={}-{}", span.start, span.end - 1));
-        let resp = self.client.download(&url, header).await?;
-        if partial && resp.status() != reqwest::StatusCode::PARTIAL_CONTENT {
-            return Err(StorageError::permanent(format!(
-                "pcloud download: asked for a range, got HTTP {}",
-                resp.status()
-            )));
-        }
-        let len = span.end - span.start;
-        let stream = resp.bytes_stream().map(|r| r.map_err(|e| error::from_transport("download", e)));
-        Ok(ByteStream::new(stream, Some(len)).expect_len(len))
+        let range = partial.then(|| ByteRange::inclusive(span.start, span.end - 1));
+        let resp = self.client.download(&url, range.map(|r| r.to_http_header())).await?;
+        csal_http::ranged_body(resp, range, Some(size), "pcloud download")
     }
 
     async fn delete(&self, object_id: &str) -> Result<()> {
-        check_object_id(object_id)?;
         match self.client.call("deletefile", &[("path", self.client.path_of(object_id))], Body::None).await {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use csal_core::{ConfigField, ExposeSecret, Result, SecretString, StorageError};
+use csal_core::{ExposeSecret, Result, SecretString, StorageError};
 
 /// Smallest part S3 accepts (except the last one).
 pub const MIN_PART_SIZE_MB: u64 = 5;
@@ -23,6 +23,17 @@ pub enum ChecksumAlgorithm {
     Md5,
     /// No checksum header (servers that reject both). Not recommended.
     None,
+}
+
+impl ChecksumAlgorithm {
+    /// The value as the config spec writes it (JSON text).
+    pub const fn json(self) -> &'static str {
+        match self {
+            ChecksumAlgorithm::Crc32c => "\"crc32c\"",
+            ChecksumAlgorithm::Md5 => "\"md5\"",
+            ChecksumAlgorithm::None => "\"none\"",
+        }
+    }
 }
 
 /// `If-None-Match: *` on create.
@@ -54,124 +65,75 @@ pub enum PayloadSigning {
 }
 
 /// Config of an `s3` instance.
-#[derive(Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[csal_core::config(
+    provider = "s3",
+    name = "Amazon S3",
+    category = object_storage,
+    description = "Amazon S3 or any S3-compatible server, with multipart uploads, conditional create and presigned URLs.",
+    timeouts(connect = 10, request = 120, read = 60)
+)]
+#[derive(Clone)]
 pub struct S3Config {
+    /// Name of an existing bucket.
+    #[field(label = "Bucket", doc_url = "https://docs.aws.amazon.com/AmazonS3/latest/userguide/")]
     pub bucket: String,
-    #[serde(default = "default_region")]
+    /// Region the bucket lives in (signs requests).
+    #[field(label = "Region", default = "us-east-1")]
     pub region: String,
-    /// `https://host[:port]`; empty for AWS itself.
+    /// Leave empty for AWS. For other S3 servers: https://host[:port] (MinIO, Ceph, a local emulator).
+    #[field(label = "Endpoint URL", url, credential_target)]
     pub endpoint: Option<String>,
+    /// Static credentials. Empty: anonymous requests.
+    #[field(label = "Access key ID")]
     pub access_key: Option<String>,
+    #[field(label = "Secret access key")]
     pub secret_key: Option<SecretString>,
+    /// Only for temporary (STS) credentials.
+    #[field(label = "Session token")]
     pub session_token: Option<SecretString>,
-    #[serde(default)]
+    /// Use https://host/bucket/key instead of https://bucket.host/key (most self-hosted servers need it).
+    #[field(label = "Path-style addressing", default = false)]
     pub force_path_style: bool,
-    /// Key prefix inside the bucket (a folder); object ids are relative to it.
+    /// Folder inside the bucket that holds this instance's objects.
+    #[field(label = "Key prefix")]
     pub prefix: Option<String>,
+    /// Storage class of new objects. Empty: the bucket default.
+    #[field(
+        label = "Storage class",
+        select = ["STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "REDUCED_REDUNDANCY"]
+    )]
     pub storage_class: Option<String>,
     /// `AES256`, `aws:kms` or `aws:kms:dsse`.
+    #[field(label = "Server-side encryption", select = ["AES256", "aws:kms", "aws:kms:dsse"])]
     pub server_side_encryption: Option<String>,
+    /// With aws:kms encryption; empty: the AWS managed key.
+    #[field(label = "KMS key id")]
     pub sse_kms_key_id: Option<String>,
-    #[serde(default = "default_part_size_mb")]
+    /// Bodies up to this size are one PUT; larger ones are multipart uploads of parts this size (5-5120).
+    #[field(label = "Part size (MiB)", default = 8)]
     pub part_size_mb: u64,
-    #[serde(default = "default_upload_concurrency")]
+    /// Parts in flight per upload. Memory per upload is about part size x (this + 1).
+    #[field(label = "Parallel part uploads", default = 4)]
     pub upload_concurrency: usize,
-    #[serde(default = "default_checksum")]
+    /// Checksum sent with every PUT and part so the server verifies the bytes (md5 = Content-MD5).
+    #[field(label = "Upload checksum", select = ["crc32c", "md5", "none"], default = "crc32c")]
     pub checksum_algorithm: ChecksumAlgorithm,
-    #[serde(default = "default_conditional")]
+    /// Send If-None-Match: * so an existing key is never overwritten. auto: stop sending it if the server does not implement it.
+    #[field(label = "Conditional create", select = ["auto", "always", "never"], default = "auto")]
     pub conditional_create: ConditionalCreate,
-    #[serde(default = "default_payload_signing")]
+    /// auto: bodies with a checksum are sent UNSIGNED-PAYLOAD over HTTPS or to a loopback address (saves a SHA-256 pass on both sides), signed otherwise.
+    #[field(label = "Payload signing", select = ["auto", "always", "never"], default = "auto")]
     pub payload_signing: PayloadSigning,
-    #[serde(default = "default_connect_timeout")]
-    pub connect_timeout_secs: u64,
-    /// Per HTTP request attempt (a part upload, a GET until headers, ...).
-    #[serde(default = "default_request_timeout")]
-    pub request_timeout_secs: u64,
-    /// Longest wait for data on an open connection.
-    #[serde(default = "default_read_timeout")]
-    pub read_timeout_secs: u64,
-    /// Health check answers slower than this report `degraded`.
-    #[serde(default = "default_degraded_ms")]
+    /// A health check slower than this reports degraded.
+    #[field(label = "Degraded above (ms)", default = 2000)]
     pub degraded_latency_ms: u64,
 }
 
-fn default_region() -> String {
-    "us-east-1".into()
-}
-fn default_part_size_mb() -> u64 {
-    8
-}
-fn default_upload_concurrency() -> usize {
-    4
-}
-fn default_checksum() -> ChecksumAlgorithm {
-    ChecksumAlgorithm::Crc32c
-}
-fn default_conditional() -> ConditionalCreate {
-    ConditionalCreate::Auto
-}
-fn default_payload_signing() -> PayloadSigning {
-    PayloadSigning::Auto
-}
-fn default_connect_timeout() -> u64 {
-    10
-}
-fn default_request_timeout() -> u64 {
-    120
-}
-fn default_read_timeout() -> u64 {
-    60
-}
-fn default_degraded_ms() -> u64 {
-    2000
-}
-
-impl std::fmt::Debug for S3Config {
-    /// Secrets are never printed; the access key id is shown (it is not a secret).
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Config")
-            .field("bucket", &self.bucket)
-            .field("region", &self.region)
-            .field("endpoint", &self.endpoint)
-            .field("access_key", &self.access_key)
-            .field("secret_key", &self.secret_key.as_ref().map(|_| csal_core::secret::MASK))
-            .field("session_token", &self.session_token.as_ref().map(|_| csal_core::secret::MASK))
-            .field("force_path_style", &self.force_path_style)
-            .field("prefix", &self.prefix)
-            .field("part_size_mb", &self.part_size_mb)
-            .field("upload_concurrency", &self.upload_concurrency)
-            .field("checksum_algorithm", &self.checksum_algorithm)
-            .field("payload_signing", &self.payload_signing)
-            .finish_non_exhaustive()
-    }
-}
-
 impl S3Config {
-    /// A config with defaults for everything but bucket, endpoint and keys.
+    /// A config with the declared defaults for everything but the bucket.
     pub fn new(bucket: impl Into<String>) -> Self {
-        S3Config {
-            bucket: bucket.into(),
-            region: default_region(),
-            endpoint: None,
-            access_key: None,
-            secret_key: None,
-            session_token: None,
-            force_path_style: false,
-            prefix: None,
-            storage_class: None,
-            server_side_encryption: None,
-            sse_kms_key_id: None,
-            part_size_mb: default_part_size_mb(),
-            upload_concurrency: default_upload_concurrency(),
-            checksum_algorithm: default_checksum(),
-            conditional_create: default_conditional(),
-            payload_signing: default_payload_signing(),
-            connect_timeout_secs: default_connect_timeout(),
-            request_timeout_secs: default_request_timeout(),
-            read_timeout_secs: default_read_timeout(),
-            degraded_latency_ms: default_degraded_ms(),
-        }
+        let bucket: String = bucket.into();
+        serde_json::from_value(serde_json::json!({ "bucket": bucket })).expect("every other field has a default")
     }
 
     /// Whether upload bodies are hashed into the SigV4 signature (see [`PayloadSigning`]).
@@ -281,57 +243,15 @@ fn endpoint_is_trustworthy(endpoint: &str) -> bool {
     }
 }
 
-const DOC: &str = "https://docs.aws.amazon.com/AmazonS3/latest/userguide/";
-
-/// The `s3` config spec.
-pub(crate) const FIELDS: &[ConfigField] = &[
-    ConfigField::text("bucket", "Bucket").required().help("Name of an existing bucket.").doc(DOC),
-    ConfigField::text("region", "Region").default("\"us-east-1\"").help("Region the bucket lives in (signs requests)."),
-    ConfigField::url("endpoint", "Endpoint URL")
-        .help("Leave empty for AWS. For other S3 servers: https://host[:port] (MinIO, Ceph, a local emulator)."),
-    ConfigField::text("access_key", "Access key ID").help("Static credentials. Empty: anonymous requests."),
-    ConfigField::secret("secret_key", "Secret access key"),
-    ConfigField::secret("session_token", "Session token").help("Only for temporary (STS) credentials."),
-    ConfigField::bool("force_path_style", "Path-style addressing")
-        .default("false")
-        .help("Use https://host/bucket/key instead of https://bucket.host/key (most self-hosted servers need it)."),
-    ConfigField::text("prefix", "Key prefix").help("Folder inside the bucket that holds this instance's objects."),
-    ConfigField::select(
-        "storage_class",
-        "Storage class",
-        &["STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "REDUCED_REDUNDANCY"],
-    )
-    .help("Storage class of new objects. Empty: the bucket default."),
-    ConfigField::select("server_side_encryption", "Server-side encryption", &["AES256", "aws:kms", "aws:kms:dsse"]),
-    ConfigField::text("sse_kms_key_id", "KMS key id").help("With aws:kms encryption; empty: the AWS managed key."),
-    ConfigField::number("part_size_mb", "Part size (MiB)")
-        .default("8")
-        .help("Bodies up to this size are one PUT; larger ones are multipart uploads of parts this size (5-5120)."),
-    ConfigField::number("upload_concurrency", "Parallel part uploads")
-        .default("4")
-        .help("Parts in flight per upload. Memory per upload is about part size x (this + 1)."),
-    ConfigField::select("checksum_algorithm", "Upload checksum", &["crc32c", "md5", "none"])
-        .default("\"crc32c\"")
-        .help("Checksum sent with every PUT and part so the server verifies the bytes (md5 = Content-MD5)."),
-    ConfigField::select("conditional_create", "Conditional create", &["auto", "always", "never"])
-        .default("\"auto\"")
-        .help("Send If-None-Match: * so an existing key is never overwritten. auto: stop sending it if the server does not implement it."),
-    ConfigField::select("payload_signing", "Payload signing", &["auto", "always", "never"])
-        .default("\"auto\"")
-        .help("auto: bodies with a checksum are sent UNSIGNED-PAYLOAD over HTTPS or to a loopback address (saves a SHA-256 pass on both sides), signed otherwise."),
-    ConfigField::number("connect_timeout_secs", "Connect timeout (s)").default("10"),
-    ConfigField::number("request_timeout_secs", "Request timeout (s)")
-        .default("120")
-        .help("Per HTTP request attempt (one part upload, a GET until its headers)."),
-    ConfigField::number("read_timeout_secs", "Read timeout (s)").default("60"),
-    ConfigField::number("degraded_latency_ms", "Degraded above (ms)")
-        .default("2000")
-        .help("A health check slower than this reports degraded."),
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spec_agrees_with_struct() {
+        csal_core::spec::assert_spec_agrees::<S3Config>();
+        assert_eq!(S3Config::new("cams").part_size_mb, 8);
+    }
 
     fn parse(v: serde_json::Value) -> Result<S3Config> {
         let c: S3Config = csal_core::parse_config("s3", &v)?;

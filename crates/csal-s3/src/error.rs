@@ -5,7 +5,8 @@
 //! S3 error code and our own words; the SDK error is kept as `source` only
 //! (its `Debug` can hold request headers).
 
-use std::time::{Duration, SystemTime};
+#[cfg(test)]
+use std::time::Duration;
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::http::Response as HttpResponse;
@@ -68,28 +69,8 @@ pub(crate) fn classify(code: Option<&str>, status: Option<u16>) -> ErrorKind {
     }
 }
 
-/// `Retry-After` as seconds or an HTTP date.
-pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
-    }
-    let when = humantime::parse_rfc3339_weak(value).ok().or_else(|| parse_http_date(value))?;
-    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
-}
-
-/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
-fn parse_http_date(value: &str) -> Option<SystemTime> {
-    let parts: Vec<&str> = value.split_whitespace().collect();
-    let [_, day, month, year, time, "GMT"] = parts.as_slice() else { return None };
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let month = MONTHS.iter().position(|m| m == month)? + 1;
-    let text = format!("{year}-{month:02}-{:02}T{time}Z", day.parse::<u32>().ok()?);
-    humantime::parse_rfc3339(&text).ok()
-}
+/// `Retry-After` (seconds, fractions, or a date): the one parser in csal-core.
+pub(crate) use csal_core::time_format::parse_retry_after;
 
 /// Turn any SDK error into a classified `StorageError`. `what` says what
 /// failed in our words (`read 'cam/x.mp4'`).

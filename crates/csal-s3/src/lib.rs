@@ -16,12 +16,4 @@ mod write;
 pub use config::{ChecksumAlgorithm, ConditionalCreate, S3Config};
 pub use module::S3Module;
 
-csal_core::register_provider!(csal_core::ProviderRegistration {
-    provider_type: "s3",
-    display_name: "Amazon S3",
-    category: csal_core::ProviderCategory::ObjectStorage,
-    crate_name: env!("CARGO_PKG_NAME"),
-    description: "Amazon S3 or any S3-compatible server, with multipart uploads, conditional create and presigned URLs.",
-    fields: config::FIELDS,
-    factory: module::build,
-});
+csal_core::register_provider!(S3Config, module::build);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use csal_core::{
     ByteRange, ByteStream, Capabilities, ErrorKind, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta,
-    Result, StorageError, StorageModule, WriteMeta, WriteReceipt, check_object_id,
+    Result, StorageError, StorageModule, WriteMeta, WriteReceipt,
 };
 
 use crate::client::S3Client;
@@ -83,7 +83,6 @@ impl StorageModule for S3Module {
     }
 
     async fn read(&self, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
-        check_object_id(object_id)?;
         if let Some(r) = &range {
             r.check()?;
         }
@@ -91,7 +90,6 @@ impl StorageModule for S3Module {
     }
 
     async fn delete(&self, object_id: &str) -> Result<()> {
-        check_object_id(object_id)?;
         self.client.delete(object_id).await
     }
 
@@ -100,7 +98,6 @@ impl StorageModule for S3Module {
     }
 
     async fn stat(&self, object_id: &str) -> Result<ObjectMeta> {
-        check_object_id(object_id)?;
         self.client.head(object_id).await
     }
 
@@ -127,7 +124,6 @@ impl StorageModule for S3Module {
     }
 
     async fn presign_read(&self, object_id: &str, expires_in: Duration) -> Result<String> {
-        check_object_id(object_id)?;
         self.client.presign_get(object_id, expires_in).await
     }
 }

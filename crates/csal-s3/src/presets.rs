@@ -12,17 +12,19 @@
 
 use std::sync::Arc;
 
+use csal_core::spec::spec_field;
 use csal_core::{
-    ConfigField, InstanceContext, ProviderCategory, ProviderRegistration, Result, SecretString, StorageError,
-    StorageModule,
+    ConfigField, ConfigSpec, InstanceContext, ProviderCategory, ProviderRegistration, Result, SecretString,
+    StorageError, StorageModule,
 };
 
 use crate::config::{ChecksumAlgorithm, ConditionalCreate, S3Config};
 use crate::module::S3Module;
 
 /// The config every preset parses (each preset's field spec admits a subset;
-/// the router refuses fields outside it before this is parsed).
-#[derive(serde::Deserialize)]
+/// the router refuses fields outside it before this is parsed). Defaults are
+/// the preset's (its `region` field) or `S3Config`'s.
+#[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PresetConfig {
     pub bucket: String,
@@ -46,11 +48,11 @@ pub struct Preset {
     pub display_name: &'static str,
     pub description: &'static str,
     pub fields: &'static [ConfigField],
-    /// The service endpoint from the preset's fields.
-    pub endpoint: fn(&PresetConfig) -> Result<String>,
+    /// The service endpoint from the preset's fields and the region (the
+    /// `region` field, or its default).
+    pub endpoint: fn(&PresetConfig, Option<&str>) -> Result<String>,
     /// Region used to sign requests: `None` = the `region` field.
     pub signing_region: Option<&'static str>,
-    pub default_region: Option<&'static str>,
     pub path_style: bool,
     pub checksum: ChecksumAlgorithm,
     pub conditional_create: ConditionalCreate,
@@ -62,15 +64,15 @@ impl Preset {
     /// The `S3Config` this preset makes of `config`.
     pub fn to_s3_config(&self, config: PresetConfig) -> Result<S3Config> {
         let override_endpoint = config.endpoint.clone().filter(|e| !e.is_empty());
+        let given = config.region.clone().filter(|r| !r.is_empty()).or_else(|| self.default_region());
         let endpoint = match &override_endpoint {
             Some(e) => e.clone(),
-            None => (self.endpoint)(&config)?,
+            None => (self.endpoint)(&config, given.as_deref())?,
         };
-        let region = match (self.signing_region, &config.region, self.default_region) {
-            (Some(fixed), _, _) => fixed.to_owned(),
-            (None, Some(r), _) if !r.is_empty() => r.clone(),
-            (None, _, Some(d)) => d.to_owned(),
-            (None, _, None) => return Err(missing("region")),
+        let region = match (self.signing_region, given) {
+            (Some(fixed), _) => fixed.to_owned(),
+            (None, Some(r)) => r,
+            (None, None) => return Err(missing("region")),
         };
         let mut s3 = S3Config::new(config.bucket);
         s3.region = region;
@@ -90,6 +92,12 @@ impl Preset {
         Ok(s3)
     }
 
+    /// The default of the preset's `region` field, if it has one.
+    fn default_region(&self) -> Option<String> {
+        let field = self.fields.iter().find(|f| f.key == "region")?;
+        serde_json::from_str(field.default?).ok()
+    }
+
     fn build(&self, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
         let parsed: PresetConfig = csal_core::parse_config(self.provider_type, config)?;
         let s3 = self.to_s3_config(parsed).map_err(|e| e.with_provider(self.provider_type))?;
@@ -102,8 +110,8 @@ fn missing(field: &str) -> StorageError {
 }
 
 /// A DNS label we can put into a host name (region, account id, namespace).
-fn label<'a>(config_value: &'a Option<String>, field: &str) -> Result<&'a str> {
-    let v = config_value.as_deref().filter(|v| !v.is_empty()).ok_or_else(|| missing(field))?;
+fn label<'a>(value: Option<&'a str>, field: &str) -> Result<&'a str> {
+    let v = value.filter(|v| !v.is_empty()).ok_or_else(|| missing(field))?;
     let ok = v.len() <= 63
         && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         && !v.starts_with('-')
@@ -116,32 +124,31 @@ fn label<'a>(config_value: &'a Option<String>, field: &str) -> Result<&'a str> {
     Ok(v)
 }
 
-fn region_or<'a>(c: &'a PresetConfig, default: &'a str) -> Result<&'a str> {
-    match &c.region {
-        Some(r) if !r.is_empty() => label(&c.region, "region"),
-        _ => Ok(default),
-    }
+// ---- fields shared by presets: the `s3` spec's, keys required ----
+const fn s3_field(key: &str) -> ConfigField {
+    spec_field(S3Config::FIELDS, key)
 }
-
-// ---- fields shared by presets ----
-const BUCKET: ConfigField = ConfigField::text("bucket", "Bucket").required().help("Name of an existing bucket.");
-const ACCESS_KEY: ConfigField = ConfigField::text("access_key", "Access key ID").required();
-const SECRET_KEY: ConfigField = ConfigField::secret("secret_key", "Secret access key").required();
-const PREFIX: ConfigField =
-    ConfigField::text("prefix", "Key prefix").help("Folder inside the bucket that holds this instance's objects.");
-const PART_SIZE: ConfigField = ConfigField::number("part_size_mb", "Part size (MiB)")
-    .default("8")
-    .help("Bodies up to this size are one PUT; larger ones are multipart uploads of equal parts of this size.");
-const CONCURRENCY: ConfigField = ConfigField::number("upload_concurrency", "Parallel part uploads").default("4");
-const ENDPOINT_OVERRIDE: ConfigField = ConfigField::url("endpoint", "Endpoint override (advanced)").help(
-    "Leave empty: the endpoint follows from the fields above. Set only to go through a proxy or to test against a local S3 emulator; path-style addressing is then used.",
-);
+const BUCKET: ConfigField = s3_field("bucket");
+const ACCESS_KEY: ConfigField = s3_field("access_key").required();
+const SECRET_KEY: ConfigField = s3_field("secret_key").required();
+const PREFIX: ConfigField = s3_field("prefix");
+const PART_SIZE: ConfigField = s3_field("part_size_mb");
+const CONCURRENCY: ConfigField = s3_field("upload_concurrency");
+const ENDPOINT_OVERRIDE: ConfigField = ConfigField::url("endpoint", "Endpoint override (advanced)")
+    .credential_target()
+    .help(
+        "Leave empty: the endpoint follows from the fields above. Set only to go through a proxy or to test against a local S3 emulator; path-style addressing is then used.",
+    );
 
 macro_rules! preset_fields {
     ($($extra:expr),* $(,)?) => {
         &[BUCKET, $($extra,)* ACCESS_KEY, SECRET_KEY, PREFIX, PART_SIZE, CONCURRENCY, ENDPOINT_OVERRIDE]
     };
 }
+
+/// `s3_compatible`'s defaults (its row and its field spec share them).
+const COMPAT_PATH_STYLE: bool = true;
+const COMPAT_CHECKSUM: ChecksumAlgorithm = ChecksumAlgorithm::Md5;
 
 /// The table.
 pub const PRESETS: &[Preset] = &[
@@ -152,12 +159,14 @@ pub const PRESETS: &[Preset] = &[
         fields: preset_fields!(
             ConfigField::text("account_id", "Account ID")
                 .required()
+                .credential_target()
                 .help("Your Cloudflare account id (dashboard > R2 > Overview).")
                 .doc("https://developers.cloudflare.com/r2/api/s3/api/")
         ),
-        endpoint: |c| Ok(format!("https://{}.r2.cloudflarestorage.com", label(&c.account_id, "account_id")?)),
+        endpoint: |c, _| {
+            Ok(format!("https://{}.r2.cloudflarestorage.com", label(c.account_id.as_deref(), "account_id")?))
+        },
         signing_region: Some("auto"),
-        default_region: None,
         path_style: true,
         checksum: ChecksumAlgorithm::Md5,
         conditional_create: ConditionalCreate::Auto,
@@ -173,9 +182,8 @@ pub const PRESETS: &[Preset] = &[
                 .help("The region in your bucket's S3 endpoint, e.g. us-west-004.")
                 .doc("https://www.backblaze.com/docs/cloud-storage-s3-compatible-api")
         ),
-        endpoint: |c| Ok(format!("https://s3.{}.backblazeb2.com", label(&c.region, "region")?)),
+        endpoint: |_, region| Ok(format!("https://s3.{}.backblazeb2.com", label(region, "region")?)),
         signing_region: None,
-        default_region: None,
         path_style: false,
         checksum: ChecksumAlgorithm::Md5,
         conditional_create: ConditionalCreate::Auto,
@@ -191,9 +199,8 @@ pub const PRESETS: &[Preset] = &[
                 .help("Bucket region, e.g. us-east-1, eu-central-1, ap-northeast-1.")
                 .doc("https://docs.wasabi.com/docs/what-are-the-service-urls-for-wasabi-s-different-storage-regions")
         ),
-        endpoint: |c| Ok(format!("https://s3.{}.wasabisys.com", region_or(c, "us-east-1")?)),
+        endpoint: |_, region| Ok(format!("https://s3.{}.wasabisys.com", label(region, "region")?)),
         signing_region: None,
-        default_region: Some("us-east-1"),
         path_style: false,
         checksum: ChecksumAlgorithm::Md5,
         conditional_create: ConditionalCreate::Auto,
@@ -209,10 +216,9 @@ pub const PRESETS: &[Preset] = &[
                 .help("Datacenter of the Space, e.g. nyc3, ams3, sgp1, fra1, sfo3.")
                 .doc("https://docs.digitalocean.com/products/spaces/reference/s3-compatibility/")
         ),
-        endpoint: |c| Ok(format!("https://{}.digitaloceanspaces.com", label(&c.region, "region")?)),
+        endpoint: |_, region| Ok(format!("https://{}.digitaloceanspaces.com", label(region, "region")?)),
         // Spaces' docs configure SDKs with region us-east-1; the endpoint picks the datacenter.
         signing_region: Some("us-east-1"),
-        default_region: None,
         path_style: false,
         checksum: ChecksumAlgorithm::Md5,
         conditional_create: ConditionalCreate::Auto,
@@ -228,9 +234,8 @@ pub const PRESETS: &[Preset] = &[
                 .help("The cluster id in the bucket URL, e.g. us-east-1, eu-central-1, us-sea-1.")
                 .doc("https://techdocs.akamai.com/cloud-computing/docs/object-storage")
         ),
-        endpoint: |c| Ok(format!("https://{}.linodeobjects.com", label(&c.region, "region")?)),
+        endpoint: |_, region| Ok(format!("https://{}.linodeobjects.com", label(region, "region")?)),
         signing_region: None,
-        default_region: None,
         path_style: false,
         checksum: ChecksumAlgorithm::Md5,
         conditional_create: ConditionalCreate::Auto,
@@ -246,10 +251,11 @@ pub const PRESETS: &[Preset] = &[
                 .help("Regional endpoint location, e.g. us-south, eu-de, jp-tok.")
                 .doc("https://cloud.ibm.com/docs/cloud-object-storage?topic=cloud-object-storage-endpoints")
         ),
-        endpoint: |c| Ok(format!("https://s3.{}.cloud-object-storage.appdomain.cloud", label(&c.region, "region")?)),
+        endpoint: |_, region| {
+            Ok(format!("https://s3.{}.cloud-object-storage.appdomain.cloud", label(region, "region")?))
+        },
         // IBM COS accepts SigV4 signed for us-east-1 on every regional endpoint (as rclone does).
         signing_region: Some("us-east-1"),
-        default_region: None,
         path_style: false,
         checksum: ChecksumAlgorithm::Md5,
         conditional_create: ConditionalCreate::Auto,
@@ -262,21 +268,21 @@ pub const PRESETS: &[Preset] = &[
         fields: preset_fields!(
             ConfigField::text("namespace", "Object Storage namespace")
                 .required()
+                .credential_target()
                 .help("Your tenancy's Object Storage namespace (Tenancy details).")
                 .doc("https://docs.oracle.com/iaas/Content/Object/Tasks/s3compatibleapi.htm"),
             ConfigField::text("region", "Region")
                 .required()
                 .help("Region identifier, e.g. us-ashburn-1, eu-frankfurt-1."),
         ),
-        endpoint: |c| {
+        endpoint: |c, region| {
             Ok(format!(
                 "https://{}.compat.objectstorage.{}.oraclecloud.com",
-                label(&c.namespace, "namespace")?,
-                label(&c.region, "region")?
+                label(c.namespace.as_deref(), "namespace")?,
+                label(region, "region")?
             ))
         },
         signing_region: None,
-        default_region: None,
         // The compatibility API supports path-style addressing only.
         path_style: true,
         checksum: ChecksumAlgorithm::Md5,
@@ -293,9 +299,8 @@ pub const PRESETS: &[Preset] = &[
                 .help("Region code in lower case, e.g. gra, sbg, rbx, de, uk, waw, bhs.")
                 .doc("https://help.ovhcloud.com/csm/en-public-cloud-storage-s3-location")
         ),
-        endpoint: |c| Ok(format!("https://s3.{}.io.cloud.ovh.net", label(&c.region, "region")?)),
+        endpoint: |_, region| Ok(format!("https://s3.{}.io.cloud.ovh.net", label(region, "region")?)),
         signing_region: None,
-        default_region: None,
         path_style: false,
         checksum: ChecksumAlgorithm::Md5,
         conditional_create: ConditionalCreate::Auto,
@@ -311,9 +316,8 @@ pub const PRESETS: &[Preset] = &[
                 .help("fr-par, nl-ams or pl-waw.")
                 .doc("https://www.scaleway.com/en/docs/object-storage/api-cli/using-api-call-list/")
         ),
-        endpoint: |c| Ok(format!("https://s3.{}.scw.cloud", label(&c.region, "region")?)),
+        endpoint: |_, region| Ok(format!("https://s3.{}.scw.cloud", label(region, "region")?)),
         signing_region: None,
-        default_region: None,
         path_style: false,
         checksum: ChecksumAlgorithm::Md5,
         conditional_create: ConditionalCreate::Auto,
@@ -325,25 +329,26 @@ pub const PRESETS: &[Preset] = &[
         description: "Any server speaking the S3 API at an endpoint you give.",
         fields: &[
             BUCKET,
-            ConfigField::url("endpoint", "Endpoint URL").required().help("https://host[:port] of the S3 API."),
+            ConfigField::url("endpoint", "Endpoint URL")
+                .required()
+                .credential_target()
+                .help("https://host[:port] of the S3 API."),
             ConfigField::text("region", "Region")
                 .default("\"us-east-1\"")
                 .help("Signing region; most servers accept us-east-1."),
             ACCESS_KEY,
             SECRET_KEY,
-            ConfigField::bool("force_path_style", "Path-style addressing").default("true"),
+            s3_field("force_path_style").default(if COMPAT_PATH_STYLE { "true" } else { "false" }),
             PREFIX,
             PART_SIZE,
             CONCURRENCY,
-            ConfigField::select("checksum_algorithm", "Upload checksum", &["crc32c", "md5", "none"]).default("\"md5\""),
-            ConfigField::select("conditional_create", "Conditional create", &["auto", "always", "never"])
-                .default("\"auto\""),
+            s3_field("checksum_algorithm").default(COMPAT_CHECKSUM.json()),
+            s3_field("conditional_create"),
         ],
-        endpoint: |c| c.endpoint.clone().filter(|e| !e.is_empty()).ok_or_else(|| missing("endpoint")),
+        endpoint: |c, _| c.endpoint.clone().filter(|e| !e.is_empty()).ok_or_else(|| missing("endpoint")),
         signing_region: None,
-        default_region: Some("us-east-1"),
-        path_style: true,
-        checksum: ChecksumAlgorithm::Md5,
+        path_style: COMPAT_PATH_STYLE,
+        checksum: COMPAT_CHECKSUM,
         conditional_create: ConditionalCreate::Auto,
         max_parts_note: None,
     },
@@ -393,7 +398,7 @@ mod tests {
 
     fn s3_of(provider_type: &str, cfg: serde_json::Value) -> Result<S3Config> {
         let p = preset(provider_type).unwrap();
-        csal_core::registry::check_config(provider_type, p.fields, &cfg)?;
+        csal_core::spec::check_config(provider_type, p.fields, &cfg)?;
         p.to_s3_config(csal_core::parse_config(provider_type, &cfg)?)
     }
 
@@ -455,6 +460,13 @@ mod tests {
         let c = s3_of("b2", with(json!({"region": "us-west-004", "endpoint": "http://127.0.0.1:5000"}))).unwrap();
         assert_eq!(c.endpoint.as_deref(), Some("http://127.0.0.1:5000"));
         assert!(c.force_path_style);
+    }
+
+    #[test]
+    fn preset_specs_agree_with_the_preset_config() {
+        for p in PRESETS {
+            csal_core::spec::assert_spec_within::<PresetConfig>(p.provider_type, p.fields);
+        }
     }
 
     #[test]

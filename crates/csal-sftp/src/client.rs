@@ -191,6 +191,6 @@ pub async fn rename_probe(config: &serde_json::Value, from: &str, to: &str) -> R
     let (policy, credentials) = config.validate()?;
     let client = SftpClient::new(config, policy, credentials);
     let base = client.config().base();
-    let (from, to) = (crate::module::full_path(&base, from), crate::module::full_path(&base, to));
+    let (from, to) = (crate::paths::full_path(&base, from), crate::paths::full_path(&base, to));
     client.run("rename", |s| async move { s.sftp.rename(from, to).await }).await
 }

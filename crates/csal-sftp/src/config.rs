@@ -1,64 +1,56 @@
-use std::fmt;
 use std::time::Duration;
 
-use csal_core::{ConfigField, ExposeSecret, Result, SecretString, StorageError};
+use csal_core::{ExposeSecret, Result, SecretString, StorageError};
 use russh::keys::{HashAlg, PublicKey};
 
-const DOC: &str = "https://github.com/csal-rs/csal/blob/main/docs/providers/sftp.md";
-
 /// Config of an `sftp` instance.
-#[derive(Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[csal_core::config(
+    provider = "sftp",
+    name = "SFTP (SSH)",
+    category = network_protocol,
+    description = "Files on an SSH server over SFTP, with host-key pinning, password or key login.",
+    timeouts(connect = 20, read = 60, read_alias = "operation_timeout_secs")
+)]
+#[derive(Clone)]
 pub struct SftpConfig {
+    /// Server name or IP address.
+    #[field(
+        label = "Host",
+        credential_target,
+        doc_url = "https://github.com/csal-rs/csal/blob/main/docs/providers/sftp.md"
+    )]
     pub host: String,
-    #[serde(default = "default_port")]
+    #[field(label = "Port", credential_target, default = 22)]
     pub port: u16,
+    #[field(label = "User name")]
     pub username: String,
-    #[serde(default)]
+    /// Password login. Leave empty when using a private key.
+    #[field(label = "Password")]
     pub password: Option<SecretString>,
-    /// OpenSSH or PEM private key text.
-    #[serde(default)]
+    /// OpenSSH or PEM private key text (ed25519, ECDSA, RSA). Takes precedence over the password.
+    #[field(
+        label = "Private key",
+        secret_multiline,
+        doc_url = "https://github.com/csal-rs/csal/blob/main/docs/providers/sftp.md"
+    )]
     pub private_key: Option<SecretString>,
-    #[serde(default)]
+    /// Only for an encrypted private key.
+    #[field(label = "Key passphrase")]
     pub private_key_passphrase: Option<SecretString>,
-    /// `SHA256:...` fingerprint(s) or known_hosts / public key line(s) of the server.
-    #[serde(default)]
+    /// The server's host key fingerprint (SHA256:...) or known_hosts line(s); connections to any other key are refused. Get it with `ssh-keyscan HOST | ssh-keygen -lf -`.
+    #[field(
+        label = "Host key",
+        text,
+        credential_target,
+        doc_url = "https://github.com/csal-rs/csal/blob/main/docs/providers/sftp.md"
+    )]
     pub host_key: Option<String>,
-    /// Accept any host key (man-in-the-middle risk): only when explicitly set.
-    #[serde(default)]
+    /// Skip host key checking. Exposes the credentials to a man in the middle; for labs only.
+    #[field(label = "Accept any host key (insecure)", credential_target, default = false)]
     pub insecure_accept_any_host_key: bool,
-    /// Folder that holds the objects; relative paths start at the login directory.
-    #[serde(default)]
+    /// Folder for the objects; relative paths start at the login folder. Created when missing.
+    #[field(label = "Base folder", path, default = "")]
     pub base_dir: String,
-    #[serde(default = "default_connect_timeout")]
-    pub connect_timeout_secs: u64,
-    #[serde(default = "default_operation_timeout")]
-    pub operation_timeout_secs: u64,
-}
-
-fn default_port() -> u16 {
-    22
-}
-fn default_connect_timeout() -> u64 {
-    20
-}
-fn default_operation_timeout() -> u64 {
-    60
-}
-
-impl fmt::Debug for SftpConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SftpConfig")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "********"))
-            .field("private_key", &self.private_key.as_ref().map(|_| "********"))
-            .field("host_key", &self.host_key)
-            .field("insecure_accept_any_host_key", &self.insecure_accept_any_host_key)
-            .field("base_dir", &self.base_dir)
-            .finish_non_exhaustive()
-    }
 }
 
 /// What the server's host key must match.
@@ -89,8 +81,9 @@ impl SftpConfig {
     pub(crate) fn connect_timeout(&self) -> Duration {
         Duration::from_secs(self.connect_timeout_secs.max(1))
     }
+    /// Longest wait for one SFTP reply (`read_timeout_secs`).
     pub(crate) fn operation_timeout(&self) -> Duration {
-        Duration::from_secs(self.operation_timeout_secs.max(1))
+        Duration::from_secs(self.read_timeout_secs.max(1))
     }
 
     /// The base folder without a trailing slash ("." for the login directory).
@@ -186,32 +179,6 @@ fn parse_host_keys(text: &str) -> Result<HostKeyPolicy> {
     Ok(HostKeyPolicy::Pinned { fingerprints, keys })
 }
 
-pub(crate) const FIELDS: &[ConfigField] = &[
-    ConfigField::text("host", "Host").required().help("Server name or IP address.").doc(DOC),
-    ConfigField::number("port", "Port").default("22"),
-    ConfigField::text("username", "User name").required(),
-    ConfigField::secret("password", "Password").help("Password login. Leave empty when using a private key."),
-    ConfigField::secret_multiline("private_key", "Private key")
-        .help("OpenSSH or PEM private key text (ed25519, ECDSA, RSA). Takes precedence over the password.")
-        .doc(DOC),
-    ConfigField::secret("private_key_passphrase", "Key passphrase").help("Only for an encrypted private key."),
-    ConfigField::text("host_key", "Host key")
-        .help(
-            "The server's host key fingerprint (SHA256:...) or known_hosts line(s); \
-             connections to any other key are refused. Get it with `ssh-keyscan HOST | ssh-keygen -lf -`.",
-        )
-        .doc(DOC),
-    ConfigField::bool("insecure_accept_any_host_key", "Accept any host key (insecure)")
-        .default("false")
-        .help("Skip host key checking. Exposes the credentials to a man in the middle; for labs only."),
-    ConfigField::path("base_dir", "Base folder")
-        .help("Folder for the objects; relative paths start at the login folder. Created when missing."),
-    ConfigField::number("connect_timeout_secs", "Connect timeout (s)").default("20"),
-    ConfigField::number("operation_timeout_secs", "Operation timeout (s)")
-        .default("60")
-        .help("Longest wait for one SFTP reply."),
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +186,11 @@ mod tests {
 
     fn cfg(v: serde_json::Value) -> SftpConfig {
         csal_core::parse_config("sftp", &v).unwrap()
+    }
+
+    #[test]
+    fn spec_agrees_with_struct() {
+        csal_core::spec::assert_spec_agrees::<SftpConfig>();
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use csal_core::{ErrorKind, FolderSelection, FolderTree, ListPage, ListRequest, Result};
 
 use crate::client::SftpClient;
-use crate::module::{RESERVED_PREFIX, full_path, meta_from_attrs};
+use crate::paths::{RESERVED_PREFIX, full_path, meta_from_attrs};
 
 const DEFAULT_PAGE: usize = 1000;
 

@@ -8,17 +8,14 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use csal_core::{
     ByteRange, ByteStream, Capabilities, ErrorKind, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta,
-    Result, StorageError, StorageModule, WriteMeta, WriteReceipt, check_object_id,
+    Result, StorageError, StorageModule, WriteMeta, WriteReceipt,
 };
 use russh_sftp::protocol::FileAttributes;
 
 use crate::client::SftpClient;
 use crate::config::SftpConfig;
+use crate::paths::{full_path, meta_from_attrs};
 
-/// Folder (under `base_dir`) of in-flight uploads.
-pub(crate) const TEMP_DIR: &str = ".csal-tmp";
-/// Names starting with this are ours (temp files), never listed as objects.
-pub(crate) const RESERVED_PREFIX: &str = ".csal";
 const READ_CHUNK: usize = 256 * 1024;
 
 /// An `sftp` instance.
@@ -31,28 +28,6 @@ pub(crate) fn build(_ctx: &InstanceContext, config: &serde_json::Value) -> Resul
     Ok(Arc::new(SftpModule::new(config)?))
 }
 
-/// `base/id` (ids are checked relative paths).
-pub(crate) fn full_path(base: &str, id: &str) -> String {
-    match base {
-        "." => id.to_owned(),
-        "/" => format!("/{id}"),
-        b => format!("{b}/{id}"),
-    }
-}
-
-/// The folder part of a path ("." for a bare name).
-pub(crate) fn parent_of(path: &str) -> String {
-    match path.rfind('/') {
-        Some(0) => "/".to_owned(),
-        Some(i) => path[..i].to_owned(),
-        None => ".".to_owned(),
-    }
-}
-
-pub(crate) fn meta_from_attrs(id: String, attrs: &FileAttributes) -> ObjectMeta {
-    ObjectMeta { modified: attrs.modified().ok(), ..ObjectMeta::new(id, attrs.len()) }
-}
-
 impl SftpModule {
     /// Build from a config (no network I/O: the first call connects).
     pub fn new(config: SftpConfig) -> Result<Self> {
@@ -61,7 +36,6 @@ impl SftpModule {
     }
 
     fn path(&self, object_id: &str) -> Result<String> {
-        check_object_id(object_id)?;
         Ok(full_path(&self.client.config().base(), object_id))
     }
 

@@ -11,8 +11,7 @@
 use std::sync::Arc;
 
 use csal_core::{
-    ByteStream, ErrorKind, Result, StorageError, WriteMeta, WriteReceipt, check_object_id, is_stale_temp,
-    object_id_from_hint,
+    ByteStream, ErrorKind, Result, StorageError, WriteMeta, WriteReceipt, is_stale_temp, object_id_from_hint,
 };
 use futures::StreamExt;
 use russh_sftp::protocol::OpenFlags;
@@ -20,7 +19,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::client::{Session, SftpClient};
 use crate::error::{is_generic_failure, map_sftp};
-use crate::module::{TEMP_DIR, full_path, parent_of};
+use crate::paths::{TEMP_DIR, full_path, parent_of};
 
 /// Attempts at finding a free object id when a rename hits an existing name.
 const RENAME_ATTEMPTS: usize = 5;
@@ -28,7 +27,6 @@ const RENAME_ATTEMPTS: usize = 5;
 pub(crate) async fn write(client: &SftpClient, mut body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
     let base = client.config().base();
     let mut object_id = object_id_from_hint(&meta.key_hint);
-    check_object_id(&object_id)?;
     let tmp_dir = full_path(&base, TEMP_DIR);
     let tmp = format!("{tmp_dir}/{}.part", ulid::Ulid::new());
     let session = client.session().await?;

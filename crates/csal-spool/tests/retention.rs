@@ -39,7 +39,8 @@ impl Site {
 async fn recorded(site: &Site, camera: &str, targets: &[&str], days: i64) -> usize {
     let n = (days * DAY / SEG) as usize;
     let url = format!("sqlite://{}", site.dir.path().join("catalog.db").display());
-    let pool = csal_db::DbLocation::parse(&url, None, true).unwrap().connect(1, Duration::from_secs(10)).await.unwrap();
+    let pool =
+        csal_sql::DbLocation::parse(&url, None, true).unwrap().connect(1, Duration::from_secs(10)).await.unwrap();
     let mut tx = pool.begin().await.unwrap();
     for chunk in (0..n).collect::<Vec<_>>().chunks(400) {
         let mut segs = String::from(

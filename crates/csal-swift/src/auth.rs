@@ -114,7 +114,7 @@ impl Authenticator {
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned)
                     .ok_or_else(|| StorageError::permanent(format!("{what}: answer has no X-Subject-Token")))?;
-                let doc: Value = resp.json().await.map_err(|e| transport_error(e, what))?;
+                let doc: Value = csal_http::read_json(resp, what).await?;
                 let expires = doc["token"]["expires_at"].as_str().and_then(parse_time);
                 let storage = catalog_url(&doc["token"]["catalog"], "endpoints", |ep| {
                     ep["interface"].as_str() == Some(interface.as_str())
@@ -134,7 +134,7 @@ impl Authenticator {
                 if !resp.status().is_success() {
                     return Err(status_error(resp.status(), resp.headers(), what));
                 }
-                let doc: Value = resp.json().await.map_err(|e| transport_error(e, what))?;
+                let doc: Value = csal_http::read_json(resp, what).await?;
                 let token = doc["access"]["token"]["id"]
                     .as_str()
                     .ok_or_else(|| StorageError::permanent(format!("{what}: answer has no token")))?;

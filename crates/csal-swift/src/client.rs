@@ -2,7 +2,6 @@
 //! with a fresh token after a 401.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use csal_core::{Result, StorageError};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -27,12 +26,11 @@ pub(crate) struct SwiftClient {
 }
 
 pub(crate) fn http_client(settings: &Settings) -> Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
-        .read_timeout(Duration::from_secs(settings.read_timeout_secs))
-        .danger_accept_invalid_certs(settings.accept_invalid_certs)
+    // Redirects are followed as before: some gateways put Swift behind one.
+    csal_http::HttpOptions::new(concat!("csal-swift/", env!("CARGO_PKG_VERSION")), settings.timeouts)
+        .accept_invalid_certs(settings.accept_invalid_certs)
+        .follow_redirects()
         .build()
-        .map_err(|e| StorageError::invalid_config("cannot build the HTTP client (TLS setup)").with_source(e))
 }
 
 impl SwiftClient {

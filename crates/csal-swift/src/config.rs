@@ -1,103 +1,129 @@
-use csal_core::{ConfigField, Result, SecretString, StorageError};
+use csal_core::{Result, SecretString, StorageError, Timeouts};
 
 /// Rackspace's identity endpoint (v2.0, API-key credentials).
 pub(crate) const RACKSPACE_IDENTITY_URL: &str = "https://identity.api.rackspacecloud.com/v2.0/tokens";
 /// OVHcloud's Keystone endpoint.
 pub(crate) const OVH_AUTH_URL: &str = "https://auth.cloud.ovh.net/v3";
 
-pub(crate) const DEFAULT_SEGMENT_MB: u64 = 16;
-
 /// Config of a `swift` instance.
-#[derive(Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[csal_core::config(
+    provider = "swift",
+    name = "OpenStack Swift",
+    category = object_storage,
+    description = "OpenStack Swift object storage (Keystone v3 or TempAuth v1); large objects as SLOs.",
+    timeouts(connect = 10, read = 60)
+)]
+#[derive(Clone)]
 pub struct SwiftConfig {
-    /// TempAuth: `https://host/auth/v1.0`; Keystone: `https://host:5000/v3`.
+    /// Keystone: https://keystone.example.com:5000/v3 ; TempAuth: https://swift.example.com/auth/v1.0
+    #[field(label = "Auth URL", url, credential_target)]
     pub auth_url: String,
-    /// `1` (TempAuth / v1.0) or `3` (Keystone v3). Default: `1` when the URL
-    /// ends in `/v1.0` or `/v1`, else `3`.
-    #[serde(default)]
+    /// 1 = TempAuth / v1.0, 3 = Keystone v3. Default: from the URL (…/v1.0 → 1, else 3).
+    #[field(label = "Auth version", select = ["1", "3"])]
     pub auth_version: Option<String>,
+    /// Keystone user, or TempAuth 'account:user'.
+    #[field(label = "Username")]
     pub username: String,
     /// Keystone password, or the TempAuth key.
+    #[field(label = "Password / key")]
     pub password: SecretString,
-    #[serde(default)]
-    pub user_domain_name: Option<String>,
-    #[serde(default)]
+    #[field(label = "User domain", default = "Default")]
+    pub user_domain_name: String,
+    #[field(label = "Project name")]
     pub project_name: Option<String>,
-    #[serde(default)]
+    /// Takes precedence over the project name.
+    #[field(label = "Project id")]
     pub project_id: Option<String>,
-    #[serde(default)]
-    pub project_domain_name: Option<String>,
-    #[serde(default)]
+    #[field(label = "Project domain", default = "Default")]
+    pub project_domain_name: String,
+    /// Region of the object-store endpoint in the catalog.
+    #[field(label = "Region")]
     pub region: Option<String>,
-    /// Catalog interface: public (default), internal or admin.
-    #[serde(default)]
-    pub interface: Option<String>,
+    /// Which endpoint of the catalog: public, internal or admin.
+    #[field(label = "Endpoint interface", select = ["public", "internal", "admin"], default = "public")]
+    pub interface: String,
+    #[field(label = "Container")]
     pub container: String,
-    #[serde(default)]
+    /// Default: <container>_segments.
+    #[field(label = "Segment container")]
     pub segment_container: Option<String>,
-    #[serde(default)]
-    pub segment_size_mb: Option<u64>,
-    #[serde(default)]
-    pub create_container: Option<bool>,
-    #[serde(default)]
+    /// Objects larger than this are uploaded as Static Large Objects in segments of this size; memory use is about one segment.
+    #[field(label = "Segment size (MiB)", default = 16)]
+    pub segment_size_mb: u64,
+    #[field(label = "Create containers", default = true)]
+    pub create_container: bool,
+    /// The account's X-Account-Meta-Temp-URL-Key; enables presigned read URLs.
+    #[field(
+        label = "Temp URL key",
+        doc_url = "https://docs.openstack.org/swift/latest/api/temporary_url_middleware.html"
+    )]
     pub temp_url_key: Option<SecretString>,
-    #[serde(default)]
+    /// Only for self-signed test servers: disables certificate checks.
+    #[field(label = "Accept invalid TLS certificates", credential_target, default = false)]
     pub accept_invalid_certs: bool,
-    #[serde(default)]
-    pub connect_timeout_secs: Option<u64>,
-    #[serde(default)]
-    pub read_timeout_secs: Option<u64>,
 }
 
 /// Config of a `rackspace` instance.
-#[derive(Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[csal_core::config(
+    provider = "rackspace",
+    name = "Rackspace Cloud Files",
+    category = object_storage,
+    description = "Rackspace Cloud Files (Swift) with a username and API key.",
+    timeouts(connect = 10, read = 60)
+)]
+#[derive(Clone)]
 pub struct RackspaceConfig {
+    #[field(label = "Username")]
     pub username: String,
+    /// Account Settings → API Key in the Rackspace control panel.
+    #[field(
+        label = "API key",
+        doc_url = "https://docs.rackspace.com/docs/cloud-files/v1/getting-started/authenticate"
+    )]
     pub api_key: SecretString,
-    /// DFW, ORD, IAD, LON, SYD or HKG.
+    #[field(label = "Region", select = ["DFW", "ORD", "IAD", "LON", "SYD", "HKG"])]
     pub region: String,
+    #[field(label = "Container")]
     pub container: String,
-    #[serde(default)]
-    pub segment_size_mb: Option<u64>,
-    #[serde(default)]
+    /// Objects larger than this are uploaded as Static Large Objects in segments of this size; memory use is about one segment.
+    #[field(label = "Segment size (MiB)", default = 16)]
+    pub segment_size_mb: u64,
+    #[field(label = "Temp URL key")]
     pub temp_url_key: Option<SecretString>,
     /// Use the internal (ServiceNet) endpoint; only from Rackspace servers.
-    #[serde(default)]
+    #[field(label = "Use ServiceNet", default = false)]
     pub internal_network: bool,
 }
 
 /// Config of an `ovh_swift` instance.
-#[derive(Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[csal_core::config(
+    provider = "ovh_swift",
+    name = "OVHcloud Object Storage (Swift)",
+    category = object_storage,
+    description = "OVHcloud Public Cloud Object Storage over the Swift API (Keystone v3 at auth.cloud.ovh.net).",
+    timeouts(connect = 10, read = 60)
+)]
+#[derive(Clone)]
 pub struct OvhSwiftConfig {
-    /// The OpenStack user (`user-xxxxxxxx`) of the Public Cloud project.
+    /// The user-… id of your Public Cloud project.
+    #[field(label = "OpenStack user")]
     pub username: String,
+    #[field(label = "Password")]
     pub password: SecretString,
-    /// The Public Cloud project id (also called tenant id).
+    /// Public Cloud project (tenant) id.
+    #[field(label = "Project id", doc_url = "https://help.ovhcloud.com/csm/en-public-cloud-compute-openstack-users")]
     pub project_id: String,
     /// e.g. GRA, SBG, BHS, DE, UK, WAW.
+    #[field(label = "Region")]
     pub region: String,
+    #[field(label = "Container")]
     pub container: String,
-    #[serde(default)]
-    pub segment_size_mb: Option<u64>,
-    #[serde(default)]
+    /// Objects larger than this are uploaded as Static Large Objects in segments of this size; memory use is about one segment.
+    #[field(label = "Segment size (MiB)", default = 16)]
+    pub segment_size_mb: u64,
+    #[field(label = "Temp URL key")]
     pub temp_url_key: Option<SecretString>,
 }
-
-macro_rules! masked_debug {
-    ($ty:ty, $($field:ident),*) => {
-        impl std::fmt::Debug for $ty {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.debug_struct(stringify!($ty))$(.field(stringify!($field), &self.$field))*.finish_non_exhaustive()
-            }
-        }
-    };
-}
-masked_debug!(SwiftConfig, auth_url, username, region, container);
-masked_debug!(RackspaceConfig, username, region, container);
-masked_debug!(OvhSwiftConfig, username, project_id, region, container);
 
 /// How to get a token and a storage URL.
 #[derive(Clone)]
@@ -136,8 +162,7 @@ pub(crate) struct Settings {
     pub create_container: bool,
     pub temp_url_key: Option<SecretString>,
     pub accept_invalid_certs: bool,
-    pub connect_timeout_secs: u64,
-    pub read_timeout_secs: u64,
+    pub timeouts: Timeouts,
 }
 
 impl std::fmt::Debug for Settings {
@@ -161,8 +186,7 @@ fn check_container(field: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn segment_size(mb: Option<u64>) -> Result<usize> {
-    let mb = mb.unwrap_or(DEFAULT_SEGMENT_MB);
+fn segment_size(mb: u64) -> Result<usize> {
     if !(1..=5120).contains(&mb) {
         return Err(StorageError::invalid_config("field 'segment_size_mb' must be between 1 and 5120 (MiB)"));
     }
@@ -193,13 +217,12 @@ impl SwiftConfig {
         } else {
             let project = match (&self.project_id, &self.project_name) {
                 (Some(id), _) if !id.is_empty() => ProjectScope::Id(id.clone()),
-                (_, Some(name)) if !name.is_empty() => ProjectScope::Name {
-                    name: name.clone(),
-                    domain: self.project_domain_name.clone().unwrap_or_else(|| "Default".into()),
-                },
+                (_, Some(name)) if !name.is_empty() => {
+                    ProjectScope::Name { name: name.clone(), domain: self.project_domain_name.clone() }
+                }
                 _ => ProjectScope::None,
             };
-            let interface = self.interface.clone().unwrap_or_else(|| "public".into());
+            let interface = self.interface.clone();
             if !matches!(interface.as_str(), "public" | "internal" | "admin") {
                 return Err(StorageError::invalid_config("field 'interface' must be public, internal or admin"));
             }
@@ -207,7 +230,7 @@ impl SwiftConfig {
                 url,
                 user: self.username.clone(),
                 password: self.password.clone(),
-                user_domain: self.user_domain_name.clone().unwrap_or_else(|| "Default".into()),
+                user_domain: self.user_domain_name.clone(),
                 project,
                 region: self.region.clone().filter(|r| !r.is_empty()),
                 interface,
@@ -226,11 +249,10 @@ impl SwiftConfig {
             container: self.container.clone(),
             segment_container,
             segment_size: segment_size(self.segment_size_mb)?,
-            create_container: self.create_container.unwrap_or(true),
+            create_container: self.create_container,
             temp_url_key: self.temp_url_key.clone(),
             accept_invalid_certs: self.accept_invalid_certs,
-            connect_timeout_secs: self.connect_timeout_secs.unwrap_or(10).max(1),
-            read_timeout_secs: self.read_timeout_secs.unwrap_or(60).max(1),
+            timeouts: self.timeouts()?,
         })
     }
 }
@@ -257,8 +279,7 @@ impl RackspaceConfig {
             create_container: true,
             temp_url_key: self.temp_url_key.clone(),
             accept_invalid_certs: false,
-            connect_timeout_secs: 10,
-            read_timeout_secs: 60,
+            timeouts: self.timeouts()?,
         })
     }
 }
@@ -286,66 +307,10 @@ impl OvhSwiftConfig {
             create_container: true,
             temp_url_key: self.temp_url_key.clone(),
             accept_invalid_certs: false,
-            connect_timeout_secs: 10,
-            read_timeout_secs: 60,
+            timeouts: self.timeouts()?,
         })
     }
 }
-
-const SEGMENT_HELP: &str = "Objects larger than this are uploaded as Static Large Objects in segments of this size; \
-                            memory use is about one segment.";
-
-pub(crate) const SWIFT_FIELDS: &[ConfigField] = &[
-    ConfigField::url("auth_url", "Auth URL")
-        .required()
-        .help("Keystone: https://keystone.example.com:5000/v3 ; TempAuth: https://swift.example.com/auth/v1.0"),
-    ConfigField::select("auth_version", "Auth version", &["1", "3"])
-        .help("1 = TempAuth / v1.0, 3 = Keystone v3. Default: from the URL (…/v1.0 → 1, else 3)."),
-    ConfigField::text("username", "Username").required().help("Keystone user, or TempAuth 'account:user'."),
-    ConfigField::secret("password", "Password / key").required(),
-    ConfigField::text("user_domain_name", "User domain").default("\"Default\""),
-    ConfigField::text("project_name", "Project name"),
-    ConfigField::text("project_id", "Project id").help("Takes precedence over the project name."),
-    ConfigField::text("project_domain_name", "Project domain").default("\"Default\""),
-    ConfigField::text("region", "Region").help("Region of the object-store endpoint in the catalog."),
-    ConfigField::select("interface", "Endpoint interface", &["public", "internal", "admin"]).default("\"public\""),
-    ConfigField::text("container", "Container").required(),
-    ConfigField::text("segment_container", "Segment container").help("Default: <container>_segments."),
-    ConfigField::number("segment_size_mb", "Segment size (MiB)").default("16").help(SEGMENT_HELP),
-    ConfigField::bool("create_container", "Create containers").default("true"),
-    ConfigField::secret("temp_url_key", "Temp URL key")
-        .help("The account's X-Account-Meta-Temp-URL-Key; enables presigned read URLs.")
-        .doc("https://docs.openstack.org/swift/latest/api/temporary_url_middleware.html"),
-    ConfigField::bool("accept_invalid_certs", "Accept invalid TLS certificates").default("false"),
-    ConfigField::number("connect_timeout_secs", "Connect timeout (s)").default("10"),
-    ConfigField::number("read_timeout_secs", "Read timeout (s)").default("60"),
-];
-
-pub(crate) const RACKSPACE_FIELDS: &[ConfigField] = &[
-    ConfigField::text("username", "Username").required(),
-    ConfigField::secret("api_key", "API key")
-        .required()
-        .help("Account Settings → API Key in the Rackspace control panel.")
-        .doc("https://docs.rackspace.com/docs/cloud-files/v1/getting-started/authenticate"),
-    ConfigField::select("region", "Region", &["DFW", "ORD", "IAD", "LON", "SYD", "HKG"]).required(),
-    ConfigField::text("container", "Container").required(),
-    ConfigField::number("segment_size_mb", "Segment size (MiB)").default("16").help(SEGMENT_HELP),
-    ConfigField::secret("temp_url_key", "Temp URL key"),
-    ConfigField::bool("internal_network", "Use ServiceNet").default("false"),
-];
-
-pub(crate) const OVH_FIELDS: &[ConfigField] = &[
-    ConfigField::text("username", "OpenStack user").required().help("The user-… id of your Public Cloud project."),
-    ConfigField::secret("password", "Password").required(),
-    ConfigField::text("project_id", "Project id")
-        .required()
-        .help("Public Cloud project (tenant) id.")
-        .doc("https://help.ovhcloud.com/csm/en-public-cloud-compute-openstack-users"),
-    ConfigField::text("region", "Region").required().help("e.g. GRA, SBG, BHS, DE, UK, WAW."),
-    ConfigField::text("container", "Container").required(),
-    ConfigField::number("segment_size_mb", "Segment size (MiB)").default("16").help(SEGMENT_HELP),
-    ConfigField::secret("temp_url_key", "Temp URL key"),
-];
 
 #[cfg(test)]
 mod tests {
@@ -360,6 +325,13 @@ mod tests {
             c[k] = v.clone();
         }
         csal_core::parse_config::<SwiftConfig>("swift", &c)?.settings()
+    }
+
+    #[test]
+    fn specs_agree_with_structs() {
+        csal_core::spec::assert_spec_agrees::<SwiftConfig>();
+        csal_core::spec::assert_spec_agrees::<RackspaceConfig>();
+        csal_core::spec::assert_spec_agrees::<OvhSwiftConfig>();
     }
 
     #[test]

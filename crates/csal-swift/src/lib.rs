@@ -18,32 +18,8 @@ mod write;
 pub use config::{OvhSwiftConfig, RackspaceConfig, SwiftConfig};
 pub use module::SwiftModule;
 
-csal_core::register_provider!(csal_core::ProviderRegistration {
-    provider_type: "swift",
-    display_name: "OpenStack Swift",
-    category: csal_core::ProviderCategory::ObjectStorage,
-    crate_name: env!("CARGO_PKG_NAME"),
-    description: "OpenStack Swift object storage (Keystone v3 or TempAuth v1); large objects as SLOs.",
-    fields: config::SWIFT_FIELDS,
-    factory: module::build_swift,
-});
+csal_core::register_provider!(SwiftConfig, module::build_swift);
 
-csal_core::register_provider!(csal_core::ProviderRegistration {
-    provider_type: "rackspace",
-    display_name: "Rackspace Cloud Files",
-    category: csal_core::ProviderCategory::ObjectStorage,
-    crate_name: env!("CARGO_PKG_NAME"),
-    description: "Rackspace Cloud Files (Swift) with a username and API key.",
-    fields: config::RACKSPACE_FIELDS,
-    factory: module::build_rackspace,
-});
+csal_core::register_provider!(RackspaceConfig, module::build_rackspace);
 
-csal_core::register_provider!(csal_core::ProviderRegistration {
-    provider_type: "ovh_swift",
-    display_name: "OVHcloud Object Storage (Swift)",
-    category: csal_core::ProviderCategory::ObjectStorage,
-    crate_name: env!("CARGO_PKG_NAME"),
-    description: "OVHcloud Public Cloud Object Storage over the Swift API (Keystone v3 at auth.cloud.ovh.net).",
-    fields: config::OVH_FIELDS,
-    factory: module::build_ovh,
-});
+csal_core::register_provider!(OvhSwiftConfig, module::build_ovh);

@@ -56,11 +56,8 @@ pub(crate) async fn list(client: &SwiftClient, request: &ListRequest) -> Result<
         if !resp.status().is_success() {
             return Err(status_error(resp.status(), resp.headers(), &what));
         }
-        let items: Vec<Item> = if resp.status().as_u16() == 204 {
-            Vec::new()
-        } else {
-            resp.json().await.map_err(|e| crate::error::transport_error(e, &what))?
-        };
+        let items: Vec<Item> =
+            if resp.status().as_u16() == 204 { Vec::new() } else { csal_http::read_json(resp, &what).await? };
         let got = items.len();
         for item in items {
             let Some(name) = item.name else { continue }; // subdir entries

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use csal_core::{
     ByteRange, ByteStream, Capabilities, ExposeSecret, HealthReport, InstanceContext, ListPage, ListRequest,
-    ObjectMeta, Result, StorageError, StorageModule, WriteMeta, WriteReceipt, check_object_id,
+    ObjectMeta, Result, StorageError, StorageModule, WriteMeta, WriteReceipt,
 };
 use hmac::{Hmac, Mac};
 use reqwest::Method;
@@ -76,17 +76,7 @@ impl SwiftModule {
 #[async_trait]
 impl StorageModule for SwiftModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            ranged_read: true,
-            list_pagination: true,
-            presign: self.client.settings.temp_url_key.is_some(),
-            multipart: true,
-            conditional_create: true,
-            content_type: true,
-            user_metadata: true,
-            modified_time: true,
-            max_object_size: None,
-        }
+        Capabilities { presign: self.client.settings.temp_url_key.is_some(), ..Capabilities::OBJECT_STORE }
     }
 
     async fn validate(&self) -> Result<()> {
@@ -109,12 +99,10 @@ impl StorageModule for SwiftModule {
     }
 
     async fn read(&self, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
-        check_object_id(object_id)?;
         read::read(&self.client, object_id, range).await
     }
 
     async fn delete(&self, object_id: &str) -> Result<()> {
-        check_object_id(object_id)?;
         let what = format!("DELETE {object_id}");
         let container = &self.client.settings.container;
         // `multipart-manifest=delete` removes an SLO with its segments; Swift
@@ -133,7 +121,7 @@ impl StorageModule for SwiftModule {
         let headers = resp.headers().clone();
         // The bulk-delete answer carries its own status in the body.
         let code = if status.is_success() {
-            let body: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+            let body: serde_json::Value = csal_http::read_json(resp, &what).await.unwrap_or(serde_json::Value::Null);
             let inner = body["Response Status"].as_str().unwrap_or("200 OK");
             inner.split_whitespace().next().and_then(|c| c.parse().ok()).unwrap_or(200)
         } else {
@@ -162,7 +150,6 @@ impl StorageModule for SwiftModule {
     }
 
     async fn stat(&self, object_id: &str) -> Result<ObjectMeta> {
-        check_object_id(object_id)?;
         read::stat(&self.client, object_id).await
     }
 
@@ -180,7 +167,6 @@ impl StorageModule for SwiftModule {
 
     /// A Swift temp URL (HMAC-SHA256 of `GET\n<expires>\n<path>`).
     async fn presign_read(&self, object_id: &str, expires_in: Duration) -> Result<String> {
-        check_object_id(object_id)?;
         let Some(key) = &self.client.settings.temp_url_key else {
             return Err(StorageError::unsupported("presigned URLs need 'temp_url_key' in the config"));
         };

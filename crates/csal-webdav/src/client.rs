@@ -5,7 +5,6 @@
 
 use std::collections::HashSet;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use csal_core::{ExposeSecret, Result, SecretString, StorageError};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
@@ -17,12 +16,6 @@ use crate::error::{dav_error, status_error, transport_error};
 
 /// Characters left as they are in a path segment.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
-
-pub(crate) struct ClientOptions {
-    pub accept_invalid_certs: bool,
-    pub connect_timeout: Duration,
-    pub read_timeout: Duration,
-}
 
 /// One WebDAV endpoint (a base collection URL) with credentials.
 pub(crate) struct DavClient {
@@ -41,16 +34,6 @@ impl std::fmt::Debug for DavClient {
         // reqwest_dav's own Debug would print the password: never use it.
         f.debug_struct("DavClient").field("base", &self.base.as_str()).finish_non_exhaustive()
     }
-}
-
-pub(crate) fn http_client(opts: &ClientOptions) -> Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .connect_timeout(opts.connect_timeout)
-        .read_timeout(opts.read_timeout)
-        .danger_accept_invalid_certs(opts.accept_invalid_certs)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| StorageError::invalid_config("cannot build the HTTP client (TLS setup)").with_source(e))
 }
 
 /// Parse and normalise a base collection URL (trailing slash added).
@@ -214,7 +197,9 @@ impl DavClient {
         let headers = [(HeaderName::from_static("depth"), "0".to_owned())];
         let propfind = Method::from_bytes(b"PROPFIND").expect("method");
         match self.simple(propfind, rel, &headers).await {
-            Ok(resp) if resp.status().as_u16() == 207 => resp.text().await.is_ok_and(|t| t.contains("collection")),
+            Ok(resp) if resp.status().as_u16() == 207 => csal_http::read_answer(resp, rel)
+                .await
+                .is_ok_and(|t| String::from_utf8_lossy(&t).contains("collection")),
             _ => false,
         }
     }

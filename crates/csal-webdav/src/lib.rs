@@ -19,22 +19,6 @@ mod write;
 pub use config::{DavAuth, NextcloudConfig, WebDavConfig};
 pub use module::WebDavModule;
 
-csal_core::register_provider!(csal_core::ProviderRegistration {
-    provider_type: "webdav",
-    display_name: "WebDAV",
-    category: csal_core::ProviderCategory::NetworkProtocol,
-    crate_name: env!("CARGO_PKG_NAME"),
-    description: "Any WebDAV server (Apache mod_dav, nginx, wsgidav, NAS boxes); Basic or Digest auth.",
-    fields: config::WEBDAV_FIELDS,
-    factory: module::build_webdav,
-});
+csal_core::register_provider!(WebDavConfig, module::build_webdav);
 
-csal_core::register_provider!(csal_core::ProviderRegistration {
-    provider_type: "nextcloud",
-    display_name: "Nextcloud",
-    category: csal_core::ProviderCategory::FileSync,
-    crate_name: env!("CARGO_PKG_NAME"),
-    description: "Nextcloud (or ownCloud) files over WebDAV with an app password; chunked upload for large objects.",
-    fields: config::NEXTCLOUD_FIELDS,
-    factory: module::build_nextcloud,
-});
+csal_core::register_provider!(NextcloudConfig, module::build_nextcloud);

@@ -53,13 +53,13 @@ pub(crate) async fn propfind_entries(client: &DavClient, rel: &str, depth: u8) -
     if status.as_u16() != 207 {
         return Err(status_error(status, resp.headers(), &what));
     }
-    let text = resp.text().await.map_err(|e| crate::error::transport_error(e, &what))?;
-    parse_multistatus(client, &text, &what).map(Some)
+    let body = csal_http::read_answer(resp, &what).await?;
+    parse_multistatus(client, &body, &what).map(Some)
 }
 
 /// The entries of a 207 multistatus answer (the server's XML: hostile input).
-pub(crate) fn parse_multistatus(client: &DavClient, text: &str, what: &str) -> Result<Vec<Entry>> {
-    let parsed: ListMultiStatus = reqwest_dav::re_exports::serde_xml_rs::from_str(text)
+pub(crate) fn parse_multistatus(client: &DavClient, body: &[u8], what: &str) -> Result<Vec<Entry>> {
+    let parsed: ListMultiStatus = reqwest_dav::re_exports::serde_xml_rs::from_reader(body)
         .map_err(|e| StorageError::permanent(format!("{what}: unreadable multistatus answer")).with_source(e))?;
     let mut out = Vec::with_capacity(parsed.responses.len());
     for response in parsed.responses {

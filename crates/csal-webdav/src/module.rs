@@ -1,14 +1,14 @@
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use csal_core::{
     ByteRange, ByteStream, Capabilities, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta, Result,
-    StorageError, StorageModule, WriteMeta, WriteReceipt, check_object_id,
+    StorageError, StorageModule, WriteMeta, WriteReceipt,
 };
 use reqwest::Method;
 
-use crate::client::{ClientOptions, DavClient, check_basic_transport, http_client, parse_base};
+use crate::client::{DavClient, check_basic_transport, parse_base};
 use crate::config::{DavAuth, NextcloudConfig, WebDavConfig};
 use crate::error::status_error;
 use crate::write::ChunkedUploads;
@@ -36,12 +36,10 @@ pub(crate) fn build_nextcloud(_ctx: &InstanceContext, config: &serde_json::Value
     Ok(Arc::new(WebDavModule::nextcloud(config)?))
 }
 
-fn options(accept_invalid_certs: bool, connect: Option<u64>, read: Option<u64>) -> ClientOptions {
-    ClientOptions {
-        accept_invalid_certs,
-        connect_timeout: Duration::from_secs(connect.unwrap_or(10).max(1)),
-        read_timeout: Duration::from_secs(read.unwrap_or(60).max(1)),
-    }
+fn http_client(timeouts: csal_core::Timeouts, accept_invalid_certs: bool) -> Result<reqwest::Client> {
+    csal_http::HttpOptions::new(concat!("csal-webdav/", env!("CARGO_PKG_VERSION")), timeouts)
+        .accept_invalid_certs(accept_invalid_certs)
+        .build()
 }
 
 impl WebDavModule {
@@ -54,8 +52,7 @@ impl WebDavModule {
         if config.auth == DavAuth::Basic && username.is_some() {
             check_basic_transport("url", &base, "allow_insecure_basic", config.allow_insecure_basic)?;
         }
-        let http =
-            http_client(&options(config.accept_invalid_certs, config.connect_timeout_secs, config.read_timeout_secs))?;
+        let http = http_client(config.timeouts()?, config.accept_invalid_certs)?;
         let client = DavClient::new(http, base, config.auth, username, config.password.as_ref())?;
         Ok(WebDavModule { client: Arc::new(client), chunked: None })
     }
@@ -78,8 +75,7 @@ impl WebDavModule {
         };
         let files = join(&format!("remote.php/dav/files/{user_seg}/"))?;
         let uploads = join(&format!("remote.php/dav/uploads/{user_seg}/"))?;
-        let http =
-            http_client(&options(config.accept_invalid_certs, config.connect_timeout_secs, config.read_timeout_secs))?;
+        let http = http_client(config.timeouts()?, config.accept_invalid_certs)?;
         let password = Some(&config.app_password);
         let client = DavClient::new(http.clone(), files, DavAuth::Basic, Some(user), password)?;
         let up = DavClient::new(http, uploads, DavAuth::Basic, Some(user), password)?;
@@ -104,17 +100,7 @@ impl WebDavModule {
 #[async_trait]
 impl StorageModule for WebDavModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            ranged_read: true,
-            list_pagination: true,
-            presign: false,
-            multipart: self.chunked.is_some(),
-            conditional_create: true,
-            content_type: false,
-            user_metadata: false,
-            modified_time: true,
-            max_object_size: None,
-        }
+        Capabilities { multipart: self.chunked.is_some(), ..Capabilities::FILE_SYNC }
     }
 
     async fn validate(&self) -> Result<()> {
@@ -126,12 +112,10 @@ impl StorageModule for WebDavModule {
     }
 
     async fn read(&self, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
-        check_object_id(object_id)?;
         read::read(&self.client, object_id, range).await
     }
 
     async fn delete(&self, object_id: &str) -> Result<()> {
-        check_object_id(object_id)?;
         let resp = self.client.simple(Method::DELETE, object_id, &[]).await?;
         match resp.status().as_u16() {
             200..=299 | 404 => Ok(()),
@@ -144,7 +128,6 @@ impl StorageModule for WebDavModule {
     }
 
     async fn stat(&self, object_id: &str) -> Result<ObjectMeta> {
-        check_object_id(object_id)?;
         list::stat(&self.client, object_id).await
     }
 

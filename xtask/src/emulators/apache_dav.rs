@@ -17,8 +17,8 @@ impl Emulator for ApacheDav {
     fn name(&self) -> &'static str {
         "apache_dav"
     }
-    fn providers(&self) -> &'static [&'static str] {
-        &["webdav"]
+    fn crates(&self) -> &'static [&'static str] {
+        &["csal-webdav"]
     }
     fn install(&self, _env: &Env) -> Result<()> {
         apt_install(&["apache2"])

@@ -26,8 +26,8 @@ impl Emulator for Azurite {
     fn name(&self) -> &'static str {
         "azurite"
     }
-    fn providers(&self) -> &'static [&'static str] {
-        &["azure_blob"]
+    fn crates(&self) -> &'static [&'static str] {
+        &["csal-azure-blob"]
     }
     fn install(&self, env: &Env) -> Result<()> {
         if !have_npm() {

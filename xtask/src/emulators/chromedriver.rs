@@ -18,9 +18,8 @@ impl Emulator for Chromedriver {
     fn name(&self) -> &'static str {
         "chromedriver"
     }
-    fn providers(&self) -> &'static [&'static str] {
-        // Not a storage provider: the admin UI's browser tests use it.
-        &["admin"]
+    fn crates(&self) -> &'static [&'static str] {
+        &["csal-admin"]
     }
     fn install(&self, _env: &Env) -> Result<()> {
         apt_install(&["chromium", "chromium-driver"])

@@ -38,8 +38,8 @@ impl Emulator for FakeGcs {
     fn name(&self) -> &'static str {
         "fakegcs"
     }
-    fn providers(&self) -> &'static [&'static str] {
-        &["gcs"]
+    fn crates(&self) -> &'static [&'static str] {
+        &["csal-gcs"]
     }
     fn install(&self, env: &Env) -> Result<()> {
         let venv = pip_venv(&env.cache, "fakegcs", PACKAGES)?;

@@ -18,9 +18,9 @@ impl Emulator for Ffmpeg {
     fn name(&self) -> &'static str {
         "ffmpeg"
     }
-    fn providers(&self) -> &'static [&'static str] {
-        // Not a storage provider: the recording gateway's tests use it.
-        &["recording"]
+    fn crates(&self) -> &'static [&'static str] {
+        // Not a storage provider: the recording gateway's end-to-end tests use it.
+        &["csal-cli"]
     }
     fn install(&self, env: &Env) -> Result<()> {
         pip_venv(&env.cache, "ffmpeg", &[PACKAGE]).map(|_| ())

@@ -28,11 +28,6 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-/// Provider types of csal-s3 (the `s3` provider and its presets): the S3
-/// servers serve all of them.
-pub const S3_FAMILY: &[&str] =
-    &["s3", "r2", "b2", "wasabi", "do_spaces", "linode", "ibm_cos", "oracle", "ovh", "scaleway", "s3_compatible"];
-
 /// Where emulators are installed and run.
 pub struct Env {
     /// Installs, kept between runs (`$CSAL_EMULATOR_CACHE`, default `~/.cache/csal-emulators`).
@@ -82,8 +77,9 @@ impl Env {
 pub trait Emulator: Sync {
     /// Short name (`moto`, `postgres`, ...).
     fn name(&self) -> &'static str;
-    /// Provider types whose tests need this server.
-    fn providers(&self) -> &'static [&'static str];
+    /// The crates whose tests need this server (`--provider P` finds the
+    /// crate of provider type P in the registry).
+    fn crates(&self) -> &'static [&'static str];
     /// Install into `env.cache` if not there yet (idempotent).
     fn install(&self, env: &Env) -> Result<()>;
     /// Start, wait until ready, return the processes and the test env vars.
@@ -123,13 +119,36 @@ pub fn all() -> Vec<&'static dyn Emulator> {
     ]
 }
 
+/// The crates `wanted` names: provider types (through the registry, so a
+/// preset finds its protocol's crate) or crate names (`csal-admin`, `admin`).
+pub fn crates_for(wanted: &[String]) -> Result<Vec<String>> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let registry = crate::providers::Registry::load()?;
+    Ok(wanted
+        .iter()
+        .map(|w| match registry.crate_of(w) {
+            Some(c) => c.to_owned(),
+            None if w.starts_with("csal-") => w.clone(),
+            None => format!("csal-{}", w.replace('_', "-")),
+        })
+        .collect())
+}
+
+/// Whether `emulator` serves one of `crates` (every emulator when empty).
+pub fn serves(emulator: &dyn Emulator, crates: &[String]) -> bool {
+    crates.is_empty() || emulator.crates().iter().any(|c| crates.iter().any(|w| w == c))
+}
+
 /// Install and start the emulators needed by `providers` (all when empty).
 /// A failure is an error in CI, and a printed skip locally (the tests then
 /// report their targets as skipped with the reason).
 pub fn start_for(env: &Env, providers: &[String]) -> Result<Vec<Running>> {
+    let crates = crates_for(providers)?;
     let mut running = Vec::new();
     for emulator in all() {
-        let wanted = providers.is_empty() || emulator.providers().iter().any(|p| providers.iter().any(|w| w == p));
+        let wanted = serves(emulator, &crates);
         if !wanted {
             continue;
         }

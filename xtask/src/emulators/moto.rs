@@ -15,8 +15,8 @@ impl Emulator for Moto {
     fn name(&self) -> &'static str {
         "moto"
     }
-    fn providers(&self) -> &'static [&'static str] {
-        super::S3_FAMILY
+    fn crates(&self) -> &'static [&'static str] {
+        &["csal-s3"]
     }
     fn install(&self, env: &Env) -> Result<()> {
         pip_venv(&env.cache, "moto", &["moto[server]==5.2.5"]).map(|_| ())

@@ -84,8 +84,8 @@ impl Emulator for Postgres {
     fn name(&self) -> &'static str {
         "postgres"
     }
-    fn providers(&self) -> &'static [&'static str] {
-        &["db"]
+    fn crates(&self) -> &'static [&'static str] {
+        &["csal-db", "csal-catalog"]
     }
     fn install(&self, _env: &Env) -> Result<()> {
         if bin_dir().is_some() {

@@ -26,8 +26,8 @@ impl Emulator for S3sFs {
     fn name(&self) -> &'static str {
         "s3s-fs"
     }
-    fn providers(&self) -> &'static [&'static str] {
-        super::S3_FAMILY
+    fn crates(&self) -> &'static [&'static str] {
+        &["csal-s3"]
     }
     fn install(&self, env: &Env) -> Result<()> {
         let marker = env.cache.join(format!("cargo/.s3s-fs-{VERSION}"));

@@ -21,8 +21,8 @@ impl Emulator for Sshd {
     fn name(&self) -> &'static str {
         "sshd"
     }
-    fn providers(&self) -> &'static [&'static str] {
-        &["sftp"]
+    fn crates(&self) -> &'static [&'static str] {
+        &["csal-sftp"]
     }
     fn install(&self, _env: &Env) -> Result<()> {
         apt_install(&["openssh-server", "openssh-client"])

@@ -78,9 +78,8 @@ impl Emulator for Swift {
     fn name(&self) -> &'static str {
         "swift"
     }
-    fn providers(&self) -> &'static [&'static str] {
-        // s3: the S3 provider tests Swift's s3api through CSAL_TEST_SWIFT_S3_*.
-        &["swift", "rackspace", "ovh_swift", "s3"]
+    fn crates(&self) -> &'static [&'static str] {
+        &["csal-swift", "csal-s3"]
     }
     fn install(&self, env: &Env) -> Result<()> {
         apt_install(&["memcached"])?;

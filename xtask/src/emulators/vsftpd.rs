@@ -20,8 +20,8 @@ impl Emulator for Vsftpd {
     fn name(&self) -> &'static str {
         "vsftpd"
     }
-    fn providers(&self) -> &'static [&'static str] {
-        &["ftp"]
+    fn crates(&self) -> &'static [&'static str] {
+        &["csal-ftp"]
     }
     fn install(&self, _env: &Env) -> Result<()> {
         apt_install(&["vsftpd", "openssl"])

@@ -19,8 +19,8 @@ impl Emulator for Wsgidav {
     fn name(&self) -> &'static str {
         "wsgidav"
     }
-    fn providers(&self) -> &'static [&'static str] {
-        &["webdav", "nextcloud"]
+    fn crates(&self) -> &'static [&'static str] {
+        &["csal-webdav"]
     }
     fn install(&self, env: &Env) -> Result<()> {
         pip_venv(&env.cache, "wsgidav", PACKAGES).map(|_| ())

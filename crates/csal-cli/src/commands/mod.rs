@@ -88,7 +88,7 @@ fn master_key(url: &str, key_file: Option<&Path>) -> CliResult<KeySource> {
 
 /// The catalog URL as it may be printed: any password masked.
 pub fn shown_url(url: &str) -> String {
-    if let Ok(loc) = csal_db::DbLocation::parse(url, None, true) {
+    if let Ok(loc) = csal_sql::DbLocation::parse(url, None, true) {
         return loc.display_url().to_owned();
     }
     // Unparseable: mask everything between the scheme and the last '@'.

@@ -1,5 +1,5 @@
 //! Connecting to SQLite or PostgreSQL through `sqlx::Any`, one code path
-//! for both. Shared with `csal-catalog`.
+//! for both.
 //!
 //! - `postgres://` / `postgresql://` URLs select PostgreSQL; the password may
 //!   be given apart (the `password` secret field) and is put into the URL
@@ -17,23 +17,8 @@ use csal_core::{Result, StorageError};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Connection, Executor};
 
+use crate::Backend;
 use crate::error::map_sqlx;
-
-/// Which database a URL points at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        })
-    }
-}
 
 /// A parsed database location. `Debug` hides the URL (it may hold a password).
 #[derive(Clone)]

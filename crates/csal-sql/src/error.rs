@@ -5,7 +5,7 @@
 
 use csal_core::{ErrorKind, StorageError};
 
-use crate::client::Backend;
+use crate::Backend;
 
 /// Map a sqlx error to a classified [`StorageError`]; `what` names the
 /// operation in plain words ("write object chunks", "open the catalog").
