@@ -23,7 +23,7 @@ use csal_core::{InstanceInfo, StorageError, find_provider, registered_providers}
 use serde_json::{Value, json};
 
 use crate::AdminState;
-use crate::pages::status_for;
+use crate::status::status_for;
 use crate::status::status_of;
 
 pub fn routes() -> Router<AdminState> {
@@ -232,10 +232,9 @@ async fn put_policy(
     Path(camera): Path<String>,
     Json(body): Json<PolicyBody>,
 ) -> ApiResult {
-    let known: Vec<String> = state.catalog.router().instances().into_iter().map(|i| i.name).collect();
-    let targets = crate::pages::parse_targets(&body.targets.join("\n"), &known).map_err(StorageError::invalid_input)?;
+    // The catalog checks the names (they must exist; none twice, at least one).
     let policy = csal_catalog::CameraPolicy {
-        targets,
+        targets: body.targets,
         copies: body.copies.unwrap_or(1),
         retention_days: body.retention_days,
         max_bytes: body.max_bytes,

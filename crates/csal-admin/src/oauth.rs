@@ -244,7 +244,7 @@ pub async fn start(
                 div class="flash bad" id="authorize-result" { (e.to_string()) }
                 a href={ "/modules/" (seg(&name)) } { "Back to the module" }
             };
-            (crate::pages::status_for(&e), page("Authorize", "modules", caller.csrf(), body)).into_response()
+            (crate::status::status_for(&e), page("Authorize", "modules", caller.csrf(), body)).into_response()
         }
     }
 }

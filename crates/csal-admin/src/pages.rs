@@ -15,7 +15,7 @@ use maud::{Markup, html};
 use crate::AdminState;
 use crate::auth::{self, Caller};
 use crate::forms::{self, FormState};
-use crate::status::status_of;
+use crate::status::{status_for, status_of};
 use crate::throttle::{ClientAddr, ClientKey, Refusal, VERIFICATION_QUEUE_WAIT};
 use crate::views::{self, badge, csrf_input, page, post_button, seg};
 
@@ -23,22 +23,6 @@ type Fields = axum::Form<Vec<(String, String)>>;
 
 fn field<'a>(fields: &'a [(String, String)], key: &str) -> Option<&'a str> {
     fields.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-}
-
-/// HTTP status for a storage/catalog error.
-pub fn status_for(err: &StorageError) -> StatusCode {
-    match err.kind() {
-        ErrorKind::NotFound => StatusCode::NOT_FOUND,
-        ErrorKind::AlreadyExists => StatusCode::CONFLICT,
-        ErrorKind::InvalidInput | ErrorKind::InvalidConfig | ErrorKind::RangeNotSatisfiable => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
-        ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
-        ErrorKind::Unavailable | ErrorKind::Transient | ErrorKind::RateLimited => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
-        ErrorKind::Auth => StatusCode::BAD_GATEWAY,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
 }
 
 fn error_page(caller: &Caller, err: &StorageError) -> Response {
@@ -851,7 +835,7 @@ async fn policies_page(
 }
 
 /// Parse a target list (lines or commas) and check each names a module.
-pub fn parse_targets(text: &str, known: &[String]) -> Result<Vec<String>, String> {
+fn parse_targets(text: &str, known: &[String]) -> Result<Vec<String>, String> {
     let targets: Vec<String> =
         text.split(['\n', ',']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
     if targets.is_empty() {

@@ -30,7 +30,7 @@ fn when(ms: i64) -> String {
 
 fn error_view(caller: &Caller, e: &csal_core::StorageError) -> Response {
     let body = html! { h1 { "Recordings" } div class="flash bad" { (e.to_string()) } };
-    (crate::pages::status_for(e), page("Recordings", "recordings", caller.csrf(), body)).into_response()
+    (crate::status::status_for(e), page("Recordings", "recordings", caller.csrf(), body)).into_response()
 }
 
 /// Every target's capacity forecast from the last health round.

@@ -1,6 +1,7 @@
 //! One status word per instance for the Module Manager and the API.
 
-use csal_core::{HealthStatus, InstanceInfo, InstanceStatus};
+use axum::http::StatusCode;
+use csal_core::{ErrorKind, HealthStatus, InstanceInfo, InstanceStatus, StorageError};
 
 /// What the Module Manager shows in the status column.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -33,5 +34,21 @@ pub fn status_of(info: &InstanceInfo) -> StatusView {
             },
             None => StatusView { status: "unchecked", reason: Some("not checked yet".into()), latency_ms: None },
         },
+    }
+}
+
+/// HTTP status for a storage/catalog error.
+pub fn status_for(err: &StorageError) -> StatusCode {
+    match err.kind() {
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::AlreadyExists => StatusCode::CONFLICT,
+        ErrorKind::InvalidInput | ErrorKind::InvalidConfig | ErrorKind::RangeNotSatisfiable => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
+        ErrorKind::Unavailable | ErrorKind::Transient | ErrorKind::RateLimited => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorKind::Auth => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -52,7 +52,7 @@ fn storage_error(e: &StorageError) -> Response {
     let status = match e.kind() {
         ErrorKind::InvalidInput | ErrorKind::Integrity => StatusCode::BAD_REQUEST,
         ErrorKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
-        _ => crate::pages::status_for(e),
+        _ => crate::status::status_for(e),
     };
     let mut resp = error(status, e.kind().as_str(), &e.to_string());
     if let Some(after) = e.retry_after() {

@@ -388,3 +388,66 @@ pub(crate) async fn write_for_camera(
     }
     Err(err)
 }
+
+impl Catalog {
+    // --------------------------------------------------------------- policies
+
+    /// Set a camera's ordered storage targets (instance names) and how many
+    /// of them must hold each segment (a `Vec<String>` means one copy).
+    /// Every name must exist now and `copies` be 1 ..= targets
+    /// (`InvalidInput` otherwise).
+    pub async fn set_policy(&self, camera_id: &str, policy: impl Into<CameraPolicy>) -> Result<()> {
+        set_policy(self, camera_id, policy.into()).await
+    }
+
+    /// The storage policy that applies to a camera: its own, else the
+    /// default ([`DEFAULT_POLICY`]); `NotFound` when neither is set.
+    pub async fn get_policy(&self, camera_id: &str) -> Result<CameraPolicy> {
+        get_policy(self, camera_id).await
+    }
+
+    /// Every camera policy, by camera id.
+    pub async fn list_policies(&self) -> Result<Vec<(String, CameraPolicy)>> {
+        list_policies(self).await
+    }
+
+    /// The policy that applies to a camera and whose it is (the camera's
+    /// own id, or [`DEFAULT_POLICY`]).
+    pub async fn policy_in_effect(&self, camera_id: &str) -> Result<(String, CameraPolicy)> {
+        policy_in_effect(self, camera_id).await
+    }
+
+    /// Every camera with its own policy or with recordings, and the policy
+    /// that applies to it (the default for recorded cameras without one).
+    pub async fn policies_in_effect(&self) -> Result<Vec<AppliedPolicy>> {
+        policies_in_effect(self).await
+    }
+
+    /// Remove a camera's policy (removing a missing one succeeds).
+    pub async fn delete_policy(&self, camera_id: &str) -> Result<()> {
+        delete_policy(self, camera_id).await
+    }
+
+    /// Write a recording to the camera's first usable target, failing over
+    /// to the next:
+    ///
+    /// 1. targets that are missing, disabled or failed to load are skipped
+    ///    before any byte of `body` is read;
+    /// 2. targets whose last health check said `offline` are tried last;
+    /// 3. a failed write moves on to the next target unless the error is
+    ///    about the request itself (`InvalidInput`, `Integrity`);
+    /// 4. a failed attempt has consumed the body, so fail-over needs a
+    ///    replayable body (`body.try_clone()` is `Some`: bytes, files); with
+    ///    a one-shot stream the error says the body cannot be replayed.
+    ///
+    /// `NotFound` if the camera has no policy; `Unavailable` listing every
+    /// target's reason if none took the write.
+    pub async fn write_for_camera(
+        &self,
+        camera_id: &str,
+        body: csal_core::ByteStream,
+        meta: csal_core::WriteMeta,
+    ) -> Result<CameraWrite> {
+        write_for_camera(self, camera_id, body, meta).await
+    }
+}
