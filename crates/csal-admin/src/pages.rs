@@ -224,8 +224,8 @@ pub async fn module_detail(
     };
     match find_info(&state, &name) {
         Ok(info) => {
-            let canary = state.catalog.canary_enabled(&info.name).await.unwrap_or(false);
-            detail_page(&info, &caller, None, flash, canary).into_response()
+            let extras = ModuleExtras::of(&state, &info.name).await;
+            detail_page(&info, &caller, None, flash, &extras).into_response()
         }
         Err(e) => error_page(&caller, &e),
     }
@@ -249,10 +249,30 @@ async fn detail_response(
 ) -> Response {
     match find_info(state, name) {
         Ok(info) => {
-            let canary = state.catalog.canary_enabled(&info.name).await.unwrap_or(false);
-            detail_page(&info, caller, test, None, canary).into_response()
+            let extras = ModuleExtras::of(state, &info.name).await;
+            detail_page(&info, caller, test, None, &extras).into_response()
         }
         Err(e) => error_page(caller, &e),
+    }
+}
+
+/// What the module page shows beyond the router's view of the instance
+/// (kept in catalog settings).
+struct ModuleExtras {
+    canary: bool,
+    /// The module's upload limit or schedule, and the node-wide one.
+    bwlimit: Option<String>,
+    node_bwlimit: Option<String>,
+}
+
+impl ModuleExtras {
+    async fn of(state: &AdminState, name: &str) -> Self {
+        let catalog = &state.catalog;
+        ModuleExtras {
+            canary: catalog.canary_enabled(name).await.unwrap_or(false),
+            bwlimit: catalog.bandwidth(name).await.ok().flatten(),
+            node_bwlimit: catalog.bandwidth(csal_catalog::NODE_LIMIT).await.ok().flatten(),
+        }
     }
 }
 
@@ -261,7 +281,7 @@ fn detail_page(
     caller: &Caller,
     test: Option<Result<HealthReport, StorageError>>,
     flash: Option<(bool, String)>,
-    canary: bool,
+    extras: &ModuleExtras,
 ) -> Markup {
     let csrf = caller.csrf();
     let st = status_of(info);
@@ -310,8 +330,13 @@ fn detail_page(
                 dt { "Enabled" } dd { (if info.is_enabled { "yes" } else { "no" }) }
                 dt { "Status" } dd id="status" { (badge(st.status)) @if let Some(r) = &st.reason { div class="reason" { (r) } } }
                 dt { "Latency" } dd { (views::ms(st.latency_ms)) }
+                dt { "Upload limit" } dd id="bwlimit" {
+                    (extras.bwlimit.as_deref().unwrap_or("none"))
+                    @if let Some(node) = &extras.node_bwlimit { " (all uploads of each node: " (node) ")" }
+                    span class="muted" { " set with " code { "csal bwlimit" } }
+                }
                 dt { "Canary" } dd id="canary" {
-                    @if canary {
+                    @if extras.canary {
                         "on: each health check writes, reads back and deletes a small object "
                         (post_button(&format!("{base}/canary/off"), csrf, "Turn off", "small secondary"))
                     } @else {

@@ -401,6 +401,10 @@ async fn seed_style_names_and_the_default_policy_work_through_the_api_and_the_fo
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("gcs:corp-backups"));
     assert!(page.body.contains(r#"id="health-details""#) && page.body.contains("free_bytes"), "{}", page.body);
+    // The upload limit a module has is shown on its page.
+    f.catalog.set_bandwidth("gcs:corp-backups", Some("08:00,1MiB/s 19:00,off")).await.unwrap();
+    let page = send(&app, get("/modules/gcs%3Acorp-backups", Some(&cookie))).await;
+    assert!(page.body.contains("08:00,1MiB/s 19:00,off"), "{}", page.body);
     for bad in ["..", ".hidden", "a/b", "a b"] {
         let r = send(&app, call("POST", "/api/modules", Some(json!({"name": bad, "provider_type": "memory"})))).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {}", r.body);
