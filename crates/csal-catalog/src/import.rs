@@ -224,6 +224,9 @@ impl Catalog {
                 Err((outcome, why)) => report.rows.push(row(outcome, why)),
             }
         }
+        // Cameras that have a policy here (read once, then kept up to date).
+        let mut existing: std::collections::HashSet<String> =
+            self.list_policies().await?.into_iter().map(|(camera, _)| camera).collect();
         for (camera, targets) in policies {
             let row = |outcome, detail: String| ImportRow { kind: "policy", name: camera.clone(), outcome, detail };
             let targets = match targets {
@@ -233,7 +236,7 @@ impl Catalog {
                     continue;
                 }
             };
-            if self.list_policies().await?.iter().any(|(c, _)| *c == camera) {
+            if existing.contains(&camera) {
                 report.rows.push(row("skipped", "this camera already has a policy here".into()));
                 continue;
             }
@@ -252,7 +255,10 @@ impl Catalog {
                 continue;
             }
             match self.set_policy(&camera, CameraPolicy::new(targets.clone())).await {
-                Ok(()) => report.rows.push(row("imported", targets.join(" -> "))),
+                Ok(()) => {
+                    existing.insert(camera.clone());
+                    report.rows.push(row("imported", targets.join(" -> ")));
+                }
                 Err(e) => report.rows.push(row("failed", e.message().to_owned())),
             }
         }
