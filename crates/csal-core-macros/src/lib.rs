@@ -427,8 +427,9 @@ fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
 
     let name_str = name.to_string();
     Ok(quote! {
-        #[derive(::serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
+        // serde through csal-core, so a provider crate needs no serde dependency of its own.
+        #[derive(::csal_core::__private::serde::Deserialize)]
+        #[serde(crate = "::csal_core::__private::serde", deny_unknown_fields)]
         #input
 
         impl #name {

@@ -35,6 +35,12 @@ pub use csal_core_macros::config;
 #[doc(hidden)]
 pub use inventory;
 
+/// What `#[csal_core::config]` expands to refers to; not an API.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
+}
+
 pub use error::{ErrorClass, ErrorKind, Operation, Result, StorageError};
 pub use ids::{check_id_prefix, check_object_id, object_id_from_hint, sanitize_hint};
 pub use layers::{LayerConfig, LayeredModule, RetryPolicy, TimeoutPolicy};
