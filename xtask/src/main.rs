@@ -205,6 +205,8 @@ fn test(no_lint: bool) -> Result<()> {
     ensure_nextest()?;
     // Build the tests before starting servers, so servers are not up for the whole build.
     run("build tests", cargo().args(["nextest", "run", "--workspace", "--locked", "--no-run"]))?;
+    // nextest does not run doctests: the crate docs' examples and the README's (tests/link-check).
+    run("doctests", cargo().args(["test", "--doc", "--workspace", "--locked"]))?;
     eprintln!("xtask: checking the generated provider lists (cargo xtask docs --check)");
     providers::docs(true)?;
     let env = emulators::Env::new(&workspace_root())?;
