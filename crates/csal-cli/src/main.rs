@@ -158,6 +158,13 @@ pub enum Command {
     /// Retention (deleting recordings as camera policies say).
     #[command(subcommand)]
     Retention(RetentionCmd),
+    /// Print a shell completion script: `csal completions bash > /etc/bash_completion.d/csal`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `csal man > /usr/local/share/man/man1/csal.1`.
+    Man,
     /// A time-limited URL to read an object, where the provider can presign.
     Url {
         name: String,
@@ -414,7 +421,26 @@ fn init_tracing(command: &Command, format: &str) {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = parse_args(std::env::args_os().collect());
+    match &cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "csal",
+                &mut std::io::stdout(),
+            );
+            std::process::exit(exit::OK)
+        }
+        Command::Man => {
+            let page = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
+            if let Err(e) = page.render(&mut std::io::stdout()) {
+                report(cli.json, CliError::other(format!("writing the manual page: {e}")));
+            }
+            std::process::exit(exit::OK)
+        }
+        _ => {}
+    }
     init_tracing(&cli.command, &cli.log_format);
     let json = cli.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -427,6 +453,22 @@ fn main() {
     match result {
         Ok(()) => std::process::exit(exit::OK),
         Err(e) => report(json, e),
+    }
+}
+
+/// The command line, or exit: help and version print as usual; a usage
+/// error is JSON on stderr under `--json` (so scripts parse every failure
+/// the same way), clap's text otherwise; both exit with the usage code.
+fn parse_args(args: Vec<std::ffi::OsString>) -> Cli {
+    match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() && args.iter().any(|a| a == "--json") => {
+            // clap's first line names the problem; the rest is usage help for people.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid command line");
+            report(true, CliError::usage(first.trim_start_matches("error: ")))
+        }
+        Err(e) => e.exit(),
     }
 }
 

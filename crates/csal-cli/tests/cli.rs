@@ -502,3 +502,37 @@ fn a_postgresql_catalog_needs_an_explicit_key_and_its_password_is_never_printed(
         assert!(stderr.contains("recorder:********@127.0.0.1:1"), "{stderr}");
     }
 }
+
+/// Packagers install these: a completion script per shell that knows the
+/// subcommands, and a roff manual page; neither touches the catalog.
+#[test]
+fn completions_and_man_page_print_without_a_catalog() {
+    let env = Env::new();
+    let (bash, _) = env.run(&["completions", "bash"], OK);
+    assert!(bash.contains("_csal()") && bash.contains("retention"), "{bash}");
+    let (zsh, _) = env.run(&["completions", "zsh"], OK);
+    assert!(zsh.starts_with("#compdef csal"), "{zsh}");
+    let (man, _) = env.run(&["man"], OK);
+    assert!(man.contains(".TH csal") && man.contains("completions"), "{man}");
+    let (_, err) = env.run(&["completions", "tcsh"], USAGE);
+    assert!(err.contains("tcsh"), "{err}");
+    assert!(!env.path("csal.db").exists(), "no catalog is created for these");
+}
+
+/// Under `--json` a usage error is one JSON object on stderr, like every
+/// other failure; help still prints as text.
+#[test]
+fn usage_errors_are_json_under_json() {
+    let env = Env::new();
+    let (_, err) = env.run(&["--json", "put"], USAGE);
+    let v: Value = serde_json::from_str(err.trim()).unwrap_or_else(|e| panic!("not JSON: {err:?}: {e}"));
+    assert_eq!(v["error"]["exit_code"], USAGE);
+    assert_eq!(v["error"]["kind"], "invalid_input");
+    assert!(v["error"]["message"].as_str().unwrap().contains("required"), "{v}");
+    let (_, err) = env.run(&["--json", "no-such-command"], USAGE);
+    assert!(serde_json::from_str::<Value>(err.trim()).is_ok(), "{err}");
+    let (_, err) = env.run(&["put"], USAGE);
+    assert!(err.contains("Usage"), "{err}");
+    let (out, _) = env.run(&["--json", "--help"], OK);
+    assert!(out.contains("Usage"), "{out}");
+}

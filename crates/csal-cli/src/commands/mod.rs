@@ -23,6 +23,7 @@ pub async fn run(cli: Cli) -> CliResult {
     let cat = open_catalog(&catalog, key.key).await?;
     match command {
         Command::Providers => unreachable!("handled above"),
+        Command::Completions { .. } | Command::Man => unreachable!("handled in main"),
         Command::Serve(args) => serve::serve(&cat, args, key.file.as_deref(), json).await,
         Command::Module(cmd) => module::run(&cat, cmd, json).await,
         Command::Admin(cmd) => admin::run(&cat, cmd, json).await,
