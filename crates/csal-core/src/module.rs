@@ -50,6 +50,12 @@ impl Checksum {
     pub fn crc32c(value: u32) -> Self {
         Checksum { algorithm: "crc32c".into(), value: format!("{value:08x}") }
     }
+
+    /// The value as a number, when this is a well-formed CRC32C.
+    pub fn crc32c_value(&self) -> Option<u32> {
+        let hex = self.value.len() == 8 && self.value.bytes().all(|b| b.is_ascii_hexdigit());
+        (self.algorithm.eq_ignore_ascii_case("crc32c") && hex).then(|| u32::from_str_radix(&self.value, 16).ok())?
+    }
 }
 
 /// What a successful write returns.
@@ -272,6 +278,12 @@ pub struct Capabilities {
     /// Objects carry a modification time.
     pub modified_time: bool,
     pub max_object_size: Option<u64>,
+    /// The provider keeps the CRC32C of what CSAL wrote (object metadata, an
+    /// xattr) and hands it back on full reads, which the core then verifies
+    /// (see the provider's page for which objects). Without it a read is
+    /// verified only against a checksum the caller passes
+    /// ([`crate::StorageRouter::read_verified`]).
+    pub verified_reads: bool,
 }
 
 impl Capabilities {
@@ -288,6 +300,7 @@ impl Capabilities {
         user_metadata: false,
         modified_time: true,
         max_object_size: None,
+        verified_reads: false,
     };
     /// An object store: parts, conditional create, content type and user metadata too.
     pub const OBJECT_STORE: Capabilities = Capabilities {

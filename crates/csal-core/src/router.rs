@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use crate::error::{ErrorKind, Result, StorageError};
 use crate::layers::{LayerConfig, LayeredModule, MetricsSnapshot};
 use crate::module::{
-    Capabilities, HealthReport, ListPage, ListRequest, ObjectMeta, StorageModule, WriteMeta, WriteReceipt,
+    Capabilities, Checksum, HealthReport, ListPage, ListRequest, ObjectMeta, StorageModule, WriteMeta, WriteReceipt,
 };
 use crate::range::ByteRange;
 use crate::registry::{ConfigSink, ConfigUpdates, InstanceContext, find_provider};
@@ -341,6 +341,10 @@ impl StorageRouter {
     }
     pub async fn read(&self, key: &str, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
         self.module(key)?.read(object_id, range).await
+    }
+    /// A full read checked against `expected` (see [`LayeredModule::read_verified`]).
+    pub async fn read_verified(&self, key: &str, object_id: &str, expected: &Checksum) -> Result<ByteStream> {
+        self.module(key)?.read_verified(object_id, expected).await
     }
     pub async fn delete(&self, key: &str, object_id: &str) -> Result<()> {
         self.module(key)?.delete(object_id).await

@@ -16,7 +16,7 @@ use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 
 use csal_core::{
-    ByteStream, ErrorKind, Result, StorageError, WriteMeta, WriteReceipt, is_stale_temp, object_id_from_hint,
+    ByteStream, Checksum, ErrorKind, Result, StorageError, WriteMeta, WriteReceipt, is_stale_temp, object_id_from_hint,
 };
 
 use crate::config::Modes;
@@ -49,13 +49,17 @@ pub(crate) async fn write(
     // Exactly the configured mode, whatever the process umask.
     file.set_permissions(std::fs::Permissions::from_mode(modes.file)).await?;
 
-    let mut size = 0u64;
+    let (mut size, mut crc) = (0u64, 0u32);
     while let Some(chunk) = body.next().await {
         let chunk = chunk?;
         file.write_all(&chunk).await?;
         size += chunk.len() as u64;
+        crc = crc32c::crc32c_append(crc, &chunk);
     }
     file.flush().await?;
+    if !crate::checksum::store(&file, crc)? {
+        tracing::debug!(root = %root.display(), "filesystem has no user xattrs; CRC32C not kept with the object");
+    }
     if fsync {
         file.sync_all().await?;
     }
@@ -63,7 +67,7 @@ pub(crate) async fn write(
 
     let object_id = link_into_place(root, &tmp_path, &meta.key_hint, fsync, modes).await?;
     drop(guard); // removes the temp name; the data lives on under object_id
-    Ok(WriteReceipt { object_id, size, checksum: None, etag: None, instance: None })
+    Ok(WriteReceipt { object_id, size, checksum: Some(Checksum::crc32c(crc)), etag: None, instance: None })
 }
 
 /// Attempts at linking: a fresh id when the name is taken, the folder again
