@@ -63,6 +63,8 @@ impl StorageModule for S3Module {
             content_type: true,
             user_metadata: true,
             modified_time: true,
+            // Objects stored in one PUT (up to `part_size_mb`); see CRC32C_METADATA.
+            verified_reads: true,
             // 10,000 parts of the configured size (and S3's 5 TiB cap).
             max_object_size: Some((self.config.part_size() as u64 * crate::config::MAX_PARTS).min(5 << 40)),
         }

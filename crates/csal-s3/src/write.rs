@@ -26,13 +26,19 @@ use aws_sdk_s3::types::{
 use base64::Engine;
 use bytes::Bytes;
 use csal_core::{
-    ByteStream, ErrorKind, Result, RetryPolicy, StorageError, WriteMeta, WriteReceipt, object_id_from_hint,
+    ByteStream, Checksum, ErrorKind, Result, RetryPolicy, StorageError, WriteMeta, WriteReceipt, object_id_from_hint,
 };
 use futures::StreamExt;
 
 use crate::client::S3Client;
 use crate::config::{ChecksumAlgorithm, ConditionalCreate, MAX_PARTS, S3Config};
 use crate::error::map_sdk_error;
+
+/// User metadata key under which a single-PUT object keeps its CRC32C (hex),
+/// so a full read can be verified on any S3-compatible server (not all keep
+/// `x-amz-checksum-*`, and none lets us set metadata after a multipart
+/// upload: those objects are verified only against a caller's checksum).
+pub(crate) const CRC32C_METADATA: &str = "csal-crc32c";
 
 /// Attempts per part or single PUT (its bytes are in memory, so it can be sent again).
 const SEND_ATTEMPTS: u32 = 3;
@@ -132,7 +138,8 @@ impl Uploader {
     ) -> Result<Option<String>> {
         let what = format!("write '{object_id}'");
         let sum = PartChecksum::of(self.checksum, &data);
-        let (data, sum, what) = (&data, &sum, what.as_str());
+        let full_crc = Checksum::crc32c(crc32c::crc32c(&data)).value;
+        let (data, sum, what, full_crc) = (&data, &sum, what.as_str(), &full_crc);
         resend_in_place(what, attempts, move |attempt| async move {
             loop {
                 let if_none_match = self.if_none_match();
@@ -152,6 +159,7 @@ impl Uploader {
                 for (k, v) in &meta.metadata {
                     req = req.metadata(k, v);
                 }
+                req = req.metadata(CRC32C_METADATA, full_crc.as_str());
                 req = match &sum {
                     PartChecksum::Crc32c(v) => req.checksum_crc32_c(v),
                     PartChecksum::Md5(v) => req.content_md5(v),
