@@ -41,6 +41,7 @@ tests!(
     roundtrip_large_object_of_unknown_size,
     receipt_reports_size_and_checksum,
     full_reads_are_verified,
+    copy_makes_a_new_object,
     range_first_byte,
     range_middle,
     range_last_byte,
@@ -197,6 +198,27 @@ async fn full_reads_are_verified(ctx: &Ctx) -> T {
         );
     }
     Ok(())
+}
+
+/// `copy` (server-side or streamed, as the capability says) gives a new
+/// object with its own id and the same bytes, leaves the source alone, and
+/// a missing source is `NotFound`.
+async fn copy_makes_a_new_object(ctx: &Ctx) -> T {
+    let data = pattern(150_001, 13);
+    let source = put(ctx, "copy-source.bin", &data).await?;
+    let copy = m(ctx).copy(&source.object_id, hint(ctx, "copy-source.bin")).await?;
+    check!(copy.object_id != source.object_id, "the copy got the source's id {}", copy.object_id);
+    check!(copy.size == data.len() as u64, "copy receipt size {} != {}", copy.size, data.len());
+    check!(copy.instance.as_deref() == Some("conformance"), "copy receipt does not name the instance");
+    if let Some(sum) = copy.checksum.as_ref().filter(|c| c.algorithm == "crc32c") {
+        check!(*sum == Checksum::crc32c(crc32c::crc32c(&data)), "copy receipt checksum {sum:?} is not the data's");
+    }
+    let back = get(ctx, &copy.object_id, None).await?;
+    check!(back == data, "the copy reads back {} bytes that differ", back.len());
+    let original = get(ctx, &source.object_id, None).await?;
+    check!(original == data, "the source changed after the copy");
+    let missing = format!("{}/no-such-object.bin", ctx.run_dir);
+    expect_kind(m(ctx).copy(&missing, hint(ctx, "never.bin")).await, &[ErrorKind::NotFound], "copy of a missing object")
 }
 
 /// A 100 KiB object shared by the range tests.

@@ -284,6 +284,9 @@ pub struct Capabilities {
     /// verified only against a checksum the caller passes
     /// ([`crate::StorageRouter::read_verified`]).
     pub verified_reads: bool,
+    /// `copy` runs on the server (or filesystem) without the bytes passing
+    /// through CSAL; otherwise it is streamed through (bounded memory).
+    pub server_side_copy: bool,
 }
 
 impl Capabilities {
@@ -301,6 +304,7 @@ impl Capabilities {
         modified_time: true,
         max_object_size: None,
         verified_reads: false,
+        server_side_copy: false,
     };
     /// An object store: parts, conditional create, content type and user metadata too.
     pub const OBJECT_STORE: Capabilities = Capabilities {
@@ -358,6 +362,17 @@ pub trait StorageModule: Send + Sync + 'static {
 
     /// Structured health with latency. Never errors: problems are a status.
     async fn health_check(&self) -> HealthReport;
+
+    /// Copy an object to a new object of this instance, named from
+    /// `meta.key_hint` like a write (a fresh id: never the source, never an
+    /// existing object). Providers that can copy on the server override it
+    /// and set [`Capabilities::server_side_copy`]; the default streams the
+    /// bytes through CSAL (a full, verified read into a write), memory
+    /// bounded as for any write.
+    async fn copy(&self, object_id: &str, meta: WriteMeta) -> Result<WriteReceipt> {
+        let body = self.read(object_id, None).await?;
+        self.write(body, meta).await
+    }
 
     /// A time-limited URL to read the object without credentials.
     async fn presign_read(&self, object_id: &str, expires_in: Duration) -> Result<String> {

@@ -102,7 +102,7 @@ impl LocalFsModule {
 #[async_trait]
 impl StorageModule for LocalFsModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { conditional_create: true, verified_reads: true, ..Capabilities::default() }
+        Capabilities { conditional_create: true, verified_reads: true, server_side_copy: true, ..Capabilities::default() }
     }
 
     async fn validate(&self) -> Result<()> {
@@ -123,6 +123,11 @@ impl StorageModule for LocalFsModule {
         let file = tokio::fs::File::open(&path).await?;
         let stored = if range.is_none() { crate::checksum::load(&file) } else { None };
         Ok(ByteStream::from_file_range(file, span.start, span.end - span.start).await?.with_stored_checksum(stored))
+    }
+
+    async fn copy(&self, object_id: &str, meta: WriteMeta) -> Result<WriteReceipt> {
+        let (path, _) = self.file_meta(object_id).await?;
+        crate::write::copy(&self.root, self.config.fsync, self.modes, &path, &meta).await
     }
 
     async fn delete(&self, object_id: &str) -> Result<()> {

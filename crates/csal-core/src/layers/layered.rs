@@ -427,6 +427,30 @@ impl StorageModule for LayeredModule {
         report
     }
 
+    /// Server-side when the provider can (one call, the write's completion
+    /// deadline: the server moves the bytes; never retried, since a lost
+    /// answer would leave a second copy); otherwise streamed through these
+    /// layers: a verified full read into a write (upload limits, CRC32C).
+    async fn copy(&self, object_id: &str, meta: WriteMeta) -> Result<WriteReceipt> {
+        if !self.inner.capabilities().server_side_copy {
+            let body = self.read(object_id, None).await?;
+            return self.write(body, meta).await;
+        }
+        let op = Operation::Copy;
+        let started = Instant::now();
+        let result = async {
+            check_object_id(object_id)?;
+            check_write_meta(&meta)?;
+            let call = || self.inner.copy(object_id, meta.clone());
+            let mut receipt = self.retrying(op, started, self.config.timeouts.completion, call).await?;
+            receipt.instance = Some(self.name.clone());
+            Ok(receipt)
+        }
+        .instrument(self.span(op))
+        .await;
+        self.finish(op, started, result)
+    }
+
     async fn presign_read(&self, object_id: &str, expires_in: Duration) -> Result<String> {
         self.call(Operation::Presign, || async move {
             check_object_id(object_id)?;
