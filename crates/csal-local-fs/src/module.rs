@@ -102,7 +102,12 @@ impl LocalFsModule {
 #[async_trait]
 impl StorageModule for LocalFsModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { conditional_create: true, verified_reads: true, server_side_copy: true, ..Capabilities::default() }
+        Capabilities {
+            conditional_create: true,
+            verified_reads: true,
+            server_side_copy: true,
+            ..Capabilities::default()
+        }
     }
 
     async fn validate(&self) -> Result<()> {

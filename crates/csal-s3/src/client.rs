@@ -21,8 +21,8 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use csal_core::{ByteRange, ByteStream, ExposeSecret, ObjectMeta, Result, StorageError};
 
 use crate::config::S3Config;
-use crate::write::CRC32C_METADATA;
 use crate::error::{body_error, map_sdk_error};
+use crate::write::CRC32C_METADATA;
 
 /// The SDK client plus what every call needs to know.
 pub(crate) struct S3Client {

@@ -233,6 +233,10 @@ async fn flipped_byte_on_the_server_is_an_integrity_error_against_the_kept_check
     assert!(!s.home.is_empty(), "CSAL_TEST_SFTP_HOME is needed to corrupt a stored file");
     let base = format!("csal-rot-{}", ulid::Ulid::new().to_string().to_lowercase());
     let r = router(password_config(&s, &base));
-    csal_testkit::file_protocols::flipped_byte_is_an_integrity_error(&r, "t", &std::path::Path::new(&s.home).join(&base))
-        .await;
+    csal_testkit::file_protocols::flipped_byte_is_an_integrity_error(
+        &r,
+        "t",
+        &std::path::Path::new(&s.home).join(&base),
+    )
+    .await;
 }

@@ -105,13 +105,7 @@ impl Gateway {
         if whole { stream.verify(&indexed_checksum(record), &format!("segment '{}'", record.name)) } else { Ok(stream) }
     }
 
-    fn body(
-        &self,
-        record: SegmentRecord,
-        span: Range<u64>,
-        source: String,
-        stream: ByteStream,
-    ) -> SegmentBody {
+    fn body(&self, record: SegmentRecord, span: Range<u64>, source: String, stream: ByteStream) -> SegmentBody {
         let stream = stream.expect_len(span.end - span.start);
         SegmentBody { record, span, source, stream }
     }
@@ -187,4 +181,3 @@ fn vod_entry(s: &SegmentRecord, longest_ms: i64) -> VodEntry {
     let duration_ms = s.duration_ms.unwrap_or(longest_ms).max(0);
     VodEntry { name: s.name.clone(), start_ms: s.start_ms, duration_ms }
 }
-

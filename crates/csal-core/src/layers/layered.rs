@@ -226,8 +226,9 @@ impl LayeredModule {
                     )));
                 }
             }
-            let mut body =
-                self.retrying(op, started, self.config.timeouts.first_byte, || self.inner.read(object_id, range)).await?;
+            let mut body = self
+                .retrying(op, started, self.config.timeouts.first_byte, || self.inner.read(object_id, range))
+                .await?;
             if range.is_none() {
                 let what = format!("object '{object_id}'");
                 let stored = body.stored_checksum().filter(|c| c.crc32c_value().is_some()).cloned();
