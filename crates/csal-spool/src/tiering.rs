@@ -43,15 +43,13 @@ pub(crate) async fn tier_camera(
                 let stored_on = |t: &str| copies.iter().find(|c| c.target == t && c.state == CopyState::Stored);
                 let Some(source) = stored_on(&rule.from) else { continue };
                 let Some(object_id) = source.object_id.clone() else { continue };
-                report.plan_move(seg, rule);
-                if report.dry_run {
-                    report.moved += 1;
-                    report.bytes_moved += seg.size;
-                    continue;
-                }
-                let moved = stored_on(&rule.to).is_some()
+                let moved = report.dry_run
+                    || stored_on(&rule.to).is_some()
                     || move_copy(catalog, seg, rule, &object_id, &source.key_hint, report).await?;
                 if moved {
+                    report.plan_move(seg, rule);
+                    report.moved += 1;
+                    report.bytes_moved += seg.size;
                     leaving.push((seg.clone(), rule.from.clone(), Some(object_id)));
                 }
             }
@@ -82,8 +80,6 @@ async fn move_copy(
     let failure = match copied {
         Ok(receipt) if receipt.checksum.as_ref() == Some(&indexed) => {
             catalog.copy_stored(&seg.id, &rule.to, &receipt.object_id).await?;
-            report.moved += 1;
-            report.bytes_moved += seg.size;
             return Ok(true);
         }
         Ok(receipt) => {

@@ -53,10 +53,12 @@ async fn site() -> Site {
     for t in ["nas", "cloud"] {
         std::fs::create_dir_all(site.root(t)).unwrap();
         let config = serde_json::json!({"root": site.root(t), "min_free_mb": 1});
-        let module = NewModule { name: t.into(), label: None, provider_type: "local_fs".into(), is_enabled: true, config };
+        let module =
+            NewModule { name: t.into(), label: None, provider_type: "local_fs".into(), is_enabled: true, config };
         site.catalog.create_module(module).await.unwrap();
     }
-    let pool = csal_sql::DbLocation::parse(&url, None, true).unwrap().connect(1, Duration::from_secs(10)).await.unwrap();
+    let pool =
+        csal_sql::DbLocation::parse(&url, None, true).unwrap().connect(1, Duration::from_secs(10)).await.unwrap();
     for k in 0..SEGMENTS {
         let (start, data, object) = (T0 + k * DAY, bytes_of(k), object_of(k));
         let path = site.root("nas").join(&object);
