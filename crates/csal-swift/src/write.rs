@@ -92,8 +92,10 @@ pub(crate) async fn write(client: &Arc<SwiftClient>, body: ByteStream, meta: Wri
 }
 
 /// Server-side copy of an object up to one segment: a `PUT` of the new
-/// object with `X-Copy-From` (and `If-None-Match: *`, the write's content
-/// type and metadata, `X-Fresh-Metadata` so the source's do not merge in).
+/// object with `X-Copy-From` (the write's content type and metadata,
+/// `X-Fresh-Metadata` so the source's do not merge in). No `If-None-Match`:
+/// Swift's copy middleware applies it to the source (answering 304); the
+/// new id is fresh (a ULID), so nothing can be there to replace.
 /// A larger source is a Static Large Object, whose server-side copy would
 /// concatenate it into one object beyond Swift's size limit: it is streamed
 /// through CSAL into a new SLO instead (`None`: the caller streams).
@@ -112,7 +114,6 @@ pub(crate) async fn copy(client: &Arc<SwiftClient>, object_id: &str, meta: &Writ
             let mut req = client
                 .http
                 .request(Method::PUT, SwiftClient::object_url(s, container, &id))
-                .header("If-None-Match", "*")
                 .header("X-Copy-From", &from)
                 .header("X-Fresh-Metadata", "true")
                 .header(CONTENT_LENGTH, 0);
