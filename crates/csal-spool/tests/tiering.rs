@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use csal_catalog::{CameraPolicy, Catalog, CopyState, MasterKey, NewHold, NewModule};
-use csal_core::{Checksum, StorageModule};
+use csal_core::Checksum;
 use csal_spool::retention::sweep;
 
 csal_core::link_providers!(csal_local_fs);
