@@ -228,20 +228,8 @@ fn parse_policy(row: &sqlx::any::AnyRow, backend: Backend) -> Result<(String, Ca
     let copies: i64 = row.try_get("copies").map_err(err)?;
     let retention_days: Option<i64> = row.try_get("retention_days").map_err(err)?;
     let max_bytes: Option<i64> = row.try_get("max_bytes").map_err(err)?;
-    let keep_text: Option<String> = row.try_get("keep_days").map_err(err)?;
-    let keep_days = match keep_text.filter(|t| !t.is_empty()) {
-        Some(t) => serde_json::from_str(&t).map_err(|_| {
-            StorageError::invalid_config(format!("stored keep_days of camera '{camera}' is not a JSON object"))
-        })?,
-        None => Default::default(),
-    };
-    let tier_text: Option<String> = row.try_get("tier_rules").map_err(err)?;
-    let tiers = match tier_text.filter(|t| !t.is_empty()) {
-        Some(t) => serde_json::from_str(&t).map_err(|_| {
-            StorageError::invalid_config(format!("stored tier rules of camera '{camera}' are not a JSON list"))
-        })?,
-        None => Vec::new(),
-    };
+    let keep_days = json_column(row, "keep_days", &camera, backend)?;
+    let tiers = json_column(row, "tier_rules", &camera, backend)?;
     let targets = parse_targets(&camera, &text)?;
     let policy = CameraPolicy {
         targets,
@@ -252,6 +240,22 @@ fn parse_policy(row: &sqlx::any::AnyRow, backend: Backend) -> Result<(String, Ca
         tiers,
     };
     Ok((camera, policy))
+}
+
+/// A nullable JSON column of a policy row (NULL or empty: the default value).
+fn json_column<T: serde::de::DeserializeOwned + Default>(
+    row: &sqlx::any::AnyRow,
+    column: &str,
+    camera: &str,
+    backend: Backend,
+) -> Result<T> {
+    let text: Option<String> = row.try_get(column).map_err(|e| map_sqlx(e, backend, "read camera storage policy"))?;
+    match text.filter(|t| !t.is_empty()) {
+        Some(t) => serde_json::from_str(&t).map_err(|_| {
+            StorageError::invalid_config(format!("stored {column} of camera '{camera}' is not valid JSON of its kind"))
+        }),
+        None => Ok(T::default()),
+    }
 }
 
 /// The camera id of the default policy: it applies to every camera that

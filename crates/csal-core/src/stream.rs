@@ -179,14 +179,15 @@ impl ByteStream {
                 expected.algorithm
             ))
         })?;
-        let checked = CrcChecked { inner: self.inner, crc: 0, want, what: what.to_owned(), finished: false };
+        let check = CrcCheck { crc: 0, want, what: what.to_owned() };
+        let checked = Checked { inner: self.inner, check, finished: false };
         Ok(ByteStream { inner: checked.boxed(), ..self })
     }
 
     /// Fail with `Integrity` if the stream ends before (or runs past) `len`
     /// bytes: a truncated body must never look like success.
     pub fn expect_len(self, len: u64) -> Self {
-        let checked = LengthChecked { inner: self.inner, expected: len, seen: 0, finished: false };
+        let checked = Checked { inner: self.inner, check: LengthCheck { expected: len, seen: 0 }, finished: false };
         ByteStream { inner: checked.boxed(), size: Some(len), ..self }
     }
 
@@ -305,15 +306,21 @@ impl ByteStream {
     }
 }
 
-/// Stream adapter behind [`ByteStream::expect_len`].
-struct LengthChecked {
+/// What [`Checked`] checks: each chunk as it passes, then the end.
+trait StreamCheck: Send + 'static {
+    fn chunk(&mut self, chunk: &Bytes) -> Result<()>;
+    fn end(&mut self) -> Result<()>;
+}
+
+/// A stream that fails (once, then ends) as soon as its check does: the
+/// adapter behind [`ByteStream::expect_len`] and [`ByteStream::verify`].
+struct Checked<C> {
     inner: BoxStream<'static, Result<Bytes>>,
-    expected: u64,
-    seen: u64,
+    check: C,
     finished: bool,
 }
 
-impl Stream for LengthChecked {
+impl<C: StreamCheck + Unpin> Stream for Checked<C> {
     type Item = Result<Bytes>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if self.finished {
@@ -323,76 +330,68 @@ impl Stream for LengthChecked {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(item) => item,
         };
-        let (expected, seen) = (self.expected, self.seen);
-        match item {
-            Some(Ok(chunk)) => {
-                self.seen += chunk.len() as u64;
-                if self.seen > expected {
-                    self.finished = true;
-                    return Poll::Ready(Some(Err(StorageError::integrity(format!(
-                        "body is longer than the expected {expected} bytes"
-                    )))));
-                }
-                Poll::Ready(Some(Ok(chunk)))
+        let checked = match item {
+            Some(Ok(chunk)) => self.check.chunk(&chunk).map(|()| Some(chunk)),
+            Some(Err(e)) => Err(e),
+            None => self.check.end().map(|()| None),
+        };
+        match checked {
+            Ok(Some(chunk)) => Poll::Ready(Some(Ok(chunk))),
+            Ok(None) => {
+                self.finished = true;
+                Poll::Ready(None)
             }
-            Some(Err(e)) => {
+            Err(e) => {
                 self.finished = true;
                 Poll::Ready(Some(Err(e)))
-            }
-            None => {
-                self.finished = true;
-                if seen == expected {
-                    Poll::Ready(None)
-                } else {
-                    Poll::Ready(Some(Err(StorageError::integrity(format!(
-                        "body ended after {seen} of {expected} bytes"
-                    )))))
-                }
             }
         }
     }
 }
 
-/// Stream adapter behind [`ByteStream::verify`].
-struct CrcChecked {
-    inner: BoxStream<'static, Result<Bytes>>,
+/// Exactly `expected` bytes.
+struct LengthCheck {
+    expected: u64,
+    seen: u64,
+}
+
+impl StreamCheck for LengthCheck {
+    fn chunk(&mut self, chunk: &Bytes) -> Result<()> {
+        self.seen += chunk.len() as u64;
+        if self.seen > self.expected {
+            return Err(StorageError::integrity(format!("body is longer than the expected {} bytes", self.expected)));
+        }
+        Ok(())
+    }
+    fn end(&mut self) -> Result<()> {
+        if self.seen == self.expected {
+            Ok(())
+        } else {
+            Err(StorageError::integrity(format!("body ended after {} of {} bytes", self.seen, self.expected)))
+        }
+    }
+}
+
+/// Bytes whose CRC32C is `want`.
+struct CrcCheck {
     crc: u32,
     want: u32,
     what: String,
-    finished: bool,
 }
 
-impl Stream for CrcChecked {
-    type Item = Result<Bytes>;
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.finished {
-            return Poll::Ready(None);
+impl StreamCheck for CrcCheck {
+    fn chunk(&mut self, chunk: &Bytes) -> Result<()> {
+        self.crc = crc32c::crc32c_append(self.crc, chunk);
+        Ok(())
+    }
+    fn end(&mut self) -> Result<()> {
+        if self.crc == self.want {
+            return Ok(());
         }
-        let item = match self.inner.as_mut().poll_next(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(item) => item,
-        };
-        match item {
-            Some(Ok(chunk)) => {
-                self.crc = crc32c::crc32c_append(self.crc, &chunk);
-                Poll::Ready(Some(Ok(chunk)))
-            }
-            Some(Err(e)) => {
-                self.finished = true;
-                Poll::Ready(Some(Err(e)))
-            }
-            None => {
-                self.finished = true;
-                if self.crc == self.want {
-                    Poll::Ready(None)
-                } else {
-                    Poll::Ready(Some(Err(StorageError::integrity(format!(
-                        "{} read back with CRC32C {:08x}, but {:08x} was stored",
-                        self.what, self.crc, self.want
-                    )))))
-                }
-            }
-        }
+        Err(StorageError::integrity(format!(
+            "{} read back with CRC32C {:08x}, but {:08x} was stored",
+            self.what, self.crc, self.want
+        )))
     }
 }
 
