@@ -225,6 +225,8 @@ struct PolicyBody {
     max_bytes: Option<u64>,
     #[serde(default)]
     keep_days: std::collections::BTreeMap<String, u32>,
+    #[serde(default)]
+    tiers: Vec<csal_catalog::TierRule>,
 }
 
 async fn put_policy(
@@ -239,6 +241,7 @@ async fn put_policy(
         retention_days: body.retention_days,
         max_bytes: body.max_bytes,
         keep_days: body.keep_days,
+        tiers: body.tiers,
     };
     state.catalog.set_policy(&camera, policy.clone()).await?;
     Ok(Json(policy_json(&camera, &policy)))

@@ -709,6 +709,7 @@ struct PolicyForm {
     retention_days: String,
     max_gib: String,
     keep_days: String,
+    tiers: String,
 }
 
 impl PolicyForm {
@@ -720,6 +721,7 @@ impl PolicyForm {
             retention_days: p.retention_days.map(|d| d.to_string()).unwrap_or_default(),
             max_gib: p.max_bytes.map(|b| format!("{}", b as f64 / (1u64 << 30) as f64)).unwrap_or_default(),
             keep_days: p.keep_days.iter().map(|(t, d)| format!("{t}={d}")).collect::<Vec<_>>().join(", "),
+            tiers: p.tiers.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
         }
     }
 
@@ -732,6 +734,7 @@ impl PolicyForm {
             retention_days: f("retention_days"),
             max_gib: f("max_gib"),
             keep_days: f("keep_days"),
+            tiers: f("tiers"),
         }
     }
 
@@ -760,12 +763,20 @@ impl PolicyForm {
                 _ => return Err(format!("max GiB must be a positive number, not '{t}'")),
             },
         };
+        let tiers = self
+            .tiers
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(|r| csal_catalog::TierRule::parse(r).map_err(|e| format!("tiering: {}", e.message())))
+            .collect::<Result<_, _>>()?;
         Ok(csal_catalog::CameraPolicy {
             targets: parse_targets(&self.targets, known)?,
             copies: number("copies", &self.copies)?.unwrap_or(1),
             retention_days: number("retention days", &self.retention_days)?,
             max_bytes,
             keep_days,
+            tiers,
         })
     }
 }
@@ -852,6 +863,11 @@ async fn policies_page(
                 label for="keep_days" { "Per target: days" }
                 input type="text" id="keep_days" name="keep_days" value=(form.keep_days) placeholder="nas=7, s3=90";
                 p class="help" { "A target's copy goes after that many days, unless it is the segment's last copy." }
+            }
+            div class="field" {
+                label for="tiers" { "Tiering: FROM>TO@DAYS" }
+                input type="text" id="tiers" name="tiers" value=(form.tiers) placeholder="nas>cloud@30";
+                p class="help" { "After that many days a segment's copy on FROM is copied to TO, verified, and deleted from FROM." }
             }
             button type="submit" id="save-policy" { "Save policy" }
         }

@@ -44,7 +44,7 @@ use tokio::sync::watch;
 pub use bandwidth::NODE_LIMIT;
 pub use crypto::{MASTER_KEY_ENV, MasterKey};
 pub use migrate::SCHEMA_VERSION;
-pub use policy::{AppliedPolicy, CameraPolicy, DEFAULT_POLICY};
+pub use policy::{AppliedPolicy, CameraPolicy, DEFAULT_POLICY, TierRule};
 pub use records::{CameraWrite, ModuleRecord, ModuleUpdate, NewModule, check_module_name};
 pub use retention::{LegalHold, NewHold};
 pub use segments::{

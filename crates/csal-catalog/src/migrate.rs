@@ -20,12 +20,14 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (2, "recording", include_str!("../migrations/sqlite/0002_recording.sql")),
     (3, "sessions", include_str!("../migrations/sqlite/0003_sessions.sql")),
     (4, "retention", include_str!("../migrations/sqlite/0004_retention.sql")),
+    (5, "tiering", include_str!("../migrations/sqlite/0005_tiering.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "catalog", include_str!("../migrations/postgres/0001_catalog.sql")),
     (2, "recording", include_str!("../migrations/postgres/0002_recording.sql")),
     (3, "sessions", include_str!("../migrations/postgres/0003_sessions.sql")),
     (4, "retention", include_str!("../migrations/postgres/0004_retention.sql")),
+    (5, "tiering", include_str!("../migrations/postgres/0005_tiering.sql")),
 ];
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {
@@ -41,7 +43,7 @@ pub(crate) fn migrator(backend: Backend) -> Migrator {
 }
 
 /// Latest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<()> {
     migrator(backend).run(pool).await.map_err(|e| match e {

@@ -30,10 +30,45 @@ pub struct CameraPolicy {
     /// segment ended (e.g. 7 days on the NVR's disk, 90 in the cloud).
     #[serde(default)]
     pub keep_days: std::collections::BTreeMap<String, u32>,
+    /// Tiering: move copies from one target to another after some days
+    /// (run by the retention sweep).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<TierRule>,
 }
 
 fn one() -> u32 {
     1
+}
+
+/// "After `after_days` days, move the segment's copy on `from` to `to`":
+/// copy, verify against the indexed CRC32C, index the new copy, then delete
+/// the old one. Written `from>to@days` (module names have no `>` or `@`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TierRule {
+    pub from: String,
+    pub to: String,
+    pub after_days: u32,
+}
+
+impl TierRule {
+    pub fn new(from: &str, to: &str, after_days: u32) -> Self {
+        TierRule { from: from.to_owned(), to: to.to_owned(), after_days }
+    }
+
+    /// Parse `from>to@days` (the CLI's `--tier` and the admin form's field).
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = || StorageError::invalid_input(format!("tier rule '{text}' must look like 'nas>cloud@30'"));
+        let (targets, days) = text.trim().rsplit_once('@').ok_or_else(bad)?;
+        let (from, to) = targets.split_once('>').ok_or_else(bad)?;
+        let after_days = days.trim().parse().map_err(|_| bad())?;
+        Ok(TierRule::new(from.trim(), to.trim(), after_days))
+    }
+}
+
+impl std::fmt::Display for TierRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}>{}@{}", self.from, self.to, self.after_days)
+    }
 }
 
 impl CameraPolicy {
@@ -48,6 +83,9 @@ impl CameraPolicy {
         }
         for (t, d) in &self.keep_days {
             parts.push(format!("{t}: {d} days"));
+        }
+        for rule in &self.tiers {
+            parts.push(format!("{} to {} after {} days", rule.from, rule.to, rule.after_days));
         }
         if parts.is_empty() { "forever".into() } else { parts.join(", ") }
     }
@@ -75,6 +113,12 @@ impl CameraPolicy {
         self
     }
 
+    /// Move `from`'s copies to `to` after `days` days (see [`TierRule`]).
+    pub fn with_tier(mut self, from: &str, to: &str, days: u32) -> Self {
+        self.tiers.push(TierRule::new(from, to, days));
+        self
+    }
+
     /// Whether any rule ever deletes this camera's segments.
     pub fn has_retention(&self) -> bool {
         self.retention_days.is_some() || self.max_bytes.is_some() || !self.keep_days.is_empty()
@@ -89,7 +133,7 @@ impl From<Vec<String>> for CameraPolicy {
 
 pub(crate) async fn set_policy(catalog: &Catalog, camera_id: &str, policy: CameraPolicy) -> Result<()> {
     check_key("camera id", camera_id)?;
-    let CameraPolicy { targets, copies, retention_days, max_bytes, keep_days } = policy;
+    let CameraPolicy { targets, copies, retention_days, max_bytes, keep_days, tiers } = policy;
     if targets.is_empty() {
         return Err(StorageError::invalid_input(format!(
             "the storage policy of camera '{camera_id}' needs at least one target (use delete_policy to remove it)"
@@ -102,8 +146,16 @@ pub(crate) async fn set_policy(catalog: &Catalog, camera_id: &str, policy: Camer
     }
     let backend = catalog.backend();
     let err = |e| map_sqlx(e, backend, "save camera storage policy");
+    for rule in &tiers {
+        if !targets.contains(&rule.from) || rule.from == rule.to || rule.after_days == 0 {
+            return Err(StorageError::invalid_input(format!(
+                "tier rule '{rule}' of camera '{camera_id}' must move from one of its targets to another \
+                 storage module after at least 1 day"
+            )));
+        }
+    }
     let mut tx = catalog.begin_write().await?;
-    for t in &targets {
+    for t in targets.iter().chain(tiers.iter().map(|r| &r.to)) {
         let found = sqlx::query("SELECT id FROM storage_modules WHERE name = $1")
             .bind(t)
             .fetch_optional(&mut *tx)
@@ -137,13 +189,14 @@ pub(crate) async fn set_policy(catalog: &Catalog, camera_id: &str, policy: Camer
     };
     let json = serde_json::to_string(&targets).unwrap_or_else(|_| "[]".to_owned());
     let keep_json = (!keep_days.is_empty()).then(|| serde_json::to_string(&keep_days).unwrap_or_default());
+    let tier_json = (!tiers.is_empty()).then(|| serde_json::to_string(&tiers).unwrap_or_default());
     sqlx::query(
         "INSERT INTO camera_storage_policies \
-         (camera_id, storage_targets, copies, retention_days, max_bytes, keep_days, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         (camera_id, storage_targets, copies, retention_days, max_bytes, keep_days, tier_rules, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          ON CONFLICT (camera_id) DO UPDATE SET storage_targets = excluded.storage_targets, \
          copies = excluded.copies, retention_days = excluded.retention_days, max_bytes = excluded.max_bytes, \
-         keep_days = excluded.keep_days, updated_at = excluded.updated_at",
+         keep_days = excluded.keep_days, tier_rules = excluded.tier_rules, updated_at = excluded.updated_at",
     )
     .bind(camera_id)
     .bind(json)
@@ -151,6 +204,7 @@ pub(crate) async fn set_policy(catalog: &Catalog, camera_id: &str, policy: Camer
     .bind(retention_days.map(i64::from))
     .bind(max_bytes)
     .bind(keep_json)
+    .bind(tier_json)
     .bind(now_ms())
     .execute(&mut *tx)
     .await
@@ -165,7 +219,7 @@ fn parse_targets(camera_id: &str, text: &str) -> Result<Vec<String>> {
     })
 }
 
-const POLICY_COLS: &str = "camera_id, storage_targets, copies, retention_days, max_bytes, keep_days";
+const POLICY_COLS: &str = "camera_id, storage_targets, copies, retention_days, max_bytes, keep_days, tier_rules";
 
 fn parse_policy(row: &sqlx::any::AnyRow, backend: Backend) -> Result<(String, CameraPolicy)> {
     let err = |e| map_sqlx(e, backend, "read camera storage policy");
@@ -174,13 +228,8 @@ fn parse_policy(row: &sqlx::any::AnyRow, backend: Backend) -> Result<(String, Ca
     let copies: i64 = row.try_get("copies").map_err(err)?;
     let retention_days: Option<i64> = row.try_get("retention_days").map_err(err)?;
     let max_bytes: Option<i64> = row.try_get("max_bytes").map_err(err)?;
-    let keep_text: Option<String> = row.try_get("keep_days").map_err(err)?;
-    let keep_days = match keep_text.filter(|t| !t.is_empty()) {
-        Some(t) => serde_json::from_str(&t).map_err(|_| {
-            StorageError::invalid_config(format!("stored keep_days of camera '{camera}' is not a JSON object"))
-        })?,
-        None => Default::default(),
-    };
+    let keep_days = json_column(row, "keep_days", &camera, backend)?;
+    let tiers = json_column(row, "tier_rules", &camera, backend)?;
     let targets = parse_targets(&camera, &text)?;
     let policy = CameraPolicy {
         targets,
@@ -188,8 +237,25 @@ fn parse_policy(row: &sqlx::any::AnyRow, backend: Backend) -> Result<(String, Ca
         retention_days: retention_days.and_then(|d| u32::try_from(d).ok()),
         max_bytes: max_bytes.and_then(|b| u64::try_from(b).ok()),
         keep_days,
+        tiers,
     };
     Ok((camera, policy))
+}
+
+/// A nullable JSON column of a policy row (NULL or empty: the default value).
+fn json_column<T: serde::de::DeserializeOwned + Default>(
+    row: &sqlx::any::AnyRow,
+    column: &str,
+    camera: &str,
+    backend: Backend,
+) -> Result<T> {
+    let text: Option<String> = row.try_get(column).map_err(|e| map_sqlx(e, backend, "read camera storage policy"))?;
+    match text.filter(|t| !t.is_empty()) {
+        Some(t) => serde_json::from_str(&t).map_err(|_| {
+            StorageError::invalid_config(format!("stored {column} of camera '{camera}' is not valid JSON of its kind"))
+        }),
+        None => Ok(T::default()),
+    }
 }
 
 /// The camera id of the default policy: it applies to every camera that
@@ -276,7 +342,7 @@ pub(crate) async fn cameras_using(conn: &mut AnyConnection, backend: Backend, ta
     Ok(all_policies(conn, backend)
         .await?
         .into_iter()
-        .filter(|(_, policy)| policy.targets.iter().any(|t| t == target))
+        .filter(|(_, policy)| policy.targets.iter().chain(policy.tiers.iter().map(|r| &r.to)).any(|t| t == target))
         .map(|(camera, _)| camera)
         .collect())
 }

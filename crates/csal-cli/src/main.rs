@@ -360,6 +360,9 @@ pub enum PolicyCmd {
         /// One target's copies go after N days: TARGET=DAYS (repeat).
         #[arg(long = "keep-days", value_parser = parse_keep_days)]
         keep_days: Vec<(String, u32)>,
+        /// Move copies to another target after N days: FROM>TO@DAYS (repeat).
+        #[arg(long = "tier", value_parser = parse_tier)]
+        tiers: Vec<csal_catalog::TierRule>,
     },
     /// Remove a camera's own policy (it falls back to the default, if set).
     Rm { camera: String },
@@ -372,11 +375,17 @@ fn parse_keep_days(text: &str) -> Result<(String, u32), String> {
     Ok((target.to_owned(), days))
 }
 
+/// `nas>cloud@30`: a tier rule.
+fn parse_tier(text: &str) -> Result<csal_catalog::TierRule, String> {
+    csal_catalog::TierRule::parse(text).map_err(|e| e.message().to_owned())
+}
+
 #[derive(Subcommand)]
 pub enum RetentionCmd {
-    /// Sweep now: delete what the camera policies say has expired.
+    /// Sweep now: delete what the camera policies say has expired, and
+    /// move what their tier rules say is due.
     Run {
-        /// Only print what would be deleted.
+        /// Only print what would be deleted or moved.
         #[arg(long)]
         dry_run: bool,
     },

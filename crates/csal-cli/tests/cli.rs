@@ -162,6 +162,20 @@ fn seed_style_names_and_policies_with_a_default() {
     assert_one_line_error(&err, "nope");
     env.run(&["policy", "set", "cam2", "--target", "mycloud:archive", "--copies", "2"], USAGE);
     env.run(&["policy", "set", "cam2", "--target", "mycloud:archive", "--keep-days", "seven"], USAGE);
+    // Tiering: FROM>TO@DAYS, to an existing module; shown; bad rules refused.
+    env.run(&["module", "add", "cold", "--provider", "local_fs", "--config", &cfg], OK);
+    env.run(&["policy", "set", "cam3", "--target", "mycloud:archive", "--tier", "mycloud:archive>cold@30"], OK);
+    let tier = &env.json(&["policy", "show", "cam3"])["policy"]["tiers"][0];
+    assert_eq!(
+        (tier["from"].as_str(), tier["to"].as_str(), tier["after_days"].as_u64()),
+        (Some("mycloud:archive"), Some("cold"), Some(30))
+    );
+    let (out, _) = env.run(&["retention", "run", "--dry-run"], OK);
+    assert!(!out.contains("would move"), "nothing recorded, nothing to move: {out}");
+    env.run(&["policy", "set", "cam3", "--target", "mycloud:archive", "--tier", "mycloud:archive>cold"], USAGE);
+    let (_, err) =
+        env.run(&["policy", "set", "cam3", "--target", "mycloud:archive", "--tier", "cold>mycloud:archive@3"], USAGE);
+    assert_one_line_error(&err, "tier rule");
 }
 
 #[test]

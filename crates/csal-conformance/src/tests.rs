@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use csal_core::{
-    ByteRange, ByteStream, ErrorKind, HealthStatus, InstanceDefinition, ListRequest, Result, StorageError,
+    ByteRange, ByteStream, Checksum, ErrorKind, HealthStatus, InstanceDefinition, ListRequest, Result, StorageError,
     StorageModule, StorageRouter, WriteMeta, WriteReceipt, find_provider,
 };
 use futures::StreamExt;
@@ -40,6 +40,8 @@ tests!(
     roundtrip_one_mib_in_uneven_chunks,
     roundtrip_large_object_of_unknown_size,
     receipt_reports_size_and_checksum,
+    full_reads_are_verified,
+    copy_makes_a_new_object,
     range_first_byte,
     range_middle,
     range_last_byte,
@@ -173,6 +175,50 @@ async fn receipt_reports_size_and_checksum(ctx: &Ctx) -> T {
     }
     check!(receipt.instance.as_deref() == Some("conformance"), "receipt does not name the instance");
     Ok(())
+}
+
+/// A full read checked against the caller's checksum passes when it
+/// matches and ends with `Integrity` when not; a provider that says it
+/// keeps checksums (`verified_reads`) hands back the written CRC32C.
+async fn full_reads_are_verified(ctx: &Ctx) -> T {
+    let data = pattern(200_003, 11);
+    let receipt = put(ctx, "verified.bin", &data).await?;
+    let written = Checksum::crc32c(crc32c::crc32c(&data));
+    let back = ctx.module.read_verified(&receipt.object_id, &written).await?.collect_limited(1 << 20).await?;
+    check!(back == data, "verified read returned {} bytes that differ from the written", back.len());
+    let wrong = Checksum::crc32c(crc32c::crc32c(&data) ^ 0x10);
+    let body = ctx.module.read_verified(&receipt.object_id, &wrong).await?;
+    expect_kind(body.collect_limited(1 << 20).await, &[ErrorKind::Integrity], "read against a wrong checksum")?;
+    if m(ctx).capabilities().verified_reads {
+        let raw = ctx.module.inner().read(&receipt.object_id, None).await?;
+        check!(
+            raw.stored_checksum() == Some(&written),
+            "provider claims verified_reads but a full read carries {:?}, not {written:?}",
+            raw.stored_checksum()
+        );
+    }
+    Ok(())
+}
+
+/// `copy` (server-side or streamed, as the capability says) gives a new
+/// object with its own id and the same bytes, leaves the source alone, and
+/// a missing source is `NotFound`.
+async fn copy_makes_a_new_object(ctx: &Ctx) -> T {
+    let data = pattern(150_001, 13);
+    let source = put(ctx, "copy-source.bin", &data).await?;
+    let copy = m(ctx).copy(&source.object_id, hint(ctx, "copy-source.bin")).await?;
+    check!(copy.object_id != source.object_id, "the copy got the source's id {}", copy.object_id);
+    check!(copy.size == data.len() as u64, "copy receipt size {} != {}", copy.size, data.len());
+    check!(copy.instance.as_deref() == Some("conformance"), "copy receipt does not name the instance");
+    if let Some(sum) = copy.checksum.as_ref().filter(|c| c.algorithm == "crc32c") {
+        check!(*sum == Checksum::crc32c(crc32c::crc32c(&data)), "copy receipt checksum {sum:?} is not the data's");
+    }
+    let back = get(ctx, &copy.object_id, None).await?;
+    check!(back == data, "the copy reads back {} bytes that differ", back.len());
+    let original = get(ctx, &source.object_id, None).await?;
+    check!(original == data, "the source changed after the copy");
+    let missing = format!("{}/no-such-object.bin", ctx.run_dir);
+    expect_kind(m(ctx).copy(&missing, hint(ctx, "never.bin")).await, &[ErrorKind::NotFound], "copy of a missing object")
 }
 
 /// A 100 KiB object shared by the range tests.

@@ -119,11 +119,12 @@ pub enum Operation {
     HealthCheck,
     Presign,
     Shutdown,
+    Copy,
 }
 
 impl Operation {
     /// All operations, in a stable order (for metrics tables).
-    pub const ALL: [Operation; 11] = [
+    pub const ALL: [Operation; 12] = [
         Operation::Construct,
         Operation::Validate,
         Operation::RefreshCredentials,
@@ -135,6 +136,7 @@ impl Operation {
         Operation::HealthCheck,
         Operation::Presign,
         Operation::Shutdown,
+        Operation::Copy,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -151,14 +153,16 @@ impl Operation {
             HealthCheck => "health_check",
             Presign => "presign",
             Shutdown => "shutdown",
+            Copy => "copy",
         }
     }
 
     /// Whether repeating the operation can never do harm, so the retry layer
     /// may repeat it. Writes are retried only when their body can be replayed
-    /// (see `ByteStream::try_clone`), and always get a fresh object id.
+    /// (see `ByteStream::try_clone`), and always get a fresh object id. A
+    /// copy is not repeated: a lost answer would leave a second copy.
     pub fn is_idempotent(self) -> bool {
-        !matches!(self, Operation::Write | Operation::Shutdown | Operation::Construct)
+        !matches!(self, Operation::Write | Operation::Shutdown | Operation::Construct | Operation::Copy)
     }
 }
 

@@ -50,6 +50,12 @@ impl Checksum {
     pub fn crc32c(value: u32) -> Self {
         Checksum { algorithm: "crc32c".into(), value: format!("{value:08x}") }
     }
+
+    /// The value as a number, when this is a well-formed CRC32C.
+    pub fn crc32c_value(&self) -> Option<u32> {
+        let hex = self.value.len() == 8 && self.value.bytes().all(|b| b.is_ascii_hexdigit());
+        (self.algorithm.eq_ignore_ascii_case("crc32c") && hex).then(|| u32::from_str_radix(&self.value, 16).ok())?
+    }
 }
 
 /// What a successful write returns.
@@ -272,6 +278,15 @@ pub struct Capabilities {
     /// Objects carry a modification time.
     pub modified_time: bool,
     pub max_object_size: Option<u64>,
+    /// The provider keeps the CRC32C of what CSAL wrote (object metadata, an
+    /// xattr) and hands it back on full reads, which the core then verifies
+    /// (see the provider's page for which objects). Without it a read is
+    /// verified only against a checksum the caller passes
+    /// ([`crate::StorageRouter::read_verified`]).
+    pub verified_reads: bool,
+    /// `copy` runs on the server (or filesystem) without the bytes passing
+    /// through CSAL; otherwise it is streamed through (bounded memory).
+    pub server_side_copy: bool,
 }
 
 impl Capabilities {
@@ -288,6 +303,8 @@ impl Capabilities {
         user_metadata: false,
         modified_time: true,
         max_object_size: None,
+        verified_reads: false,
+        server_side_copy: false,
     };
     /// An object store: parts, conditional create, content type and user metadata too.
     pub const OBJECT_STORE: Capabilities = Capabilities {
@@ -345,6 +362,17 @@ pub trait StorageModule: Send + Sync + 'static {
 
     /// Structured health with latency. Never errors: problems are a status.
     async fn health_check(&self) -> HealthReport;
+
+    /// Copy an object to a new object of this instance, named from
+    /// `meta.key_hint` like a write (a fresh id: never the source, never an
+    /// existing object). Providers that can copy on the server override it
+    /// and set [`Capabilities::server_side_copy`]; the default streams the
+    /// bytes through CSAL (a full, verified read into a write), memory
+    /// bounded as for any write.
+    async fn copy(&self, object_id: &str, meta: WriteMeta) -> Result<WriteReceipt> {
+        let body = self.read(object_id, None).await?;
+        self.write(body, meta).await
+    }
 
     /// A time-limited URL to read the object without credentials.
     async fn presign_read(&self, object_id: &str, expires_in: Duration) -> Result<String> {

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use crate::error::{ErrorKind, Result, StorageError};
 use crate::layers::{LayerConfig, LayeredModule, MetricsSnapshot};
 use crate::module::{
-    Capabilities, HealthReport, ListPage, ListRequest, ObjectMeta, StorageModule, WriteMeta, WriteReceipt,
+    Capabilities, Checksum, HealthReport, ListPage, ListRequest, ObjectMeta, StorageModule, WriteMeta, WriteReceipt,
 };
 use crate::range::ByteRange;
 use crate::registry::{ConfigSink, ConfigUpdates, InstanceContext, find_provider};
@@ -341,6 +341,34 @@ impl StorageRouter {
     }
     pub async fn read(&self, key: &str, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
         self.module(key)?.read(object_id, range).await
+    }
+    /// A full read checked against `expected` (see [`LayeredModule::read_verified`]).
+    pub async fn read_verified(&self, key: &str, object_id: &str, expected: &Checksum) -> Result<ByteStream> {
+        self.module(key)?.read_verified(object_id, expected).await
+    }
+    /// Copy an object to a new object (a fresh id; nothing is overwritten):
+    /// on the same instance its own `copy` (server-side where the provider
+    /// can), across instances a full read of the source, verified against
+    /// `expected` when given and the checksum the source kept, streamed
+    /// into a write on the destination (bounded memory). The receipt names
+    /// the destination instance and carries the CRC32C of the bytes written.
+    pub async fn copy(
+        &self,
+        from: &str,
+        object_id: &str,
+        to: &str,
+        meta: WriteMeta,
+        expected: Option<&Checksum>,
+    ) -> Result<WriteReceipt> {
+        let (source, destination) = (self.handle(from)?, self.handle(to)?);
+        if source.definition.id == destination.definition.id && expected.is_none() {
+            return source.module()?.copy(object_id, meta).await;
+        }
+        let body = match expected {
+            Some(want) => source.module()?.read_verified(object_id, want).await?,
+            None => source.module()?.read(object_id, None).await?,
+        };
+        destination.module()?.write(body, meta).await
     }
     pub async fn delete(&self, key: &str, object_id: &str) -> Result<()> {
         self.module(key)?.delete(object_id).await

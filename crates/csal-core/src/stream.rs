@@ -18,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::io::{ReaderStream, StreamReader};
 
 use crate::error::{Result, StorageError};
+use crate::module::Checksum;
 
 /// Chunk size used when reading files and readers (256 KiB: large enough for
 /// throughput, small enough to keep memory flat).
@@ -30,6 +31,9 @@ pub struct ByteStream {
     inner: BoxStream<'static, Result<Bytes>>,
     size: Option<u64>,
     replay: Option<Replay>,
+    /// What the source says these bytes hash to (a CRC32C kept at write);
+    /// the core layer checks it on a full read ([`ByteStream::verify`]).
+    stored_checksum: Option<Checksum>,
 }
 
 impl ByteStream {
@@ -38,7 +42,7 @@ impl ByteStream {
     where
         S: Stream<Item = Result<Bytes>> + Send + 'static,
     {
-        ByteStream { inner: stream.boxed(), size, replay: None }
+        ByteStream { inner: stream.boxed(), size, replay: None, stored_checksum: None }
     }
 
     /// An empty body.
@@ -60,6 +64,7 @@ impl ByteStream {
             inner: stream,
             size: Some(len),
             replay: Some(Arc::new(move || ByteStream::from_bytes(replay_data.clone()))),
+            stored_checksum: None,
         }
     }
 
@@ -71,6 +76,7 @@ impl ByteStream {
             inner: futures::stream::iter(chunks.into_iter().map(Ok)).boxed(),
             size: Some(len),
             replay: Some(Arc::new(move || ByteStream::from_chunks(replay_chunks.clone()))),
+            stored_checksum: None,
         }
     }
 
@@ -107,6 +113,7 @@ impl ByteStream {
             inner: stream.boxed(),
             size: Some(size),
             replay: Some(Arc::new(move || ByteStream::from_file_with_size(path.clone(), size))),
+            stored_checksum: None,
         }
     }
 
@@ -147,11 +154,41 @@ impl ByteStream {
         self.replay.is_some()
     }
 
+    /// The checksum the source kept for these bytes (see [`Self::with_stored_checksum`]).
+    pub fn stored_checksum(&self) -> Option<&Checksum> {
+        self.stored_checksum.as_ref()
+    }
+
+    /// Say what the whole object hashed to when it was written: a provider
+    /// sets it on a full read when it keeps the CRC32C (object metadata, an
+    /// xattr), and the core layer verifies the bytes against it.
+    pub fn with_stored_checksum(mut self, checksum: Option<Checksum>) -> Self {
+        self.stored_checksum = checksum;
+        self
+    }
+
+    /// Pass the bytes through, ending with `Integrity` if their CRC32C is not
+    /// `expected`: a corrupted object is never delivered as good. The error
+    /// comes where the stream would end, so a reader has all bytes but no
+    /// success. `what` names the object in the error. Only CRC32C can be
+    /// checked; any other algorithm is `InvalidInput`.
+    pub fn verify(self, expected: &Checksum, what: &str) -> Result<Self> {
+        let want = expected.crc32c_value().ok_or_else(|| {
+            StorageError::invalid_input(format!(
+                "cannot verify a {} checksum of {what}: only crc32c (8 hex digits) is supported",
+                expected.algorithm
+            ))
+        })?;
+        let check = CrcCheck { crc: 0, want, what: what.to_owned() };
+        let checked = Checked { inner: self.inner, check, finished: false };
+        Ok(ByteStream { inner: checked.boxed(), ..self })
+    }
+
     /// Fail with `Integrity` if the stream ends before (or runs past) `len`
     /// bytes: a truncated body must never look like success.
     pub fn expect_len(self, len: u64) -> Self {
-        let checked = LengthChecked { inner: self.inner, expected: len, seen: 0, finished: false };
-        ByteStream { inner: checked.boxed(), size: Some(len), replay: self.replay }
+        let checked = Checked { inner: self.inner, check: LengthCheck { expected: len, seen: 0 }, finished: false };
+        ByteStream { inner: checked.boxed(), size: Some(len), ..self }
     }
 
     /// Bytes `skip..skip + take` of this stream, streamed: for servers that
@@ -188,7 +225,7 @@ impl ByteStream {
                 observe(chunk)
             }
         });
-        ByteStream { inner: inner.boxed(), size: self.size, replay: self.replay }
+        ByteStream { inner: inner.boxed(), ..self }
     }
 
     /// Map the stream (errors and chunks), keeping size and replay.
@@ -197,7 +234,7 @@ impl ByteStream {
         F: FnOnce(BoxStream<'static, Result<Bytes>>) -> S,
         S: Stream<Item = Result<Bytes>> + Send + 'static,
     {
-        ByteStream { inner: f(self.inner).boxed(), size: self.size, replay: self.replay }
+        ByteStream { inner: f(self.inner).boxed(), ..self }
     }
 
     /// Regroup the body into parts of exactly `part_size` bytes (the last one
@@ -269,15 +306,21 @@ impl ByteStream {
     }
 }
 
-/// Stream adapter behind [`ByteStream::expect_len`].
-struct LengthChecked {
+/// What [`Checked`] checks: each chunk as it passes, then the end.
+trait StreamCheck: Send + 'static {
+    fn chunk(&mut self, chunk: &Bytes) -> Result<()>;
+    fn end(&mut self) -> Result<()>;
+}
+
+/// A stream that fails (once, then ends) as soon as its check does: the
+/// adapter behind [`ByteStream::expect_len`] and [`ByteStream::verify`].
+struct Checked<C> {
     inner: BoxStream<'static, Result<Bytes>>,
-    expected: u64,
-    seen: u64,
+    check: C,
     finished: bool,
 }
 
-impl Stream for LengthChecked {
+impl<C: StreamCheck + Unpin> Stream for Checked<C> {
     type Item = Result<Bytes>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if self.finished {
@@ -287,33 +330,68 @@ impl Stream for LengthChecked {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(item) => item,
         };
-        let (expected, seen) = (self.expected, self.seen);
-        match item {
-            Some(Ok(chunk)) => {
-                self.seen += chunk.len() as u64;
-                if self.seen > expected {
-                    self.finished = true;
-                    return Poll::Ready(Some(Err(StorageError::integrity(format!(
-                        "body is longer than the expected {expected} bytes"
-                    )))));
-                }
-                Poll::Ready(Some(Ok(chunk)))
+        let checked = match item {
+            Some(Ok(chunk)) => self.check.chunk(&chunk).map(|()| Some(chunk)),
+            Some(Err(e)) => Err(e),
+            None => self.check.end().map(|()| None),
+        };
+        match checked {
+            Ok(Some(chunk)) => Poll::Ready(Some(Ok(chunk))),
+            Ok(None) => {
+                self.finished = true;
+                Poll::Ready(None)
             }
-            Some(Err(e)) => {
+            Err(e) => {
                 self.finished = true;
                 Poll::Ready(Some(Err(e)))
             }
-            None => {
-                self.finished = true;
-                if seen == expected {
-                    Poll::Ready(None)
-                } else {
-                    Poll::Ready(Some(Err(StorageError::integrity(format!(
-                        "body ended after {seen} of {expected} bytes"
-                    )))))
-                }
-            }
         }
+    }
+}
+
+/// Exactly `expected` bytes.
+struct LengthCheck {
+    expected: u64,
+    seen: u64,
+}
+
+impl StreamCheck for LengthCheck {
+    fn chunk(&mut self, chunk: &Bytes) -> Result<()> {
+        self.seen += chunk.len() as u64;
+        if self.seen > self.expected {
+            return Err(StorageError::integrity(format!("body is longer than the expected {} bytes", self.expected)));
+        }
+        Ok(())
+    }
+    fn end(&mut self) -> Result<()> {
+        if self.seen == self.expected {
+            Ok(())
+        } else {
+            Err(StorageError::integrity(format!("body ended after {} of {} bytes", self.seen, self.expected)))
+        }
+    }
+}
+
+/// Bytes whose CRC32C is `want`.
+struct CrcCheck {
+    crc: u32,
+    want: u32,
+    what: String,
+}
+
+impl StreamCheck for CrcCheck {
+    fn chunk(&mut self, chunk: &Bytes) -> Result<()> {
+        self.crc = crc32c::crc32c_append(self.crc, chunk);
+        Ok(())
+    }
+    fn end(&mut self) -> Result<()> {
+        if self.crc == self.want {
+            return Ok(());
+        }
+        Err(StorageError::integrity(format!(
+            "{} read back with CRC32C {:08x}, but {:08x} was stored",
+            self.what, self.crc, self.want
+        )))
     }
 }
 
@@ -332,6 +410,7 @@ impl fmt::Debug for ByteStream {
         f.debug_struct("ByteStream")
             .field("size", &self.size)
             .field("replayable", &self.replay.is_some())
+            .field("stored_checksum", &self.stored_checksum)
             .finish_non_exhaustive()
     }
 }
@@ -419,6 +498,20 @@ mod tests {
         let again = s.try_clone().unwrap();
         assert_eq!(s.collect_limited(1 << 20).await.unwrap().len(), 300_000);
         assert_eq!(again.collect_limited(1 << 20).await.unwrap().len(), 300_000);
+    }
+
+    #[tokio::test]
+    async fn verify_passes_matching_bytes_and_ends_a_mismatch_with_integrity() {
+        let body = || chunks(&[3, 10, 7]);
+        let data = body().collect_limited(100).await.unwrap();
+        let good = Checksum::crc32c(crc32c::crc32c(&data));
+        let back = body().verify(&good, "o").unwrap().collect_limited(100).await.unwrap();
+        assert_eq!(back, data);
+        let wrong = Checksum::crc32c(crc32c::crc32c(&data) ^ 1);
+        let e = body().verify(&wrong, "o").unwrap().collect_limited(100).await.unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Integrity);
+        let md5 = Checksum { algorithm: "md5".into(), value: "00".into() };
+        assert_eq!(body().verify(&md5, "o").unwrap_err().kind(), crate::ErrorKind::InvalidInput);
     }
 
     #[tokio::test]

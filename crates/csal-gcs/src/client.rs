@@ -54,6 +54,12 @@ impl GcsClient {
         self.url(&format!("/storage/v1/b/{}/o/{}", encode(&self.settings.bucket), encode(name)))
     }
 
+    /// `rewriteTo` from one object of the bucket to another (server-side copy).
+    pub(crate) fn rewrite_url(&self, from: &str, to: &str) -> Result<Url> {
+        let bucket = encode(&self.settings.bucket);
+        self.url(&format!("/storage/v1/b/{bucket}/o/{}/rewriteTo/b/{bucket}/o/{}", encode(from), encode(to)))
+    }
+
     pub(crate) fn upload_url(&self) -> Result<Url> {
         self.url(&format!("/upload/storage/v1/b/{}/o", encode(&self.settings.bucket)))
     }

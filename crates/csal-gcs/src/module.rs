@@ -62,6 +62,7 @@ impl StorageModule for GcsModule {
         Capabilities {
             presign: self.client.settings.signing_key.is_some(),
             max_object_size: Some(5 * 1024 * 1024 * 1024 * 1024),
+            server_side_copy: true,
             ..Capabilities::OBJECT_STORE
         }
     }
@@ -76,6 +77,10 @@ impl StorageModule for GcsModule {
 
     async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
         write::write(&self.client, body, meta).await
+    }
+
+    async fn copy(&self, object_id: &str, meta: WriteMeta) -> Result<WriteReceipt> {
+        crate::write::copy(&self.client, object_id, &meta).await
     }
 
     async fn read(&self, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {

@@ -102,6 +102,52 @@ async fn verify(client: &GcsClient, name: &str, written: Written, crc: u32) -> R
     })
 }
 
+/// What one `rewriteTo` call answers: done (with the new object), or a
+/// token to call again with (large objects, other storage classes).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RewriteAnswer {
+    done: bool,
+    rewrite_token: Option<String>,
+    resource: Option<ObjectResource>,
+}
+
+/// Server-side copy: `rewriteTo` with `ifGenerationMatch=0` (never replaces
+/// an object), called again with its `rewriteToken` until GCS says done.
+/// The new object gets the write's content type and metadata; its CRC32C
+/// is GCS's own (the same bytes).
+pub(crate) async fn copy(client: &GcsClient, object_id: &str, meta: &WriteMeta) -> Result<WriteReceipt> {
+    let name = object_id_from_hint(&meta.key_hint);
+    let what = format!("copy {object_id} to {name}");
+    let content_type = meta.content_type.clone().unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned());
+    let resource = serde_json::json!({ "contentType": content_type, "metadata": meta.metadata });
+    let mut token: Option<String> = None;
+    loop {
+        let mut url = client.rewrite_url(object_id, &name)?;
+        url.query_pairs_mut().append_pair("ifGenerationMatch", "0");
+        if let Some(t) = &token {
+            url.query_pairs_mut().append_pair("rewriteToken", t);
+        }
+        let answer: RewriteAnswer = client.send_json(client.http.post(url).json(&resource), &what).await?;
+        if answer.done {
+            let done = answer
+                .resource
+                .ok_or_else(|| StorageError::transient(format!("{what}: GCS said done but sent no object")))?;
+            return Ok(WriteReceipt {
+                object_id: name,
+                size: done.size,
+                checksum: done.crc32c_value().map(Checksum::crc32c),
+                etag: done.etag,
+                instance: None,
+            });
+        }
+        token =
+            Some(answer.rewrite_token.ok_or_else(|| {
+                StorageError::transient(format!("{what}: GCS is not done and sent no rewrite token"))
+            })?);
+    }
+}
+
 struct Written {
     resource: ObjectResource,
     /// Bytes we sent in total.

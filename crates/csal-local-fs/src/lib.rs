@@ -1,5 +1,6 @@
 //! CSAL `local_fs` provider: objects are files under a root directory.
 
+mod checksum;
 mod config;
 mod list;
 mod module;

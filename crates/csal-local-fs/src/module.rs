@@ -102,7 +102,12 @@ impl LocalFsModule {
 #[async_trait]
 impl StorageModule for LocalFsModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { conditional_create: true, ..Capabilities::default() }
+        Capabilities {
+            conditional_create: true,
+            verified_reads: true,
+            server_side_copy: true,
+            ..Capabilities::default()
+        }
     }
 
     async fn validate(&self) -> Result<()> {
@@ -121,7 +126,13 @@ impl StorageModule for LocalFsModule {
             None => 0..size,
         };
         let file = tokio::fs::File::open(&path).await?;
-        ByteStream::from_file_range(file, span.start, span.end - span.start).await
+        let stored = if range.is_none() { crate::checksum::load(&file) } else { None };
+        Ok(ByteStream::from_file_range(file, span.start, span.end - span.start).await?.with_stored_checksum(stored))
+    }
+
+    async fn copy(&self, object_id: &str, meta: WriteMeta) -> Result<WriteReceipt> {
+        let (path, _) = self.file_meta(object_id).await?;
+        crate::write::copy(&self.root, self.config.fsync, self.modes, &path, &meta).await
     }
 
     async fn delete(&self, object_id: &str) -> Result<()> {
@@ -147,8 +158,9 @@ impl StorageModule for LocalFsModule {
     }
 
     async fn stat(&self, object_id: &str) -> Result<ObjectMeta> {
-        let (_, meta) = self.file_meta(object_id).await?;
-        Ok(ObjectMeta { modified: meta.modified().ok(), ..ObjectMeta::new(object_id, meta.len()) })
+        let (path, meta) = self.file_meta(object_id).await?;
+        let checksum = tokio::fs::File::open(&path).await.ok().and_then(|f| crate::checksum::load(&f));
+        Ok(ObjectMeta { modified: meta.modified().ok(), checksum, ..ObjectMeta::new(object_id, meta.len()) })
     }
 
     async fn health_check(&self) -> HealthReport {

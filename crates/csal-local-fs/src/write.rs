@@ -16,7 +16,7 @@ use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 
 use csal_core::{
-    ByteStream, ErrorKind, Result, StorageError, WriteMeta, WriteReceipt, is_stale_temp, object_id_from_hint,
+    ByteStream, Checksum, ErrorKind, Result, StorageError, WriteMeta, WriteReceipt, is_stale_temp, object_id_from_hint,
 };
 
 use crate::config::Modes;
@@ -40,30 +40,81 @@ pub(crate) async fn write(
     mut body: ByteStream,
     meta: &WriteMeta,
 ) -> Result<WriteReceipt> {
-    let tmp_dir = root.join(TMP_DIR);
-    let (r, mode) = (root.to_path_buf(), modes.dir);
-    on_blocking_thread(move || create_folders(&r, TMP_DIR, mode)).await?;
-    let tmp_path = tmp_dir.join(format!("{}.part", ulid::Ulid::new()));
-    let mut file = tokio::fs::OpenOptions::new().write(true).create_new(true).mode(modes.file).open(&tmp_path).await?;
-    let guard = TempFile(Some(tmp_path.clone()));
-    // Exactly the configured mode, whatever the process umask.
-    file.set_permissions(std::fs::Permissions::from_mode(modes.file)).await?;
-
-    let mut size = 0u64;
+    let (mut file, tmp_path, guard) = create_temp(root, modes).await?;
+    let (mut size, mut crc) = (0u64, 0u32);
     while let Some(chunk) = body.next().await {
         let chunk = chunk?;
         file.write_all(&chunk).await?;
         size += chunk.len() as u64;
+        crc = crc32c::crc32c_append(crc, &chunk);
     }
     file.flush().await?;
+    if !crate::checksum::store(&file, crc)? {
+        tracing::debug!(root = %root.display(), "filesystem has no user xattrs; CRC32C not kept with the object");
+    }
     if fsync {
         file.sync_all().await?;
     }
     drop(file);
+    let object_id = publish(root, &tmp_path, guard, &meta.key_hint, fsync, modes).await?;
+    Ok(WriteReceipt { object_id, size, checksum: Some(Checksum::crc32c(crc)), etag: None, instance: None })
+}
 
-    let object_id = link_into_place(root, &tmp_path, &meta.key_hint, fsync, modes).await?;
+/// Copy the file at `source` to a new object without the bytes passing
+/// through CSAL: `std::io::copy` between two files is `copy_file_range`
+/// on Linux (a reflink on btrfs and XFS), then the same temp file, fsync and
+/// no-clobber link as a write. The kept CRC32C goes along.
+pub(crate) async fn copy(
+    root: &Path,
+    fsync: bool,
+    modes: Modes,
+    source: &Path,
+    meta: &WriteMeta,
+) -> Result<WriteReceipt> {
+    let source = tokio::fs::File::open(source).await?;
+    let (file, tmp_path, guard) = create_temp(root, modes).await?;
+    let (mut from, mut to) = (source.into_std().await, file.into_std().await);
+    let (size, kept) = on_blocking_thread(move || {
+        let size = std::io::copy(&mut from, &mut to)?;
+        let kept = crate::checksum::load(&from);
+        if let Some(crc) = kept.as_ref().and_then(Checksum::crc32c_value) {
+            crate::checksum::store(&to, crc)?;
+        }
+        if fsync {
+            to.sync_all()?;
+        }
+        Ok((size, kept))
+    })
+    .await?;
+    let object_id = publish(root, &tmp_path, guard, &meta.key_hint, fsync, modes).await?;
+    Ok(WriteReceipt { object_id, size, checksum: kept, etag: None, instance: None })
+}
+
+/// A new temp file (exactly the configured mode, whatever the umask) and
+/// the guard that removes it unless it is published.
+async fn create_temp(root: &Path, modes: Modes) -> Result<(tokio::fs::File, PathBuf, TempFile)> {
+    let tmp_dir = root.join(TMP_DIR);
+    let (r, mode) = (root.to_path_buf(), modes.dir);
+    on_blocking_thread(move || create_folders(&r, TMP_DIR, mode)).await?;
+    let tmp_path = tmp_dir.join(format!("{}.part", ulid::Ulid::new()));
+    let file = tokio::fs::OpenOptions::new().write(true).create_new(true).mode(modes.file).open(&tmp_path).await?;
+    let guard = TempFile(Some(tmp_path.clone()));
+    file.set_permissions(std::fs::Permissions::from_mode(modes.file)).await?;
+    Ok((file, tmp_path, guard))
+}
+
+/// Link a finished temp file into place under a fresh id, then drop its temp name.
+async fn publish(
+    root: &Path,
+    tmp_path: &Path,
+    guard: TempFile,
+    key_hint: &str,
+    fsync: bool,
+    modes: Modes,
+) -> Result<String> {
+    let object_id = link_into_place(root, tmp_path, key_hint, fsync, modes).await?;
     drop(guard); // removes the temp name; the data lives on under object_id
-    Ok(WriteReceipt { object_id, size, checksum: None, etag: None, instance: None })
+    Ok(object_id)
 }
 
 /// Attempts at linking: a fresh id when the name is taken, the folder again

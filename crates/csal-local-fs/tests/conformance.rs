@@ -2,7 +2,7 @@
 
 csal_core::link_providers!(csal_local_fs);
 
-use csal_core::{ByteStream, ErrorKind, HealthStatus, InstanceDefinition, StorageRouter, WriteMeta};
+use csal_core::{ByteStream, ErrorKind, HealthStatus, InstanceDefinition, StorageModule, StorageRouter, WriteMeta};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -276,4 +276,12 @@ async fn paging_through_settled_folders_sees_a_file_added_mid_listing() {
     }
     ids.sort();
     assert_eq!(got, ids);
+}
+
+#[tokio::test]
+async fn flipped_byte_on_disk_is_an_integrity_error() {
+    let root = tempfile::tempdir().unwrap();
+    let r = router(json!({ "root": root.path(), "min_free_mb": 0 }));
+    assert!(r.module("disk").unwrap().capabilities().verified_reads);
+    csal_testkit::file_protocols::flipped_byte_is_an_integrity_error(&r, "disk", root.path()).await;
 }

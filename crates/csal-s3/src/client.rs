@@ -22,6 +22,7 @@ use csal_core::{ByteRange, ByteStream, ExposeSecret, ObjectMeta, Result, Storage
 
 use crate::config::S3Config;
 use crate::error::{body_error, map_sdk_error};
+use crate::write::CRC32C_METADATA;
 
 /// The SDK client plus what every call needs to know.
 pub(crate) struct S3Client {
@@ -105,11 +106,12 @@ impl S3Client {
             .await
             .map_err(|e| map_sdk_error(e, &what))?;
         let len = out.content_length().and_then(|l| u64::try_from(l).ok());
+        let stored = range.is_none().then(|| kept_crc32c(out.metadata())).flatten();
         let mut body = out.body;
         let stream = futures::stream::poll_fn(move |cx| std::pin::Pin::new(&mut body).poll_next(cx));
         let what_body = what.clone();
         let stream = futures::StreamExt::map(stream, move |item| item.map_err(|e| body_error(e, &what_body)));
-        let body = ByteStream::new(stream, len);
+        let body = ByteStream::new(stream, len).with_stored_checksum(stored);
         Ok(match len {
             Some(len) => body.expect_len(len),
             // No Content-Length (chunked answer): nothing to check against;
@@ -132,9 +134,10 @@ impl S3Client {
         meta.modified = out.last_modified().and_then(to_system_time);
         meta.content_type = out.content_type().map(str::to_owned);
         meta.etag = out.e_tag().map(|e| e.trim_matches('"').to_owned());
+        meta.checksum = kept_crc32c(out.metadata());
         meta.metadata = out
             .metadata()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .map(|m| m.iter().filter(|(k, _)| *k != CRC32C_METADATA).map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_else(BTreeMap::new);
         if let Some(crc) = out.checksum_crc32_c().and_then(crc32c_from_base64) {
             // Only a full-object checksum (not a composite "...-N").
@@ -172,6 +175,14 @@ impl S3Client {
 
 pub(crate) fn to_system_time(t: &aws_smithy_types::DateTime) -> Option<SystemTime> {
     SystemTime::try_from(*t).ok()
+}
+
+/// The CRC32C a single-PUT object keeps in its user metadata (see
+/// [`CRC32C_METADATA`]); `None` for multipart objects and foreign ones.
+fn kept_crc32c(metadata: Option<&std::collections::HashMap<String, String>>) -> Option<csal_core::Checksum> {
+    let value = metadata?.get(CRC32C_METADATA)?;
+    let checksum = csal_core::Checksum { algorithm: "crc32c".into(), value: value.to_ascii_lowercase() };
+    checksum.crc32c_value().is_some().then_some(checksum)
 }
 
 fn crc32c_from_base64(value: &str) -> Option<u32> {

@@ -7,6 +7,7 @@
 
 mod client;
 mod config;
+mod copy;
 mod error;
 mod list;
 mod module;

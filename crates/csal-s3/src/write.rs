@@ -26,13 +26,19 @@ use aws_sdk_s3::types::{
 use base64::Engine;
 use bytes::Bytes;
 use csal_core::{
-    ByteStream, ErrorKind, Result, RetryPolicy, StorageError, WriteMeta, WriteReceipt, object_id_from_hint,
+    ByteStream, Checksum, ErrorKind, Result, RetryPolicy, StorageError, WriteMeta, WriteReceipt, object_id_from_hint,
 };
 use futures::StreamExt;
 
 use crate::client::S3Client;
 use crate::config::{ChecksumAlgorithm, ConditionalCreate, MAX_PARTS, S3Config};
 use crate::error::map_sdk_error;
+
+/// User metadata key under which a single-PUT object keeps its CRC32C (hex),
+/// so a full read can be verified on any S3-compatible server (not all keep
+/// `x-amz-checksum-*`, and none lets us set metadata after a multipart
+/// upload: those objects are verified only against a caller's checksum).
+pub(crate) const CRC32C_METADATA: &str = "csal-crc32c";
 
 /// Attempts per part or single PUT (its bytes are in memory, so it can be sent again).
 const SEND_ATTEMPTS: u32 = 3;
@@ -41,15 +47,15 @@ const MAX_RESEND_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// Upload settings taken from the config once.
 pub(crate) struct Uploader {
-    part_size: usize,
-    concurrency: usize,
+    pub(crate) part_size: usize,
+    pub(crate) concurrency: usize,
     checksum: ChecksumAlgorithm,
     conditional: ConditionalCreate,
     /// Cleared (mode `auto`) once the server said it does not implement If-None-Match.
     send_if_none_match: AtomicBool,
-    storage_class: Option<StorageClass>,
-    sse: Option<ServerSideEncryption>,
-    sse_kms_key_id: Option<String>,
+    pub(crate) storage_class: Option<StorageClass>,
+    pub(crate) sse: Option<ServerSideEncryption>,
+    pub(crate) sse_kms_key_id: Option<String>,
     /// Hash bodies into the signature (else `UNSIGNED-PAYLOAD`; see `S3Config::signs_payload`).
     sign_payload: bool,
 }
@@ -132,7 +138,8 @@ impl Uploader {
     ) -> Result<Option<String>> {
         let what = format!("write '{object_id}'");
         let sum = PartChecksum::of(self.checksum, &data);
-        let (data, sum, what) = (&data, &sum, what.as_str());
+        let full_crc = Checksum::crc32c(crc32c::crc32c(&data)).value;
+        let (data, sum, what, full_crc) = (&data, &sum, what.as_str(), &full_crc);
         resend_in_place(what, attempts, move |attempt| async move {
             loop {
                 let if_none_match = self.if_none_match();
@@ -152,6 +159,7 @@ impl Uploader {
                 for (k, v) in &meta.metadata {
                     req = req.metadata(k, v);
                 }
+                req = req.metadata(CRC32C_METADATA, full_crc.as_str());
                 req = match &sum {
                     PartChecksum::Crc32c(v) => req.checksum_crc32_c(v),
                     PartChecksum::Md5(v) => req.content_md5(v),
@@ -205,6 +213,31 @@ impl Uploader {
         meta: &WriteMeta,
     ) -> Result<(u64, Option<String>)> {
         let what = format!("write '{object_id}'");
+        let crc32c_parts = self.checksum == ChecksumAlgorithm::Crc32c;
+        let what = what.as_str();
+        self.multipart(client, key, what, meta, crc32c_parts, |upload_id| async move {
+            self.upload_parts(client, key, &upload_id, what, parts).await
+        })
+        .await
+    }
+
+    /// A multipart upload around `fill` (which puts the parts and returns
+    /// the bytes and parts it put): started with `meta`'s content type and
+    /// metadata, completed (no overwrite), aborted if anything fails or the
+    /// future is dropped.
+    pub(crate) async fn multipart<F, Fut>(
+        &self,
+        client: &S3Client,
+        key: &str,
+        what: &str,
+        meta: &WriteMeta,
+        crc32c_parts: bool,
+        fill: F,
+    ) -> Result<(u64, Option<String>)>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = Result<(u64, Vec<CompletedPart>)>>,
+    {
         let mut create = client
             .sdk
             .create_multipart_upload()
@@ -217,7 +250,7 @@ impl Uploader {
         for (k, v) in &meta.metadata {
             create = create.metadata(k, v);
         }
-        if self.checksum == ChecksumAlgorithm::Crc32c {
+        if crc32c_parts {
             create = create.checksum_algorithm(SdkChecksumAlgorithm::Crc32C);
         }
         let created = create.send().await.map_err(|e| map_sdk_error(e, &format!("{what} (start multipart)")))?;
@@ -232,7 +265,11 @@ impl Uploader {
             upload_id: upload_id.clone(),
             armed: true,
         };
-        let result = self.upload_parts_and_complete(client, key, &upload_id, &what, parts).await;
+        let result = async {
+            let (total, completed) = fill(upload_id.clone()).await?;
+            self.complete(client, key, &upload_id, what, completed).await.map(|etag| (total, etag))
+        }
+        .await;
         match result {
             Ok(done) => {
                 guard.disarm();
@@ -244,15 +281,14 @@ impl Uploader {
             }
         }
     }
-
-    async fn upload_parts_and_complete(
+    async fn upload_parts(
         &self,
         client: &S3Client,
         key: &str,
         upload_id: &str,
         what: &str,
         parts: impl futures::Stream<Item = Result<Bytes>> + Send,
-    ) -> Result<(u64, Option<String>)> {
+    ) -> Result<(u64, Vec<CompletedPart>)> {
         let mut numbered = Box::pin(
             parts
                 .enumerate()
@@ -280,6 +316,18 @@ impl Uploader {
             completed.push(part);
         }
         drop(numbered);
+        Ok((total, completed))
+    }
+
+    /// Complete a multipart upload (If-None-Match where the server has it).
+    async fn complete(
+        &self,
+        client: &S3Client,
+        key: &str,
+        upload_id: &str,
+        what: &str,
+        completed: Vec<CompletedPart>,
+    ) -> Result<Option<String>> {
         loop {
             let if_none_match = self.if_none_match();
             let sent = if_none_match.is_some();
@@ -294,7 +342,7 @@ impl Uploader {
                 .send()
                 .await;
             match result {
-                Ok(out) => return Ok((total, out.e_tag().map(|e| e.trim_matches('"').to_owned()))),
+                Ok(out) => return Ok(out.e_tag().map(|e| e.trim_matches('"').to_owned())),
                 Err(e) => {
                     let err = map_sdk_error(e, &format!("{what} (complete multipart)"));
                     if self.fallback_on(&err, sent) {

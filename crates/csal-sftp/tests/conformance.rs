@@ -226,3 +226,17 @@ async fn list_prefixes_cannot_leave_the_base_folder() {
     let (inner, outer) = (router(password_config(&s, &format!("{base}/inner"))), router(password_config(&s, &base)));
     csal_testkit::file_protocols::list_prefixes_cannot_leave_the_base(&inner, &outer, "t").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flipped_byte_on_the_server_is_an_integrity_error_against_the_kept_checksum() {
+    let Some(s) = server("sftp-bit-rot") else { return };
+    assert!(!s.home.is_empty(), "CSAL_TEST_SFTP_HOME is needed to corrupt a stored file");
+    let base = format!("csal-rot-{}", ulid::Ulid::new().to_string().to_lowercase());
+    let r = router(password_config(&s, &base));
+    csal_testkit::file_protocols::flipped_byte_is_an_integrity_error(
+        &r,
+        "t",
+        &std::path::Path::new(&s.home).join(&base),
+    )
+    .await;
+}

@@ -37,6 +37,7 @@ mod playback;
 pub mod retention;
 mod stats;
 mod store;
+mod tiering;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

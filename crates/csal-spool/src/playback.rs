@@ -5,7 +5,7 @@
 use std::ops::Range;
 
 use csal_catalog::{CopyState, SegmentQuery, SegmentRecord};
-use csal_core::{ByteRange, ByteStream, ErrorKind, HealthStatus, Result, StorageError, StorageModule};
+use csal_core::{ByteRange, ByteStream, Checksum, ErrorKind, HealthStatus, Result, StorageError, StorageModule};
 use futures::StreamExt;
 
 use crate::Gateway;
@@ -60,8 +60,8 @@ impl Gateway {
         let whole = span.start == 0 && span.end == record.size;
         let mut reasons = Vec::new();
         if record.spooled && record.node_id == self.node_id() {
-            match self.open_spooled(&record, &span).await {
-                Ok(stream) => return Ok(self.body(record, span, "spool".into(), stream, whole)),
+            match self.open_spooled(&record, &span, whole).await {
+                Ok(stream) => return Ok(self.body(record, span, "spool".into(), stream)),
                 Err(e) => reasons.push(format!("spool: {}", e.message())),
             }
         }
@@ -80,11 +80,12 @@ impl Gateway {
         for copy in stored {
             let Some(object_id) = copy.object_id.as_deref() else { continue };
             let read = match router.module(&copy.target) {
-                Ok(module) => module.read(object_id, range.filter(|_| !whole)).await,
+                Ok(module) if whole => module.read_verified(object_id, &indexed_checksum(&record)).await,
+                Ok(module) => module.read(object_id, range).await,
                 Err(e) => Err(e),
             };
             match read {
-                Ok(stream) => return Ok(self.body(record, span.clone(), copy.target, stream, whole)),
+                Ok(stream) => return Ok(self.body(record, span.clone(), copy.target, stream)),
                 Err(e) => reasons.push(format!("{}: {}", copy.target, e.message())),
             }
         }
@@ -97,21 +98,15 @@ impl Gateway {
         ))
     }
 
-    async fn open_spooled(&self, record: &SegmentRecord, span: &Range<u64>) -> Result<ByteStream> {
+    /// The spooled file (a whole read checked like a stored copy).
+    async fn open_spooled(&self, record: &SegmentRecord, span: &Range<u64>, whole: bool) -> Result<ByteStream> {
         let file = tokio::fs::File::open(self.inner.spool.segment_path(&record.id)).await?;
-        ByteStream::from_file_range(file, span.start, span.end - span.start).await
+        let stream = ByteStream::from_file_range(file, span.start, span.end - span.start).await?;
+        if whole { stream.verify(&indexed_checksum(record), &format!("segment '{}'", record.name)) } else { Ok(stream) }
     }
 
-    fn body(
-        &self,
-        record: SegmentRecord,
-        span: Range<u64>,
-        source: String,
-        stream: ByteStream,
-        whole: bool,
-    ) -> SegmentBody {
+    fn body(&self, record: SegmentRecord, span: Range<u64>, source: String, stream: ByteStream) -> SegmentBody {
         let stream = stream.expect_len(span.end - span.start);
-        let stream = if whole { verify_crc(stream, record.crc32c.clone(), record.name.clone()) } else { stream };
         SegmentBody { record, span, source, stream }
     }
 
@@ -177,62 +172,12 @@ impl Gateway {
 /// A segment's playlist entry. A duration nobody told us (no playlist, no
 /// `X-Csal-Duration`) is taken to be the window's longest, so players
 /// still fetch the segment and find its real length in its timestamps.
+/// The CRC32C the index holds for a segment, as a checksum to verify against.
+fn indexed_checksum(record: &SegmentRecord) -> Checksum {
+    Checksum { algorithm: "crc32c".into(), value: record.crc32c.clone() }
+}
+
 fn vod_entry(s: &SegmentRecord, longest_ms: i64) -> VodEntry {
     let duration_ms = s.duration_ms.unwrap_or(longest_ms).max(0);
     VodEntry { name: s.name.clone(), start_ms: s.start_ms, duration_ms }
-}
-
-/// Pass the stream through, failing at its end with `Integrity` when its
-/// CRC32C is not `expected`: a corrupted copy is never served as good.
-fn verify_crc(stream: ByteStream, expected: String, name: String) -> ByteStream {
-    let size = stream.size();
-    ByteStream::new(CrcChecked { inner: stream, crc: 0, expected, name, done: false }, size)
-}
-
-struct CrcChecked {
-    inner: ByteStream,
-    crc: u32,
-    expected: String,
-    name: String,
-    done: bool,
-}
-
-impl futures::Stream for CrcChecked {
-    type Item = Result<bytes::Bytes>;
-
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        use std::task::Poll;
-        if self.done {
-            return Poll::Ready(None);
-        }
-        match self.inner.poll_next_unpin(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(chunk))) => {
-                self.crc = crc32c::crc32c_append(self.crc, &chunk);
-                Poll::Ready(Some(Ok(chunk)))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                self.done = true;
-                Poll::Ready(Some(Err(e)))
-            }
-            Poll::Ready(None) => {
-                self.done = true;
-                let got = format!("{:08x}", self.crc);
-                if got == self.expected {
-                    Poll::Ready(None)
-                } else {
-                    Poll::Ready(Some(Err(StorageError::new(
-                        ErrorKind::Integrity,
-                        format!(
-                            "segment '{}' read back with CRC32C {got}, the index says {}",
-                            self.name, self.expected
-                        ),
-                    ))))
-                }
-            }
-        }
-    }
 }

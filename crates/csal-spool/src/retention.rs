@@ -11,6 +11,8 @@
 //! 3. `max_bytes`: while the camera's stored bytes (each copy counted) are
 //!    above the cap, its oldest segments go.
 //!
+//! Then the tier rules move copies between targets (`crate::tiering`).
+//!
 //! Storage first, index after: a copy is marked `delete_pending`, deleted
 //! on its target, and only then is its row removed; a delete that fails
 //! stays `delete_pending` (with the error) and is tried again by the next
@@ -22,10 +24,10 @@ use futures::StreamExt;
 use serde::Serialize;
 
 /// Segments handled per page (one catalog transaction each way).
-const PAGE: u32 = 500;
+pub(crate) const PAGE: u32 = 500;
 /// Deletes in flight at once.
 const PARALLEL_DELETES: usize = 16;
-const DAY_MS: i64 = 86_400_000;
+pub(crate) const DAY_MS: i64 = 86_400_000;
 /// Planned deletions listed in a report (the counts are always complete).
 const MAX_LISTED: usize = 1000;
 
@@ -44,6 +46,14 @@ pub struct SweepReport {
     pub failed: u64,
     /// The first planned deletions: `camera/segment @ target (rule)`.
     pub planned: Vec<String>,
+    /// Copies moved by tier rules (dry: that would move); the old copies'
+    /// deletes count in `copies_deleted` too.
+    pub moved: u64,
+    pub bytes_moved: u64,
+    /// Moves whose copy failed: the old copy stays, the next sweep retries.
+    pub move_failed: u64,
+    /// The first planned moves: `camera/segment: from -> to (tier N days)`.
+    pub planned_moves: Vec<String>,
     pub errors: Vec<String>,
     /// Dry runs: copies already counted (a copy one rule would delete is
     /// not counted again by the next).
@@ -52,6 +62,19 @@ pub struct SweepReport {
 }
 
 impl SweepReport {
+    pub(crate) fn plan_move(&mut self, seg: &SegmentRecord, rule: &csal_catalog::TierRule) {
+        if self.planned_moves.len() < MAX_LISTED {
+            let (camera, name, from, to, days) = (&seg.camera_id, &seg.name, &rule.from, &rule.to, rule.after_days);
+            self.planned_moves.push(format!("{camera}/{name}: {from} -> {to} (tier after {days} days)"));
+        }
+    }
+
+    pub(crate) fn error(&mut self, message: String) {
+        if self.errors.len() < MAX_LISTED {
+            self.errors.push(message);
+        }
+    }
+
     fn plan(&mut self, seg: &SegmentRecord, target: &str, rule: &str) {
         if self.planned.len() < MAX_LISTED {
             self.planned.push(format!("{}/{} @ {target} ({rule})", seg.camera_id, seg.name));
@@ -63,14 +86,17 @@ impl SweepReport {
 pub async fn sweep(catalog: &Catalog, now_ms: i64, dry_run: bool) -> Result<SweepReport> {
     let mut report = SweepReport { dry_run, ..Default::default() };
     for csal_catalog::AppliedPolicy { camera_id: camera, policy, .. } in catalog.policies_in_effect().await? {
-        if !policy.has_retention() {
-            continue;
+        if policy.has_retention() {
+            let holds = catalog.list_holds(Some(&camera)).await?;
+            sweep_camera(catalog, &camera, &policy, &holds, now_ms, &mut report).await?;
         }
-        let holds = catalog.list_holds(Some(&camera)).await?;
-        sweep_camera(catalog, &camera, &policy, &holds, now_ms, &mut report).await?;
+        // After retention, so nothing about to be deleted is moved first.
+        crate::tiering::tier_camera(catalog, &camera, &policy, now_ms, &mut report).await?;
     }
-    if !dry_run && (report.copies_deleted > 0 || report.failed > 0) {
+    if !dry_run && (report.copies_deleted > 0 || report.failed > 0 || report.moved > 0 || report.move_failed > 0) {
         tracing::info!(
+            moved = report.moved,
+            move_failed = report.move_failed,
             segments = report.segments_deleted,
             copies = report.copies_deleted,
             bytes = report.bytes_freed,
@@ -199,7 +225,7 @@ async fn delete_segments_while(
 /// Delete copies on their targets (storage first), then their rows (and,
 /// with `drop_empty`, segments left without copies). A copy without an
 /// object id (a failed or cut-off attempt) has nothing on its target.
-async fn delete_copies(
+pub(crate) async fn delete_copies(
     catalog: &Catalog,
     doomed: Vec<(SegmentRecord, String, Option<String>)>,
     drop_empty: bool,
@@ -255,9 +281,7 @@ async fn delete_copies(
             Err(e) => {
                 report.failed += 1;
                 let message = e.to_string();
-                if report.errors.len() < MAX_LISTED {
-                    report.errors.push(format!("{}/{} @ {target}: {message}", seg.camera_id, seg.name));
-                }
+                report.error(format!("{}/{} @ {target}: {message}", seg.camera_id, seg.name));
                 failed.push((seg.id, target, message));
             }
         }

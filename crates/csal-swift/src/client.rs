@@ -45,7 +45,12 @@ impl SwiftClient {
     }
 
     pub fn object_url(session: &Session, container: &str, name: &str) -> String {
-        format!("{}/{}", Self::container_url(session, container), encode_path(name))
+        format!("{}/{}", session.storage_url, Self::object_url_path(container, name))
+    }
+
+    /// `container/name`, encoded (the tail of an object's URL; `X-Copy-From` takes it).
+    pub fn object_url_path(container: &str, name: &str) -> String {
+        format!("{}/{}", utf8_percent_encode(container, SEGMENT), encode_path(name))
     }
 
     /// Send a request built by `build` (called again for the retry), with

@@ -76,7 +76,11 @@ impl SwiftModule {
 #[async_trait]
 impl StorageModule for SwiftModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { presign: self.client.settings.temp_url_key.is_some(), ..Capabilities::OBJECT_STORE }
+        Capabilities {
+            presign: self.client.settings.temp_url_key.is_some(),
+            server_side_copy: true,
+            ..Capabilities::OBJECT_STORE
+        }
     }
 
     async fn validate(&self) -> Result<()> {
@@ -96,6 +100,14 @@ impl StorageModule for SwiftModule {
 
     async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
         write::write(&self.client, body, meta).await
+    }
+
+    /// Server-side up to one segment; a Static Large Object is streamed.
+    async fn copy(&self, object_id: &str, meta: WriteMeta) -> Result<WriteReceipt> {
+        match write::copy(&self.client, object_id, &meta).await? {
+            Some(receipt) => Ok(receipt),
+            None => write::write(&self.client, self.read(object_id, None).await?, meta).await,
+        }
     }
 
     async fn read(&self, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {

@@ -91,6 +91,45 @@ pub(crate) async fn write(client: &Arc<SwiftClient>, body: ByteStream, meta: Wri
     }
 }
 
+/// Server-side copy of an object up to one segment: a `PUT` of the new
+/// object with `X-Copy-From` (the write's content type and metadata,
+/// `X-Fresh-Metadata` so the source's do not merge in). No `If-None-Match`:
+/// Swift's copy middleware applies it to the source (answering 304); the
+/// new id is fresh (a ULID), so nothing can be there to replace.
+/// A larger source is a Static Large Object, whose server-side copy would
+/// concatenate it into one object beyond Swift's size limit: it is streamed
+/// through CSAL into a new SLO instead (`None`: the caller streams).
+pub(crate) async fn copy(client: &Arc<SwiftClient>, object_id: &str, meta: &WriteMeta) -> Result<Option<WriteReceipt>> {
+    let source = crate::read::stat(client, object_id).await?;
+    if source.size > client.settings.segment_size as u64 {
+        return Ok(None);
+    }
+    let id = object_id_from_hint(&meta.key_hint);
+    let headers = object_headers(meta)?;
+    let what = format!("copy {object_id} to {id}");
+    let container = &client.settings.container;
+    let from = format!("/{}", SwiftClient::object_url_path(container, object_id));
+    let resp = client
+        .send(&what, |s| {
+            let mut req = client
+                .http
+                .request(Method::PUT, SwiftClient::object_url(s, container, &id))
+                .header("X-Copy-From", &from)
+                .header("X-Fresh-Metadata", "true")
+                .header(CONTENT_LENGTH, 0);
+            for (k, v) in &headers {
+                req = req.header(k, v);
+            }
+            req
+        })
+        .await?;
+    if !resp.status().is_success() {
+        return Err(status_error(resp.status(), resp.headers(), &what));
+    }
+    let etag = resp.headers().get("etag").and_then(|v| v.to_str().ok()).map(|s| s.trim_matches('"').to_owned());
+    Ok(Some(WriteReceipt { object_id: id, size: source.size, checksum: None, etag, instance: None }))
+}
+
 /// One streaming PUT of the whole object.
 async fn put_stream(
     client: &SwiftClient,

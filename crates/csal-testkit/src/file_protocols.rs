@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use csal_core::{ByteStream, ErrorKind, HealthStatus, ListRequest, StorageRouter, WriteMeta};
+use csal_core::{ByteStream, Checksum, ErrorKind, HealthStatus, ListRequest, StorageModule, StorageRouter, WriteMeta};
 
 /// Leftovers of uploads whose connection died, planted in
 /// `<base_path>/.csal-tmp` as the server's user would have left them (two
@@ -55,4 +55,44 @@ pub async fn list_prefixes_cannot_leave_the_base(inner: &StorageRouter, outer: &
         let e = direct.list(&request).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "provider, {path:?} {prefix:?}: {e}");
     }
+}
+
+/// Bit rot behind CSAL's back: one byte of a stored object's file under
+/// `base_path` is flipped in place (same length, same inode). A full read
+/// must then end with `Integrity` (never deliver the bad bytes as good):
+/// always against the checksum the caller kept (the write's receipt), and
+/// without one too when the provider keeps checksums (`verified_reads`).
+/// An intact object reads back whole on both paths.
+pub async fn flipped_byte_is_an_integrity_error(router: &StorageRouter, key: &str, base_path: &Path) {
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let write = |hint: &'static str| router.write(key, ByteStream::from_bytes(data.clone()), WriteMeta::new(hint));
+    let (intact, rotten) = (write("cam/intact.bin").await.unwrap(), write("cam/rotten.bin").await.unwrap());
+    let kept = |r: &csal_core::WriteReceipt| r.checksum.clone().expect("the router fills in the CRC32C");
+    assert_eq!(kept(&intact), Checksum::crc32c(crc32c::crc32c(&data)));
+
+    let path = base_path.join(&rotten.object_id);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[150_000] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap(); // truncate + write: same file, same attributes
+
+    let read_all = |body: ByteStream| body.collect_limited(1 << 20);
+    let good = read_all(router.read_verified(key, &intact.object_id, &kept(&intact)).await.unwrap()).await.unwrap();
+    assert_eq!(good.as_ref(), data.as_slice());
+    let good = read_all(router.read(key, &intact.object_id, None).await.unwrap()).await.unwrap();
+    assert_eq!(good.as_ref(), data.as_slice());
+
+    let bad = read_all(router.read_verified(key, &rotten.object_id, &kept(&rotten)).await.unwrap()).await;
+    assert_eq!(bad.map(|b| b.len()).unwrap_err().kind(), ErrorKind::Integrity, "caller-passed checksum");
+    let plain = read_all(router.read(key, &rotten.object_id, None).await.unwrap()).await;
+    let verified_reads = router.module(key).unwrap().capabilities().verified_reads;
+    if verified_reads {
+        assert_eq!(plain.map(|b| b.len()).unwrap_err().kind(), ErrorKind::Integrity, "stored checksum");
+    } else {
+        // Documented: without a kept checksum a plain read cannot tell.
+        assert_eq!(plain.unwrap().len(), data.len());
+    }
+    // A range read is not verified (documented): it still returns the bytes.
+    let range = csal_core::ByteRange::inclusive(149_999, 150_001);
+    let part = read_all(router.read(key, &rotten.object_id, Some(range)).await.unwrap()).await.unwrap();
+    assert_eq!(part.as_ref(), &bytes[149_999..=150_001]);
 }

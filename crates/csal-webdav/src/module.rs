@@ -100,7 +100,7 @@ impl WebDavModule {
 #[async_trait]
 impl StorageModule for WebDavModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { multipart: self.chunked.is_some(), ..Capabilities::FILE_SYNC }
+        Capabilities { multipart: self.chunked.is_some(), server_side_copy: true, ..Capabilities::FILE_SYNC }
     }
 
     async fn validate(&self) -> Result<()> {
@@ -109,6 +109,12 @@ impl StorageModule for WebDavModule {
 
     async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
         write::write(&self.client, self.chunked.as_ref(), body, meta).await
+    }
+
+    async fn copy(&self, object_id: &str, meta: WriteMeta) -> Result<WriteReceipt> {
+        let id = write::copy(&self.client, object_id, &meta).await?;
+        let stored = self.stat(&id).await?;
+        Ok(WriteReceipt { object_id: id, size: stored.size, checksum: None, etag: stored.etag, instance: None })
     }
 
     async fn read(&self, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {

@@ -167,18 +167,7 @@ async fn put_via_temp(
     }
     let etag = resp.headers().get("etag").and_then(|v| v.to_str().ok()).map(|s| s.trim_matches('"').to_owned());
     drop(resp);
-    let destination = client.url_of(id);
-    let headers =
-        [(HeaderName::from_static("destination"), destination), (HeaderName::from_static("overwrite"), "F".into())];
-    let resp = client.simple(method(b"MOVE"), &temp, &headers).await?;
-    if !resp.status().is_success() {
-        let e = status_error(resp.status(), resp.headers(), &format!("MOVE to {id}"));
-        return Err(if e.kind() == ErrorKind::AlreadyExists {
-            StorageError::already_exists(format!("'{id}' already exists; not overwritten"))
-        } else {
-            e
-        });
-    }
+    publish(client, &temp, id).await?;
     cleanup.disarm();
     Ok(WriteReceipt {
         object_id: id.to_owned(),
@@ -187,6 +176,50 @@ async fn put_via_temp(
         etag,
         instance: None,
     })
+}
+
+/// Give a finished temporary file its final name: `MOVE` with
+/// `Overwrite: F`, so an existing object is never replaced (412).
+async fn publish(client: &DavClient, temp: &str, id: &str) -> Result<()> {
+    let headers = [
+        (HeaderName::from_static("destination"), client.url_of(id)),
+        (HeaderName::from_static("overwrite"), "F".into()),
+    ];
+    let resp = client.simple(method(b"MOVE"), temp, &headers).await?;
+    if !resp.status().is_success() {
+        let e = status_error(resp.status(), resp.headers(), &format!("MOVE to {id}"));
+        return Err(if e.kind() == ErrorKind::AlreadyExists {
+            StorageError::already_exists(format!("'{id}' already exists; not overwritten"))
+        } else {
+            e
+        });
+    }
+    Ok(())
+}
+
+/// Server-side copy: `COPY` to a hidden temporary name beside the new
+/// object (`Overwrite: F`), then the same no-clobber `MOVE` as a write, so a
+/// copy the server did not finish is never visible. Returns the new id.
+pub(crate) async fn copy(client: &Arc<DavClient>, object_id: &str, meta: &WriteMeta) -> Result<String> {
+    let id = object_id_from_hint(&meta.key_hint);
+    let dir = id.rsplit_once('/').map(|(d, _)| d.to_owned()).unwrap_or_default();
+    client.ensure_dirs(&dir).await?;
+    let temp_name = format!("{PARTIAL_PREFIX}{}", ulid::Ulid::new());
+    let temp = if dir.is_empty() { temp_name } else { format!("{dir}/{temp_name}") };
+    let mut cleanup = Cleanup { client: client.clone(), rel: Some(temp.clone()), uploads: false, chunked: None };
+    let headers = [
+        (HeaderName::from_static("destination"), client.url_of(&temp)),
+        (HeaderName::from_static("overwrite"), "F".into()),
+        (HeaderName::from_static("depth"), "0".into()),
+    ];
+    let resp = client.simple(method(b"COPY"), object_id, &headers).await?;
+    if !resp.status().is_success() {
+        return Err(status_error(resp.status(), resp.headers(), &format!("COPY {object_id}")));
+    }
+    drop(resp);
+    publish(client, &temp, &id).await?;
+    cleanup.disarm();
+    Ok(id)
 }
 
 async fn chunked_upload(

@@ -217,6 +217,9 @@ pub async fn retention(cat: &Catalog, cmd: RetentionCmd, json: bool) -> CliResul
     for line in &report.planned {
         println!("{} {line}", if dry_run { "would delete" } else { "deleted" });
     }
+    for line in &report.planned_moves {
+        println!("{} {line}", if dry_run { "would move" } else { "moved" });
+    }
     for e in &report.errors {
         eprintln!("failed: {e}");
     }
@@ -229,6 +232,15 @@ pub async fn retention(cat: &Catalog, cmd: RetentionCmd, json: bool) -> CliResul
         report.held,
         report.failed
     );
+    if report.moved > 0 || report.move_failed > 0 {
+        println!(
+            "{}{} copies ({}); {} moves failed (left where they were)",
+            if dry_run { "dry run: would move " } else { "moved " },
+            report.moved,
+            human_bytes(report.bytes_moved),
+            report.move_failed
+        );
+    }
     Ok(())
 }
 
@@ -328,13 +340,14 @@ pub async fn policy(cat: &Catalog, cmd: PolicyCmd, json: bool) -> CliResult {
                 output::table(&header, &[row(&camera, &p, &note)]);
             }
         }
-        PolicyCmd::Set { camera, targets, copies, retention_days, max_bytes, keep_days } => {
+        PolicyCmd::Set { camera, targets, copies, retention_days, max_bytes, keep_days, tiers } => {
             let policy = csal_catalog::CameraPolicy {
                 targets,
                 copies,
                 retention_days,
                 max_bytes,
                 keep_days: keep_days.into_iter().collect(),
+                tiers,
             };
             cat.set_policy(&camera, policy.clone()).await?;
             if json {

@@ -193,6 +193,66 @@ impl LayeredModule {
         Ok(receipt)
     }
 
+    /// Read a whole object and check it against `expected` (a CRC32C the
+    /// caller kept, such as the segment index's), besides any checksum the
+    /// provider kept: the stream ends with `Integrity` on a mismatch.
+    pub async fn read_verified(&self, object_id: &str, expected: &Checksum) -> Result<ByteStream> {
+        self.read_checked(object_id, None, Some(expected)).await
+    }
+
+    /// The read path. A full read is verified against the checksum the
+    /// provider kept (when it hands one back) and the caller's `expected`;
+    /// a ranged read cannot be (no provider here offers part checksums).
+    /// The check fails at the end of the stream, where the layer's retries
+    /// no longer apply: the caller decides whether to read again.
+    async fn read_checked(
+        &self,
+        object_id: &str,
+        range: Option<ByteRange>,
+        expected: Option<&Checksum>,
+    ) -> Result<ByteStream> {
+        let op = Operation::Read;
+        let started = Instant::now();
+        let result = async {
+            check_object_id(object_id)?;
+            if let Some(r) = &range {
+                r.check()?;
+            }
+            if let Some(want) = expected {
+                if want.crc32c_value().is_none() {
+                    return Err(StorageError::invalid_input(format!(
+                        "expected checksum must be crc32c with 8 hex digits, not {}:{}",
+                        want.algorithm, want.value
+                    )));
+                }
+            }
+            let mut body = self
+                .retrying(op, started, self.config.timeouts.first_byte, || self.inner.read(object_id, range))
+                .await?;
+            if range.is_none() {
+                let what = format!("object '{object_id}'");
+                let stored = body.stored_checksum().filter(|c| c.crc32c_value().is_some()).cloned();
+                for want in [expected.cloned(), stored.filter(|s| expected != Some(s))].into_iter().flatten() {
+                    body = body.verify(&want, &what)?;
+                }
+            }
+            Ok(body)
+        }
+        .instrument(self.span(op))
+        .await;
+        let body = self.finish(op, started, result)?;
+        let metrics = self.metrics.clone();
+        let (provider, name, secrets) = (self.provider_type.clone(), self.name.clone(), self.secrets.clone());
+        let body = idle_timeout_stream(body, self.config.timeouts.idle)
+            .inspect_chunks(move |chunk| metrics.add_bytes_read(chunk.len() as u64))
+            .map_stream(move |s| {
+                futures::StreamExt::map(s, move |item| {
+                    item.map_err(|e| e.with_context_if_missing(&provider, &name, op).redact(&secrets))
+                })
+            });
+        Ok(body)
+    }
+
     /// Delete the object of a write that failed its checks, so neither it
     /// nor a retry's copy is left as a duplicate. Best effort: a failure is
     /// logged (with the id, for the operator) and reported as `false`.
@@ -314,28 +374,7 @@ impl StorageModule for LayeredModule {
     }
 
     async fn read(&self, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
-        let op = Operation::Read;
-        let started = Instant::now();
-        let result = async {
-            check_object_id(object_id)?;
-            if let Some(r) = &range {
-                r.check()?;
-            }
-            self.retrying(op, started, self.config.timeouts.first_byte, || self.inner.read(object_id, range)).await
-        }
-        .instrument(self.span(op))
-        .await;
-        let body = self.finish(op, started, result)?;
-        let metrics = self.metrics.clone();
-        let (provider, name, secrets) = (self.provider_type.clone(), self.name.clone(), self.secrets.clone());
-        let body = idle_timeout_stream(body, self.config.timeouts.idle)
-            .inspect_chunks(move |chunk| metrics.add_bytes_read(chunk.len() as u64))
-            .map_stream(move |s| {
-                futures::StreamExt::map(s, move |item| {
-                    item.map_err(|e| e.with_context_if_missing(&provider, &name, op).redact(&secrets))
-                })
-            });
-        Ok(body)
+        self.read_checked(object_id, range, None).await
     }
 
     async fn delete(&self, object_id: &str) -> Result<()> {
@@ -387,6 +426,30 @@ impl StorageModule for LayeredModule {
         self.metrics.record(op, started.elapsed(), failed);
         *self.last_health.lock().expect("health lock") = Some(report.clone());
         report
+    }
+
+    /// Server-side when the provider can (one call, the write's completion
+    /// deadline: the server moves the bytes; never retried, since a lost
+    /// answer would leave a second copy); otherwise streamed through these
+    /// layers: a verified full read into a write (upload limits, CRC32C).
+    async fn copy(&self, object_id: &str, meta: WriteMeta) -> Result<WriteReceipt> {
+        if !self.inner.capabilities().server_side_copy {
+            let body = self.read(object_id, None).await?;
+            return self.write(body, meta).await;
+        }
+        let op = Operation::Copy;
+        let started = Instant::now();
+        let result = async {
+            check_object_id(object_id)?;
+            check_write_meta(&meta)?;
+            let call = || self.inner.copy(object_id, meta.clone());
+            let mut receipt = self.retrying(op, started, self.config.timeouts.completion, call).await?;
+            receipt.instance = Some(self.name.clone());
+            Ok(receipt)
+        }
+        .instrument(self.span(op))
+        .await;
+        self.finish(op, started, result)
     }
 
     async fn presign_read(&self, object_id: &str, expires_in: Duration) -> Result<String> {
