@@ -18,6 +18,7 @@
 //! multi-node setup.
 
 mod bandwidth;
+mod bulk;
 mod crypto;
 mod health;
 pub mod import;
@@ -45,6 +46,7 @@ pub use bandwidth::NODE_LIMIT;
 pub use crypto::{MASTER_KEY_ENV, MasterKey};
 pub use migrate::SCHEMA_VERSION;
 pub use policy::{AppliedPolicy, CameraPolicy, DEFAULT_POLICY};
+pub use bulk::StoredSegment;
 pub use records::{CameraWrite, ModuleRecord, ModuleUpdate, NewModule, check_module_name};
 pub use retention::{LegalHold, NewHold};
 pub use segments::{

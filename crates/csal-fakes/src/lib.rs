@@ -1,4 +1,5 @@
-//! Loopback fake servers of cloud storage APIs that have no emulator, for tests.
+//! Loopback fake servers of cloud storage APIs that have no emulator (and
+//! of WebDAV quotas, which the WebDAV emulators do not answer), for tests.
 //!
 //! Each module implements the part of one service's public HTTP API that
 //! the CSAL provider uses, with the documented status codes, error bodies,
@@ -13,3 +14,4 @@ pub mod gdrive;
 pub mod mega;
 pub mod onedrive;
 pub mod pcloud;
+pub mod webdav;
