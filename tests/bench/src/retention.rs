@@ -86,6 +86,7 @@ fn object_of(camera: &str, k: usize) -> String {
 /// Index `per_camera` segments of each camera, stored on [`TARGET`], and
 /// plant their 1-byte objects (hard links, one source file per day folder).
 async fn plant(dir: &Path, per_camera: usize) -> Result<()> {
+    let started = Instant::now();
     let key = MasterKey::generate()?;
     std::fs::write(key_path(dir), csal_core::ExposeSecret::expose_secret(&key))?;
     let catalog = open(dir).await?;
@@ -127,6 +128,7 @@ async fn plant(dir: &Path, per_camera: usize) -> Result<()> {
         }
     }
     catalog.close().await;
+    eprintln!("retention bench: indexed {} segments in {:.1} s", per_camera * CAMERAS, started.elapsed().as_secs_f64());
     let writers: Vec<_> = (0..CAMERAS)
         .map(|c| {
             let root = root.clone();
@@ -210,11 +212,11 @@ pub async fn figures() -> Result<Vec<Figure>> {
     let planted_secs = started.elapsed().as_secs_f64();
     eprintln!("retention bench: indexed and planted {total} segments in {planted_secs:.1} s");
 
-    // The clock: just after the last segment ends.
-    let now_ms = T0 + per_camera as i64 * SEG_MS + 1;
+    // The fake clock: the retention period after nine in ten segments ended.
+    let now_ms = T0 + (per_camera * 9 / 10) as i64 * SEG_MS + i64::from(RETENTION_DAYS) * DAY_MS;
     let cutoff = now_ms - i64::from(RETENTION_DAYS) * DAY_MS;
-    // A segment expires when it ends at or before the cutoff.
-    let expiring_per_camera = (0..per_camera).filter(|k| T0 + (*k as i64 + 1) * SEG_MS <= cutoff).count();
+    // A segment expires when it ended before the cutoff.
+    let expiring_per_camera = (0..per_camera).filter(|k| T0 + (*k as i64 + 1) * SEG_MS < cutoff).count();
     let expected = (expiring_per_camera * CAMERAS) as u64;
 
     let now_arg = now_ms.to_string();
