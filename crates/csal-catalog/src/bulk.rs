@@ -7,6 +7,7 @@ use csal_sql::map_sqlx;
 
 use crate::Catalog;
 use crate::records::now_ms;
+use crate::retention::placeholders;
 use crate::segments::{COPY_COLS, NewSegment, SEGMENT_COLS};
 
 /// Rows per INSERT statement. Small on purpose: binding costs grow faster
@@ -23,27 +24,6 @@ pub struct StoredSegment {
     pub copies: Vec<(String, String)>,
 }
 
-/// `($1, ..., $k), ($k+1, ...)`: `rows` groups of `per_row` placeholders,
-/// with `literals` spliced in after the given positions of each group.
-fn placeholders(rows: usize, per_row: usize, literals: &[(usize, &str)]) -> String {
-    let mut out = String::new();
-    for r in 0..rows {
-        out.push_str(if r == 0 { "(" } else { ", (" });
-        for c in 0..per_row {
-            if c > 0 {
-                out.push_str(", ");
-            }
-            out.push_str(&format!("${}", r * per_row + c + 1));
-            for (_, lit) in literals.iter().filter(|(after, _)| *after == c) {
-                out.push_str(", ");
-                out.push_str(lit);
-            }
-        }
-        out.push(')');
-    }
-    out
-}
-
 impl Catalog {
     /// Index segments whose copies are already stored on their targets, in
     /// one transaction: as delivered (`copies_stored` counted, out of any
@@ -54,9 +34,7 @@ impl Catalog {
         let now = now_ms();
         let mut tx = self.pool().begin().await.map_err(err)?;
         for chunk in segments.chunks(ROWS_PER_INSERT) {
-            // Columns as SEGMENT_COLS; `spooled` (after node_id, the 11th)
-            // is the literal 0.
-            let sql = format!("INSERT INTO segments ({SEGMENT_COLS}) VALUES {}", placeholders(chunk.len(), 15, &[(10, "0")]));
+            let sql = format!("INSERT INTO segments ({SEGMENT_COLS}) VALUES {}", placeholders(1, chunk.len(), 16));
             let mut q = sqlx::query(&sql);
             for s in chunk {
                 let n = &s.segment;
@@ -73,6 +51,7 @@ impl Catalog {
                     .bind(format!("{:08x}", n.crc32c))
                     .bind(n.content_type.clone())
                     .bind(n.node_id.clone())
+                    .bind(0i64) // spooled: the bytes are on the targets
                     .bind(i64::from(n.copies_required.max(1)))
                     .bind(s.copies.len() as i64)
                     .bind(now)
@@ -89,29 +68,24 @@ impl Catalog {
                 .flat_map(|s| s.copies.iter().map(|(t, o)| (s.segment.id.as_str(), t.as_str(), o.as_str())))
                 .collect();
             for rows in copies.chunks(ROWS_PER_INSERT) {
-                // COPY_COLS with state 'stored', attempts 1, no error.
-                let sql = format!(
-                    "INSERT INTO segment_copies ({COPY_COLS}) VALUES {}",
-                    placeholders(rows.len(), 5, &[(1, "'stored'"), (3, "1, NULL")])
-                );
+                let sql =
+                    format!("INSERT INTO segment_copies ({COPY_COLS}) VALUES {}", placeholders(1, rows.len(), 8));
                 let mut q = sqlx::query(&sql);
                 for (segment, target, object) in rows {
-                    q = q.bind(*segment).bind(*target).bind(*object).bind(*object).bind(now);
+                    // COPY_COLS: stored, key hint = object id, one attempt, no error.
+                    q = q
+                        .bind(*segment)
+                        .bind(*target)
+                        .bind("stored")
+                        .bind(*object)
+                        .bind(*object)
+                        .bind(1i64)
+                        .bind(None::<String>)
+                        .bind(now);
                 }
                 q.execute(&mut *tx).await.map_err(err)?;
             }
         }
         tx.commit().await.map_err(err)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::placeholders;
-
-    #[test]
-    fn placeholders_number_rows_and_splice_literals() {
-        assert_eq!(placeholders(2, 2, &[(0, "'x'")]), "($1, 'x', $2), ($3, 'x', $4)");
-        assert_eq!(placeholders(1, 3, &[(1, "0"), (2, "1, NULL")]), "($1, $2, 0, $3, 1, NULL)");
     }
 }
