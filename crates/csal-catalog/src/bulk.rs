@@ -68,8 +68,7 @@ impl Catalog {
                 .flat_map(|s| s.copies.iter().map(|(t, o)| (s.segment.id.as_str(), t.as_str(), o.as_str())))
                 .collect();
             for rows in copies.chunks(ROWS_PER_INSERT) {
-                let sql =
-                    format!("INSERT INTO segment_copies ({COPY_COLS}) VALUES {}", placeholders(1, rows.len(), 8));
+                let sql = format!("INSERT INTO segment_copies ({COPY_COLS}) VALUES {}", placeholders(1, rows.len(), 8));
                 let mut q = sqlx::query(&sql);
                 for (segment, target, object) in rows {
                     // COPY_COLS: stored, key hint = object id, one attempt, no error.

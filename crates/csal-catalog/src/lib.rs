@@ -43,10 +43,10 @@ use sqlx::{AnyConnection, AnyPool, Row};
 use tokio::sync::watch;
 
 pub use bandwidth::NODE_LIMIT;
+pub use bulk::StoredSegment;
 pub use crypto::{MASTER_KEY_ENV, MasterKey};
 pub use migrate::SCHEMA_VERSION;
 pub use policy::{AppliedPolicy, CameraPolicy, DEFAULT_POLICY};
-pub use bulk::StoredSegment;
 pub use records::{CameraWrite, ModuleRecord, ModuleUpdate, NewModule, check_module_name};
 pub use retention::{LegalHold, NewHold};
 pub use segments::{

@@ -716,7 +716,10 @@ async fn stored_segments_are_indexed_in_bulk_as_delivered(db: TestDb) {
     let listed = cat.list_segments("cam", &q).await.unwrap();
     assert_eq!(listed.len(), 1203);
     let last = &listed[1202];
-    assert_eq!((last.name.as_str(), last.end_ms, last.size, last.copies_stored), ("s1202.ts", t0 + 1203 * 10_000, 1302, 2));
+    assert_eq!(
+        (last.name.as_str(), last.end_ms, last.size, last.copies_stored),
+        ("s1202.ts", t0 + 1203 * 10_000, 1302, 2)
+    );
     assert!(!last.spooled, "already delivered: nothing for a spool to do");
     let copies = cat.copies_of(&["seg-0007"]).await.unwrap().remove("seg-0007").unwrap();
     assert_eq!(copies.len(), 2);
@@ -724,11 +727,12 @@ async fn stored_segments_are_indexed_in_bulk_as_delivered(db: TestDb) {
     assert_eq!(copies.iter().find(|c| c.target == "b").unwrap().object_id.as_deref(), Some("x/s0007.ts"));
     assert_eq!(cat.camera_stored_bytes("cam").await.unwrap(), (0..1203u64).map(|n| 2 * (100 + n)).sum::<u64>());
     // A name the camera already has: refused, and nothing of the batch indexed.
-    let again = vec![StoredSegment { segment: NewSegment { id: "new".into(), ..stored(5000).segment }, copies: vec![] }, {
-        let mut dup = stored(3);
-        dup.segment.id = "dup".into();
-        dup
-    }];
+    let again =
+        vec![StoredSegment { segment: NewSegment { id: "new".into(), ..stored(5000).segment }, copies: vec![] }, {
+            let mut dup = stored(3);
+            dup.segment.id = "dup".into();
+            dup
+        }];
     assert_eq!(cat.index_stored_segments(&again).await.unwrap_err().kind(), ErrorKind::AlreadyExists);
     assert_eq!(cat.segment_by_id("new").await.unwrap(), None);
 }

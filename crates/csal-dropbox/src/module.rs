@@ -5,8 +5,8 @@ use csal_core::{
     ByteRange, ByteStream, Capabilities, ListPage, ListRequest, ObjectMeta, Result, StorageError, WriteMeta,
     WriteReceipt,
 };
-use csal_oauth::{FileSyncService, OAuthProviderSpec, TokenManager, TokenStore};
 use csal_http::Quota;
+use csal_oauth::{FileSyncService, OAuthProviderSpec, TokenManager, TokenStore};
 use dropbox_sdk::files::{self, DeleteArg, DeleteError, LookupError, Metadata};
 use dropbox_sdk::users::{SpaceAllocation, SpaceUsage};
 

@@ -508,7 +508,9 @@ async fn api(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap, bo
     let call = Call { headers: &headers, body };
     let result = match path.as_str() {
         "/2/users/get_current_account" => Ok(json_response(StatusCode::OK, full_account())),
-        "/2/users/get_space_usage" => Ok(json_response(StatusCode::OK, space_usage(&shared.store.lock().expect("lock")))),
+        "/2/users/get_space_usage" => {
+            Ok(json_response(StatusCode::OK, space_usage(&shared.store.lock().expect("lock"))))
+        }
         "/2/files/upload" => upload(&shared, &call),
         "/2/files/upload_session/start" => session_start(&shared, &call),
         "/2/files/upload_session/append_v2" => session_append(&shared, &call),

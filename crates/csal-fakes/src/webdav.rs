@@ -161,9 +161,8 @@ async fn handle(State(state): State<Shared>, method: Method, uri: Uri, headers: 
             status(StatusCode::NO_CONTENT)
         }
         "MOVE" => {
-            let Some(dest) = header("destination")
-                .and_then(|d| url::Url::parse(&d).ok())
-                .and_then(|u| path_of(u.path()))
+            let Some(dest) =
+                header("destination").and_then(|d| url::Url::parse(&d).ok()).and_then(|u| path_of(u.path()))
             else {
                 return status(StatusCode::BAD_REQUEST);
             };

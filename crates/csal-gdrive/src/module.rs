@@ -80,7 +80,11 @@ impl FileSyncService for GDrive {
             return Ok(None);
         }
         let url = self.client.about_url();
-        let about = self.client.api.json("read the storage quota", |http| http.get(&url).query(&[("fields", "storageQuota")])).await?;
+        let about = self
+            .client
+            .api
+            .json("read the storage quota", |http| http.get(&url).query(&[("fields", "storageQuota")]))
+            .await?;
         Ok(storage_quota(&about))
     }
 

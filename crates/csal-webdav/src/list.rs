@@ -10,9 +10,9 @@
 use std::time::SystemTime;
 
 use csal_core::{FolderSelection, FolderTree, ListPage, ListRequest, ObjectMeta, Result, StorageError};
+use csal_http::Quota;
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderName};
-use csal_http::Quota;
 use reqwest_dav::list_cmd::{ListMultiStatus, ListProp};
 
 use crate::client::DavClient;
