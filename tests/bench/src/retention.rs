@@ -199,8 +199,12 @@ fn mib(kib: u64) -> f64 {
 
 /// Parent side: plant, sweep in a child, check, one row.
 pub async fn figures() -> Result<Vec<Figure>> {
-    let total = std::env::var("CSAL_BENCH_RETENTION_SEGMENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    anyhow::ensure!(total % CAMERAS == 0 && total > 0, "{total} segments is not a positive multiple of {CAMERAS}");
+    let total: usize =
+        std::env::var("CSAL_BENCH_RETENTION_SEGMENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    anyhow::ensure!(
+        total.is_multiple_of(CAMERAS) && total > 0,
+        "{total} segments is not a positive multiple of {CAMERAS}"
+    );
     let per_camera = total / CAMERAS;
     let dir = std::env::current_dir()?.join("target/bench-retention");
     if dir.exists() {
