@@ -1,5 +1,5 @@
-//! Loopback fake servers of cloud storage APIs that have no emulator (and
-//! of WebDAV quotas, which the WebDAV emulators do not answer), for tests.
+//! Loopback fake servers of cloud storage APIs that have no emulator (and a
+//! WebDAV server with a quota a test sets, which the emulators lack), for tests.
 //!
 //! Each module implements the part of one service's public HTTP API that
 //! the CSAL provider uses, with the documented status codes, error bodies,

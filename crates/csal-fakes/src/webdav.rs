@@ -1,8 +1,8 @@
 //! A small WebDAV server with quotas, from RFC 4918 (WebDAV) and RFC 4331
 //! ("Quota and Size Properties for DAV Collections"), for the part of the
-//! `webdav` provider the emulators cannot show: neither wsgidav's
-//! filesystem provider nor Apache's mod_dav_fs (2.4) answers the quota
-//! properties.
+//! `webdav` provider the emulators cannot show: a quota a test sets and
+//! fills (wsgidav answers the properties with its whole disk's usage;
+//! Apache 2.4's mod_dav_fs does not answer them).
 //!
 //! - RFC 4331 §3-4: `DAV:quota-available-bytes` and `DAV:quota-used-bytes`
 //!   are live properties of collections, returned by PROPFIND only when

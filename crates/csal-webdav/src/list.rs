@@ -106,17 +106,17 @@ fn entry(rel: String, prop: ListProp) -> Entry {
 /// RFC 4331's `quota-available-bytes` / `quota-used-bytes` as a quota
 /// (<https://www.rfc-editor.org/rfc/rfc4331>). Negative values are not
 /// sizes (Nextcloud answers -1 not computed, -2 unknown, -3 unlimited) and
-/// count as unknown. The total is their sum: exact for a per-user quota
-/// (Nextcloud's), a lower bound where the available bytes are a shared
-/// disk's free space.
+/// count as unknown. No total is derived: servers differ in what the two
+/// mean (Nextcloud: the user's quota; wsgidav: the whole disk's usage and
+/// free space), so the free bytes feed the capacity forecast and no
+/// "90% used" verdict is made from them.
 fn rfc4331_quota(available: Option<i64>, used: Option<i64>) -> Option<Quota> {
     let size = |v: Option<i64>| v.and_then(|n| u64::try_from(n).ok());
     let (available, used) = (size(available), size(used));
     if available.is_none() && used.is_none() {
         return None;
     }
-    let total = available.zip(used).map(|(a, u)| a.saturating_add(u));
-    Some(Quota { total, used, remaining: available, warning: None })
+    Some(Quota { total: None, used, remaining: available, warning: None })
 }
 
 /// Metadata of one object (PROPFIND Depth 0); a collection is `NotFound`.
@@ -172,6 +172,6 @@ mod tests {
         assert_eq!(rfc4331_quota(Some(-2), Some(-1)), None);
         assert_eq!(rfc4331_quota(None, None), None);
         let limited = rfc4331_quota(Some(900), Some(100)).unwrap();
-        assert_eq!((limited.free(), limited.total), (Some(900), Some(1000)));
+        assert_eq!((limited.free(), limited.total, limited.nearly_full()), (Some(900), None, None));
     }
 }

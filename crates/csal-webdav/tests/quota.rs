@@ -1,6 +1,7 @@
-//! RFC 4331 quotas in health checks, on csal-fakes' WebDAV server (neither
-//! wsgidav's filesystem provider nor Apache's mod_dav_fs answers the quota
-//! properties, so the emulators cannot show them).
+//! RFC 4331 quotas in health checks, on csal-fakes' WebDAV server, whose
+//! quota the test sets (wsgidav answers the properties with its disk's
+//! usage, checked in `conformance.rs`; Apache 2.4's mod_dav_fs does not
+//! answer them).
 
 csal_core::link_providers!(csal_webdav);
 
@@ -12,7 +13,7 @@ fn router(fake: &WebDavFake) -> StorageRouter {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn health_reports_the_quota_available_and_degrades_when_nearly_full() {
+async fn health_reports_the_quota_available_as_the_free_bytes() {
     let fake = WebDavFake::start().await;
     fake.set_quota(Some(100_000));
     let r = router(&fake);
@@ -22,12 +23,14 @@ async fn health_reports_the_quota_available_and_degrades_when_nearly_full() {
     assert_eq!(report.status, HealthStatus::Ok, "{report:?}");
     assert_eq!(report.free_bytes(), Some(75_000), "quota-available-bytes: {report:?}");
     assert_eq!(report.details[csal_http::QUOTA_USED_BYTES], 25_000);
-    assert_eq!(report.details[csal_http::QUOTA_TOTAL_BYTES], 100_000);
 
+    // Nearly full: the free bytes say so (the capacity forecast turns the
+    // target degraded at its ingest rate: csal-spool's gateway tests); no
+    // total is derived, so no percentage verdict here.
     r.write("d", ByteStream::from_bytes(vec![2u8; 70_000]), WriteMeta::new("cam/b.bin")).await.unwrap();
     let report = r.health_check("d").await.unwrap();
-    assert_eq!(report.status, HealthStatus::Degraded, "{report:?}");
-    assert_eq!(report.free_bytes(), Some(5_000));
+    assert_eq!(report.free_bytes(), Some(5_000), "{report:?}");
+    assert!(!report.details.contains_key(csal_http::QUOTA_TOTAL_BYTES), "{report:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
