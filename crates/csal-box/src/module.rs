@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use csal_core::{
     ByteRange, ByteStream, Capabilities, ListPage, ListRequest, ObjectMeta, Result, WriteMeta, WriteReceipt,
 };
+use csal_http::Quota;
 use csal_oauth::{FileSyncService, OAuthProviderSpec, TokenManager, TokenStore};
 use serde_json::Value;
 
@@ -27,6 +28,26 @@ impl BoxService {
     }
 }
 
+/// Box reports an unlimited account's `space_amount` as this sentinel (and
+/// takes `-1` for unlimited in "Update user").
+const UNLIMITED_SPACE: i64 = 999_999_999_999_999;
+
+/// `space_amount` / `space_used` of "Get current user"
+/// (<https://developer.box.com/reference/get-users-me/>) as a quota: the
+/// authenticated user's (Box charges an upload to the owner of its folder:
+/// the same user unless the root folder is someone else's collaboration),
+/// unlimited when negative or the sentinel.
+fn user_space(me: &Value) -> Option<Quota> {
+    let used = me["space_used"].as_u64();
+    let total = match me["space_amount"].as_i64() {
+        Some(amount) if (0..UNLIMITED_SPACE).contains(&amount) => Some(amount as u64),
+        Some(_) => None,
+        None if used.is_none() => return None,
+        None => None,
+    };
+    Some(Quota::new(total, used))
+}
+
 #[async_trait]
 impl FileSyncService for BoxService {
     type Config = BoxConfig;
@@ -47,6 +68,12 @@ impl FileSyncService for BoxService {
 
     async fn probe(&self) -> Result<()> {
         self.root().await.map(|_| ())
+    }
+
+    async fn quota(&self) -> Result<Option<Quota>> {
+        let url = self.client.url("/users/me?fields=space_amount,space_used");
+        let me = self.client.api.json("read the user's space", |http| http.get(&url)).await?;
+        Ok(user_space(&me))
     }
 
     async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {

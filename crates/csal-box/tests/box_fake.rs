@@ -321,3 +321,33 @@ async fn a_folder_deleted_in_box_meanwhile_is_created_again_on_the_next_write() 
     assert_eq!(fake.file_count(), 1);
     assert_eq!(m.stat(&small.object_id).await.unwrap_err().kind(), ErrorKind::NotFound);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_the_users_space_left_and_degrades_when_nearly_full() {
+    use csal_core::HealthStatus;
+    let fake = FakeBox::start().await;
+    let m = module(&fake, oauth(&fake, Some(fake.issue_access_token())), None);
+    fake.set_space(1_000_000, 300_000);
+    m.write(ByteStream::from_bytes(data(40_000)), WriteMeta::new("cam/q.bin")).await.unwrap();
+    let report = m.health_check().await;
+    assert_eq!(report.status, HealthStatus::Ok, "{report:?}");
+    assert_eq!(report.free_bytes(), Some(660_000), "{report:?}");
+    assert_eq!(report.details[csal_http::QUOTA_USED_BYTES], 340_000);
+
+    fake.set_space(1_000_000, 900_000);
+    let report = m.health_check().await;
+    assert_eq!(report.status, HealthStatus::Degraded, "{report:?}");
+    assert_eq!(report.free_bytes(), Some(60_000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unlimited_box_space_reports_no_free_bytes() {
+    let fake = FakeBox::start().await;
+    let m = module(&fake, oauth(&fake, Some(fake.issue_access_token())), None);
+    for amount in [-1, 999_999_999_999_999] {
+        fake.set_space(amount, 123);
+        let report = m.health_check().await;
+        assert_eq!(report.free_bytes(), None, "space_amount {amount}: {report:?}");
+        assert_eq!(report.details[csal_http::QUOTA_USED_BYTES], 123);
+    }
+}

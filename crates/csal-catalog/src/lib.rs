@@ -18,6 +18,7 @@
 //! multi-node setup.
 
 mod bandwidth;
+mod bulk;
 mod crypto;
 mod health;
 pub mod import;
@@ -42,6 +43,7 @@ use sqlx::{AnyConnection, AnyPool, Row};
 use tokio::sync::watch;
 
 pub use bandwidth::NODE_LIMIT;
+pub use bulk::StoredSegment;
 pub use crypto::{MASTER_KEY_ENV, MasterKey};
 pub use migrate::SCHEMA_VERSION;
 pub use policy::{AppliedPolicy, CameraPolicy, DEFAULT_POLICY, TierRule};

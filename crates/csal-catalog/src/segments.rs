@@ -32,7 +32,7 @@ pub enum TimeSource {
 }
 
 impl TimeSource {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             TimeSource::Received => "received",
             TimeSource::Header => "header",

@@ -102,6 +102,7 @@ on_both!(
     rotated_master_key_replaces_the_old_one,
     tokens_have_scopes_and_legacy_tokens_become_admin,
     segment_index_pages_by_time_and_journals_copies,
+    stored_segments_are_indexed_in_bulk_as_delivered,
     an_undecryptable_row_is_offline_and_the_others_load,
     a_node_whose_key_was_rotated_away_cannot_write,
     writes_racing_a_rotation_stay_readable,
@@ -686,6 +687,54 @@ async fn tokens_have_scopes_and_legacy_tokens_become_admin(db: TestDb) {
     assert_eq!(cat.revoke_token("recorder").await.unwrap_err().kind(), ErrorKind::NotFound);
     assert_eq!(cat.create_token("bad name", TokenScope::Read).await.unwrap_err().kind(), ErrorKind::InvalidInput);
     cat.close().await;
+}
+
+async fn stored_segments_are_indexed_in_bulk_as_delivered(db: TestDb) {
+    use csal_catalog::{CopyState, NewSegment, SegmentQuery, StoredSegment, TimeSource};
+    let cat = db.open().await;
+    let t0 = 1_800_000_000_000i64;
+    let stored = |n: i64| StoredSegment {
+        segment: NewSegment {
+            id: format!("seg-{n:04}"),
+            camera_id: "cam".into(),
+            name: format!("s{n:04}.ts"),
+            start_ms: t0 + n * 10_000,
+            duration_ms: Some(10_000),
+            time_source: TimeSource::Header,
+            size: 100 + n as u64,
+            crc32c: 0,
+            content_type: Some("video/mp2t".into()),
+            node_id: "node-1".into(),
+            copies_required: 2,
+        },
+        copies: vec![("a".into(), format!("cam/s{n:04}.ts")), ("b".into(), format!("x/s{n:04}.ts"))],
+    };
+    // More than one INSERT's worth of rows.
+    let all: Vec<StoredSegment> = (0..1203).map(stored).collect();
+    cat.index_stored_segments(&all).await.unwrap();
+    let q = SegmentQuery { from_ms: None, to_ms: None, after: None, limit: 5000 };
+    let listed = cat.list_segments("cam", &q).await.unwrap();
+    assert_eq!(listed.len(), 1203);
+    let last = &listed[1202];
+    assert_eq!(
+        (last.name.as_str(), last.end_ms, last.size, last.copies_stored),
+        ("s1202.ts", t0 + 1203 * 10_000, 1302, 2)
+    );
+    assert!(!last.spooled, "already delivered: nothing for a spool to do");
+    let copies = cat.copies_of(&["seg-0007"]).await.unwrap().remove("seg-0007").unwrap();
+    assert_eq!(copies.len(), 2);
+    assert!(copies.iter().all(|c| c.state == CopyState::Stored), "{copies:?}");
+    assert_eq!(copies.iter().find(|c| c.target == "b").unwrap().object_id.as_deref(), Some("x/s0007.ts"));
+    assert_eq!(cat.camera_stored_bytes("cam").await.unwrap(), (0..1203u64).map(|n| 2 * (100 + n)).sum::<u64>());
+    // A name the camera already has: refused, and nothing of the batch indexed.
+    let again =
+        vec![StoredSegment { segment: NewSegment { id: "new".into(), ..stored(5000).segment }, copies: vec![] }, {
+            let mut dup = stored(3);
+            dup.segment.id = "dup".into();
+            dup
+        }];
+    assert_eq!(cat.index_stored_segments(&again).await.unwrap_err().kind(), ErrorKind::AlreadyExists);
+    assert_eq!(cat.segment_by_id("new").await.unwrap(), None);
 }
 
 async fn segment_index_pages_by_time_and_journals_copies(db: TestDb) {

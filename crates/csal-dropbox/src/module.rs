@@ -5,8 +5,10 @@ use csal_core::{
     ByteRange, ByteStream, Capabilities, ListPage, ListRequest, ObjectMeta, Result, StorageError, WriteMeta,
     WriteReceipt,
 };
+use csal_http::Quota;
 use csal_oauth::{FileSyncService, OAuthProviderSpec, TokenManager, TokenStore};
 use dropbox_sdk::files::{self, DeleteArg, DeleteError, LookupError, Metadata};
+use dropbox_sdk::users::{SpaceAllocation, SpaceUsage};
 
 use crate::client::DropboxClient;
 use crate::config::DropboxConfig;
@@ -21,6 +23,26 @@ pub type DropboxModule = csal_oauth::OAuthModule<Dropbox>;
 pub struct Dropbox {
     client: DropboxClient,
     chunk_size: usize,
+}
+
+/// users/get_space_usage as a quota
+/// (<https://www.dropbox.com/developers/documentation/http/documentation#users-get_space_usage>):
+/// an individual account's allocation, or a team's shared one, narrowed to
+/// the member's own limit when the team sets one (0 means none), whichever
+/// leaves less.
+fn space_quota(usage: &SpaceUsage) -> Option<Quota> {
+    match &usage.allocation {
+        SpaceAllocation::Individual(a) => Some(Quota::new(Some(a.allocated), Some(usage.used))),
+        SpaceAllocation::Team(t) => {
+            let team = Quota::new(Some(t.allocated), Some(t.used));
+            if t.user_within_team_space_allocated == 0 {
+                return Some(team);
+            }
+            Some(Quota::new(Some(t.user_within_team_space_allocated), Some(usage.used)).tighter(team))
+        }
+        // `Other` and variants newer than the SDK: no quota to tell.
+        _ => None,
+    }
 }
 
 #[async_trait]
@@ -44,6 +66,12 @@ impl FileSyncService for Dropbox {
     async fn probe(&self) -> Result<()> {
         let call = self.client.call("check the account").await?;
         dropbox_sdk::users::get_current_account(&call).await.map(|_| ()).map_err(|e| call.fail(e))
+    }
+
+    async fn quota(&self) -> Result<Option<Quota>> {
+        let call = self.client.call("read the space usage").await?;
+        let usage = dropbox_sdk::users::get_space_usage(&call).await.map_err(|e| call.fail(e))?;
+        Ok(space_quota(&usage))
     }
 
     async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {

@@ -244,3 +244,38 @@ async fn a_server_that_never_answers_times_out() {
     assert!(started.elapsed() < Duration::from_secs(20));
     held.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_the_individual_space_left_and_degrades_when_nearly_full() {
+    let fake = FakeDropbox::start().await;
+    let module = DropboxModule::new(config(&fake, Some(fake.issue_access_token())), None).unwrap();
+    fake.set_space(1_000_000, 100_000);
+    module.write(ByteStream::from_bytes(data(20_000)), WriteMeta::new("cam/q.bin")).await.unwrap();
+    let report = module.health_check().await;
+    assert_eq!(report.status, HealthStatus::Ok, "{report:?}");
+    assert_eq!(report.free_bytes(), Some(880_000), "{report:?}");
+    assert_eq!(report.details[csal_http::QUOTA_TOTAL_BYTES], 1_000_000);
+
+    fake.set_space(1_000_000, 930_000);
+    let report = module.health_check().await;
+    assert_eq!(report.status, HealthStatus::Degraded, "{report:?}");
+    assert_eq!(report.free_bytes(), Some(50_000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn team_space_is_narrowed_to_the_members_own_limit() {
+    let fake = FakeDropbox::start().await;
+    let module = DropboxModule::new(config(&fake, Some(fake.issue_access_token())), None).unwrap();
+    module.write(ByteStream::from_bytes(data(10_000)), WriteMeta::new("cam/q.bin")).await.unwrap();
+    // The team has plenty left; no member limit: the team's space counts.
+    fake.set_team_space(10_000_000, 1_000_000, 0);
+    assert_eq!(module.health_check().await.free_bytes(), Some(8_990_000));
+    // A member limit of 50,000 leaves this member 40,000.
+    fake.set_team_space(10_000_000, 1_000_000, 50_000);
+    assert_eq!(module.health_check().await.free_bytes(), Some(40_000));
+    // A nearly full team leaves less than the member limit would.
+    fake.set_team_space(10_000_000, 9_980_000, 50_000);
+    let report = module.health_check().await;
+    assert_eq!(report.free_bytes(), Some(10_000));
+    assert_eq!(report.status, HealthStatus::Degraded, "{report:?}");
+}

@@ -27,6 +27,12 @@
 //! - "Download file" (`GET /files/{id}/content`): 302 to a download URL that
 //!   needs no token and honours `Range` (206, or 416 past the end).
 //! - `GET /files/{id}`, `DELETE /files/{id}` (204, 404 when gone).
+//! - "Get current user" (`GET /users/me`, <https://developer.box.com/reference/get-users-me/>):
+//!   with `fields`, the mini user (`type`, `id`, `name`) plus the fields
+//!   asked for; `space_amount` (the user's total space in bytes; the fake
+//!   answers what is configured, `-1` being how "Update user" spells
+//!   unlimited) and `space_used` (what the fake stores plus a configurable
+//!   use elsewhere).
 //! - Errors: `{"type": "error", "status", "code", "message", "request_id"}`;
 //!   401 with an empty body and `WWW-Authenticate` for a bad token; 429
 //!   `rate_limit_exceeded` with `Retry-After`.
@@ -114,6 +120,10 @@ struct Store {
     part_size: u64,
     /// Keep sizes and digests only (memory tests with gigabyte uploads).
     discard: bool,
+    /// `space_amount` of `/users/me`.
+    space_amount: i64,
+    /// Bytes counted in `space_used` besides what the fake stores.
+    used_elsewhere: u64,
 }
 
 struct Shared {
@@ -188,6 +198,9 @@ impl FakeBox {
             min_session: BOX_MIN_SESSION,
             part_size: BOX_PART_SIZE,
             discard,
+            // A free account's 10 GB.
+            space_amount: 10 * 1024 * 1024 * 1024,
+            used_elsewhere: 0,
         };
         let shared = Arc::new(Shared {
             store: Mutex::new(store),
@@ -297,6 +310,13 @@ impl FakeBox {
         self.shared.store.lock().expect("lock").squat_commit = Some(data);
     }
 
+    /// The user's `space_amount` (`-1`: unlimited) and the bytes counted in
+    /// `space_used` besides what the fake stores.
+    pub fn set_space(&self, space_amount: i64, used_elsewhere: u64) {
+        let mut s = self.shared.store.lock().expect("lock");
+        s.space_amount = space_amount;
+        s.used_elsewhere = used_elsewhere;
+    }
     pub fn token_requests(&self) -> u64 {
         self.shared.token_requests.load(Ordering::Relaxed)
     }
@@ -729,6 +749,22 @@ fn token(shared: &Shared, body: &Bytes) -> Response {
     }
 }
 
+/// `GET /users/me`: the mini user, plus the space fields when asked for.
+fn current_user(shared: &Shared, query: &str) -> Value {
+    let s = shared.store.lock().expect("lock");
+    let mut v = json!({ "type": "user", "id": USER_ID, "name": "Fake User" });
+    let fields = query_value(query, "fields");
+    let wants = |f: &str| fields.as_deref().is_none_or(|all| all.split(',').any(|x| x == f));
+    if wants("space_amount") {
+        v["space_amount"] = json!(s.space_amount);
+    }
+    if wants("space_used") {
+        let stored: u64 = s.items.values().filter(|i| i.data.is_some()).map(|i| i.size).sum();
+        v["space_used"] = json!(stored + s.used_elsewhere);
+    }
+    v
+}
+
 fn query_value(query: &str, key: &str) -> Option<String> {
     url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
 }
@@ -744,6 +780,7 @@ fn api(shared: &Shared, method: &Method, rest: &str, query: &str, headers: &Head
             }
         }
         ("GET", ["folders", id, "items"]) => folder_items(shared, id, query),
+        ("GET", ["users", "me"]) => Ok(json_response(StatusCode::OK, current_user(shared, query))),
         ("POST", ["folders"]) => create_folder(shared, body),
         ("OPTIONS", ["files", "content"]) => preflight(shared, body),
         ("GET", ["files", id]) => {

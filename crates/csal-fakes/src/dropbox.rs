@@ -17,7 +17,12 @@
 //!   `correct_offset`, `not_found`, `closed`), /2/files/download,
 //!   /2/files/get_metadata, /2/files/delete_v2 (DeleteError `path_lookup`
 //!   `not_found`), /2/files/list_folder and /list_folder/continue (cursor,
-//!   has_more, `limit`, `recursive`), /2/users/get_current_account.
+//!   has_more, `limit`, `recursive`), /2/users/get_current_account,
+//!   /2/users/get_space_usage (SpaceUsage: `used` and an `allocation` union,
+//!   `individual` with `allocated`, or `team` with the team's `used` /
+//!   `allocated` and the member's `user_within_team_space_allocated`, 0
+//!   meaning no member limit); the fake's `used` is what it stores plus a
+//!   configurable use elsewhere.
 //! - OAuth guide, "/oauth2/authorize" (PKCE, `token_access_type=offline`)
 //!   and "/oauth2/token" `grant_type=authorization_code` (see
 //!   [`crate::authcode`]): the code answer carries a refresh token.
@@ -89,6 +94,18 @@ struct Store {
     /// Answer this many next calls with 429.
     rate_limit: u64,
     rate_limit_secs: u64,
+    space: Space,
+}
+
+/// What users/get_space_usage answers.
+#[derive(Default)]
+struct Space {
+    /// Individual allocation, or the team's when `team` is set.
+    allocated: u64,
+    /// Bytes used outside what the fake stores (the user's, or the rest of the team's).
+    used_elsewhere: u64,
+    /// Team mode: the member's own limit (0: none).
+    team: Option<u64>,
 }
 
 struct Shared {
@@ -119,7 +136,11 @@ impl FakeDropbox {
     /// Start on 127.0.0.1 with a free port.
     pub async fn start() -> FakeDropbox {
         let shared = Arc::new(Shared {
-            store: Mutex::new(Store::default()),
+            // A Basic account's 2 GB.
+            store: Mutex::new(Store {
+                space: Space { allocated: 2_000_000_000, ..Space::default() },
+                ..Store::default()
+            }),
             counter: AtomicU64::new(1),
             token_requests: AtomicU64::new(0),
             expired_rejections: AtomicU64::new(0),
@@ -201,6 +222,18 @@ impl FakeDropbox {
     }
 
     /// Successful and failed calls to the token endpoint.
+    /// An individual account of `allocated` bytes, `used_elsewhere` of
+    /// them taken besides what the fake stores.
+    pub fn set_space(&self, allocated: u64, used_elsewhere: u64) {
+        self.shared.store.lock().expect("lock").space = Space { allocated, used_elsewhere, team: None };
+    }
+    /// A team account: `team_allocated` bytes shared, `team_used_elsewhere`
+    /// taken by other members, and this member limited to `member_allocated`
+    /// (0: no member limit).
+    pub fn set_team_space(&self, team_allocated: u64, team_used_elsewhere: u64, member_allocated: u64) {
+        self.shared.store.lock().expect("lock").space =
+            Space { allocated: team_allocated, used_elsewhere: team_used_elsewhere, team: Some(member_allocated) };
+    }
     pub fn token_requests(&self) -> u64 {
         self.shared.token_requests.load(Ordering::Relaxed)
     }
@@ -324,6 +357,27 @@ fn full_account() -> Value {
         "root_info": { ".tag": "user", "root_namespace_id": "3235641", "home_namespace_id": "3235641" },
         "country": "US",
     })
+}
+
+/// A `users/get_space_usage` answer.
+fn space_usage(s: &Store) -> Value {
+    let mine: u64 = s.files.values().map(|f| f.data.len() as u64).sum();
+    let sp = &s.space;
+    match sp.team {
+        None => json!({ "used": mine + sp.used_elsewhere,
+                        "allocation": { ".tag": "individual", "allocated": sp.allocated } }),
+        Some(member) => json!({
+            "used": mine,
+            "allocation": {
+                ".tag": "team",
+                "used": mine + sp.used_elsewhere,
+                "allocated": sp.allocated,
+                "user_within_team_space_allocated": member,
+                "user_within_team_space_limit_type": { ".tag": if member == 0 { "off" } else { "stop_sync" } },
+                "user_within_team_space_used_cached": mine,
+            },
+        }),
+    }
 }
 
 fn folder_metadata(path_lower: &str) -> Value {
@@ -454,6 +508,9 @@ async fn api(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap, bo
     let call = Call { headers: &headers, body };
     let result = match path.as_str() {
         "/2/users/get_current_account" => Ok(json_response(StatusCode::OK, full_account())),
+        "/2/users/get_space_usage" => {
+            Ok(json_response(StatusCode::OK, space_usage(&shared.store.lock().expect("lock"))))
+        }
         "/2/files/upload" => upload(&shared, &call),
         "/2/files/upload_session/start" => session_start(&shared, &call),
         "/2/files/upload_session/append_v2" => session_append(&shared, &call),

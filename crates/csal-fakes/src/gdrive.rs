@@ -19,6 +19,11 @@
 //! - "Resolve errors": `{"error": {"code", "message", "errors": [{"domain",
 //!   "reason", "message"}]}}`; 401 `authError`; 403 `rateLimitExceeded` /
 //!   `userRateLimitExceeded` (injectable).
+//! - about.get (<https://developers.google.com/drive/api/reference/rest/v3/about>):
+//!   `fields` is required (400 without it); `storageQuota` holds int64s as
+//!   JSON strings: `limit` (absent when the storage is unlimited), `usage`
+//!   (all services), `usageInDrive`, `usageInDriveTrash`. The fake's usage
+//!   is what it stores plus a configurable use by other services.
 //! - OAuth 2.0 for web server apps, "Redirecting to Google's OAuth 2.0
 //!   server" (`/o/oauth2/v2/auth` with `access_type=offline`, PKCE) and
 //!   "Exchange authorization code for refresh and access tokens" (see
@@ -83,6 +88,10 @@ struct Store {
     expired_tokens: HashSet<String>,
     revoked: bool,
     rate_limit: u64,
+    /// `storageQuota.limit` (None: unlimited).
+    quota_limit: Option<u64>,
+    /// Usage by other services (Gmail, Photos) counted in `usage`.
+    usage_elsewhere: u64,
 }
 
 struct Shared {
@@ -111,7 +120,8 @@ impl Drop for FakeGoogleDrive {
 impl FakeGoogleDrive {
     pub async fn start() -> FakeGoogleDrive {
         let shared = Arc::new(Shared {
-            store: Mutex::new(Store::default()),
+            // A free account's 15 GB.
+            store: Mutex::new(Store { quota_limit: Some(15_000_000_000), ..Store::default() }),
             counter: AtomicU64::new(1),
             token_requests: AtomicU64::new(0),
             chunks: AtomicU64::new(0),
@@ -181,6 +191,13 @@ impl FakeGoogleDrive {
     }
     pub fn revoke_refresh_token(&self) {
         self.shared.store.lock().expect("lock").revoked = true;
+    }
+    /// The account's storage limit (None: unlimited) and the bytes other
+    /// services use of it (about.get's `storageQuota`).
+    pub fn set_storage_quota(&self, limit: Option<u64>, usage_elsewhere: u64) {
+        let mut s = self.shared.store.lock().expect("lock");
+        s.quota_limit = limit;
+        s.usage_elsewhere = usage_elsewhere;
     }
     /// Answer the next `count` calls with 403 `userRateLimitExceeded`.
     pub fn inject_rate_limit(&self, count: u64) {
@@ -260,7 +277,7 @@ fn query_param(query: &str, key: &str) -> Option<String> {
     })
 }
 
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -430,6 +447,7 @@ async fn api(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, header
         ("POST", "/upload/drive/v3/files") => start_upload(&shared, &base, &query, &body),
         ("POST", "/drive/v3/files") => create_metadata(&shared, &body),
         ("GET", "/drive/v3/files") => list(&shared, &query),
+        ("GET", "/drive/v3/about") => about(&shared, &query),
         (m, p) if p.starts_with("/drive/v3/files/") => {
             let id = percent_decode(&p["/drive/v3/files/".len()..]).unwrap_or_default();
             match m {
@@ -441,6 +459,28 @@ async fn api(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, header
         _ => Err(google_error(StatusCode::NOT_FOUND, "notFound", "global", "Not Found")),
     };
     result.unwrap_or_else(|r| r)
+}
+
+/// about.get: only `storageQuota` is served, and only when `fields` asks for it.
+fn about(shared: &Shared, query: &str) -> R {
+    let Some(fields) = query_param(query, "fields") else {
+        return Err(bad("The 'fields' parameter is required for this method."));
+    };
+    let s = shared.store.lock().expect("lock");
+    let mut v = json!({});
+    if fields.split(',').any(|f| f.trim() == "storageQuota" || f.trim().starts_with("storageQuota(")) {
+        let in_drive: u64 = s.files.values().map(|f| f.data.len() as u64).sum();
+        let mut quota = json!({
+            "usage": (in_drive + s.usage_elsewhere).to_string(),
+            "usageInDrive": in_drive.to_string(),
+            "usageInDriveTrash": "0",
+        });
+        if let Some(limit) = s.quota_limit {
+            quota["limit"] = json!(limit.to_string());
+        }
+        v["storageQuota"] = quota;
+    }
+    Ok(json_response(StatusCode::OK, v))
 }
 
 fn parent_exists(s: &Store, parent: &str) -> bool {

@@ -1,4 +1,5 @@
-//! Loopback fake servers of cloud storage APIs that have no emulator, for tests.
+//! Loopback fake servers of cloud storage APIs that have no emulator (and a
+//! WebDAV server with a quota a test sets, which the emulators lack), for tests.
 //!
 //! Each module implements the part of one service's public HTTP API that
 //! the CSAL provider uses, with the documented status codes, error bodies,
@@ -13,3 +14,4 @@ pub mod gdrive;
 pub mod mega;
 pub mod onedrive;
 pub mod pcloud;
+pub mod webdav;

@@ -17,7 +17,11 @@
 //!   every mutation advances;
 //! - `f` (fetch nodes), `p` (put nodes: folders, or files from an upload
 //!   completion handle), `d` (delete), `u` (upload URL for a size), `g`
-//!   (download URL), `ug` (user info);
+//!   (download URL), `ug` (user info), `uq` (account quota, as the SDK's
+//!   `CommandGetUserQuota` in src/commands.cpp asks for it: with `strg: 1`
+//!   the answer carries `cstrg`, the bytes stored, and `mstrg`, the
+//!   account's maximum; the fake's maximum is its quota, else a free
+//!   account's 20 GB);
 //! - upload URL: ciphertext POSTed to `<url>/<offset>`; the POST that
 //!   completes the declared size answers the completion handle;
 //! - download URL: GET `<url>` or `<url>/<start>-<end>` (inclusive).
@@ -398,6 +402,14 @@ fn command(a: &mut Account, op: &str, cmd: &Value, host: &str) -> Value {
             json!({"k": b64(&a.enc_master), "tsid": tsid, "u": a.user_handle})
         }
         "ug" => json!({"u": a.user_handle, "email": EMAIL}),
+        "uq" => {
+            let mut v = json!({"utype": 0});
+            if cmd.get("strg").and_then(Value::as_i64) == Some(1) {
+                v["cstrg"] = json!(a.sizes.values().sum::<u64>());
+                v["mstrg"] = json!(a.quota.unwrap_or(20 * 1024 * 1024 * 1024));
+            }
+            v
+        }
         "f" => {
             let nodes: Vec<Value> = a.nodes.iter().map(|n| node_json(n, &a.user_handle)).collect();
             json!({"f": nodes, "sn": b64(&a.sn.to_be_bytes())})

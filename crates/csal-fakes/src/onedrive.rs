@@ -14,6 +14,13 @@
 //! - "Download a file": GET `:/content` answers 302 with a pre-authenticated
 //!   `Location`, which honours `Range` (206, or 416 past the end).
 //! - "List children": `value` + `@odata.nextLink` paging with `$top`.
+//! - drive resource and "quota resource type"
+//!   (<https://learn.microsoft.com/en-us/graph/api/resources/quota>): GET
+//!   `/me/drive` answers the drive with `quota { total, used, remaining,
+//!   deleted, state }`, `state` one of `normal`, `nearing` (less than 10%
+//!   remaining), `critical` (less than 1%), `exceeded` (used past total).
+//!   The fake's `used` is what it stores plus a configurable use by other
+//!   services (OneDrive Personal's quota is shared with Outlook).
 //! - "Error responses": `{"error": {"code", "message"}}`; 401
 //!   `InvalidAuthenticationToken`, 404 `itemNotFound`, 429/503 with
 //!   `Retry-After` ("Microsoft Graph throttling guidance").
@@ -77,6 +84,10 @@ struct Store {
     refresh_tokens: HashSet<String>,
     revoked: bool,
     throttle: Vec<(u16, u64)>,
+    /// `quota.total` (None: the drive answers without a `quota` facet).
+    quota_total: Option<u64>,
+    /// Bytes other services use of the quota.
+    used_elsewhere: u64,
 }
 
 struct Shared {
@@ -105,7 +116,7 @@ impl Drop for FakeOneDrive {
 
 impl FakeOneDrive {
     pub async fn start() -> FakeOneDrive {
-        let mut store = Store::default();
+        let mut store = Store { quota_total: Some(1 << 40), ..Store::default() };
         store.refresh_tokens.insert(REFRESH_TOKEN.to_owned());
         let shared = Arc::new(Shared {
             store: Mutex::new(store),
@@ -183,6 +194,13 @@ impl FakeOneDrive {
         s.throttle.extend(std::iter::repeat_n((status, secs), count));
     }
 
+    /// The drive's quota (None: no `quota` facet) and the bytes other
+    /// services use of it.
+    pub fn set_quota(&self, total: Option<u64>, used_elsewhere: u64) {
+        let mut s = self.shared.store.lock().expect("lock");
+        s.quota_total = total;
+        s.used_elsewhere = used_elsewhere;
+    }
     pub fn token_requests(&self) -> u64 {
         self.shared.token_requests.load(Ordering::Relaxed)
     }
@@ -322,6 +340,26 @@ async fn token(State(shared): State<Arc<Shared>>, Form(form): Form<HashMap<Strin
 
 type R = Result<Response, Response>;
 
+/// The drive resource with its `quota` facet.
+fn drive(s: &Store) -> Value {
+    let mut v = json!({ "id": "fakedrive", "driveType": "personal" });
+    if let Some(total) = s.quota_total {
+        let used = s.used_elsewhere + s.files.values().map(|f| f.data.len() as u64).sum::<u64>();
+        let remaining = total.saturating_sub(used);
+        let state = if used > total {
+            "exceeded"
+        } else if remaining * 100 < total {
+            "critical"
+        } else if remaining * 10 < total {
+            "nearing"
+        } else {
+            "normal"
+        };
+        v["quota"] = json!({ "total": total, "used": used, "remaining": remaining, "deleted": 0, "state": state });
+    }
+    v
+}
+
 async fn graph(
     State(shared): State<Arc<Shared>>,
     method: Method,
@@ -381,10 +419,7 @@ async fn graph(
     let base = shared.base.lock().expect("lock").clone();
     let query = uri.query().unwrap_or("");
     let result: R = if rest.is_empty() {
-        Ok(json_response(
-            StatusCode::OK,
-            json!({ "id": "fakedrive", "driveType": "personal", "quota": { "remaining": 1u64 << 40 } }),
-        ))
+        Ok(json_response(StatusCode::OK, drive(&shared.store.lock().expect("lock"))))
     } else if rest == "/root/children" {
         children(&shared, &base, "", query)
     } else if let Some(addr) = rest.strip_prefix("/root:") {

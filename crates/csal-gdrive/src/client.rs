@@ -68,6 +68,15 @@ impl DriveClient {
         format!("{}/drive/v3/files", self.api_url)
     }
 
+    pub fn about_url(&self) -> String {
+        format!("{}/drive/v3/about", self.api_url)
+    }
+
+    /// Whether the instance lives on a shared drive.
+    pub fn shared_drive(&self) -> bool {
+        self.all_drives
+    }
+
     pub fn upload_url(&self) -> String {
         format!("{}/upload/drive/v3/files", self.api_url)
     }

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use csal_core::{
     ByteRange, ByteStream, Capabilities, ListPage, ListRequest, ObjectMeta, Result, WriteMeta, WriteReceipt,
 };
+use csal_http::Quota;
 use csal_oauth::{BearerSource, FileSyncService, OAuthProviderSpec, TokenStore};
 use serde_json::Value;
 
@@ -30,6 +31,17 @@ impl GDrive {
         query.push(("fields", "id,mimeType".to_owned()));
         self.client.api.json("check the root folder", |http| http.get(&url).query(&query)).await
     }
+}
+
+/// about.get's `storageQuota` (int64s as JSON strings; `limit` is absent
+/// when the storage is unlimited):
+/// <https://developers.google.com/drive/api/reference/rest/v3/about>.
+fn storage_quota(about: &Value) -> Option<Quota> {
+    let number = |key: &str| {
+        let v = &about["storageQuota"][key];
+        v.as_str().and_then(|s| s.parse().ok()).or_else(|| v.as_u64())
+    };
+    about.get("storageQuota").map(|_| Quota::new(number("limit"), number("usage")))
 }
 
 #[async_trait]
@@ -59,6 +71,21 @@ impl FileSyncService for GDrive {
 
     async fn probe(&self) -> Result<()> {
         self.root().await.map(|_| ())
+    }
+
+    /// The user's quota; none on a shared drive, whose files count against
+    /// the organisation's pooled storage rather than the user's.
+    async fn quota(&self) -> Result<Option<Quota>> {
+        if self.client.shared_drive() {
+            return Ok(None);
+        }
+        let url = self.client.about_url();
+        let about = self
+            .client
+            .api
+            .json("read the storage quota", |http| http.get(&url).query(&[("fields", "storageQuota")]))
+            .await?;
+        Ok(storage_quota(&about))
     }
 
     async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {

@@ -111,3 +111,33 @@ async fn upload_pulls_at_most_two_chunks_ahead_of_the_server() {
     assert!(ahead <= (2 * chunk + PIECE) as u64, "pulled {ahead} bytes ahead of the server");
     assert!(ahead >= chunk as u64, "the check measured nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_the_quota_left_and_degrades_when_nearly_full() {
+    let fake = FakeGoogleDrive::start().await;
+    let module = GDriveModule::new(config(&fake, Some(fake.issue_access_token())), None).unwrap();
+    fake.set_storage_quota(Some(1_000_000), 100_000);
+    module.write(ByteStream::from_bytes(data(50_000)), WriteMeta::new("q/a.bin")).await.unwrap();
+    let report = module.health_check().await;
+    assert_eq!(report.status, HealthStatus::Ok, "{report:?}");
+    assert_eq!(report.free_bytes(), Some(850_000), "limit less Drive's and other services' usage: {report:?}");
+    assert_eq!(report.details[csal_http::QUOTA_USED_BYTES], 150_000);
+    assert_eq!(report.details[csal_http::QUOTA_TOTAL_BYTES], 1_000_000);
+
+    fake.set_storage_quota(Some(1_000_000), 880_000);
+    let report = module.health_check().await;
+    assert_eq!(report.status, HealthStatus::Degraded, "{report:?}");
+    assert_eq!(report.free_bytes(), Some(70_000));
+    assert!(report.last_error.as_deref().unwrap().contains("quota"), "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unlimited_storage_reports_no_free_bytes() {
+    let fake = FakeGoogleDrive::start().await;
+    let module = GDriveModule::new(config(&fake, Some(fake.issue_access_token())), None).unwrap();
+    fake.set_storage_quota(None, 5_000);
+    let report = module.health_check().await;
+    assert_eq!(report.status, HealthStatus::Ok, "{report:?}");
+    assert_eq!(report.free_bytes(), None, "{report:?}");
+    assert_eq!(report.details[csal_http::QUOTA_USED_BYTES], 5_000);
+}

@@ -13,7 +13,9 @@
 //!   from a server that may ignore `Range`, with `Content-Range` checked;
 //! - [`read_json`] / [`read_answer`]: a JSON (or listing) answer read with a size cap;
 //! - [`FolderWalk`]: the continuation token of a listing that walks a folder
-//!   tree one page at a time (file-sync services list one folder per call).
+//!   tree one page at a time (file-sync services list one folder per call);
+//! - [`Quota`]: a service's storage quota turned into health details
+//!   (free bytes for the capacity forecast, `degraded` when nearly full).
 //!
 //! What stays in a provider crate is what is that service's own: its URLs,
 //! its auth, its error codes (as [`StatusTable`] overrides or a classifier
@@ -22,12 +24,14 @@
 mod body;
 mod client;
 mod error;
+mod quota;
 mod ranged;
 mod walk;
 
 pub use body::{ANSWER_BODY_LIMIT, read_answer, read_json};
 pub use client::HttpOptions;
 pub use error::{ERROR_BODY_LIMIT, ErrorAnswer, StatusTable, one_line, retry_after, transport_error};
+pub use quota::{QUOTA_ERROR, QUOTA_TOTAL_BYTES, QUOTA_USED_BYTES, Quota, with_quota};
 pub use ranged::{ContentRange, follow_download, ranged_body, ranged_stream};
 #[cfg(feature = "fuzzing")]
 pub use walk::fuzz_continuation_token;

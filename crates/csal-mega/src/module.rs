@@ -2,7 +2,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use serde_json::json;
+use csal_http::Quota;
+use serde_json::{Value, json};
 
 use csal_core::{
     ByteRange, ByteStream, Capabilities, ErrorKind, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta,
@@ -26,6 +27,16 @@ pub(crate) fn build(_ctx: &InstanceContext, config: &serde_json::Value) -> Resul
 impl MegaModule {
     pub fn new(config: MegaConfig) -> Result<Self> {
         Ok(MegaModule { client: MegaClient::new(config.resolve()?)? })
+    }
+
+    /// The account's storage quota: `uq` with `strg: 1` answers `mstrg`
+    /// (maximum bytes) and `cstrg` (bytes stored), as the MEGA SDK's
+    /// `CommandGetUserQuota` reads them (meganz/sdk, src/commands.cpp).
+    async fn quota(&self) -> Result<Option<Quota>> {
+        let (v, _) = self.client.call("read the storage quota", json!({"a": "uq", "strg": 1, "xfer": 1})).await?;
+        let max = v.get("mstrg").and_then(Value::as_u64);
+        let used = v.get("cstrg").and_then(Value::as_u64);
+        Ok((max.is_some() || used.is_some()).then(|| Quota::new(max.filter(|m| *m > 0), used)))
     }
 }
 
@@ -75,11 +86,14 @@ impl StorageModule for MegaModule {
         Ok(list::object_meta(object_id.to_owned(), &node))
     }
 
+    /// Ok when the session answers; the account's storage quota (`uq`)
+    /// gives the free bytes, and `degraded` when it is nearly used.
     async fn health_check(&self) -> HealthReport {
         let started = Instant::now();
-        match self.validate().await {
+        let report = match self.validate().await {
             Ok(()) => HealthReport::ok(started.elapsed()),
-            Err(e) => HealthReport::offline(&e),
-        }
+            Err(e) => return HealthReport::offline(&e),
+        };
+        csal_http::with_quota(report, self.quota().await)
     }
 }

@@ -202,3 +202,20 @@ async fn write_into_a_folder_deleted_elsewhere_recreates_it() {
     let second = a.write(ByteStream::from_bytes(vec![3u8; 30]), WriteMeta::new("d/two.bin")).await.unwrap();
     assert_eq!(collect(b.read(&second.object_id, None).await.unwrap()).await.unwrap(), vec![3u8; 30]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_reports_the_storage_quota_left_and_degrades_when_nearly_full() {
+    let fake = MegaFake::start().await;
+    fake.set_quota(100_000);
+    let r = router(&fake);
+    r.write("m", ByteStream::from_bytes(vec![3u8; 40_000]), WriteMeta::new("q/a.bin")).await.unwrap();
+    let report = r.health_check("m").await.unwrap();
+    assert_eq!(report.status, csal_core::HealthStatus::Ok, "{report:?}");
+    assert_eq!(report.free_bytes(), Some(60_000), "mstrg less cstrg: {report:?}");
+    assert_eq!(report.details[csal_http::QUOTA_TOTAL_BYTES], 100_000);
+
+    r.write("m", ByteStream::from_bytes(vec![4u8; 52_000]), WriteMeta::new("q/b.bin")).await.unwrap();
+    let report = r.health_check("m").await.unwrap();
+    assert_eq!(report.status, csal_core::HealthStatus::Degraded, "{report:?}");
+    assert_eq!(report.free_bytes(), Some(8_000));
+}

@@ -31,6 +31,11 @@ pub trait FileSyncService: Send + Sync + Sized + 'static {
     fn tokens(&self) -> &Self::Tokens;
     /// The cheapest authenticated call (validate and health checks).
     async fn probe(&self) -> Result<()>;
+    /// The account's storage quota, read by health checks after the probe
+    /// (`None`: the service does not tell).
+    async fn quota(&self) -> Result<Option<csal_http::Quota>> {
+        Ok(None)
+    }
     async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt>;
     async fn read(&self, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream>;
     async fn delete(&self, object_id: &str) -> Result<()>;
@@ -106,9 +111,15 @@ impl<S: FileSyncService> StorageModule for OAuthModule<S> {
     }
 
     /// Ok when the probe answers; degraded whenever the last token refresh
-    /// failed or the refresh token expires within a week; offline for other
-    /// failures (and before the instance is authorised).
+    /// failed or the refresh token expires within a week, or the account's
+    /// quota is nearly used; offline for other failures (and before the
+    /// instance is authorised). The quota's free bytes feed the capacity
+    /// forecast.
     async fn health_check(&self) -> HealthReport {
-        crate::check_health(self.0.tokens(), self.0.probe()).await
+        let report = crate::check_health(self.0.tokens(), self.0.probe()).await;
+        if report.status == csal_core::HealthStatus::Offline {
+            return report;
+        }
+        csal_http::with_quota(report, self.0.quota().await)
     }
 }

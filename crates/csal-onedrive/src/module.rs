@@ -5,6 +5,7 @@ use csal_core::{
     ByteRange, ByteStream, Capabilities, ListPage, ListRequest, ObjectMeta, Result, StorageError, WriteMeta,
     WriteReceipt,
 };
+use csal_http::Quota;
 use csal_oauth::{FileSyncService, OAuthProviderSpec, TokenManager, TokenStore};
 use serde_json::Value;
 
@@ -31,6 +32,22 @@ impl OneDrive {
     }
 }
 
+/// The drive's `quota` facet ("quota resource type",
+/// <https://learn.microsoft.com/en-us/graph/api/resources/quota>): `total`,
+/// `used`, `remaining` and a `state` that is `nearing` below 10% left,
+/// `critical` below 1%, `exceeded` past the total. Graph's own verdict
+/// (anything but `normal`) is the reason health turns degraded.
+fn drive_quota(drive: &Value) -> Option<Quota> {
+    let q = drive.get("quota")?;
+    let state = q["state"].as_str().filter(|s| !s.is_empty() && *s != "normal");
+    Some(Quota {
+        total: q["total"].as_u64().filter(|t| *t > 0),
+        used: q["used"].as_u64(),
+        remaining: q["remaining"].as_u64(),
+        warning: state.map(|s| format!("OneDrive quota state is {s}")),
+    })
+}
+
 #[async_trait]
 impl FileSyncService for OneDrive {
     type Config = OneDriveConfig;
@@ -50,6 +67,10 @@ impl FileSyncService for OneDrive {
 
     async fn probe(&self) -> Result<()> {
         self.drive().await.map(|_| ())
+    }
+
+    async fn quota(&self) -> Result<Option<Quota>> {
+        Ok(drive_quota(&self.drive().await?))
     }
 
     async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {

@@ -163,3 +163,37 @@ async fn upload_of_known_size_pulls_at_most_two_fragments_ahead() {
     assert!(ahead <= (2 * fragment + PIECE) as u64, "pulled {ahead} bytes ahead of the server");
     assert!(ahead >= fragment as u64, "the check measured nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_the_drive_quota_and_degrades_on_graphs_state() {
+    let fake = FakeOneDrive::start().await;
+    let module = OneDriveModule::new(config(&fake, Some(fake.issue_access_token())), None).unwrap();
+    fake.set_quota(Some(1_000_000), 200_000);
+    module.write(ByteStream::from_bytes(data(30_000)), WriteMeta::new("cam/q.bin")).await.unwrap();
+    let report = module.health_check().await;
+    assert_eq!(report.status, HealthStatus::Ok, "{report:?}");
+    assert_eq!(report.free_bytes(), Some(770_000), "{report:?}");
+    assert_eq!(report.details[csal_http::QUOTA_USED_BYTES], 230_000);
+
+    // 99.2% used: Graph says `critical`.
+    fake.set_quota(Some(1_000_000), 962_000);
+    let report = module.health_check().await;
+    assert_eq!(report.status, HealthStatus::Degraded, "{report:?}");
+    assert_eq!(report.free_bytes(), Some(8_000));
+    assert_eq!(report.last_error.as_deref(), Some("OneDrive quota state is critical"));
+
+    fake.set_quota(Some(1_000_000), 1_000_000);
+    let report = module.health_check().await;
+    assert_eq!(report.last_error.as_deref(), Some("OneDrive quota state is exceeded"));
+    assert_eq!(report.free_bytes(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drive_without_a_quota_facet_reports_no_free_bytes() {
+    let fake = FakeOneDrive::start().await;
+    let module = OneDriveModule::new(config(&fake, Some(fake.issue_access_token())), None).unwrap();
+    fake.set_quota(None, 0);
+    let report = module.health_check().await;
+    assert_eq!(report.status, HealthStatus::Ok, "{report:?}");
+    assert_eq!(report.free_bytes(), None, "{report:?}");
+}

@@ -89,27 +89,17 @@ impl StorageModule for PcloudModule {
         Ok(object_meta(object_id.to_owned(), &m))
     }
 
+    /// Ok when `userinfo` answers; its `quota` / `usedquota` give the free
+    /// bytes, and `degraded` when the account is nearly full.
     async fn health_check(&self) -> HealthReport {
         let started = Instant::now();
         match self.client.call("userinfo", &[], Body::None).await {
             Ok(v) => {
-                let mut report = HealthReport::ok(started.elapsed());
-                if let (Some(q), Some(u)) =
-                    (v.get("quota").and_then(Value::as_u64), v.get("usedquota").and_then(Value::as_u64))
-                {
-                    report = report
-                        .with_detail("quota", q)
-                        .with_detail("used_quota", u)
-                        .with_detail(HealthReport::FREE_BYTES, q.saturating_sub(u));
-                    if q > 0 && u * 10 >= q * 9 {
-                        return HealthReport {
-                            status: csal_core::HealthStatus::Degraded,
-                            last_error: Some("pCloud account is over 90% full".into()),
-                            ..report
-                        };
-                    }
-                }
-                report
+                let quota = csal_http::Quota::new(
+                    v.get("quota").and_then(Value::as_u64).filter(|q| *q > 0),
+                    v.get("usedquota").and_then(Value::as_u64),
+                );
+                quota.apply(HealthReport::ok(started.elapsed()))
             }
             Err(e) => HealthReport::offline(&e),
         }

@@ -59,3 +59,20 @@ async fn failed_session_upload_leaves_no_open_session() {
     assert_eq!(fake.open_uploads(), 0, "the failed upload session was not deleted");
     assert_eq!(fake.file_count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_reports_the_quota_left_and_degrades_when_nearly_full() {
+    use csal_core::{ByteStream, HealthStatus, InstanceDefinition, StorageRouter, WriteMeta};
+    let fake = PcloudFake::start().await;
+    fake.set_quota(100_000);
+    let router = StorageRouter::from_definitions(&[InstanceDefinition::new("p", "pcloud", login_config(&fake))]);
+    router.write("p", ByteStream::from_bytes(vec![1u8; 30_000]), WriteMeta::new("q/a.bin")).await.unwrap();
+    let report = router.health_check("p").await.unwrap();
+    assert_eq!(report.status, HealthStatus::Ok, "{report:?}");
+    assert_eq!(report.free_bytes(), Some(70_000), "{report:?}");
+    assert_eq!(report.details[csal_http::QUOTA_USED_BYTES], 30_000);
+    router.write("p", ByteStream::from_bytes(vec![2u8; 62_000]), WriteMeta::new("q/b.bin")).await.unwrap();
+    let report = router.health_check("p").await.unwrap();
+    assert_eq!(report.status, HealthStatus::Degraded, "{report:?}");
+    assert_eq!(report.free_bytes(), Some(8_000));
+}

@@ -4,7 +4,8 @@
 //! Per target: the bytes CSAL stored there (from the segment index), the
 //! bytes it took in over the last day (the rate), and the space left as the
 //! provider's last health check reported it ([`HealthReport::FREE_BYTES`]:
-//! local_fs free space less its `min_free_mb` reserve, pCloud quota left).
+//! local_fs free space less its `min_free_mb` reserve; the quota left of
+//! the providers whose API tells, through `csal_http::Quota`).
 //! `days_left = free / rate`. Below the horizon (default 3 days) the
 //! target's health turns `degraded` with the forecast as the reason, so the
 //! Module Manager, `/metrics` and `write_for_camera`'s ordering all see it.

@@ -11,7 +11,7 @@ use csal_core::{ByteRange, ByteStream, ErrorKind, StorageError};
 use csal_spool::{Gateway, GatewayConfig, IngestError, IngestOutcome, IngestRequest, SpoolConfig};
 use futures::StreamExt;
 
-csal_core::link_providers!(csal_local_fs, csal_memory);
+csal_core::link_providers!(csal_local_fs, csal_memory, csal_webdav);
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -440,6 +440,45 @@ async fn fsck_finds_what_changed_behind_csals_back_and_delivers_it_again() {
     let again = fsck(&site.catalog, &FsckOptions::default()).await.unwrap();
     assert_eq!(again.findings.len(), 1, "only the stray file is left, for an admin to judge: {again:?}");
     assert!(root("disk-a").join("cam1").join("stray.bin").exists(), "fsck never deletes what it does not know");
+}
+
+/// A provider that reports a quota (here RFC 4331 on csal-fakes' WebDAV
+/// server) is forecast from it: the free bytes are the quota left, and a
+/// nearly used quota at the measured rate turns the target degraded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_with_a_quota_is_forecast_from_the_quota_left() {
+    use csal_core::HealthStatus;
+    use csal_spool::capacity::CapacityBoard;
+    const MIB: u64 = 1 << 20;
+    let fake = csal_fakes::webdav::WebDavFake::start().await;
+    fake.set_quota(Some(40 * MIB));
+    let site = Site::new(&["disk"], 1).await;
+    let dav = NewModule {
+        name: "dav".into(),
+        label: None,
+        provider_type: "webdav".into(),
+        is_enabled: true,
+        config: serde_json::json!({ "url": fake.url() }),
+    };
+    site.catalog.create_module(dav).await.unwrap();
+    site.catalog.set_policy("cam1", CameraPolicy::new(vec!["dav".to_owned()])).await.unwrap();
+    let router = site.catalog.router();
+    let gw = site.gateway().await;
+    for n in 0..4u8 {
+        put(&gw, &format!("q{n}.ts"), &segment_bytes(n, MIB as usize)).await.unwrap();
+    }
+    gw.drain(WAIT).await.unwrap();
+    router.health_check("dav").await.unwrap();
+    let report = CapacityBoard::new(3.0).refresh(&site.catalog).await.unwrap();
+    let target = report.targets.iter().find(|t| t.target == "dav").expect("the dav target");
+    assert_eq!((target.stored_copies, target.free_bytes), (4, Some(36 * MIB)), "{target:?}");
+    // 4 MiB within the five-minute minimum span is over 1 GiB a day: the
+    // 36 MiB left last well under the three-day horizon.
+    assert!(target.days_left.is_some_and(|d| d < 3.0) && target.warning.is_some(), "{target:?}");
+    let health = router.module("dav").unwrap().last_health().unwrap();
+    assert_eq!(health.status, HealthStatus::Degraded, "{health:?}");
+    assert!(health.last_error.as_deref().unwrap().starts_with("full in "), "{health:?}");
+    gw.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@ use csal_core::{
     ByteRange, ByteStream, Capabilities, ExposeSecret, HealthReport, InstanceContext, ListPage, ListRequest,
     ObjectMeta, Result, StorageError, StorageModule, WriteMeta, WriteReceipt,
 };
+use csal_http::Quota;
 use hmac::{Hmac, Mac};
 use reqwest::Method;
 
@@ -52,7 +53,8 @@ impl SwiftModule {
         Ok(SwiftModule { client: Arc::new(SwiftClient::new(settings)?) })
     }
 
-    async fn head_container(&self) -> Result<Option<u64>> {
+    /// HEAD the container: its object count and quota, or None if missing.
+    async fn head_container(&self) -> Result<Option<(u64, Quota)>> {
         let container = &self.client.settings.container;
         let what = format!("HEAD container {container}");
         let resp = self
@@ -60,17 +62,39 @@ impl SwiftModule {
             .send(&what, |s| self.client.http.request(Method::HEAD, SwiftClient::container_url(s, container)))
             .await?;
         match resp.status().as_u16() {
-            200..=299 => Ok(Some(
-                resp.headers()
-                    .get("x-container-object-count")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0),
-            )),
+            200..=299 => Ok(Some((
+                header_u64(resp.headers(), "x-container-object-count").unwrap_or(0),
+                header_quota(resp.headers(), "x-container-bytes-used", "x-container-meta-quota-bytes"),
+            ))),
             404 => Ok(None),
             _ => Err(status_error(resp.status(), resp.headers(), &what)),
         }
     }
+
+    /// HEAD the account: its bytes used and quota.
+    async fn account_quota(&self) -> Result<Quota> {
+        let what = "HEAD account";
+        let resp =
+            self.client.send(what, |s| self.client.http.request(Method::HEAD, s.storage_url.to_string())).await?;
+        if !resp.status().is_success() {
+            return Err(status_error(resp.status(), resp.headers(), what));
+        }
+        Ok(header_quota(resp.headers(), "x-account-bytes-used", "x-account-meta-quota-bytes"))
+    }
+}
+
+fn header_u64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// A Swift quota from a HEAD answer: the bytes used, and the limit the
+/// `container_quotas` / `account_quotas` middlewares enforce when the
+/// container's `X-Container-Meta-Quota-Bytes` or the account's
+/// `X-Account-Meta-Quota-Bytes` is set
+/// (<https://docs.openstack.org/swift/latest/middleware.html#container-quotas>,
+/// `#account-quotas`); without it the storage is unlimited.
+fn header_quota(headers: &reqwest::header::HeaderMap, used: &str, limit: &str) -> Quota {
+    Quota::new(header_u64(headers, limit), header_u64(headers, used))
 }
 
 #[async_trait]
@@ -165,15 +189,25 @@ impl StorageModule for SwiftModule {
         read::stat(&self.client, object_id).await
     }
 
+    /// Ok when the container answers (or is missing and will be created);
+    /// the free bytes are the tighter of the container's and the account's
+    /// quota, where either is set (SLO segments live in `<container>_segments`
+    /// and count against the account's).
     async fn health_check(&self) -> HealthReport {
         let started = Instant::now();
-        match self.head_container().await {
-            Ok(Some(count)) => HealthReport::ok(started.elapsed()).with_detail("objects", count),
-            Ok(None) if self.client.settings.create_container => {
-                HealthReport::ok(started.elapsed()).with_detail("container", "missing; created on the first write")
-            }
-            Ok(None) => HealthReport::degraded(Some(started.elapsed()), "the container does not exist"),
-            Err(e) => HealthReport::offline(&e),
+        let (report, container_quota) = match self.head_container().await {
+            Ok(Some((count, quota))) => (HealthReport::ok(started.elapsed()).with_detail("objects", count), quota),
+            Ok(None) if self.client.settings.create_container => (
+                HealthReport::ok(started.elapsed()).with_detail("container", "missing; created on the first write"),
+                Quota::default(),
+            ),
+            Ok(None) => return HealthReport::degraded(Some(started.elapsed()), "the container does not exist"),
+            Err(e) => return HealthReport::offline(&e),
+        };
+        match self.account_quota().await {
+            Ok(account) => container_quota.tighter(account).apply(report),
+            // A user limited to the container by ACLs may not HEAD the account.
+            Err(e) => container_quota.apply(report).with_detail(csal_http::QUOTA_ERROR, e.to_string()),
         }
     }
 

@@ -123,3 +123,70 @@ async fn temp_url_reads_the_object_without_a_token() {
     let tampered = signed.replace("temp_url_expires=", "temp_url_expires=1");
     assert_eq!(http.get(&tampered).send().await.unwrap().status().as_u16(), 401);
 }
+
+/// A fresh container with `X-Container-Meta-Quota-Bytes` set (the
+/// `container_quotas` middleware enforces it; the owner may set it).
+#[tokio::test(flavor = "multi_thread")]
+async fn health_reports_the_container_quota_left_and_degrades_when_nearly_full() {
+    let Some(s) = server("swift-container-quota") else { return };
+    let container = format!("csal-quota-{}", ulid::Ulid::new().to_string().to_lowercase());
+    let m = module(config(&s, &container, json!({})));
+    m.write(ByteStream::from_bytes(vec![1u8; 30_000]), WriteMeta::new("cam/a.bin")).await.unwrap();
+    let report = m.health_check().await;
+    assert_eq!(report.free_bytes(), None, "no quota set: unlimited, no made-up number: {report:?}");
+
+    let (http, token, url) = swift_api(&s).await;
+    let set = http
+        .post(format!("{url}/{container}"))
+        .header("X-Auth-Token", &token)
+        .header("X-Container-Meta-Quota-Bytes", "100000")
+        .send()
+        .await
+        .unwrap();
+    assert!(set.status().is_success(), "{}", set.status());
+    let report = m.health_check().await;
+    assert_eq!(report.status, csal_core::HealthStatus::Ok, "{report:?}");
+    assert_eq!(report.free_bytes(), Some(70_000), "{report:?}");
+    assert_eq!(report.details[csal_http::QUOTA_TOTAL_BYTES], 100_000);
+
+    m.write(ByteStream::from_bytes(vec![2u8; 62_000]), WriteMeta::new("cam/b.bin")).await.unwrap();
+    let report = m.health_check().await;
+    assert_eq!(report.status, csal_core::HealthStatus::Degraded, "{report:?}");
+    assert_eq!(report.free_bytes(), Some(8_000));
+}
+
+/// An account quota (`X-Account-Meta-Quota-Bytes`, which only a reseller
+/// admin may set) on an account of its own: the free bytes are the quota
+/// less the bytes the account HEAD reports (Swift updates an account's
+/// usage asynchronously, so the test reads the same HEAD).
+#[tokio::test(flavor = "multi_thread")]
+async fn health_reports_the_account_quota_left() {
+    let Some(s) = server("swift-account-quota") else { return };
+    let Some(quota_user) = require_env("CSAL_TEST_SWIFT_QUOTA_USER", "swift-account-quota", "swift") else { return };
+    let reseller = Server {
+        auth_url: s.auth_url.clone(),
+        user: require_env("CSAL_TEST_SWIFT_RESELLER_USER", "swift-account-quota", "swift").unwrap(),
+        key: require_env("CSAL_TEST_SWIFT_RESELLER_KEY", "swift-account-quota", "swift").unwrap(),
+    };
+    let owner = Server { user: quota_user, ..s };
+    let (http, token, account_url) = swift_api(&owner).await;
+    let (_, reseller_token, _) = swift_api(&reseller).await;
+    let set = http
+        .post(&account_url)
+        .header("X-Auth-Token", &reseller_token)
+        .header("X-Account-Meta-Quota-Bytes", "5000000")
+        .send()
+        .await
+        .unwrap();
+    assert!(set.status().is_success(), "{}", set.status());
+
+    let container = format!("csal-aquota-{}", ulid::Ulid::new().to_string().to_lowercase());
+    let m = module(config(&owner, &container, json!({})));
+    m.write(ByteStream::from_bytes(vec![1u8; 10_000]), WriteMeta::new("cam/a.bin")).await.unwrap();
+    let report = m.health_check().await;
+    let head = http.head(&account_url).header("X-Auth-Token", &token).send().await.unwrap();
+    let used: u64 = head.headers()["x-account-bytes-used"].to_str().unwrap().parse().unwrap();
+    assert_eq!(head.headers()["x-account-meta-quota-bytes"], "5000000");
+    assert_eq!(report.free_bytes(), Some(5_000_000 - used), "{report:?}");
+    assert_eq!(report.details[csal_http::QUOTA_TOTAL_BYTES], 5_000_000);
+}

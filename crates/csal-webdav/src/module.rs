@@ -6,6 +6,7 @@ use csal_core::{
     ByteRange, ByteStream, Capabilities, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta, Result,
     StorageError, StorageModule, WriteMeta, WriteReceipt,
 };
+use csal_http::Quota;
 use reqwest::Method;
 
 use crate::client::{DavClient, check_basic_transport, parse_base};
@@ -85,12 +86,14 @@ impl WebDavModule {
         })
     }
 
-    async fn probe_root(&self) -> Result<()> {
-        let entries = list::propfind_entries(&self.client, "", 0)
+    /// PROPFIND the root: a collection, and its RFC 4331 quota if the
+    /// server answers one.
+    async fn probe_root(&self) -> Result<Option<Quota>> {
+        let entries = list::propfind_root_quota(&self.client)
             .await?
             .ok_or_else(|| StorageError::not_found("the configured URL does not exist on the server"))?;
         match entries.into_iter().find(|e| e.rel.is_empty()) {
-            Some(e) if e.is_dir => Ok(()),
+            Some(e) if e.is_dir => Ok(e.quota),
             Some(_) => Err(StorageError::invalid_config("the configured URL is a file, not a collection")),
             None => Err(StorageError::permanent("the server's PROPFIND answer does not describe the configured URL")),
         }
@@ -104,7 +107,7 @@ impl StorageModule for WebDavModule {
     }
 
     async fn validate(&self) -> Result<()> {
-        self.probe_root().await
+        self.probe_root().await.map(|_| ())
     }
 
     async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
@@ -140,7 +143,13 @@ impl StorageModule for WebDavModule {
     async fn health_check(&self) -> HealthReport {
         let started = Instant::now();
         match self.probe_root().await {
-            Ok(()) => HealthReport::ok(started.elapsed()).with_detail("url", self.client.base.as_str()),
+            Ok(quota) => {
+                let report = HealthReport::ok(started.elapsed()).with_detail("url", self.client.base.as_str());
+                match quota {
+                    Some(quota) => quota.apply(report),
+                    None => report,
+                }
+            }
             Err(e) => HealthReport::offline(&e),
         }
     }

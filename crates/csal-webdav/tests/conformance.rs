@@ -63,3 +63,28 @@ async fn nextcloud_preset_passes_conformance() {
     run(target).await.assert_passed();
     assert!(fake.counters.assembled.load(Ordering::Relaxed) >= 1, "no chunked upload was assembled");
 }
+
+/// wsgidav answers RFC 4331's quota properties with its disk's usage
+/// (`shutil.disk_usage`): health reports them; Apache's mod_dav_fs does not
+/// answer them, and health reports no free bytes there.
+#[tokio::test(flavor = "multi_thread")]
+async fn health_reports_the_servers_quota_properties_where_it_answers_them() {
+    use csal_core::{InstanceDefinition, StorageRouter};
+    let (label, p) = ("webdav-quota", "webdav");
+    let Some(url) = require_env("CSAL_TEST_WEBDAV_WSGIDAV_URL", label, p) else { return };
+    let user = require_env("CSAL_TEST_WEBDAV_WSGIDAV_USER", label, p).unwrap_or_default();
+    let password = require_env("CSAL_TEST_WEBDAV_WSGIDAV_PASSWORD", label, p).unwrap_or_default();
+    let config = serde_json::json!({ "url": url, "username": user, "password": password });
+    let router = StorageRouter::from_definitions(&[InstanceDefinition::new("w", "webdav", config)]);
+    let report = router.health_check("w").await.unwrap();
+    assert!(report.free_bytes().is_some_and(|b| b > 0), "wsgidav's free disk space: {report:?}");
+    assert!(report.details[csal_http::QUOTA_USED_BYTES].as_u64().is_some_and(|b| b > 0), "{report:?}");
+
+    let Some(url) = require_env("CSAL_TEST_WEBDAV_APACHE_URL", label, p) else { return };
+    let user = require_env("CSAL_TEST_WEBDAV_APACHE_USER", label, p).unwrap_or_default();
+    let password = require_env("CSAL_TEST_WEBDAV_APACHE_PASSWORD", label, p).unwrap_or_default();
+    let config = serde_json::json!({ "url": url, "username": user, "password": password });
+    let router = StorageRouter::from_definitions(&[InstanceDefinition::new("a", "webdav", config)]);
+    let report = router.health_check("a").await.unwrap();
+    assert_eq!(report.free_bytes(), None, "mod_dav_fs answers no quota: {report:?}");
+}

@@ -18,6 +18,7 @@ mod listing;
 mod peers;
 mod recorder;
 mod report;
+mod retention;
 mod router;
 mod rss;
 mod source;
@@ -113,6 +114,8 @@ enum Part {
     Bwlimit,
     /// The recording gateway (`csal serve`'s `/v1/`) under cameras' segment uploads.
     Gateway,
+    /// The retention sweep over 1,000,000 indexed segments on local_fs.
+    Retention,
 }
 
 /// Hidden commands: the parent re-executes this binary for each measurement.
@@ -158,6 +161,9 @@ enum ChildCmd {
     /// (internal) One listing by one lister; prints its time and peak RSS as JSON.
     #[command(hide = true)]
     ListChild(listing::ChildArgs),
+    /// (internal) One retention sweep; prints its time and peak RSS as JSON.
+    #[command(hide = true)]
+    RetentionChild(retention::ChildArgs),
 }
 
 fn main() {
@@ -188,6 +194,7 @@ async fn run_child_command(child: &ChildCmd, cli: &Cli) -> Result<()> {
         ChildCmd::FakeServer { provider } => filesync::serve_fake(provider).await,
         ChildCmd::GatewayChild { dir, cameras } => gateway::gateway_child(dir, *cameras).await,
         ChildCmd::ListChild(args) => listing::child(args).await,
+        ChildCmd::RetentionChild(args) => retention::child(args).await,
     }
 }
 
@@ -250,6 +257,9 @@ async fn run_all(cli: &Cli) -> Result<()> {
     }
     if wanted(Part::Listing) {
         report.figures.extend(listing::figures()?);
+    }
+    if wanted(Part::Retention) {
+        report.figures.extend(retention::figures().await?);
     }
     report.print();
     if let Some(path) = &cli.markdown {

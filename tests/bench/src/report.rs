@@ -97,7 +97,7 @@ impl Report {
              and what was changed because of it, is at the end of this page.\n\n\
              Reproduce: `cargo xtask bench` (everything; starts s3s-fs, fake-gcs-server and Azurite, rewrites this\n\
              file and the charts in `docs/bench/`), or a part of it, printed only, e.g. `cargo xtask bench --only s3\n\
-             --sizes 268435456 --rounds 1` (parts: s3, local-fs, cloud, recorder, dispatch, catalog, file-sync, gateway).\n\n",
+             --sizes 268435456 --rounds 1` (parts: s3, local-fs, cloud, recorder, dispatch, catalog, file-sync, listing, bwlimit, gateway, retention).\n\n",
         );
         let sizes: Vec<String> = self.sizes.iter().map(|s| format!("{} MiB", s >> 20)).collect();
         out.push_str(&format!(

@@ -37,13 +37,15 @@ workers = 0
 swift_dir = {d}
 log_level = WARNING
 [pipeline:main]
-pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl s3api tempauth copy slo dlo proxy-logging proxy-server
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl s3api tempauth copy container-quotas account-quotas slo dlo proxy-logging proxy-server
 [app:proxy-server]
 use = egg:swift#proxy
 account_autocreate = true
 [filter:tempauth]
 use = egg:swift#tempauth
 user_test_tester = testing .admin
+user_quota_tester = testing .admin
+user_reseller_admin = reseller .reseller_admin
 [filter:s3api]
 use = egg:swift#s3api
 [filter:cache]
@@ -65,6 +67,10 @@ use = egg:swift#bulk
 use = egg:swift#tempurl
 [filter:copy]
 use = egg:swift#copy
+[filter:container-quotas]
+use = egg:swift#container_quotas
+[filter:account-quotas]
+use = egg:swift#account_quotas
 [filter:slo]
 use = egg:swift#slo
 [filter:dlo]
@@ -148,6 +154,12 @@ impl Emulator for Swift {
             ("CSAL_TEST_SWIFT_AUTH_URL".into(), format!("{base}/auth/v1.0")),
             ("CSAL_TEST_SWIFT_USER".into(), "test:tester".into()),
             ("CSAL_TEST_SWIFT_KEY".into(), "testing".into()),
+            // An account of its own for quota tests (an account quota would
+            // hit every other test on test:tester), and a reseller admin,
+            // the only user account_quotas lets set one.
+            ("CSAL_TEST_SWIFT_QUOTA_USER".into(), "quota:tester".into()),
+            ("CSAL_TEST_SWIFT_RESELLER_USER".into(), "reseller:admin".into()),
+            ("CSAL_TEST_SWIFT_RESELLER_KEY".into(), "reseller".into()),
             ("CSAL_TEST_SWIFT_S3_ENDPOINT".into(), base),
             ("CSAL_TEST_SWIFT_S3_ACCESS_KEY".into(), "test:tester".into()),
             ("CSAL_TEST_SWIFT_S3_SECRET_KEY".into(), "testing".into()),
