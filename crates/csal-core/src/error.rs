@@ -58,6 +58,9 @@ pub enum ErrorKind {
     RangeNotSatisfiable,
     /// The storage is full or the account quota is used up.
     QuotaExceeded,
+    /// The provider refuses to delete or change the object: a server-side
+    /// legal hold or retention period (S3 Object Lock) protects it.
+    Locked,
     /// The instance is not loaded (failed to load, or disabled).
     Unavailable,
     /// Any other permanent failure.
@@ -72,7 +75,7 @@ impl ErrorKind {
             Auth => ErrorClass::Auth,
             Transient | Timeout | RateLimited | Integrity => ErrorClass::Transient,
             NotFound | AlreadyExists | InvalidInput | InvalidConfig | Unsupported | RangeNotSatisfiable
-            | QuotaExceeded | Unavailable | Permanent => ErrorClass::Permanent,
+            | QuotaExceeded | Locked | Unavailable | Permanent => ErrorClass::Permanent,
         }
     }
 
@@ -92,6 +95,7 @@ impl ErrorKind {
             Unsupported => "not supported",
             RangeNotSatisfiable => "range not satisfiable",
             QuotaExceeded => "quota exceeded",
+            Locked => "locked by the provider (legal hold or retention)",
             Unavailable => "instance unavailable",
             Permanent => "failed",
         }
@@ -118,12 +122,14 @@ pub enum Operation {
     Stat,
     HealthCheck,
     Presign,
+    SetLegalHold,
+    StaleUploads,
     Shutdown,
 }
 
 impl Operation {
     /// All operations, in a stable order (for metrics tables).
-    pub const ALL: [Operation; 11] = [
+    pub const ALL: [Operation; 13] = [
         Operation::Construct,
         Operation::Validate,
         Operation::RefreshCredentials,
@@ -134,6 +140,8 @@ impl Operation {
         Operation::Stat,
         Operation::HealthCheck,
         Operation::Presign,
+        Operation::SetLegalHold,
+        Operation::StaleUploads,
         Operation::Shutdown,
     ];
 
@@ -150,6 +158,8 @@ impl Operation {
             Stat => "stat",
             HealthCheck => "health_check",
             Presign => "presign",
+            SetLegalHold => "set_legal_hold",
+            StaleUploads => "stale_uploads",
             Shutdown => "shutdown",
         }
     }

@@ -9,7 +9,9 @@ mod client;
 mod config;
 mod error;
 mod list;
+mod lock;
 mod module;
+mod stale;
 pub mod presets;
 mod write;
 

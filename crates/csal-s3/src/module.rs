@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use csal_core::{
     ByteRange, ByteStream, Capabilities, ErrorKind, HealthReport, InstanceContext, ListPage, ListRequest, ObjectMeta,
-    Result, StorageError, StorageModule, WriteMeta, WriteReceipt,
+    Result, StaleUploads, StorageError, StorageModule, WriteMeta, WriteReceipt,
 };
 
 use crate::client::S3Client;
@@ -65,6 +65,7 @@ impl StorageModule for S3Module {
             modified_time: true,
             // 10,000 parts of the configured size (and S3's 5 TiB cap).
             max_object_size: Some((self.config.part_size() as u64 * crate::config::MAX_PARTS).min(5 << 40)),
+            legal_hold: self.config.object_lock,
         }
     }
 
@@ -90,7 +91,11 @@ impl StorageModule for S3Module {
     }
 
     async fn delete(&self, object_id: &str) -> Result<()> {
-        self.client.delete(object_id).await
+        if self.config.object_lock {
+            crate::lock::delete_versions(&self.client, object_id).await
+        } else {
+            self.client.delete(object_id).await
+        }
     }
 
     async fn list(&self, request: &ListRequest) -> Result<ListPage> {
@@ -115,12 +120,34 @@ impl StorageModule for S3Module {
                 } else {
                     HealthReport::ok(latency)
                 };
-                report
+                let mut report = report
                     .with_detail("bucket", self.config.bucket.clone())
                     .with_detail("conditional_create", self.uploader.conditional_create())
+                    .with_detail("object_lock", self.config.object_lock);
+                match self.stale_uploads(false).await {
+                    Ok(stale) => stale.add_to(&mut report),
+                    // Listing uploads may need a permission the instance lacks:
+                    // say so without failing the check.
+                    Err(e) => report = report.with_detail("stale_uploads_error", e.to_string()),
+                }
+                report
             }
             Err(e) => HealthReport::offline(&e),
         }
+    }
+
+    async fn set_legal_hold(&self, object_id: &str, hold: bool) -> Result<()> {
+        if !self.config.object_lock {
+            return Err(StorageError::unsupported(
+                "legal holds need an Object Lock bucket (turn on `object_lock` if the bucket has it)",
+            ));
+        }
+        crate::lock::set_legal_hold(&self.client, object_id, hold).await
+    }
+
+    async fn stale_uploads(&self, remove: bool) -> Result<StaleUploads> {
+        let cutoff = std::time::SystemTime::now() - self.config.stale_upload_age();
+        crate::stale::sweep(&self.client, cutoff, remove).await
     }
 
     async fn presign_read(&self, object_id: &str, expires_in: Duration) -> Result<String> {
