@@ -11,7 +11,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_s3::types::{ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockMode};
+use aws_sdk_s3::types::{ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockMode, ObjectLockRetention};
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 use csal_core::{ErrorKind, Result, StorageError};
@@ -36,6 +36,11 @@ impl WriteLock {
         WriteLock { legal_hold: config.object_lock_legal_hold, retention }
     }
 
+    /// Whether new objects get any lock header.
+    pub(crate) fn locks_writes(&self) -> bool {
+        self.legal_hold || self.retention.is_some()
+    }
+
     pub(crate) fn legal_hold(&self) -> Option<ObjectLockLegalHoldStatus> {
         self.legal_hold.then_some(ObjectLockLegalHoldStatus::On)
     }
@@ -48,6 +53,43 @@ impl WriteLock {
     pub(crate) fn retain_until(&self) -> Option<DateTime> {
         self.retention.as_ref().map(|(_, keep)| DateTime::from(SystemTime::now() + *keep))
     }
+}
+
+/// Make sure a multipart upload's object carries the locks the instance
+/// asks for. S3 takes them from CreateMultipartUpload's headers, but some
+/// servers (moto, and S3-compatible ones) drop them there without an
+/// error: evidence must not stay unprotected, so what is missing is put
+/// on with PutObjectLegalHold / PutObjectRetention.
+pub(crate) async fn ensure_locked(client: &S3Client, lock: &WriteLock, object_id: &str) -> Result<()> {
+    if !lock.locks_writes() {
+        return Ok(());
+    }
+    let what = format!("lock '{object_id}'");
+    let key = client.key(object_id);
+    let head = client
+        .sdk
+        .head_object()
+        .bucket(&client.bucket)
+        .key(&key)
+        .send()
+        .await
+        .map_err(|e| map_sdk_error(e, &what))?;
+    if lock.legal_hold && head.object_lock_legal_hold_status() != Some(&ObjectLockLegalHoldStatus::On) {
+        set_legal_hold(client, object_id, true).await?;
+    }
+    if let (Some(mode), Some(until), None) = (lock.mode(), lock.retain_until(), head.object_lock_retain_until_date()) {
+        let retention = ObjectLockRetention::builder().mode(mode.as_str().into()).retain_until_date(until).build();
+        client
+            .sdk
+            .put_object_retention()
+            .bucket(&client.bucket)
+            .key(&key)
+            .retention(retention)
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(e, &format!("{what} (retention)")))?;
+    }
+    Ok(())
 }
 
 /// Put an S3 legal hold on the object's current version, or lift it.

@@ -146,8 +146,7 @@ impl StorageModule for S3Module {
     }
 
     async fn stale_uploads(&self, remove: bool) -> Result<StaleUploads> {
-        let cutoff = std::time::SystemTime::now() - self.config.stale_upload_age();
-        crate::stale::sweep(&self.client, cutoff, remove).await
+        crate::stale::sweep(&self.client, self.config.stale_upload_age(), remove).await
     }
 
     async fn presign_read(&self, object_id: &str, expires_in: Duration) -> Result<String> {

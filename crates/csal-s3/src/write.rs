@@ -158,6 +158,11 @@ impl Uploader {
                     req = req.metadata(k, v);
                 }
                 req = match &sum {
+                    // S3 refuses a locked upload without Content-MD5 or the
+                    // algorithm header; the value is ours, the SDK adds nothing.
+                    PartChecksum::Crc32c(v) if self.lock.locks_writes() => {
+                        req.checksum_crc32_c(v).checksum_algorithm(SdkChecksumAlgorithm::Crc32C)
+                    }
                     PartChecksum::Crc32c(v) => req.checksum_crc32_c(v),
                     PartChecksum::Md5(v) => req.content_md5(v),
                     PartChecksum::None => req,
@@ -244,6 +249,14 @@ impl Uploader {
         match result {
             Ok(done) => {
                 guard.disarm();
+                if let Err(e) = crate::lock::ensure_locked(client, &self.lock, object_id).await {
+                    // An object that should be locked and is not: not a
+                    // receipt. Removed (it is not locked yet) and failed.
+                    if let Err(gone) = crate::lock::delete_versions(client, object_id).await {
+                        tracing::warn!(key, error = %gone, "could not remove an object whose lock failed");
+                    }
+                    return Err(e);
+                }
                 Ok(done)
             }
             Err(err) => {
