@@ -368,6 +368,32 @@ impl Catalog {
     }
 }
 
+impl Catalog {
+    /// Deletes the target refused because the provider locks the object (a
+    /// server-side legal hold or retention): the bytes are intact, so the
+    /// copies are `stored` again, with the reason, `(segment_id, target,
+    /// reason)`. One transaction.
+    pub async fn copies_locked(&self, locked: &[(String, String, String)]) -> Result<()> {
+        let err = |e| map_sqlx(e, self.backend(), "journal locked copies");
+        let mut tx = self.pool().begin().await.map_err(err)?;
+        for (segment, target, reason) in locked {
+            let reason: String = reason.chars().take(1000).collect();
+            sqlx::query(
+                "UPDATE segment_copies SET state = 'stored', last_error = $1, updated_ms = $2 \
+                 WHERE segment_id = $3 AND target = $4",
+            )
+            .bind(reason)
+            .bind(now_ms())
+            .bind(segment)
+            .bind(target)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        }
+        tx.commit().await.map_err(err)
+    }
+}
+
 /// Rows handled per statement (well under SQLite's and PostgreSQL's bind limits).
 const BATCH: usize = 400;
 

@@ -330,19 +330,19 @@ impl StaleUploads {
     pub const COUNT: &'static str = "stale_uploads";
     pub const BYTES: &'static str = "stale_upload_bytes";
 
-    /// Report the leftovers in a health report: their count and bytes as
-    /// details, and `degraded` when there are any (nothing removes them
-    /// unless the maintenance job runs).
+    /// Report the leftovers found in a health report, as details. The
+    /// status stays as it is: leftovers do not impair the target, and the
+    /// maintenance run (`csal fsck`, the scheduled reconciliation) removes them.
     pub fn add_to(&self, report: &mut HealthReport) {
         report.details.insert(Self::COUNT.to_owned(), self.count.into());
         report.details.insert(Self::BYTES.to_owned(), self.bytes.into());
-        let left = self.count - self.removed.min(self.count);
-        if left > 0 {
-            report.degrade(format!(
-                "{left} unfinished upload(s) holding {} bytes are left on the server; `csal fsck --uploads` removes them",
-                self.bytes
-            ));
-        }
+    }
+
+    /// The leftovers a health report holds ([`StaleUploads::add_to`]).
+    pub fn of(report: &HealthReport) -> Option<StaleUploads> {
+        let count = report.details.get(Self::COUNT)?.as_u64()?;
+        let bytes = report.details.get(Self::BYTES).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        Some(StaleUploads { count, bytes, removed: 0 })
     }
 }
 

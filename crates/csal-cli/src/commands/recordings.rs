@@ -221,12 +221,13 @@ pub async fn retention(cat: &Catalog, cmd: RetentionCmd, json: bool) -> CliResul
         eprintln!("failed: {e}");
     }
     println!(
-        "{}{} segments, {} copies, {} freed; {} held back by legal holds; {} deletes failed (kept as delete_pending)",
+        "{}{} segments, {} copies, {} freed; {} held back by legal holds; {} kept by the provider's own lock; {} deletes failed (kept as delete_pending)",
         if dry_run { "dry run: would delete " } else { "deleted " },
         report.segments_deleted,
         report.copies_deleted,
         human_bytes(report.bytes_freed),
         report.held,
+        report.locked,
         report.failed
     );
     Ok(())
@@ -250,7 +251,11 @@ pub async fn fsck(
         for f in &report.findings {
             let what = f.segment.as_deref().or(f.object_id.as_deref()).unwrap_or("-");
             let fix = f.repaired.as_deref().map(|r| format!(" -> {r}")).unwrap_or_default();
-            println!("{:<14} {}/{} @ {}: {}{fix}", f.kind, f.camera, what, f.target, f.detail);
+            if f.camera.is_empty() {
+                println!("{:<14} {}: {}{fix}", f.kind, f.target, f.detail);
+            } else {
+                println!("{:<14} {}/{} @ {}: {}{fix}", f.kind, f.camera, what, f.target, f.detail);
+            }
         }
         println!(
             "{} camera(s), {} copies checked, {} objects listed, {} finding(s)",
