@@ -1,10 +1,11 @@
 //! Retention against a target that locks its objects itself (S3 Object
 //! Lock on moto): the delete is refused, the copy stays indexed and
 //! `stored` (counted as `locked`, not as a failure), and once the lock is
-//! lifted the next sweep deletes it.
+//! lifted the next sweep deletes it. A camera hold placed through
+//! `csal_spool::holds` becomes the provider's own legal hold.
 
-use csal_catalog::{CameraPolicy, Catalog, CopyState, MasterKey, NewModule, NewSegment, TimeSource};
-use csal_core::{ByteStream, StorageModule, WriteMeta};
+use csal_catalog::{CameraPolicy, Catalog, CopyState, MasterKey, NewHold, NewModule, NewSegment, SegmentRecord, TimeSource};
+use csal_core::{ByteStream, ErrorKind, StorageModule, WriteMeta};
 use csal_spool::retention::sweep;
 
 csal_core::link_providers!(csal_s3);
@@ -23,9 +24,11 @@ fn moto() -> Option<String> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_copy_the_provider_locks_stays_indexed_and_goes_once_released() {
-    let Some(moto) = moto() else { return };
+/// A catalog with one s3 module `vault` on a fresh Object Lock bucket of
+/// moto (`extra` config on top), a 1-day retention policy of `cam1`, and
+/// one two-day-old segment stored on the vault.
+async fn setup(extra: serde_json::Value) -> Option<(tempfile::TempDir, Catalog, SegmentRecord, String)> {
+    let moto = moto()?;
     let bucket = format!("csal-retain-{}", ulid::Ulid::new().to_string().to_lowercase());
     // moto takes unsigned requests; Object Lock is only set at creation.
     let made = reqwest::Client::new()
@@ -38,19 +41,13 @@ async fn a_copy_the_provider_locks_stays_indexed_and_goes_once_released() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("catalog.db").display());
     let catalog = Catalog::open(&url, MasterKey::Explicit(MasterKey::generate().unwrap())).await.unwrap();
-    let config = serde_json::json!({"bucket": bucket, "endpoint": moto, "region": "us-east-1", "access_key": "test",
-        "secret_key": "testtest", "force_path_style": true, "object_lock": true, "object_lock_legal_hold": true});
-    let module = NewModule {
-        name: "vault".into(),
-        label: None,
-        provider_type: "s3".into(),
-        is_enabled: true,
-        config,
-    };
+    let mut config = serde_json::json!({"bucket": bucket, "endpoint": moto, "region": "us-east-1",
+        "access_key": "test", "secret_key": "testtest", "force_path_style": true, "object_lock": true});
+    config.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let module = NewModule { name: "vault".into(), label: None, provider_type: "s3".into(), is_enabled: true, config };
     catalog.create_module(module).await.unwrap();
     catalog.set_policy("cam1", CameraPolicy::new(vec!["vault".into()]).with_retention_days(1)).await.unwrap();
 
-    // One segment, two days old, stored on the vault under a legal hold.
     let vault = catalog.router().module("vault").unwrap();
     let body = ByteStream::from_bytes(&b"evidence"[..]);
     let object = vault.write(body, WriteMeta::new("cam1/s1.ts")).await.unwrap().object_id;
@@ -74,7 +71,15 @@ async fn a_copy_the_provider_locks_stays_indexed_and_goes_once_released() {
     catalog.begin_copy(&seg.id, "vault", "cam1/s1.ts").await.unwrap();
     catalog.copy_stored(&seg.id, "vault", &object).await.unwrap();
     catalog.mark_unspooled(&seg.id).await.unwrap();
+    Some((dir, catalog, seg, object))
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_the_provider_locks_stays_indexed_and_goes_once_released() {
+    let Some((_dir, catalog, seg, object)) = setup(serde_json::json!({"object_lock_legal_hold": true})).await else {
+        return;
+    };
+    let vault = catalog.router().module("vault").unwrap();
     let report = sweep(&catalog, csal_spool::retention::now_ms(), false).await.unwrap();
     assert_eq!((report.locked, report.failed, report.segments_deleted), (1, 0, 0), "{report:?}");
     let copies = catalog.segment_copies(&seg.id).await.unwrap();
@@ -90,4 +95,29 @@ async fn a_copy_the_provider_locks_stays_indexed_and_goes_once_released() {
     assert!(catalog.segment_by_id(&seg.id).await.unwrap().is_none());
     assert!(vault.stat(&object).await.unwrap_err().is_not_found());
     catalog.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_hold_becomes_the_providers_hold_and_lifting_it_releases_the_copy() {
+    let Some((_dir, catalog, seg, object)) = setup(serde_json::json!({})).await else { return };
+    let vault = catalog.router().module("vault").unwrap();
+    let hold = NewHold {
+        camera_id: "cam1".into(),
+        from_ms: None,
+        to_ms: None,
+        reason: "case 17".into(),
+        created_by: "investigator".into(),
+    };
+    let (hold, on_provider) = csal_spool::holds::place(&catalog, hold).await.unwrap();
+    assert_eq!((on_provider.copies, on_provider.errors.len()), (1, 0), "{on_provider:?}");
+    // Past CSAL's own hold check: the provider itself refuses.
+    let err = vault.delete(&object).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Locked, "{err}");
+    assert_eq!(sweep(&catalog, csal_spool::retention::now_ms(), false).await.unwrap().held, 1);
+
+    let (_, released) = csal_spool::holds::lift(&catalog, &hold.id).await.unwrap();
+    assert_eq!(released.copies, 1, "{released:?}");
+    let report = sweep(&catalog, csal_spool::retention::now_ms(), false).await.unwrap();
+    assert_eq!((report.locked, report.segments_deleted), (0, 1), "{report:?}");
+    assert!(catalog.segment_by_id(&seg.id).await.unwrap().is_none());
 }

@@ -143,17 +143,18 @@ fn local_spool(dir: &Path) -> CliResult<(String, u64, u64)> {
 pub async fn hold(cat: &Catalog, cmd: HoldCmd, json: bool) -> CliResult {
     match cmd {
         HoldCmd::Add { camera, from, to, reason, by } => {
-            let hold = cat
-                .add_hold(csal_catalog::NewHold {
-                    camera_id: camera,
-                    from_ms: parse_time_param("--from", from.as_deref())?,
-                    to_ms: parse_time_param("--to", to.as_deref())?,
-                    reason,
-                    created_by: by,
-                })
-                .await?;
+            let new = csal_catalog::NewHold {
+                camera_id: camera,
+                from_ms: parse_time_param("--from", from.as_deref())?,
+                to_ms: parse_time_param("--to", to.as_deref())?,
+                reason,
+                created_by: by,
+            };
+            let (hold, on_providers) = csal_spool::holds::place(cat, new).await?;
             if json {
-                output::json(&hold);
+                let mut answer = json!(hold);
+                answer["provider_holds"] = json!(on_providers);
+                output::json(&answer);
             } else {
                 println!("{}", hold.id);
                 eprintln!(
@@ -162,14 +163,16 @@ pub async fn hold(cat: &Catalog, cmd: HoldCmd, json: bool) -> CliResult {
                     span(&hold),
                     hold.id
                 );
+                report_provider_holds(&on_providers, "held");
             }
         }
         HoldCmd::Rm { id } => {
-            let hold = cat.remove_hold(&id).await?;
+            let (hold, on_providers) = csal_spool::holds::lift(cat, &id).await?;
             if json {
-                output::json(&json!({"lifted": hold}));
+                output::json(&json!({"lifted": hold, "provider_holds": on_providers}));
             } else {
                 println!("hold {} on camera '{}' lifted", hold.id, hold.camera_id);
+                report_provider_holds(&on_providers, "released");
             }
         }
         HoldCmd::List { camera } => {
@@ -193,6 +196,16 @@ pub async fn hold(cat: &Catalog, cmd: HoldCmd, json: bool) -> CliResult {
 fn span(h: &csal_catalog::LegalHold) -> String {
     let end = |t: Option<i64>, open: &str| t.map(ms_to_rfc3339).unwrap_or_else(|| open.to_owned());
     format!("{} .. {}", end(h.from_ms, "start"), end(h.to_ms, "no end"))
+}
+
+/// What a hold did on targets that hold objects themselves (S3 Object Lock).
+fn report_provider_holds(done: &csal_spool::holds::ProviderHolds, verb: &str) {
+    if done.copies > 0 {
+        eprintln!("{} copies {verb} by their provider too (server-side legal hold)", done.copies);
+    }
+    for e in &done.errors {
+        eprintln!("provider hold failed: {e}");
+    }
 }
 
 pub async fn retention(cat: &Catalog, cmd: RetentionCmd, json: bool) -> CliResult {
