@@ -39,8 +39,8 @@ pub use error::{ErrorClass, ErrorKind, Operation, Result, StorageError};
 pub use ids::{check_id_prefix, check_object_id, object_id_from_hint, sanitize_hint};
 pub use layers::{LayerConfig, LayeredModule, RetryPolicy, TimeoutPolicy};
 pub use module::{
-    Capabilities, Checksum, HealthReport, HealthStatus, ListPage, ListRequest, ObjectMeta, STALE_TEMP_AGE, StaleUploads,
-    StorageModule, WriteMeta, WriteReceipt, is_stale_temp,
+    Capabilities, Checksum, HealthReport, HealthStatus, ListPage, ListRequest, ObjectMeta, STALE_TEMP_AGE,
+    StaleUploads, StorageModule, WriteMeta, WriteReceipt, is_stale_temp,
 };
 pub use range::ByteRange;
 pub use registry::{

@@ -330,9 +330,15 @@ mod tests {
             (serde_json::json!({"bucket": "cams", "prefix": "../up"}), "prefix"),
             (serde_json::json!({"bucket": "cams", "checksum_algorithm": "sha1"}), "checksum_algorithm"),
             (serde_json::json!({"bucket": "cams", "object_lock_legal_hold": true}), "object_lock"),
-            (serde_json::json!({"bucket": "cams", "object_lock": true, "object_lock_mode": "GOVERNANCE"}), "object_lock_days"),
+            (
+                serde_json::json!({"bucket": "cams", "object_lock": true, "object_lock_mode": "GOVERNANCE"}),
+                "object_lock_days",
+            ),
             (serde_json::json!({"bucket": "cams", "object_lock": true, "object_lock_days": 3}), "object_lock_mode"),
-            (serde_json::json!({"bucket": "cams", "object_lock": true, "object_lock_mode": "LOOSE", "object_lock_days": 3}), "object_lock_mode"),
+            (
+                serde_json::json!({"bucket": "cams", "object_lock": true, "object_lock_mode": "LOOSE", "object_lock_days": 3}),
+                "object_lock_mode",
+            ),
             (
                 serde_json::json!({"bucket": "cams", "object_lock": true, "object_lock_legal_hold": true, "checksum_algorithm": "none"}),
                 "checksum_algorithm",

@@ -11,8 +11,8 @@ mod error;
 mod list;
 mod lock;
 mod module;
-mod stale;
 pub mod presets;
+mod stale;
 mod write;
 
 pub use config::{ChecksumAlgorithm, ConditionalCreate, S3Config};

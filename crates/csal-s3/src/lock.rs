@@ -66,14 +66,8 @@ pub(crate) async fn ensure_locked(client: &S3Client, lock: &WriteLock, object_id
     }
     let what = format!("lock '{object_id}'");
     let key = client.key(object_id);
-    let head = client
-        .sdk
-        .head_object()
-        .bucket(&client.bucket)
-        .key(&key)
-        .send()
-        .await
-        .map_err(|e| map_sdk_error(e, &what))?;
+    let head =
+        client.sdk.head_object().bucket(&client.bucket).key(&key).send().await.map_err(|e| map_sdk_error(e, &what))?;
     if lock.legal_hold && head.object_lock_legal_hold_status() != Some(&ObjectLockLegalHoldStatus::On) {
         set_legal_hold(client, object_id, true).await?;
     }
@@ -151,8 +145,7 @@ pub(crate) async fn delete_versions(client: &S3Client, object_id: &str) -> Resul
 }
 
 async fn delete_version(client: &S3Client, key: &str, version: &str, what: &str) -> Result<()> {
-    let result =
-        client.sdk.delete_object().bucket(&client.bucket).key(key).version_id(version).send().await;
+    let result = client.sdk.delete_object().bucket(&client.bucket).key(key).version_id(version).send().await;
     let err = match result {
         Ok(_) => return Ok(()),
         Err(e) => map_sdk_error(e, what),

@@ -205,4 +205,3 @@ async fn only_uploads_older_than_the_age_are_stale_on_swift_s3api() {
     let Some(server) = Server::swift() else { return };
     stale_uploads_are_swept(server, true).await;
 }
-

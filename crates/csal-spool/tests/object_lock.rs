@@ -4,7 +4,9 @@
 //! lifted the next sweep deletes it. A camera hold placed through
 //! `csal_spool::holds` becomes the provider's own legal hold.
 
-use csal_catalog::{CameraPolicy, Catalog, CopyState, MasterKey, NewHold, NewModule, NewSegment, SegmentRecord, TimeSource};
+use csal_catalog::{
+    CameraPolicy, Catalog, CopyState, MasterKey, NewHold, NewModule, NewSegment, SegmentRecord, TimeSource,
+};
 use csal_core::{ByteStream, ErrorKind, StorageModule, WriteMeta};
 use csal_spool::retention::sweep;
 

@@ -42,7 +42,8 @@ pub(crate) async fn sweep(client: &SwiftClient, remove: bool) -> Result<StaleUpl
                 if let Some(done) = current.take() {
                     settle(client, done, age.is_zero(), cutoff, remove, &mut found).await?;
                 }
-                current = Some(Upload { object_id: object_id.to_owned(), upload: upload.to_owned(), ..Default::default() });
+                current =
+                    Some(Upload { object_id: object_id.to_owned(), upload: upload.to_owned(), ..Default::default() });
             }
             let entry = current.as_mut().expect("set above");
             entry.bytes += object.size;
