@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's chores, in Rust (rust-analyzer's pattern).
 //!
-//! - `test`: fmt check, clippy (warnings denied), emulators, every test with
+//! - `test`: fmt check, clippy (warnings denied), rust-versions, unused
+//!   dependencies, emulators, every test with
 //!   nextest, the conformance matrix, and the package check. CI runs this.
 //! - `conformance [--provider P]...`: the conformance suite per provider, as
 //!   a provider × test matrix.
@@ -10,6 +11,8 @@
 //! - `docs [--check]`: regenerate (or check) what follows from the provider
 //!   crates: the csal-providers facade, the README and ARCHITECTURE tables.
 //! - `new-provider NAME`: a provider crate from the template, one workspace line.
+//! - `msrv [--compile]`: every crate's rust-version covers its dependencies
+//!   (and, with `--compile`, builds with that toolchain).
 //! - `fuzz [--target T]... [--seconds N]`: the cargo-fuzz targets in `fuzz/`,
 //!   each for a fixed time (not in CI's `test`).
 
@@ -18,6 +21,7 @@ mod fuzz;
 mod matrix;
 mod new_provider;
 mod providers;
+mod release;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -94,6 +98,14 @@ enum Cmd {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
+    /// Check that every crate's rust-version covers what its dependencies
+    /// need (offline; part of `test`).
+    Msrv {
+        /// Also install each declared toolchain with rustup and `cargo check`
+        /// the crates that declare it (needs the network).
+        #[arg(long)]
+        compile: bool,
+    },
     /// Manage test servers by hand.
     Emulators {
         #[command(subcommand)]
@@ -128,6 +140,7 @@ fn main() {
         Cmd::Docs { check } => providers::docs(check),
         Cmd::NewProvider { name } => new_provider::create(&workspace_root(), &name),
         Cmd::Fuzz { targets, seconds } => fuzz::fuzz(&targets, seconds),
+        Cmd::Msrv { compile } => release::msrv(compile),
         Cmd::Emulators { command } => match command {
             EmuCmd::List => {
                 for e in emulators::all() {
@@ -184,10 +197,16 @@ fn test(no_lint: bool) -> Result<()> {
             "cargo clippy (warnings denied)",
             cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
         )?;
+        eprintln!("xtask: checking each crate's rust-version (cargo xtask msrv)");
+        release::msrv(false)?;
+        release::licence_files()?;
+        release::unused_dependencies()?;
     }
     ensure_nextest()?;
     // Build the tests before starting servers, so servers are not up for the whole build.
     run("build tests", cargo().args(["nextest", "run", "--workspace", "--locked", "--no-run"]))?;
+    // nextest does not run doctests: the crate docs' examples and the README's (tests/link-check).
+    run("doctests", cargo().args(["test", "--doc", "--workspace", "--locked"]))?;
     eprintln!("xtask: checking the generated provider lists (cargo xtask docs --check)");
     providers::docs(true)?;
     let env = emulators::Env::new(&workspace_root())?;

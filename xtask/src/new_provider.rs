@@ -13,6 +13,7 @@ use anyhow::{Context, Result, bail};
 const TEMPLATE: &[(&str, &str)] = &[
     ("Cargo.toml", include_str!("../template/Cargo.toml.tpl")),
     ("README.md", include_str!("../template/README.md.tpl")),
+    ("CHANGELOG.md", include_str!("../template/CHANGELOG.md.tpl")),
     ("src/lib.rs", include_str!("../template/src/lib.rs.tpl")),
     ("src/config.rs", include_str!("../template/src/config.rs.tpl")),
     ("src/module.rs", include_str!("../template/src/module.rs.tpl")),
@@ -71,7 +72,7 @@ pub fn add_workspace_line(manifest: &str, name: &str) -> Result<String> {
     if manifest.lines().any(|l| l.starts_with(&format!("{krate} ="))) {
         bail!("{krate} is already in the workspace");
     }
-    let line = format!("{krate} = {{ path = \"crates/{krate}\", version = \"0.1.0\" }}\n");
+    let line = format!("{krate} = {{ path = \"crates/{krate}\", version = \"0.1\" }}\n");
     let anchor = manifest
         .match_indices("crates/csal-")
         .last()
@@ -93,6 +94,7 @@ pub fn write_crate(root: &Path, name: &str) -> Result<PathBuf> {
         std::fs::create_dir_all(path.parent().expect("a file in the crate"))?;
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     }
+    crate::release::link_licence_files(&dir)?;
     let manifest = root.join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest)?;
     std::fs::write(&manifest, add_workspace_line(&text, name)?)?;
@@ -123,7 +125,7 @@ mod tests {
         let (old, new): (Vec<&str>, Vec<&str>) = (manifest.lines().collect(), after.lines().collect());
         assert_eq!(new.len(), old.len() + 1);
         let added: Vec<&&str> = new.iter().filter(|l| !old.contains(l)).collect();
-        assert_eq!(added, [&"csal-my-store = { path = \"crates/csal-my-store\", version = \"0.1.0\" }"]);
+        assert_eq!(added, [&"csal-my-store = { path = \"crates/csal-my-store\", version = \"0.1\" }"]);
         assert!(add_workspace_line(&after, "my_store").is_err(), "twice is refused");
     }
 

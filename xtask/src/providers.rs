@@ -164,7 +164,7 @@ fn replace_between(text: &str, body: &str, what: &str) -> Result<String> {
 
 /// The facade's generated dependency and feature lines.
 pub fn facade_manifest_part(crates: &[ProviderCrate]) -> String {
-    let mut out = String::from("[dependencies]\ncsal-core.workspace = true\n");
+    let mut out = String::from("[dependencies]\n");
     for c in crates {
         out.push_str(&format!("{} = {{ workspace = true, optional = true }}\n", c.name));
     }

@@ -1,6 +1,6 @@
 //! `#[csal_core::config]`: a provider's instance config, declared once.
 //!
-//! ```ignore
+//! ```
 //! #[csal_core::config(
 //!     provider = "gcs",
 //!     name = "Google Cloud Storage",
@@ -19,6 +19,16 @@
 //!     #[field(label = "Endpoint", url, credential_target, default = "https://storage.googleapis.com")]
 //!     pub endpoint: String,
 //! }
+//!
+//! # fn main() {
+//! use csal_core::ConfigSpec;
+//! assert_eq!(GcsConfig::PROVIDER, "gcs");
+//! let config: GcsConfig = csal_core::parse_config("gcs", &serde_json::json!({ "bucket": "video" })).unwrap();
+//! assert_eq!((config.chunk_size_kib, config.endpoint.as_str()), (8192, "https://storage.googleapis.com"));
+//! // Unknown keys are refused, naming the key.
+//! let err = csal_core::parse_config::<GcsConfig>("gcs", &serde_json::json!({ "bucket": "v", "bukket": 1 }));
+//! assert!(err.unwrap_err().to_string().contains("bukket"));
+//! # }
 //! ```
 //!
 //! The struct gets `serde::Deserialize` (unknown fields refused, each
@@ -427,8 +437,9 @@ fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
 
     let name_str = name.to_string();
     Ok(quote! {
-        #[derive(::serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
+        // serde through csal-core, so a provider crate needs no serde dependency of its own.
+        #[derive(::csal_core::__private::serde::Deserialize)]
+        #[serde(crate = "::csal_core::__private::serde", deny_unknown_fields)]
         #input
 
         impl #name {

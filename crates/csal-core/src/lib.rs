@@ -10,6 +10,37 @@
 //!   them with [`link_providers!`];
 //! - [`StorageRouter`]: instances by id and name, reloadable, with the
 //!   [`layers`] (timeout, retry, metrics, tracing, secret scrubbing) applied once.
+//!
+//! Write an object and read it back through the router (the `memory`
+//! provider here; any provider crate the application links works the same):
+//!
+//! ```
+//! use csal_core::{ByteStream, InstanceDefinition, StorageRouter, WriteMeta};
+//!
+//! csal_core::link_providers!(csal_memory);
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> csal_core::Result<()> {
+//! let router = StorageRouter::from_definitions(&[InstanceDefinition::new(
+//!     "scratch",
+//!     "memory",
+//!     serde_json::json!({}),
+//! )]);
+//! let body = ByteStream::from_bytes("first segment");
+//! let receipt = router.write("scratch", body, WriteMeta::new("camera5/0001.ts")).await?;
+//! // The provider chose the id; the router filled in the CRC32C it computed while streaming.
+//! assert!(receipt.object_id.starts_with("camera5/"));
+//! assert!(receipt.checksum.is_some());
+//!
+//! let back = router.read("scratch", &receipt.object_id, None).await?.collect_limited(1 << 20).await?;
+//! assert_eq!(&back[..], b"first segment");
+//!
+//! // Bad input is an error of the right kind, never a panic.
+//! let err = router.read("scratch", "../etc/passwd", None).await.unwrap_err();
+//! assert_eq!(err.kind(), csal_core::ErrorKind::InvalidInput);
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod error;
 pub mod ids;
@@ -34,6 +65,12 @@ pub use bytes::Bytes;
 pub use csal_core_macros::config;
 #[doc(hidden)]
 pub use inventory;
+
+/// What `#[csal_core::config]` expands to refers to; not an API.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
+}
 
 pub use error::{ErrorClass, ErrorKind, Operation, Result, StorageError};
 pub use ids::{check_id_prefix, check_object_id, object_id_from_hint, sanitize_hint};

@@ -130,8 +130,33 @@ impl ProviderRegistration {
 /// Submit a provider from its crate: its `#[csal_core::config]` struct and
 /// its factory, or a whole [`ProviderRegistration`].
 ///
-/// ```ignore
-/// csal_core::register_provider!(LocalFsConfig, module::build);
+/// ```
+/// use std::sync::Arc;
+/// use csal_core::{InstanceContext, Result, StorageModule};
+///
+/// /// Instance config of a provider that keeps objects in a folder.
+/// #[csal_core::config(provider = "my_folder", name = "My folder", category = local,
+///                     description = "Objects as files in a folder.")]
+/// pub struct MyFolderConfig {
+///     /// Folder that holds the objects.
+///     #[field(label = "Folder", path)]
+///     pub root: String,
+/// }
+///
+/// fn build(_ctx: &InstanceContext, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
+///     let config: MyFolderConfig = csal_core::parse_config("my_folder", config)?;
+///     # let _ = config;
+///     # unimplemented!("the provider's module")
+///     // Arc::new(MyFolderModule::new(config)?)
+/// }
+///
+/// csal_core::register_provider!(MyFolderConfig, build);
+///
+/// # fn main() {
+/// let registration = csal_core::registry::find_provider("my_folder").unwrap();
+/// assert_eq!(registration.display_name, "My folder");
+/// assert!(registration.field("root").is_some());
+/// # }
 /// ```
 #[macro_export]
 macro_rules! register_provider {
@@ -149,8 +174,12 @@ macro_rules! register_provider {
 /// their registrations are present. Call once, at module level, in the
 /// application's `main.rs` or `lib.rs`:
 ///
-/// ```ignore
-/// csal_core::link_providers!(csal_local_fs, csal_s3);
+/// ```
+/// csal_core::link_providers!(csal_memory);
+///
+/// # fn main() {
+/// assert!(csal_core::registry::find_provider("memory").is_ok());
+/// # }
 /// ```
 ///
 /// rustc drops a dependency that no code refers to (and its `inventory`

@@ -1093,7 +1093,7 @@ fn check_part_range(session: &Session, start: u64, end: u64, total: u64, len: u6
     if total != session.file_size || end >= total {
         return Err(range_error("Content-Range total differs from the session's file_size"));
     }
-    if start % session.part_size != 0 {
+    if !start.is_multiple_of(session.part_size) {
         return Err(range_error("parts must start at a multiple of the part size"));
     }
     if len != session.part_size && end + 1 != total {

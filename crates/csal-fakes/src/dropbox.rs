@@ -597,7 +597,7 @@ fn session_append(shared: &Shared, call: &Call) -> R {
     let close = arg.get("close").and_then(Value::as_bool).unwrap_or(false);
     let mut store = shared.store.lock().expect("lock");
     let session = check_cursor(&mut store, &cursor, None)?;
-    if !close && call.body.len() % CHUNK_UNIT != 0 {
+    if !close && !call.body.len().is_multiple_of(CHUNK_UNIT) {
         return Err(endpoint_error(
             "concurrent_session_invalid_data_size",
             json!({ ".tag": "concurrent_session_invalid_data_size" }),
@@ -762,7 +762,7 @@ fn encode_cursor(v: &Value) -> String {
 }
 
 fn decode_cursor(s: &str) -> Option<Value> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect();

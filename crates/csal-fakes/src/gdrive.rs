@@ -532,7 +532,7 @@ fn upload_put(shared: &Shared, method: &Method, id: &str, headers: &HeaderMap, b
             return Err(bad(&format!("chunk starts at {start}, the upload has {have} bytes")));
         }
         let last = total == Some(end + 1);
-        if !last && body.len() % CHUNK_UNIT != 0 {
+        if !last && !body.len().is_multiple_of(CHUNK_UNIT) {
             return Err(bad("chunks other than the last must be multiples of 256 KiB"));
         }
         upload.data.extend_from_slice(&body);

@@ -558,7 +558,7 @@ fn session_put(shared: &Shared, method: &Method, id: &str, headers: &HeaderMap, 
         return Err(graph_error(StatusCode::BAD_REQUEST, "invalidRange", "fragments must be uploaded in order"));
     }
     let last = end + 1 == total;
-    if body.len() > MAX_FRAGMENT || (!last && body.len() % FRAGMENT_UNIT != 0) {
+    if body.len() > MAX_FRAGMENT || (!last && !body.len().is_multiple_of(FRAGMENT_UNIT)) {
         return Err(graph_error(
             StatusCode::BAD_REQUEST,
             "invalidRange",

@@ -181,10 +181,10 @@ impl S3Config {
         if self.region.trim().is_empty() || self.region.chars().any(char::is_whitespace) {
             return bad("region", "must be a region name such as us-east-1");
         }
-        if let Some(ep) = &self.endpoint {
-            if !(ep.starts_with("http://") || ep.starts_with("https://")) || ep.contains(char::is_whitespace) {
-                return bad("endpoint", "must be an http:// or https:// URL");
-            }
+        if let Some(ep) = &self.endpoint
+            && (!(ep.starts_with("http://") || ep.starts_with("https://")) || ep.contains(char::is_whitespace))
+        {
+            return bad("endpoint", "must be an http:// or https:// URL");
         }
         match (&self.access_key, &self.secret_key) {
             (Some(a), Some(s)) if !a.is_empty() && !s.expose_secret().is_empty() => {}
@@ -207,10 +207,10 @@ impl S3Config {
         if !(1..=64).contains(&self.upload_concurrency) {
             return bad("upload_concurrency", "must be between 1 and 64");
         }
-        if let Some(sse) = &self.server_side_encryption {
-            if !["AES256", "aws:kms", "aws:kms:dsse"].contains(&sse.as_str()) {
-                return bad("server_side_encryption", "must be AES256, aws:kms or aws:kms:dsse");
-            }
+        if let Some(sse) = &self.server_side_encryption
+            && !["AES256", "aws:kms", "aws:kms:dsse"].contains(&sse.as_str())
+        {
+            return bad("server_side_encryption", "must be AES256, aws:kms or aws:kms:dsse");
         }
         if self.sse_kms_key_id.is_some() && !self.server_side_encryption.as_deref().is_some_and(|s| s.contains("kms")) {
             return bad("sse_kms_key_id", "needs server_side_encryption aws:kms or aws:kms:dsse");

@@ -138,6 +138,34 @@ pub fn vod_lines(entries: &[VodEntry], previous_end_ms: &mut Option<i64>, out: &
 /// The end of a VOD playlist.
 pub const VOD_END: &str = "#EXT-X-ENDLIST\n";
 
+/// The property the `hls_playlist` fuzz target and the corpus test check,
+/// written once: any input parses without panicking; what is accepted names
+/// only valid segment names with durations in range; a VOD playlist
+/// written from those entries reads back to the same entries. Panics when
+/// the property does not hold (that is how a fuzzer finds it).
+#[doc(hidden)]
+pub fn check_playlist_property(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(parsed) = parse_media_playlist(text) else { return };
+    for e in &parsed.entries {
+        assert!(check_segment_name(&e.name).is_ok(), "{:?}", e.name);
+        assert!((0..=86_400_000).contains(&e.duration_ms), "{e:?}");
+    }
+    let entries: Vec<VodEntry> = parsed
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| VodEntry { name: e.name.clone(), start_ms: i as i64 * 86_400_001, duration_ms: e.duration_ms })
+        .collect();
+    let mut vod = vod_header(entries.iter().map(|e| e.duration_ms).max().unwrap_or(0));
+    vod_lines(&entries, &mut None, &mut vod);
+    vod.push_str(VOD_END);
+    let again = parse_media_playlist(&vod).expect("a VOD playlist we wrote reads back");
+    let got: Vec<(&str, i64)> = again.entries.iter().map(|e| (e.name.as_str(), e.duration_ms)).collect();
+    let want: Vec<(&str, i64)> = entries.iter().map(|e| (e.name.as_str(), e.duration_ms)).collect();
+    assert_eq!(got, want);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

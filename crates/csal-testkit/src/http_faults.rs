@@ -69,7 +69,7 @@ macro_rules! http_fault_tests {
                 .stalls(0.02, Duration::from_secs(4))
                 .truncations(0.06);
             let Some((proxy, router)) = setup(plan).await else { return };
-            let dir = format!("faults/{}", ulid::Ulid::new().to_string().to_lowercase());
+            let dir = $crate::unique_folder("faults");
             let mut stored = Vec::new();
             let mut transient = 0;
             for i in 0..24u64 {
@@ -120,7 +120,7 @@ macro_rules! http_fault_tests {
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn no_read_returns_truncated_data_as_success() {
             let Some((proxy, router)) = setup(FaultPlan::none()).await else { return };
-            let dir = format!("faults/{}", ulid::Ulid::new().to_string().to_lowercase());
+            let dir = $crate::unique_folder("faults");
             let mut objects = Vec::new();
             for i in 0..4u64 {
                 let bytes = data(200_000 + i as usize * 1000, 100 + i);

@@ -35,6 +35,12 @@ pub mod memory;
 pub mod scenarios;
 pub mod tcp;
 
+/// A folder name no other run uses (`base/<ulid>`), so tests sharing one
+/// server never see each other's objects.
+pub fn unique_folder(base: &str) -> String {
+    format!("{base}/{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::pin::Pin;

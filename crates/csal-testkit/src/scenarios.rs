@@ -56,7 +56,7 @@ pub fn plan(seed: u64) -> FaultPlan {
 /// Writes under random faults either read back identical (once the faults
 /// stop) or fail with a transient error; never a wrong object.
 pub async fn writes_under_faults_read_back_or_fail_transient(proxy: &FaultProxy, router: &StorageRouter, large: usize) {
-    let dir = format!("faults/{}", ulid::Ulid::new().to_string().to_lowercase());
+    let dir = crate::unique_folder("faults");
     let mut stored = Vec::new();
     let mut transient = 0;
     for i in 0..20u64 {
