@@ -117,10 +117,10 @@ async fn a_killed_put_leaves_an_upload_that_health_reports_and_fsck_repair_abort
     let mut put = StalledPut::start(&env, "cams", 12);
     let deadline = Instant::now() + Duration::from_secs(60);
     let upload = loop {
-        if let Some((key, id)) = open_uploads(&moto, &bucket, "crash/").await.into_iter().next() {
-            if get(&format!("{moto}/{bucket}/{key}?uploadId={id}")).await.contains("<PartNumber>") {
-                break (key, id);
-            }
+        if let Some((key, id)) = open_uploads(&moto, &bucket, "crash/").await.into_iter().next()
+            && get(&format!("{moto}/{bucket}/{key}?uploadId={id}")).await.contains("<PartNumber>")
+        {
+            break (key, id);
         }
         assert!(Instant::now() < deadline, "csal put never started a multipart upload with parts");
         put.assert_running();

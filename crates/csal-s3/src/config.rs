@@ -233,10 +233,10 @@ impl S3Config {
     /// upload checksum (S3 refuses locked uploads without one).
     fn validate_object_lock(&self) -> Result<()> {
         let bad = |field: &str, why: &str| Err(StorageError::invalid_config(format!("field '{field}': {why}")));
-        if let Some(mode) = &self.object_lock_mode {
-            if !["GOVERNANCE", "COMPLIANCE"].contains(&mode.as_str()) {
-                return bad("object_lock_mode", "must be GOVERNANCE or COMPLIANCE");
-            }
+        if let Some(mode) = &self.object_lock_mode
+            && !["GOVERNANCE", "COMPLIANCE"].contains(&mode.as_str())
+        {
+            return bad("object_lock_mode", "must be GOVERNANCE or COMPLIANCE");
         }
         match (&self.object_lock_mode, self.object_lock_days) {
             (Some(_), None) => return bad("object_lock_days", "is required with object_lock_mode"),
