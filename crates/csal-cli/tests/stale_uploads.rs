@@ -175,6 +175,9 @@ async fn a_killed_put_leaves_slo_segments_that_fsck_repair_deletes() {
     let mut patient = config.clone();
     patient.as_object_mut().unwrap().remove("stale_upload_hours");
     env.run(&["module", "add", "patient", "--provider", "swift", "--config", &patient.to_string()], OK);
+    // The containers exist before the put (validate creates them, retried
+    // when a busy Swift answers 503; the put's one-shot body is not).
+    env.run(&["module", "test", "vault"], OK);
     env.run(&["fsck"], OK);
 
     // Segments 1 and 2 go up, the third waits; the manifest never comes.
