@@ -288,20 +288,20 @@ async fn add_hold(
         (crate::auth::Caller::Token { name, .. }, None) => format!("token {name}"),
         (crate::auth::Caller::Session { .. }, None) => "admin".into(),
     };
-    let hold = state
-        .catalog
-        .add_hold(csal_catalog::NewHold {
-            camera_id: body.camera_id,
-            from_ms: crate::v1::parse_time_param("from", body.from.as_deref())?,
-            to_ms: crate::v1::parse_time_param("to", body.to.as_deref())?,
-            reason: body.reason,
-            created_by: by,
-        })
-        .await?;
-    Ok((StatusCode::CREATED, Json(serde_json::to_value(hold).unwrap_or(Value::Null))))
+    let new = csal_catalog::NewHold {
+        camera_id: body.camera_id,
+        from_ms: crate::v1::parse_time_param("from", body.from.as_deref())?,
+        to_ms: crate::v1::parse_time_param("to", body.to.as_deref())?,
+        reason: body.reason,
+        created_by: by,
+    };
+    let (hold, on_providers) = csal_spool::holds::place(&state.catalog, new).await?;
+    let mut answer = serde_json::to_value(hold).unwrap_or(Value::Null);
+    answer["provider_holds"] = serde_json::to_value(on_providers).unwrap_or(Value::Null);
+    Ok((StatusCode::CREATED, Json(answer)))
 }
 
 async fn remove_hold(State(state): State<AdminState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    state.catalog.remove_hold(&id).await?;
+    csal_spool::holds::lift(&state.catalog, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -327,6 +327,15 @@ fn detail_page(
                 dt { "Id" } dd { code { (info.id) } }
                 dt { "Label" } dd { (info.label.clone().unwrap_or_default()) }
                 dt { "Provider" } dd { code { (info.provider_type) } }
+                @if let Some(caps) = &info.capabilities {
+                    dt { "Immutability" } dd id="immutability" {
+                        @if caps.legal_hold {
+                            "server-side: camera holds become the provider's legal holds, and it refuses to delete held or retained objects"
+                        } @else {
+                            "none on the server (CSAL's own holds still apply)"
+                        }
+                    }
+                }
                 dt { "Enabled" } dd { (if info.is_enabled { "yes" } else { "no" }) }
                 dt { "Status" } dd id="status" { (badge(st.status)) @if let Some(r) = &st.reason { div class="reason" { (r) } } }
                 dt { "Latency" } dd { (views::ms(st.latency_ms)) }

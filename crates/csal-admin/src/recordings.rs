@@ -290,7 +290,7 @@ pub async fn add_hold(
         })
     })();
     match parsed {
-        Ok(hold) => match state.catalog.add_hold(hold).await {
+        Ok(hold) => match csal_spool::holds::place(&state.catalog, hold).await {
             Ok(_) => axum::response::Redirect::to(&format!("/recordings/{}", seg(&camera))).into_response(),
             Err(e) => error_view(&caller, &e),
         },
@@ -303,8 +303,8 @@ pub async fn remove_hold(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Response {
-    match state.catalog.remove_hold(&id).await {
-        Ok(h) => axum::response::Redirect::to(&format!("/recordings/{}", seg(&h.camera_id))).into_response(),
+    match csal_spool::holds::lift(&state.catalog, &id).await {
+        Ok((h, _)) => axum::response::Redirect::to(&format!("/recordings/{}", seg(&h.camera_id))).into_response(),
         Err(e) => error_view(&caller, &e),
     }
 }

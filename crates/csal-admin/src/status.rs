@@ -41,7 +41,7 @@ pub fn status_of(info: &InstanceInfo) -> StatusView {
 pub fn status_for(err: &StorageError) -> StatusCode {
     match err.kind() {
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
-        ErrorKind::AlreadyExists => StatusCode::CONFLICT,
+        ErrorKind::AlreadyExists | ErrorKind::Locked => StatusCode::CONFLICT,
         ErrorKind::InvalidInput | ErrorKind::InvalidConfig | ErrorKind::RangeNotSatisfiable => {
             StatusCode::UNPROCESSABLE_ENTITY
         }

@@ -349,20 +349,40 @@ impl Catalog {
     /// Deletes that failed: the copies stay `delete_pending` with the
     /// reason, `(segment_id, target, error)`. One transaction.
     pub async fn copies_delete_failed(&self, failed: &[(String, String, String)]) -> Result<()> {
-        let err = |e| map_sqlx(e, self.backend(), "journal failed deletes");
+        self.journal_refused_deletes(failed, "", "journal failed deletes").await
+    }
+
+    /// Deletes the target refused because the provider locks the object (a
+    /// server-side legal hold or retention): the bytes are intact, so the
+    /// copies are `stored` again, with the reason, `(segment_id, target,
+    /// reason)`. One transaction.
+    pub async fn copies_locked(&self, locked: &[(String, String, String)]) -> Result<()> {
+        self.journal_refused_deletes(locked, "state = 'stored', ", "journal locked copies").await
+    }
+
+    /// The reason (first 1000 characters) of each refused delete, plus
+    /// `set_state` (SQL, a constant of the callers above).
+    async fn journal_refused_deletes(
+        &self,
+        rows: &[(String, String, String)],
+        set_state: &'static str,
+        what: &'static str,
+    ) -> Result<()> {
+        let err = |e| map_sqlx(e, self.backend(), what);
+        let sql = format!(
+            "UPDATE segment_copies SET {set_state}last_error = $1, updated_ms = $2 WHERE segment_id = $3 AND target = $4"
+        );
         let mut tx = self.pool().begin().await.map_err(err)?;
-        for (segment, target, error) in failed {
-            let error: String = error.chars().take(1000).collect();
-            sqlx::query(
-                "UPDATE segment_copies SET last_error = $1, updated_ms = $2 WHERE segment_id = $3 AND target = $4",
-            )
-            .bind(error)
-            .bind(now_ms())
-            .bind(segment)
-            .bind(target)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
+        for (segment, target, reason) in rows {
+            let reason: String = reason.chars().take(1000).collect();
+            sqlx::query(&sql)
+                .bind(reason)
+                .bind(now_ms())
+                .bind(segment)
+                .bind(target)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
         }
         tx.commit().await.map_err(err)
     }

@@ -46,7 +46,7 @@ pub fn code_of(kind: ErrorKind) -> i32 {
     match kind {
         InvalidInput | InvalidConfig | RangeNotSatisfiable => USAGE,
         Auth => AUTH,
-        NotFound | AlreadyExists | Unsupported | QuotaExceeded | Unavailable | Permanent => PERMANENT,
+        NotFound | AlreadyExists | Unsupported | QuotaExceeded | Locked | Unavailable | Permanent => PERMANENT,
         Transient | Timeout | RateLimited | Integrity => TRANSIENT,
     }
 }

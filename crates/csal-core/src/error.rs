@@ -58,6 +58,9 @@ pub enum ErrorKind {
     RangeNotSatisfiable,
     /// The storage is full or the account quota is used up.
     QuotaExceeded,
+    /// The provider refuses to delete or change the object: a server-side
+    /// legal hold or retention period (S3 Object Lock) protects it.
+    Locked,
     /// The instance is not loaded (failed to load, or disabled).
     Unavailable,
     /// Any other permanent failure.
@@ -72,7 +75,7 @@ impl ErrorKind {
             Auth => ErrorClass::Auth,
             Transient | Timeout | RateLimited | Integrity => ErrorClass::Transient,
             NotFound | AlreadyExists | InvalidInput | InvalidConfig | Unsupported | RangeNotSatisfiable
-            | QuotaExceeded | Unavailable | Permanent => ErrorClass::Permanent,
+            | QuotaExceeded | Locked | Unavailable | Permanent => ErrorClass::Permanent,
         }
     }
 
@@ -92,6 +95,7 @@ impl ErrorKind {
             Unsupported => "not supported",
             RangeNotSatisfiable => "range not satisfiable",
             QuotaExceeded => "quota exceeded",
+            Locked => "locked by the provider (legal hold or retention)",
             Unavailable => "instance unavailable",
             Permanent => "failed",
         }
@@ -118,13 +122,15 @@ pub enum Operation {
     Stat,
     HealthCheck,
     Presign,
+    SetLegalHold,
+    StaleUploads,
     Shutdown,
     Copy,
 }
 
 impl Operation {
     /// All operations, in a stable order (for metrics tables).
-    pub const ALL: [Operation; 12] = [
+    pub const ALL: [Operation; 14] = [
         Operation::Construct,
         Operation::Validate,
         Operation::RefreshCredentials,
@@ -135,6 +141,8 @@ impl Operation {
         Operation::Stat,
         Operation::HealthCheck,
         Operation::Presign,
+        Operation::SetLegalHold,
+        Operation::StaleUploads,
         Operation::Shutdown,
         Operation::Copy,
     ];
@@ -152,6 +160,8 @@ impl Operation {
             Stat => "stat",
             HealthCheck => "health_check",
             Presign => "presign",
+            SetLegalHold => "set_legal_hold",
+            StaleUploads => "stale_uploads",
             Shutdown => "shutdown",
             Copy => "copy",
         }

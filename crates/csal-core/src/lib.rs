@@ -77,7 +77,7 @@ pub use ids::{check_id_prefix, check_object_id, object_id_from_hint, sanitize_hi
 pub use layers::{LayerConfig, LayeredModule, RetryPolicy, TimeoutPolicy};
 pub use module::{
     Capabilities, Checksum, HealthReport, HealthStatus, ListPage, ListRequest, ObjectMeta, STALE_TEMP_AGE,
-    StorageModule, WriteMeta, WriteReceipt, is_stale_temp,
+    StaleUploads, StorageModule, WriteMeta, WriteReceipt, is_stale_temp,
 };
 pub use range::ByteRange;
 pub use registry::{

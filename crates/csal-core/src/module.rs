@@ -287,6 +287,10 @@ pub struct Capabilities {
     /// `copy` runs on the server (or filesystem) without the bytes passing
     /// through CSAL; otherwise it is streamed through (bounded memory).
     pub server_side_copy: bool,
+    /// The provider itself can make objects immutable (S3 Object Lock):
+    /// [`StorageModule::set_legal_hold`] works and a held or retained
+    /// object's delete fails with [`crate::ErrorKind::Locked`], whoever asks.
+    pub legal_hold: bool,
 }
 
 impl Capabilities {
@@ -305,6 +309,7 @@ impl Capabilities {
         max_object_size: None,
         verified_reads: false,
         server_side_copy: false,
+        legal_hold: false,
     };
     /// An object store: parts, conditional create, content type and user metadata too.
     pub const OBJECT_STORE: Capabilities = Capabilities {
@@ -321,6 +326,40 @@ impl Capabilities {
 impl Default for Capabilities {
     fn default() -> Self {
         Capabilities::BASIC
+    }
+}
+
+/// Provider-side staging left by uploads that never finished (a writer
+/// killed mid-upload): S3 incomplete multipart uploads, Swift segments
+/// without a manifest. They cost storage and are invisible to `list`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StaleUploads {
+    /// Leftovers older than the instance's age limit.
+    pub count: u64,
+    /// Bytes they hold.
+    pub bytes: u64,
+    /// How many of them this call removed.
+    pub removed: u64,
+}
+
+impl StaleUploads {
+    /// Health detail keys ([`StaleUploads::add_to`]).
+    pub const COUNT: &'static str = "stale_uploads";
+    pub const BYTES: &'static str = "stale_upload_bytes";
+
+    /// Report the leftovers found in a health report, as details. The
+    /// status stays as it is: leftovers do not impair the target, and the
+    /// maintenance run (`csal fsck`, the scheduled reconciliation) removes them.
+    pub fn add_to(&self, report: &mut HealthReport) {
+        report.details.insert(Self::COUNT.to_owned(), self.count.into());
+        report.details.insert(Self::BYTES.to_owned(), self.bytes.into());
+    }
+
+    /// The leftovers a health report holds ([`StaleUploads::add_to`]).
+    pub fn of(report: &HealthReport) -> Option<StaleUploads> {
+        let count = report.details.get(Self::COUNT)?.as_u64()?;
+        let bytes = report.details.get(Self::BYTES).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        Some(StaleUploads { count, bytes, removed: 0 })
     }
 }
 
@@ -378,6 +417,25 @@ pub trait StorageModule: Send + Sync + 'static {
     async fn presign_read(&self, object_id: &str, expires_in: Duration) -> Result<String> {
         let _ = (object_id, expires_in);
         Err(StorageError::unsupported("this provider cannot presign URLs"))
+    }
+
+    /// Put a server-side legal hold on an object (`hold`) or lift it. Only
+    /// providers with [`Capabilities::legal_hold`] can; the others keep this
+    /// default. CSAL's own holds (the catalog's) work everywhere; this makes
+    /// the provider refuse the delete too, whoever asks.
+    async fn set_legal_hold(&self, object_id: &str, hold: bool) -> Result<()> {
+        let _ = (object_id, hold);
+        Err(StorageError::unsupported("this provider cannot put objects under a legal hold"))
+    }
+
+    /// Find the staging of uploads that never finished and is older than the
+    /// instance's age limit ([`StaleUploads`]); remove it when `remove`. The
+    /// default finds nothing: providers whose staging expires on its own
+    /// (Azure uncommitted blocks, GCS resumable sessions) or that sweep
+    /// their temp files on health checks ([`STALE_TEMP_AGE`]) keep it.
+    async fn stale_uploads(&self, remove: bool) -> Result<StaleUploads> {
+        let _ = remove;
+        Ok(StaleUploads::default())
     }
 
     /// Release clients, pools and file handles before exit.

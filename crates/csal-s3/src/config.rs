@@ -127,6 +127,25 @@ pub struct S3Config {
     /// A health check slower than this reports degraded.
     #[field(label = "Degraded above (ms)", default = 2000)]
     pub degraded_latency_ms: u64,
+    /// The bucket was created with S3 Object Lock: camera legal holds become S3 legal holds, and a delete removes the object's version (one under a hold or retention is refused).
+    #[field(
+        label = "Object Lock bucket",
+        default = false,
+        doc_url = "https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock.html"
+    )]
+    pub object_lock: bool,
+    /// Every new object is written under an S3 legal hold (no one can delete it until the hold is lifted). Needs an Object Lock bucket.
+    #[field(label = "Legal hold on every write", default = false)]
+    pub object_lock_legal_hold: bool,
+    /// Retention of every new object: GOVERNANCE (users with the bypass permission can shorten it) or COMPLIANCE (no one can, not even the root account). Empty: none. Needs an Object Lock bucket and object_lock_days.
+    #[field(label = "Object Lock retention mode", select = ["GOVERNANCE", "COMPLIANCE"])]
+    pub object_lock_mode: Option<String>,
+    /// Days every new object is retained in the mode above.
+    #[field(label = "Object Lock retention (days)")]
+    pub object_lock_days: Option<u64>,
+    /// Multipart uploads unfinished for longer than this were left by a writer that died: health reports them, `csal fsck` and the scheduled reconciliation abort them. 0: every unfinished upload (also live ones; for tests).
+    #[field(label = "Stale upload age (hours)", default = 24)]
+    pub stale_upload_hours: u64,
 }
 
 impl S3Config {
@@ -196,6 +215,7 @@ impl S3Config {
         if self.sse_kms_key_id.is_some() && !self.server_side_encryption.as_deref().is_some_and(|s| s.contains("kms")) {
             return bad("sse_kms_key_id", "needs server_side_encryption aws:kms or aws:kms:dsse");
         }
+        self.validate_object_lock()?;
         for (field, v) in [
             ("connect_timeout_secs", self.connect_timeout_secs),
             ("request_timeout_secs", self.request_timeout_secs),
@@ -206,6 +226,39 @@ impl S3Config {
             }
         }
         Ok(())
+    }
+
+    /// Object Lock settings make sense together: both retention fields or
+    /// neither, and lock headers only on an Object Lock bucket with an
+    /// upload checksum (S3 refuses locked uploads without one).
+    fn validate_object_lock(&self) -> Result<()> {
+        let bad = |field: &str, why: &str| Err(StorageError::invalid_config(format!("field '{field}': {why}")));
+        if let Some(mode) = &self.object_lock_mode
+            && !["GOVERNANCE", "COMPLIANCE"].contains(&mode.as_str())
+        {
+            return bad("object_lock_mode", "must be GOVERNANCE or COMPLIANCE");
+        }
+        match (&self.object_lock_mode, self.object_lock_days) {
+            (Some(_), None) => return bad("object_lock_days", "is required with object_lock_mode"),
+            (None, Some(_)) => return bad("object_lock_mode", "is required with object_lock_days"),
+            (_, Some(days)) if !(1..=36_500).contains(&days) => {
+                return bad("object_lock_days", "must be between 1 and 36500");
+            }
+            _ => {}
+        }
+        let locks_writes = self.object_lock_legal_hold || self.object_lock_mode.is_some();
+        if locks_writes && !self.object_lock {
+            return bad("object_lock", "must be on (an Object Lock bucket) to lock new objects");
+        }
+        if locks_writes && self.checksum_algorithm == ChecksumAlgorithm::None {
+            return bad("checksum_algorithm", "S3 needs an upload checksum (crc32c or md5) for locked objects");
+        }
+        Ok(())
+    }
+
+    /// How long a multipart upload may stay unfinished before it is stale.
+    pub fn stale_upload_age(&self) -> Duration {
+        Duration::from_secs(self.stale_upload_hours.saturating_mul(3600))
     }
 
     pub fn part_size(&self) -> usize {
@@ -276,6 +329,20 @@ mod tests {
             (serde_json::json!({"bucket": "cams", "access_key": "a"}), "secret_key"),
             (serde_json::json!({"bucket": "cams", "prefix": "../up"}), "prefix"),
             (serde_json::json!({"bucket": "cams", "checksum_algorithm": "sha1"}), "checksum_algorithm"),
+            (serde_json::json!({"bucket": "cams", "object_lock_legal_hold": true}), "object_lock"),
+            (
+                serde_json::json!({"bucket": "cams", "object_lock": true, "object_lock_mode": "GOVERNANCE"}),
+                "object_lock_days",
+            ),
+            (serde_json::json!({"bucket": "cams", "object_lock": true, "object_lock_days": 3}), "object_lock_mode"),
+            (
+                serde_json::json!({"bucket": "cams", "object_lock": true, "object_lock_mode": "LOOSE", "object_lock_days": 3}),
+                "object_lock_mode",
+            ),
+            (
+                serde_json::json!({"bucket": "cams", "object_lock": true, "object_lock_legal_hold": true, "checksum_algorithm": "none"}),
+                "checksum_algorithm",
+            ),
         ] {
             let e = parse(cfg).unwrap_err();
             assert_eq!(e.kind(), csal_core::ErrorKind::InvalidConfig);

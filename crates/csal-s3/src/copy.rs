@@ -54,11 +54,15 @@ impl Uploader {
                 .set_content_type(meta.content_type.clone())
                 .set_storage_class(self.storage_class.clone())
                 .set_server_side_encryption(self.sse.clone())
-                .set_ssekms_key_id(self.sse_kms_key_id.clone());
+                .set_ssekms_key_id(self.sse_kms_key_id.clone())
+                .set_object_lock_legal_hold_status(self.lock.legal_hold())
+                .set_object_lock_mode(self.lock.mode())
+                .set_object_lock_retain_until_date(self.lock.retain_until());
             for (k, v) in &meta.metadata {
                 req = req.metadata(k, v);
             }
             let out = req.send().await.map_err(|e| map_sdk_error(e, &what))?;
+            self.locked_or_removed(client, &new_id).await?;
             out.copy_object_result().and_then(|r| r.e_tag()).map(|e| e.trim_matches('"').to_owned())
         } else {
             let part = (self.part_size as u64).max(MIN_PART).max(source.size.div_ceil(MAX_PARTS));

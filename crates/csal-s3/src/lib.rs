@@ -10,8 +10,10 @@ mod config;
 mod copy;
 mod error;
 mod list;
+mod lock;
 mod module;
 pub mod presets;
+mod stale;
 mod write;
 
 pub use config::{ChecksumAlgorithm, ConditionalCreate, S3Config};

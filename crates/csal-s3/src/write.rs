@@ -58,6 +58,7 @@ pub(crate) struct Uploader {
     pub(crate) sse_kms_key_id: Option<String>,
     /// Hash bodies into the signature (else `UNSIGNED-PAYLOAD`; see `S3Config::signs_payload`).
     sign_payload: bool,
+    pub(crate) lock: crate::lock::WriteLock,
 }
 
 impl Uploader {
@@ -72,6 +73,7 @@ impl Uploader {
             sse: config.server_side_encryption.as_deref().map(ServerSideEncryption::from),
             sse_kms_key_id: config.sse_kms_key_id.clone(),
             sign_payload: config.signs_payload(),
+            lock: crate::lock::WriteLock::new(config),
         }
     }
 
@@ -155,12 +157,20 @@ impl Uploader {
                     .set_if_none_match(if_none_match)
                     .set_storage_class(self.storage_class.clone())
                     .set_server_side_encryption(self.sse.clone())
-                    .set_ssekms_key_id(self.sse_kms_key_id.clone());
+                    .set_ssekms_key_id(self.sse_kms_key_id.clone())
+                    .set_object_lock_legal_hold_status(self.lock.legal_hold())
+                    .set_object_lock_mode(self.lock.mode())
+                    .set_object_lock_retain_until_date(self.lock.retain_until());
                 for (k, v) in &meta.metadata {
                     req = req.metadata(k, v);
                 }
                 req = req.metadata(CRC32C_METADATA, full_crc.as_str());
                 req = match &sum {
+                    // S3 refuses a locked upload without Content-MD5 or the
+                    // algorithm header; the value is ours, the SDK adds nothing.
+                    PartChecksum::Crc32c(v) if self.lock.locks_writes() => {
+                        req.checksum_crc32_c(v).checksum_algorithm(SdkChecksumAlgorithm::Crc32C)
+                    }
                     PartChecksum::Crc32c(v) => req.checksum_crc32_c(v),
                     PartChecksum::Md5(v) => req.content_md5(v),
                     PartChecksum::None => req,
@@ -246,7 +256,10 @@ impl Uploader {
             .set_content_type(meta.content_type.clone())
             .set_storage_class(self.storage_class.clone())
             .set_server_side_encryption(self.sse.clone())
-            .set_ssekms_key_id(self.sse_kms_key_id.clone());
+            .set_ssekms_key_id(self.sse_kms_key_id.clone())
+            .set_object_lock_legal_hold_status(self.lock.legal_hold())
+            .set_object_lock_mode(self.lock.mode())
+            .set_object_lock_retain_until_date(self.lock.retain_until());
         for (k, v) in &meta.metadata {
             create = create.metadata(k, v);
         }
@@ -273,6 +286,7 @@ impl Uploader {
         match result {
             Ok(done) => {
                 guard.disarm();
+                self.locked_or_removed(client, client.object_id(key).unwrap_or(key)).await?;
                 Ok(done)
             }
             Err(err) => {
@@ -281,6 +295,17 @@ impl Uploader {
             }
         }
     }
+    /// After an upload or copy completed: the object carries the locks the
+    /// instance asks for (servers may drop them from a multipart start or a
+    /// copy), else it is no receipt: removed (it is not locked yet) and failed.
+    pub(crate) async fn locked_or_removed(&self, client: &S3Client, object_id: &str) -> Result<()> {
+        let Err(e) = crate::lock::ensure_locked(client, &self.lock, object_id).await else { return Ok(()) };
+        if let Err(gone) = crate::lock::delete_versions(client, object_id).await {
+            tracing::warn!(object_id, error = %gone, "could not remove an object whose lock failed");
+        }
+        Err(e)
+    }
+
     async fn upload_parts(
         &self,
         client: &S3Client,
@@ -461,7 +486,7 @@ impl AbortGuard {
 
     async fn abort_now(mut self) {
         self.armed = false;
-        abort(&self.sdk, &self.bucket, &self.key, &self.upload_id).await;
+        abort_or_log(&self.sdk, &self.bucket, &self.key, &self.upload_id).await;
     }
 }
 
@@ -476,24 +501,33 @@ impl Drop for AbortGuard {
         };
         let (sdk, bucket, key, upload_id) =
             (self.sdk.clone(), self.bucket.clone(), self.key.clone(), std::mem::take(&mut self.upload_id));
-        handle.spawn(async move { abort(&sdk, &bucket, &key, &upload_id).await });
+        handle.spawn(async move { abort_or_log(&sdk, &bucket, &key, &upload_id).await });
     }
 }
 
-async fn abort(sdk: &aws_sdk_s3::Client, bucket: &str, key: &str, upload_id: &str) {
-    for attempt in 1..=3u64 {
+async fn abort_or_log(sdk: &aws_sdk_s3::Client, bucket: &str, key: &str, upload_id: &str) {
+    if let Err(err) = abort(sdk, bucket, key, upload_id).await {
+        tracing::warn!(key, error = %err, "could not abort a multipart upload; the stale upload sweep (`csal fsck`) or a bucket lifecycle rule will");
+    }
+}
+
+/// Abort a multipart upload (tried three times on transient errors; one
+/// that is already gone counts as aborted).
+pub(crate) async fn abort(sdk: &aws_sdk_s3::Client, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
+    let mut attempt = 1u64;
+    loop {
         match sdk.abort_multipart_upload().bucket(bucket).key(key).upload_id(upload_id).send().await {
-            Ok(_) => return,
+            Ok(_) => return Ok(()),
             Err(e) => {
                 let err = map_sdk_error(e, "abort multipart upload");
                 if err.is_not_found() {
-                    return;
+                    return Ok(());
                 }
                 if attempt == 3 || !err.is_transient() {
-                    tracing::warn!(key, error = %err, "could not abort a multipart upload; a bucket lifecycle rule for incomplete uploads will clean it");
-                    return;
+                    return Err(err);
                 }
                 tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                attempt += 1;
             }
         }
     }

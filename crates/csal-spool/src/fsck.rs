@@ -12,6 +12,12 @@
 //!   that completed but was never recorded), `repair` adopts it after
 //!   checking its size and CRC32C; anything else is only reported (an
 //!   admin decides).
+//!
+//! A run over every camera also looks at every instance for the staging of
+//! uploads that never finished (`StorageModule::stale_uploads`: S3
+//! multipart uploads, Swift segments without a manifest, older than the
+//! instance's age): *stale_uploads*, removed with `repair`. The scheduled
+//! reconciliation of `csal serve` is thus the maintenance job for them.
 
 use std::collections::HashMap;
 
@@ -85,7 +91,40 @@ pub async fn fsck(catalog: &Catalog, options: &FsckOptions) -> Result<FsckReport
             check_target(catalog, &camera, target, options.repair, &mut report).await?;
         }
     }
+    if options.camera.is_none() {
+        stale_uploads(catalog, options.target.as_deref(), options.repair, &mut report).await;
+    }
     Ok(report)
+}
+
+/// Leftovers of unfinished uploads on every loaded instance (or one), each
+/// a `stale_uploads` finding; removed with `repair`. Not only the cameras'
+/// targets: any write (`csal put`) can leave them.
+async fn stale_uploads(catalog: &Catalog, only: Option<&str>, repair: bool, report: &mut FsckReport) {
+    let router = catalog.router();
+    for info in router.instances() {
+        if only.is_some_and(|t| t != info.name) {
+            continue;
+        }
+        let Ok(module) = router.module(&info.name) else { continue };
+        let (detail, repaired) = match module.stale_uploads(repair).await {
+            Ok(found) if found.count == 0 => continue,
+            Ok(found) => (
+                format!("{} unfinished upload(s) holding {} bytes", found.count, found.bytes),
+                repair.then(|| format!("removed {}", found.removed)),
+            ),
+            Err(e) => (format!("cannot look for unfinished uploads: {e}"), None),
+        };
+        report.add(Finding {
+            camera: String::new(),
+            target: info.name.clone(),
+            kind: "stale_uploads".into(),
+            segment: None,
+            object_id: None,
+            detail,
+            repaired,
+        });
+    }
 }
 
 /// The segment id in an object name `.../stem_SEGMENTID-ULID.ext` (see

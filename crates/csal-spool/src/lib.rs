@@ -31,6 +31,7 @@ pub mod capacity;
 mod delivery;
 pub mod fsck;
 pub mod hls;
+pub mod holds;
 mod ingest;
 pub mod names;
 mod playback;

@@ -16,10 +16,15 @@
 //! Storage first, index after: a copy is marked `delete_pending`, deleted
 //! on its target, and only then is its row removed; a delete that fails
 //! stays `delete_pending` (with the error) and is tried again by the next
-//! sweep. Segments still in a spool are left alone (they go after delivery).
+//! sweep. A delete the provider refuses because it locks the object (S3
+//! Object Lock: a legal hold or retention, `ErrorKind::Locked`) is no
+//! failure of the target: the copy is intact and goes back to `stored`
+//! (with the reason), counted as `locked`, and is tried again by the next
+//! sweep (retention on the server ends one day; a hold is lifted).
+//! Segments still in a spool are left alone (they go after delivery).
 
 use csal_catalog::{CameraPolicy, Catalog, CopyState, LegalHold, SegmentRecord, time_to_ms};
-use csal_core::{Result, StorageModule};
+use csal_core::{ErrorKind, Result, StorageModule};
 use futures::StreamExt;
 use serde::Serialize;
 
@@ -44,6 +49,8 @@ pub struct SweepReport {
     pub held: u64,
     /// Copies whose delete failed; they stay `delete_pending`.
     pub failed: u64,
+    /// Copies the provider keeps (server-side hold or retention); they stay `stored`.
+    pub locked: u64,
     /// The first planned deletions: `camera/segment @ target (rule)`.
     pub planned: Vec<String>,
     /// Copies moved by tier rules (dry: that would move); the old copies'
@@ -93,7 +100,13 @@ pub async fn sweep(catalog: &Catalog, now_ms: i64, dry_run: bool) -> Result<Swee
         // After retention, so nothing about to be deleted is moved first.
         crate::tiering::tier_camera(catalog, &camera, &policy, now_ms, &mut report).await?;
     }
-    if !dry_run && (report.copies_deleted > 0 || report.failed > 0 || report.moved > 0 || report.move_failed > 0) {
+    if !dry_run
+        && (report.copies_deleted > 0
+            || report.failed > 0
+            || report.locked > 0
+            || report.moved > 0
+            || report.move_failed > 0)
+    {
         tracing::info!(
             moved = report.moved,
             move_failed = report.move_failed,
@@ -102,6 +115,7 @@ pub async fn sweep(catalog: &Catalog, now_ms: i64, dry_run: bool) -> Result<Swee
             bytes = report.bytes_freed,
             held = report.held,
             failed = report.failed,
+            locked = report.locked,
             "retention sweep"
         );
     }
@@ -269,8 +283,13 @@ pub(crate) async fn delete_copies(
         .await;
     let mut done = Vec::new();
     let mut failed = Vec::new();
+    let mut locked = Vec::new();
     for (seg, target, stored, result) in results {
         match result {
+            Err(e) if e.kind() == ErrorKind::Locked => {
+                report.locked += 1;
+                locked.push((seg.id, target, e.to_string()));
+            }
             Ok(()) => {
                 if stored {
                     report.copies_deleted += 1;
@@ -287,6 +306,7 @@ pub(crate) async fn delete_copies(
         }
     }
     catalog.copies_delete_failed(&failed).await?;
+    catalog.copies_locked(&locked).await?;
     report.segments_deleted += catalog.copies_deleted(&done, drop_empty).await?;
     Ok(())
 }

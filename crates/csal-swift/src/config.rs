@@ -52,6 +52,9 @@ pub struct SwiftConfig {
     pub segment_size_mb: u64,
     #[field(label = "Create containers", default = true)]
     pub create_container: bool,
+    /// Segments of uploads that never got their manifest (a writer that died) older than this are stale: `csal fsck` reports them and, with --repair (and the scheduled reconciliation), deletes them. 0: every upload without a manifest (also live ones; for tests).
+    #[field(label = "Stale upload age (hours)", default = 24)]
+    pub stale_upload_hours: u64,
     /// The account's X-Account-Meta-Temp-URL-Key; enables presigned read URLs.
     #[field(
         label = "Temp URL key",
@@ -160,6 +163,8 @@ pub(crate) struct Settings {
     pub segment_container: String,
     pub segment_size: usize,
     pub create_container: bool,
+    /// Segments without a manifest older than this are a dead writer's.
+    pub stale_upload_age: std::time::Duration,
     pub temp_url_key: Option<SecretString>,
     pub accept_invalid_certs: bool,
     pub timeouts: Timeouts,
@@ -250,6 +255,7 @@ impl SwiftConfig {
             segment_container,
             segment_size: segment_size(self.segment_size_mb)?,
             create_container: self.create_container,
+            stale_upload_age: std::time::Duration::from_secs(self.stale_upload_hours.saturating_mul(3600)),
             temp_url_key: self.temp_url_key.clone(),
             accept_invalid_certs: self.accept_invalid_certs,
             timeouts: self.timeouts()?,
@@ -277,6 +283,7 @@ impl RackspaceConfig {
             segment_container: format!("{}_segments", self.container),
             segment_size: segment_size(self.segment_size_mb)?,
             create_container: true,
+            stale_upload_age: csal_core::STALE_TEMP_AGE,
             temp_url_key: self.temp_url_key.clone(),
             accept_invalid_certs: false,
             timeouts: self.timeouts()?,
@@ -305,6 +312,7 @@ impl OvhSwiftConfig {
             segment_container: format!("{}_segments", self.container),
             segment_size: segment_size(self.segment_size_mb)?,
             create_container: true,
+            stale_upload_age: csal_core::STALE_TEMP_AGE,
             temp_url_key: self.temp_url_key.clone(),
             accept_invalid_certs: false,
             timeouts: self.timeouts()?,

@@ -13,6 +13,7 @@ mod error;
 mod list;
 mod module;
 mod read;
+mod stale;
 mod write;
 
 pub use config::{OvhSwiftConfig, RackspaceConfig, SwiftConfig};

@@ -13,7 +13,7 @@ use crate::error::status_error;
 
 const DEFAULT_PAGE: usize = 1000;
 /// Swift's own listing limit.
-const SWIFT_MAX: usize = 10_000;
+pub(crate) const SWIFT_MAX: usize = 10_000;
 
 #[derive(Deserialize)]
 struct Item {
@@ -30,11 +30,15 @@ fn parse_time(text: &str) -> Option<SystemTime> {
 }
 
 pub(crate) async fn list(client: &SwiftClient, request: &ListRequest) -> Result<ListPage> {
+    list_container(client, &client.settings.container, request).await
+}
+
+/// One page of any of the instance's containers (the segment container too).
+pub(crate) async fn list_container(client: &SwiftClient, container: &str, request: &ListRequest) -> Result<ListPage> {
     let prefix = request.id_prefix();
     let limit = request.limit.unwrap_or(DEFAULT_PAGE).max(1);
     let mut marker = request.continuation.clone();
     let mut page = ListPage::default();
-    let container = &client.settings.container;
     loop {
         let ask = (limit - page.objects.len()).clamp(1, SWIFT_MAX);
         let what = format!("GET container {container}");

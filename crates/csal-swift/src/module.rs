@@ -4,7 +4,7 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use csal_core::{
     ByteRange, ByteStream, Capabilities, ExposeSecret, HealthReport, InstanceContext, ListPage, ListRequest,
-    ObjectMeta, Result, StorageError, StorageModule, WriteMeta, WriteReceipt,
+    ObjectMeta, Result, StaleUploads, StorageError, StorageModule, WriteMeta, WriteReceipt,
 };
 use csal_http::Quota;
 use hmac::{Hmac, Mac};
@@ -187,6 +187,13 @@ impl StorageModule for SwiftModule {
 
     async fn stat(&self, object_id: &str) -> Result<ObjectMeta> {
         read::stat(&self.client, object_id).await
+    }
+
+    /// Segments of uploads that never got their manifest ([`crate::stale`]).
+    /// Not part of the health check: finding them lists the whole segment
+    /// container, which `csal fsck` does instead.
+    async fn stale_uploads(&self, remove: bool) -> Result<StaleUploads> {
+        crate::stale::sweep(&self.client, remove).await
     }
 
     /// Ok when the container answers (or is missing and will be created);

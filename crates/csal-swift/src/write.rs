@@ -38,18 +38,32 @@ impl Drop for SegmentCleanup {
         let client = self.client.clone();
         let segments = std::mem::take(&mut self.segments);
         handle.spawn(async move {
-            let container = client.settings.segment_container.clone();
-            for seg in segments {
-                let what = format!("DELETE segment {seg}");
-                let r = client
-                    .send(&what, |s| client.http.request(Method::DELETE, SwiftClient::object_url(s, &container, &seg)))
-                    .await;
-                if let Err(e) = r {
-                    tracing::warn!(target: "csal_swift", error = %e, "could not delete a segment of a failed upload");
-                }
+            if let Err(e) = delete_segments(&client, &segments).await {
+                tracing::warn!(target: "csal_swift", error = %e, "could not delete a segment of a failed upload");
             }
         });
     }
+}
+
+/// Delete segments from the segment container (a missing one is gone
+/// already); every one is tried, the first failure is returned.
+pub(crate) async fn delete_segments(client: &SwiftClient, segments: &[String]) -> Result<()> {
+    let container = &client.settings.segment_container;
+    let mut first_failure = None;
+    for seg in segments {
+        let what = format!("DELETE segment {seg}");
+        let result = client
+            .send(&what, |s| client.http.request(Method::DELETE, SwiftClient::object_url(s, container, seg)))
+            .await
+            .and_then(|resp| match resp.status().as_u16() {
+                200..=299 | 404 => Ok(()),
+                _ => Err(status_error(resp.status(), resp.headers(), &what)),
+            });
+        if let Err(e) = result {
+            first_failure.get_or_insert(e);
+        }
+    }
+    first_failure.map_or(Ok(()), Err)
 }
 
 /// `X-Object-Meta-*` headers and the content type of a write.
@@ -198,15 +212,8 @@ async fn slo(
     let result = slo_inner(client, id, parts, headers, &mut cleanup).await;
     if result.is_err() {
         cleanup.armed = false;
-        let container = &client.settings.segment_container;
-        for seg in std::mem::take(&mut cleanup.segments) {
-            let what = format!("DELETE segment {seg}");
-            let r = client
-                .send(&what, |s| client.http.request(Method::DELETE, SwiftClient::object_url(s, container, &seg)))
-                .await;
-            if let Err(e) = r {
-                tracing::warn!(target: "csal_swift", error = %e, "could not delete a segment of a failed upload");
-            }
+        if let Err(e) = delete_segments(client, &std::mem::take(&mut cleanup.segments)).await {
+            tracing::warn!(target: "csal_swift", error = %e, "could not delete a segment of a failed upload");
         }
     }
     result
@@ -232,6 +239,7 @@ async fn slo_inner(
                 "{id}: more than 1000 segments (Swift's default manifest limit); raise segment_size_mb"
             )));
         }
+        // `stale.rs` reads these names back: OBJECT-ID/UPLOAD/NUMBER.
         let name = format!("{id}/{upload}/{n:08}");
         let what = format!("PUT segment {n} of {id}");
         let len = part.len();

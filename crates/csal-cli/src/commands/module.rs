@@ -257,6 +257,13 @@ pub async fn run(cat: &Catalog, cmd: ModuleCmd, json: bool) -> CliResult {
                 if let Some(e) = &report.last_error {
                     println!("  {e}");
                 }
+                if let Some(stale) = csal_core::StaleUploads::of(&report).filter(|s| s.count > 0) {
+                    println!(
+                        "  {} unfinished upload(s) holding {} are left on the server; `csal fsck --repair` removes them",
+                        stale.count,
+                        output::human_bytes(stale.bytes)
+                    );
+                }
             }
             if report.status != HealthStatus::Ok {
                 return Err(CliError::unhealthy(format!(

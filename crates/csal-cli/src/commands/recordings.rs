@@ -143,17 +143,18 @@ fn local_spool(dir: &Path) -> CliResult<(String, u64, u64)> {
 pub async fn hold(cat: &Catalog, cmd: HoldCmd, json: bool) -> CliResult {
     match cmd {
         HoldCmd::Add { camera, from, to, reason, by } => {
-            let hold = cat
-                .add_hold(csal_catalog::NewHold {
-                    camera_id: camera,
-                    from_ms: parse_time_param("--from", from.as_deref())?,
-                    to_ms: parse_time_param("--to", to.as_deref())?,
-                    reason,
-                    created_by: by,
-                })
-                .await?;
+            let new = csal_catalog::NewHold {
+                camera_id: camera,
+                from_ms: parse_time_param("--from", from.as_deref())?,
+                to_ms: parse_time_param("--to", to.as_deref())?,
+                reason,
+                created_by: by,
+            };
+            let (hold, on_providers) = csal_spool::holds::place(cat, new).await?;
             if json {
-                output::json(&hold);
+                let mut answer = json!(hold);
+                answer["provider_holds"] = json!(on_providers);
+                output::json(&answer);
             } else {
                 println!("{}", hold.id);
                 eprintln!(
@@ -162,14 +163,16 @@ pub async fn hold(cat: &Catalog, cmd: HoldCmd, json: bool) -> CliResult {
                     span(&hold),
                     hold.id
                 );
+                report_provider_holds(&on_providers, "held");
             }
         }
         HoldCmd::Rm { id } => {
-            let hold = cat.remove_hold(&id).await?;
+            let (hold, on_providers) = csal_spool::holds::lift(cat, &id).await?;
             if json {
-                output::json(&json!({"lifted": hold}));
+                output::json(&json!({"lifted": hold, "provider_holds": on_providers}));
             } else {
                 println!("hold {} on camera '{}' lifted", hold.id, hold.camera_id);
+                report_provider_holds(&on_providers, "released");
             }
         }
         HoldCmd::List { camera } => {
@@ -193,6 +196,16 @@ pub async fn hold(cat: &Catalog, cmd: HoldCmd, json: bool) -> CliResult {
 fn span(h: &csal_catalog::LegalHold) -> String {
     let end = |t: Option<i64>, open: &str| t.map(ms_to_rfc3339).unwrap_or_else(|| open.to_owned());
     format!("{} .. {}", end(h.from_ms, "start"), end(h.to_ms, "no end"))
+}
+
+/// What a hold did on targets that hold objects themselves (S3 Object Lock).
+fn report_provider_holds(done: &csal_spool::holds::ProviderHolds, verb: &str) {
+    if done.copies > 0 {
+        eprintln!("{} copies {verb} by their provider too (server-side legal hold)", done.copies);
+    }
+    for e in &done.errors {
+        eprintln!("provider hold failed: {e}");
+    }
 }
 
 pub async fn retention(cat: &Catalog, cmd: RetentionCmd, json: bool) -> CliResult {
@@ -224,12 +237,13 @@ pub async fn retention(cat: &Catalog, cmd: RetentionCmd, json: bool) -> CliResul
         eprintln!("failed: {e}");
     }
     println!(
-        "{}{} segments, {} copies, {} freed; {} held back by legal holds; {} deletes failed (kept as delete_pending)",
+        "{}{} segments, {} copies, {} freed; {} held back by legal holds; {} kept by the provider's own lock; {} deletes failed (kept as delete_pending)",
         if dry_run { "dry run: would delete " } else { "deleted " },
         report.segments_deleted,
         report.copies_deleted,
         human_bytes(report.bytes_freed),
         report.held,
+        report.locked,
         report.failed
     );
     if report.moved > 0 || report.move_failed > 0 {
@@ -262,7 +276,11 @@ pub async fn fsck(
         for f in &report.findings {
             let what = f.segment.as_deref().or(f.object_id.as_deref()).unwrap_or("-");
             let fix = f.repaired.as_deref().map(|r| format!(" -> {r}")).unwrap_or_default();
-            println!("{:<14} {}/{} @ {}: {}{fix}", f.kind, f.camera, what, f.target, f.detail);
+            if f.camera.is_empty() {
+                println!("{:<14} {}: {}{fix}", f.kind, f.target, f.detail);
+            } else {
+                println!("{:<14} {}/{} @ {}: {}{fix}", f.kind, f.camera, what, f.target, f.detail);
+            }
         }
         println!(
             "{} camera(s), {} copies checked, {} objects listed, {} finding(s)",

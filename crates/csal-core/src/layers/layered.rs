@@ -18,8 +18,8 @@ use super::timeout::{Progress, idle_timeout_stream, with_deadline, with_deadline
 use crate::error::{ErrorKind, Operation, Result, StorageError};
 use crate::ids::check_object_id;
 use crate::module::{
-    Capabilities, Checksum, HealthReport, HealthStatus, ListPage, ListRequest, ObjectMeta, StorageModule, WriteMeta,
-    WriteReceipt,
+    Capabilities, Checksum, HealthReport, HealthStatus, ListPage, ListRequest, ObjectMeta, StaleUploads, StorageModule,
+    WriteMeta, WriteReceipt,
 };
 use crate::range::ByteRange;
 use crate::stream::ByteStream;
@@ -461,6 +461,26 @@ impl StorageModule for LayeredModule {
             self.inner.presign_read(object_id, expires_in).await
         })
         .await
+    }
+
+    async fn set_legal_hold(&self, object_id: &str, hold: bool) -> Result<()> {
+        self.call(Operation::SetLegalHold, || async move {
+            check_object_id(object_id)?;
+            self.inner.set_legal_hold(object_id, hold).await
+        })
+        .await
+    }
+
+    /// Listing and aborting leftovers may take many calls: the whole-call
+    /// deadline is the completion one, not the short operation one.
+    async fn stale_uploads(&self, remove: bool) -> Result<StaleUploads> {
+        let op = Operation::StaleUploads;
+        let started = Instant::now();
+        let result = self
+            .retrying(op, started, self.config.timeouts.completion, || self.inner.stale_uploads(remove))
+            .instrument(self.span(op))
+            .await;
+        self.finish(op, started, result)
     }
 
     async fn shutdown(&self) -> Result<()> {

@@ -12,7 +12,7 @@ use crate::error::{ErrorKind, Operation};
 pub const LATENCY_BUCKETS_MS: [f64; 14] =
     [1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0];
 
-const ERROR_KINDS: [ErrorKind; 14] = [
+const ERROR_KINDS: [ErrorKind; 15] = [
     ErrorKind::Auth,
     ErrorKind::Transient,
     ErrorKind::Timeout,
@@ -25,6 +25,7 @@ const ERROR_KINDS: [ErrorKind; 14] = [
     ErrorKind::Unsupported,
     ErrorKind::RangeNotSatisfiable,
     ErrorKind::QuotaExceeded,
+    ErrorKind::Locked,
     ErrorKind::Unavailable,
     ErrorKind::Permanent,
 ];
