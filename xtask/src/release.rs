@@ -226,14 +226,16 @@ pub fn licence_files() -> Result<()> {
     Ok(())
 }
 
-/// cargo-machete finds dependencies no source file names (installed on first use).
+/// cargo-machete finds dependencies no source file names (installed on
+/// first use). Run as `cargo-machete ROOT`, not `cargo machete`: under
+/// `cargo xtask` the `CARGO_PKG_*` variables make it take the word
+/// `machete` for a folder to scan.
 pub fn unused_dependencies() -> Result<()> {
-    let have =
-        Command::new("cargo").args(["machete", "--version"]).output().map(|o| o.status.success()).unwrap_or(false);
+    let have = Command::new("cargo-machete").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
     if !have {
         run("install cargo-machete", Command::new("cargo").args(["install", "cargo-machete", "--locked"]))?;
     }
-    run("cargo machete (unused dependencies)", cargo().arg("machete"))
+    run("cargo-machete (unused dependencies)", Command::new("cargo-machete").arg(crate::workspace_root()))
 }
 
 #[cfg(test)]
