@@ -254,12 +254,58 @@ fn conformance(providers: &[String]) -> Result<()> {
 /// files (verification): catches a file outside the crate, a missing
 /// dependency line, a feature another member happened to turn on.
 fn package() -> Result<()> {
+    forget_packaged_sources();
     run(
         "cargo package --workspace (verified)",
         cargo()
             .args(["package", "--workspace", "--locked", "--allow-dirty"])
             .args(["xtask", "csal-bench", "csal-link-check"].iter().flat_map(|c| ["--exclude", c])),
     )
+}
+
+/// Verification builds each crate against the packages of the crates it
+/// uses, which cargo unpacks under `$CARGO_HOME/registry/src/-<hash>/` (its
+/// overlay of the packages just made) and treats like any registry crate:
+/// never unpacked or rebuilt again for the same version. A second run on
+/// one machine would then build against the first run's sources. Forget
+/// both: the unpacked folders (they hold nothing else) and the builds made
+/// from them (found by their dep-info, which names those folders).
+fn forget_packaged_sources() {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let Some(src) = home.map(|h| h.join("registry/src")) else { return };
+    let overlays: Vec<PathBuf> = std::fs::read_dir(&src)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('-'))
+        .map(|e| e.path())
+        .collect();
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    let debug = target.join("debug");
+    for entry in std::fs::read_dir(debug.join("deps")).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(unit) = name.strip_suffix(".d") else { continue };
+        let from_overlay = std::fs::read_to_string(entry.path())
+            .is_ok_and(|d| overlays.iter().any(|o| d.contains(&*o.to_string_lossy())));
+        if !from_overlay {
+            continue;
+        }
+        // `csal_core-<hash>`: its outputs in deps/ and its fingerprint folder.
+        let Some((krate, hash)) = unit.rsplit_once('-') else { continue };
+        for built in std::fs::read_dir(debug.join("deps")).into_iter().flatten().flatten() {
+            if built.file_name().to_string_lossy().contains(unit) {
+                let _ = std::fs::remove_file(built.path());
+            }
+        }
+        let _ = std::fs::remove_dir_all(debug.join(".fingerprint").join(format!("{}-{hash}", krate.replace('_', "-"))));
+    }
+    for overlay in overlays {
+        if let Err(e) = std::fs::remove_dir_all(&overlay) {
+            eprintln!("xtask: could not remove {}: {e}", overlay.display());
+        }
+    }
 }
 
 /// `cargo xtask bench` options, passed on to csal-bench.
