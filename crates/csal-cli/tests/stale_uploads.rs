@@ -193,10 +193,19 @@ async fn a_killed_put_leaves_slo_segments_that_fsck_repair_deletes() {
     assert!(!left.is_empty(), "the killed put's segments stay");
     assert!(swift_names(&auth_url, &user, &key, &container).await.is_empty(), "no manifest, no object");
 
+    // Health counts them (age 0 here), in the same details as S3's.
+    let health: Value = serde_json::from_str(&env.run(&["--json", "module", "test", "vault"], OK)).unwrap();
+    assert_eq!(health["details"]["stale_uploads"], 1, "{health}");
+    assert!(health["details"]["stale_upload_bytes"].as_u64().unwrap() >= 1 << 20, "{health}");
+    let health: Value = serde_json::from_str(&env.run(&["--json", "module", "test", "patient"], OK)).unwrap();
+    assert_eq!(health["details"]["stale_uploads"], 0, "young: not counted as stale {health}");
+
     // Younger than 24 h: the default age leaves it alone, even with --repair.
     env.run(&["fsck", "--target", "patient", "--repair"], OK);
     assert_eq!(swift_names(&auth_url, &user, &key, &segments).await, left, "a young upload is left alone");
 
     assert_fsck_repairs(&env, "vault");
     assert!(swift_names(&auth_url, &user, &key, &segments).await.is_empty(), "the segments are deleted");
+    let health: Value = serde_json::from_str(&env.run(&["--json", "module", "test", "vault"], OK)).unwrap();
+    assert_eq!(health["details"]["stale_uploads"], 0, "{health}");
 }

@@ -355,6 +355,30 @@ impl StaleUploads {
         report.details.insert(Self::BYTES.to_owned(), self.bytes.into());
     }
 
+    /// Longest a health check spends counting leftovers: thousands of them
+    /// (one listing call each on some providers) must not turn a working
+    /// target offline by timing out the whole check.
+    pub const HEALTH_CHECK_LIMIT: Duration = Duration::from_secs(5);
+
+    /// Count leftovers with `count` (the provider's `stale_uploads(false)`)
+    /// into a health report, for at most [`Self::HEALTH_CHECK_LIMIT`]. A
+    /// count that fails (listing uploads may need a permission the instance
+    /// lacks) or takes too long is a detail, never a failed check.
+    pub async fn count_into(
+        report: &mut HealthReport,
+        count: impl std::future::Future<Output = Result<StaleUploads>>,
+    ) {
+        let error = match tokio::time::timeout(Self::HEALTH_CHECK_LIMIT, count).await {
+            Ok(Ok(stale)) => return stale.add_to(report),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "too many to count here; `csal fsck` does".to_owned(),
+        };
+        report.details.insert(Self::ERROR.to_owned(), error.into());
+    }
+
+    /// Detail key of a count that could not be made ([`StaleUploads::count_into`]).
+    pub const ERROR: &'static str = "stale_uploads_error";
+
     /// The leftovers a health report holds ([`StaleUploads::add_to`]).
     pub fn of(report: &HealthReport) -> Option<StaleUploads> {
         let count = report.details.get(Self::COUNT)?.as_u64()?;

@@ -14,8 +14,6 @@ use crate::client::S3Client;
 use crate::config::S3Config;
 use crate::write::Uploader;
 
-/// Longest the health check spends counting stale uploads.
-const STALE_CHECK_LIMIT: Duration = Duration::from_secs(5);
 
 /// One S3 bucket (or a prefix inside it).
 pub struct S3Module {
@@ -141,17 +139,7 @@ impl StorageModule for S3Module {
                     .with_detail("bucket", self.config.bucket.clone())
                     .with_detail("conditional_create", self.uploader.conditional_create())
                     .with_detail("object_lock", self.config.object_lock);
-                // Bounded: thousands of leftovers (one ListParts each) must
-                // not turn a working target offline by timing out the check.
-                match tokio::time::timeout(STALE_CHECK_LIMIT, self.stale_uploads(false)).await {
-                    Ok(Ok(stale)) => stale.add_to(&mut report),
-                    // Listing uploads may need a permission the instance lacks:
-                    // say so without failing the check.
-                    Ok(Err(e)) => report = report.with_detail("stale_uploads_error", e.to_string()),
-                    Err(_) => {
-                        report = report.with_detail("stale_uploads_error", "too many to count here; `csal fsck` does")
-                    }
-                }
+                StaleUploads::count_into(&mut report, self.stale_uploads(false)).await;
                 report
             }
             Err(e) => HealthReport::offline(&e),

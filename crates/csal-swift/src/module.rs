@@ -190,8 +190,8 @@ impl StorageModule for SwiftModule {
     }
 
     /// Segments of uploads that never got their manifest ([`crate::stale`]).
-    /// Not part of the health check: finding them lists the whole segment
-    /// container, which `csal fsck` does instead.
+    /// The health check counts them within `StaleUploads::HEALTH_CHECK_LIMIT`
+    /// (it lists the segments container); `csal fsck` counts and removes them.
     async fn stale_uploads(&self, remove: bool) -> Result<StaleUploads> {
         crate::stale::sweep(&self.client, remove).await
     }
@@ -211,11 +211,13 @@ impl StorageModule for SwiftModule {
             Ok(None) => return HealthReport::degraded(Some(started.elapsed()), "the container does not exist"),
             Err(e) => return HealthReport::offline(&e),
         };
-        match self.account_quota().await {
+        let mut report = match self.account_quota().await {
             Ok(account) => container_quota.tighter(account).apply(report),
             // A user limited to the container by ACLs may not HEAD the account.
             Err(e) => container_quota.apply(report).with_detail(csal_http::QUOTA_ERROR, e.to_string()),
-        }
+        };
+        StaleUploads::count_into(&mut report, self.stale_uploads(false)).await;
+        report
     }
 
     /// A Swift temp URL (HMAC-SHA256 of `GET\n<expires>\n<path>`).
