@@ -364,10 +364,7 @@ impl StaleUploads {
     /// into a health report, for at most [`Self::HEALTH_CHECK_LIMIT`]. A
     /// count that fails (listing uploads may need a permission the instance
     /// lacks) or takes too long is a detail, never a failed check.
-    pub async fn count_into(
-        report: &mut HealthReport,
-        count: impl std::future::Future<Output = Result<StaleUploads>>,
-    ) {
+    pub async fn count_into(report: &mut HealthReport, count: impl std::future::Future<Output = Result<StaleUploads>>) {
         let error = match tokio::time::timeout(Self::HEALTH_CHECK_LIMIT, count).await {
             Ok(Ok(stale)) => return stale.add_to(report),
             Ok(Err(e)) => e.to_string(),

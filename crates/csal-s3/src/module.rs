@@ -14,7 +14,6 @@ use crate::client::S3Client;
 use crate::config::S3Config;
 use crate::write::Uploader;
 
-
 /// One S3 bucket (or a prefix inside it).
 pub struct S3Module {
     config: S3Config,
