@@ -47,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(masked[field.key], csal_core::secret::MASK, "{}: secret '{}' shown", reg.provider_type, field.key);
         }
     }
-    let _ = csal_core::secret_values(reg.fields, &config);
+    let _ = csal_core::secret::secret_values(reg.fields, &config);
     if reg.check_config(&config).is_err() {
         return;
     }
