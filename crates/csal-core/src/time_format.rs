@@ -20,14 +20,13 @@ pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     let whole = humantime::parse_rfc3339(&format!("{head}Z")).ok()?;
     let nanos: u64 = format!("{fraction:0<9}").parse().ok()?;
     let utc = whole.checked_add(Duration::from_nanos(nanos))?;
-    let offset = match zone {
-        "Z" | "z" | "+00:00" | "-00:00" | "+0000" | "-0000" => return Some(utc),
-        z if z.len() == 6 && matches!(&z[..1], "+" | "-") && &z[3..4] == ":" => {
-            let (h, m) = (z[1..3].parse::<u64>().ok()?, z[4..6].parse::<u64>().ok()?);
-            Duration::from_secs(h * 3600 + m * 60)
-        }
-        z if z.len() == 5 && matches!(&z[..1], "+" | "-") && z[1..].bytes().all(|b| b.is_ascii_digit()) => {
-            let (h, m) = (z[1..3].parse::<u64>().ok()?, z[3..5].parse::<u64>().ok()?);
+    // `±hh:mm` or `±hhmm`, matched on bytes: the text comes from recorders
+    // and servers and may hold anything, multi-byte characters included.
+    let offset = match zone.as_bytes() {
+        b"Z" | b"z" => return Some(utc),
+        [b'+' | b'-', h1, h2, b':', m1, m2] | [b'+' | b'-', h1, h2, m1, m2] => {
+            let digit = |b: &u8| b.is_ascii_digit().then(|| u64::from(b - b'0'));
+            let (h, m) = (digit(h1)? * 10 + digit(h2)?, digit(m1)? * 10 + digit(m2)?);
             Duration::from_secs(h * 3600 + m * 60)
         }
         _ => return None,
@@ -109,6 +108,25 @@ mod tests {
         assert_eq!(t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis(), 1_764_409_871_537);
         let t = parse_rfc3339("2025-11-29T10:51:11.5+0100").unwrap();
         assert_eq!(t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis(), 1_764_409_871_500);
+    }
+
+    /// Found by `cargo xtask fuzz` (hls_playlist): a multi-byte character
+    /// in the offset sliced mid-character and panicked the ingest handler.
+    #[test]
+    fn odd_offsets_are_refused_without_panic() {
+        for text in [
+            "2026-07-04T13:00:00+0\u{35a}00",
+            "2026-07-04T13:00:00\u{e9}0000",
+            "2026-07-04T13:00:00+\u{e9}:000",
+            "2026-07-04T13:00:00+01:\u{e9}",
+            "2026-07-04T13:00:00+1a:00",
+            "2026-07-04T13:00:00+01-00",
+            "2026-07-04T13:00:00\u{1F600}",
+        ] {
+            assert!(parse_rfc3339(text).is_none(), "{text}");
+        }
+        assert_eq!(secs(parse_rfc3339("2025-11-29T10:51:11+0100").unwrap()), 1_764_409_871);
+        assert_eq!(secs(parse_rfc3339("2025-11-29T09:51:11-00:00").unwrap()), 1_764_409_871);
     }
 
     #[test]
