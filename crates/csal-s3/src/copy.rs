@@ -14,7 +14,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use crate::client::S3Client;
 use crate::config::MAX_PARTS;
 use crate::error::map_sdk_error;
-use crate::write::{CRC32C_METADATA, Uploader};
+use crate::write::{CRC32C_METADATA, Uploader, new_object_settings};
 
 /// The largest object one `CopyObject` may copy.
 pub(crate) const COPY_OBJECT_MAX: u64 = 5 << 30;
@@ -50,17 +50,8 @@ impl Uploader {
                 .bucket(&client.bucket)
                 .key(&key)
                 .copy_source(&copy_source)
-                .metadata_directive(MetadataDirective::Replace)
-                .set_content_type(meta.content_type.clone())
-                .set_storage_class(self.storage_class.clone())
-                .set_server_side_encryption(self.sse.clone())
-                .set_ssekms_key_id(self.sse_kms_key_id.clone())
-                .set_object_lock_legal_hold_status(self.lock.legal_hold())
-                .set_object_lock_mode(self.lock.mode())
-                .set_object_lock_retain_until_date(self.lock.retain_until());
-            for (k, v) in &meta.metadata {
-                req = req.metadata(k, v);
-            }
+                .metadata_directive(MetadataDirective::Replace);
+            req = new_object_settings!(req, self, meta);
             let out = req.send().await.map_err(|e| map_sdk_error(e, &what))?;
             self.locked_or_removed(client, &new_id).await?;
             out.copy_object_result().and_then(|r| r.e_tag()).map(|e| e.trim_matches('"').to_owned())

@@ -61,6 +61,28 @@ pub(crate) struct Uploader {
     pub(crate) lock: crate::lock::WriteLock,
 }
 
+/// What every new object gets, whichever request makes it (PutObject,
+/// CreateMultipartUpload, CopyObject: different SDK builders with the same
+/// setters): the caller's content type and metadata, the instance's storage
+/// class, encryption and Object Lock.
+macro_rules! new_object_settings {
+    ($req:expr, $uploader:expr, $meta:expr) => {{
+        let mut req = $req
+            .set_content_type($meta.content_type.clone())
+            .set_storage_class($uploader.storage_class.clone())
+            .set_server_side_encryption($uploader.sse.clone())
+            .set_ssekms_key_id($uploader.sse_kms_key_id.clone())
+            .set_object_lock_legal_hold_status($uploader.lock.legal_hold())
+            .set_object_lock_mode($uploader.lock.mode())
+            .set_object_lock_retain_until_date($uploader.lock.retain_until());
+        for (k, v) in &$meta.metadata {
+            req = req.metadata(k, v);
+        }
+        req
+    }};
+}
+pub(crate) use new_object_settings;
+
 impl Uploader {
     pub(crate) fn new(config: &S3Config) -> Self {
         Uploader {
@@ -153,17 +175,8 @@ impl Uploader {
                     .key(key)
                     .content_length(data.len() as i64)
                     .body(SdkBody::from(data.clone()))
-                    .set_content_type(meta.content_type.clone())
-                    .set_if_none_match(if_none_match)
-                    .set_storage_class(self.storage_class.clone())
-                    .set_server_side_encryption(self.sse.clone())
-                    .set_ssekms_key_id(self.sse_kms_key_id.clone())
-                    .set_object_lock_legal_hold_status(self.lock.legal_hold())
-                    .set_object_lock_mode(self.lock.mode())
-                    .set_object_lock_retain_until_date(self.lock.retain_until());
-                for (k, v) in &meta.metadata {
-                    req = req.metadata(k, v);
-                }
+                    .set_if_none_match(if_none_match);
+                req = new_object_settings!(req, self, meta);
                 req = req.metadata(CRC32C_METADATA, full_crc.as_str());
                 req = match &sum {
                     // S3 refuses a locked upload without Content-MD5 or the
@@ -248,21 +261,8 @@ impl Uploader {
         F: FnOnce(String) -> Fut,
         Fut: std::future::Future<Output = Result<(u64, Vec<CompletedPart>)>>,
     {
-        let mut create = client
-            .sdk
-            .create_multipart_upload()
-            .bucket(&client.bucket)
-            .key(key)
-            .set_content_type(meta.content_type.clone())
-            .set_storage_class(self.storage_class.clone())
-            .set_server_side_encryption(self.sse.clone())
-            .set_ssekms_key_id(self.sse_kms_key_id.clone())
-            .set_object_lock_legal_hold_status(self.lock.legal_hold())
-            .set_object_lock_mode(self.lock.mode())
-            .set_object_lock_retain_until_date(self.lock.retain_until());
-        for (k, v) in &meta.metadata {
-            create = create.metadata(k, v);
-        }
+        let mut create = client.sdk.create_multipart_upload().bucket(&client.bucket).key(key);
+        create = new_object_settings!(create, self, meta);
         if crc32c_parts {
             create = create.checksum_algorithm(SdkChecksumAlgorithm::Crc32C);
         }
