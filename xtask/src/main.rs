@@ -282,22 +282,25 @@ fn forget_packaged_sources() {
         .filter(|e| e.file_name().to_string_lossy().starts_with('-'))
         .map(|e| e.path())
         .collect();
+    if overlays.is_empty() {
+        return;
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
     let debug = target.join("debug");
-    for entry in std::fs::read_dir(debug.join("deps")).into_iter().flatten().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(unit) = name.strip_suffix(".d") else { continue };
-        let from_overlay = std::fs::read_to_string(entry.path())
-            .is_ok_and(|d| overlays.iter().any(|o| d.contains(&*o.to_string_lossy())));
+    // One listing of deps/: each build made from the overlay is found by its
+    // dep-info (`csal_core-<hash>.d`), then its outputs by that unit name.
+    let built: Vec<PathBuf> =
+        std::fs::read_dir(debug.join("deps")).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    for dep_info in built.iter().filter(|p| p.extension().is_some_and(|e| e == "d")) {
+        let from_overlay =
+            std::fs::read_to_string(dep_info).is_ok_and(|d| overlays.iter().any(|o| d.contains(&*o.to_string_lossy())));
+        let Some(unit) = dep_info.file_stem().map(|s| s.to_string_lossy().into_owned()) else { continue };
+        let Some((krate, hash)) = unit.rsplit_once('-') else { continue };
         if !from_overlay {
             continue;
         }
-        // `csal_core-<hash>`: its outputs in deps/ and its fingerprint folder.
-        let Some((krate, hash)) = unit.rsplit_once('-') else { continue };
-        for built in std::fs::read_dir(debug.join("deps")).into_iter().flatten().flatten() {
-            if built.file_name().to_string_lossy().contains(unit) {
-                let _ = std::fs::remove_file(built.path());
-            }
+        for output in built.iter().filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains(&unit))) {
+            let _ = std::fs::remove_file(output);
         }
         let _ = std::fs::remove_dir_all(debug.join(".fingerprint").join(format!("{}-{hash}", krate.replace('_', "-"))));
     }
