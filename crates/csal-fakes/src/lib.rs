@@ -8,6 +8,7 @@
 //! tokio runtime and stop when their handle is dropped.
 
 mod authcode;
+pub mod aws_metadata;
 pub mod boxapi;
 pub mod dropbox;
 pub mod gdrive;
