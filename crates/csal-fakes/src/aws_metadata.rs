@@ -32,13 +32,14 @@ use serde_json::json;
 pub const ROLE: &str = "csal-test-role";
 /// Path of the container credentials endpoint (for `AWS_CONTAINER_CREDENTIALS_FULL_URI`).
 pub const ECS_PATH: &str = "/v2/credentials/csal-test";
+/// The session token of the temporary credentials (both endpoints send one).
+pub const SESSION_TOKEN: &str = "fake-aws-session-token";
 const SESSION_TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
 const EXPIRATION: &str = "2100-01-01T00:00:00Z";
 
 struct Keys {
     access_key: String,
     secret_key: String,
-    session_token: Option<String>,
 }
 
 struct Shared {
@@ -62,15 +63,13 @@ impl Drop for AwsMetadataFake {
 }
 
 impl AwsMetadataFake {
-    /// Serves `access_key` / `secret_key` (and a session token, if given)
-    /// to IMDSv2 clients and to container clients that send
-    /// `ecs_authorization`.
-    pub async fn start(access_key: &str, secret_key: &str, session_token: Option<&str>, ecs_authorization: &str) -> Self {
+    /// Serves `access_key` / `secret_key` with [`SESSION_TOKEN`] to IMDSv2
+    /// clients and to container clients that send `ecs_authorization`.
+    pub async fn start(access_key: &str, secret_key: &str, ecs_authorization: &str) -> Self {
         let shared = Arc::new(Shared {
             keys: Mutex::new(Keys {
                 access_key: access_key.to_owned(),
                 secret_key: secret_key.to_owned(),
-                session_token: session_token.map(str::to_owned),
             }),
             imds_token: format!("imds-session-{}", fastrand::u64(..)),
             ecs_authorization: ecs_authorization.to_owned(),
@@ -115,7 +114,7 @@ fn credentials_json(shared: &Shared) -> serde_json::Value {
         "Type": "AWS-HMAC",
         "AccessKeyId": keys.access_key,
         "SecretAccessKey": keys.secret_key,
-        "Token": keys.session_token,
+        "Token": SESSION_TOKEN,
         "Expiration": EXPIRATION,
         "RoleArn": format!("arn:aws:iam::123456789012:role/{ROLE}"),
     })

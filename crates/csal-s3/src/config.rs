@@ -273,14 +273,14 @@ impl S3Config {
                 }
             }
             CredentialSource::DefaultChain => {
-                if !cfg!(feature = "aws-config") {
-                    return Err(chain_unavailable());
-                }
                 if self.access_key.is_some() || self.secret_key.is_some() || self.session_token.is_some() {
                     return bad("access_key", "must be empty with credentials = default_chain (the chain finds the keys)");
                 }
                 if let Some((field, _)) = chain_settings.iter().find(|(_, v)| v.as_deref().is_some_and(|v| v.trim().is_empty())) {
                     return bad(field, "must not be blank (leave it out for the AWS default)");
+                }
+                if !cfg!(feature = "aws-config") {
+                    return Err(chain_unavailable());
                 }
             }
         }
@@ -396,6 +396,14 @@ mod tests {
             (serde_json::json!({"bucket": "cams", "prefix": "../up"}), "prefix"),
             (serde_json::json!({"bucket": "cams", "checksum_algorithm": "sha1"}), "checksum_algorithm"),
             (serde_json::json!({"bucket": "cams", "object_lock_legal_hold": true}), "object_lock"),
+            (serde_json::json!({"bucket": "cams", "credentials": "env"}), "credentials"),
+            (serde_json::json!({"bucket": "cams", "profile": "archive"}), "profile"),
+            (serde_json::json!({"bucket": "cams", "config_file": "/etc/aws/config"}), "config_file"),
+            (
+                serde_json::json!({"bucket": "cams", "credentials": "default_chain", "access_key": "a", "secret_key": "s"}),
+                "access_key",
+            ),
+            (serde_json::json!({"bucket": "cams", "credentials": "default_chain", "profile": " "}), "profile"),
             (
                 serde_json::json!({"bucket": "cams", "object_lock": true, "object_lock_mode": "GOVERNANCE"}),
                 "object_lock_days",
@@ -414,6 +422,19 @@ mod tests {
             assert_eq!(e.kind(), csal_core::ErrorKind::InvalidConfig);
             assert!(e.message().contains(field), "{e}");
         }
+    }
+
+    #[test]
+    fn default_chain_is_accepted_exactly_when_the_feature_is_built() {
+        let chain = parse(serde_json::json!({"bucket": "cams", "credentials": "default_chain", "profile": "archive"}));
+        if cfg!(feature = "aws-config") {
+            assert_eq!(chain.unwrap().credentials, CredentialSource::DefaultChain);
+        } else {
+            let e = chain.unwrap_err();
+            assert_eq!(e.kind(), csal_core::ErrorKind::InvalidConfig);
+            assert!(e.message().contains("`aws-config` feature"), "{e}");
+        }
+        assert_eq!(parse(serde_json::json!({"bucket": "cams"})).unwrap().credentials, CredentialSource::Static);
     }
 
     #[test]

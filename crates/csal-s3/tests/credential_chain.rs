@@ -141,8 +141,8 @@ async fn instance_metadata_credentials_sign_requests() {
     isolate_environment();
     set_env("AWS_EC2_METADATA_DISABLED", "false");
     server.ensure_bucket(BUCKET).await;
-    let imds = AwsMetadataFake::start(&server.access_key, &server.secret_key, Some("fake-session-token"), "-").await;
-    let wrong = AwsMetadataFake::start(&server.access_key, "wrong-secret-from-imds", None, "-").await;
+    let imds = AwsMetadataFake::start(&server.access_key, &server.secret_key, "-").await;
+    let wrong = AwsMetadataFake::start(&server.access_key, "wrong-secret-from-imds", "-").await;
     let dir = tempfile::tempdir().unwrap();
     // A profile without keys whose IMDS endpoint is the fake: the chain
     // passes the profile and web identity and ends at instance metadata.
@@ -177,7 +177,7 @@ async fn container_credentials_endpoint_signs_requests() {
     let Some(server) = Server::s3sfs("s3 default_chain ECS@s3s-fs") else { return };
     isolate_environment();
     server.ensure_bucket(BUCKET).await;
-    let ecs = AwsMetadataFake::start(&server.access_key, &server.secret_key, None, "csal-container-token").await;
+    let ecs = AwsMetadataFake::start(&server.access_key, &server.secret_key, "csal-container-token").await;
     set_env("AWS_CONTAINER_CREDENTIALS_FULL_URI", &ecs.ecs_uri());
     set_env("AWS_CONTAINER_AUTHORIZATION_TOKEN", "csal-container-token");
     let dir = tempfile::tempdir().unwrap();

@@ -13,7 +13,7 @@ pub async fn write_read_list_delete(module: &dyn StorageModule, base: &str) {
     let receipt = module
         .write(ByteStream::from_bytes(data.clone()), WriteMeta::new(format!("{folder}/clip.ts")))
         .await
-        .unwrap_or_else(|e| panic!("write with {base}: {e}"));
+        .unwrap_or_else(|e| panic!("write with {base}: {e} {e:?}"));
     let back = module.read(&receipt.object_id, None).await.expect("read").collect_limited(1 << 20).await.expect("body");
     assert_eq!(back, data, "read back what was written");
     let page = module.list(&ListRequest::new(&folder)).await.expect("list");
