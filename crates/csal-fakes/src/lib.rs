@@ -1,5 +1,8 @@
 //! Loopback fake servers of cloud storage APIs that have no emulator (and a
-//! WebDAV server with a quota a test sets, which the emulators lack), for tests.
+//! WebDAV server with a quota a test sets, which the emulators lack), and
+//! of the credential endpoints cloud hosts provide (AWS instance metadata
+//! and container credentials; Entra ID tokens and Azure managed identity),
+//! for tests.
 //!
 //! Each module implements the part of one service's public HTTP API that
 //! the CSAL provider uses, with the documented status codes, error bodies,
@@ -11,6 +14,7 @@ mod authcode;
 pub mod aws_metadata;
 pub mod boxapi;
 pub mod dropbox;
+pub mod entra;
 pub mod gdrive;
 pub mod mega;
 pub mod onedrive;
