@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -43,7 +43,8 @@ struct Shared {
     /// The user-assigned managed identity IMDS knows (besides the
     /// system-assigned one, asked for without `client_id`).
     managed_client_id: String,
-    expired: AtomicBool,
+    /// How many of the next tokens are issued already expired.
+    expired: AtomicU64,
     issued: AtomicU64,
 }
 
@@ -69,7 +70,7 @@ impl EntraFake {
             client_id: client_id.to_owned(),
             client_secret: client_secret.to_owned(),
             managed_client_id: managed_client_id.to_owned(),
-            expired: AtomicBool::new(false),
+            expired: AtomicU64::new(0),
             issued: AtomicU64::new(0),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
@@ -94,10 +95,11 @@ impl EntraFake {
         format!("http://{}", self.addr)
     }
 
-    /// From now on, issue tokens whose `exp` has passed while the answer
-    /// still announces an hour (a clock skew, or a token revoked early).
-    pub fn issue_expired_tokens(&self, expired: bool) {
-        self.shared.expired.store(expired, Ordering::SeqCst);
+    /// Issue the next `count` tokens with an `exp` that has passed while
+    /// the answer still announces an hour (as after a clock skew, or a
+    /// token revoked early): the storage service refuses them.
+    pub fn expire_next_tokens(&self, count: u64) {
+        self.shared.expired.store(count, Ordering::SeqCst);
     }
 
     /// Tokens issued so far, by both endpoints.
@@ -113,7 +115,8 @@ fn now_secs() -> u64 {
 /// A JWT-shaped token (header.claims.signature, base64url without padding).
 fn jwt(shared: &Shared, app_id: &str) -> String {
     let now = now_secs();
-    let (nbf, exp) = if shared.expired.load(Ordering::SeqCst) { (now - 7200, now - 3600) } else { (now - 60, now + LIFETIME_SECS) };
+    let expired = shared.expired.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+    let (nbf, exp) = if expired { (now - 7200, now - 3600) } else { (now - 60, now + LIFETIME_SECS) };
     let claims = json!({
         "aud": STORAGE_AUDIENCE,
         "iss": format!("https://sts.windows.net/{}/", shared.tenant),
