@@ -75,17 +75,13 @@ impl AwsMetadataFake {
             ecs_authorization: ecs_authorization.to_owned(),
             served: AtomicU64::new(0),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
         let app = Router::new()
             .route("/latest/api/token", put(imds_token))
             .route("/latest/meta-data/iam/security-credentials/", get(imds_roles))
             .route("/latest/meta-data/iam/security-credentials/{role}", get(imds_credentials))
             .route(ECS_PATH, get(ecs_credentials))
             .with_state(shared.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (addr, task) = crate::serve_loopback(app).await;
         AwsMetadataFake { addr, shared, task }
     }
 

@@ -73,15 +73,11 @@ impl EntraFake {
             expired: AtomicU64::new(0),
             issued: AtomicU64::new(0),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
         let app = Router::new()
             .route("/{tenant}/oauth2/v2.0/token", post(client_credentials))
             .route("/metadata/identity/oauth2/token", get(managed_identity))
             .with_state(shared.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (addr, task) = crate::serve_loopback(app).await;
         EntraFake { addr, shared, task }
     }
 

@@ -20,3 +20,14 @@ pub mod mega;
 pub mod onedrive;
 pub mod pcloud;
 pub mod webdav;
+
+/// Serve `app` on 127.0.0.1 (a free port) in the caller's runtime: the
+/// address and the task, which the fake aborts when dropped.
+pub(crate) async fn serve_loopback(app: axum::Router) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, task)
+}

@@ -74,6 +74,15 @@ fn chain_module(server: &Server, settings: serde_json::Value) -> S3Module {
     S3Module::new(config).expect("valid chain config")
 }
 
+/// s3s-fs with the test bucket, a clean environment and a folder for
+/// profile files; `None` (reported) without s3s-fs.
+async fn setup(label: &str) -> Option<(Server, tempfile::TempDir)> {
+    let server = Server::s3sfs(label)?;
+    isolate_environment();
+    server.ensure_bucket(BUCKET).await;
+    Some((server, tempfile::tempdir().unwrap()))
+}
+
 fn write_file(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
@@ -83,10 +92,7 @@ fn write_file(dir: &Path, name: &str, text: &str) -> String {
 #[cfg(feature = "aws-config")]
 #[tokio::test]
 async fn profile_named_in_the_config_signs_with_its_keys() {
-    let Some(server) = Server::s3sfs("s3 default_chain profile@s3s-fs") else { return };
-    isolate_environment();
-    server.ensure_bucket(BUCKET).await;
-    let dir = tempfile::tempdir().unwrap();
+    let Some((server, dir)) = setup("s3 default_chain profile@s3s-fs").await else { return };
     let credentials = write_file(
         dir.path(),
         "credentials",
@@ -119,10 +125,7 @@ async fn profile_named_in_the_config_signs_with_its_keys() {
 #[cfg(feature = "aws-config")]
 #[tokio::test]
 async fn profile_files_from_the_environment_are_read_when_the_config_names_none() {
-    let Some(server) = Server::s3sfs("s3 default_chain AWS_SHARED_CREDENTIALS_FILE@s3s-fs") else { return };
-    isolate_environment();
-    server.ensure_bucket(BUCKET).await;
-    let dir = tempfile::tempdir().unwrap();
+    let Some((server, dir)) = setup("s3 default_chain AWS_SHARED_CREDENTIALS_FILE@s3s-fs").await else { return };
     let credentials = write_file(
         dir.path(),
         "credentials",
@@ -137,13 +140,10 @@ async fn profile_files_from_the_environment_are_read_when_the_config_names_none(
 #[cfg(feature = "aws-config")]
 #[tokio::test]
 async fn instance_metadata_credentials_sign_requests() {
-    let Some(server) = Server::s3sfs("s3 default_chain IMDS@s3s-fs") else { return };
-    isolate_environment();
+    let Some((server, dir)) = setup("s3 default_chain IMDS@s3s-fs").await else { return };
     set_env("AWS_EC2_METADATA_DISABLED", "false");
-    server.ensure_bucket(BUCKET).await;
     let imds = AwsMetadataFake::start(&server.access_key, &server.secret_key, "-").await;
     let wrong = AwsMetadataFake::start(&server.access_key, "wrong-secret-from-imds", "-").await;
-    let dir = tempfile::tempdir().unwrap();
     // A profile without keys whose IMDS endpoint is the fake: the chain
     // passes the profile and web identity and ends at instance metadata.
     let config = write_file(
@@ -174,13 +174,10 @@ async fn instance_metadata_credentials_sign_requests() {
 #[cfg(feature = "aws-config")]
 #[tokio::test]
 async fn container_credentials_endpoint_signs_requests() {
-    let Some(server) = Server::s3sfs("s3 default_chain ECS@s3s-fs") else { return };
-    isolate_environment();
-    server.ensure_bucket(BUCKET).await;
+    let Some((server, dir)) = setup("s3 default_chain ECS@s3s-fs").await else { return };
     let ecs = AwsMetadataFake::start(&server.access_key, &server.secret_key, "csal-container-token").await;
     set_env("AWS_CONTAINER_CREDENTIALS_FULL_URI", &ecs.ecs_uri());
     set_env("AWS_CONTAINER_AUTHORIZATION_TOKEN", "csal-container-token");
-    let dir = tempfile::tempdir().unwrap();
     let files = serde_json::json!({
         "credentials_file": write_file(dir.path(), "credentials", ""),
         "config_file": write_file(dir.path(), "config", ""),
