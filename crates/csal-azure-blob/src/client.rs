@@ -2,8 +2,8 @@
 //! Blob service URLs (host style or Azurite's path style, both given as the
 //! endpoint root), and the signing of every request.
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use csal_oauth::TokenManager;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::{Request, RequestBuilder, Response, Url};
 
 use csal_core::{ExposeSecret, Result, StorageError};

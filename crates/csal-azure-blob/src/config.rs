@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use csal_oauth::TokenManager;
 use csal_core::{ExposeSecret, Result, SecretString, StorageError, Timeouts};
+use csal_oauth::TokenManager;
 
 /// Azure's largest block (4000 MiB); we cap far lower to bound memory.
 const MAX_BLOCK_KIB: usize = 256 * 1024;
@@ -256,7 +256,10 @@ impl AzureBlobConfig {
         match reqwest::Url::parse(&endpoint) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.query().is_none() => {
                 if matches!(credentials, Credentials::Bearer { .. }) && u.scheme() != "https" {
-                    return Err(invalid("endpoint", "must be https:// with Entra ID tokens (bearer tokens never travel in clear)"));
+                    return Err(invalid(
+                        "endpoint",
+                        "must be https:// with Entra ID tokens (bearer tokens never travel in clear)",
+                    ));
                 }
             }
             _ => return Err(invalid("endpoint", "must be an http:// or https:// URL without a query")),
@@ -327,7 +330,8 @@ impl AzureBlobConfig {
     /// `auth = "client_secret"` or `"managed_identity"`: a token manager
     /// for the storage audience (no network I/O until the first request).
     fn token_credential(&self) -> Result<Credentials> {
-        let text = |field: &Option<String>| field.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        let text =
+            |field: &Option<String>| field.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
         self.only_with(
             "auth = shared_key",
             &[
@@ -338,11 +342,13 @@ impl AzureBlobConfig {
         )?;
         let tokens = if self.auth == AzureAuth::ClientSecret {
             self.only_with("auth = managed_identity", &[("imds_endpoint", self.imds_endpoint.is_some())])?;
-            let tenant = text(&self.tenant_id).ok_or_else(|| invalid("tenant_id", "is required with auth = client_secret"))?;
+            let tenant =
+                text(&self.tenant_id).ok_or_else(|| invalid("tenant_id", "is required with auth = client_secret"))?;
             if !tenant.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
                 return Err(invalid("tenant_id", "must be a tenant ID (GUID) or domain name"));
             }
-            let client_id = text(&self.client_id).ok_or_else(|| invalid("client_id", "is required with auth = client_secret"))?;
+            let client_id =
+                text(&self.client_id).ok_or_else(|| invalid("client_id", "is required with auth = client_secret"))?;
             let secret = self
                 .client_secret
                 .clone()

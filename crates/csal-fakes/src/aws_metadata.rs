@@ -67,10 +67,7 @@ impl AwsMetadataFake {
     /// clients and to container clients that send `ecs_authorization`.
     pub async fn start(access_key: &str, secret_key: &str, ecs_authorization: &str) -> Self {
         let shared = Arc::new(Shared {
-            keys: Mutex::new(Keys {
-                access_key: access_key.to_owned(),
-                secret_key: secret_key.to_owned(),
-            }),
+            keys: Mutex::new(Keys { access_key: access_key.to_owned(), secret_key: secret_key.to_owned() }),
             imds_token: format!("imds-session-{}", fastrand::u64(..)),
             ecs_authorization: ecs_authorization.to_owned(),
             served: AtomicU64::new(0),

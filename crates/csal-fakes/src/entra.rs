@@ -19,8 +19,8 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Path, Query, State};
@@ -179,11 +179,19 @@ async fn managed_identity(
         return aad_error(StatusCode::BAD_REQUEST, "invalid_request", "Required metadata header not specified");
     }
     if query.get("api-version").is_none_or(|v| v.is_empty()) {
-        return aad_error(StatusCode::BAD_REQUEST, "invalid_request", "Required query variable 'api-version' is missing");
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Required query variable 'api-version' is missing",
+        );
     }
     let resource = query.get("resource").map(String::as_str).unwrap_or("");
     if resource.trim_end_matches('/') != STORAGE_AUDIENCE {
-        return aad_error(StatusCode::BAD_REQUEST, "invalid_resource", "AADSTS500011: The resource principal was not found.");
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_resource",
+            "AADSTS500011: The resource principal was not found.",
+        );
     }
     let app_id = match query.get("client_id") {
         None => "system-assigned",

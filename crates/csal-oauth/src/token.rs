@@ -218,7 +218,8 @@ impl TokenManager {
     /// sending `headers`. Nothing is persisted.
     pub fn metadata_service(token_url: String, headers: Vec<(String, String)>) -> Result<Self> {
         // `new` wants a client id beside a refresh token; the service needs none.
-        let mut manager = TokenManager::without_refresh_token(token_url, "-".into(), None, Grant::MetadataService(headers))?;
+        let mut manager =
+            TokenManager::without_refresh_token(token_url, "-".into(), None, Grant::MetadataService(headers))?;
         manager.client_id = String::new();
         Ok(manager)
     }

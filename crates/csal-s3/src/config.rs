@@ -264,8 +264,11 @@ impl S3Config {
     /// `default_chain`, which needs the `aws-config` feature.
     fn validate_credential_source(&self) -> Result<()> {
         let bad = |field: &str, why: &str| Err(StorageError::invalid_config(format!("field '{field}': {why}")));
-        let chain_settings =
-            [("profile", &self.profile), ("credentials_file", &self.credentials_file), ("config_file", &self.config_file)];
+        let chain_settings = [
+            ("profile", &self.profile),
+            ("credentials_file", &self.credentials_file),
+            ("config_file", &self.config_file),
+        ];
         match self.credentials {
             CredentialSource::Static => {
                 if let Some((field, _)) = chain_settings.iter().find(|(_, v)| v.is_some()) {
@@ -274,9 +277,14 @@ impl S3Config {
             }
             CredentialSource::DefaultChain => {
                 if self.access_key.is_some() || self.secret_key.is_some() || self.session_token.is_some() {
-                    return bad("access_key", "must be empty with credentials = default_chain (the chain finds the keys)");
+                    return bad(
+                        "access_key",
+                        "must be empty with credentials = default_chain (the chain finds the keys)",
+                    );
                 }
-                if let Some((field, _)) = chain_settings.iter().find(|(_, v)| v.as_deref().is_some_and(|v| v.trim().is_empty())) {
+                if let Some((field, _)) =
+                    chain_settings.iter().find(|(_, v)| v.as_deref().is_some_and(|v| v.trim().is_empty()))
+                {
                     return bad(field, "must not be blank (leave it out for the AWS default)");
                 }
                 if !cfg!(feature = "aws-config") {

@@ -126,12 +126,16 @@ fn credentials_failure<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option
 /// allowed, IMDS without a role) is `Auth`: someone must fix the setup.
 fn classify_credentials(err: &CredentialsError) -> (ErrorKind, &'static str) {
     match err {
-        CredentialsError::CredentialsNotLoaded(_) => (ErrorKind::Auth, "no AWS credentials found by the credential chain"),
+        CredentialsError::CredentialsNotLoaded(_) => {
+            (ErrorKind::Auth, "no AWS credentials found by the credential chain")
+        }
         CredentialsError::ProviderTimedOut(_) => (ErrorKind::Timeout, "the AWS credential provider timed out"),
         CredentialsError::InvalidConfiguration(_) => {
             (ErrorKind::InvalidConfig, "the AWS credential setup is invalid (profile files or environment)")
         }
-        CredentialsError::ProviderError(_) => (ErrorKind::Auth, "the AWS credential provider refused to give credentials"),
+        CredentialsError::ProviderError(_) => {
+            (ErrorKind::Auth, "the AWS credential provider refused to give credentials")
+        }
         _ => (ErrorKind::Transient, "the AWS credential provider failed"),
     }
 }

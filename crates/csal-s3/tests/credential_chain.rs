@@ -129,7 +129,10 @@ async fn profile_files_from_the_environment_are_read_when_the_config_names_none(
     let credentials = write_file(
         dir.path(),
         "credentials",
-        &format!("[from-env]\naws_access_key_id = {}\naws_secret_access_key = {}\n", server.access_key, server.secret_key),
+        &format!(
+            "[from-env]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            server.access_key, server.secret_key
+        ),
     );
     set_env("AWS_SHARED_CREDENTIALS_FILE", &credentials);
     set_env("AWS_CONFIG_FILE", &write_file(dir.path(), "config", ""));
