@@ -3,6 +3,8 @@
 
 mod commands;
 mod exit;
+#[cfg(feature = "otel")]
+mod otel;
 mod output;
 mod providers;
 
@@ -45,6 +47,11 @@ pub struct Cli {
     /// not a terminal).
     #[arg(long, global = true)]
     pub no_progress: bool,
+    /// Export the tracing spans as OpenTelemetry traces over OTLP/HTTP
+    /// (protobuf) to URL/v1/traces, e.g. http://127.0.0.1:4318.
+    #[cfg(feature = "otel")]
+    #[arg(long, global = true, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -506,16 +513,44 @@ fn log_directives(command: &Command, quiet: bool, verbose: u8) -> String {
     format!("{},dropbox_sdk=off", LEVELS[level])
 }
 
-fn init_tracing(cli: &Cli) {
-    let (format, filter) = (cli.log_format.as_str(), log_filter(&cli.command, cli.quiet, cli.verbose));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
-    if format == "json" {
-        logs.json().init();
+/// Where the logs go (stderr, text or JSON, filtered by -q / -v /
+/// $RUST_LOG) and, with the `otel` feature and an endpoint, the traces.
+fn init_tracing(cli: &Cli, runtime: &tokio::runtime::Handle) -> Telemetry {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = log_filter(&cli.command, cli.quiet, cli.verbose);
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+    let logs = if cli.log_format == "json" {
+        logs.json().boxed()
     } else {
         use std::io::IsTerminal;
         let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        logs.with_ansi(colour).init();
+        logs.with_ansi(colour).boxed()
+    };
+    let registry = tracing_subscriber::registry().with(logs.with_filter(filter));
+    #[cfg(feature = "otel")]
+    {
+        let (traces, telemetry) = otel::layer(cli.otlp_endpoint.as_deref(), runtime.clone());
+        registry.with(traces).init();
+        telemetry
     }
+    #[cfg(not(feature = "otel"))]
+    {
+        let _ = runtime;
+        registry.init();
+        Telemetry
+    }
+}
+
+/// What must be flushed before the process exits.
+#[cfg(feature = "otel")]
+type Telemetry = otel::Traces;
+#[cfg(not(feature = "otel"))]
+struct Telemetry;
+#[cfg(not(feature = "otel"))]
+impl Telemetry {
+    fn shutdown(self) {}
 }
 
 fn main() {
@@ -539,13 +574,15 @@ fn main() {
         }
         _ => {}
     }
-    init_tracing(&cli);
     let json = cli.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => report(json, CliError::other(format!("cannot start the async runtime: {e}"))),
     };
+    let telemetry = init_tracing(&cli, runtime.handle());
     let result = runtime.block_on(commands::run(cli));
+    // The last spans go out on this runtime: flush before stopping it.
+    telemetry.shutdown();
     // Do not wait for blocking stdin readers and the like.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     match result {
