@@ -14,7 +14,9 @@ use csal_core::layers::metrics::{
     ERRORS, LATENCY_BUCKETS_SECONDS, OPERATION_DURATION, OPERATION_ERRORS, OPERATIONS, READ_BYTES, RETRIES,
     WRITTEN_BYTES,
 };
-use metrics::{Counter, CounterFn, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use metrics::{
+    Counter, CounterFn, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Minutes of history kept per module (the charts' span).

@@ -344,7 +344,9 @@ async fn api_token_drives_the_json_api_and_metrics() {
         prom.body
     );
     assert!(
-        prom.body.contains(r#"csal_operation_duration_seconds_bucket{module="disk",provider="local_fs",operation="write",le="+Inf"} 1"#),
+        prom.body.contains(
+            r#"csal_operation_duration_seconds_bucket{module="disk",provider="local_fs",operation="write",le="+Inf"} 1"#
+        ),
         "{}",
         prom.body
     );
@@ -633,12 +635,16 @@ async fn metrics_survive_a_rebuild_and_the_module_page_charts_them() {
     router.write("charted", body(), csal_core::WriteMeta::new("b.ts")).await.unwrap();
     router.read("charted", &first.object_id, None).await.unwrap().collect_limited(1024).await.unwrap();
 
-    let m: Value = serde_json::from_str(&send(&app, get("/api/modules/charted/metrics", Some(&cookie))).await.body).unwrap();
+    let m: Value =
+        serde_json::from_str(&send(&app, get("/api/modules/charted/metrics", Some(&cookie))).await.body).unwrap();
     assert_eq!(m["operations"]["write"]["calls"], 2, "{m}");
     assert_eq!(m["bytes_written"], 20, "{m}");
     assert_eq!(m["bytes_read"], 10, "{m}");
     let prom = send(&app, get("/metrics", Some(&cookie))).await.body;
-    assert!(prom.contains(r#"csal_operations_total{module="charted",provider="local_fs",operation="write"} 2"#), "{prom}");
+    assert!(
+        prom.contains(r#"csal_operations_total{module="charted",provider="local_fs",operation="write"} 2"#),
+        "{prom}"
+    );
 
     let page = send(&app, get("/modules/charted", Some(&cookie))).await.body;
     assert!(!page.contains(r#"id="charts-empty""#), "{page}");

@@ -27,10 +27,10 @@ pub struct Traces(Option<SdkTracerProvider>);
 impl Traces {
     /// Flush and stop (before the runtime the requests run on goes away).
     pub fn shutdown(self) {
-        if let Some(provider) = self.0 {
-            if let Err(e) = provider.shutdown() {
-                eprintln!("csal: warning: sending the last traces failed: {e}");
-            }
+        if let Some(provider) = self.0
+            && let Err(e) = provider.shutdown()
+        {
+            eprintln!("csal: warning: sending the last traces failed: {e}");
         }
     }
 }
@@ -72,8 +72,7 @@ where
     if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
         resource = resource.with_service_name("csal");
     }
-    let provider =
-        SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource.build()).build();
+    let provider = SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource.build()).build();
     let tracer = provider.tracer("csal");
     let only_csal = tracing_subscriber::filter::Targets::new().with_target("csal", tracing::Level::INFO);
     let layer = tracing_opentelemetry::layer().with_tracer(tracer).with_filter(only_csal).boxed();

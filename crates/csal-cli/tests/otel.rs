@@ -61,7 +61,11 @@ async fn put_exports_its_span_over_otlp_http() {
     // The process flushed its traces before exiting: they are here now.
     let got = got.lock().unwrap();
     assert!(!got.is_empty(), "no POST /v1/traces arrived");
-    assert!(got.iter().all(|(ct, _)| ct == "application/x-protobuf"), "{:?}", got.iter().map(|g| &g.0).collect::<Vec<_>>());
+    assert!(
+        got.iter().all(|(ct, _)| ct == "application/x-protobuf"),
+        "{:?}",
+        got.iter().map(|g| &g.0).collect::<Vec<_>>()
+    );
     let put = got
         .iter()
         .map(|(_, body)| body)

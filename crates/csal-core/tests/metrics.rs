@@ -16,7 +16,9 @@ csal_core::link_providers!(csal_memory);
 /// What the global recorder received so far, per series: counters summed,
 /// histogram samples counted (a snapshot drains the recorder, so the
 /// snapshots of every test in this process accumulate here).
-type Series = HashMap<(MetricKind, String, Vec<(String, String)>), (u64, usize)>;
+type Series = HashMap<SeriesKey, (u64, usize)>;
+/// Kind, name and labels of a series.
+type SeriesKey = (MetricKind, String, Vec<(String, String)>);
 
 fn recorded() -> std::sync::MutexGuard<'static, Series> {
     static STATE: OnceLock<(Snapshotter, Mutex<Series>)> = OnceLock::new();
@@ -42,7 +44,7 @@ fn recorded() -> std::sync::MutexGuard<'static, Series> {
 }
 
 /// The series of `module`: name, labels other than module/provider, and value.
-fn series(module: &str) -> Vec<(MetricKind, String, Vec<(String, String)>, (u64, usize))> {
+fn series(module: &str) -> Vec<(SeriesKey, (u64, usize))> {
     let mut out = Vec::new();
     for ((kind, name, labels), value) in recorded().iter() {
         if !labels.iter().any(|(k, v)| k == "module" && v == module) {
@@ -51,14 +53,18 @@ fn series(module: &str) -> Vec<(MetricKind, String, Vec<(String, String)>, (u64,
         assert!(labels.iter().any(|(k, v)| k == "provider" && v == "memory"), "{labels:?}");
         assert!(!labels.iter().any(|(k, _)| k == "instance"), "the label is `module`: {labels:?}");
         let rest = labels.iter().filter(|(k, _)| k != "module" && k != "provider").cloned().collect();
-        out.push((*kind, name.clone(), rest, *value));
+        out.push(((*kind, name.clone(), rest), *value));
     }
     out
 }
 
 fn find(module: &str, kind: MetricKind, name: &str, labels: &[(&str, &str)]) -> (u64, usize) {
     let want: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    series(module).into_iter().find(|(k, n, l, _)| *k == kind && n == name && *l == want).map(|s| s.3).unwrap_or_default()
+    series(module)
+        .into_iter()
+        .find(|((k, n, l), _)| *k == kind && n == name && *l == want)
+        .map(|s| s.1)
+        .unwrap_or_default()
 }
 
 fn counter(module: &str, name: &str, labels: &[(&str, &str)]) -> u64 {
@@ -93,7 +99,7 @@ async fn core_records_writes_reads_and_failures_in_the_applications_recorder() {
     assert_eq!(counter("embed", names::ERRORS, &[("kind", "not_found")]), 1);
     assert_eq!(latencies("embed", "write"), 1);
     assert_eq!(latencies("embed", "stat"), 1);
-    for (_, name, _, _) in series("embed") {
+    for ((_, name, _), _) in series("embed") {
         assert!(name.starts_with("csal_"), "{name}");
         assert!(
             name.ends_with("_total") || name.ends_with("_seconds") || name.ends_with("_bytes"),

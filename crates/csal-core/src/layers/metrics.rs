@@ -79,7 +79,8 @@ impl ModuleMetrics {
         if let Some(kind) = error {
             metrics::counter!(OPERATION_ERRORS, "module" => module.clone(), "provider" => provider.clone(), "operation" => operation)
                 .increment(1);
-            metrics::counter!(ERRORS, "module" => module, "provider" => provider, "kind" => kind_label(kind)).increment(1);
+            metrics::counter!(ERRORS, "module" => module, "provider" => provider, "kind" => kind_label(kind))
+                .increment(1);
         }
     }
 
