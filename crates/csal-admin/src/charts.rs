@@ -57,6 +57,19 @@ fn line(values: &[Option<f64>], max: f64) -> String {
     d.trim_end().to_owned()
 }
 
+/// A line through the minutes with a value, and a dot on each (a lone
+/// minute has no line to show).
+fn series(values: &[Option<f64>], max: f64, colour: &str) -> Markup {
+    html! {
+        path d=(line(values, max)) fill="none" stroke=(colour) stroke-width="1.5" {}
+        @for (i, v) in values.iter().enumerate() {
+            @if let Some(v) = v {
+                circle cx=(format!("{:.1}", x_of(i, values.len()))) cy=(format!("{:.1}", y_of(*v, max))) r="2.5" fill=(colour) {}
+            }
+        }
+    }
+}
+
 /// The frame both charts share: axes, the top value and the time span.
 fn frame(id: &str, title: &str, top_label: &str, plot: Markup, legend: &[(&str, &str)]) -> Markup {
     html! {
@@ -90,8 +103,8 @@ fn latency_chart(history: &[MinuteStats]) -> Markup {
         history.iter().map(|m| m.p99_s().filter(|s| s.is_finite()).map(|s| s * 1000.0)).collect();
     let max = mean.iter().chain(&p99).flatten().copied().fold(0.0, f64::max).max(1.0);
     let plot = html! {
-        path d=(line(&p99, max)) fill="none" stroke=(P99_COLOUR) stroke-width="1.5" {}
-        path d=(line(&mean, max)) fill="none" stroke=(WRITE_COLOUR) stroke-width="1.5" {}
+        (series(&p99, max, P99_COLOUR))
+        (series(&mean, max, WRITE_COLOUR))
     };
     frame(
         "chart-latency",
