@@ -1,6 +1,7 @@
 //! The `otel` feature: `csal --otlp-endpoint URL put` sends its spans as
 //! OTLP/HTTP protobuf to a loopback receiver this test runs, and the layer's
-//! span carries module, provider, operation and bytes.
+//! span carries module, provider, operation and bytes (a failed one its
+//! error kind).
 #![cfg(feature = "otel")]
 
 use std::process::Command;
@@ -46,17 +47,20 @@ async fn put_exports_its_span_over_otlp_http() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_owned();
-    let out = tokio::task::spawn_blocking(move || {
+    let (out, failed) = tokio::task::spawn_blocking(move || {
         let root = path.join("data");
         let config = serde_json::json!({ "root": root }).to_string();
         let added = csal(&path, &["module", "add", "local", "--provider", "local_fs", "--config", &config]);
         assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
         std::fs::write(path.join("clip.ts"), b"0123456789").unwrap();
-        csal(&path, &["--otlp-endpoint", &endpoint, "put", "local", "clip.ts"])
+        let put = csal(&path, &["--otlp-endpoint", &endpoint, "put", "local", "clip.ts"]);
+        let stat = csal(&path, &["--otlp-endpoint", &endpoint, "stat", "local", "missing.ts"]);
+        (put, stat)
     })
     .await
     .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(failed.status.code(), Some(4), "{}", String::from_utf8_lossy(&failed.stderr));
 
     // The process flushed its traces before exiting: they are here now.
     let got = got.lock().unwrap();
@@ -74,4 +78,10 @@ async fn put_exports_its_span_over_otlp_http() {
     for field in ["module", "local", "provider", "local_fs", "bytes", "service.name"] {
         assert!(contains(put, field), "the span lacks {field}");
     }
+    // The failed stat's span says why.
+    assert!(
+        got.iter()
+            .any(|(_, body)| contains(body, "stat") && contains(body, "error_kind") && contains(body, "not_found")),
+        "no span of the failed stat with its error kind"
+    );
 }
