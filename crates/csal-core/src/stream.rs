@@ -34,6 +34,8 @@ pub struct ByteStream {
     /// What the source says these bytes hash to (a CRC32C kept at write);
     /// the core layer checks it on a full read ([`ByteStream::verify`]).
     stored_checksum: Option<Checksum>,
+    /// The CRC32C of the bytes that have passed so far (see [`ByteStream::tallied`]).
+    tally: Option<Crc32cTally>,
 }
 
 impl ByteStream {
@@ -42,7 +44,7 @@ impl ByteStream {
     where
         S: Stream<Item = Result<Bytes>> + Send + 'static,
     {
-        ByteStream { inner: stream.boxed(), size, replay: None, stored_checksum: None }
+        ByteStream { inner: stream.boxed(), size, replay: None, stored_checksum: None, tally: None }
     }
 
     /// An empty body.
@@ -65,6 +67,7 @@ impl ByteStream {
             size: Some(len),
             replay: Some(Arc::new(move || ByteStream::from_bytes(replay_data.clone()))),
             stored_checksum: None,
+            tally: None,
         }
     }
 
@@ -77,6 +80,7 @@ impl ByteStream {
             size: Some(len),
             replay: Some(Arc::new(move || ByteStream::from_chunks(replay_chunks.clone()))),
             stored_checksum: None,
+            tally: None,
         }
     }
 
@@ -114,6 +118,7 @@ impl ByteStream {
             size: Some(size),
             replay: Some(Arc::new(move || ByteStream::from_file_with_size(path.clone(), size))),
             stored_checksum: None,
+            tally: None,
         }
     }
 
@@ -216,6 +221,23 @@ impl ByteStream {
             }
         });
         ByteStream::new(stream, Some(take)).expect_len(take)
+    }
+
+    /// Count the bytes and their CRC32C as they pass, in one pass. The tally
+    /// travels with the stream ([`Self::crc32c_tally`]), so a provider that
+    /// holds a whole body before sending it (a single PUT) can take the
+    /// checksum from it instead of hashing the bytes a second time.
+    pub fn tallied(self) -> (Self, Crc32cTally) {
+        let tally = Crc32cTally::default();
+        let t = tally.clone();
+        let mut body = self.inspect_chunks(move |chunk| t.add(chunk));
+        body.tally = Some(tally.clone());
+        (body, tally)
+    }
+
+    /// The running tally of the bytes that have passed, if one was added upstream.
+    pub fn crc32c_tally(&self) -> Option<&Crc32cTally> {
+        self.tally.as_ref()
     }
 
     /// Feed every chunk to `observe` as it passes (checksums, byte counters).
@@ -435,6 +457,38 @@ impl From<&'static [u8]> for ByteStream {
     }
 }
 
+/// Bytes and CRC32C of what has passed through a [`ByteStream::tallied`]
+/// stream so far. One writer (the stream) and readers that look after the
+/// stream has been consumed (which orders them), so relaxed atomics
+/// suffice: no lock per chunk.
+#[derive(Clone, Debug, Default)]
+pub struct Crc32cTally(Arc<TallyCounts>);
+
+#[derive(Debug, Default)]
+struct TallyCounts {
+    bytes: std::sync::atomic::AtomicU64,
+    crc: std::sync::atomic::AtomicU32,
+}
+
+impl Crc32cTally {
+    fn add(&self, chunk: &[u8]) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.0.bytes.fetch_add(chunk.len() as u64, Relaxed);
+        // Hardware CRC32C (SSE 4.2 / ARMv8 CRC), one pass over the chunk.
+        self.0.crc.store(crc32c::crc32c_append(self.0.crc.load(Relaxed), chunk), Relaxed);
+    }
+
+    /// Bytes that have passed.
+    pub fn bytes(&self) -> u64 {
+        self.0.bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// CRC32C of the bytes that have passed.
+    pub fn crc32c(&self) -> u32 {
+        self.0.crc.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// A part of a body ([`ByteStream::into_chunked_parts`]): the body's chunks,
 /// in order, not copied into one buffer. Cloning is cheap (reference counts),
 /// so a part can be sent again from memory.
@@ -572,6 +626,18 @@ mod tests {
         assert_eq!(first.as_ptr(), big.as_ptr(), "the first part is a slice of the chunk");
         let empty: Vec<_> = ByteStream::empty().into_chunked_parts(4).collect().await;
         assert!(empty.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_tally_travels_with_the_stream_and_counts_what_passed() {
+        let (body, tally) = chunks(&[3, 10, 1]).tallied();
+        let body = body.map_stream(|s| s).expect_len(14);
+        let seen = body.crc32c_tally().expect("kept through map_stream and expect_len").clone();
+        assert_eq!((seen.bytes(), seen.crc32c()), (0, 0));
+        let whole = body.collect_limited(100).await.unwrap();
+        assert_eq!(tally.bytes(), 14);
+        assert_eq!(seen.crc32c(), crc32c::crc32c(&whole));
+        assert!(chunks(&[1]).crc32c_tally().is_none());
     }
 
     #[tokio::test]

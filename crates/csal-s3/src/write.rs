@@ -138,6 +138,7 @@ impl Uploader {
         // The core layer retries a replayable body as a whole (with a new id);
         // a one-shot body (a recorder's segment) only we can resend, from memory.
         let single_attempts = if body.is_replayable() { 1 } else { SEND_ATTEMPTS };
+        let tally = body.crc32c_tally().cloned();
         let mut parts = Box::pin(body.into_chunked_parts(self.part_size));
         // (The parts stream must not be polled again once it has ended.)
         let (first, second) = match parts.next().await {
@@ -153,7 +154,9 @@ impl Uploader {
         let (size, etag) = match second {
             None => {
                 let size = first.len() as u64;
-                (size, self.put_single(client, &key, &object_id, first, &meta, single_attempts).await?)
+                // The whole body has passed the core's tally: its CRC32C is this part's.
+                let crc = tally.filter(|t| t.bytes() == size).map_or_else(|| first.crc32c(), |t| t.crc32c());
+                (size, self.put_single(client, &object_id, first, crc, &meta, single_attempts).await?)
             }
             Some(second) => {
                 let rest = futures::stream::iter([Ok(first), Ok(second)]).chain(parts);
@@ -163,17 +166,19 @@ impl Uploader {
         Ok(WriteReceipt { object_id, size, checksum: None, etag, instance: None })
     }
 
+    /// One PutObject of `data`, whose CRC32C (`crc`) the caller has.
     async fn put_single(
         &self,
         client: &S3Client,
-        key: &str,
         object_id: &str,
         data: BodyPart,
+        crc: u32,
         meta: &WriteMeta,
         attempts: u32,
     ) -> Result<Option<String>> {
+        let key = client.key(object_id);
+        let key = key.as_str();
         let what = format!("write '{object_id}'");
-        let crc = data.crc32c();
         let sum = PartChecksum::with_crc32c(self.checksum, &data, crc);
         let full_crc = Checksum::crc32c(crc).value;
         let (data, sum, what, full_crc) = (&data, &sum, what.as_str(), &full_crc);

@@ -5,7 +5,6 @@
 //! operation, and have the instance's secret values scrubbed out.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -160,12 +159,14 @@ impl LayeredModule {
             None => body,
         };
         let progress = Progress::new();
-        let tally = Arc::new(Tally::default());
+        // What the write actually consumed; a single-PUT provider takes its
+        // checksum from this tally too (one CRC32C pass for both).
+        let (body, tally) = body.tallied();
         let (p, t) = (progress.clone(), tally.clone());
-        let body = body.inspect_chunks(move |chunk| {
+        let body = body.inspect_chunks(move |_| {
             p.tick();
             // A provider that knows the size may never ask past the last byte.
-            if t.add(chunk) == declared.unwrap_or(u64::MAX) {
+            if t.bytes() == declared.unwrap_or(u64::MAX) {
                 p.body_done();
             }
         });
@@ -185,7 +186,7 @@ impl LayeredModule {
                 .await
                 .map_err(|expired| WriteFailure { error: expired.error, may_retry: !expired.after_body })?;
         let mut receipt = written.map_err(|error| WriteFailure { error, may_retry: true })?;
-        let (consumed, crc) = tally.get();
+        let (consumed, crc) = (tally.bytes(), tally.crc32c());
         let mismatch = match declared {
             Some(len) if consumed != len => {
                 Some(format!("provider took {consumed} of the body's {len} bytes and reported success"))
@@ -296,30 +297,6 @@ struct WriteFailure {
     /// False when a retry could leave a second copy (the provider may have
     /// stored this attempt, or its bad object could not be deleted).
     may_retry: bool,
-}
-
-/// Bytes and CRC32C of what a write actually consumed. One writer (the
-/// body stream, polled by one task at a time) and one reader once the
-/// provider's write has returned (which orders the two), so relaxed
-/// atomics suffice: no lock per chunk.
-#[derive(Default)]
-struct Tally {
-    bytes: AtomicU64,
-    crc: AtomicU32,
-}
-
-impl Tally {
-    /// Count a chunk; returns the bytes taken so far.
-    fn add(&self, chunk: &[u8]) -> u64 {
-        let total = self.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64;
-        // Hardware CRC32C (SSE 4.2 / ARMv8 CRC), one pass over the chunk.
-        let crc = crc32c::crc32c_append(self.crc.load(Ordering::Relaxed), chunk);
-        self.crc.store(crc, Ordering::Relaxed);
-        total
-    }
-    fn get(&self) -> (u64, u32) {
-        (self.bytes.load(Ordering::Relaxed), self.crc.load(Ordering::Relaxed))
-    }
 }
 
 fn check_write_meta(meta: &WriteMeta) -> Result<()> {
