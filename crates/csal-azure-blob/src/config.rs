@@ -15,7 +15,8 @@ const MAX_BLOCK_KIB: usize = 256 * 1024;
     name = "Azure Blob Storage",
     category = object_storage,
     description = "Azure Blob Storage containers: staged block uploads, SAS URLs; account key, SAS or connection string.",
-    timeouts(connect = 10, request = 120, read = 60)
+    timeouts(connect = 10, request = 120, read = 60),
+    tls
 )]
 #[derive(Clone)]
 pub struct AzureBlobConfig {
@@ -93,6 +94,7 @@ pub(crate) struct Settings {
     /// The whole-request limit of non-streaming requests.
     pub request_timeout: Duration,
     pub block_attempts: u32,
+    pub ca_file: Option<csal_core::tls::CaFile>,
 }
 
 fn invalid(field: &str, why: &str) -> StorageError {
@@ -220,6 +222,7 @@ impl AzureBlobConfig {
             request_timeout: timeouts.request.expect("azure_blob has request_timeout_secs"),
             timeouts,
             block_attempts: self.block_attempts.max(1),
+            ca_file: self.trusted_ca()?,
         })
     }
 }

@@ -37,7 +37,9 @@ pub(crate) struct DriveClient {
 impl DriveClient {
     pub fn new(config: &GDriveConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
         // No redirects followed: a resumable upload's 308 is not a redirect.
+        let ca_file = config.trusted_ca()?;
         let http = csal_http::HttpOptions::new(concat!("csal-gdrive/", env!("CARGO_PKG_VERSION")), config.timeouts()?)
+            .ca_file(ca_file.clone())
             .build()?;
         let auth = match &config.service_account_json {
             Some(json) => Auth::ServiceAccount(Box::new(ServiceAccount::new(json.expose_secret())?)),
@@ -52,7 +54,8 @@ impl DriveClient {
                     scope: None,
                 },
                 store,
-            )?)),
+            )?
+            .with_ca_file(ca_file.as_ref())?)),
         };
         Ok(DriveClient {
             api: BearerHttp::new(http, Arc::new(auth), classify),

@@ -10,9 +10,12 @@ use csal_http::ErrorAnswer;
 /// Longest a token request may take in all.
 const TOKEN_REQUEST_TIME: Duration = Duration::from_secs(30);
 
-pub(crate) fn client() -> Result<reqwest::Client> {
+/// The token endpoint's client; `ca_file`: the instance's extra trust roots.
+pub(crate) fn client(ca_file: Option<&csal_core::tls::CaFile>) -> Result<reqwest::Client> {
     let timeouts = Timeouts { connect: Duration::from_secs(10), read: TOKEN_REQUEST_TIME, request: None };
-    csal_http::HttpOptions::new(concat!("csal-oauth/", env!("CARGO_PKG_VERSION")), timeouts).build()
+    csal_http::HttpOptions::new(concat!("csal-oauth/", env!("CARGO_PKG_VERSION")), timeouts)
+        .ca_file(ca_file.cloned())
+        .build()
 }
 
 /// POST `form` to the token endpoint: the body of a success (a token
