@@ -106,6 +106,29 @@ pub fn root_store(ca_file: Option<&CaFile>) -> RootCertStore {
     store
 }
 
+/// What a client says when the server's certificate is not trusted (the
+/// error is `Permanent`: retrying cannot help, the trust roots must change).
+pub const UNTRUSTED_CERTIFICATE: &str =
+    "the server's TLS certificate is not trusted: set ca_file to the CA that signed it";
+
+/// Whether `err` (or anything in its source chain) is rustls refusing the
+/// server's certificate, so callers can tell a trust problem from a network one.
+pub fn is_untrusted_certificate(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if matches!(e.downcast_ref::<rustls::Error>(), Some(rustls::Error::InvalidCertificate(_))) {
+            return true;
+        }
+        // io::Error::source() skips the error it wraps: look at it directly.
+        let wrapped = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref());
+        if wrapped.is_some_and(|inner| is_untrusted_certificate(inner)) {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +161,16 @@ mod tests {
         let e = CaFile::load(f.path().to_str().unwrap()).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidConfig);
         assert!(e.to_string().contains("not usable"), "{e}");
+    }
+
+    #[test]
+    fn a_refused_certificate_is_found_through_io_errors() {
+        let refused = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let wrapped = std::io::Error::new(std::io::ErrorKind::InvalidData, refused);
+        assert!(is_untrusted_certificate(&wrapped));
+        let other = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls::Error::DecryptError);
+        assert!(!is_untrusted_certificate(&other));
+        assert!(!is_untrusted_certificate(&std::io::Error::from(std::io::ErrorKind::ConnectionRefused)));
     }
 
     #[test]
