@@ -120,6 +120,20 @@ impl TlsProxy {
         TlsProxy::spawn(target, Opening::Tls).await
     }
 
+    /// HTTPS in front of the plain `http://HOST:PORT[/path]` server of `url`
+    /// (an emulator endpoint as xtask exports it).
+    pub async fn in_front_of(url: &str) -> TlsProxy {
+        TlsProxy::start(socket_of(url)).await
+    }
+
+    /// `url` (an `http://HOST:PORT/path` of the server behind the proxy)
+    /// as reached through the proxy: `https://127.0.0.1:PROXY/path`.
+    pub fn rewrite(&self, url: &str) -> String {
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        let path = rest.find('/').map_or("", |i| &rest[i..]);
+        format!("{}{path}", self.url())
+    }
+
     /// PostgreSQL with `ssl = on` in front of `target` (a PostgreSQL server
     /// reached in plain text): answers the client's SSLRequest, then TLS.
     pub async fn postgres(target: SocketAddr) -> TlsProxy {
@@ -154,6 +168,14 @@ impl Drop for TlsProxy {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// The socket address of `http://HOST:PORT[/path]` (HOST an IP or localhost).
+pub fn socket_of(url: &str) -> SocketAddr {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let authority = authority.rsplit('@').next().unwrap_or(authority).replace("localhost", "127.0.0.1");
+    authority.parse().unwrap_or_else(|_| panic!("not HOST:PORT with an IP address: {url}"))
 }
 
 /// PostgreSQL's SSLRequest: length 8, code 80877103.

@@ -88,3 +88,18 @@ async fn health_reports_the_servers_quota_properties_where_it_answers_them() {
     let report = router.health_check("a").await.unwrap();
     assert_eq!(report.free_bytes(), None, "mod_dav_fs answers no quota: {report:?}");
 }
+
+/// A private CA (`ca_file`): wsgidav behind csal-testkit's TLS proxy, whose
+/// certificate a CA made by the test signed; trusted only with `ca_file`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webdav_trusts_the_ca_in_ca_file_and_refuses_an_unknown_one() {
+    let (label, p) = ("webdav@wsgidav", "webdav");
+    let Some(url) = require_env("CSAL_TEST_WEBDAV_WSGIDAV_URL", label, p) else { return };
+    let user = require_env("CSAL_TEST_WEBDAV_WSGIDAV_USER", label, p).unwrap_or_default();
+    let password = require_env("CSAL_TEST_WEBDAV_WSGIDAV_PASSWORD", label, p).unwrap_or_default();
+    let proxy = csal_testkit::tls::TlsProxy::in_front_of(&url).await;
+    let without_ca = json!({ "url": proxy.rewrite(&url), "username": user, "password": password, "auth": "basic" });
+    let mut with_ca = without_ca.clone();
+    with_ca["ca_file"] = proxy.ca_file().into();
+    csal_conformance::tls::private_ca("webdav", with_ca, without_ca).await;
+}
