@@ -110,6 +110,9 @@ pub struct TlsProxy {
 enum Opening {
     /// TLS from the first byte (HTTPS).
     Tls,
+    /// TLS when the client starts with a TLS handshake record, else plain
+    /// bytes forwarded as they are.
+    TlsOrPlain,
     /// PostgreSQL: an 8-byte SSLRequest, answered `S`, then TLS.
     PostgresSslRequest,
 }
@@ -124,6 +127,14 @@ impl TlsProxy {
     /// (an emulator endpoint as xtask exports it).
     pub async fn in_front_of(url: &str) -> TlsProxy {
         TlsProxy::start(socket_of(url)).await
+    }
+
+    /// Like [`TlsProxy::in_front_of`], but a client that does not start
+    /// with a TLS handshake is forwarded in plain text: for servers that
+    /// hand out `http://` URLs of their own host (Swift tempauth's storage
+    /// URL names the host it was asked on, with the scheme it saw).
+    pub async fn in_front_of_also_plain(url: &str) -> TlsProxy {
+        TlsProxy::spawn(socket_of(url), Opening::TlsOrPlain).await
     }
 
     /// `url` (an `http://HOST:PORT/path` of the server behind the proxy)
@@ -182,6 +193,15 @@ pub fn socket_of(url: &str) -> SocketAddr {
 const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 4, 210, 22, 47];
 
 async fn serve(mut client: TcpStream, target: SocketAddr, acceptor: TlsAcceptor, opening: Opening) {
+    if let Opening::TlsOrPlain = opening {
+        // 0x16: a TLS handshake record (the ClientHello).
+        let mut first = [0u8; 1];
+        if !matches!(client.peek(&mut first).await, Ok(1) if first[0] == 0x16) {
+            let Ok(mut server) = TcpStream::connect(target).await else { return };
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            return;
+        }
+    }
     if let Opening::PostgresSslRequest = opening {
         let mut request = [0u8; 8];
         if client.read_exact(&mut request).await.is_err() || request != SSL_REQUEST {
