@@ -28,6 +28,10 @@ pub(crate) async fn post_form(
 ) -> Result<std::result::Result<Bytes, ErrorAnswer>> {
     let what = "the OAuth token endpoint";
     let resp = http.post(url).form(form).timeout(TOKEN_REQUEST_TIME).send().await.map_err(|e| {
+        if csal_core::tls::is_untrusted_certificate(&e) {
+            let why = format!("the OAuth token endpoint: {}", csal_core::tls::UNTRUSTED_CERTIFICATE);
+            return StorageError::new(ErrorKind::Permanent, why).with_source(e.without_url());
+        }
         let kind = if e.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Transient };
         StorageError::new(kind, "cannot reach the OAuth token endpoint").with_source(e.without_url())
     })?;

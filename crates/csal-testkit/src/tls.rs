@@ -145,6 +145,20 @@ impl TlsProxy {
         format!("{}{path}", self.url())
     }
 
+    /// A provider `config` whose `url_keys` (URLs of the server behind the
+    /// proxy) are pointed at the proxy: `(with_ca, without_ca)`, the first
+    /// with `ca_file` set to the proxy's CA.
+    pub fn configs(&self, config: &serde_json::Value, url_keys: &[&str]) -> (serde_json::Value, serde_json::Value) {
+        let mut without_ca = config.clone();
+        for key in url_keys {
+            let url = config[*key].as_str().unwrap_or_else(|| panic!("config has no URL under {key}"));
+            without_ca[*key] = self.rewrite(url).into();
+        }
+        let mut with_ca = without_ca.clone();
+        with_ca["ca_file"] = self.ca_file().into();
+        (with_ca, without_ca)
+    }
+
     /// PostgreSQL with `ssl = on` in front of `target` (a PostgreSQL server
     /// reached in plain text): answers the client's SSLRequest, then TLS.
     pub async fn postgres(target: SocketAddr) -> TlsProxy {
