@@ -41,9 +41,13 @@ impl CaFile {
     /// Read `path` (PEM, one or more `CERTIFICATE` blocks). Errors are
     /// `InvalidConfig` naming the `ca_file` field and the path.
     pub fn load(path: &str) -> Result<CaFile> {
+        CaFile::load_as(CA_FILE_FIELD, path)
+    }
+
+    /// [`CaFile::load`], naming `field` in errors (`sslrootcert` of a database URL).
+    pub fn load_as(field: &str, path: &str) -> Result<CaFile> {
         let path = path.trim();
-        let invalid =
-            |why: String| StorageError::invalid_config(format!("field '{CA_FILE_FIELD}': {why} ({path})"));
+        let invalid = |why: String| StorageError::invalid_config(format!("field '{field}': {why} ({path})"));
         if path.is_empty() {
             return Err(invalid("empty path".into()));
         }
