@@ -372,7 +372,7 @@ fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     if args.tls {
         let field: syn::FieldsNamed = syn::parse_quote!({
             /// PEM file of extra CA certificates to trust (a private CA), added to the operating system's trust store.
-            #[field(label = "CA file (PEM)", path, doc_url = "https://github.com/csal-rs/csal/blob/main/docs/security.md#tls-trust-roots")]
+            #[field(label = "CA file (PEM)", path, credential_target, doc_url = "https://github.com/csal-rs/csal/blob/main/docs/security.md#tls-trust-roots")]
             pub ca_file: ::std::option::Option<::std::string::String>
         });
         named.named.extend(field.named);
