@@ -64,8 +64,7 @@ async fn a_postgres_catalog_verifies_tls_with_the_ca_in_sslrootcert() {
     let err = tokio::time::timeout(Duration::from_secs(60), open)
         .await
         .expect("a refused certificate does not hang")
-        .err()
-        .expect("the test CA is not trusted without sslrootcert");
+        .expect_err("the test CA is not trusted without sslrootcert");
     assert_eq!(err.kind(), ErrorKind::Permanent, "{err}");
     assert!(err.to_string().contains("not trusted") && err.to_string().contains("sslrootcert"), "{err}");
 

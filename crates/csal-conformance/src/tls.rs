@@ -41,7 +41,12 @@ pub async fn private_ca(provider_type: &str, with_ca: serde_json::Value, without
         .collect_limited(data.len() + 1)
         .await
         .unwrap_or_else(|e| panic!("{provider_type}: read body over TLS: {e}"));
-    assert!(back == data, "{provider_type}: read back {} bytes that differ from the {} written", back.len(), data.len());
+    assert!(
+        back == data,
+        "{provider_type}: read back {} bytes that differ from the {} written",
+        back.len(),
+        data.len()
+    );
     let page = trusting
         .list(&ListRequest::new(folder.clone()))
         .await

@@ -96,7 +96,9 @@ impl FtpPool {
         config.validate()?;
         let tls = match config.security {
             FtpSecurity::None => None,
-            FtpSecurity::ExplicitTls => Some(Arc::new(tls_config(config.accept_invalid_certs, config.trusted_ca()?.as_ref())?)),
+            FtpSecurity::ExplicitTls => {
+                Some(Arc::new(tls_config(config.accept_invalid_certs, config.trusted_ca()?.as_ref())?))
+            }
         };
         let permits = Arc::new(Semaphore::new(config.max_connections));
         Ok(Arc::new(FtpPool {

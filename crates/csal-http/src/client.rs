@@ -29,7 +29,14 @@ pub struct HttpOptions {
 
 impl HttpOptions {
     pub fn new(user_agent: &'static str, timeouts: Timeouts) -> Self {
-        HttpOptions { timeouts, user_agent, accept_invalid_certs: false, follow_redirects: false, proxy: None, ca_file: None }
+        HttpOptions {
+            timeouts,
+            user_agent,
+            accept_invalid_certs: false,
+            follow_redirects: false,
+            proxy: None,
+            ca_file: None,
+        }
     }
 
     pub fn accept_invalid_certs(mut self, accept: bool) -> Self {
@@ -64,8 +71,11 @@ impl HttpOptions {
             let mut extra = Vec::new();
             for der in ca.certificates() {
                 extra.push(reqwest::Certificate::from_der(der).map_err(|e| {
-                    StorageError::invalid_config(format!("field 'ca_file': a certificate is not usable ({})", ca.path()))
-                        .with_source(e)
+                    StorageError::invalid_config(format!(
+                        "field 'ca_file': a certificate is not usable ({})",
+                        ca.path()
+                    ))
+                    .with_source(e)
                 })?);
             }
             builder = builder.tls_certs_merge(extra);

@@ -92,7 +92,11 @@ impl PcloudConfig {
         if !(64 * 1024..=1024 * 1024 * 1024).contains(&part_size) {
             return Err(StorageError::invalid_config("pcloud: part_size must be between 64 KiB and 1 GiB"));
         }
-        Ok(Resolved { api_url, root, credentials, timeouts: self.timeouts()?,
+        Ok(Resolved {
+            api_url,
+            root,
+            credentials,
+            timeouts: self.timeouts()?,
             part_size: part_size as usize,
             ca_file: self.trusted_ca()?,
         })

@@ -468,8 +468,9 @@ mod tests {
 
     #[test]
     fn a_preset_passes_its_ca_file_on() {
-        let c = s3_of("s3_compatible", with(json!({"endpoint": "https://minio.lab:9000", "ca_file": "/etc/lab-ca.pem"})))
-            .unwrap();
+        let c =
+            s3_of("s3_compatible", with(json!({"endpoint": "https://minio.lab:9000", "ca_file": "/etc/lab-ca.pem"})))
+                .unwrap();
         assert_eq!(c.ca_file.as_deref(), Some("/etc/lab-ca.pem"));
         assert!(preset("r2").unwrap().fields.iter().any(|f| f.key == "ca_file"));
     }

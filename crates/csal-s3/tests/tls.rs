@@ -27,7 +27,7 @@ fn a_bad_ca_file_is_refused_when_the_module_is_built() {
     let mut config = csal_s3::S3Config::new("bucket");
     config.endpoint = Some("https://127.0.0.1:1".into());
     config.ca_file = Some("/nonexistent/ca.pem".into());
-    let err = csal_s3::S3Module::new(config).err().expect("a missing ca_file is refused");
+    let err = csal_s3::S3Module::new(config).expect_err("a missing ca_file is refused");
     assert_eq!(err.kind(), csal_core::ErrorKind::InvalidConfig);
     assert!(err.to_string().contains("ca_file"), "{err}");
 }

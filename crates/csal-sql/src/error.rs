@@ -15,8 +15,11 @@ pub const UNTRUSTED_DATABASE_CERTIFICATE: &str = "the database server's TLS cert
 /// operation in plain words ("write object chunks", "open the catalog").
 pub fn map_sqlx(err: sqlx::Error, backend: Backend, what: &str) -> StorageError {
     if csal_core::tls::is_untrusted_certificate(&err) {
-        return StorageError::new(ErrorKind::Permanent, format!("{what}: {UNTRUSTED_DATABASE_CERTIFICATE} ({backend})"))
-            .with_source(err);
+        return StorageError::new(
+            ErrorKind::Permanent,
+            format!("{what}: {UNTRUSTED_DATABASE_CERTIFICATE} ({backend})"),
+        )
+        .with_source(err);
     }
     let kind = classify(&err, backend);
     let detail = match &err {
