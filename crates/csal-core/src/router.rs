@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use crate::error::{ErrorKind, Result, StorageError};
-use crate::layers::{LayerConfig, LayeredModule, MetricsSnapshot};
+use crate::layers::{LayerConfig, LayeredModule};
 use crate::module::{
     Capabilities, Checksum, HealthReport, ListPage, ListRequest, ObjectMeta, StorageModule, WriteMeta, WriteReceipt,
 };
@@ -99,7 +99,6 @@ pub struct InstanceInfo {
     /// The config with secret fields masked (unknown provider: omitted).
     pub masked_config: Option<serde_json::Value>,
     pub last_health: Option<HealthReport>,
-    pub metrics: Option<MetricsSnapshot>,
 }
 
 /// One entry of the router: a definition and what became of it.
@@ -192,7 +191,6 @@ impl InstanceHandle {
             capabilities: module.map(|m| m.capabilities()),
             masked_config: self.masked_config.clone(),
             last_health: module.and_then(|m| m.last_health()),
-            metrics: module.map(|m| m.metrics().snapshot()),
         }
     }
 }

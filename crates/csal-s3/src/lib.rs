@@ -5,6 +5,8 @@
 //! `ovh`, `scaleway`, `s3_compatible`), each a provider_type of its own.
 //! See `docs/providers/s3.md`.
 
+#[cfg(feature = "aws-config")]
+mod chain;
 mod client;
 mod config;
 mod copy;
@@ -16,7 +18,7 @@ pub mod presets;
 mod stale;
 mod write;
 
-pub use config::{ChecksumAlgorithm, ConditionalCreate, S3Config};
+pub use config::{ChecksumAlgorithm, ConditionalCreate, CredentialSource, S3Config};
 pub use module::S3Module;
 
 csal_core::register_provider!(S3Config, module::build);

@@ -29,6 +29,7 @@
 //! # }
 //! ```
 
+pub mod credentials;
 pub mod file_protocols;
 mod http_faults;
 pub mod memory;
