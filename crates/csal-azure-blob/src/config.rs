@@ -382,6 +382,8 @@ impl AzureBlobConfig {
             }
             TokenManager::metadata_service(url.into(), vec![("Metadata".into(), "true".into())])?
         };
+        // The token service may sit behind the same private CA (Azure Stack Hub).
+        let tokens = tokens.with_ca_file(self.trusted_ca()?.as_ref())?;
         Ok(Credentials::Bearer { tokens: Arc::new(tokens) })
     }
 

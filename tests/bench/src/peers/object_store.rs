@@ -46,15 +46,12 @@ pub fn s3_store(server: &S3Server) -> Result<Arc<dyn ObjectStore>> {
 
 impl ObjectStorePeer {
     pub fn new(backend: Backend) -> Result<Self> {
-        let mut peer = ObjectStorePeer {
-            store: Arc::new(object_store::memory::InMemory::new()),
-            local_root: None,
-        };
+        let mut peer = ObjectStorePeer { store: Arc::new(object_store::memory::InMemory::new()), local_root: None };
         match backend {
             Backend::S3 => peer.store = s3_store(&S3Server::from_env()?)?,
-            Backend::Gcs => anyhow::bail!(
-                "object_store's GCS store uploads with the XML API, which fake-gcs-server does not serve"
-            ),
+            Backend::Gcs => {
+                anyhow::bail!("object_store's GCS store uploads with the XML API, which fake-gcs-server does not serve")
+            }
             Backend::Azure => {
                 // Emulator mode: path-style URLs and signatures as Azurite wants them,
                 // on Azurite's default address (object_store's, and the one xtask uses).

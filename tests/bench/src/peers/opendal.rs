@@ -71,13 +71,8 @@ impl OpenDal {
 
 impl Peer for OpenDal {
     async fn upload(&self, key: &str, size: u64) -> Result<String> {
-        let mut writer = self
-            .op
-            .writer_with(key)
-            .chunk(PART_SIZE)
-            .concurrent(CONCURRENCY)
-            .if_not_exists(self.if_not_exists)
-            .await?;
+        let mut writer =
+            self.op.writer_with(key).chunk(PART_SIZE).concurrent(CONCURRENCY).if_not_exists(self.if_not_exists).await?;
         for chunk in source::chunks(size) {
             if let Err(e) = writer.write(chunk).await {
                 let _ = writer.abort().await;
