@@ -1,7 +1,7 @@
 //! `cargo xtask`: the project's chores, in Rust (rust-analyzer's pattern).
 //!
 //! - `test`: fmt check, clippy (warnings denied), rust-versions, unused
-//!   dependencies, emulators, every test with
+//!   dependencies, no `ring` (one TLS crypto provider), emulators, every test with
 //!   nextest (and csal-cli's `otel` feature: clippy and its test), the
 //!   conformance matrix, and the package check. CI runs this.
 //! - `conformance [--provider P]...`: the conformance suite per provider, as
@@ -10,13 +10,15 @@
 //! - `emulators list` / `emulators run NAME... -- CMD`: start test servers by
 //!   hand around any command.
 //! - `docs [--check]`: regenerate (or check) what follows from the provider
-//!   crates: the csal-providers facade, the README and ARCHITECTURE tables.
+//!   crates: the csal-providers facade, the README and ARCHITECTURE tables;
+//!   and the measured package counts of docs/dependencies.md.
 //! - `new-provider NAME`: a provider crate from the template, one workspace line.
 //! - `msrv [--compile]`: every crate's rust-version covers its dependencies
 //!   (and, with `--compile`, builds with that toolchain).
 //! - `fuzz [--target T]... [--seconds N]`: the cargo-fuzz targets in `fuzz/`,
 //!   each for a fixed time (not in CI's `test`).
 
+mod deps;
 mod emulators;
 mod fuzz;
 mod matrix;
@@ -210,6 +212,8 @@ fn test(no_lint: bool) -> Result<()> {
         release::msrv(false)?;
         release::licence_files()?;
         release::unused_dependencies()?;
+        eprintln!("xtask: checking that ring is not back (one TLS crypto provider)");
+        deps::one_tls_provider()?;
     }
     ensure_nextest()?;
     // Build the tests before starting servers, so servers are not up for the whole build.

@@ -234,6 +234,10 @@ pub fn docs(check: bool) -> Result<()> {
     let mut stale = write_or_check(&generated_files(&root, None)?, check)?;
     let registry = Registry::load()?;
     stale.extend(write_or_check(&generated_files(&root, Some(&registry))?, check)?);
+    let deps = root.join("docs/dependencies.md");
+    let text = std::fs::read_to_string(&deps).with_context(|| format!("reading {}", deps.display()))?;
+    let measured = replace_between(&text, &crate::deps::counts_table()?, "docs/dependencies.md")?;
+    stale.extend(write_or_check(&[(deps, measured)], check)?);
     if check && !stale.is_empty() {
         bail!("out of date (run `cargo xtask docs`): {}", stale.join(", "));
     }

@@ -68,7 +68,7 @@ impl MsrvRow {
 /// for that crate alone: not the workspace-wide unification `cargo
 /// metadata` reports, so a crate is not charged for what another member's
 /// features pull in.
-fn build_closure(name: &str) -> Result<String> {
+pub(crate) fn build_closure(name: &str) -> Result<String> {
     let out = cargo()
         .args(["tree", "--locked", "--all-features", "-p", name, "-e", "normal,build", "--prefix", "none", "-f", "{p}"])
         .args(["--target", "x86_64-unknown-linux-gnu"])
@@ -136,7 +136,7 @@ pub fn msrv_rows(metadata: &serde_json::Value, closure: impl Fn(&str) -> Result<
     Ok(rows)
 }
 
-fn metadata() -> Result<serde_json::Value> {
+pub(crate) fn metadata() -> Result<serde_json::Value> {
     let out =
         cargo().args(["metadata", "--format-version", "1", "--locked"]).output().context("running cargo metadata")?;
     if !out.status.success() {

@@ -23,6 +23,7 @@ impl AzureClient {
     pub(crate) fn new(settings: Settings) -> Result<AzureClient> {
         let http =
             csal_http::HttpOptions::new(concat!("csal-azure-blob/", env!("CARGO_PKG_VERSION")), settings.timeouts)
+                .ca_file(settings.ca_file.clone())
                 .build()?;
         Ok(AzureClient { http, settings })
     }
@@ -128,6 +129,7 @@ mod tests {
             timeouts: csal_core::Timeouts::from_secs(1, 1, Some(1)).unwrap(),
             request_timeout: Duration::from_secs(1),
             block_attempts: 1,
+            ca_file: None,
         };
         let client = AzureClient::new(settings).unwrap();
         assert_eq!(

@@ -39,7 +39,8 @@ const STORAGE_RESOURCE: &str = "https://storage.azure.com/";
     name = "Azure Blob Storage",
     category = object_storage,
     description = "Azure Blob Storage containers: staged block uploads, SAS URLs; account key, SAS or connection string.",
-    timeouts(connect = 10, request = 120, read = 60)
+    timeouts(connect = 10, request = 120, read = 60),
+    tls
 )]
 #[derive(Clone)]
 pub struct AzureBlobConfig {
@@ -145,6 +146,7 @@ pub(crate) struct Settings {
     /// The whole-request limit of non-streaming requests.
     pub request_timeout: Duration,
     pub block_attempts: u32,
+    pub ca_file: Option<csal_core::tls::CaFile>,
 }
 
 fn invalid(field: &str, why: &str) -> StorageError {
@@ -278,6 +280,7 @@ impl AzureBlobConfig {
             request_timeout: timeouts.request.expect("azure_blob has request_timeout_secs"),
             timeouts,
             block_attempts: self.block_attempts.max(1),
+            ca_file: self.trusted_ca()?,
         })
     }
 
@@ -379,6 +382,8 @@ impl AzureBlobConfig {
             }
             TokenManager::metadata_service(url.into(), vec![("Metadata".into(), "true".into())])?
         };
+        // The token service may sit behind the same private CA (Azure Stack Hub).
+        let tokens = tokens.with_ca_file(self.trusted_ca()?.as_ref())?;
         Ok(Credentials::Bearer { tokens: Arc::new(tokens) })
     }
 

@@ -172,3 +172,18 @@ async fn sas_token_auth_round_trips_on_azurite() {
     let gone = module.stat(&receipt.object_id).await.unwrap_err();
     assert_eq!(gone.kind(), ErrorKind::NotFound);
 }
+
+/// A private CA (`ca_file`): Azurite behind csal-testkit's TLS proxy, whose
+/// certificate a CA made by the test signed; trusted only with `ca_file`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_blob_trusts_the_ca_in_ca_file_and_refuses_an_unknown_one() {
+    let Some(az) = azurite("azure_blob@azurite") else { return };
+    let container = "csal-conformance";
+    ensure_container(&az, container).await;
+    let proxy = csal_testkit::tls::TlsProxy::in_front_of(&az.endpoint).await;
+    let mut without_ca = config(&az, container, &az.key);
+    without_ca["endpoint"] = proxy.rewrite(&az.endpoint).into();
+    let mut with_ca = without_ca.clone();
+    with_ca["ca_file"] = proxy.ca_file().into();
+    csal_conformance::tls::private_ca("azure_blob", with_ca, without_ca).await;
+}

@@ -47,8 +47,10 @@ pub(crate) struct BoxClient {
 
 impl BoxClient {
     pub fn new(config: &BoxConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
-        let http =
-            csal_http::HttpOptions::new(concat!("csal-box/", env!("CARGO_PKG_VERSION")), config.timeouts()?).build()?;
+        let ca_file = config.trusted_ca()?;
+        let http = csal_http::HttpOptions::new(concat!("csal-box/", env!("CARGO_PKG_VERSION")), config.timeouts()?)
+            .ca_file(ca_file.clone())
+            .build()?;
         let token_url = config.token_url.clone().unwrap_or_else(|| crate::oauth::SPEC.token_url.to_owned());
         let tokens = match config.auth()? {
             AuthMethod::OAuth => TokenManager::new(
@@ -76,7 +78,8 @@ impl BoxClient {
                     ("box_subject_id".to_owned(), config.box_subject_id.clone().unwrap_or_default()),
                 ],
             )?,
-        };
+        }
+        .with_ca_file(ca_file.as_ref())?;
         Ok(BoxClient {
             api: BearerHttp::new(http, Arc::new(tokens), classify),
             api_url: config.api_url.trim_end_matches('/').to_owned(),

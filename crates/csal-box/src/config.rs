@@ -18,7 +18,8 @@ pub enum AuthMethod {
     name = "Box",
     category = file_sync,
     description = "Files in a Box folder: OAuth 2 (rotating refresh tokens) or Client Credentials Grant, chunked upload sessions with SHA-1 digests.",
-    timeouts(connect = 10, read = 60, read_alias = "timeout_secs")
+    timeouts(connect = 10, read = 60, read_alias = "timeout_secs"),
+    tls
 )]
 #[derive(Clone)]
 pub struct BoxConfig {

@@ -66,3 +66,14 @@ async fn box_client_credentials_passes_conformance_on_the_fake() {
     csal_conformance::run(target).await.assert_passed();
     assert!(fake.wait_for_no_sessions(std::time::Duration::from_secs(10)).await, "an upload session was left open");
 }
+
+/// A private CA (`ca_file`): the fake behind csal-testkit's TLS proxy
+/// (`https://127.0.0.1:PORT`, certificate signed by a CA made by the test),
+/// token endpoint included; trusted only with `ca_file`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn box_trusts_the_ca_in_ca_file_and_refuses_an_unknown_one() {
+    let fake = FakeBox::start().await;
+    let proxy = csal_testkit::tls::TlsProxy::in_front_of(&fake.api_url()).await;
+    let (with_ca, without_ca) = proxy.configs(&config(&fake, REFRESH_TOKEN), &["api_url", "upload_url", "token_url"]);
+    csal_conformance::tls::private_ca("box", with_ca, without_ca).await;
+}

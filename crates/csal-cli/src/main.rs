@@ -21,6 +21,11 @@ pub struct Cli {
     /// Catalog: a SQLite file path, sqlite://PATH or postgres://...
     #[arg(long, global = true, env = "CSAL_CATALOG", default_value = "./csal.db")]
     pub catalog: String,
+    /// CA certificate(s) (PEM) to verify a postgres:// catalog's TLS
+    /// certificate with (sets sslrootcert in the URL; then sslmode defaults
+    /// to verify-full). Same as ?sslrootcert=PATH in the URL.
+    #[arg(long, global = true, env = "CSAL_CATALOG_CA_FILE")]
+    pub catalog_ca_file: Option<String>,
     /// Master key file encrypting secrets in the catalog (created 0600 on
     /// first use; $CSAL_MASTER_KEY wins). Default: next to a SQLite catalog,
     /// with the extension .key; a PostgreSQL catalog has no default (give

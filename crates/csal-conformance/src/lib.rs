@@ -9,6 +9,7 @@
 mod data;
 mod report;
 mod tests;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -43,6 +43,9 @@
 //! `timeouts(...)` adds the common `connect_timeout_secs`,
 //! `request_timeout_secs` and `read_timeout_secs` fields (with their old
 //! names as aliases: `read_alias = "timeout_secs"`) and a `timeouts()` method.
+//! `tls` (for providers that make TLS connections) adds the common
+//! `ca_file` field (extra trusted CA certificates, PEM) and a `trusted_ca()`
+//! method that reads and checks it (needs csal-core's `tls` feature).
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
@@ -71,6 +74,8 @@ struct Args {
     description: Option<LitStr>,
     /// connect, request, read
     timeouts: Option<[Timeout; 3]>,
+    /// `tls`: the provider makes TLS connections (adds `ca_file`).
+    tls: bool,
 }
 
 const TIMEOUT_KEYS: [(&str, &str, &str); 3] = [
@@ -118,8 +123,11 @@ fn parse_args(args: TokenStream) -> syn::Result<Args> {
             }
             out.timeouts = Some(t);
             Ok(())
+        } else if meta.path.is_ident("tls") {
+            out.tls = true;
+            Ok(())
         } else {
-            Err(meta.error("expected provider, name, category, description or timeouts(...)"))
+            Err(meta.error("expected provider, name, category, description, timeouts(...) or tls"))
         }
     });
     parser.parse2(args)?;
@@ -360,6 +368,16 @@ fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
         }
     }
 
+    // A TLS client's extra trust roots, the same key and text everywhere.
+    if args.tls {
+        let field: syn::FieldsNamed = syn::parse_quote!({
+            /// PEM file of extra CA certificates to trust (a private CA), added to the operating system's trust store.
+            #[field(label = "CA file (PEM)", path, credential_target, doc_url = "https://github.com/csal-rs/csal/blob/main/docs/security.md#tls-trust-roots")]
+            pub ca_file: ::std::option::Option<::std::string::String>
+        });
+        named.named.extend(field.named);
+    }
+
     let mut specs = Vec::new();
     for field in named.named.iter_mut() {
         let spec = parse_field(field)?;
@@ -435,6 +453,16 @@ fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
         }
     });
 
+    let tls_fn = args.tls.then(|| {
+        quote! {
+            /// The `ca_file` certificates, read and checked (`None` when not
+            /// set); a missing or non-PEM file is an `InvalidConfig` error.
+            pub fn trusted_ca(&self) -> ::csal_core::Result<::std::option::Option<::csal_core::tls::CaFile>> {
+                ::csal_core::tls::CaFile::from_config(self.ca_file.as_deref()).map_err(|e| e.with_provider(#provider))
+            }
+        }
+    });
+
     let name_str = name.to_string();
     Ok(quote! {
         // serde through csal-core, so a provider crate needs no serde dependency of its own.
@@ -445,6 +473,7 @@ fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
         impl #name {
             #(#default_fns)*
             #timeouts_fn
+            #tls_fn
         }
 
         impl ::csal_core::ConfigSpec for #name {

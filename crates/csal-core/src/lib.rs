@@ -54,6 +54,8 @@ pub mod secret;
 pub mod spec;
 pub mod stream;
 pub mod time_format;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod tree_list;
 pub mod units;
 

@@ -61,7 +61,9 @@ pub(crate) struct DropboxClient {
 
 impl DropboxClient {
     pub fn new(config: &DropboxConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
+        let ca_file = config.trusted_ca()?;
         let http = csal_http::HttpOptions::new(concat!("csal-dropbox/", env!("CARGO_PKG_VERSION")), config.timeouts()?)
+            .ca_file(ca_file.clone())
             .follow_redirects()
             .build()?;
         let tokens = TokenManager::new(
@@ -75,7 +77,8 @@ impl DropboxClient {
                 scope: None,
             },
             store,
-        )?;
+        )?
+        .with_ca_file(ca_file.as_ref())?;
         let api_url = config.api_url.trim_end_matches('/').to_owned();
         // Long-poll host: Dropbox's own for Dropbox's API host, else (a
         // local fake) the API host.

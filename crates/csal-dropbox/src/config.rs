@@ -9,7 +9,8 @@ pub const MAX_CHUNK_MB: u64 = 140;
     name = "Dropbox",
     category = file_sync,
     description = "Files in a Dropbox account (app folder or full access), OAuth 2 with refresh tokens.",
-    timeouts(connect = 10, read = 60, read_alias = "timeout_secs")
+    timeouts(connect = 10, read = 60, read_alias = "timeout_secs"),
+    tls
 )]
 #[derive(Clone)]
 pub struct DropboxConfig {

@@ -33,3 +33,14 @@ async fn dropbox_passes_conformance_on_the_fake() {
     assert!(fake.appends() >= 2, "the large object did not go through an upload session");
     assert_eq!(fake.open_sessions(), 0, "an upload session was left open");
 }
+
+/// A private CA (`ca_file`): the fake behind csal-testkit's TLS proxy
+/// (`https://127.0.0.1:PORT`, certificate signed by a CA made by the test),
+/// token endpoint included; trusted only with `ca_file`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropbox_trusts_the_ca_in_ca_file_and_refuses_an_unknown_one() {
+    let fake = FakeDropbox::start().await;
+    let proxy = csal_testkit::tls::TlsProxy::in_front_of(&fake.base_url()).await;
+    let (with_ca, without_ca) = proxy.configs(&config(&fake, REFRESH_TOKEN), &["api_url", "content_url", "token_url"]);
+    csal_conformance::tls::private_ca("dropbox", with_ca, without_ca).await;
+}

@@ -96,7 +96,9 @@ impl FtpPool {
         config.validate()?;
         let tls = match config.security {
             FtpSecurity::None => None,
-            FtpSecurity::ExplicitTls => Some(Arc::new(tls_config(config.accept_invalid_certs)?)),
+            FtpSecurity::ExplicitTls => {
+                Some(Arc::new(tls_config(config.accept_invalid_certs, config.trusted_ca()?.as_ref())?))
+            }
         };
         let permits = Arc::new(Semaphore::new(config.max_connections));
         Ok(Arc::new(FtpPool {
@@ -225,7 +227,9 @@ impl FtpPool {
     }
 }
 
-fn tls_config(accept_invalid: bool) -> Result<ClientConfig> {
+/// The FTPS client config: the policy's trust roots (system store plus
+/// `ca_file`, [`csal_core::tls`]), or any certificate with `accept_invalid_certs`.
+fn tls_config(accept_invalid: bool, ca_file: Option<&csal_core::tls::CaFile>) -> Result<ClientConfig> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -233,8 +237,7 @@ fn tls_config(accept_invalid: bool) -> Result<ClientConfig> {
     let config = if accept_invalid {
         builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider))).with_no_client_auth()
     } else {
-        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        builder.with_root_certificates(roots).with_no_client_auth()
+        builder.with_root_certificates(csal_core::tls::root_store(ca_file)).with_no_client_auth()
     };
     Ok(config)
 }

@@ -20,7 +20,8 @@ pub enum FtpSecurity {
     name = "FTP / FTPS",
     category = network_protocol,
     description = "Files on an FTP server, plain or with explicit TLS (FTPS), passive or active mode.",
-    timeouts(connect = 20, read = 60, read_alias = "operation_timeout_secs")
+    timeouts(connect = 20, read = 60, read_alias = "operation_timeout_secs"),
+    tls
 )]
 #[derive(Clone)]
 pub struct FtpConfig {

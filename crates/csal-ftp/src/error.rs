@@ -10,7 +10,7 @@
 //! | 500-504 (command unknown / not implemented) | Unsupported |
 //! | other 4xx / 5xx | Transient / Permanent |
 //! | I/O error, closed connection, garbled reply | Transient (timeout: Timeout) |
-//! | TLS certificate refused | Permanent (fix trust or accept_invalid_certs) |
+//! | TLS certificate refused | Permanent (set ca_file; accept_invalid_certs only for lab servers) |
 //! | other TLS failure | Transient |
 
 use csal_core::{ErrorKind, StorageError};
@@ -44,10 +44,9 @@ pub(crate) fn map_ftp(err: FtpError, what: &str) -> StorageError {
             (ErrorKind::Timeout, "connection timed out".to_owned())
         }
         FtpError::ConnectionError(_) => (ErrorKind::Transient, "connection error".to_owned()),
-        FtpError::SecureError(text) if text.to_ascii_lowercase().contains("certificate") => (
-            ErrorKind::Permanent,
-            "TLS certificate not trusted (set accept_invalid_certs only for self-signed lab servers)".to_owned(),
-        ),
+        FtpError::SecureError(text) if text.to_ascii_lowercase().contains("certificate") => {
+            (ErrorKind::Permanent, csal_core::tls::UNTRUSTED_CERTIFICATE.to_owned())
+        }
         FtpError::SecureError(_) => (ErrorKind::Transient, "TLS error".to_owned()),
         FtpError::BadResponse => (ErrorKind::Transient, "garbled server reply".to_owned()),
         FtpError::InvalidAddress(_) => (ErrorKind::InvalidConfig, "invalid address".to_owned()),

@@ -27,8 +27,9 @@ impl GcsClient {
     pub(crate) fn new(settings: Settings) -> Result<GcsClient> {
         // Redirects are not followed: a resumable upload's "308 Resume
         // Incomplete" is not a redirect.
-        let http =
-            csal_http::HttpOptions::new(concat!("csal-gcs/", env!("CARGO_PKG_VERSION")), settings.timeouts).build()?;
+        let http = csal_http::HttpOptions::new(concat!("csal-gcs/", env!("CARGO_PKG_VERSION")), settings.timeouts)
+            .ca_file(settings.ca_file.clone())
+            .build()?;
         let tokens = TokenSource::new(settings.credentials.clone(), settings.request_timeout);
         Ok(GcsClient { http, settings, tokens })
     }

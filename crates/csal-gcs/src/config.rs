@@ -13,7 +13,8 @@ pub const CHUNK_GRANULARITY: usize = 256 * 1024;
     name = "Google Cloud Storage",
     category = object_storage,
     description = "Google Cloud Storage buckets (JSON API): resumable uploads, signed URLs.",
-    timeouts(connect = 10, request = 120, read = 60)
+    timeouts(connect = 10, request = 120, read = 60),
+    tls
 )]
 #[derive(Clone)]
 pub struct GcsConfig {
@@ -93,6 +94,7 @@ pub(crate) struct Settings {
     /// The whole-request limit of non-streaming requests.
     pub request_timeout: Duration,
     pub resume_attempts: u32,
+    pub ca_file: Option<csal_core::tls::CaFile>,
 }
 
 fn invalid(field: &str, why: &str) -> StorageError {
@@ -154,6 +156,7 @@ impl GcsConfig {
             request_timeout: timeouts.request.expect("gcs has request_timeout_secs"),
             timeouts,
             resume_attempts: self.resume_attempts,
+            ca_file: self.trusted_ca()?,
         })
     }
 }

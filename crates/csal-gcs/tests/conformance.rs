@@ -101,3 +101,17 @@ async fn signed_url_reads_the_object_back_on_fake_gcs_server() {
     assert_eq!(response.bytes().await.unwrap(), data);
     module.delete(&receipt.object_id).await.unwrap();
 }
+
+/// A private CA (`ca_file`): fake-gcs-server behind csal-testkit's TLS
+/// proxy, whose certificate a CA made by the test signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gcs_trusts_the_ca_in_ca_file_and_refuses_an_unknown_one() {
+    let Some(endpoint) = endpoint() else { return };
+    let bucket = "csal-conformance";
+    ensure_bucket(&endpoint, bucket).await;
+    let proxy = csal_testkit::tls::TlsProxy::in_front_of(&endpoint).await;
+    let without_ca = serde_json::json!({ "bucket": bucket, "endpoint": proxy.rewrite(&endpoint), "anonymous": true });
+    let mut with_ca = without_ca.clone();
+    with_ca["ca_file"] = proxy.ca_file().into();
+    csal_conformance::tls::private_ca("gcs", with_ca, without_ca).await;
+}

@@ -37,22 +37,27 @@ pub(crate) struct DriveClient {
 impl DriveClient {
     pub fn new(config: &GDriveConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
         // No redirects followed: a resumable upload's 308 is not a redirect.
+        let ca_file = config.trusted_ca()?;
         let http = csal_http::HttpOptions::new(concat!("csal-gdrive/", env!("CARGO_PKG_VERSION")), config.timeouts()?)
+            .ca_file(ca_file.clone())
             .build()?;
         let auth = match &config.service_account_json {
             Some(json) => Auth::ServiceAccount(Box::new(ServiceAccount::new(json.expose_secret())?)),
-            None => Auth::User(Arc::new(TokenManager::new(
-                OAuthSettings {
-                    token_url: config.token_url.clone().unwrap_or_else(|| crate::oauth::SPEC.token_url.to_owned()),
-                    client_id: config.client_id.clone().unwrap_or_default(),
-                    client_secret: config.client_secret.clone(),
-                    refresh_token: config.refresh_token.clone(),
-                    access_token: config.access_token.clone(),
-                    expires_at: None,
-                    scope: None,
-                },
-                store,
-            )?)),
+            None => Auth::User(Arc::new(
+                TokenManager::new(
+                    OAuthSettings {
+                        token_url: config.token_url.clone().unwrap_or_else(|| crate::oauth::SPEC.token_url.to_owned()),
+                        client_id: config.client_id.clone().unwrap_or_default(),
+                        client_secret: config.client_secret.clone(),
+                        refresh_token: config.refresh_token.clone(),
+                        access_token: config.access_token.clone(),
+                        expires_at: None,
+                        scope: None,
+                    },
+                    store,
+                )?
+                .with_ca_file(ca_file.as_ref())?,
+            )),
         };
         Ok(DriveClient {
             api: BearerHttp::new(http, Arc::new(auth), classify),

@@ -11,7 +11,8 @@ pub const MAX_CHUNK_KIB: u64 = 128 * 1024;
     name = "Google Drive",
     category = file_sync,
     description = "Files in Google Drive (My Drive or a shared drive); OAuth 2 user credentials or a service-account key.",
-    timeouts(connect = 10, read = 60, read_alias = "timeout_secs")
+    timeouts(connect = 10, read = 60, read_alias = "timeout_secs"),
+    tls
 )]
 #[derive(Clone)]
 pub struct GDriveConfig {

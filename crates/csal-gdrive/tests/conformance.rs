@@ -56,3 +56,14 @@ async fn gdrive_with_a_service_account_passes_conformance_on_the_fake() {
     csal_conformance::run(target).await.assert_passed();
     assert!(fake.token_requests() >= 1, "no token came from the service-account flow");
 }
+
+/// A private CA (`ca_file`): the fake behind csal-testkit's TLS proxy
+/// (`https://127.0.0.1:PORT`, certificate signed by a CA made by the test),
+/// token endpoint included; trusted only with `ca_file`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gdrive_trusts_the_ca_in_ca_file_and_refuses_an_unknown_one() {
+    let fake = FakeGoogleDrive::start().await;
+    let proxy = csal_testkit::tls::TlsProxy::in_front_of(&fake.api_url()).await;
+    let (with_ca, without_ca) = proxy.configs(&config(&fake, REFRESH_TOKEN), &["api_url", "token_url"]);
+    csal_conformance::tls::private_ca("gdrive", with_ca, without_ca).await;
+}

@@ -1,5 +1,6 @@
 //! One client builder for every HTTP provider.
 
+use csal_core::tls::CaFile;
 use csal_core::{Result, StorageError, Timeouts};
 
 /// How a provider's `reqwest::Client` is built. The per-request limit
@@ -20,15 +21,32 @@ pub struct HttpOptions {
     /// Proxy for every request; `None`: `HTTPS_PROXY` / `HTTP_PROXY`
     /// (and `NO_PROXY`) from the environment, if set.
     pub proxy: Option<String>,
+    /// Extra trusted CA certificates (the provider's `ca_file`), added to
+    /// the operating system's trust store (the policy of
+    /// [`csal_core::tls`]: reqwest's platform verifier reads that store).
+    pub ca_file: Option<CaFile>,
 }
 
 impl HttpOptions {
     pub fn new(user_agent: &'static str, timeouts: Timeouts) -> Self {
-        HttpOptions { timeouts, user_agent, accept_invalid_certs: false, follow_redirects: false, proxy: None }
+        HttpOptions {
+            timeouts,
+            user_agent,
+            accept_invalid_certs: false,
+            follow_redirects: false,
+            proxy: None,
+            ca_file: None,
+        }
     }
 
     pub fn accept_invalid_certs(mut self, accept: bool) -> Self {
         self.accept_invalid_certs = accept;
+        self
+    }
+
+    /// Trust `ca_file`'s certificates too (from the config's `trusted_ca()`).
+    pub fn ca_file(mut self, ca_file: Option<CaFile>) -> Self {
+        self.ca_file = ca_file;
         self
     }
 
@@ -49,6 +67,19 @@ impl HttpOptions {
             .redirect(redirect)
             .user_agent(self.user_agent)
             .danger_accept_invalid_certs(self.accept_invalid_certs);
+        if let Some(ca) = &self.ca_file {
+            let mut extra = Vec::new();
+            for der in ca.certificates() {
+                extra.push(reqwest::Certificate::from_der(der).map_err(|e| {
+                    StorageError::invalid_config(format!(
+                        "field 'ca_file': a certificate is not usable ({})",
+                        ca.path()
+                    ))
+                    .with_source(e)
+                })?);
+            }
+            builder = builder.tls_certs_merge(extra);
+        }
         let configured = self.proxy.clone().filter(|p| !p.is_empty());
         let from_env = || {
             ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"]

@@ -109,6 +109,8 @@ pub fn transport_error(err: reqwest::Error, what: &str) -> StorageError {
         (ErrorKind::Timeout, "no answer in time")
     } else if err.is_builder() {
         (ErrorKind::InvalidInput, "the request could not be built (a header value is not ASCII?)")
+    } else if err.is_connect() && csal_core::tls::is_untrusted_certificate(&err) {
+        (ErrorKind::Permanent, csal_core::tls::UNTRUSTED_CERTIFICATE)
     } else if err.is_connect() {
         (ErrorKind::Transient, "cannot connect to the server")
     } else if err.is_body() || err.is_decode() {

@@ -187,7 +187,9 @@ impl Tree {
 
 impl MegaClient {
     pub fn new(r: Resolved) -> Result<Self> {
-        let http = csal_http::HttpOptions::new(concat!("csal-mega/", env!("CARGO_PKG_VERSION")), r.timeouts).build()?;
+        let http = csal_http::HttpOptions::new(concat!("csal-mega/", env!("CARGO_PKG_VERSION")), r.timeouts)
+            .ca_file(r.ca_file.clone())
+            .build()?;
         Ok(MegaClient {
             http,
             api_url: r.api_url,

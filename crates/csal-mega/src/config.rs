@@ -6,7 +6,8 @@ use csal_core::{ExposeSecret, Result, SecretString, StorageError, Timeouts};
     name = "MEGA",
     category = file_sync,
     description = "MEGA cloud drive with client-side AES encryption; e-mail + password login.",
-    timeouts(connect = 15, read = 60, request = 120, request_alias = "timeout_secs")
+    timeouts(connect = 15, read = 60, request = 120, request_alias = "timeout_secs"),
+    tls
 )]
 #[derive(Clone)]
 pub struct MegaConfig {
@@ -29,6 +30,7 @@ pub(crate) struct Resolved {
     pub root: Vec<String>,
     pub api_url: String,
     pub timeouts: Timeouts,
+    pub ca_file: Option<csal_core::tls::CaFile>,
 }
 
 impl MegaConfig {
@@ -53,6 +55,7 @@ impl MegaConfig {
             root,
             api_url: api_url.trim_end_matches('/').to_owned(),
             timeouts: self.timeouts()?,
+            ca_file: self.trusted_ca()?,
         })
     }
 }

@@ -152,7 +152,7 @@ impl OAuthClient {
         };
         let scopes =
             spec.scope_key.and_then(|k| config_str(config, k)).map(str::to_owned).unwrap_or(spec.scopes.to_owned());
-        let http = endpoint::client()?;
+        let http = endpoint::client(None)?;
         Ok(OAuthClient { spec, authorize_url, token_url, client_id: client_id.to_owned(), client_secret, scopes, http })
     }
 

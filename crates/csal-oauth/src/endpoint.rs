@@ -10,9 +10,12 @@ use csal_http::ErrorAnswer;
 /// Longest a token request may take in all.
 const TOKEN_REQUEST_TIME: Duration = Duration::from_secs(30);
 
-pub(crate) fn client() -> Result<reqwest::Client> {
+/// The token endpoint's client; `ca_file`: the instance's extra trust roots.
+pub(crate) fn client(ca_file: Option<&csal_core::tls::CaFile>) -> Result<reqwest::Client> {
     let timeouts = Timeouts { connect: Duration::from_secs(10), read: TOKEN_REQUEST_TIME, request: None };
-    csal_http::HttpOptions::new(concat!("csal-oauth/", env!("CARGO_PKG_VERSION")), timeouts).build()
+    csal_http::HttpOptions::new(concat!("csal-oauth/", env!("CARGO_PKG_VERSION")), timeouts)
+        .ca_file(ca_file.cloned())
+        .build()
 }
 
 /// POST `form` to the token endpoint: the body of a success (a token
@@ -40,6 +43,10 @@ pub(crate) async fn get(
 async fn answer(request: reqwest::RequestBuilder) -> Result<std::result::Result<Bytes, ErrorAnswer>> {
     let what = "the OAuth token endpoint";
     let resp = request.timeout(TOKEN_REQUEST_TIME).send().await.map_err(|e| {
+        if csal_core::tls::is_untrusted_certificate(&e) {
+            let why = format!("the OAuth token endpoint: {}", csal_core::tls::UNTRUSTED_CERTIFICATE);
+            return StorageError::new(ErrorKind::Permanent, why).with_source(e.without_url());
+        }
         let kind = if e.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Transient };
         StorageError::new(kind, "cannot reach the OAuth token endpoint").with_source(e.without_url())
     })?;

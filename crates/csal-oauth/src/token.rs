@@ -146,7 +146,7 @@ impl TokenManager {
         if settings.refresh_token.is_some() && settings.client_id.trim().is_empty() {
             return Err(StorageError::invalid_config("field 'client_id': required to refresh tokens"));
         }
-        let http = endpoint::client()?;
+        let http = endpoint::client(None)?;
         Ok(TokenManager {
             token_url: settings.token_url,
             client_id: settings.client_id,
@@ -210,6 +210,15 @@ impl TokenManager {
         manager.grant = grant;
         manager.state.get_mut().refresh_token = None;
         Ok(manager)
+    }
+
+    /// Trust the instance's `ca_file` for the token endpoint too (a token
+    /// service behind the same private CA as the API).
+    pub fn with_ca_file(mut self, ca_file: Option<&csal_core::tls::CaFile>) -> Result<Self> {
+        if ca_file.is_some() {
+            self.http = endpoint::client(ca_file)?;
+        }
+        Ok(self)
     }
 
     /// A manager that gets its tokens by GET from a metadata service on the

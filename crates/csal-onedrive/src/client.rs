@@ -21,8 +21,10 @@ pub(crate) struct GraphClient {
 
 impl GraphClient {
     pub fn new(config: &OneDriveConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
+        let ca_file = config.trusted_ca()?;
         let http =
             csal_http::HttpOptions::new(concat!("csal-onedrive/", env!("CARGO_PKG_VERSION")), config.timeouts()?)
+                .ca_file(ca_file.clone())
                 .build()?;
         let token_url = config.token_url.clone().unwrap_or_else(|| SPEC.token_url.replace("{tenant}", &config.tenant));
         let tokens = TokenManager::new(
@@ -37,6 +39,7 @@ impl GraphClient {
             },
             store,
         )?
+        .with_ca_file(ca_file.as_ref())?
         .with_refresh_token_expiry(
             csal_oauth::parse_refresh_token_expiry(config.refresh_token_expires_at.as_deref())?,
             SPEC.refresh_token_lifetime,

@@ -11,7 +11,8 @@ pub const MAX_CHUNK_KIB: u64 = 60 * 1024;
     name = "OneDrive / SharePoint (Microsoft Graph)",
     category = file_sync,
     description = "Files in a OneDrive (personal or business) or SharePoint drive via Microsoft Graph, OAuth 2 refresh tokens.",
-    timeouts(connect = 10, read = 60, read_alias = "timeout_secs")
+    timeouts(connect = 10, read = 60, read_alias = "timeout_secs"),
+    tls
 )]
 #[derive(Clone)]
 pub struct OneDriveConfig {

@@ -36,8 +36,9 @@ pub(crate) enum Body {
 
 impl PcloudClient {
     pub fn new(r: Resolved) -> Result<Self> {
-        let http =
-            csal_http::HttpOptions::new(concat!("csal-pcloud/", env!("CARGO_PKG_VERSION")), r.timeouts).build()?;
+        let http = csal_http::HttpOptions::new(concat!("csal-pcloud/", env!("CARGO_PKG_VERSION")), r.timeouts)
+            .ca_file(r.ca_file.clone())
+            .build()?;
         Ok(PcloudClient {
             http,
             api_url: r.api_url,

@@ -6,7 +6,8 @@ use csal_core::{ExposeSecret, Result, SecretString, StorageError, Timeouts};
     name = "pCloud",
     category = file_sync,
     description = "pCloud (US or EU region) through its HTTP JSON API; OAuth token or username/password.",
-    timeouts(connect = 15, read = 60, request = 120, request_alias = "timeout_secs")
+    timeouts(connect = 15, read = 60, request = 120, request_alias = "timeout_secs"),
+    tls
 )]
 #[derive(Clone)]
 pub struct PcloudConfig {
@@ -51,6 +52,7 @@ pub(crate) struct Resolved {
     pub credentials: Credentials,
     pub timeouts: Timeouts,
     pub part_size: usize,
+    pub ca_file: Option<csal_core::tls::CaFile>,
 }
 
 impl PcloudConfig {
@@ -90,7 +92,14 @@ impl PcloudConfig {
         if !(64 * 1024..=1024 * 1024 * 1024).contains(&part_size) {
             return Err(StorageError::invalid_config("pcloud: part_size must be between 64 KiB and 1 GiB"));
         }
-        Ok(Resolved { api_url, root, credentials, timeouts: self.timeouts()?, part_size: part_size as usize })
+        Ok(Resolved {
+            api_url,
+            root,
+            credentials,
+            timeouts: self.timeouts()?,
+            part_size: part_size as usize,
+            ca_file: self.trusted_ca()?,
+        })
     }
 }
 

@@ -76,3 +76,14 @@ async fn health_reports_the_quota_left_and_degrades_when_nearly_full() {
     assert_eq!(report.status, HealthStatus::Degraded, "{report:?}");
     assert_eq!(report.free_bytes(), Some(8_000));
 }
+
+/// A private CA (`ca_file`): the fake behind csal-testkit's TLS proxy
+/// (`https://127.0.0.1:PORT`, certificate signed by a CA made by the test),
+/// token endpoint included; trusted only with `ca_file`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pcloud_trusts_the_ca_in_ca_file_and_refuses_an_unknown_one() {
+    let fake = PcloudFake::start().await;
+    let proxy = csal_testkit::tls::TlsProxy::in_front_of(&fake.url()).await;
+    let (with_ca, without_ca) = proxy.configs(&login_config(&fake), &["api_url"]);
+    csal_conformance::tls::private_ca("pcloud", with_ca, without_ca).await;
+}

@@ -25,6 +25,21 @@ use crate::config::{CredentialSource, S3Config};
 use crate::error::{body_error, map_sdk_error};
 use crate::write::CRC32C_METADATA;
 
+/// The SDK's own HTTPS client (hyper, rustls on aws-lc-rs, the system's
+/// trust store, as `default-https-client` builds it) with `ca_file`'s
+/// certificates trusted too: the policy of [`csal_core::tls`].
+fn https_client(ca: &csal_core::tls::CaFile) -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient> {
+    use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let trust = TrustStore::default().with_native_roots(true).with_pem_certificate(ca.pem());
+    let context = TlsContext::builder().with_trust_store(trust).build().map_err(|e| {
+        StorageError::invalid_config("field 'ca_file': cannot set up TLS with it").with_provider("s3").with_source(e)
+    })?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https())
+}
+
 /// The SDK client plus what every call needs to know.
 pub(crate) struct S3Client {
     pub(crate) sdk: Client,
@@ -54,6 +69,9 @@ impl S3Client {
             .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
         if let Some(endpoint) = &config.endpoint {
             builder = builder.endpoint_url(endpoint.trim_end_matches('/'));
+        }
+        if let Some(ca) = config.trusted_ca()? {
+            builder = builder.http_client(https_client(&ca)?);
         }
         if config.credentials == CredentialSource::DefaultChain {
             builder = with_default_chain(builder, config)?;

@@ -84,7 +84,8 @@ pub enum CredentialSource {
     name = "Amazon S3",
     category = object_storage,
     description = "Amazon S3 or any S3-compatible server, with multipart uploads, conditional create and presigned URLs.",
-    timeouts(connect = 10, request = 120, read = 60)
+    timeouts(connect = 10, request = 120, read = 60),
+    tls
 )]
 #[derive(Clone)]
 pub struct S3Config {

@@ -103,6 +103,11 @@ where
         SdkError::DispatchFailure(d) if d.is_user() => {
             (ErrorKind::Permanent, "the request could not be sent (bad input)".to_owned())
         }
+        SdkError::DispatchFailure(d)
+            if d.as_connector_error().is_some_and(|c| csal_core::tls::is_untrusted_certificate(c)) =>
+        {
+            (ErrorKind::Permanent, csal_core::tls::UNTRUSTED_CERTIFICATE.to_owned())
+        }
         SdkError::DispatchFailure(_) => (ErrorKind::Transient, "connection failed".to_owned()),
         // An answer we could not read (cut off, not XML): the server or the
         // network misbehaved, so trying again may work.

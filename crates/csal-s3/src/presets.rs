@@ -40,6 +40,7 @@ pub struct PresetConfig {
     pub force_path_style: Option<bool>,
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
     pub conditional_create: Option<ConditionalCreate>,
+    pub ca_file: Option<String>,
 }
 
 /// One row of the table.
@@ -80,6 +81,7 @@ impl Preset {
         s3.access_key = Some(config.access_key);
         s3.secret_key = Some(config.secret_key);
         s3.prefix = config.prefix;
+        s3.ca_file = config.ca_file;
         s3.force_path_style = override_endpoint.is_some() || config.force_path_style.unwrap_or(self.path_style);
         s3.checksum_algorithm = config.checksum_algorithm.unwrap_or(self.checksum);
         s3.conditional_create = config.conditional_create.unwrap_or(self.conditional_create);
@@ -134,6 +136,7 @@ const SECRET_KEY: ConfigField = s3_field("secret_key").required();
 const PREFIX: ConfigField = s3_field("prefix");
 const PART_SIZE: ConfigField = s3_field("part_size_mb");
 const CONCURRENCY: ConfigField = s3_field("upload_concurrency");
+const CA_FILE: ConfigField = s3_field("ca_file");
 const ENDPOINT_OVERRIDE: ConfigField = ConfigField::url("endpoint", "Endpoint override (advanced)")
     .credential_target()
     .help(
@@ -142,7 +145,7 @@ const ENDPOINT_OVERRIDE: ConfigField = ConfigField::url("endpoint", "Endpoint ov
 
 macro_rules! preset_fields {
     ($($extra:expr),* $(,)?) => {
-        &[BUCKET, $($extra,)* ACCESS_KEY, SECRET_KEY, PREFIX, PART_SIZE, CONCURRENCY, ENDPOINT_OVERRIDE]
+        &[BUCKET, $($extra,)* ACCESS_KEY, SECRET_KEY, PREFIX, PART_SIZE, CONCURRENCY, ENDPOINT_OVERRIDE, CA_FILE]
     };
 }
 
@@ -344,6 +347,7 @@ pub const PRESETS: &[Preset] = &[
             CONCURRENCY,
             s3_field("checksum_algorithm").default(COMPAT_CHECKSUM.json()),
             s3_field("conditional_create"),
+            CA_FILE,
         ],
         endpoint: |c, _| c.endpoint.clone().filter(|e| !e.is_empty()).ok_or_else(|| missing("endpoint")),
         signing_region: None,
@@ -460,6 +464,15 @@ mod tests {
         let c = s3_of("b2", with(json!({"region": "us-west-004", "endpoint": "http://127.0.0.1:5000"}))).unwrap();
         assert_eq!(c.endpoint.as_deref(), Some("http://127.0.0.1:5000"));
         assert!(c.force_path_style);
+    }
+
+    #[test]
+    fn a_preset_passes_its_ca_file_on() {
+        let c =
+            s3_of("s3_compatible", with(json!({"endpoint": "https://minio.lab:9000", "ca_file": "/etc/lab-ca.pem"})))
+                .unwrap();
+        assert_eq!(c.ca_file.as_deref(), Some("/etc/lab-ca.pem"));
+        assert!(preset("r2").unwrap().fields.iter().any(|f| f.key == "ca_file"));
     }
 
     #[test]

@@ -7,9 +7,20 @@ use csal_core::{ErrorKind, StorageError};
 
 use crate::Backend;
 
+/// The server's certificate was refused (Permanent: only new trust roots help).
+pub const UNTRUSTED_DATABASE_CERTIFICATE: &str = "the database server's TLS certificate is not trusted: \
+     give the CA that signed it with sslrootcert=PATH in the URL (or --catalog-ca-file)";
+
 /// Map a sqlx error to a classified [`StorageError`]; `what` names the
 /// operation in plain words ("write object chunks", "open the catalog").
 pub fn map_sqlx(err: sqlx::Error, backend: Backend, what: &str) -> StorageError {
+    if csal_core::tls::is_untrusted_certificate(&err) {
+        return StorageError::new(
+            ErrorKind::Permanent,
+            format!("{what}: {UNTRUSTED_DATABASE_CERTIFICATE} ({backend})"),
+        )
+        .with_source(err);
+    }
     let kind = classify(&err, backend);
     let detail = match &err {
         sqlx::Error::Database(db) => match db.code() {

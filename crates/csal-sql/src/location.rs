@@ -54,6 +54,7 @@ impl DbLocation {
                     "field 'url' contains a password; put it in the 'password' field so it is stored encrypted",
                 ));
             }
+            require_verification_with_root_cert(&mut parsed)?;
             if let Some(pw) = password.filter(|p| !p.is_empty()) {
                 parsed
                     .set_password(Some(pw))
@@ -89,6 +90,21 @@ impl DbLocation {
             url.push_str(&params.join("&"));
         }
         Ok(DbLocation { backend: Backend::Sqlite, display: url.clone(), url })
+    }
+
+    /// `url` (PostgreSQL) with `sslrootcert` set to `ca_file`, unless the URL
+    /// names one already: the catalog's `--catalog-ca-file`.
+    pub fn with_root_cert(url: &str, ca_file: &str) -> Result<String> {
+        let lower = url.trim().to_ascii_lowercase();
+        if !(lower.starts_with("postgres://") || lower.starts_with("postgresql://")) {
+            return Err(StorageError::invalid_config("a CA file is for postgres:// catalogs (SQLite has no TLS)"));
+        }
+        let mut parsed = url::Url::parse(url.trim())
+            .map_err(|e| StorageError::invalid_config(format!("field 'url': not a valid PostgreSQL URL ({e})")))?;
+        if !parsed.query_pairs().any(|(k, _)| k == "sslrootcert") {
+            parsed.query_pairs_mut().append_pair("sslrootcert", ca_file);
+        }
+        Ok(parsed.to_string())
     }
 
     /// The URL with any password masked.
@@ -158,6 +174,21 @@ impl DbLocation {
         }
         Ok(pool)
     }
+}
+
+/// TLS to PostgreSQL as libpq's URL parameters say (`sslmode`,
+/// `sslrootcert`), the trust policy kept: `sslrootcert` is checked now
+/// (readable PEM certificates), and a root certificate without an `sslmode`
+/// means `verify-full` (sqlx's default, `prefer`, would not check the
+/// certificate at all; libpq itself goes to `verify-ca` in that case).
+fn require_verification_with_root_cert(url: &mut url::Url) -> Result<()> {
+    let root_cert = url.query_pairs().find(|(k, _)| k == "sslrootcert").map(|(_, v)| v.into_owned());
+    let Some(root_cert) = root_cert else { return Ok(()) };
+    csal_core::tls::CaFile::load_as("sslrootcert", &root_cert)?;
+    if !url.query_pairs().any(|(k, _)| k == "sslmode") {
+        url.query_pairs_mut().append_pair("sslmode", "verify-full");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ pub(crate) fn http_client(settings: &Settings) -> Result<reqwest::Client> {
     // Redirects are followed as before: some gateways put Swift behind one.
     csal_http::HttpOptions::new(concat!("csal-swift/", env!("CARGO_PKG_VERSION")), settings.timeouts)
         .accept_invalid_certs(settings.accept_invalid_certs)
+        .ca_file(settings.ca_file.clone())
         .follow_redirects()
         .build()
 }

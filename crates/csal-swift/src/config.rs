@@ -11,7 +11,8 @@ pub(crate) const OVH_AUTH_URL: &str = "https://auth.cloud.ovh.net/v3";
     name = "OpenStack Swift",
     category = object_storage,
     description = "OpenStack Swift object storage (Keystone v3 or TempAuth v1); large objects as SLOs.",
-    timeouts(connect = 10, read = 60)
+    timeouts(connect = 10, read = 60),
+    tls
 )]
 #[derive(Clone)]
 pub struct SwiftConfig {
@@ -72,7 +73,8 @@ pub struct SwiftConfig {
     name = "Rackspace Cloud Files",
     category = object_storage,
     description = "Rackspace Cloud Files (Swift) with a username and API key.",
-    timeouts(connect = 10, read = 60)
+    timeouts(connect = 10, read = 60),
+    tls
 )]
 #[derive(Clone)]
 pub struct RackspaceConfig {
@@ -104,7 +106,8 @@ pub struct RackspaceConfig {
     name = "OVHcloud Object Storage (Swift)",
     category = object_storage,
     description = "OVHcloud Public Cloud Object Storage over the Swift API (Keystone v3 at auth.cloud.ovh.net).",
-    timeouts(connect = 10, read = 60)
+    timeouts(connect = 10, read = 60),
+    tls
 )]
 #[derive(Clone)]
 pub struct OvhSwiftConfig {
@@ -167,6 +170,7 @@ pub(crate) struct Settings {
     pub stale_upload_age: std::time::Duration,
     pub temp_url_key: Option<SecretString>,
     pub accept_invalid_certs: bool,
+    pub ca_file: Option<csal_core::tls::CaFile>,
     pub timeouts: Timeouts,
 }
 
@@ -258,6 +262,7 @@ impl SwiftConfig {
             stale_upload_age: std::time::Duration::from_secs(self.stale_upload_hours.saturating_mul(3600)),
             temp_url_key: self.temp_url_key.clone(),
             accept_invalid_certs: self.accept_invalid_certs,
+            ca_file: self.trusted_ca()?,
             timeouts: self.timeouts()?,
         })
     }
@@ -286,6 +291,7 @@ impl RackspaceConfig {
             stale_upload_age: csal_core::STALE_TEMP_AGE,
             temp_url_key: self.temp_url_key.clone(),
             accept_invalid_certs: false,
+            ca_file: self.trusted_ca()?,
             timeouts: self.timeouts()?,
         })
     }
@@ -315,6 +321,7 @@ impl OvhSwiftConfig {
             stale_upload_age: csal_core::STALE_TEMP_AGE,
             temp_url_key: self.temp_url_key.clone(),
             accept_invalid_certs: false,
+            ca_file: self.trusted_ca()?,
             timeouts: self.timeouts()?,
         })
     }

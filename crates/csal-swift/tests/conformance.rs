@@ -190,3 +190,19 @@ async fn health_reports_the_account_quota_left() {
     assert_eq!(report.free_bytes(), Some(5_000_000 - used), "{report:?}");
     assert_eq!(report.details[csal_http::QUOTA_TOTAL_BYTES], 5_000_000);
 }
+
+/// A private CA (`ca_file`): the Swift auth endpoint over
+/// `https://127.0.0.1:PORT`, csal-testkit's TLS proxy (certificate signed by
+/// a CA made by the test). tempauth names the storage URL with the scheme it
+/// saw (`http://`, the proxy's port), so the proxy forwards plain requests
+/// too: the TLS part proven here is the auth request, which refuses an
+/// unknown CA before any data moves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swift_trusts_the_ca_in_ca_file_and_refuses_an_unknown_one() {
+    let Some(s) = server("swift-tls") else { return };
+    let proxy = csal_testkit::tls::TlsProxy::in_front_of_also_plain(&s.auth_url).await;
+    let behind_tls = Server { auth_url: proxy.rewrite(&s.auth_url), user: s.user.clone(), key: s.key.clone() };
+    let without_ca = config(&behind_tls, "csal-conformance", json!({}));
+    let with_ca = config(&behind_tls, "csal-conformance", json!({ "ca_file": proxy.ca_file() }));
+    csal_conformance::tls::private_ca("swift", with_ca, without_ca).await;
+}

@@ -35,6 +35,7 @@ mod http_faults;
 pub mod memory;
 pub mod scenarios;
 pub mod tcp;
+pub mod tls;
 
 /// A folder name no other run uses (`base/<ulid>`), so tests sharing one
 /// server never see each other's objects.

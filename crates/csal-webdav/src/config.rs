@@ -18,7 +18,8 @@ pub enum DavAuth {
     name = "WebDAV",
     category = network_protocol,
     description = "Any WebDAV server (Apache mod_dav, nginx, wsgidav, NAS boxes); Basic or Digest auth.",
-    timeouts(connect = 10, read = 60)
+    timeouts(connect = 10, read = 60),
+    tls
 )]
 #[derive(Clone)]
 pub struct WebDavConfig {
@@ -48,7 +49,8 @@ pub struct WebDavConfig {
     name = "Nextcloud",
     category = file_sync,
     description = "Nextcloud (or ownCloud) files over WebDAV with an app password; chunked upload for large objects.",
-    timeouts(connect = 10, read = 60)
+    timeouts(connect = 10, read = 60),
+    tls
 )]
 #[derive(Clone)]
 pub struct NextcloudConfig {

@@ -37,9 +37,14 @@ pub(crate) fn build_nextcloud(_ctx: &InstanceContext, config: &serde_json::Value
     Ok(Arc::new(WebDavModule::nextcloud(config)?))
 }
 
-fn http_client(timeouts: csal_core::Timeouts, accept_invalid_certs: bool) -> Result<reqwest::Client> {
+fn http_client(
+    timeouts: csal_core::Timeouts,
+    accept_invalid_certs: bool,
+    ca_file: Option<csal_core::tls::CaFile>,
+) -> Result<reqwest::Client> {
     csal_http::HttpOptions::new(concat!("csal-webdav/", env!("CARGO_PKG_VERSION")), timeouts)
         .accept_invalid_certs(accept_invalid_certs)
+        .ca_file(ca_file)
         .build()
 }
 
@@ -53,7 +58,7 @@ impl WebDavModule {
         if config.auth == DavAuth::Basic && username.is_some() {
             check_basic_transport("url", &base, "allow_insecure_basic", config.allow_insecure_basic)?;
         }
-        let http = http_client(config.timeouts()?, config.accept_invalid_certs)?;
+        let http = http_client(config.timeouts()?, config.accept_invalid_certs, config.trusted_ca()?)?;
         let client = DavClient::new(http, base, config.auth, username, config.password.as_ref())?;
         Ok(WebDavModule { client: Arc::new(client), chunked: None })
     }
@@ -76,7 +81,7 @@ impl WebDavModule {
         };
         let files = join(&format!("remote.php/dav/files/{user_seg}/"))?;
         let uploads = join(&format!("remote.php/dav/uploads/{user_seg}/"))?;
-        let http = http_client(config.timeouts()?, config.accept_invalid_certs)?;
+        let http = http_client(config.timeouts()?, config.accept_invalid_certs, config.trusted_ca()?)?;
         let password = Some(&config.app_password);
         let client = DavClient::new(http.clone(), files, DavAuth::Basic, Some(user), password)?;
         let up = DavClient::new(http, uploads, DavAuth::Basic, Some(user), password)?;

@@ -88,3 +88,19 @@ async fn health_reports_the_servers_quota_properties_where_it_answers_them() {
     let report = router.health_check("a").await.unwrap();
     assert_eq!(report.free_bytes(), None, "mod_dav_fs answers no quota: {report:?}");
 }
+
+/// A private CA (`ca_file`): the `nextcloud` preset over
+/// `https://127.0.0.1:PORT`, csal-testkit's TLS proxy (certificate signed by
+/// a CA made by the test) in front of the Nextcloud fake and wsgidav (the
+/// fake maps `Destination` headers to wsgidav, which refuses a MOVE to
+/// another scheme or host).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webdav_trusts_the_ca_in_ca_file_and_refuses_an_unknown_one() {
+    let Some(upstream) = require_env("CSAL_TEST_NEXTCLOUD_URL", "nextcloud-tls", "nextcloud") else { return };
+    let fake = support::nextcloud_fake::start(&upstream).await;
+    let proxy = csal_testkit::tls::TlsProxy::in_front_of(&fake.url).await;
+    let without_ca = nextcloud_config(&proxy.rewrite(&fake.url), "test");
+    let mut with_ca = without_ca.clone();
+    with_ca["ca_file"] = proxy.ca_file().into();
+    csal_conformance::tls::private_ca("nextcloud", with_ca, without_ca).await;
+}

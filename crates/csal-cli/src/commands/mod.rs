@@ -16,10 +16,14 @@ use crate::{Cli, Command};
 
 pub async fn run(cli: Cli) -> CliResult {
     let show_progress = !(cli.quiet || cli.no_progress);
-    let Cli { catalog, key_file, json, command, .. } = cli;
+    let Cli { catalog, catalog_ca_file, key_file, json, command, .. } = cli;
     if let Command::Providers = command {
         return module::providers(json);
     }
+    let catalog = match catalog_ca_file.as_deref().filter(|f| !f.trim().is_empty()) {
+        Some(ca_file) => csal_sql::DbLocation::with_root_cert(&catalog, ca_file)?,
+        None => catalog,
+    };
     let key = master_key(&catalog, key_file.as_deref())?;
     let cat = open_catalog(&catalog, key.key).await?;
     match command {

@@ -98,10 +98,15 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
     forward(&s, req).await
 }
 
+/// `dest` on the upstream server: its scheme and host (this fake's, or a TLS
+/// proxy's in front of it) replaced by the upstream's.
 fn rewrite_dest(s: &Shared, dest: &str) -> String {
-    match dest.strip_prefix(&s.own) {
-        Some(rest) => format!("{}{rest}", s.upstream),
-        None => dest.to_owned(),
+    let path = dest.split_once("://").and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]));
+    match path {
+        Some(path) if dest.starts_with(&s.own) || dest.starts_with("https://127.0.0.1:") => {
+            format!("{}{path}", s.upstream)
+        }
+        _ => dest.to_owned(),
     }
 }
 
