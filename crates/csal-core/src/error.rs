@@ -19,6 +19,9 @@ pub const MASK: &str = "********";
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
 /// The seed's three error classes: what a caller should do next.
+///
+/// Exhaustive on purpose: every caller's decision (fix the config, retry,
+/// give up) is one of these three, so a `match` needs no fallback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
@@ -31,6 +34,11 @@ pub enum ErrorClass {
 }
 
 /// What went wrong, precisely enough to act on.
+///
+/// `#[non_exhaustive]`: new failure modes get their own kind (as `Locked`
+/// did). A `match` outside csal-core needs a wildcard arm: decide there from
+/// [`ErrorKind::class`], which every kind has.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
@@ -109,6 +117,11 @@ impl fmt::Display for ErrorKind {
 }
 
 /// The contract operations, used for error context, metrics and tracing.
+///
+/// `#[non_exhaustive]`: the contract grows optional methods (`copy`,
+/// `set_legal_hold` came later), each with its operation; iterate
+/// [`Operation::ALL`] instead of listing them.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Operation {

@@ -15,7 +15,11 @@ use crate::range::ByteRange;
 use crate::stream::ByteStream;
 
 /// What the caller tells a write about the object.
+///
+/// `#[non_exhaustive]`: writes will take more hints (storage class,
+/// retention); build it with [`WriteMeta::new`] and the `with_*` methods.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct WriteMeta {
     /// Suggested base name, e.g. `camera5/20251213T192000.mp4`. Slashes make
     /// folders; the provider sanitises it and adds a unique suffix, so two
@@ -59,6 +63,10 @@ impl Checksum {
 }
 
 /// What a successful write returns.
+///
+/// Exhaustive on purpose, like [`ObjectMeta`] and [`ListPage`]: every
+/// provider builds it, and a new field should make each provider decide
+/// what to put there rather than default silently.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WriteReceipt {
     /// Use this with read / stat / delete.
@@ -102,7 +110,11 @@ impl ObjectMeta {
 
 /// A list query. `path` is a folder-like prefix of object ids ("" = all);
 /// listing is recursive (flat, like S3 without a delimiter).
+///
+/// `#[non_exhaustive]`: listings will take more filters; build it with
+/// [`ListRequest::new`] and the `with_*` methods.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ListRequest {
     /// Folder to list, without leading or trailing slash. "" lists everything.
     pub path: String,
@@ -189,6 +201,9 @@ pub fn is_stale_temp(modified: Option<SystemTime>) -> bool {
 }
 
 /// The seed's health status values.
+///
+/// Exhaustive on purpose: the seed fixes these three, and the admin UI,
+/// the CLI and the delivery worker each decide on all of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthStatus {
@@ -208,7 +223,13 @@ impl HealthStatus {
 }
 
 /// What `health_check` returns (the admin UI's Test button shows it).
+///
+/// `#[non_exhaustive]`: reports will carry more than a status and details;
+/// build one with [`HealthReport::ok`], [`HealthReport::degraded`] or
+/// [`HealthReport::offline`], then [`HealthReport::with_detail`] and
+/// [`HealthReport::degrade`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[non_exhaustive]
 pub struct HealthReport {
     pub status: HealthStatus,
     #[serde(with = "crate::time_format::duration_ms_option", rename = "latency_ms")]
@@ -264,7 +285,19 @@ impl HealthReport {
 
 /// What a provider can do. The conformance suite and the admin UI read it;
 /// a conformance test is skipped only because of a capability.
+///
+/// `#[non_exhaustive]`: every new optional feature of the contract adds a
+/// capability, and providers that do not set it must keep compiling. Start
+/// from [`Capabilities::BASIC`] (the default), [`Capabilities::OBJECT_STORE`]
+/// or [`Capabilities::FILE_SYNC`] and add with the `const` `with_*` setters:
+///
+/// ```
+/// use csal_core::Capabilities;
+/// const CAPS: Capabilities = Capabilities::FILE_SYNC.with_max_object_size(Some(50 << 30)).with_presign(true);
+/// assert!(CAPS.multipart && CAPS.presign && !CAPS.user_metadata);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct Capabilities {
     pub ranged_read: bool,
     pub list_pagination: bool,
@@ -295,8 +328,8 @@ pub struct Capabilities {
 
 impl Capabilities {
     /// Ranged reads, paged listings and modification times, nothing more
-    /// (the default); providers state what they add with struct update
-    /// syntax (`Capabilities { multipart: true, ..Capabilities::BASIC }`).
+    /// (the default); providers state what they add with the `with_*`
+    /// setters (`Capabilities::BASIC.with_multipart(true)`).
     pub const BASIC: Capabilities = Capabilities {
         ranged_read: true,
         list_pagination: true,
@@ -321,6 +354,38 @@ impl Capabilities {
     };
     /// A file-sync service or file server with chunked uploads that refuses to overwrite.
     pub const FILE_SYNC: Capabilities = Capabilities { multipart: true, conditional_create: true, ..Self::BASIC };
+}
+
+/// `const` setters of [`Capabilities`], one per field (the struct is
+/// `#[non_exhaustive]`, so other crates cannot use struct literals).
+macro_rules! capability_setters {
+    ($($setter:ident => $field:ident: $ty:ty;)*) => {
+        impl Capabilities {
+            $(
+                #[doc = concat!("This with [`Capabilities::", stringify!($field), "`] set to `value`.")]
+                #[must_use]
+                pub const fn $setter(mut self, value: $ty) -> Self {
+                    self.$field = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+capability_setters! {
+    with_ranged_read => ranged_read: bool;
+    with_list_pagination => list_pagination: bool;
+    with_presign => presign: bool;
+    with_multipart => multipart: bool;
+    with_conditional_create => conditional_create: bool;
+    with_content_type => content_type: bool;
+    with_user_metadata => user_metadata: bool;
+    with_modified_time => modified_time: bool;
+    with_max_object_size => max_object_size: Option<u64>;
+    with_verified_reads => verified_reads: bool;
+    with_server_side_copy => server_side_copy: bool;
+    with_legal_hold => legal_hold: bool;
 }
 
 impl Default for Capabilities {

@@ -25,7 +25,11 @@ use crate::secret::{mask_config, secret_values};
 use crate::stream::ByteStream;
 
 /// One configured instance: the seed's `storage_modules` row.
+///
+/// `#[non_exhaustive]`: the row grows columns (`load_error` came later);
+/// build it with [`InstanceDefinition::new`] and set fields after.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct InstanceDefinition {
     pub id: String,
     /// Unique logical name used in policies (`gcs:corp-backups`).
@@ -74,7 +78,10 @@ impl InstanceDefinition {
 }
 
 /// Whether an instance can take operations.
+///
+/// `#[non_exhaustive]`: room for states such as draining or rebuilding.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum InstanceStatus {
     Ready,
@@ -87,7 +94,11 @@ pub enum InstanceStatus {
 }
 
 /// What the router knows of one instance (safe to show: secrets masked).
+///
+/// `#[non_exhaustive]`: the router reports more over time; only csal-core
+/// builds it.
 #[derive(Debug, Clone, serde::Serialize)]
+#[non_exhaustive]
 pub struct InstanceInfo {
     pub id: String,
     pub name: String,
@@ -220,7 +231,10 @@ impl RouterState {
 }
 
 /// What a reload changed.
+///
+/// `#[non_exhaustive]`: only csal-core builds it, and it may report more.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReloadSummary {
     pub added: Vec<String>,
     pub changed: Vec<String>,

@@ -13,7 +13,10 @@ use std::time::Duration;
 use crate::error::{Result, StorageError};
 
 /// How an admin thinks of a provider (groups the "add module" form).
+///
+/// `#[non_exhaustive]`: a new kind of provider may need its own group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 #[serde(rename_all = "snake_case")]
 pub enum ProviderCategory {
     ObjectStorage,
@@ -24,7 +27,11 @@ pub enum ProviderCategory {
 }
 
 /// The type of one config field; drives the CLI, the admin form and validation.
+///
+/// `#[non_exhaustive]`: new value types (durations, sizes) will come; a form
+/// that meets one it does not know shows a text field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 #[serde(rename_all = "snake_case", tag = "type", content = "options")]
 pub enum FieldKind {
     Text,
@@ -46,7 +53,12 @@ impl FieldKind {
 }
 
 /// One field of a provider's config spec.
+///
+/// `#[non_exhaustive]`: fields gain attributes (`aliases` and
+/// `credential_target` came later); build one with the `const` constructors
+/// ([`ConfigField::text`], [`ConfigField::of_kind`], ...) and setters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct ConfigField {
     pub key: &'static str,
     pub label: &'static str,
@@ -190,6 +202,9 @@ pub trait ConfigSpec: serde::de::DeserializeOwned {
 /// The three timeouts every network provider has, under the same keys
 /// everywhere: `connect_timeout_secs`, `read_timeout_secs` and (for
 /// providers with bounded requests) `request_timeout_secs`.
+///
+/// Exhaustive on purpose: these are the three timeout keys every network
+/// provider shares; a fourth would be a change to every provider's spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// Longest wait to open a connection.

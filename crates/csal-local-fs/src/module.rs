@@ -102,12 +102,7 @@ impl LocalFsModule {
 #[async_trait]
 impl StorageModule for LocalFsModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            conditional_create: true,
-            verified_reads: true,
-            server_side_copy: true,
-            ..Capabilities::default()
-        }
+        Capabilities::BASIC.with_conditional_create(true).with_verified_reads(true).with_server_side_copy(true)
     }
 
     async fn validate(&self) -> Result<()> {

@@ -43,7 +43,7 @@ impl MegaModule {
 #[async_trait]
 impl StorageModule for MegaModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { multipart: true, ..Capabilities::default() }
+        Capabilities::BASIC.with_multipart(true)
     }
 
     async fn validate(&self) -> Result<()> {

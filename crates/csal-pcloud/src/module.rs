@@ -40,7 +40,7 @@ impl PcloudModule {
 #[async_trait]
 impl StorageModule for PcloudModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { multipart: true, ..Capabilities::default() }
+        Capabilities::BASIC.with_multipart(true)
     }
 
     async fn validate(&self) -> Result<()> {

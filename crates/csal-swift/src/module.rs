@@ -100,11 +100,7 @@ fn header_quota(headers: &reqwest::header::HeaderMap, used: &str, limit: &str) -
 #[async_trait]
 impl StorageModule for SwiftModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            presign: self.client.settings.temp_url_key.is_some(),
-            server_side_copy: true,
-            ..Capabilities::OBJECT_STORE
-        }
+        Capabilities::OBJECT_STORE.with_presign(self.client.settings.temp_url_key.is_some()).with_server_side_copy(true)
     }
 
     async fn validate(&self) -> Result<()> {

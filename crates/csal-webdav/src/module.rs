@@ -103,7 +103,7 @@ impl WebDavModule {
 #[async_trait]
 impl StorageModule for WebDavModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { multipart: self.chunked.is_some(), server_side_copy: true, ..Capabilities::FILE_SYNC }
+        Capabilities::FILE_SYNC.with_multipart(self.chunked.is_some()).with_server_side_copy(true)
     }
 
     async fn validate(&self) -> Result<()> {

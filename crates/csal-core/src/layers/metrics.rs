@@ -132,7 +132,10 @@ fn quantile(buckets: &[u64], q: f64) -> f64 {
 }
 
 /// A point-in-time copy of an instance's counters.
+///
+/// `#[non_exhaustive]`: more counters will come; only csal-core builds it.
 #[derive(Debug, Clone, Default, serde::Serialize)]
+#[non_exhaustive]
 pub struct MetricsSnapshot {
     pub operations: BTreeMap<&'static str, OperationStats>,
     pub errors_by_kind: BTreeMap<ErrorKind, u64>,
@@ -141,7 +144,11 @@ pub struct MetricsSnapshot {
     pub retries: u64,
 }
 
+/// Calls, errors and latency of one operation of one instance.
+///
+/// `#[non_exhaustive]`: more quantiles may come; only csal-core builds it.
 #[derive(Debug, Clone, Default, serde::Serialize)]
+#[non_exhaustive]
 pub struct OperationStats {
     pub calls: u64,
     pub errors: u64,

@@ -16,7 +16,11 @@ pub use retry::RetryPolicy;
 pub use timeout::TimeoutPolicy;
 
 /// All layer settings of a router (the same for every instance it builds).
+///
+/// `#[non_exhaustive]`: each new layer brings settings (`bandwidth` came
+/// later); start from `LayerConfig::default()` and set fields.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct LayerConfig {
     pub timeouts: TimeoutPolicy,
     pub retry: RetryPolicy,
