@@ -465,7 +465,7 @@ async fn recordings_page_policy_copies_and_gateway_metrics() {
     let f = fixture().await;
     f.add_local("disk-a").await;
     f.add_local("disk-b").await;
-    let spool = csal_spool::SpoolConfig { dir: f.dir.path().join("spool"), max_bytes: 1 << 30 };
+    let spool = csal_spool::SpoolConfig::new(f.dir.path().join("spool"), 1 << 30);
     let gateway = csal_spool::Gateway::start(f.catalog.clone(), csal_spool::GatewayConfig::new(spool)).await.unwrap();
     let app = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()).with_gateway(gateway.clone()));
     let (cookie, csrf) = login(&app).await;

@@ -69,7 +69,11 @@ pub struct ImportRow {
     pub detail: String,
 }
 
+/// What an import did (or, dry, would do), row by row.
+///
+/// `#[non_exhaustive]`: imports will report more; only csal-catalog builds it.
 #[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
 pub struct ImportReport {
     pub dry_run: bool,
     pub rows: Vec<ImportRow>,

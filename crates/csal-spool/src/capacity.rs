@@ -50,7 +50,10 @@ pub struct TargetCapacity {
 }
 
 /// Every target's forecast at one moment.
+///
+/// `#[non_exhaustive]`: forecasts will carry more; only csal-spool builds it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct CapacityReport {
     pub at_ms: i64,
     pub horizon_days: f64,

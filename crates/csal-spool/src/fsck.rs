@@ -28,7 +28,11 @@ use serde::Serialize;
 use crate::delivery::{crc_of, store_copy};
 
 /// What to check.
+///
+/// `#[non_exhaustive]`: more filters will come; start from
+/// `FsckOptions::default()` and set fields.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct FsckOptions {
     /// One camera; all cameras with a policy when `None`.
     pub camera: Option<String>,
@@ -53,7 +57,10 @@ pub struct Finding {
 }
 
 /// The outcome of a run.
+///
+/// `#[non_exhaustive]`: runs will report more; only csal-spool builds it.
 #[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
 pub struct FsckReport {
     pub repair: bool,
     pub cameras: u64,

@@ -18,10 +18,8 @@
 //! ```no_run
 //! # async fn run(catalog: csal_catalog::Catalog) -> csal_core::Result<()> {
 //! use csal_spool::{Gateway, GatewayConfig, IngestRequest, SpoolConfig};
-//! let gateway = Gateway::start(catalog, GatewayConfig::new(SpoolConfig {
-//!     dir: "./csal-spool".into(),
-//!     max_bytes: 20 << 30,
-//! })).await?;
+//! let spool = SpoolConfig::new("./csal-spool", 20 << 30);
+//! let gateway = Gateway::start(catalog, GatewayConfig::new(spool)).await?;
 //! let body = csal_core::ByteStream::from_bytes(&b"...segment bytes..."[..]);
 //! let outcome = gateway.ingest(IngestRequest::new("cam1", "seg00001.ts"), body).await;
 //! # Ok(()) }
@@ -56,7 +54,11 @@ pub use store::SpoolConfig;
 use store::Spool;
 
 /// Knobs of a [`Gateway`].
+///
+/// `#[non_exhaustive]`: the gateway grows knobs; start from
+/// [`GatewayConfig::new`] and set fields.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct GatewayConfig {
     pub spool: SpoolConfig,
     /// Largest segment accepted (413 above it).

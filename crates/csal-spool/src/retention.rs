@@ -37,7 +37,10 @@ pub(crate) const DAY_MS: i64 = 86_400_000;
 const MAX_LISTED: usize = 1000;
 
 /// What a sweep did (or, dry, would do).
+///
+/// `#[non_exhaustive]`: sweeps will report more; only csal-spool builds it.
 #[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
 pub struct SweepReport {
     pub dry_run: bool,
     /// Segments removed from the index (every copy deleted).

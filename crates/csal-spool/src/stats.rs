@@ -32,7 +32,10 @@ pub struct TargetStats {
 }
 
 /// A snapshot of [`Stats`] plus the spool gauges.
+///
+/// `#[non_exhaustive]`: more gauges will come; only csal-spool builds it.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct GatewayStats {
     pub uptime_secs: u64,
     pub spool_bytes: u64,
