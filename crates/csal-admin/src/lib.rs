@@ -32,6 +32,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::header;
 use axum::routing::{get, post};
 use csal_catalog::Catalog;
 use csal_core::{Result, StorageError};
@@ -132,6 +133,11 @@ pub fn app(state: AdminState) -> Router {
     Router::new()
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/healthz", get(|| async { "ok" }))
+        .route(views::CSS_PATH, get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], views::CSS) }))
+        .route(
+            views::JS_PATH,
+            get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], views::JS) }),
+        )
         // Authenticated by its single-use state, not the (SameSite=Strict)
         // session cookie a browser coming back from the provider omits.
         .route("/oauth/callback", get(oauth::callback))
@@ -147,6 +153,9 @@ async fn security_headers(mut resp: axum::response::Response) -> axum::response:
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     h.insert("cache-control", HeaderValue::from_static("no-store"));
+    // On every response, not only HTML: harmless elsewhere, and no page can
+    // be served without it.
+    h.insert("content-security-policy", HeaderValue::from_static(views::CONTENT_SECURITY_POLICY));
     resp
 }
 

@@ -45,7 +45,8 @@ fn login_page(csrf: &str, error: Option<&str>) -> Markup {
                 (csrf_input(csrf))
                 div class="field" {
                     label for="password" { "Admin password" }
-                    input type="password" id="password" name="password" autofocus autocomplete="current-password";
+                    input type="password" id="password" name="password" autofocus autocomplete="current-password" required
+                        aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| "login-error")];
                 }
                 button type="submit" id="login" { "Log in" }
             }
@@ -169,8 +170,8 @@ fn modules_page(state: &AdminState, caller: &Caller, flash: Option<(bool, String
     let csrf = caller.csrf();
     let instances = state.catalog.router().instances();
     let body = html! {
-        div class="actions" style="justify-content:space-between;margin-bottom:14px" {
-            h1 style="margin:0" { "Storage modules" }
+        div class="actions title" {
+            h1 { "Storage modules" }
             a class="btn" href="/modules/new" id="add-module" { "Add module" }
         }
         @if let Some((ok, msg)) = flash { div class={ "flash " (if ok { "ok" } else { "bad" }) } { (msg) } }
@@ -307,7 +308,7 @@ fn detail_page(
             }
         }
         div class="card" {
-            div class="actions" style="margin-bottom:14px" {
+            div class="actions spaced" {
                 (post_button(&format!("{base}/test"), csrf, "Test", "" ))
                 @if oauth.is_some() {
                     (post_button(&format!("{base}/authorize"), csrf, "Authorize", "secondary"))
@@ -318,7 +319,7 @@ fn detail_page(
                     (post_button(&format!("{base}/enable"), csrf, "Enable", "secondary"))
                 }
                 a class="btn secondary" href={ (base) "/edit" } { "Edit" }
-                form class="inline" method="post" action={ (base) "/delete" } onsubmit="return confirm('Delete this module from the catalog? Stored objects are not touched.')" {
+                form class="inline" method="post" action={ (base) "/delete" } data-confirm="Delete this module from the catalog? Stored objects are not touched." {
                     (csrf_input(csrf))
                     button type="submit" class="danger" { "Delete" }
                 }
@@ -386,7 +387,7 @@ fn detail_page(
             @match &info.metrics {
                 None => { span class="muted" { "No metrics: the instance is not loaded." } }
                 Some(m) => {
-                    dl class="kv" style="margin-bottom:12px" {
+                    dl class="kv spaced" {
                         dt { "Bytes in (written)" } dd id="bytes-in" { (views::bytes(m.bytes_written)) }
                         dt { "Bytes out (read)" } dd id="bytes-out" { (views::bytes(m.bytes_read)) }
                         dt { "Retries" } dd { (m.retries) }
@@ -487,9 +488,11 @@ fn module_form(csrf: &str, reg: &ProviderRegistration, state: &FormState, editin
             @if editing.is_none() {
                 div class={ "field" @if state.errors.contains_key("name") { " has-error" } } id="wrap-name" {
                     label for="field-name" { "Name" span class="req" { " *" } }
-                    input type="text" id="field-name" name="name" value=(state.name) placeholder="e.g. archive";
+                    @let error = state.errors.get("name");
+                    input type="text" id="field-name" name="name" value=(state.name) placeholder="e.g. archive" required
+                        aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| forms::error_id("name"))];
                     p class="help" { "Unique; used in camera policies and on the command line." }
-                    @if let Some(e) = state.errors.get("name") { p class="error field-error" { (e) } }
+                    @if let Some(e) = error { p class="error field-error" id=(forms::error_id("name")) { (e) } }
                 }
             }
             div class="field" {
@@ -846,12 +849,12 @@ async fn policies_page(
             (csrf_input(csrf))
             div class="field" {
                 label for="camera" { "Camera id" }
-                input type="text" id="camera" name="camera" value=(form.camera);
+                input type="text" id="camera" name="camera" value=(form.camera) required;
                 p class="help" { code { "*" } " sets the default policy." }
             }
             div class="field" {
                 label for="targets" { "Targets, one module name per line, in order" }
-                textarea id="targets" name="targets" rows="4" { (form.targets) }
+                textarea id="targets" name="targets" rows="4" required { (form.targets) }
                 p class="help" { "Known modules: " @for n in &names { code { (n) } " " } }
             }
             div class="field" {
