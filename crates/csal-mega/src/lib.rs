@@ -1,4 +1,7 @@
 //! CSAL `mega` provider: MEGA's JSON command API (`cs`) with client-side encryption.
+// The provider's page (docs/providers/, linked into docs/ so that
+// `cargo package` ships it): what docs.rs shows below the summary above.
+#![doc = include_str!("../docs/mega.md")]
 
 mod client;
 mod config;

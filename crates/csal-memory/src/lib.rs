@@ -1,4 +1,7 @@
 //! CSAL `memory` provider: objects held in process memory.
+// The provider's page (docs/providers/, linked into docs/ so that
+// `cargo package` ships it): what docs.rs shows below the summary above.
+#![doc = include_str!("../docs/memory.md")]
 
 mod config;
 mod module;

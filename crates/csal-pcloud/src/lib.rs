@@ -1,4 +1,7 @@
 //! CSAL `pcloud` provider: pCloud's HTTP JSON API (<https://docs.pcloud.com>).
+// The provider's page (docs/providers/, linked into docs/ so that
+// `cargo package` ships it): what docs.rs shows below the summary above.
+#![doc = include_str!("../docs/pcloud.md")]
 
 mod client;
 mod config;
