@@ -4,6 +4,7 @@
 //! refuses tokens over `http://`), which rules out account keys, connection
 //! strings and Azurite. This crate speaks Blob REST with `reqwest` and signs
 //! requests itself (Shared Key, HMAC-SHA256) or appends a SAS token.
+#![warn(missing_docs)]
 // The provider's page (docs/providers/, linked into docs/ so that
 // `cargo package` ships it): what docs.rs shows below the summary above.
 #![doc = include_str!("../docs/azure_blob.md")]

@@ -43,12 +43,14 @@
 //! `timeouts(...)` adds the common `connect_timeout_secs`,
 //! `request_timeout_secs` and `read_timeout_secs` fields (with their old
 //! names as aliases: `read_alias = "timeout_secs"`) and a `timeouts()` method.
+#![warn(missing_docs)]
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::parse::Parser;
 use syn::{Attribute, Data, DeriveInput, Fields, Ident, Lit, LitStr, Type};
 
+/// Declare a provider's config struct and generate its field spec (see the crate docs).
 #[proc_macro_attribute]
 pub fn config(args: proc_macro::TokenStream, item: proc_macro::TokenStream) -> proc_macro::TokenStream {
     match expand(args.into(), item.into()) {

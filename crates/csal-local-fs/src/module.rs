@@ -55,6 +55,7 @@ impl LocalFsModule {
         Ok(LocalFsModule { root, config, modes, cursors: Arc::default() })
     }
 
+    /// The folder the objects live under.
     pub fn root(&self) -> &Path {
         &self.root
     }

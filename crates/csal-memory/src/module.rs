@@ -30,6 +30,7 @@ pub(crate) fn build(_ctx: &InstanceContext, config: &serde_json::Value) -> Resul
 }
 
 impl MemoryModule {
+    /// An empty store.
     pub fn new(config: MemoryConfig) -> Self {
         MemoryModule { config, objects: RwLock::new(BTreeMap::new()) }
     }

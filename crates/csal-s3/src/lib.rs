@@ -4,6 +4,7 @@
 //! (`r2`, `b2`, `wasabi`, `do_spaces`, `linode`, `ibm_cos`, `oracle`,
 //! `ovh`, `scaleway`, `s3_compatible`), each a provider_type of its own.
 //! See `docs/providers/s3.md`.
+#![warn(missing_docs)]
 // The pages of the provider and its presets (docs/providers/, linked into docs/ so that
 // `cargo package` ships them): what docs.rs shows below the summary above.
 #![doc = include_str!("../docs/s3.md")]

@@ -41,6 +41,7 @@ impl S3Module {
         Ok(S3Module { config, client, uploader })
     }
 
+    /// The config the module was built from.
     pub fn config(&self) -> &S3Config {
         &self.config
     }

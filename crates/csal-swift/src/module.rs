@@ -45,6 +45,7 @@ pub(crate) fn build_ovh(_ctx: &InstanceContext, config: &serde_json::Value) -> R
 }
 
 impl SwiftModule {
+    /// A module from its config; authenticates lazily, on first use.
     pub fn new(config: SwiftConfig) -> Result<Self> {
         Self::from_settings(config.settings()?)
     }

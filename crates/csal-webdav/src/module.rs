@@ -44,6 +44,7 @@ fn http_client(timeouts: csal_core::Timeouts, accept_invalid_certs: bool) -> Res
 }
 
 impl WebDavModule {
+    /// A module from its config; no network until first use.
     pub fn new(config: WebDavConfig) -> Result<Self> {
         let base = parse_base("url", &config.url)?;
         let username = config.username.as_deref().filter(|u| !u.is_empty());
