@@ -41,6 +41,7 @@
 //! # Ok(())
 //! # }
 //! ```
+#![warn(missing_docs)]
 
 pub mod error;
 pub mod ids;

@@ -25,6 +25,7 @@ pub struct WriteMeta {
     /// folders; the provider sanitises it and adds a unique suffix, so two
     /// writes with the same hint never collide.
     pub key_hint: String,
+    /// `Content-Type` stored with the object, where the provider can.
     pub content_type: Option<String>,
     /// User metadata, stored where the provider can (see `Capabilities`).
     #[serde(default)]
@@ -32,9 +33,11 @@ pub struct WriteMeta {
 }
 
 impl WriteMeta {
+    /// Metadata with only a key hint.
     pub fn new(key_hint: impl Into<String>) -> Self {
         WriteMeta { key_hint: key_hint.into(), ..Default::default() }
     }
+    /// The same with a content type.
     pub fn with_content_type(mut self, content_type: impl Into<String>) -> Self {
         self.content_type = Some(content_type.into());
         self
@@ -51,6 +54,7 @@ pub struct Checksum {
 }
 
 impl Checksum {
+    /// A CRC32C checksum (`value` as 8 lowercase hex digits).
     pub fn crc32c(value: u32) -> Self {
         Checksum { algorithm: "crc32c".into(), value: format!("{value:08x}") }
     }
@@ -71,10 +75,12 @@ impl Checksum {
 pub struct WriteReceipt {
     /// Use this with read / stat / delete.
     pub object_id: String,
+    /// Bytes written.
     pub size: u64,
     /// CRC32C of the bytes written, computed while streaming (the router
     /// fills it in when the provider does not).
     pub checksum: Option<Checksum>,
+    /// The provider's ETag or version tag, when it returns one.
     pub etag: Option<String>,
     /// Name of the instance that took the write (filled in by the router).
     pub instance: Option<String>,
@@ -83,18 +89,26 @@ pub struct WriteReceipt {
 /// Metadata of one stored object.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ObjectMeta {
+    /// The id to read, stat or delete it with.
     pub object_id: String,
+    /// Size in bytes.
     pub size: u64,
+    /// Last modification time, where the provider keeps one.
     #[serde(with = "crate::time_format::option")]
     pub modified: Option<SystemTime>,
+    /// Stored `Content-Type`, where the provider keeps one.
     pub content_type: Option<String>,
+    /// The provider's ETag or version tag.
     pub etag: Option<String>,
+    /// A checksum the provider reports (not necessarily CRC32C).
     pub checksum: Option<Checksum>,
+    /// User metadata, where the provider keeps it.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
 }
 
 impl ObjectMeta {
+    /// Metadata with only id and size known.
     pub fn new(object_id: impl Into<String>, size: u64) -> Self {
         ObjectMeta {
             object_id: object_id.into(),
@@ -131,17 +145,21 @@ pub struct ListRequest {
 }
 
 impl ListRequest {
+    /// A listing of folder `path` (`""`: everything).
     pub fn new(path: impl Into<String>) -> Self {
         ListRequest { path: path.into(), ..Default::default() }
     }
+    /// Only ids under `path/prefix`.
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = Some(prefix.into());
         self
     }
+    /// Ask for pages of at most `limit` objects.
     pub fn with_limit(mut self, limit: usize) -> Self {
         self.limit = Some(limit);
         self
     }
+    /// Continue after a previous page ([`ListPage::next_page`]).
     pub fn with_continuation(mut self, token: Option<String>) -> Self {
         self.continuation = token;
         self
@@ -184,6 +202,7 @@ impl ListRequest {
 /// One page of a listing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ListPage {
+    /// The objects of this page, in the provider's order.
     pub objects: Vec<ObjectMeta>,
     /// Pass back as `ListRequest::continuation` for the next page; `None` at the end.
     pub next_page: Option<String>,
@@ -207,12 +226,16 @@ pub fn is_stale_temp(modified: Option<SystemTime>) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthStatus {
+    /// Works as expected.
     Ok,
+    /// Works, with a problem the admin should see (nearly full, token expiring).
     Degraded,
+    /// Does not work; `last_error` says why.
     Offline,
 }
 
 impl HealthStatus {
+    /// `ok`, `degraded` or `offline`.
     pub fn as_str(self) -> &'static str {
         match self {
             HealthStatus::Ok => "ok",
@@ -231,10 +254,14 @@ impl HealthStatus {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct HealthReport {
+    /// Overall state.
     pub status: HealthStatus,
+    /// How long the check took, when it got an answer.
     #[serde(with = "crate::time_format::duration_ms_option", rename = "latency_ms")]
     pub latency: Option<Duration>,
+    /// Why the status is not `ok` (secret-free).
     pub last_error: Option<String>,
+    /// Provider facts for the admin (quota, free bytes, stale uploads, ...).
     pub details: BTreeMap<String, serde_json::Value>,
 }
 
@@ -244,9 +271,11 @@ impl HealthReport {
     /// can tell report it; the capacity forecast reads it.
     pub const FREE_BYTES: &'static str = "free_bytes";
 
+    /// A working target, answering in `latency`.
     pub fn ok(latency: Duration) -> Self {
         HealthReport { status: HealthStatus::Ok, latency: Some(latency), last_error: None, details: BTreeMap::new() }
     }
+    /// A working target with a problem.
     pub fn degraded(latency: Option<Duration>, reason: impl Into<String>) -> Self {
         HealthReport {
             status: HealthStatus::Degraded,
@@ -255,6 +284,7 @@ impl HealthReport {
             details: BTreeMap::new(),
         }
     }
+    /// A target that failed its check with `error`.
     pub fn offline(error: &StorageError) -> Self {
         HealthReport {
             status: HealthStatus::Offline,
@@ -277,6 +307,7 @@ impl HealthReport {
         self.details.get(Self::FREE_BYTES).and_then(serde_json::Value::as_u64)
     }
 
+    /// The same report with one more detail.
     pub fn with_detail(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
         self.details.insert(key.to_owned(), value.into());
         self
@@ -299,17 +330,23 @@ impl HealthReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct Capabilities {
+    /// Reads of a byte range fetch only that range.
     pub ranged_read: bool,
+    /// Listings come in pages with continuation tokens.
     pub list_pagination: bool,
+    /// `presign_read` gives URLs that work without credentials for a while.
     pub presign: bool,
     /// Large objects are uploaded in parts (multipart, chunked, resumable).
     pub multipart: bool,
     /// The provider refuses to overwrite an existing object atomically.
     pub conditional_create: bool,
+    /// The `Content-Type` given at write is stored and returned by stat.
     pub content_type: bool,
+    /// User metadata given at write is stored and returned by stat.
     pub user_metadata: bool,
     /// Objects carry a modification time.
     pub modified_time: bool,
+    /// Largest object the provider accepts; `None`: no known limit.
     pub max_object_size: Option<u64>,
     /// The provider keeps the CRC32C of what CSAL wrote (object metadata, an
     /// xattr) and hands it back on full reads, which the core then verifies
@@ -410,6 +447,7 @@ pub struct StaleUploads {
 impl StaleUploads {
     /// Health detail keys ([`StaleUploads::add_to`]).
     pub const COUNT: &'static str = "stale_uploads";
+    /// Health detail key: bytes the leftovers hold.
     pub const BYTES: &'static str = "stale_upload_bytes";
 
     /// Report the leftovers found in a health report, as details. The

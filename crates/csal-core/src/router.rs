@@ -31,15 +31,21 @@ use crate::stream::ByteStream;
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct InstanceDefinition {
+    /// Catalog id (a ULID), stable across renames.
     pub id: String,
     /// Unique logical name used in policies (`gcs:corp-backups`).
     pub name: String,
+    /// Free text for people.
     pub label: Option<String>,
+    /// The provider to build it with (`s3`, `local_fs`, ...).
     pub provider_type: String,
+    /// Disabled instances are listed but not built.
     pub is_enabled: bool,
     /// The provider's config as JSON text (secrets in clear: keep it private).
     pub config_json: String,
+    /// When the row was created, if the source knows.
     pub created_at: Option<SystemTime>,
+    /// When the row last changed, if the source knows.
     pub updated_at: Option<SystemTime>,
     /// Why the row could not be read (for example a secret that does not
     /// decrypt under this node's key): the instance is listed offline with
@@ -84,11 +90,15 @@ impl InstanceDefinition {
 #[non_exhaustive]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum InstanceStatus {
+    /// Built and taking operations.
     Ready,
+    /// Disabled by the admin: listed, not built.
     Disabled,
     /// Failed to load; `reason` says why (secret-free).
     Offline {
+        /// The kind of the error that stopped it.
         kind: ErrorKind,
+        /// That error's message.
         reason: String,
     },
 }
@@ -100,16 +110,25 @@ pub enum InstanceStatus {
 #[derive(Debug, Clone, serde::Serialize)]
 #[non_exhaustive]
 pub struct InstanceInfo {
+    /// See [`InstanceDefinition::id`].
     pub id: String,
+    /// See [`InstanceDefinition::name`].
     pub name: String,
+    /// See [`InstanceDefinition::label`].
     pub label: Option<String>,
+    /// See [`InstanceDefinition::provider_type`].
     pub provider_type: String,
+    /// See [`InstanceDefinition::is_enabled`].
     pub is_enabled: bool,
+    /// Whether it takes operations.
     pub status: InstanceStatus,
+    /// What the provider can do (loaded instances only).
     pub capabilities: Option<Capabilities>,
     /// The config with secret fields masked (unknown provider: omitted).
     pub masked_config: Option<serde_json::Value>,
+    /// The last health check's report, if one ran.
     pub last_health: Option<HealthReport>,
+    /// The instance's counters (loaded instances only).
     pub metrics: Option<MetricsSnapshot>,
 }
 
@@ -163,6 +182,7 @@ impl InstanceHandle {
         Ok(Arc::new(LayeredModule::new(inner, &def.name, &def.provider_type, secrets, layers.clone())))
     }
 
+    /// The row it was built from.
     pub fn definition(&self) -> &InstanceDefinition {
         &self.definition
     }
@@ -182,6 +202,7 @@ impl InstanceHandle {
         }
     }
 
+    /// Whether it takes operations, and why not.
     pub fn status(&self) -> InstanceStatus {
         match &self.module {
             Ok(Some(_)) => InstanceStatus::Ready,
@@ -190,6 +211,7 @@ impl InstanceHandle {
         }
     }
 
+    /// What the router knows of it, secrets masked.
     pub fn info(&self) -> InstanceInfo {
         let d = &self.definition;
         let module = self.module.as_ref().ok().and_then(Option::as_ref);
@@ -236,9 +258,13 @@ impl RouterState {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ReloadSummary {
+    /// Instances new in this reload.
     pub added: Vec<String>,
+    /// Instances rebuilt because their row changed.
     pub changed: Vec<String>,
+    /// Instances gone from the source.
     pub removed: Vec<String>,
+    /// Instances kept as they were (their modules untouched).
     pub unchanged: usize,
 }
 
@@ -347,12 +373,15 @@ impl StorageRouter {
         self.snapshot().instances.iter().map(|h| h.info()).collect()
     }
 
+    /// [`StorageModule::validate`] on the instance named (or with the id) `key`, through its layers.
     pub async fn validate(&self, key: &str) -> Result<()> {
         self.module(key)?.validate().await
     }
+    /// [`StorageModule::write`] on the instance named (or with the id) `key`, through its layers.
     pub async fn write(&self, key: &str, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
         self.module(key)?.write(body, meta).await
     }
+    /// [`StorageModule::read`] on the instance named (or with the id) `key`, through its layers.
     pub async fn read(&self, key: &str, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
         self.module(key)?.read(object_id, range).await
     }
@@ -384,15 +413,19 @@ impl StorageRouter {
         };
         destination.module()?.write(body, meta).await
     }
+    /// [`StorageModule::delete`] on the instance named (or with the id) `key`, through its layers.
     pub async fn delete(&self, key: &str, object_id: &str) -> Result<()> {
         self.module(key)?.delete(object_id).await
     }
+    /// [`StorageModule::list`] on the instance named (or with the id) `key`, through its layers.
     pub async fn list(&self, key: &str, request: &ListRequest) -> Result<ListPage> {
         self.module(key)?.list(request).await
     }
+    /// [`StorageModule::stat`] on the instance named (or with the id) `key`, through its layers.
     pub async fn stat(&self, key: &str, object_id: &str) -> Result<ObjectMeta> {
         self.module(key)?.stat(object_id).await
     }
+    /// [`StorageModule::presign_read`] on the instance named (or with the id) `key`, through its layers.
     pub async fn presign_read(&self, key: &str, object_id: &str, expires_in: Duration) -> Result<String> {
         self.module(key)?.presign_read(object_id, expires_in).await
     }

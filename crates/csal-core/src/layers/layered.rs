@@ -37,6 +37,7 @@ pub struct LayeredModule {
 }
 
 impl LayeredModule {
+    /// Wrap `inner` (the provider's module of instance `name`) in the layers; `secrets` are the config's secret values to scrub from errors.
     pub fn new(
         inner: Arc<dyn StorageModule>,
         name: impl Into<String>,
@@ -55,6 +56,7 @@ impl LayeredModule {
         }
     }
 
+    /// The instance's counters.
     pub fn metrics(&self) -> &Arc<InstanceMetrics> {
         &self.metrics
     }

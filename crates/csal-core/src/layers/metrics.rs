@@ -49,6 +49,7 @@ pub struct InstanceMetrics {
 }
 
 impl InstanceMetrics {
+    /// Count one finished call of `op`, its latency and its error kind, if it failed.
     pub fn record(&self, op: Operation, elapsed: Duration, error: Option<ErrorKind>) {
         let c = &self.ops[op_index(op)];
         c.calls.fetch_add(1, Ordering::Relaxed);
@@ -62,16 +63,20 @@ impl InstanceMetrics {
             self.errors_by_kind[k].fetch_add(1, Ordering::Relaxed);
         }
     }
+    /// Count bytes a write took.
     pub fn add_bytes_written(&self, n: u64) {
         self.bytes_written.fetch_add(n, Ordering::Relaxed);
     }
+    /// Count bytes a read returned.
     pub fn add_bytes_read(&self, n: u64) {
         self.bytes_read.fetch_add(n, Ordering::Relaxed);
     }
+    /// Count one retry of the retry layer.
     pub fn add_retry(&self) {
         self.retries.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A consistent-enough copy of the counters (each read atomically).
     pub fn snapshot(&self) -> MetricsSnapshot {
         let mut operations = BTreeMap::new();
         for op in Operation::ALL {
@@ -137,10 +142,15 @@ fn quantile(buckets: &[u64], q: f64) -> f64 {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 #[non_exhaustive]
 pub struct MetricsSnapshot {
+    /// Per operation, by [`Operation::as_str`] name; operations never called are absent.
     pub operations: BTreeMap<&'static str, OperationStats>,
+    /// Failed calls by kind.
     pub errors_by_kind: BTreeMap<ErrorKind, u64>,
+    /// Bytes taken by writes.
     pub bytes_written: u64,
+    /// Bytes returned by reads.
     pub bytes_read: u64,
+    /// Retries made by the retry layer.
     pub retries: u64,
 }
 
@@ -150,10 +160,15 @@ pub struct MetricsSnapshot {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 #[non_exhaustive]
 pub struct OperationStats {
+    /// Calls finished.
     pub calls: u64,
+    /// Calls that failed.
     pub errors: u64,
+    /// Total latency, for the mean.
     pub latency_sum_ms: f64,
+    /// Median latency, as the upper bound of its bucket.
     pub p50_ms: f64,
+    /// 99th percentile latency, as the upper bound of its bucket.
     pub p99_ms: f64,
     /// Counts per bucket of [`LATENCY_BUCKETS_MS`] plus a last +Inf bucket (not cumulative).
     pub buckets: Vec<u64>,

@@ -22,7 +22,9 @@ pub use timeout::TimeoutPolicy;
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct LayerConfig {
+    /// Deadlines of every operation.
     pub timeouts: TimeoutPolicy,
+    /// Which failures are repeated, how often and how far apart.
     pub retry: RetryPolicy,
     /// Upload limits (node-wide and per instance), shared by every
     /// instance the router builds, so they survive rebuilds.

@@ -37,6 +37,7 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// One attempt, never repeated.
     pub fn none() -> Self {
         RetryPolicy { max_attempts: 1, ..Default::default() }
     }
