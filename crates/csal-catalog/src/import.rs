@@ -75,11 +75,14 @@ pub struct ImportRow {
 #[derive(Debug, Clone, Default, Serialize)]
 #[non_exhaustive]
 pub struct ImportReport {
+    /// Nothing was written: the rows say what would be.
     pub dry_run: bool,
+    /// One row per source row, in source order.
     pub rows: Vec<ImportRow>,
 }
 
 impl ImportReport {
+    /// How many rows failed.
     pub fn failed(&self) -> usize {
         self.rows.iter().filter(|r| r.outcome == "failed").count()
     }

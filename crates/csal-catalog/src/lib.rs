@@ -16,6 +16,7 @@
 //!
 //! See docs/catalog.md for the schema, migrations, key handling and
 //! multi-node setup.
+#![warn(missing_docs)]
 
 mod bandwidth;
 mod bulk;

@@ -24,6 +24,7 @@
 //! let outcome = gateway.ingest(IngestRequest::new("cam1", "seg00001.ts"), body).await;
 //! # Ok(()) }
 //! ```
+#![warn(missing_docs)]
 
 pub mod capacity;
 mod delivery;
@@ -60,6 +61,7 @@ use store::Spool;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct GatewayConfig {
+    /// Where segments wait for delivery.
     pub spool: SpoolConfig,
     /// Largest segment accepted (413 above it).
     pub max_segment_bytes: u64,
@@ -230,10 +232,12 @@ impl Gateway {
         self.inner.spool.node_id()
     }
 
+    /// The catalog the gateway indexes into.
     pub fn catalog(&self) -> &Catalog {
         &self.inner.catalog
     }
 
+    /// The knobs it runs with.
     pub fn config(&self) -> &GatewayConfig {
         &self.inner.config
     }
