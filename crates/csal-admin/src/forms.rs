@@ -18,8 +18,11 @@ pub const CFG_PREFIX: &str = "cfg.";
 /// What the user typed (secrets excluded when rendering back) and the errors.
 #[derive(Debug, Default, Clone)]
 pub struct FormState {
+    /// The new module's name (add form only).
     pub name: String,
+    /// Its label.
     pub label: String,
+    /// Whether it is created enabled.
     pub enabled: bool,
     /// Non-secret field values as text, by key.
     pub values: BTreeMap<String, String>,
@@ -71,6 +74,7 @@ impl FormState {
         }
     }
 
+    /// Whether any field or the form as a whole has an error.
     pub fn has_errors(&self) -> bool {
         !self.errors.is_empty() || self.general_error.is_some()
     }

@@ -15,6 +15,7 @@
 //! [`oauth`]) needs a logged-in session or an
 //! API token whose scope covers it (see [`auth`]). The recording API of
 //! [`v1`] is served when the state carries a [`csal_spool::Gateway`].
+#![warn(missing_docs)]
 
 pub mod api;
 pub mod auth;
@@ -42,7 +43,9 @@ pub use status::{StatusView, status_of};
 /// Shared state of the admin server.
 #[derive(Clone)]
 pub struct AdminState {
+    /// The catalog the pages and the API read and change.
     pub catalog: Catalog,
+    /// Browser sessions (in the catalog, so every node shares them).
     pub sessions: auth::Sessions,
     /// Base URL browsers reach this server at (`https://csal.example.com`),
     /// for OAuth redirect URIs; `None`: `http://{Host header}`.
@@ -63,6 +66,7 @@ pub struct AdminState {
 }
 
 impl AdminState {
+    /// State over `catalog` with the defaults: no public URL, no gateway, no trusted proxy.
     pub fn new(catalog: Catalog) -> Self {
         AdminState {
             sessions: auth::Sessions::new(catalog.clone()),

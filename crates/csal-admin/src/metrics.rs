@@ -11,6 +11,7 @@ use csal_core::layers::metrics::LATENCY_BUCKETS_MS;
 use crate::AdminState;
 use crate::status::status_of;
 
+/// `GET /metrics`: every instance's counters, the gateway's and the capacity forecast, in Prometheus text format.
 pub async fn prometheus(State(state): State<AdminState>) -> impl IntoResponse {
     let mut text = render(&state.catalog.router().instances());
     if let Some(report) = state.capacity.latest() {

@@ -56,6 +56,7 @@ fn login_page(csrf: &str, error: Option<&str>) -> Markup {
     page("Log in", "", "", body)
 }
 
+/// `GET /login`: the login form (a logged-in browser goes to the modules).
 pub async fn login_form(State(state): State<AdminState>, headers: HeaderMap) -> Response {
     if let Some(id) = auth::session_id(&headers) {
         if let Some(s) = state.sessions.get(&id).await {
@@ -84,6 +85,7 @@ fn login_refused(status: StatusCode, retry_after: Option<u64>, csrf: &str, messa
     resp
 }
 
+/// `POST /login`: check the password (throttled per client) and start a session.
 pub async fn login(
     State(state): State<AdminState>,
     ClientAddr(client): ClientAddr,
@@ -149,6 +151,7 @@ pub async fn login(
     }
 }
 
+/// `POST /logout`: end the session.
 pub async fn logout(State(state): State<AdminState>, Extension(caller): Extension<Caller>) -> Response {
     if let Caller::Session { id, .. } = &caller {
         state.sessions.remove(id).await;
@@ -156,12 +159,14 @@ pub async fn logout(State(state): State<AdminState>, Extension(caller): Extensio
     ([(header::SET_COOKIE, auth::session_cookie(None, state.secure_cookies()))], Redirect::to("/login")).into_response()
 }
 
+/// `GET /`: to the Module Manager.
 pub async fn index() -> Redirect {
     Redirect::to("/modules")
 }
 
 // ---------------------------------------------------------------- module list
 
+/// `GET /modules`: the Module Manager.
 pub async fn modules(State(state): State<AdminState>, Extension(caller): Extension<Caller>) -> Response {
     modules_page(&state, &caller, None).into_response()
 }
@@ -214,6 +219,7 @@ fn modules_page(state: &AdminState, caller: &Caller, flash: Option<(bool, String
 
 // ---------------------------------------------------------------- detail
 
+/// `GET /modules/{name}`: one module: status, actions, config (secrets masked), metrics.
 pub async fn module_detail(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -417,11 +423,13 @@ fn detail_page(
 
 // ---------------------------------------------------------------- add / edit
 
+/// Query of `GET /modules/new`.
 #[derive(serde::Deserialize)]
 pub struct NewQuery {
     provider: Option<String>,
 }
 
+/// `GET /modules/new`: the provider picker, or the form of `?provider=`.
 pub async fn new_module(Extension(caller): Extension<Caller>, Query(q): Query<NewQuery>) -> Response {
     let csrf = caller.csrf();
     match q.provider.as_deref().filter(|p| !p.is_empty()) {
@@ -523,6 +531,7 @@ fn precheck(reg: &ProviderRegistration, name: &str, config: &serde_json::Value) 
     reg.build(&ctx, config).map(|_| ())
 }
 
+/// `POST /modules/new`: check the form as the router will, then add the module.
 pub async fn create_module(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -571,6 +580,7 @@ pub async fn create_module(
     (StatusCode::UNPROCESSABLE_ENTITY, module_form(csrf, reg, &form, None)).into_response()
 }
 
+/// `GET /modules/{name}/edit`: the form, secrets left empty.
 pub async fn edit_module(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -589,6 +599,7 @@ pub async fn edit_module(
     module_form(caller.csrf(), reg, &form, Some(&record.name)).into_response()
 }
 
+/// `POST /modules/{name}/edit`: save the changes (empty secrets keep their values).
 pub async fn update_module(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -636,6 +647,7 @@ pub async fn update_module(
     (StatusCode::UNPROCESSABLE_ENTITY, module_form(caller.csrf(), reg, &form, Some(&record.name))).into_response()
 }
 
+/// `POST /modules/{name}/test`: run a health check and show its result.
 pub async fn test_module(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -657,6 +669,7 @@ async fn set_enabled(state: &AdminState, caller: &Caller, name: &str, enabled: b
     }
 }
 
+/// `POST /modules/{name}/enable`.
 pub async fn enable_module(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -665,6 +678,7 @@ pub async fn enable_module(
     set_enabled(&state, &caller, &name, true).await
 }
 
+/// `POST /modules/{name}/disable`.
 pub async fn disable_module(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -694,6 +708,7 @@ pub async fn set_canary(
     Redirect::to(&format!("/modules/{}", seg(&name))).into_response()
 }
 
+/// `POST /modules/{name}/delete`: remove it from the catalog (stored objects stay).
 pub async fn delete_module(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -707,6 +722,7 @@ pub async fn delete_module(
 
 // ---------------------------------------------------------------- policies
 
+/// Query of `GET /policies`.
 #[derive(serde::Deserialize)]
 pub struct PolicyQuery {
     camera: Option<String>,
@@ -793,6 +809,7 @@ impl PolicyForm {
     }
 }
 
+/// `GET /policies`: the camera policies, and the form (filled for `?camera=`).
 pub async fn policies(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -902,6 +919,7 @@ fn parse_targets(text: &str, known: &[String]) -> Result<Vec<String>, String> {
     Ok(targets)
 }
 
+/// `POST /policies`: set a camera's policy.
 pub async fn save_policy(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -922,6 +940,7 @@ pub async fn save_policy(
     }
 }
 
+/// `POST /policies/{camera}/delete`.
 pub async fn delete_policy(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,

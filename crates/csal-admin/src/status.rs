@@ -10,6 +10,7 @@ pub struct StatusView {
     pub status: &'static str,
     /// Why (last health error, or the load failure).
     pub reason: Option<String>,
+    /// Latency of the last health check.
     pub latency_ms: Option<f64>,
 }
 
