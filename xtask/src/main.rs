@@ -2,7 +2,8 @@
 //!
 //! - `test`: fmt check, clippy (warnings denied), rust-versions, unused
 //!   dependencies, emulators, every test with
-//!   nextest, the conformance matrix, and the package check. CI runs this.
+//!   nextest (and csal-cli's `otel` feature: clippy and its test), the
+//!   conformance matrix, and the package check. CI runs this.
 //! - `conformance [--provider P]...`: the conformance suite per provider, as
 //!   a provider × test matrix.
 //! - `bench`: the benchmarks; figures go to docs/benchmarks.md.
@@ -189,6 +190,10 @@ fn ensure_nextest() -> Result<()> {
     Ok(())
 }
 
+/// The `csal` binary with OpenTelemetry export (a cargo selection, after
+/// the subcommand): off by default, so `--workspace` never builds it.
+const OTEL_FEATURE: [&str; 4] = ["-p", "csal-cli", "--features", "otel"];
+
 fn test(no_lint: bool) -> Result<()> {
     let started = std::time::Instant::now();
     if !no_lint {
@@ -196,6 +201,10 @@ fn test(no_lint: bool) -> Result<()> {
         run(
             "cargo clippy (warnings denied)",
             cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
+        )?;
+        run(
+            "cargo clippy -p csal-cli --features otel (warnings denied)",
+            cargo().arg("clippy").args(OTEL_FEATURE).args(["--all-targets", "--locked", "--", "-D", "warnings"]),
         )?;
         eprintln!("xtask: checking each crate's rust-version (cargo xtask msrv)");
         release::msrv(false)?;
@@ -220,8 +229,14 @@ fn test(no_lint: bool) -> Result<()> {
     }
     let tests = run("cargo nextest run --workspace", &mut cmd);
     drop(running);
+    // Features off by default are built and tested too (no server needed).
+    let otel = run(
+        "csal-cli's otel feature: OTLP export test",
+        cargo().args(["nextest", "run"]).args(OTEL_FEATURE).args(["--locked", "--no-fail-fast", "-E", "binary(otel)"]),
+    );
     let matrix = matrix::print(&report_dir(), &[]);
     tests?;
+    otel?;
     matrix?;
     package()?;
     eprintln!("xtask: all checks passed in {:.0} s", started.elapsed().as_secs_f64());

@@ -191,7 +191,8 @@ async fn disable(State(state): State<AdminState>, Path(name): Path<String>) -> A
 
 async fn metrics(State(state): State<AdminState>, Path(name): Path<String>) -> ApiResult {
     let info = find(&state, &name)?;
-    Ok(Json(serde_json::to_value(info.metrics).unwrap_or(Value::Null)))
+    let snapshot = state.metrics.snapshot(&info.name).unwrap_or_default();
+    Ok(Json(serde_json::to_value(snapshot).unwrap_or(Value::Null)))
 }
 
 async fn policies(State(state): State<AdminState>) -> ApiResult {

@@ -19,8 +19,10 @@
 
 pub mod api;
 pub mod auth;
+mod charts;
 pub mod forms;
 pub mod metrics;
+pub mod module_stats;
 pub mod oauth;
 pub mod pages;
 pub mod recordings;
@@ -63,6 +65,8 @@ pub struct AdminState {
     /// The latest capacity forecast (refreshed after each round of health
     /// checks; shown on the pages and in `/metrics`).
     pub capacity: csal_spool::capacity::CapacityBoard,
+    /// Operation metrics of the modules (the process's `metrics` recorder).
+    pub metrics: module_stats::AdminMetrics,
 }
 
 impl AdminState {
@@ -77,6 +81,7 @@ impl AdminState {
             trusted_proxies: Vec::new(),
             gateway: None,
             capacity: Default::default(),
+            metrics: module_stats::AdminMetrics::global(),
         }
     }
 
@@ -218,6 +223,14 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 pub async fn serve_on(state: AdminState, listener: tokio::net::TcpListener) -> Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
     let router = state.catalog.router();
+    let metrics = state.metrics.clone();
+    let upkeep = tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            metrics.run_upkeep();
+        }
+    });
     let app = app(state);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut signal = std::pin::pin!(shutdown_signal());
@@ -252,6 +265,7 @@ pub async fn serve_on(state: AdminState, listener: tokio::net::TcpListener) -> R
         });
     }
     drop(listener);
+    upkeep.abort();
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
         tracing::warn!("connections still open after {} s; closing them", DRAIN_TIMEOUT.as_secs());
     }

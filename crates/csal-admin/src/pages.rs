@@ -270,6 +270,9 @@ struct ModuleExtras {
     /// The module's upload limit or schedule, and the node-wide one.
     bwlimit: Option<String>,
     node_bwlimit: Option<String>,
+    /// Operation totals (kept by module name, across rebuilds) and the last hour per minute.
+    metrics: Option<crate::module_stats::MetricsSnapshot>,
+    history: Vec<crate::module_stats::MinuteStats>,
 }
 
 impl ModuleExtras {
@@ -279,6 +282,8 @@ impl ModuleExtras {
             canary: catalog.canary_enabled(name).await.unwrap_or(false),
             bwlimit: catalog.bandwidth(name).await.ok().flatten(),
             node_bwlimit: catalog.bandwidth(csal_catalog::NODE_LIMIT).await.ok().flatten(),
+            metrics: state.metrics.snapshot(name),
+            history: state.metrics.history(name),
         }
     }
 }
@@ -390,8 +395,8 @@ fn detail_page(
         }
         h2 { "Metrics" }
         div class="card" {
-            @match &info.metrics {
-                None => { span class="muted" { "No metrics: the instance is not loaded." } }
+            @match &extras.metrics {
+                None => { span class="muted" { "No operations yet." } }
                 Some(m) => {
                     dl class="kv spaced" {
                         dt { "Bytes in (written)" } dd id="bytes-in" { (views::bytes(m.bytes_written)) }
@@ -399,7 +404,7 @@ fn detail_page(
                         dt { "Retries" } dd { (m.retries) }
                         dt { "Errors by kind" } dd {
                             @if m.errors_by_kind.is_empty() { "none" }
-                            @for (k, n) in &m.errors_by_kind { code { (k.as_str()) } " " (n) " " }
+                            @for (k, n) in &m.errors_by_kind { code { (k) } " " (n) " " }
                         }
                     }
                     @if m.operations.is_empty() {
@@ -417,6 +422,8 @@ fn detail_page(
                 }
             }
         }
+        h2 { "Last hour" }
+        div class="card" id="charts" { (crate::charts::module_charts(&extras.history)) }
     };
     page(&info.name, "modules", csrf, body)
 }

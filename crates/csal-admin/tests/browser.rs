@@ -197,6 +197,10 @@ async fn scenario(c: &Client, base: &str, f: &common::Fixture) {
     c.goto(&format!("{base}/modules/cloud")).await.unwrap();
     wait_css(c, "#metrics").await;
     shot(c, "module-detail-metrics").await;
+    // The last hour's charts (inline SVG) render in the browser.
+    wait_css(c, "#chart-latency").await;
+    let charts = wait_css(c, "#charts").await.screenshot().await.unwrap();
+    std::fs::write(screenshot_dir().join("module-detail-charts.png"), charts).unwrap();
     styled_under_the_csp(c).await;
 
     // Delete asks first (the page's script, allowed by the CSP): declined,

@@ -351,15 +351,24 @@ async fn api_token_drives_the_json_api_and_metrics() {
     assert_eq!(m["bytes_written"], 5);
     assert_eq!(m["operations"]["write"]["calls"], 1);
     let prom = send(&app, call("GET", "/metrics", None)).await;
-    assert!(prom.body.contains(r#"csal_bytes_written_total{instance="disk",provider="local_fs"} 5"#), "{}", prom.body);
+    assert!(prom.body.contains(r#"csal_written_bytes_total{module="disk",provider="local_fs"} 5"#), "{}", prom.body);
     assert!(
-        prom.body.contains(r#"csal_errors_total{instance="disk",provider="local_fs",kind="not_found"} 1"#),
+        prom.body.contains(r#"csal_errors_total{module="disk",provider="local_fs",kind="not_found"} 1"#),
         "{}",
         prom.body
     );
-    assert!(prom.body.contains("csal_operation_duration_seconds_bucket"));
+    assert!(
+        prom.body.contains(
+            r#"csal_operation_duration_seconds_bucket{module="disk",provider="local_fs",operation="write",le="+Inf"} 1"#
+        ),
+        "{}",
+        prom.body
+    );
+    assert!(prom.body.contains("# TYPE csal_operation_duration_seconds histogram"), "{}", prom.body);
+    // Prometheus gives `instance` to the scrape target: never ours.
+    assert!(!prom.body.contains("instance=\""), "{}", prom.body);
     // Health details reach Prometheus too, not only the JSON API.
-    assert!(prom.body.contains(r#"csal_instance_free_bytes{instance="disk",provider="local_fs"} "#), "{}", prom.body);
+    assert!(prom.body.contains(r#"csal_module_free_bytes{module="disk",provider="local_fs"} "#), "{}", prom.body);
     let _ = receipt;
 
     // Policies.
@@ -605,6 +614,62 @@ async fn two_nodes_starting_on_an_empty_catalog_set_one_password() {
     assert!(csal_admin::auth::verify_password(&a, &winners[0]).await.unwrap(), "the announced password does not work");
     a.close().await;
     b.close().await;
+}
+
+/// A config edit rebuilds the module (as a token refresh does); its
+/// operation metrics go on where they were, on the page, the JSON API and
+/// `/metrics`. The module page's charts show the last hour once there is traffic.
+#[tokio::test]
+async fn metrics_survive_a_rebuild_and_the_module_page_charts_them() {
+    let f = fixture().await;
+    f.add_local("charted").await;
+    let app = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()));
+    let (cookie, _) = login(&app).await;
+
+    let page = send(&app, get("/modules/charted", Some(&cookie))).await.body;
+    assert!(page.contains(r#"id="charts-empty""#), "no traffic yet: the empty state");
+    assert!(!page.contains(r#"id="chart-latency""#));
+
+    let router = f.catalog.router();
+    let body = || csal_core::ByteStream::from_bytes(&b"0123456789"[..]);
+    let first = router.write("charted", body(), csal_core::WriteMeta::new("a.ts")).await.unwrap();
+    let before = router.module("charted").unwrap();
+    f.catalog
+        .update_module(
+            "charted",
+            csal_catalog::ModuleUpdate {
+                config: Some(json!({"root": f.root("charted"), "min_free_mb": 2})),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let router = f.catalog.router();
+    assert!(!std::sync::Arc::ptr_eq(&before, &router.module("charted").unwrap()), "the edit rebuilt the module");
+    router.write("charted", body(), csal_core::WriteMeta::new("b.ts")).await.unwrap();
+    router.read("charted", &first.object_id, None).await.unwrap().collect_limited(1024).await.unwrap();
+
+    let m: Value =
+        serde_json::from_str(&send(&app, get("/api/modules/charted/metrics", Some(&cookie))).await.body).unwrap();
+    assert_eq!(m["operations"]["write"]["calls"], 2, "{m}");
+    assert_eq!(m["bytes_written"], 20, "{m}");
+    assert_eq!(m["bytes_read"], 10, "{m}");
+    let prom = send(&app, get("/metrics", Some(&cookie))).await.body;
+    assert!(
+        prom.contains(r#"csal_operations_total{module="charted",provider="local_fs",operation="write"} 2"#),
+        "{prom}"
+    );
+
+    let page = send(&app, get("/modules/charted", Some(&cookie))).await.body;
+    assert!(!page.contains(r#"id="charts-empty""#), "{page}");
+    for chart in ["chart-latency", "chart-bytes"] {
+        let at = page.find(&format!(r#"<svg id="{chart}""#)).unwrap_or_else(|| panic!("{chart} missing: {page}"));
+        let svg = &page[at..at + page[at..].find("</svg>").unwrap()];
+        // Data drawn: a line with points, or bars.
+        assert!(svg.contains("<circle ") || svg.contains("<rect x="), "{chart} has no data: {svg}");
+    }
+    // The page's one script is the shared file; the charts add none.
+    assert!(page.split("<script").skip(1).all(|s| s.starts_with(" src=")), "charts need no inline script");
 }
 
 /// The start tag of the element with `id` (`<input ... id="x" ...>`).

@@ -2,8 +2,9 @@
 //! Blob service URLs (host style or Azurite's path style, both given as the
 //! endpoint root), and the signing of every request.
 
+use csal_oauth::TokenManager;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use reqwest::{RequestBuilder, Response, Url};
+use reqwest::{Request, RequestBuilder, Response, Url};
 
 use csal_core::{ExposeSecret, Result, StorageError};
 
@@ -50,8 +51,40 @@ impl AzureClient {
         match &self.settings.credentials {
             Credentials::SharedKey { key } => sign::sign_shared_key(&mut request, &self.settings.account, key)?,
             Credentials::Sas { token } => sign::apply_sas(&mut request, token.expose_secret()),
+            Credentials::Bearer { tokens } => return self.send_with_token(request, tokens, what).await,
         }
+        self.execute(request, what).await
+    }
+
+    async fn execute(&self, request: Request, what: &str) -> Result<Response> {
         self.http.execute(request).await.map_err(|e| error::from_reqwest(e, what))
+    }
+
+    /// Send with the current Entra ID token. A token the service refuses
+    /// (revoked, expired early) is renewed once (single-flight in
+    /// `TokenManager`) and the request sent again when its body can be; a
+    /// streamed body cannot, so that write fails as transient for the
+    /// retry layer, which replays bodies it kept, with the new token.
+    async fn send_with_token(&self, mut request: Request, tokens: &TokenManager, what: &str) -> Result<Response> {
+        let token = tokens.access_token().await.map_err(|e| token_error(e, what))?;
+        sign::apply_bearer(&mut request, token.expose_secret())?;
+        let again = request.try_clone();
+        let response = self.execute(request, what).await?;
+        if !token_refused(&response) {
+            return Ok(response);
+        }
+        tracing::debug!(operation = what, "Azure Storage refused the access token; renewing it");
+        let fresh = tokens.refresh_after_rejection(&token).await.map_err(|e| token_error(e, what))?;
+        match again {
+            Some(mut request) => {
+                sign::apply_bearer(&mut request, fresh.expose_secret())?;
+                self.execute(request, what).await
+            }
+            None if fresh.expose_secret() != token.expose_secret() => Err(StorageError::transient(format!(
+                "{what}: the access token was refused and has been renewed; the streamed body cannot be resent"
+            ))),
+            None => Ok(response),
+        }
     }
 
     /// Send with the request timeout; non-2xx answers become classified errors.
@@ -59,6 +92,23 @@ impl AzureClient {
         let response = self.send_raw(request.timeout(self.settings.request_timeout), what).await?;
         if response.status().is_success() { Ok(response) } else { Err(error::from_response(response, what).await) }
     }
+}
+
+/// Whether Azure Storage refused the bearer token itself (401, or 403
+/// `AuthenticationFailed` / `InvalidAuthenticationInfo`), rather than the
+/// identity's permissions (403 `AuthorizationPermissionMismatch`).
+fn token_refused(response: &Response) -> bool {
+    let code = response.headers().get("x-ms-error-code").and_then(|v| v.to_str().ok()).unwrap_or("");
+    response.status() == reqwest::StatusCode::UNAUTHORIZED
+        || (response.status() == reqwest::StatusCode::FORBIDDEN
+            && matches!(code, "AuthenticationFailed" | "InvalidAuthenticationInfo"))
+}
+
+/// A token that could not be obtained, said in terms of the operation.
+fn token_error(err: StorageError, what: &str) -> StorageError {
+    StorageError::new(err.kind(), format!("{what}: no Entra ID token: {}", err.message()))
+        .with_retry_after(err.retry_after())
+        .with_source(err)
 }
 
 #[cfg(test)]

@@ -1,13 +1,37 @@
 //! `azure_blob` instance config, its field spec, validation and the
 //! connection-string parser.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use csal_core::{ExposeSecret, Result, SecretString, StorageError, Timeouts};
+use csal_oauth::TokenManager;
 
 /// Azure's largest block (4000 MiB); we cap far lower to bound memory.
 const MAX_BLOCK_KIB: usize = 256 * 1024;
+
+/// How an `azure_blob` instance authorises its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AzureAuth {
+    /// The storage account's own keys: `account_key`, `sas_token` or
+    /// `connection_string`.
+    SharedKey,
+    /// An Entra ID app registration (`tenant_id`, `client_id`,
+    /// `client_secret`): OAuth 2.0 client-credentials tokens.
+    ClientSecret,
+    /// The managed identity of the Azure VM, container or App Service this
+    /// runs on (system-assigned, or the user-assigned `client_id`).
+    ManagedIdentity,
+}
+
+/// Entra ID's public authority host.
+const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
+/// Azure Instance Metadata Service (link-local, reachable only from inside Azure).
+const DEFAULT_IMDS_ENDPOINT: &str = "http://169.254.169.254";
+/// The audience of tokens for Azure Storage.
+const STORAGE_RESOURCE: &str = "https://storage.azure.com/";
 
 /// Config of an `azure_blob` instance.
 #[csal_core::config(
@@ -47,6 +71,32 @@ pub struct AzureBlobConfig {
         doc_url = "https://learn.microsoft.com/en-us/azure/storage/common/storage-configure-connection-string"
     )]
     pub connection_string: Option<SecretString>,
+    /// shared_key: the account key, SAS token or connection string above. client_secret: an Entra ID app registration. managed_identity: the identity of the Azure host this runs on. The app or identity needs a Storage Blob Data role on the container.
+    #[field(
+        label = "Authentication",
+        select = ["shared_key", "client_secret", "managed_identity"],
+        default = "shared_key",
+        doc_url = "https://learn.microsoft.com/en-us/azure/storage/blobs/authorize-access-azure-active-directory"
+    )]
+    pub auth: AzureAuth,
+    /// client_secret: the directory (tenant) ID or domain of the app registration.
+    #[field(label = "Tenant ID")]
+    pub tenant_id: Option<String>,
+    /// client_secret: the app's application (client) ID. managed_identity: the client ID of a user-assigned identity (empty: the system-assigned one).
+    #[field(label = "Client ID")]
+    pub client_id: Option<String>,
+    /// client_secret: a client secret of the app registration.
+    #[field(
+        label = "Client secret",
+        doc_url = "https://learn.microsoft.com/en-us/entra/identity-platform/how-to-add-credentials"
+    )]
+    pub client_secret: Option<SecretString>,
+    /// client_secret: the Entra ID authority. Default https://login.microsoftonline.com (sovereign clouds: their own host).
+    #[field(label = "Authority host", url, credential_target)]
+    pub authority_host: Option<String>,
+    /// managed_identity: the metadata service. Default http://169.254.169.254 (Azure IMDS).
+    #[field(label = "Managed identity endpoint", url, credential_target)]
+    pub imds_endpoint: Option<String>,
     /// Default https://ACCOUNT.blob.core.windows.net. Azurite: http://127.0.0.1:10000/devstoreaccount1
     #[field(label = "Blob endpoint", url, credential_target)]
     pub endpoint: Option<String>,
@@ -69,6 +119,8 @@ pub(crate) enum Credentials {
     SharedKey { key: SecretBytes },
     /// A SAS token appended to every URL (without a leading `?`).
     Sas { token: SecretString },
+    /// Entra ID bearer tokens, fetched and renewed before expiry.
+    Bearer { tokens: Arc<TokenManager> },
 }
 
 /// Key bytes that never show in `Debug`.
@@ -147,6 +199,28 @@ fn parse_connection_string(text: &str) -> Result<ConnectionParts> {
     Ok(parts)
 }
 
+/// A token endpoint's base URL: https, or http to a loopback or
+/// link-local address (IMDS, local fakes), without a trailing slash.
+fn token_host(field: &str, given: Option<String>, default: &str) -> Result<String> {
+    let url = given.unwrap_or_else(|| default.to_owned());
+    let parsed = reqwest::Url::parse(&url).map_err(|_| invalid(field, "must be an http:// or https:// URL"))?;
+    let local = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_link_local(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => return Err(invalid(field, "must be an http:// or https:// URL")),
+    };
+    match parsed.scheme() {
+        "https" => {}
+        "http" if local => {}
+        _ => return Err(invalid(field, "must be https:// (http:// only to a loopback or link-local address)")),
+    }
+    if parsed.query().is_some() {
+        return Err(invalid(field, "must be a URL without a query"));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
 fn decode_key(text: &str, field: &str) -> Result<SecretBytes> {
     base64::engine::general_purpose::STANDARD
         .decode(text.trim())
@@ -158,34 +232,11 @@ fn decode_key(text: &str, field: &str) -> Result<SecretBytes> {
 
 impl AzureBlobConfig {
     pub(crate) fn settings(&self) -> Result<Settings> {
-        let given = |s: &Option<SecretString>| {
-            s.as_ref().map(|v| v.expose_secret().trim().to_owned()).filter(|v| !v.is_empty())
-        };
-        let (key, sas, conn) = (given(&self.account_key), given(&self.sas_token), given(&self.connection_string));
-        let sources = [key.is_some(), sas.is_some(), conn.is_some()].iter().filter(|b| **b).count();
-        if sources != 1 {
-            return Err(invalid("account_key", "give exactly one of account_key, sas_token or connection_string"));
-        }
         let mut account = self.account.clone().map(|a| a.trim().to_owned()).filter(|a| !a.is_empty());
         let mut endpoint = self.endpoint.clone().map(|e| e.trim().trim_end_matches('/').to_owned());
-        let credentials = if let Some(conn) = conn {
-            let parts = parse_connection_string(&conn)?;
-            account = account.or(parts.account);
-            endpoint = endpoint.or(parts.endpoint);
-            match (parts.key, parts.sas) {
-                (Some(k), _) => Credentials::SharedKey { key: decode_key(&k, "connection_string")? },
-                (None, Some(s)) => Credentials::Sas { token: SecretString::from(s.trim_start_matches('?').to_owned()) },
-                (None, None) => unreachable!("checked by the parser"),
-            }
-        } else if let Some(k) = key {
-            Credentials::SharedKey { key: decode_key(&k, "account_key")? }
-        } else {
-            let token = sas.unwrap_or_default();
-            let token = token.trim_start_matches('?').to_owned();
-            if !token.contains("sig=") {
-                return Err(invalid("sas_token", "is not a SAS token (no sig= parameter)"));
-            }
-            Credentials::Sas { token: SecretString::from(token) }
+        let credentials = match self.auth {
+            AzureAuth::SharedKey => self.shared_key(&mut account, &mut endpoint)?,
+            AzureAuth::ClientSecret | AzureAuth::ManagedIdentity => self.token_credential()?,
         };
         let account = account.ok_or_else(|| invalid("account", "is required (or give a connection string)"))?;
         if !(3..=24).contains(&account.len()) || !account.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -203,7 +254,14 @@ impl AzureBlobConfig {
         }
         let endpoint = endpoint.unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
         match reqwest::Url::parse(&endpoint) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.query().is_none() => {}
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.query().is_none() => {
+                if matches!(credentials, Credentials::Bearer { .. }) && u.scheme() != "https" {
+                    return Err(invalid(
+                        "endpoint",
+                        "must be https:// with Entra ID tokens (bearer tokens never travel in clear)",
+                    ));
+                }
+            }
             _ => return Err(invalid("endpoint", "must be an http:// or https:// URL without a query")),
         }
         let block_kib = self.block_size_kib;
@@ -221,6 +279,115 @@ impl AzureBlobConfig {
             timeouts,
             block_attempts: self.block_attempts.max(1),
         })
+    }
+
+    /// `auth = "shared_key"`: exactly one of the account's keys; a
+    /// connection string may also give the account and endpoint.
+    fn shared_key(&self, account: &mut Option<String>, endpoint: &mut Option<String>) -> Result<Credentials> {
+        self.only_with(
+            "auth = client_secret or managed_identity",
+            &[
+                ("tenant_id", self.tenant_id.is_some()),
+                ("client_id", self.client_id.is_some()),
+                ("client_secret", self.client_secret.is_some()),
+                ("authority_host", self.authority_host.is_some()),
+                ("imds_endpoint", self.imds_endpoint.is_some()),
+            ],
+        )?;
+        let given = |s: &Option<SecretString>| {
+            s.as_ref().map(|v| v.expose_secret().trim().to_owned()).filter(|v| !v.is_empty())
+        };
+        let (key, sas, conn) = (given(&self.account_key), given(&self.sas_token), given(&self.connection_string));
+        let sources = [key.is_some(), sas.is_some(), conn.is_some()].iter().filter(|b| **b).count();
+        if sources != 1 {
+            return Err(invalid("account_key", "give exactly one of account_key, sas_token or connection_string"));
+        }
+        Ok(if let Some(conn) = conn {
+            let parts = parse_connection_string(&conn)?;
+            if account.is_none() {
+                *account = parts.account;
+            }
+            if endpoint.is_none() {
+                *endpoint = parts.endpoint;
+            }
+            match (parts.key, parts.sas) {
+                (Some(k), _) => Credentials::SharedKey { key: decode_key(&k, "connection_string")? },
+                (None, Some(s)) => Credentials::Sas { token: SecretString::from(s.trim_start_matches('?').to_owned()) },
+                (None, None) => unreachable!("checked by the parser"),
+            }
+        } else if let Some(k) = key {
+            Credentials::SharedKey { key: decode_key(&k, "account_key")? }
+        } else {
+            let token = sas.unwrap_or_default();
+            let token = token.trim_start_matches('?').to_owned();
+            if !token.contains("sig=") {
+                return Err(invalid("sas_token", "is not a SAS token (no sig= parameter)"));
+            }
+            Credentials::Sas { token: SecretString::from(token) }
+        })
+    }
+
+    /// `auth = "client_secret"` or `"managed_identity"`: a token manager
+    /// for the storage audience (no network I/O until the first request).
+    fn token_credential(&self) -> Result<Credentials> {
+        let text =
+            |field: &Option<String>| field.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        self.only_with(
+            "auth = shared_key",
+            &[
+                ("account_key", self.account_key.is_some()),
+                ("sas_token", self.sas_token.is_some()),
+                ("connection_string", self.connection_string.is_some()),
+            ],
+        )?;
+        let tokens = if self.auth == AzureAuth::ClientSecret {
+            self.only_with("auth = managed_identity", &[("imds_endpoint", self.imds_endpoint.is_some())])?;
+            let tenant =
+                text(&self.tenant_id).ok_or_else(|| invalid("tenant_id", "is required with auth = client_secret"))?;
+            if !tenant.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+                return Err(invalid("tenant_id", "must be a tenant ID (GUID) or domain name"));
+            }
+            let client_id =
+                text(&self.client_id).ok_or_else(|| invalid("client_id", "is required with auth = client_secret"))?;
+            let secret = self
+                .client_secret
+                .clone()
+                .filter(|s| !s.expose_secret().trim().is_empty())
+                .ok_or_else(|| invalid("client_secret", "is required with auth = client_secret"))?;
+            let authority = token_host("authority_host", text(&self.authority_host), DEFAULT_AUTHORITY_HOST)?;
+            TokenManager::client_credentials(
+                format!("{authority}/{tenant}/oauth2/v2.0/token"),
+                client_id,
+                secret,
+                vec![("scope".into(), format!("{}.default", STORAGE_RESOURCE))],
+            )?
+        } else {
+            self.only_with(
+                "auth = client_secret",
+                &[
+                    ("tenant_id", self.tenant_id.is_some()),
+                    ("client_secret", self.client_secret.is_some()),
+                    ("authority_host", self.authority_host.is_some()),
+                ],
+            )?;
+            let imds = token_host("imds_endpoint", text(&self.imds_endpoint), DEFAULT_IMDS_ENDPOINT)?;
+            let mut url = reqwest::Url::parse(&format!("{imds}/metadata/identity/oauth2/token"))
+                .map_err(|_| invalid("imds_endpoint", "must be an http:// or https:// URL"))?;
+            url.query_pairs_mut().append_pair("api-version", "2018-02-01").append_pair("resource", STORAGE_RESOURCE);
+            if let Some(client_id) = text(&self.client_id) {
+                url.query_pairs_mut().append_pair("client_id", &client_id);
+            }
+            TokenManager::metadata_service(url.into(), vec![("Metadata".into(), "true".into())])?
+        };
+        Ok(Credentials::Bearer { tokens: Arc::new(tokens) })
+    }
+
+    /// Fields set that only `mode` uses are an error naming the first one.
+    fn only_with(&self, mode: &str, fields: &[(&str, bool)]) -> Result<()> {
+        match fields.iter().find(|(_, set)| *set) {
+            Some((field, _)) => Err(invalid(field, &format!("is only used with {mode}"))),
+            None => Ok(()),
+        }
     }
 }
 

@@ -66,6 +66,14 @@ impl StorageModule for AzureBlobModule {
         self.container_properties().await
     }
 
+    /// Entra ID tokens: get a new one now. Keys and SAS tokens: nothing to do.
+    async fn refresh_credentials(&self) -> Result<()> {
+        match &self.client.settings.credentials {
+            Credentials::Bearer { tokens } => tokens.force_refresh().await.map(drop),
+            Credentials::SharedKey { .. } | Credentials::Sas { .. } => Ok(()),
+        }
+    }
+
     async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
         write::write(&self.client, body, meta).await
     }
@@ -106,7 +114,8 @@ impl StorageModule for AzureBlobModule {
     async fn presign_read(&self, object_id: &str, expires_in: Duration) -> Result<String> {
         let Credentials::SharedKey { key } = &self.client.settings.credentials else {
             return Err(StorageError::unsupported(
-                "SAS URLs need the account key (account_key or a connection string with AccountKey)",
+                "SAS URLs need the account key (account_key or a connection string with AccountKey); \
+                 user delegation SAS for Entra ID credentials is not implemented",
             ));
         };
         if expires_in.is_zero() || expires_in > MAX_SAS_LIFETIME {

@@ -105,6 +105,20 @@ pub(crate) fn sign_shared_key(request: &mut Request, account: &str, key: &Secret
     Ok(())
 }
 
+/// Add `x-ms-date`, `x-ms-version` (bearer tokens need 2017-11-09 or
+/// later) and the `Authorization: Bearer` header of an Entra ID token.
+pub(crate) fn apply_bearer(request: &mut Request, token: &str) -> Result<()> {
+    let date = httpdate::fmt_http_date(SystemTime::now());
+    let headers = request.headers_mut();
+    headers.insert("x-ms-date", HeaderValue::from_str(&date).expect("HTTP dates are ASCII"));
+    headers.insert("x-ms-version", HeaderValue::from_static(API_VERSION));
+    let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| StorageError::auth("the token endpoint issued a token that is not usable in a header"))?;
+    value.set_sensitive(true);
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    Ok(())
+}
+
 /// Append a SAS token's parameters to a request URL.
 pub(crate) fn apply_sas(request: &mut Request, token: &str) {
     request.headers_mut().insert("x-ms-version", HeaderValue::from_static(API_VERSION));

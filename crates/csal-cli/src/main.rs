@@ -3,6 +3,8 @@
 
 mod commands;
 mod exit;
+#[cfg(feature = "otel")]
+mod otel;
 mod output;
 mod providers;
 
@@ -32,6 +34,24 @@ pub struct Cli {
     /// with $NO_COLOR) or `json` (one object per line, for collectors).
     #[arg(long, global = true, env = "CSAL_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+    /// Less on stderr: no progress bars, and logs only errors (`serve`:
+    /// warnings and errors). Results and the final error line still print.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More log detail on stderr, repeatable: -v warnings, -vv info, -vvv
+    /// debug, -vvvv trace (`serve` starts at info: -v debug, -vv trace).
+    /// Without -q or -v, $RUST_LOG chooses when set.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// No progress bars on put and get (they are off anyway when stderr is
+    /// not a terminal).
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+    /// Export the tracing spans as OpenTelemetry traces over OTLP/HTTP
+    /// (protobuf) to URL/v1/traces, e.g. http://127.0.0.1:4318.
+    #[cfg(feature = "otel")]
+    #[arg(long, global = true, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -63,7 +83,9 @@ pub enum Command {
     },
     /// Read an object to a file or stdout.
     Get {
+        /// Module name or id.
         name: String,
+        /// The object's id (as put printed it).
         object_id: String,
         /// Output file, or - for stdout (default).
         #[arg(short = 'o', long = "output", default_value = "-")]
@@ -74,6 +96,7 @@ pub enum Command {
     },
     /// List objects under a path.
     Ls {
+        /// Module name or id.
         name: String,
         /// Folder to list ("" = everything).
         #[arg(default_value = "")]
@@ -83,13 +106,24 @@ pub enum Command {
         prefix: Option<String>,
     },
     /// Show an object's metadata.
-    Stat { name: String, object_id: String },
+    Stat {
+        /// Module name or id.
+        name: String,
+        /// The object's id.
+        object_id: String,
+    },
     /// Delete an object (deleting a missing object succeeds).
-    Rm { name: String, object_id: String },
+    Rm {
+        /// Module name or id.
+        name: String,
+        /// The object's id.
+        object_id: String,
+    },
     /// Cameras with recordings: segments, bytes, newest, undelivered.
     Cameras,
     /// A camera's indexed segments, oldest first.
     Segments {
+        /// Camera id.
         camera: String,
         /// Segments ending after this time (RFC 3339).
         #[arg(long)]
@@ -167,7 +201,9 @@ pub enum Command {
     Man,
     /// A time-limited URL to read an object, where the provider can presign.
     Url {
+        /// Module name or id.
         name: String,
+        /// The object's id.
         object_id: String,
         /// Lifetime of the URL in seconds.
         #[arg(long, default_value_t = 3600)]
@@ -250,11 +286,15 @@ fn parse_days(text: &str) -> Result<f64, String> {
 pub enum ModuleCmd {
     /// Add a module: --config is JSON, @FILE or @- (stdin).
     Add {
+        /// Name of the new module (letters, digits, '-', '_', '.').
         name: String,
+        /// Provider type (see `csal providers`), e.g. local_fs, s3, gcs.
         #[arg(long)]
         provider: String,
+        /// A human label shown in the admin UI.
         #[arg(long)]
         label: Option<String>,
+        /// The provider's config: JSON, @FILE or @- (stdin).
         #[arg(long, default_value = "{}")]
         config: String,
         /// Add it disabled.
@@ -264,24 +304,40 @@ pub enum ModuleCmd {
     /// List modules with their load status.
     List,
     /// Show one module (secrets masked).
-    Show { name: String },
+    Show {
+        /// Module name or id.
+        name: String,
+    },
     /// Change a module's config and/or label. Secret fields left out keep their stored value.
     Edit {
+        /// Module name or id.
         name: String,
+        /// The new config (replaces it whole): JSON, @FILE or @- (stdin).
         #[arg(long)]
         config: Option<String>,
+        /// The new label ("" clears it).
         #[arg(long)]
         label: Option<String>,
     },
     /// Enable a module.
-    Enable { name: String },
+    Enable {
+        /// Module name or id.
+        name: String,
+    },
     /// Disable a module.
-    Disable { name: String },
+    Disable {
+        /// Module name or id.
+        name: String,
+    },
     /// Remove a module from the catalog (stored objects are not touched).
-    Rm { name: String },
+    Rm {
+        /// Module name or id.
+        name: String,
+    },
     /// Validate + health check (+ the write canary if it is on, or with
     /// --canary); exits 0 only when the status is ok.
     Test {
+        /// Module name or id.
         name: String,
         /// Also write, read back and delete a small object.
         #[arg(long)]
@@ -291,13 +347,16 @@ pub enum ModuleCmd {
     /// back and deletes a small object (catches a target that answers but
     /// refuses writes).
     Canary {
+        /// Module name or id.
         name: String,
+        /// on or off.
         #[arg(value_parser = ["on", "off"])]
         switch: String,
     },
     /// Run the provider's OAuth authorization (browser consent, loopback
     /// redirect to http://127.0.0.1:PORT/callback), save the tokens, then test.
     Authorize {
+        /// Module name or id.
         name: String,
         /// Port for the redirect listener (default: any free port; give one
         /// when the provider needs the exact redirect URI registered).
@@ -316,6 +375,7 @@ pub enum ModuleCmd {
 pub enum HoldCmd {
     /// Place a hold on a camera's recordings (all, or --from/--to).
     Add {
+        /// Camera id.
         camera: String,
         /// Start of the held time range (RFC 3339); default: from the first recording.
         #[arg(long)]
@@ -331,9 +391,15 @@ pub enum HoldCmd {
         by: String,
     },
     /// Lift a hold by its id.
-    Rm { id: String },
+    Rm {
+        /// The hold's id (see `csal hold list`).
+        id: String,
+    },
     /// List holds (of one camera, or all).
-    List { camera: Option<String> },
+    List {
+        /// Only this camera's holds.
+        camera: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -341,9 +407,13 @@ pub enum PolicyCmd {
     /// Every policy (the default one is camera `*`).
     List,
     /// The policy that applies to a camera, and whether it is the default.
-    Show { camera: String },
+    Show {
+        /// Camera id.
+        camera: String,
+    },
     /// Set a camera's policy (replaces it whole; `*` sets the default).
     Set {
+        /// Camera id, or `*` for the default policy.
         camera: String,
         /// A target module, most preferred first (repeat, or comma separated).
         #[arg(long = "target", required = true, value_delimiter = ',')]
@@ -365,7 +435,10 @@ pub enum PolicyCmd {
         tiers: Vec<csal_catalog::TierRule>,
     },
     /// Remove a camera's own policy (it falls back to the default, if set).
-    Rm { camera: String },
+    Rm {
+        /// Camera id, or `*` for the default policy.
+        camera: String,
+    },
 }
 
 /// `local=7`: a target and its days.
@@ -403,30 +476,81 @@ pub enum AdminCmd {
     /// only upload segments and playlists), read (may only read the segment
     /// index and play back), admin (everything).
     CreateToken {
+        /// A name for the token (to revoke it later).
         name: String,
+        /// What the token may do: ingest, read or admin.
         #[arg(long, value_parser = ["ingest", "read", "admin"])]
         scope: String,
     },
     /// Revoke an API token.
-    RevokeToken { name: String },
+    RevokeToken {
+        /// The token's name.
+        name: String,
+    },
     /// List API token names.
     Tokens,
 }
 
-fn init_tracing(command: &Command, format: &str) {
+/// The log filter: the command's level moved by -q / -v, else $RUST_LOG,
+/// else the command's level.
+fn log_filter(command: &Command, quiet: bool, verbose: u8) -> tracing_subscriber::EnvFilter {
+    let directives = log_directives(command, quiet, verbose);
+    let from_env = (!quiet && verbose == 0).then(|| tracing_subscriber::EnvFilter::try_from_default_env().ok());
+    from_env.flatten().unwrap_or_else(|| tracing_subscriber::EnvFilter::new(directives))
+}
+
+/// The command's log level moved by -q / -v.
+fn log_directives(command: &Command, quiet: bool, verbose: u8) -> String {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let base = if matches!(command, Command::Serve(_)) { 3 } else { 1 };
+    let level = match (quiet, verbose) {
+        (true, _) => base - 1,
+        (false, 0) => base,
+        (false, v) => (base + usize::from(v)).min(LEVELS.len() - 1),
+    };
     // dropbox-sdk logs every 409 answer (a normal not_found before an
     // idempotent delete) at error level; csal-dropbox classifies them itself.
-    let default = if matches!(command, Command::Serve(_)) { "info,dropbox_sdk=off" } else { "error,dropbox_sdk=off" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
-    if format == "json" {
-        logs.json().init();
+    format!("{},dropbox_sdk=off", LEVELS[level])
+}
+
+/// Where the logs go (stderr, text or JSON, filtered by -q / -v /
+/// $RUST_LOG) and, with the `otel` feature and an endpoint, the traces.
+fn init_tracing(cli: &Cli, runtime: &tokio::runtime::Handle) -> Telemetry {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = log_filter(&cli.command, cli.quiet, cli.verbose);
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+    let logs = if cli.log_format == "json" {
+        logs.json().boxed()
     } else {
         use std::io::IsTerminal;
         let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        logs.with_ansi(colour).init();
+        logs.with_ansi(colour).boxed()
+    };
+    let registry = tracing_subscriber::registry().with(logs.with_filter(filter));
+    #[cfg(feature = "otel")]
+    {
+        let (traces, telemetry) = otel::layer(cli.otlp_endpoint.as_deref(), runtime.clone());
+        registry.with(traces).init();
+        telemetry
     }
+    #[cfg(not(feature = "otel"))]
+    {
+        let _ = runtime;
+        registry.init();
+        Telemetry
+    }
+}
+
+/// What must be flushed before the process exits.
+#[cfg(feature = "otel")]
+type Telemetry = otel::Traces;
+#[cfg(not(feature = "otel"))]
+struct Telemetry;
+#[cfg(not(feature = "otel"))]
+impl Telemetry {
+    fn shutdown(self) {}
 }
 
 fn main() {
@@ -450,13 +574,15 @@ fn main() {
         }
         _ => {}
     }
-    init_tracing(&cli.command, &cli.log_format);
     let json = cli.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => report(json, CliError::other(format!("cannot start the async runtime: {e}"))),
     };
+    let telemetry = init_tracing(&cli, runtime.handle());
     let result = runtime.block_on(commands::run(cli));
+    // The last spans go out on this runtime: flush before stopping it.
+    telemetry.shutdown();
     // Do not wait for blocking stdin readers and the like.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     match result {
@@ -489,4 +615,55 @@ fn report(json: bool, e: CliError) -> ! {
         eprintln!("csal: error: {}", e.message);
     }
     std::process::exit(e.code)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Every subcommand and argument explains itself in `--help` (and so in
+    /// the man page and completions).
+    #[test]
+    fn every_subcommand_and_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none_or(|h| h.to_string().trim().is_empty()) {
+                    missing.push(format!("{path} <{id}>"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let sub_path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none_or(|h| h.to_string().trim().is_empty()) && sub.get_name() != "help" {
+                    missing.push(sub_path.clone());
+                }
+                walk(sub, &sub_path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "csal", &mut missing);
+        assert!(missing.is_empty(), "without help text:\n{}", missing.join("\n"));
+    }
+
+    #[test]
+    fn quiet_and_verbose_move_the_log_level() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap();
+        let level = |args: &[&str]| {
+            let cli = parse(args);
+            log_directives(&cli.command, cli.quiet, cli.verbose).split(',').next().unwrap().to_owned()
+        };
+        assert_eq!(level(&["csal", "providers"]), "error");
+        assert_eq!(level(&["csal", "-q", "providers"]), "off");
+        assert_eq!(level(&["csal", "-vv", "providers"]), "info");
+        assert_eq!(level(&["csal", "serve"]), "info");
+        assert_eq!(level(&["csal", "serve", "-v"]), "debug");
+        assert_eq!(level(&["csal", "serve", "-vvvvvv"]), "trace");
+        assert_eq!(level(&["csal", "-q", "serve"]), "warn");
+        assert!(Cli::try_parse_from(["csal", "-q", "-v", "providers"]).is_err(), "-q and -v conflict");
+    }
 }

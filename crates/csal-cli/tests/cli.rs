@@ -47,6 +47,13 @@ impl Env {
         let (out, _) = self.run(&all, OK);
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?} gave non-JSON {out:?}: {e}"))
     }
+    /// `--json` output of one object per line (NDJSON, as `ls` prints).
+    fn ndjson(&self, args: &[&str]) -> Vec<Value> {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let (out, _) = self.run(&all, OK);
+        out.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{args:?}: line {l:?}: {e}"))).collect()
+    }
     /// A `local` local_fs module under the temp dir.
     fn with_local(&self) -> &Self {
         let cfg = format!(r#"{{"root": "{}"}}"#, self.path("data").display());
@@ -336,10 +343,13 @@ fn data_commands_put_get_ls_stat_rm_url() {
 
     let (out, _) = env.run(&["ls", "local"], OK);
     assert!(out.contains(&id) && out.contains(&piped), "{out}");
-    let listed = env.json(&["ls", "local", "cam1", "--prefix", "seg"]);
-    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let listed = env.ndjson(&["ls", "local", "cam1", "--prefix", "seg"]);
+    assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["object_id"], id.as_str());
-    assert_eq!(env.json(&["ls", "local", "other"]).as_array().unwrap().len(), 0);
+    assert_eq!(env.ndjson(&["ls", "local", "other"]).len(), 0);
+    // -q and --no-progress change stderr only.
+    assert_eq!(env.run(&["-q", "get", "local", &id], OK), ("0123456789abcdef".to_owned(), String::new()));
+    assert_eq!(env.run(&["--no-progress", "get", "local", &id], OK).0, "0123456789abcdef");
 
     assert_eq!(env.json(&["stat", "local", &id])["size"], 16);
     let (out, _) = env.run(&["stat", "local", &id], OK);

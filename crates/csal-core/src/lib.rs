@@ -9,7 +9,8 @@
 //! - [`registry`]: providers register with [`register_provider!`], apps link
 //!   them with [`link_providers!`];
 //! - [`StorageRouter`]: instances by id and name, reloadable, with the
-//!   [`layers`] (timeout, retry, metrics, tracing, secret scrubbing) applied once.
+//!   [`layers`] (timeout, retry, metrics through the `metrics` facade,
+//!   tracing, secret scrubbing) applied once.
 //!
 //! Write an object and read it back through the router (the `memory`
 //! provider here; any provider crate the application links works the same):
@@ -88,6 +89,6 @@ pub use registry::{
 pub use router::{InstanceDefinition, InstanceInfo, InstanceStatus, ReloadSummary, StorageRouter};
 pub use secret::{ExposeSecret, SecretString, mask_config};
 pub use spec::{ConfigField, ConfigSpec, FieldKind, ProviderCategory, Timeouts, parse_config};
-pub use stream::ByteStream;
+pub use stream::{BodyPart, ByteStream};
 pub use tree_list::{FolderSelection, FolderTree, ListCursors, list_tree};
 pub use units::human_bytes;

@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use crate::error::{ErrorKind, Result, StorageError};
-use crate::layers::{LayerConfig, LayeredModule, MetricsSnapshot};
+use crate::layers::{LayerConfig, LayeredModule};
 use crate::module::{
     Capabilities, Checksum, HealthReport, ListPage, ListRequest, ObjectMeta, StorageModule, WriteMeta, WriteReceipt,
 };
@@ -128,8 +128,6 @@ pub struct InstanceInfo {
     pub masked_config: Option<serde_json::Value>,
     /// The last health check's report, if one ran.
     pub last_health: Option<HealthReport>,
-    /// The instance's counters (loaded instances only).
-    pub metrics: Option<MetricsSnapshot>,
 }
 
 /// One entry of the router: a definition and what became of it.
@@ -225,7 +223,6 @@ impl InstanceHandle {
             capabilities: module.map(|m| m.capabilities()),
             masked_config: self.masked_config.clone(),
             last_health: module.and_then(|m| m.last_health()),
-            metrics: module.map(|m| m.metrics().snapshot()),
         }
     }
 }

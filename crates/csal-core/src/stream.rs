@@ -240,34 +240,38 @@ impl ByteStream {
 
     /// Regroup the body into parts of exactly `part_size` bytes (the last one
     /// may be shorter; an empty body gives no parts). Memory: one part.
+    /// Each part is one contiguous buffer (a copy of the chunks, unless one
+    /// chunk is the whole part); see [`ByteStream::into_chunked_parts`] for
+    /// parts that keep the body's chunks.
     pub fn into_parts(self, part_size: usize) -> impl Stream<Item = Result<Bytes>> + Send + 'static {
+        self.into_chunked_parts(part_size).map(|part| part.map(BodyPart::into_bytes))
+    }
+
+    /// Regroup the body into parts of exactly `part_size` bytes (the last one
+    /// may be shorter; an empty body gives no parts) without copying: a part
+    /// holds the body's own chunks, the one on a boundary sliced in two. For
+    /// providers whose client can send a part as several buffers: no memcpy
+    /// into a part buffer and no fresh pages to fault in for every part.
+    /// Memory: one part.
+    pub fn into_chunked_parts(self, part_size: usize) -> impl Stream<Item = Result<BodyPart>> + Send + 'static {
         assert!(part_size > 0, "part size must be positive");
         futures::stream::unfold(
-            (self.inner, BytesMut::new(), false),
-            move |(mut inner, mut buf, mut ended)| async move {
+            (self.inner, BodyPart::default(), false),
+            move |(mut inner, mut part, mut ended)| async move {
                 loop {
-                    if buf.len() >= part_size {
-                        let part = buf.split_to(part_size).freeze();
-                        return Some((Ok(part), (inner, buf, ended)));
+                    if part.len >= part_size {
+                        let rest = part.split_off(part_size);
+                        return Some((Ok(part), (inner, rest, ended)));
                     }
                     if ended {
-                        if buf.is_empty() {
+                        if part.is_empty() {
                             return None;
                         }
-                        let part = buf.split().freeze();
-                        return Some((Ok(part), (inner, buf, ended)));
+                        return Some((Ok(part), (inner, BodyPart::default(), ended)));
                     }
                     match inner.next().await {
-                        Some(Ok(chunk)) => {
-                            if buf.is_empty() && chunk.len() == part_size {
-                                return Some((Ok(chunk), (inner, buf, ended)));
-                            }
-                            buf.reserve(part_size.saturating_sub(buf.len()).max(chunk.len()));
-                            buf.extend_from_slice(&chunk);
-                        }
-                        Some(Err(e)) => {
-                            return Some((Err(e), (inner, BytesMut::new(), true)));
-                        }
+                        Some(Ok(chunk)) => part.push(chunk),
+                        Some(Err(e)) => return Some((Err(e), (inner, BodyPart::default(), true))),
                         None => ended = true,
                     }
                 }
@@ -432,6 +436,80 @@ impl From<&'static [u8]> for ByteStream {
     }
 }
 
+/// A part of a body ([`ByteStream::into_chunked_parts`]): the body's chunks,
+/// in order, not copied into one buffer. Cloning is cheap (reference counts),
+/// so a part can be sent again from memory.
+#[derive(Clone, Debug, Default)]
+pub struct BodyPart {
+    chunks: Vec<Bytes>,
+    len: usize,
+}
+
+impl BodyPart {
+    /// Bytes in the part.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the part has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The chunks, in order (none of them empty).
+    pub fn chunks(&self) -> &[Bytes] {
+        &self.chunks
+    }
+
+    /// The CRC32C of the part's bytes.
+    pub fn crc32c(&self) -> u32 {
+        self.chunks.iter().fold(0, |crc, c| crc32c::crc32c_append(crc, c))
+    }
+
+    /// One contiguous buffer (no copy when the part is a single chunk).
+    pub fn into_bytes(self) -> Bytes {
+        match <[Bytes; 1]>::try_from(self.chunks) {
+            Ok([one]) => one,
+            Err(chunks) => {
+                let mut buf = BytesMut::with_capacity(self.len);
+                chunks.iter().for_each(|c| buf.extend_from_slice(c));
+                buf.freeze()
+            }
+        }
+    }
+
+    /// The chunks as a stream (for HTTP bodies).
+    pub fn into_stream(self) -> impl Stream<Item = Result<Bytes>> + Send + Sync + 'static {
+        futures::stream::iter(self.chunks.into_iter().map(Ok))
+    }
+
+    fn push(&mut self, chunk: Bytes) {
+        if !chunk.is_empty() {
+            self.len += chunk.len();
+            self.chunks.push(chunk);
+        }
+    }
+
+    /// Keep the first `at` bytes; return the rest (the chunk on the boundary is sliced, not copied).
+    fn split_off(&mut self, at: usize) -> BodyPart {
+        let mut rest = BodyPart::default();
+        let mut kept = 0;
+        let mut i = 0;
+        while i < self.chunks.len() && kept + self.chunks[i].len() <= at {
+            kept += self.chunks[i].len();
+            i += 1;
+        }
+        let mut tail = self.chunks.split_off(i);
+        if kept < at {
+            let head = tail[0].split_to(at - kept);
+            self.chunks.push(head);
+        }
+        tail.into_iter().for_each(|c| rest.push(c));
+        self.len = at;
+        rest
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[tokio::test]
@@ -469,6 +547,31 @@ mod tests {
         let lens: Vec<usize> = parts.iter().map(|p| p.len()).collect();
         assert_eq!(lens, vec![4, 4, 4, 4, 4, 1]);
         let empty: Vec<_> = ByteStream::empty().into_parts(4).collect().await;
+        assert!(empty.is_empty());
+    }
+
+    #[tokio::test]
+    async fn chunked_parts_keep_bytes_order_and_boundaries_without_copying() {
+        let sizes = [3, 10, 1, 0, 7, 9];
+        let whole: Vec<u8> = chunks(&sizes).collect_limited(1000).await.unwrap().to_vec();
+        let parts: Vec<BodyPart> = chunks(&sizes).into_chunked_parts(4).map(|r| r.unwrap()).collect().await;
+        let lens: Vec<usize> = parts.iter().map(BodyPart::len).collect();
+        assert_eq!(lens, vec![4, 4, 4, 4, 4, 4, 4, 2]);
+        assert!(parts.iter().all(|p| p.chunks().iter().all(|c| !c.is_empty())));
+        let mut joined = Vec::new();
+        for p in &parts {
+            assert_eq!(p.crc32c(), crc32c::crc32c(&p.clone().into_bytes()));
+            joined.extend_from_slice(&p.clone().into_bytes());
+        }
+        assert_eq!(joined, whole);
+        // A chunk bigger than several parts is sliced, never copied.
+        let big = Bytes::from(vec![7u8; 10]);
+        let parts: Vec<BodyPart> =
+            ByteStream::from_chunks(vec![big.clone()]).into_chunked_parts(4).map(|r| r.unwrap()).collect().await;
+        assert_eq!(parts.iter().map(BodyPart::len).collect::<Vec<_>>(), vec![4, 4, 2]);
+        let first = parts[0].chunks()[0].clone();
+        assert_eq!(first.as_ptr(), big.as_ptr(), "the first part is a slice of the chunk");
+        let empty: Vec<_> = ByteStream::empty().into_chunked_parts(4).collect().await;
         assert!(empty.is_empty());
     }
 

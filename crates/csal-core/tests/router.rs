@@ -240,14 +240,27 @@ async fn disabled_rows_are_not_constructed() {
 
 #[tokio::test]
 async fn transient_errors_are_retried_and_secrets_scrubbed() {
+    // This test's runtime is single-threaded: a thread-local recorder sees every retry.
+    let recorder = metrics_util::debugging::DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _local = metrics::set_default_local_recorder(&recorder);
     let router = StorageRouter::new(
         &[def("1", "flaky2", "flaky", r#"{"token":"tok-SECRET-123","fail_times":2}"#)],
         fast_layers(),
     );
     let meta = router.stat("flaky2", "obj").await.expect("third attempt succeeds");
     assert_eq!(meta.size, 4);
-    let snapshot = router.module("flaky2").unwrap().metrics().snapshot();
-    assert_eq!(snapshot.retries, 2);
+    let retries: u64 = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(key, ..)| key.key().name() == csal_core::layers::metrics::RETRIES)
+        .map(|(.., value)| match value {
+            metrics_util::debugging::DebugValue::Counter(n) => n,
+            other => panic!("retries is a counter, not {other:?}"),
+        })
+        .sum();
+    assert_eq!(retries, 2);
 
     let router = StorageRouter::new(
         &[def("1", "flaky5", "flaky", r#"{"token":"tok-SECRET-123","fail_times":5}"#)],

@@ -13,7 +13,6 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use futures::StreamExt;
-use tokio::io::AsyncWriteExt;
 
 use csal_core::{
     ByteStream, Checksum, ErrorKind, Result, StorageError, WriteMeta, WriteReceipt, is_stale_temp, object_id_from_hint,
@@ -37,27 +36,58 @@ pub(crate) async fn write(
     root: &Path,
     fsync: bool,
     modes: Modes,
-    mut body: ByteStream,
+    body: ByteStream,
     meta: &WriteMeta,
 ) -> Result<WriteReceipt> {
-    let (mut file, tmp_path, guard) = create_temp(root, modes).await?;
-    let (mut size, mut crc) = (0u64, 0u32);
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk?;
-        file.write_all(&chunk).await?;
-        size += chunk.len() as u64;
-        crc = crc32c::crc32c_append(crc, &chunk);
-    }
-    file.flush().await?;
-    if !crate::checksum::store(&file, crc)? {
-        tracing::debug!(root = %root.display(), "filesystem has no user xattrs; CRC32C not kept with the object");
-    }
-    if fsync {
-        file.sync_all().await?;
-    }
-    drop(file);
+    let (file, tmp_path, guard) = create_temp(root, modes).await?;
+    let (size, crc) = write_body(file.into_std().await, body, fsync, root.to_path_buf()).await?;
     let object_id = publish(root, &tmp_path, guard, &meta.key_hint, fsync, modes).await?;
     Ok(WriteReceipt { object_id, size, checksum: Some(Checksum::crc32c(crc)), etag: None, instance: None })
+}
+
+/// Chunks in flight between the body and the file: bounds memory whatever
+/// the chunk rate, and lets the disk write one chunk while the body (and the
+/// core's checksum tally) produces the next.
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// Write the body into `file` from one blocking thread fed through a
+/// bounded channel, then keep its CRC32C and fsync it. One thread for the
+/// whole body, the chunks handed over as they are (no copy into a buffer,
+/// no thread hop per chunk as with `tokio::fs::File`), and the CRC32C
+/// computed there, next to the write, instead of on the async thread.
+async fn write_body(file: std::fs::File, mut body: ByteStream, fsync: bool, root: PathBuf) -> Result<(u64, u32)> {
+    let (chunks, mut incoming) = tokio::sync::mpsc::channel::<bytes::Bytes>(CHUNKS_IN_FLIGHT);
+    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<(u64, u32)> {
+        use std::io::Write;
+        let mut file = file;
+        let (mut size, mut crc) = (0u64, 0u32);
+        while let Some(chunk) = incoming.blocking_recv() {
+            file.write_all(&chunk)?;
+            size += chunk.len() as u64;
+            crc = crc32c::crc32c_append(crc, &chunk);
+        }
+        if !crate::checksum::store(&file, crc)? {
+            tracing::debug!(root = %root.display(), "filesystem has no user xattrs; CRC32C not kept with the object");
+        }
+        if fsync {
+            file.sync_all()?;
+        }
+        Ok((size, crc))
+    });
+    let fed = async {
+        while let Some(chunk) = body.next().await {
+            if chunks.send(chunk?).await.is_err() {
+                break; // the writer failed: its error is the one to report
+            }
+        }
+        Ok::<(), StorageError>(())
+    }
+    .await;
+    drop(chunks);
+    // A body error wins (the writer then only saw a short body); else the writer's outcome.
+    let written = writer.await.map_err(|e| StorageError::transient("filesystem task failed").with_source(e))?;
+    fed?;
+    Ok(written?)
 }
 
 /// Copy the file at `source` to a new object without the bytes passing

@@ -23,8 +23,23 @@ pub(crate) async fn post_form(
     url: &str,
     form: &[(&str, &str)],
 ) -> Result<std::result::Result<Bytes, ErrorAnswer>> {
+    answer(http.post(url).form(form)).await
+}
+
+/// GET `url` with `headers` (a metadata service's token endpoint); the
+/// answer as [`post_form`] gives it.
+pub(crate) async fn get(
+    http: &reqwest::Client,
+    url: &str,
+    headers: &[(String, String)],
+) -> Result<std::result::Result<Bytes, ErrorAnswer>> {
+    let request = headers.iter().fold(http.get(url), |r, (k, v)| r.header(k.as_str(), v.as_str()));
+    answer(request).await
+}
+
+async fn answer(request: reqwest::RequestBuilder) -> Result<std::result::Result<Bytes, ErrorAnswer>> {
     let what = "the OAuth token endpoint";
-    let resp = http.post(url).form(form).timeout(TOKEN_REQUEST_TIME).send().await.map_err(|e| {
+    let resp = request.timeout(TOKEN_REQUEST_TIME).send().await.map_err(|e| {
         let kind = if e.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Transient };
         StorageError::new(kind, "cannot reach the OAuth token endpoint").with_source(e.without_url())
     })?;

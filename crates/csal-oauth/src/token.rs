@@ -62,6 +62,10 @@ enum Grant {
     /// `box_subject_id`). No refresh token: a new token is asked for when
     /// the old one expires or is refused.
     ClientCredentials(Vec<(String, String)>),
+    /// A GET to a local metadata service that hands out the host's own
+    /// identity's tokens (Azure managed identity), with its headers
+    /// (`Metadata: true`). No secret and no refresh token either.
+    MetadataService(Vec<(String, String)>),
 }
 
 struct State {
@@ -110,7 +114,8 @@ impl std::fmt::Debug for TokenManager {
 #[derive(serde::Deserialize)]
 struct TokenResponse {
     access_token: String,
-    #[serde(default)]
+    /// Seconds; Azure's managed identity endpoint sends it as a string.
+    #[serde(default, deserialize_with = "seconds")]
     expires_in: Option<u64>,
     #[serde(default)]
     refresh_token: Option<String>,
@@ -178,12 +183,23 @@ impl TokenManager {
         if client_id.trim().is_empty() {
             return Err(StorageError::invalid_config("field 'client_id': required for the client-credentials grant"));
         }
+        TokenManager::without_refresh_token(token_url, client_id, Some(client_secret), Grant::ClientCredentials(extra))
+    }
+
+    /// A manager for a grant that asks for a new access token each time
+    /// (no refresh token to keep or send).
+    fn without_refresh_token(
+        token_url: String,
+        client_id: String,
+        client_secret: Option<SecretString>,
+        grant: Grant,
+    ) -> Result<Self> {
         let mut manager = TokenManager::new(
             OAuthSettings {
                 token_url,
                 client_id,
-                client_secret: Some(client_secret),
-                // Placeholder so `new` accepts the settings; never sent.
+                client_secret,
+                // Placeholder so `new` counts the manager as authorised; never sent.
                 refresh_token: Some(SecretString::from(String::new())),
                 access_token: None,
                 expires_at: None,
@@ -191,8 +207,20 @@ impl TokenManager {
             },
             None,
         )?;
-        manager.grant = Grant::ClientCredentials(extra);
+        manager.grant = grant;
         manager.state.get_mut().refresh_token = None;
+        Ok(manager)
+    }
+
+    /// A manager that gets its tokens by GET from a metadata service on the
+    /// host (`token_url` with its query, e.g. Azure IMDS's
+    /// `/metadata/identity/oauth2/token?api-version=...&resource=...`),
+    /// sending `headers`. Nothing is persisted.
+    pub fn metadata_service(token_url: String, headers: Vec<(String, String)>) -> Result<Self> {
+        // `new` wants a client id beside a refresh token; the service needs none.
+        let mut manager =
+            TokenManager::without_refresh_token(token_url, "-".into(), None, Grant::MetadataService(headers))?;
+        manager.client_id = String::new();
         Ok(manager)
     }
 
@@ -294,8 +322,10 @@ impl TokenManager {
     }
 
     async fn refresh_locked(&self, state: &mut State) -> Result<SecretString> {
-        if let Grant::ClientCredentials(extra) = &self.grant {
-            return self.client_credentials_locked(state, extra).await;
+        match &self.grant {
+            Grant::ClientCredentials(extra) => return self.client_credentials_locked(state, extra).await,
+            Grant::MetadataService(headers) => return self.metadata_service_locked(state, headers).await,
+            Grant::RefreshToken => {}
         }
         let Some(refresh_token) = state.refresh_token.clone() else {
             let why = "the access token expired or was refused and no refresh token is configured: \
@@ -347,15 +377,7 @@ impl TokenManager {
             vec![("grant_type", "client_credentials"), ("client_id", &self.client_id), ("client_secret", secret)];
         form.extend(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         match self.post_token_form(&form).await {
-            Ok(resp) => {
-                let token = SecretString::from(resp.access_token);
-                state.access_token = Some(token.clone());
-                state.expires_at = resp.expires_in.map(|s| SystemTime::now() + Duration::from_secs(s));
-                self.refreshes.fetch_add(1, Ordering::Relaxed);
-                *self.last_failure.lock().expect("lock") = None;
-                tracing::debug!(token_url = %self.token_url, "OAuth access token obtained (client credentials)");
-                Ok(token)
-            }
+            Ok(resp) => Ok(self.keep_new_token(state, resp, "client credentials")),
             Err(e) => {
                 let e = if e.kind() == ErrorKind::Auth {
                     StorageError::auth(
@@ -370,6 +392,37 @@ impl TokenManager {
                 Err(e)
             }
         }
+    }
+
+    async fn metadata_service_locked(&self, state: &mut State, headers: &[(String, String)]) -> Result<SecretString> {
+        let answer = endpoint::get(&self.http, &self.token_url, headers).await?;
+        match self.token_answer(answer) {
+            Ok(resp) => Ok(self.keep_new_token(state, resp, "metadata service")),
+            Err(e) => {
+                let e = if e.kind() == ErrorKind::Auth {
+                    StorageError::auth(
+                        "the metadata service refused a token: check that this host has the managed identity \
+                         (and client_id, if set, names one assigned to it)",
+                    )
+                    .with_source(e)
+                } else {
+                    e
+                };
+                self.note_failure(e.message());
+                Err(e)
+            }
+        }
+    }
+
+    /// A token obtained without a refresh token (client credentials, metadata service).
+    fn keep_new_token(&self, state: &mut State, resp: TokenResponse, how: &str) -> SecretString {
+        let token = SecretString::from(resp.access_token);
+        state.access_token = Some(token.clone());
+        state.expires_at = resp.expires_in.map(|s| SystemTime::now() + Duration::from_secs(s));
+        self.refreshes.fetch_add(1, Ordering::Relaxed);
+        *self.last_failure.lock().expect("lock") = None;
+        tracing::debug!(token_url = %self.token_url, how, "OAuth access token obtained");
+        token
     }
 
     fn note_failure(&self, why: &str) {
@@ -392,7 +445,13 @@ impl TokenManager {
     }
 
     async fn post_token_form(&self, form: &[(&str, &str)]) -> Result<TokenResponse> {
-        match endpoint::post_form(&self.http, &self.token_url, form).await? {
+        let answer = endpoint::post_form(&self.http, &self.token_url, form).await?;
+        self.token_answer(answer)
+    }
+
+    /// A token endpoint's answer: the token, or the classified refusal.
+    fn token_answer(&self, answer: std::result::Result<bytes::Bytes, csal_http::ErrorAnswer>) -> Result<TokenResponse> {
+        match answer {
             Ok(body) => serde_json::from_slice::<TokenResponse>(&body).map_err(|e| {
                 StorageError::transient("the OAuth token endpoint answered without an access_token").with_source(e)
             }),
@@ -444,6 +503,21 @@ pub fn parse_refresh_token_expiry(value: Option<&str>) -> Result<Option<SystemTi
 }
 
 /// RFC 6749 section 5.2 error codes (plus status) to an error kind.
+/// `expires_in` as a JSON number or a string of digits.
+fn seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Option<u64>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Seconds {
+        Number(u64),
+        Text(String),
+    }
+    match <Option<Seconds> as serde::Deserialize>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Seconds::Number(n)) => Ok(Some(n)),
+        Some(Seconds::Text(t)) => t.trim().parse().map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
 fn classify_token_error(status: u16, error: &str) -> StorageError {
     match (status, error) {
         (_, "invalid_grant") => StorageError::auth(

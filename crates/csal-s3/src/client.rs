@@ -1,7 +1,8 @@
-//! The SDK client, built by hand from [`S3Config`] (no aws-config: the
-//! config carries static credentials, region and endpoint, so the
-//! environment / profile / IMDS credential chain and its ~60 extra crates
-//! are not needed), and the single-request calls: GET, HEAD, DELETE, presign.
+//! The SDK client, built by hand from [`S3Config`] (region, endpoint and
+//! static credentials come from the config, so aws-config is not needed;
+//! only `credentials = "default_chain"` uses it, behind the `aws-config`
+//! feature, see `chain.rs`), and the single-request calls: GET, HEAD,
+//! DELETE, presign.
 //!
 //! Timeouts on every call: connect, read, and a per-attempt deadline.
 //! SDK-level retries are off: retries belong to csal-core's retry layer
@@ -20,7 +21,7 @@ use aws_sdk_s3::config::{
 use aws_sdk_s3::presigning::PresigningConfig;
 use csal_core::{ByteRange, ByteStream, ExposeSecret, ObjectMeta, Result, StorageError};
 
-use crate::config::S3Config;
+use crate::config::{CredentialSource, S3Config};
 use crate::error::{body_error, map_sdk_error};
 use crate::write::CRC32C_METADATA;
 
@@ -54,7 +55,9 @@ impl S3Client {
         if let Some(endpoint) = &config.endpoint {
             builder = builder.endpoint_url(endpoint.trim_end_matches('/'));
         }
-        if let (Some(access), Some(secret)) = (&config.access_key, &config.secret_key) {
+        if config.credentials == CredentialSource::DefaultChain {
+            builder = with_default_chain(builder, config)?;
+        } else if let (Some(access), Some(secret)) = (&config.access_key, &config.secret_key) {
             let token = config.session_token.as_ref().map(|t| t.expose_secret().to_owned());
             builder = builder.credentials_provider(Credentials::new(
                 access.clone(),
@@ -171,6 +174,18 @@ impl S3Client {
             .map_err(|e| map_sdk_error(e, &format!("presign '{object_id}'")))?;
         Ok(req.uri().to_owned())
     }
+}
+
+#[cfg(feature = "aws-config")]
+fn with_default_chain(builder: aws_sdk_s3::config::Builder, config: &S3Config) -> Result<aws_sdk_s3::config::Builder> {
+    Ok(builder.credentials_provider(crate::chain::DefaultChain::new(config)))
+}
+
+/// Refused by `S3Config::validate` already; kept so a config built around
+/// it still cannot reach the SDK unsigned.
+#[cfg(not(feature = "aws-config"))]
+fn with_default_chain(_: aws_sdk_s3::config::Builder, _: &S3Config) -> Result<aws_sdk_s3::config::Builder> {
+    Err(crate::config::chain_unavailable())
 }
 
 pub(crate) fn to_system_time(t: &aws_smithy_types::DateTime) -> Option<SystemTime> {

@@ -64,6 +64,20 @@ pub enum PayloadSigning {
     Never,
 }
 
+/// Where an instance's AWS credentials come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialSource {
+    /// `access_key` / `secret_key` (/ `session_token`) of this config;
+    /// none of them: anonymous requests (public buckets).
+    Static,
+    /// The AWS SDK's default chain, as the AWS CLI resolves it: environment
+    /// variables, the profile files (static keys, SSO, `credential_process`,
+    /// assumed roles), web identity tokens, ECS container credentials and
+    /// EC2 instance metadata. Needs the crate's `aws-config` feature.
+    DefaultChain,
+}
+
 /// Config of an `s3` instance.
 #[csal_core::config(
     provider = "s3",
@@ -83,6 +97,23 @@ pub struct S3Config {
     /// Leave empty for AWS. For other S3 servers: https://host[:port] (MinIO, Ceph, a local emulator).
     #[field(label = "Endpoint URL", url, credential_target)]
     pub endpoint: Option<String>,
+    /// static: the keys below (none: anonymous requests). default_chain: what the AWS CLI would use (environment, profile files incl. SSO, web identity, ECS container, EC2 instance metadata); needs csal-s3's `aws-config` feature.
+    #[field(
+        label = "Credentials",
+        select = ["static", "default_chain"],
+        default = "static",
+        doc_url = "https://docs.aws.amazon.com/sdkref/latest/guide/standardized-credentials.html"
+    )]
+    pub credentials: CredentialSource,
+    /// With default_chain: the profile to read. Empty: AWS_PROFILE, else "default".
+    #[field(label = "AWS profile")]
+    pub profile: Option<String>,
+    /// With default_chain: the shared credentials file. Empty: AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials.
+    #[field(label = "AWS credentials file", path)]
+    pub credentials_file: Option<String>,
+    /// With default_chain: the shared config file (profiles, SSO, roles, ec2_metadata_service_endpoint). Empty: AWS_CONFIG_FILE, else ~/.aws/config.
+    #[field(label = "AWS config file", path)]
+    pub config_file: Option<String>,
     /// Static credentials. Empty: anonymous requests.
     #[field(label = "Access key ID")]
     pub access_key: Option<String>,
@@ -196,6 +227,7 @@ impl S3Config {
         if self.session_token.is_some() && self.access_key.is_none() {
             return bad("session_token", "needs access_key and secret_key");
         }
+        self.validate_credential_source()?;
         if let Some(p) = &self.prefix {
             let trimmed = p.trim_matches('/');
             if !trimmed.is_empty() && csal_core::check_object_id(trimmed).is_err() {
@@ -224,6 +256,41 @@ impl S3Config {
         ] {
             if !(1..=3600).contains(&v) {
                 return bad(field, "must be between 1 and 3600 seconds");
+            }
+        }
+        Ok(())
+    }
+
+    /// Keys only with `static`; the chain's settings only with
+    /// `default_chain`, which needs the `aws-config` feature.
+    fn validate_credential_source(&self) -> Result<()> {
+        let bad = |field: &str, why: &str| Err(StorageError::invalid_config(format!("field '{field}': {why}")));
+        let chain_settings = [
+            ("profile", &self.profile),
+            ("credentials_file", &self.credentials_file),
+            ("config_file", &self.config_file),
+        ];
+        match self.credentials {
+            CredentialSource::Static => {
+                if let Some((field, _)) = chain_settings.iter().find(|(_, v)| v.is_some()) {
+                    return bad(field, "is only used with credentials = default_chain");
+                }
+            }
+            CredentialSource::DefaultChain => {
+                if self.access_key.is_some() || self.secret_key.is_some() || self.session_token.is_some() {
+                    return bad(
+                        "access_key",
+                        "must be empty with credentials = default_chain (the chain finds the keys)",
+                    );
+                }
+                if let Some((field, _)) =
+                    chain_settings.iter().find(|(_, v)| v.as_deref().is_some_and(|v| v.trim().is_empty()))
+                {
+                    return bad(field, "must not be blank (leave it out for the AWS default)");
+                }
+                if !cfg!(feature = "aws-config") {
+                    return Err(chain_unavailable());
+                }
             }
         }
         Ok(())
@@ -289,6 +356,13 @@ impl S3Config {
     }
 }
 
+/// `credentials = "default_chain"` in a build without the `aws-config` feature.
+pub(crate) fn chain_unavailable() -> StorageError {
+    StorageError::invalid_config(
+        "field 'credentials': default_chain needs csal-s3 built with its `aws-config` feature (this build has it off)",
+    )
+}
+
 /// HTTPS, or plain HTTP to a loopback address (nothing on the way to tamper with).
 fn endpoint_is_trustworthy(endpoint: &str) -> bool {
     let Ok(url) = url::Url::parse(endpoint) else { return false };
@@ -335,6 +409,14 @@ mod tests {
             (serde_json::json!({"bucket": "cams", "prefix": "../up"}), "prefix"),
             (serde_json::json!({"bucket": "cams", "checksum_algorithm": "sha1"}), "checksum_algorithm"),
             (serde_json::json!({"bucket": "cams", "object_lock_legal_hold": true}), "object_lock"),
+            (serde_json::json!({"bucket": "cams", "credentials": "env"}), "credentials"),
+            (serde_json::json!({"bucket": "cams", "profile": "archive"}), "profile"),
+            (serde_json::json!({"bucket": "cams", "config_file": "/etc/aws/config"}), "config_file"),
+            (
+                serde_json::json!({"bucket": "cams", "credentials": "default_chain", "access_key": "a", "secret_key": "s"}),
+                "access_key",
+            ),
+            (serde_json::json!({"bucket": "cams", "credentials": "default_chain", "profile": " "}), "profile"),
             (
                 serde_json::json!({"bucket": "cams", "object_lock": true, "object_lock_mode": "GOVERNANCE"}),
                 "object_lock_days",
@@ -353,6 +435,19 @@ mod tests {
             assert_eq!(e.kind(), csal_core::ErrorKind::InvalidConfig);
             assert!(e.message().contains(field), "{e}");
         }
+    }
+
+    #[test]
+    fn default_chain_is_accepted_exactly_when_the_feature_is_built() {
+        let chain = parse(serde_json::json!({"bucket": "cams", "credentials": "default_chain", "profile": "archive"}));
+        if cfg!(feature = "aws-config") {
+            assert_eq!(chain.unwrap().credentials, CredentialSource::DefaultChain);
+        } else {
+            let e = chain.unwrap_err();
+            assert_eq!(e.kind(), csal_core::ErrorKind::InvalidConfig);
+            assert!(e.message().contains("`aws-config` feature"), "{e}");
+        }
+        assert_eq!(parse(serde_json::json!({"bucket": "cams"})).unwrap().credentials, CredentialSource::Static);
     }
 
     #[test]

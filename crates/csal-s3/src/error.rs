@@ -8,6 +8,7 @@
 #[cfg(test)]
 use std::time::Duration;
 
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use csal_core::{ErrorKind, StorageError};
@@ -78,6 +79,10 @@ pub(crate) fn map_sdk_error<E>(err: SdkError<E, HttpResponse>, what: &str) -> St
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    if let Some(failure) = credentials_failure(&err) {
+        let (kind, detail) = classify_credentials(failure);
+        return StorageError::new(kind, format!("{what}: {detail}")).with_source(err);
+    }
     let status = err.raw_response().map(|r| r.status().as_u16());
     let retry_after = err.raw_response().and_then(|r| r.headers().get("retry-after")).and_then(parse_retry_after);
     let (kind, detail) = match &err {
@@ -109,6 +114,30 @@ where
         _ => (ErrorKind::Transient, "unknown SDK failure".to_owned()),
     };
     StorageError::new(kind, format!("{what}: {detail}")).with_retry_after(retry_after).with_source(err)
+}
+
+/// The credential provider's error behind a request that was never sent
+/// (the SDK reports it as a dispatch failure, somewhere in the source chain).
+fn credentials_failure<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a CredentialsError> {
+    std::iter::successors(Some(err), |e| e.source()).find_map(|e| e.downcast_ref::<CredentialsError>())
+}
+
+/// No credentials found or refused (an SSO session expired, a role not
+/// allowed, IMDS without a role) is `Auth`: someone must fix the setup.
+fn classify_credentials(err: &CredentialsError) -> (ErrorKind, &'static str) {
+    match err {
+        CredentialsError::CredentialsNotLoaded(_) => {
+            (ErrorKind::Auth, "no AWS credentials found by the credential chain")
+        }
+        CredentialsError::ProviderTimedOut(_) => (ErrorKind::Timeout, "the AWS credential provider timed out"),
+        CredentialsError::InvalidConfiguration(_) => {
+            (ErrorKind::InvalidConfig, "the AWS credential setup is invalid (profile files or environment)")
+        }
+        CredentialsError::ProviderError(_) => {
+            (ErrorKind::Auth, "the AWS credential provider refused to give credentials")
+        }
+        _ => (ErrorKind::Transient, "the AWS credential provider failed"),
+    }
 }
 
 trait MaxTransient {

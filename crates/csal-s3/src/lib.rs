@@ -19,6 +19,8 @@
 #![doc = include_str!("../docs/scaleway.md")]
 #![doc = include_str!("../docs/s3_compatible.md")]
 
+#[cfg(feature = "aws-config")]
+mod chain;
 mod client;
 mod config;
 mod copy;
@@ -30,7 +32,7 @@ pub mod presets;
 mod stale;
 mod write;
 
-pub use config::{ChecksumAlgorithm, ConditionalCreate, S3Config};
+pub use config::{ChecksumAlgorithm, ConditionalCreate, CredentialSource, S3Config};
 pub use module::S3Module;
 
 csal_core::register_provider!(S3Config, module::build);

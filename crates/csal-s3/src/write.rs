@@ -24,9 +24,9 @@ use aws_sdk_s3::types::{
     StorageClass,
 };
 use base64::Engine;
-use bytes::Bytes;
 use csal_core::{
-    ByteStream, Checksum, ErrorKind, Result, RetryPolicy, StorageError, WriteMeta, WriteReceipt, object_id_from_hint,
+    BodyPart, ByteStream, Checksum, ErrorKind, Result, RetryPolicy, StorageError, WriteMeta, WriteReceipt,
+    object_id_from_hint,
 };
 use futures::StreamExt;
 
@@ -120,16 +120,28 @@ impl Uploader {
         false
     }
 
+    /// The SDK body of a part held in memory: its chunks as they are (no
+    /// copy into one buffer) when the payload goes unsigned; one buffer when
+    /// SigV4 must hash it (the signer hashes only an in-memory body).
+    fn sdk_body(&self, part: &BodyPart) -> SdkBody {
+        if self.sign_payload || part.chunks().len() <= 1 {
+            return SdkBody::from(part.clone().into_bytes());
+        }
+        let frames =
+            part.chunks().to_vec().into_iter().map(|c| Ok::<_, std::convert::Infallible>(http_body::Frame::data(c)));
+        SdkBody::from_body_1_x(http_body_util::StreamBody::new(futures::stream::iter(frames)))
+    }
+
     pub(crate) async fn upload(&self, client: &S3Client, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
         let object_id = object_id_from_hint(&meta.key_hint);
         let key = client.key(&object_id);
         // The core layer retries a replayable body as a whole (with a new id);
         // a one-shot body (a recorder's segment) only we can resend, from memory.
         let single_attempts = if body.is_replayable() { 1 } else { SEND_ATTEMPTS };
-        let mut parts = Box::pin(body.into_parts(self.part_size));
+        let mut parts = Box::pin(body.into_chunked_parts(self.part_size));
         // (The parts stream must not be polled again once it has ended.)
         let (first, second) = match parts.next().await {
-            None => (Bytes::new(), None),
+            None => (BodyPart::default(), None),
             Some(first) => {
                 let first = first?;
                 match parts.next().await {
@@ -156,13 +168,14 @@ impl Uploader {
         client: &S3Client,
         key: &str,
         object_id: &str,
-        data: Bytes,
+        data: BodyPart,
         meta: &WriteMeta,
         attempts: u32,
     ) -> Result<Option<String>> {
         let what = format!("write '{object_id}'");
-        let sum = PartChecksum::of(self.checksum, &data);
-        let full_crc = Checksum::crc32c(crc32c::crc32c(&data)).value;
+        let crc = data.crc32c();
+        let sum = PartChecksum::with_crc32c(self.checksum, &data, crc);
+        let full_crc = Checksum::crc32c(crc).value;
         let (data, sum, what, full_crc) = (&data, &sum, what.as_str(), &full_crc);
         resend_in_place(what, attempts, move |attempt| async move {
             loop {
@@ -174,7 +187,7 @@ impl Uploader {
                     .bucket(&client.bucket)
                     .key(key)
                     .content_length(data.len() as i64)
-                    .body(SdkBody::from(data.clone()))
+                    .body(self.sdk_body(data))
                     .set_if_none_match(if_none_match);
                 req = new_object_settings!(req, self, meta);
                 req = req.metadata(CRC32C_METADATA, full_crc.as_str());
@@ -232,7 +245,7 @@ impl Uploader {
         client: &S3Client,
         key: &str,
         object_id: &str,
-        parts: impl futures::Stream<Item = Result<Bytes>> + Send,
+        parts: impl futures::Stream<Item = Result<BodyPart>> + Send,
         meta: &WriteMeta,
     ) -> Result<(u64, Option<String>)> {
         let what = format!("write '{object_id}'");
@@ -312,7 +325,7 @@ impl Uploader {
         key: &str,
         upload_id: &str,
         what: &str,
-        parts: impl futures::Stream<Item = Result<Bytes>> + Send,
+        parts: impl futures::Stream<Item = Result<BodyPart>> + Send,
     ) -> Result<(u64, Vec<CompletedPart>)> {
         let mut numbered = Box::pin(
             parts
@@ -386,7 +399,7 @@ impl Uploader {
         key: &str,
         upload_id: &str,
         number: i32,
-        data: Bytes,
+        data: BodyPart,
         what: &str,
     ) -> Result<CompletedPart> {
         let sum = PartChecksum::of(self.checksum, &data);
@@ -400,7 +413,7 @@ impl Uploader {
                 .upload_id(upload_id)
                 .part_number(number)
                 .content_length(data.len() as i64)
-                .body(SdkBody::from(data.clone()));
+                .body(self.sdk_body(&data));
             req = match &sum {
                 PartChecksum::Crc32c(v) => req.checksum_crc32_c(v),
                 PartChecksum::Md5(v) => req.content_md5(v),
@@ -457,13 +470,22 @@ enum PartChecksum {
 }
 
 impl PartChecksum {
-    fn of(algorithm: ChecksumAlgorithm, data: &[u8]) -> Self {
+    fn of(algorithm: ChecksumAlgorithm, data: &BodyPart) -> Self {
+        let crc = if algorithm == ChecksumAlgorithm::Crc32c { data.crc32c() } else { 0 };
+        Self::with_crc32c(algorithm, data, crc)
+    }
+
+    /// The checksum of `data` whose CRC32C (`crc`) the caller already has:
+    /// a single PUT needs it for its metadata too, and one pass is enough.
+    fn with_crc32c(algorithm: ChecksumAlgorithm, data: &BodyPart, crc: u32) -> Self {
         let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
         match algorithm {
-            ChecksumAlgorithm::Crc32c => PartChecksum::Crc32c(b64(&crc32c::crc32c(data).to_be_bytes())),
+            ChecksumAlgorithm::Crc32c => PartChecksum::Crc32c(b64(&crc.to_be_bytes())),
             ChecksumAlgorithm::Md5 => {
                 use md5::Digest;
-                PartChecksum::Md5(b64(&md5::Md5::digest(data)))
+                let mut md5 = md5::Md5::new();
+                data.chunks().iter().for_each(|c| md5.update(c));
+                PartChecksum::Md5(b64(&md5.finalize()))
             }
             ChecksumAlgorithm::None => PartChecksum::None,
         }

@@ -30,6 +30,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod credentials;
 pub mod file_protocols;
 mod http_faults;
 pub mod memory;

@@ -15,9 +15,10 @@ use tokio::io::AsyncWriteExt;
 use crate::exit::{CliError, CliResult};
 use crate::output;
 
-/// A bytes + rate progress bar on stderr, only when stderr is a terminal.
-fn progress(total: Option<u64>, what: &str) -> Option<ProgressBar> {
-    if !std::io::stderr().is_terminal() {
+/// A bytes + rate progress bar on stderr, when `wanted` (no -q or
+/// --no-progress) and stderr is a terminal.
+fn progress(wanted: bool, total: Option<u64>, what: &str) -> Option<ProgressBar> {
+    if !wanted || !std::io::stderr().is_terminal() {
         return None;
     }
     let pb = match total {
@@ -73,6 +74,7 @@ pub async fn put(
     key_hint: Option<String>,
     content_type: Option<String>,
     json: bool,
+    show_progress: bool,
 ) -> CliResult {
     let router = cat.router();
     // Fail on an unknown or unavailable module before reading any input.
@@ -90,7 +92,7 @@ pub async fn put(
     };
     let hint = key_hint.unwrap_or(default_hint);
     let content_type = content_type.or_else(|| guess_content_type(&hint).map(str::to_owned));
-    let pb = progress(body.size(), "put");
+    let pb = progress(show_progress, body.size(), "put");
     let body = with_progress(body, &pb);
     let mut meta = WriteMeta::new(hint);
     meta.content_type = content_type;
@@ -107,11 +109,18 @@ pub async fn put(
     Ok(())
 }
 
-pub async fn get(cat: &Catalog, name: &str, object_id: &str, output: &str, range: Option<String>) -> CliResult {
+pub async fn get(
+    cat: &Catalog,
+    name: &str,
+    object_id: &str,
+    output: &str,
+    range: Option<String>,
+    show_progress: bool,
+) -> CliResult {
     let range = range.as_deref().map(ByteRange::parse).transpose()?;
     let router = cat.router();
     let body = router.read(name, object_id, range).await?;
-    let pb = progress(body.size(), "get");
+    let pb = progress(show_progress, body.size(), "get");
     let body = with_progress(body, &pb);
     let result = if output == "-" {
         let mut stdout = tokio::io::stdout();
@@ -155,32 +164,32 @@ fn meta_row(m: &ObjectMeta) -> Vec<String> {
     ]
 }
 
+/// Print each page as it arrives (with `--json`: NDJSON, one object per
+/// line), so memory holds one page and the first lines come before the
+/// provider has served the last page.
 pub async fn ls(cat: &Catalog, name: &str, path: &str, prefix: Option<String>, json: bool) -> CliResult {
     let router = cat.router();
     let mut request = ListRequest::new(path);
     request.prefix = prefix;
-    let mut all = Vec::new();
     let mut stdout = tokio::io::stdout();
     loop {
         let page = router.list(name, &request).await?;
-        if json {
-            all.extend(page.objects);
-        } else {
-            let mut text = String::new();
-            for m in &page.objects {
+        let mut text = Vec::new();
+        for m in &page.objects {
+            if json {
+                serde_json::to_writer(&mut text, m).map_err(|e| CliError::other(format!("cannot serialise: {e}")))?;
+                text.push(b'\n');
+            } else {
                 let r = meta_row(m);
-                text.push_str(&format!("{:>12}  {:<20}  {}\n", r[0], r[1], r[2]));
+                text.extend_from_slice(format!("{:>12}  {:<20}  {}\n", r[0], r[1], r[2]).as_bytes());
             }
-            stdout.write_all(text.as_bytes()).await?;
         }
+        stdout.write_all(&text).await?;
+        stdout.flush().await?;
         match page.next_page {
             Some(token) => request.continuation = Some(token),
             None => break,
         }
-    }
-    stdout.flush().await?;
-    if json {
-        output::json(&all);
     }
     Ok(())
 }

@@ -15,6 +15,7 @@ use crate::exit::{CliError, CliResult};
 use crate::{Cli, Command};
 
 pub async fn run(cli: Cli) -> CliResult {
+    let show_progress = !(cli.quiet || cli.no_progress);
     let Cli { catalog, key_file, json, command, .. } = cli;
     if let Command::Providers = command {
         return module::providers(json);
@@ -28,9 +29,11 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Module(cmd) => module::run(&cat, cmd, json).await,
         Command::Admin(cmd) => admin::run(&cat, cmd, json).await,
         Command::Put { name, file, key_hint, content_type } => {
-            data::put(&cat, &name, &file, key_hint, content_type, json).await
+            data::put(&cat, &name, &file, key_hint, content_type, json, show_progress).await
         }
-        Command::Get { name, object_id, output, range } => data::get(&cat, &name, &object_id, &output, range).await,
+        Command::Get { name, object_id, output, range } => {
+            data::get(&cat, &name, &object_id, &output, range, show_progress).await
+        }
         Command::Ls { name, path, prefix } => data::ls(&cat, &name, &path, prefix, json).await,
         Command::Stat { name, object_id } => data::stat(&cat, &name, &object_id, json).await,
         Command::Rm { name, object_id } => data::rm(&cat, &name, &object_id, json).await,

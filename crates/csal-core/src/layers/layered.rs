@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use tracing::Instrument;
 
 use super::LayerConfig;
-use super::metrics::InstanceMetrics;
+use super::metrics::ModuleMetrics;
 use super::timeout::{Progress, idle_timeout_stream, with_deadline, with_deadline_from, with_progress_watchdog};
 use crate::error::{ErrorKind, Operation, Result, StorageError};
 use crate::ids::check_object_id;
@@ -32,7 +32,7 @@ pub struct LayeredModule {
     provider_type: String,
     secrets: Vec<String>,
     config: LayerConfig,
-    metrics: Arc<InstanceMetrics>,
+    metrics: ModuleMetrics,
     last_health: Mutex<Option<HealthReport>>,
 }
 
@@ -45,20 +45,16 @@ impl LayeredModule {
         secrets: Vec<String>,
         config: LayerConfig,
     ) -> Self {
+        let (name, provider_type) = (name.into(), provider_type.into());
         LayeredModule {
+            metrics: ModuleMetrics::new(&name, &provider_type),
             inner,
-            name: name.into(),
-            provider_type: provider_type.into(),
+            name,
+            provider_type,
             secrets,
             config,
-            metrics: Arc::new(InstanceMetrics::default()),
             last_health: Mutex::new(None),
         }
-    }
-
-    /// The instance's counters.
-    pub fn metrics(&self) -> &Arc<InstanceMetrics> {
-        &self.metrics
     }
 
     /// The report of the most recent health check, if any.
@@ -85,14 +81,30 @@ impl LayeredModule {
         err.with_context_if_missing(&self.provider_type, &self.name, op).redact(&self.secrets)
     }
 
+    /// The span of one operation. Its fields are what a trace backend
+    /// shows (never a secret, an object's content or a config value):
+    /// `bytes` is filled in by writes (and reads of a known size),
+    /// `error_kind` when the operation fails.
     fn span(&self, op: Operation) -> tracing::Span {
-        tracing::info_span!("csal", instance = %self.name, provider = %self.provider_type, op = op.as_str())
+        tracing::info_span!(
+            "csal",
+            module = %self.name,
+            provider = %self.provider_type,
+            operation = op.as_str(),
+            bytes = tracing::field::Empty,
+            error_kind = tracing::field::Empty,
+        )
     }
 
-    fn finish<T>(&self, op: Operation, started: Instant, result: Result<T>) -> Result<T> {
+    fn finish<T>(&self, op: Operation, span: &tracing::Span, started: Instant, result: Result<T>) -> Result<T> {
         let result = result.map_err(|e| self.decorate(e, op));
         let elapsed = started.elapsed();
-        self.metrics.record(op, elapsed, result.as_ref().err().map(StorageError::kind));
+        let kind = result.as_ref().err().map(StorageError::kind);
+        self.metrics.record(op, elapsed, kind);
+        if let Some(kind) = kind {
+            span.record("error_kind", super::metrics::kind_label(kind));
+        }
+        let _entered = span.enter();
         match &result {
             Ok(_) => tracing::debug!(elapsed_ms = elapsed.as_millis() as u64, "ok"),
             Err(e) if e.kind() == ErrorKind::NotFound => tracing::debug!(error = %e, "not found"),
@@ -115,7 +127,7 @@ impl LayeredModule {
                 Err(e) => match self.config.retry.delay_after(attempt, &e) {
                     Some(delay) if op.is_idempotent() => {
                         tracing::info!(attempt, delay_ms = delay.as_millis() as u64, error = %self.decorate(e, op), "retrying");
-                        self.metrics.add_retry();
+                        self.metrics.retry();
                         tokio::time::sleep(delay).await;
                         attempt += 1;
                         attempt_start = Instant::now();
@@ -134,8 +146,9 @@ impl LayeredModule {
         Fut: Future<Output = Result<T>>,
     {
         let started = Instant::now();
-        let result = self.retrying(op, started, self.config.timeouts.operation, call).instrument(self.span(op)).await;
-        self.finish(op, started, result)
+        let span = self.span(op);
+        let result = self.retrying(op, started, self.config.timeouts.operation, call).instrument(span.clone()).await;
+        self.finish(op, &span, started, result)
     }
 
     /// One write attempt. The failure says whether the write may be tried
@@ -191,7 +204,8 @@ impl LayeredModule {
             receipt.checksum = Some(Checksum::crc32c(crc));
         }
         receipt.instance = Some(self.name.clone());
-        self.metrics.add_bytes_written(consumed);
+        self.metrics.written_bytes().increment(consumed);
+        tracing::Span::current().record("bytes", consumed);
         Ok(receipt)
     }
 
@@ -215,6 +229,7 @@ impl LayeredModule {
     ) -> Result<ByteStream> {
         let op = Operation::Read;
         let started = Instant::now();
+        let span = self.span(op);
         let result = async {
             check_object_id(object_id)?;
             if let Some(r) = &range {
@@ -231,6 +246,9 @@ impl LayeredModule {
             let mut body = self
                 .retrying(op, started, self.config.timeouts.first_byte, || self.inner.read(object_id, range))
                 .await?;
+            if let Some(size) = body.size() {
+                tracing::Span::current().record("bytes", size);
+            }
             if range.is_none() {
                 let what = format!("object '{object_id}'");
                 let stored = body.stored_checksum().filter(|c| c.crc32c_value().is_some()).cloned();
@@ -240,13 +258,13 @@ impl LayeredModule {
             }
             Ok(body)
         }
-        .instrument(self.span(op))
+        .instrument(span.clone())
         .await;
-        let body = self.finish(op, started, result)?;
-        let metrics = self.metrics.clone();
+        let body = self.finish(op, &span, started, result)?;
+        let read_bytes = self.metrics.read_bytes();
         let (provider, name, secrets) = (self.provider_type.clone(), self.name.clone(), self.secrets.clone());
         let body = idle_timeout_stream(body, self.config.timeouts.idle)
-            .inspect_chunks(move |chunk| metrics.add_bytes_read(chunk.len() as u64))
+            .inspect_chunks(move |chunk| read_bytes.increment(chunk.len() as u64))
             .map_stream(move |s| {
                 futures::StreamExt::map(s, move |item| {
                     item.map_err(|e| e.with_context_if_missing(&provider, &name, op).redact(&secrets))
@@ -348,6 +366,7 @@ impl StorageModule for LayeredModule {
     async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
         let op = Operation::Write;
         let started = Instant::now();
+        let span = self.span(op);
         let result = async {
             check_write_meta(&meta)?;
             let mut body = Some(body);
@@ -359,7 +378,7 @@ impl StorageModule for LayeredModule {
                     Err(WriteFailure { error: e, may_retry }) => match (self.config.retry.delay_after(attempt, &e), spare) {
                         (Some(delay), Some(spare)) if may_retry => {
                             tracing::info!(attempt, delay_ms = delay.as_millis() as u64, error = %self.decorate(e, op), "retrying write");
-                            self.metrics.add_retry();
+                            self.metrics.retry();
                             tokio::time::sleep(delay).await;
                             body = Some(spare);
                             attempt += 1;
@@ -370,9 +389,9 @@ impl StorageModule for LayeredModule {
                 }
             }
         }
-        .instrument(self.span(op))
+        .instrument(span.clone())
         .await;
-        self.finish(op, started, result)
+        self.finish(op, &span, started, result)
     }
 
     async fn read(&self, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
@@ -441,6 +460,7 @@ impl StorageModule for LayeredModule {
         }
         let op = Operation::Copy;
         let started = Instant::now();
+        let span = self.span(op);
         let result = async {
             check_object_id(object_id)?;
             check_write_meta(&meta)?;
@@ -449,9 +469,9 @@ impl StorageModule for LayeredModule {
             receipt.instance = Some(self.name.clone());
             Ok(receipt)
         }
-        .instrument(self.span(op))
+        .instrument(span.clone())
         .await;
-        self.finish(op, started, result)
+        self.finish(op, &span, started, result)
     }
 
     async fn presign_read(&self, object_id: &str, expires_in: Duration) -> Result<String> {
@@ -478,17 +498,19 @@ impl StorageModule for LayeredModule {
     async fn stale_uploads(&self, remove: bool) -> Result<StaleUploads> {
         let op = Operation::StaleUploads;
         let started = Instant::now();
+        let span = self.span(op);
         let result = self
             .retrying(op, started, self.config.timeouts.completion, || self.inner.stale_uploads(remove))
-            .instrument(self.span(op))
+            .instrument(span.clone())
             .await;
-        self.finish(op, started, result)
+        self.finish(op, &span, started, result)
     }
 
     async fn shutdown(&self) -> Result<()> {
         let started = Instant::now();
-        let result = self.inner.shutdown().instrument(self.span(Operation::Shutdown)).await;
-        self.finish(Operation::Shutdown, started, result)
+        let span = self.span(Operation::Shutdown);
+        let result = self.inner.shutdown().instrument(span.clone()).await;
+        self.finish(Operation::Shutdown, &span, started, result)
     }
 }
 

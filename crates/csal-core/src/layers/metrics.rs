@@ -1,177 +1,102 @@
-//! Per-instance metrics: operations, bytes, errors by kind and a latency
-//! histogram per operation. Lock-free counters; the admin UI and the
-//! Prometheus endpoint read [`InstanceMetrics::snapshot`].
+//! Per-module metrics through the [`metrics`] facade: operations, errors by
+//! kind, bytes and a latency histogram per operation. csal-core records
+//! and exports nothing itself: the application's recorder (its own
+//! Prometheus / OpenTelemetry / StatsD exporter, or csal-admin's `/metrics`)
+//! receives them. Without a recorder every call is a no-op.
+//!
+//! Series are keyed by the module's *name*, not by the built instance, so
+//! they continue across a rebuild (a config edit or a token refresh builds
+//! a new module under the same name).
+//!
+//! Labels: `module` (the instance name; not `instance`, which Prometheus
+//! gives to the scrape target), `provider`, `operation`, and `kind` on
+//! [`ERRORS`].
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use metrics::{Counter, SharedString};
 
 use crate::error::{ErrorKind, Operation};
 
-/// Upper bounds of the latency buckets, in milliseconds (last bucket = +Inf).
-pub const LATENCY_BUCKETS_MS: [f64; 14] =
-    [1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0];
+/// Operations by module, provider and operation (counter).
+pub const OPERATIONS: &str = "csal_operations_total";
+/// Failed operations by module, provider and operation (counter).
+pub const OPERATION_ERRORS: &str = "csal_operation_errors_total";
+/// Errors by module, provider and error kind (counter).
+pub const ERRORS: &str = "csal_errors_total";
+/// Operation latency in seconds, by module, provider and operation (histogram).
+pub const OPERATION_DURATION: &str = "csal_operation_duration_seconds";
+/// Bytes written to the module (counter).
+pub const WRITTEN_BYTES: &str = "csal_written_bytes_total";
+/// Bytes read from the module (counter).
+pub const READ_BYTES: &str = "csal_read_bytes_total";
+/// Attempts retried by the retry layer (counter).
+pub const RETRIES: &str = "csal_retries_total";
 
-const ERROR_KINDS: [ErrorKind; 15] = [
-    ErrorKind::Auth,
-    ErrorKind::Transient,
-    ErrorKind::Timeout,
-    ErrorKind::RateLimited,
-    ErrorKind::Integrity,
-    ErrorKind::NotFound,
-    ErrorKind::AlreadyExists,
-    ErrorKind::InvalidInput,
-    ErrorKind::InvalidConfig,
-    ErrorKind::Unsupported,
-    ErrorKind::RangeNotSatisfiable,
-    ErrorKind::QuotaExceeded,
-    ErrorKind::Locked,
-    ErrorKind::Unavailable,
-    ErrorKind::Permanent,
-];
+/// Suggested histogram bucket bounds for [`OPERATION_DURATION`], in
+/// seconds (1 ms to 30 s); csal-admin's exporter uses them.
+pub const LATENCY_BUCKETS_SECONDS: [f64; 14] =
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
-#[derive(Default)]
-struct OpCounters {
-    calls: AtomicU64,
-    errors: AtomicU64,
-    latency_sum_us: AtomicU64,
-    buckets: [AtomicU64; LATENCY_BUCKETS_MS.len() + 1],
+/// Give the installed recorder the units and help text of every series
+/// (call once after installing it; exporters show them as `# HELP`).
+pub fn describe() {
+    use metrics::{Unit, describe_counter, describe_histogram};
+    describe_counter!(OPERATIONS, Unit::Count, "Operations by module and operation.");
+    describe_counter!(OPERATION_ERRORS, Unit::Count, "Failed operations by module and operation.");
+    describe_counter!(ERRORS, Unit::Count, "Errors by module and error kind.");
+    describe_histogram!(OPERATION_DURATION, Unit::Seconds, "Operation latency.");
+    describe_counter!(WRITTEN_BYTES, Unit::Bytes, "Bytes written to the module.");
+    describe_counter!(READ_BYTES, Unit::Bytes, "Bytes read from the module.");
+    describe_counter!(RETRIES, Unit::Count, "Attempts retried by the retry layer.");
 }
 
-/// Counters of one instance.
-#[derive(Default)]
-pub struct InstanceMetrics {
-    ops: [OpCounters; Operation::ALL.len()],
-    errors_by_kind: [AtomicU64; ERROR_KINDS.len()],
-    bytes_written: AtomicU64,
-    bytes_read: AtomicU64,
-    retries: AtomicU64,
+/// The snake_case name of an error kind (the `kind` label, as in JSON).
+pub fn kind_label(kind: ErrorKind) -> String {
+    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
-impl InstanceMetrics {
-    /// Count one finished call of `op`, its latency and its error kind, if it failed.
-    pub fn record(&self, op: Operation, elapsed: Duration, error: Option<ErrorKind>) {
-        let c = &self.ops[op_index(op)];
-        c.calls.fetch_add(1, Ordering::Relaxed);
-        c.latency_sum_us.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
-        let ms = elapsed.as_secs_f64() * 1000.0;
-        let bucket = LATENCY_BUCKETS_MS.iter().position(|&b| ms <= b).unwrap_or(LATENCY_BUCKETS_MS.len());
-        c.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+/// What one module's layer reports. Cheap to clone (shared label values).
+#[derive(Clone)]
+pub(crate) struct ModuleMetrics {
+    module: SharedString,
+    provider: SharedString,
+}
+
+impl ModuleMetrics {
+    pub(crate) fn new(module: &str, provider: &str) -> Self {
+        let shared = |s: &str| SharedString::from_shared(std::sync::Arc::<str>::from(s));
+        ModuleMetrics { module: shared(module), provider: shared(provider) }
+    }
+
+    /// One finished operation: its count, latency and, if it failed, its kind.
+    pub(crate) fn record(&self, op: Operation, elapsed: Duration, error: Option<ErrorKind>) {
+        let (module, provider, operation) = (self.module.clone(), self.provider.clone(), op.as_str());
+        metrics::counter!(OPERATIONS, "module" => module.clone(), "provider" => provider.clone(), "operation" => operation)
+            .increment(1);
+        metrics::histogram!(OPERATION_DURATION, "module" => module.clone(), "provider" => provider.clone(), "operation" => operation)
+            .record(elapsed.as_secs_f64());
         if let Some(kind) = error {
-            c.errors.fetch_add(1, Ordering::Relaxed);
-            let k = ERROR_KINDS.iter().position(|&e| e == kind).expect("every kind is listed");
-            self.errors_by_kind[k].fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(OPERATION_ERRORS, "module" => module.clone(), "provider" => provider.clone(), "operation" => operation)
+                .increment(1);
+            metrics::counter!(ERRORS, "module" => module, "provider" => provider, "kind" => kind_label(kind))
+                .increment(1);
         }
     }
-    /// Count bytes a write took.
-    pub fn add_bytes_written(&self, n: u64) {
-        self.bytes_written.fetch_add(n, Ordering::Relaxed);
-    }
-    /// Count bytes a read returned.
-    pub fn add_bytes_read(&self, n: u64) {
-        self.bytes_read.fetch_add(n, Ordering::Relaxed);
-    }
-    /// Count one retry of the retry layer.
-    pub fn add_retry(&self) {
-        self.retries.fetch_add(1, Ordering::Relaxed);
+
+    pub(crate) fn retry(&self) {
+        metrics::counter!(RETRIES, "module" => self.module.clone(), "provider" => self.provider.clone()).increment(1);
     }
 
-    /// A consistent-enough copy of the counters (each read atomically).
-    pub fn snapshot(&self) -> MetricsSnapshot {
-        let mut operations = BTreeMap::new();
-        for op in Operation::ALL {
-            let c = &self.ops[op_index(op)];
-            let calls = c.calls.load(Ordering::Relaxed);
-            if calls == 0 {
-                continue;
-            }
-            let buckets: Vec<u64> = c.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
-            operations.insert(
-                op.as_str(),
-                OperationStats {
-                    calls,
-                    errors: c.errors.load(Ordering::Relaxed),
-                    latency_sum_ms: c.latency_sum_us.load(Ordering::Relaxed) as f64 / 1000.0,
-                    p50_ms: quantile(&buckets, 0.50),
-                    p99_ms: quantile(&buckets, 0.99),
-                    buckets,
-                },
-            );
-        }
-        let errors_by_kind = ERROR_KINDS
-            .iter()
-            .zip(&self.errors_by_kind)
-            .map(|(k, n)| (*k, n.load(Ordering::Relaxed)))
-            .filter(|(_, n)| *n > 0)
-            .collect();
-        MetricsSnapshot {
-            operations,
-            errors_by_kind,
-            bytes_written: self.bytes_written.load(Ordering::Relaxed),
-            bytes_read: self.bytes_read.load(Ordering::Relaxed),
-            retries: self.retries.load(Ordering::Relaxed),
-        }
+    /// The written-bytes counter (one registration per write, not per chunk).
+    pub(crate) fn written_bytes(&self) -> Counter {
+        metrics::counter!(WRITTEN_BYTES, "module" => self.module.clone(), "provider" => self.provider.clone())
     }
-}
 
-fn op_index(op: Operation) -> usize {
-    Operation::ALL.iter().position(|&o| o == op).expect("every operation is listed")
-}
-
-/// Upper bound of the bucket holding quantile `q` (what Prometheus'
-/// histogram_quantile would estimate, without interpolation).
-fn quantile(buckets: &[u64], q: f64) -> f64 {
-    let total: u64 = buckets.iter().sum();
-    if total == 0 {
-        return 0.0;
+    /// The read-bytes counter (one registration per read, not per chunk).
+    pub(crate) fn read_bytes(&self) -> Counter {
+        metrics::counter!(READ_BYTES, "module" => self.module.clone(), "provider" => self.provider.clone())
     }
-    let rank = (q * total as f64).ceil().max(1.0) as u64;
-    let mut seen = 0;
-    for (i, n) in buckets.iter().enumerate() {
-        seen += n;
-        if seen >= rank {
-            return LATENCY_BUCKETS_MS.get(i).copied().unwrap_or(f64::INFINITY);
-        }
-    }
-    f64::INFINITY
-}
-
-/// A point-in-time copy of an instance's counters.
-///
-/// `#[non_exhaustive]`: more counters will come; only csal-core builds it.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-#[non_exhaustive]
-pub struct MetricsSnapshot {
-    /// Per operation, by [`Operation::as_str`] name; operations never called are absent.
-    pub operations: BTreeMap<&'static str, OperationStats>,
-    /// Failed calls by kind.
-    pub errors_by_kind: BTreeMap<ErrorKind, u64>,
-    /// Bytes taken by writes.
-    pub bytes_written: u64,
-    /// Bytes returned by reads.
-    pub bytes_read: u64,
-    /// Retries made by the retry layer.
-    pub retries: u64,
-}
-
-/// Calls, errors and latency of one operation of one instance.
-///
-/// `#[non_exhaustive]`: more quantiles may come; only csal-core builds it.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-#[non_exhaustive]
-pub struct OperationStats {
-    /// Calls finished.
-    pub calls: u64,
-    /// Calls that failed.
-    pub errors: u64,
-    /// Total latency, for the mean.
-    pub latency_sum_ms: f64,
-    /// Median latency, as the upper bound of its bucket.
-    pub p50_ms: f64,
-    /// 99th percentile latency, as the upper bound of its bucket.
-    pub p99_ms: f64,
-    /// Counts per bucket of [`LATENCY_BUCKETS_MS`] plus a last +Inf bucket (not cumulative).
-    pub buckets: Vec<u64>,
 }
 
 #[cfg(test)]
@@ -179,20 +104,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_calls_errors_and_quantiles() {
-        let m = InstanceMetrics::default();
-        for _ in 0..99 {
-            m.record(Operation::Stat, Duration::from_millis(3), None);
-        }
-        m.record(Operation::Stat, Duration::from_millis(700), Some(ErrorKind::Timeout));
-        m.add_bytes_written(10);
-        let s = m.snapshot();
-        let stat = &s.operations["stat"];
-        assert_eq!((stat.calls, stat.errors), (100, 1));
-        assert_eq!(stat.p50_ms, 5.0);
-        assert_eq!(stat.p99_ms, 5.0);
-        assert_eq!(s.errors_by_kind[&ErrorKind::Timeout], 1);
-        assert_eq!(s.bytes_written, 10);
-        assert!(!s.operations.contains_key("read"));
+    fn kind_labels_are_the_json_names() {
+        assert_eq!(kind_label(ErrorKind::NotFound), "not_found");
+        assert_eq!(kind_label(ErrorKind::RateLimited), "rate_limited");
     }
 }

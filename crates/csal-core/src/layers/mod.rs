@@ -1,7 +1,7 @@
 //! Cross-cutting behaviour applied by the router to every instance, written
 //! once here instead of in every provider (tower's idea, without tower's
-//! generics): timeouts, retries with jittered backoff, metrics, tracing and
-//! secret scrubbing. [`LayeredModule`] composes them around a provider.
+//! generics): timeouts, retries with jittered backoff, metrics (through the
+//! `metrics` facade), tracing and secret scrubbing. [`LayeredModule`] composes them around a provider.
 
 pub mod bandwidth;
 mod layered;
@@ -11,7 +11,6 @@ pub mod timeout;
 
 pub use bandwidth::{Bandwidth, BandwidthLimits, BandwidthSchedule};
 pub use layered::LayeredModule;
-pub use metrics::{InstanceMetrics, MetricsSnapshot, OperationStats};
 pub use retry::RetryPolicy;
 pub use timeout::TimeoutPolicy;
 

@@ -36,7 +36,7 @@ impl AnyPeer {
             Client::Csal => AnyPeer::Csal(csal::Csal::new(backend)?),
             Client::AwsSdkS3 => AnyPeer::AwsSdk(aws_sdk::AwsSdk::new(&crate::env::S3Server::from_env()?)),
             Client::ObjectStore => AnyPeer::ObjectStore(object_store::ObjectStorePeer::new(backend)?),
-            Client::Opendal => AnyPeer::OpenDal(opendal::OpenDal::new(&crate::env::S3Server::from_env()?, false)?),
+            Client::Opendal => AnyPeer::OpenDal(opendal::OpenDal::for_backend(backend)?),
             Client::TokioFs => AnyPeer::TokioFs(tokio_fs::TokioFs::new()?),
         })
     }

@@ -1,9 +1,8 @@
 //! object_store: the S3, GCS, Azure and local file-system stores. Uploads
 //! go through `WriteMultipart` with `PART_SIZE` chunks and at most
-//! `CONCURRENCY` parts in flight (`wait_for_capacity` before each put),
-//! except on fake-gcs-server, which has no XML multipart upload (the API
-//! object_store's GCS store uses): there the whole body is one `put`.
-//! Downloads are one streaming GET.
+//! `CONCURRENCY` parts in flight (`wait_for_capacity` before each put).
+//! Downloads are one streaming GET. Not on fake-gcs-server: object_store's
+//! GCS store uploads with the XML API, which that emulator does not serve.
 //!
 //! The local store does not fsync; the upload here fsyncs the file and its
 //! directory afterwards, so it gives the durability local_fs gives.
@@ -14,10 +13,9 @@ use std::sync::Arc;
 use anyhow::Result;
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
-use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 
 use super::{Peer, digest_of};
 use crate::contest::{Backend, CONCURRENCY, PART_SIZE};
@@ -28,8 +26,6 @@ const AZURITE_DEFAULT: &str = "http://127.0.0.1:10000/";
 
 pub struct ObjectStorePeer {
     store: Arc<dyn ObjectStore>,
-    /// The server takes object_store's multipart upload.
-    multipart: bool,
     /// Local store: its root, to fsync what an upload wrote.
     local_root: Option<PathBuf>,
 }
@@ -50,23 +46,11 @@ pub fn s3_store(server: &S3Server) -> Result<Arc<dyn ObjectStore>> {
 
 impl ObjectStorePeer {
     pub fn new(backend: Backend) -> Result<Self> {
-        let mut peer = ObjectStorePeer {
-            store: Arc::new(object_store::memory::InMemory::new()),
-            multipart: true,
-            local_root: None,
-        };
+        let mut peer = ObjectStorePeer { store: Arc::new(object_store::memory::InMemory::new()), local_root: None };
         match backend {
             Backend::S3 => peer.store = s3_store(&S3Server::from_env()?)?,
             Backend::Gcs => {
-                let store = GoogleCloudStorageBuilder::new()
-                    .with_base_url(&crate::env::gcs_endpoint()?)
-                    .with_bucket_name(BUCKET)
-                    // fake-gcs-server takes any token; without one the builder asks a metadata server.
-                    .with_bearer_token("fake-gcs-server")
-                    .with_client_options(ClientOptions::new().with_allow_http(true))
-                    .build()?;
-                peer.store = Arc::new(store);
-                peer.multipart = false;
+                anyhow::bail!("object_store's GCS store uploads with the XML API, which fake-gcs-server does not serve")
             }
             Backend::Azure => {
                 // Emulator mode: path-style URLs and signatures as Azurite wants them,
@@ -99,20 +83,16 @@ impl ObjectStorePeer {
 impl Peer for ObjectStorePeer {
     async fn upload(&self, key: &str, size: u64) -> Result<String> {
         let path = Path::from(key);
-        if self.multipart {
-            let upload = self.store.put_multipart(&path).await?;
-            let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-            for chunk in source::chunks(size) {
-                if let Err(e) = writer.wait_for_capacity(CONCURRENCY).await {
-                    writer.abort().await?;
-                    return Err(e.into());
-                }
-                writer.put(chunk);
+        let upload = self.store.put_multipart(&path).await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        for chunk in source::chunks(size) {
+            if let Err(e) = writer.wait_for_capacity(CONCURRENCY).await {
+                writer.abort().await?;
+                return Err(e.into());
             }
-            writer.finish().await?;
-        } else {
-            self.store.put(&path, PutPayload::from_iter(source::chunks(size))).await?;
+            writer.put(chunk);
         }
+        writer.finish().await?;
         if let Some(root) = &self.local_root {
             let file = root.join(key);
             tokio::fs::File::open(&file).await?.sync_all().await?;

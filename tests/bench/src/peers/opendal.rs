@@ -1,20 +1,24 @@
-//! Apache OpenDAL (`services-s3`): a `Writer` with `chunk(PART_SIZE)` and
-//! `concurrent(CONCURRENCY)` (multipart upload), and one streaming read.
-//! With `retry`, the operator gets OpenDAL's `RetryLayer` (its documented
-//! way to survive transient errors), as the fault-injected recorder load
-//! needs.
+//! Apache OpenDAL (`services-s3`, `services-gcs`, `services-azblob`): a
+//! `Writer` with `chunk(PART_SIZE)` and `concurrent(CONCURRENCY)` (multipart
+//! upload; on GCS with `if_not_exists`, which makes it a JSON-API resumable
+//! upload, the one fake-gcs-server speaks, and refuses to overwrite as CSAL
+//! does), and one streaming read. With `retry`, the operator gets OpenDAL's
+//! `RetryLayer` (its documented way to survive transient errors), as the
+//! fault-injected recorder load needs.
 
 use anyhow::Result;
 use opendal::Operator;
-use opendal::services::S3;
+use opendal::services::{Azblob, Gcs, S3};
 
 use super::{Peer, digest_of};
-use crate::contest::{CONCURRENCY, PART_SIZE};
-use crate::env::{BUCKET, S3Server};
+use crate::contest::{Backend, CONCURRENCY, PART_SIZE};
+use crate::env::{AzureServer, BUCKET, S3Server};
 use crate::source::{self, Digest};
 
 pub struct OpenDal {
     pub op: Operator,
+    /// Uploads refuse to replace an existing object (GCS: see the module docs).
+    if_not_exists: bool,
 }
 
 impl OpenDal {
@@ -33,13 +37,42 @@ impl OpenDal {
         if retry {
             op = op.layer(opendal::layers::RetryLayer::new().with_jitter());
         }
-        Ok(OpenDal { op })
+        Ok(OpenDal { op, if_not_exists: false })
+    }
+
+    /// The operator for a contest's backend.
+    pub fn for_backend(backend: Backend) -> Result<Self> {
+        opendal::install_default();
+        match backend {
+            Backend::S3 => Self::new(&S3Server::from_env()?, false),
+            Backend::Gcs => {
+                // fake-gcs-server takes any token.
+                let builder = Gcs::default()
+                    .bucket(BUCKET)
+                    .endpoint(&crate::env::gcs_endpoint()?)
+                    .token("fake-gcs-server".into())
+                    .disable_vm_metadata()
+                    .disable_config_load();
+                Ok(OpenDal { op: Operator::new(builder)?, if_not_exists: true })
+            }
+            Backend::Azure => {
+                let a = AzureServer::from_env()?;
+                let builder = Azblob::default()
+                    .container(BUCKET)
+                    .endpoint(&format!("{}/{}", a.endpoint.trim_end_matches('/'), a.account))
+                    .account_name(&a.account)
+                    .account_key(&a.key);
+                Ok(OpenDal { op: Operator::new(builder)?, if_not_exists: false })
+            }
+            Backend::LocalFs => anyhow::bail!("OpenDAL is not a local_fs peer here"),
+        }
     }
 }
 
 impl Peer for OpenDal {
     async fn upload(&self, key: &str, size: u64) -> Result<String> {
-        let mut writer = self.op.writer_with(key).chunk(PART_SIZE).concurrent(CONCURRENCY).await?;
+        let mut writer =
+            self.op.writer_with(key).chunk(PART_SIZE).concurrent(CONCURRENCY).if_not_exists(self.if_not_exists).await?;
         for chunk in source::chunks(size) {
             if let Err(e) = writer.write(chunk).await {
                 let _ = writer.abort().await;
