@@ -26,6 +26,7 @@ use crate::AdminState;
 use crate::status::status_for;
 use crate::status::status_of;
 
+/// The `/api/` routes (mounted behind authentication by [`crate::app`]).
 pub fn routes() -> Router<AdminState> {
     Router::new()
         .route("/api/providers", get(providers))

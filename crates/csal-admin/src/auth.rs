@@ -127,7 +127,9 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
 /// One browser session.
 #[derive(Debug, Clone)]
 pub struct Session {
+    /// The token its forms must carry.
     pub csrf: String,
+    /// Logged in (else only the login form may be posted).
     pub authenticated: bool,
 }
 
@@ -144,6 +146,7 @@ fn limits(authenticated: bool) -> SessionLimits {
 }
 
 impl Sessions {
+    /// Sessions kept in `catalog`.
     pub fn new(catalog: Catalog) -> Self {
         Sessions { catalog }
     }
@@ -204,9 +207,19 @@ pub fn session_id(headers: &HeaderMap) -> Option<String> {
 #[derive(Debug, Clone)]
 pub enum Caller {
     /// A logged-in browser session.
-    Session { id: String, csrf: String },
+    Session {
+        /// The session id (from the cookie).
+        id: String,
+        /// Its CSRF token.
+        csrf: String,
+    },
     /// An API token: its name and scope.
-    Token { name: String, scope: TokenScope },
+    Token {
+        /// The token's name.
+        name: String,
+        /// What it may do.
+        scope: TokenScope,
+    },
 }
 
 impl Caller {

@@ -18,8 +18,11 @@ pub const CFG_PREFIX: &str = "cfg.";
 /// What the user typed (secrets excluded when rendering back) and the errors.
 #[derive(Debug, Default, Clone)]
 pub struct FormState {
+    /// The new module's name (add form only).
     pub name: String,
+    /// Its label.
     pub label: String,
+    /// Whether it is created enabled.
     pub enabled: bool,
     /// Non-secret field values as text, by key.
     pub values: BTreeMap<String, String>,
@@ -71,6 +74,7 @@ impl FormState {
         }
     }
 
+    /// Whether any field or the form as a whole has an error.
     pub fn has_errors(&self) -> bool {
         !self.errors.is_empty() || self.general_error.is_some()
     }
@@ -155,11 +159,17 @@ fn render_field(f: &ConfigField, state: &FormState, editing: bool) -> Markup {
     let id = format!("field-{}", f.key);
     let value = state.values.get(f.key).cloned().unwrap_or_default();
     let error = state.errors.get(f.key);
+    // Screen readers announce the error with the field ([`error_id`]).
+    let invalid = error.map(|_| "true");
+    let described = error.map(|_| error_id(f.key));
+    // A secret left empty while editing keeps the stored value.
+    let required = f.required && !(editing && f.kind.is_secret());
     html! {
         div class={ "field" @if error.is_some() { " has-error" } } id={ "wrap-" (f.key) } {
             @if f.kind == FieldKind::Bool {
                 label for=(id) class="check" {
-                    input type="checkbox" id=(id) name=(name) value="true" checked[value == "true"];
+                    input type="checkbox" id=(id) name=(name) value="true" checked[value == "true"]
+                        aria-invalid=[invalid] aria-describedby=[described.as_deref()];
                     " " (f.label)
                 }
             } @else {
@@ -171,14 +181,17 @@ fn render_field(f: &ConfigField, state: &FormState, editing: bool) -> Markup {
                 @match f.kind {
                     FieldKind::Secret => {
                         input type="password" id=(id) name=(name) autocomplete="new-password" value=""
+                            required[required] aria-invalid=[invalid] aria-describedby=[described.as_deref()]
                             placeholder=(if editing { "leave empty to keep the stored value" } else { "" });
                     }
                     FieldKind::SecretMultiline => {
                         textarea id=(id) name=(name) rows="5" autocomplete="off"
+                            required[required] aria-invalid=[invalid] aria-describedby=[described.as_deref()]
                             placeholder=(if editing { "leave empty to keep the stored value" } else { "" }) {}
                     }
                     FieldKind::Select(options) => {
-                        select id=(id) name=(name) {
+                        select id=(id) name=(name)
+                            required[required] aria-invalid=[invalid] aria-describedby=[described.as_deref()] {
                             @if !f.required { option value="" selected[value.is_empty()] { "(default)" } }
                             @for o in options.iter() {
                                 option value=(o) selected[value == *o] { (o) }
@@ -187,10 +200,12 @@ fn render_field(f: &ConfigField, state: &FormState, editing: bool) -> Markup {
                     }
                     FieldKind::Number => {
                         input type="text" inputmode="decimal" id=(id) name=(name) value=(value)
+                            required[required] aria-invalid=[invalid] aria-describedby=[described.as_deref()]
                             placeholder=(f.default.map(default_text).unwrap_or_default());
                     }
                     _ => {
                         input type="text" id=(id) name=(name) value=(value)
+                            required[required] aria-invalid=[invalid] aria-describedby=[described.as_deref()]
                             placeholder=(f.default.map(default_text).unwrap_or_default());
                     }
                 }
@@ -201,9 +216,14 @@ fn render_field(f: &ConfigField, state: &FormState, editing: bool) -> Markup {
                     @if let Some(url) = f.doc_url { " " a href=(url) target="_blank" rel="noopener" { "docs" } }
                 }
             }
-            @if let Some(e) = error { p class="error field-error" { (e) } }
+            @if let Some(e) = error { p class="error field-error" id=(error_id(f.key)) { (e) } }
         }
     }
+}
+
+/// The id of the error text under the field `key` (its `aria-describedby`).
+pub fn error_id(key: &str) -> String {
+    format!("error-{key}")
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 //! [`oauth`]) needs a logged-in session or an
 //! API token whose scope covers it (see [`auth`]). The recording API of
 //! [`v1`] is served when the state carries a [`csal_spool::Gateway`].
+#![warn(missing_docs)]
 
 pub mod api;
 pub mod auth;
@@ -34,6 +35,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::header;
 use axum::routing::{get, post};
 use csal_catalog::Catalog;
 use csal_core::{Result, StorageError};
@@ -43,7 +45,9 @@ pub use status::{StatusView, status_of};
 /// Shared state of the admin server.
 #[derive(Clone)]
 pub struct AdminState {
+    /// The catalog the pages and the API read and change.
     pub catalog: Catalog,
+    /// Browser sessions (in the catalog, so every node shares them).
     pub sessions: auth::Sessions,
     /// Base URL browsers reach this server at (`https://csal.example.com`),
     /// for OAuth redirect URIs; `None`: `http://{Host header}`.
@@ -66,6 +70,7 @@ pub struct AdminState {
 }
 
 impl AdminState {
+    /// State over `catalog` with the defaults: no public URL, no gateway, no trusted proxy.
     pub fn new(catalog: Catalog) -> Self {
         AdminState {
             sessions: auth::Sessions::new(catalog.clone()),
@@ -137,6 +142,11 @@ pub fn app(state: AdminState) -> Router {
     Router::new()
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/healthz", get(|| async { "ok" }))
+        .route(views::CSS_PATH, get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], views::CSS) }))
+        .route(
+            views::JS_PATH,
+            get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], views::JS) }),
+        )
         // Authenticated by its single-use state, not the (SameSite=Strict)
         // session cookie a browser coming back from the provider omits.
         .route("/oauth/callback", get(oauth::callback))
@@ -152,6 +162,9 @@ async fn security_headers(mut resp: axum::response::Response) -> axum::response:
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     h.insert("cache-control", HeaderValue::from_static("no-store"));
+    // On every response, not only HTML: harmless elsewhere, and no page can
+    // be served without it.
+    h.insert("content-security-policy", HeaderValue::from_static(views::CONTENT_SECURITY_POLICY));
     resp
 }
 

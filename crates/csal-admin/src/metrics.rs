@@ -13,6 +13,7 @@ use csal_core::InstanceInfo;
 use crate::AdminState;
 use crate::status::status_of;
 
+/// `GET /metrics`: every instance's counters, the gateway's and the capacity forecast, in Prometheus text format.
 pub async fn prometheus(State(state): State<AdminState>) -> impl IntoResponse {
     let mut text = state.metrics.render_prometheus();
     text.push_str(&render(&state.catalog.router().instances()));

@@ -137,10 +137,13 @@ pub struct MinuteStats {
     pub minute: u64,
     /// Operations that finished in this minute, with their latencies.
     pub operations: u64,
+    /// Total latency of those operations, in seconds (for the mean).
     pub latency_sum_s: f64,
     /// Counts per bucket of `LATENCY_BUCKETS_SECONDS` plus +Inf.
     pub buckets: [u64; BUCKETS],
+    /// Bytes written in this minute.
     pub written_bytes: u64,
+    /// Bytes read in this minute.
     pub read_bytes: u64,
 }
 
@@ -222,20 +225,30 @@ fn bucket_of(seconds: f64) -> usize {
 /// A point-in-time copy of a module's totals (the JSON API's shape).
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct MetricsSnapshot {
+    /// Per operation, by its snake_case name; operations never called are absent.
     pub operations: BTreeMap<String, OperationStats>,
     /// By error kind (`not_found`, `timeout`, ...).
     pub errors_by_kind: BTreeMap<String, u64>,
+    /// Bytes written since the server started.
     pub bytes_written: u64,
+    /// Bytes read since the server started.
     pub bytes_read: u64,
+    /// Retries made by the retry layer.
     pub retries: u64,
 }
 
+/// Calls, errors and latency of one operation of one module.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct OperationStats {
+    /// Calls finished.
     pub calls: u64,
+    /// Calls that failed.
     pub errors: u64,
+    /// Total latency, for the mean.
     pub latency_sum_ms: f64,
+    /// Median latency, as the upper bound of its bucket.
     pub p50_ms: f64,
+    /// 99th percentile latency, as the upper bound of its bucket.
     pub p99_ms: f64,
     /// Counts per latency bucket (csal-core's `LATENCY_BUCKETS_SECONDS`, then +Inf; not cumulative).
     pub buckets: Vec<u64>,

@@ -45,7 +45,8 @@ fn login_page(csrf: &str, error: Option<&str>) -> Markup {
                 (csrf_input(csrf))
                 div class="field" {
                     label for="password" { "Admin password" }
-                    input type="password" id="password" name="password" autofocus autocomplete="current-password";
+                    input type="password" id="password" name="password" autofocus autocomplete="current-password" required
+                        aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| "login-error")];
                 }
                 button type="submit" id="login" { "Log in" }
             }
@@ -55,6 +56,7 @@ fn login_page(csrf: &str, error: Option<&str>) -> Markup {
     page("Log in", "", "", body)
 }
 
+/// `GET /login`: the login form (a logged-in browser goes to the modules).
 pub async fn login_form(State(state): State<AdminState>, headers: HeaderMap) -> Response {
     if let Some(id) = auth::session_id(&headers) {
         if let Some(s) = state.sessions.get(&id).await {
@@ -83,6 +85,7 @@ fn login_refused(status: StatusCode, retry_after: Option<u64>, csrf: &str, messa
     resp
 }
 
+/// `POST /login`: check the password (throttled per client) and start a session.
 pub async fn login(
     State(state): State<AdminState>,
     ClientAddr(client): ClientAddr,
@@ -148,6 +151,7 @@ pub async fn login(
     }
 }
 
+/// `POST /logout`: end the session.
 pub async fn logout(State(state): State<AdminState>, Extension(caller): Extension<Caller>) -> Response {
     if let Caller::Session { id, .. } = &caller {
         state.sessions.remove(id).await;
@@ -155,12 +159,14 @@ pub async fn logout(State(state): State<AdminState>, Extension(caller): Extensio
     ([(header::SET_COOKIE, auth::session_cookie(None, state.secure_cookies()))], Redirect::to("/login")).into_response()
 }
 
+/// `GET /`: to the Module Manager.
 pub async fn index() -> Redirect {
     Redirect::to("/modules")
 }
 
 // ---------------------------------------------------------------- module list
 
+/// `GET /modules`: the Module Manager.
 pub async fn modules(State(state): State<AdminState>, Extension(caller): Extension<Caller>) -> Response {
     modules_page(&state, &caller, None).into_response()
 }
@@ -169,8 +175,8 @@ fn modules_page(state: &AdminState, caller: &Caller, flash: Option<(bool, String
     let csrf = caller.csrf();
     let instances = state.catalog.router().instances();
     let body = html! {
-        div class="actions" style="justify-content:space-between;margin-bottom:14px" {
-            h1 style="margin:0" { "Storage modules" }
+        div class="actions title" {
+            h1 { "Storage modules" }
             a class="btn" href="/modules/new" id="add-module" { "Add module" }
         }
         @if let Some((ok, msg)) = flash { div class={ "flash " (if ok { "ok" } else { "bad" }) } { (msg) } }
@@ -213,6 +219,7 @@ fn modules_page(state: &AdminState, caller: &Caller, flash: Option<(bool, String
 
 // ---------------------------------------------------------------- detail
 
+/// `GET /modules/{name}`: one module: status, actions, config (secrets masked), metrics.
 pub async fn module_detail(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -312,7 +319,7 @@ fn detail_page(
             }
         }
         div class="card" {
-            div class="actions" style="margin-bottom:14px" {
+            div class="actions spaced" {
                 (post_button(&format!("{base}/test"), csrf, "Test", "" ))
                 @if oauth.is_some() {
                     (post_button(&format!("{base}/authorize"), csrf, "Authorize", "secondary"))
@@ -323,7 +330,7 @@ fn detail_page(
                     (post_button(&format!("{base}/enable"), csrf, "Enable", "secondary"))
                 }
                 a class="btn secondary" href={ (base) "/edit" } { "Edit" }
-                form class="inline" method="post" action={ (base) "/delete" } onsubmit="return confirm('Delete this module from the catalog? Stored objects are not touched.')" {
+                form class="inline" method="post" action={ (base) "/delete" } data-confirm="Delete this module from the catalog? Stored objects are not touched." {
                     (csrf_input(csrf))
                     button type="submit" class="danger" { "Delete" }
                 }
@@ -391,7 +398,7 @@ fn detail_page(
             @match &extras.metrics {
                 None => { span class="muted" { "No operations yet." } }
                 Some(m) => {
-                    dl class="kv" style="margin-bottom:12px" {
+                    dl class="kv spaced" {
                         dt { "Bytes in (written)" } dd id="bytes-in" { (views::bytes(m.bytes_written)) }
                         dt { "Bytes out (read)" } dd id="bytes-out" { (views::bytes(m.bytes_read)) }
                         dt { "Retries" } dd { (m.retries) }
@@ -423,11 +430,13 @@ fn detail_page(
 
 // ---------------------------------------------------------------- add / edit
 
+/// Query of `GET /modules/new`.
 #[derive(serde::Deserialize)]
 pub struct NewQuery {
     provider: Option<String>,
 }
 
+/// `GET /modules/new`: the provider picker, or the form of `?provider=`.
 pub async fn new_module(Extension(caller): Extension<Caller>, Query(q): Query<NewQuery>) -> Response {
     let csrf = caller.csrf();
     match q.provider.as_deref().filter(|p| !p.is_empty()) {
@@ -494,9 +503,11 @@ fn module_form(csrf: &str, reg: &ProviderRegistration, state: &FormState, editin
             @if editing.is_none() {
                 div class={ "field" @if state.errors.contains_key("name") { " has-error" } } id="wrap-name" {
                     label for="field-name" { "Name" span class="req" { " *" } }
-                    input type="text" id="field-name" name="name" value=(state.name) placeholder="e.g. archive";
+                    @let error = state.errors.get("name");
+                    input type="text" id="field-name" name="name" value=(state.name) placeholder="e.g. archive" required
+                        aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| forms::error_id("name"))];
                     p class="help" { "Unique; used in camera policies and on the command line." }
-                    @if let Some(e) = state.errors.get("name") { p class="error field-error" { (e) } }
+                    @if let Some(e) = error { p class="error field-error" id=(forms::error_id("name")) { (e) } }
                 }
             }
             div class="field" {
@@ -527,6 +538,7 @@ fn precheck(reg: &ProviderRegistration, name: &str, config: &serde_json::Value) 
     reg.build(&ctx, config).map(|_| ())
 }
 
+/// `POST /modules/new`: check the form as the router will, then add the module.
 pub async fn create_module(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -575,6 +587,7 @@ pub async fn create_module(
     (StatusCode::UNPROCESSABLE_ENTITY, module_form(csrf, reg, &form, None)).into_response()
 }
 
+/// `GET /modules/{name}/edit`: the form, secrets left empty.
 pub async fn edit_module(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -593,6 +606,7 @@ pub async fn edit_module(
     module_form(caller.csrf(), reg, &form, Some(&record.name)).into_response()
 }
 
+/// `POST /modules/{name}/edit`: save the changes (empty secrets keep their values).
 pub async fn update_module(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -640,6 +654,7 @@ pub async fn update_module(
     (StatusCode::UNPROCESSABLE_ENTITY, module_form(caller.csrf(), reg, &form, Some(&record.name))).into_response()
 }
 
+/// `POST /modules/{name}/test`: run a health check and show its result.
 pub async fn test_module(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -661,6 +676,7 @@ async fn set_enabled(state: &AdminState, caller: &Caller, name: &str, enabled: b
     }
 }
 
+/// `POST /modules/{name}/enable`.
 pub async fn enable_module(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -669,6 +685,7 @@ pub async fn enable_module(
     set_enabled(&state, &caller, &name, true).await
 }
 
+/// `POST /modules/{name}/disable`.
 pub async fn disable_module(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -698,6 +715,7 @@ pub async fn set_canary(
     Redirect::to(&format!("/modules/{}", seg(&name))).into_response()
 }
 
+/// `POST /modules/{name}/delete`: remove it from the catalog (stored objects stay).
 pub async fn delete_module(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -711,6 +729,7 @@ pub async fn delete_module(
 
 // ---------------------------------------------------------------- policies
 
+/// Query of `GET /policies`.
 #[derive(serde::Deserialize)]
 pub struct PolicyQuery {
     camera: Option<String>,
@@ -797,6 +816,7 @@ impl PolicyForm {
     }
 }
 
+/// `GET /policies`: the camera policies, and the form (filled for `?camera=`).
 pub async fn policies(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -853,12 +873,12 @@ async fn policies_page(
             (csrf_input(csrf))
             div class="field" {
                 label for="camera" { "Camera id" }
-                input type="text" id="camera" name="camera" value=(form.camera);
+                input type="text" id="camera" name="camera" value=(form.camera) required;
                 p class="help" { code { "*" } " sets the default policy." }
             }
             div class="field" {
                 label for="targets" { "Targets, one module name per line, in order" }
-                textarea id="targets" name="targets" rows="4" { (form.targets) }
+                textarea id="targets" name="targets" rows="4" required { (form.targets) }
                 p class="help" { "Known modules: " @for n in &names { code { (n) } " " } }
             }
             div class="field" {
@@ -906,6 +926,7 @@ fn parse_targets(text: &str, known: &[String]) -> Result<Vec<String>, String> {
     Ok(targets)
 }
 
+/// `POST /policies`: set a camera's policy.
 pub async fn save_policy(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -926,6 +947,7 @@ pub async fn save_policy(
     }
 }
 
+/// `POST /policies/{camera}/delete`.
 pub async fn delete_policy(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,

@@ -99,6 +99,7 @@ fn spool_card(state: &AdminState) -> Markup {
     }
 }
 
+/// `GET /recordings`: the cameras, the capacity forecast, this node's spool and the last reconciliation.
 pub async fn index(State(state): State<AdminState>, Extension(caller): Extension<Caller>) -> Response {
     let summaries: Vec<CameraSummary> = match state.catalog.camera_summaries().await {
         Ok(s) => s,
@@ -177,6 +178,7 @@ pub async fn index(State(state): State<AdminState>, Extension(caller): Extension
     page("Recordings", "recordings", caller.csrf(), body).into_response()
 }
 
+/// `GET /recordings/{camera}`: a camera's segments, copies and holds.
 pub async fn camera(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -274,6 +276,7 @@ fn who(caller: &Caller) -> String {
     }
 }
 
+/// `POST /recordings/{camera}/holds`: place a legal hold.
 pub async fn add_hold(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -298,6 +301,7 @@ pub async fn add_hold(
     }
 }
 
+/// `POST /holds/{id}/delete`: lift a legal hold.
 pub async fn remove_hold(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,

@@ -1,7 +1,7 @@
 //! One status word per instance for the Module Manager and the API.
 
 use axum::http::StatusCode;
-use csal_core::{ErrorKind, HealthStatus, InstanceInfo, InstanceStatus, StorageError};
+use csal_core::{ErrorClass, ErrorKind, HealthStatus, InstanceInfo, InstanceStatus, StorageError};
 
 /// What the Module Manager shows in the status column.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -10,6 +10,7 @@ pub struct StatusView {
     pub status: &'static str,
     /// Why (last health error, or the load failure).
     pub reason: Option<String>,
+    /// Latency of the last health check.
     pub latency_ms: Option<f64>,
 }
 
@@ -34,6 +35,13 @@ pub fn status_of(info: &InstanceInfo) -> StatusView {
             },
             None => StatusView { status: "unchecked", reason: Some("not checked yet".into()), latency_ms: None },
         },
+        // A state added to csal-core after this page was written: never
+        // shown as usable.
+        other => StatusView {
+            status: "offline",
+            reason: Some(format!("in a state this admin server does not know: {other:?}")),
+            latency_ms: None,
+        },
     }
 }
 
@@ -49,6 +57,11 @@ pub fn status_for(err: &StorageError) -> StatusCode {
         ErrorKind::Unavailable | ErrorKind::Transient | ErrorKind::RateLimited => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorKind::Auth => StatusCode::BAD_GATEWAY,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
+        // Kinds added later (ErrorKind is non-exhaustive) answer by class.
+        other => match other.class() {
+            ErrorClass::Transient => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorClass::Auth => StatusCode::BAD_GATEWAY,
+            ErrorClass::Permanent => StatusCode::INTERNAL_SERVER_ERROR,
+        },
     }
 }

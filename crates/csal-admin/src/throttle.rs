@@ -34,6 +34,7 @@ use crate::AdminState;
 pub const FREE_FAILURES: u32 = 5;
 /// First lockout; each further failure doubles it, up to [`MAX_LOCKOUT`].
 pub const FIRST_LOCKOUT: Duration = Duration::from_secs(2);
+/// Longest lockout.
 pub const MAX_LOCKOUT: Duration = Duration::from_secs(300);
 /// argon2 verifications running at once, server-wide.
 pub const MAX_CONCURRENT_VERIFICATIONS: usize = 4;

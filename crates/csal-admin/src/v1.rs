@@ -35,6 +35,7 @@ use serde_json::{Value, json};
 
 use crate::AdminState;
 
+/// The recording API's routes (`/v1/`).
 pub fn routes() -> Router<AdminState> {
     Router::new()
         .route("/v1/cameras", get(cameras))

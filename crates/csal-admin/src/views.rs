@@ -1,8 +1,31 @@
 //! Page layout and small shared pieces (maud).
 
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 
-const CSS: &str = r#"
+/// Where the stylesheet and the script are served ([`crate::app`]): files
+/// of their own, not inline, so the Content-Security-Policy can refuse
+/// every inline style and script ([`CONTENT_SECURITY_POLICY`]).
+pub const CSS_PATH: &str = "/assets/admin.css";
+/// See [`CSS_PATH`].
+pub const JS_PATH: &str = "/assets/admin.js";
+
+/// The policy of every response: only this origin's stylesheet, script
+/// and images; no inline script or style (so injected markup cannot run or
+/// restyle anything), no plugins, no framing, no `<base>`. `form-action`
+/// is left open on purpose: the Authorize button's POST redirects to the
+/// OAuth provider's site, which Chromium checks against `form-action`.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+/// The one script of the admin pages: a form with `data-confirm` asks
+/// before it is sent (what an inline `onsubmit` did before the CSP).
+pub const JS: &str = r#"document.addEventListener("submit", function (e) {
+  var ask = e.target.getAttribute("data-confirm");
+  if (ask && !window.confirm(ask)) { e.preventDefault(); }
+});
+"#;
+
+/// The stylesheet of the admin pages.
+pub const CSS: &str = r#"
 *{box-sizing:border-box}
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f4f6f9;color:#1d2430;font-size:15px}
 header{background:#1f2a3c;color:#fff;padding:0 24px;display:flex;align-items:center;gap:24px;height:52px}
@@ -45,7 +68,18 @@ dl.kv{display:grid;grid-template-columns:180px 1fr;gap:6px 12px;margin:0}
 dl.kv dt{color:#5b6778}dl.kv dd{margin:0;word-break:break-all}
 .login{max-width:360px;margin:80px auto}
 code{background:#eef1f6;padding:1px 5px;border-radius:4px;font-size:13px}
+.actions.title{justify-content:space-between;margin-bottom:14px}
+.actions.title h1{margin:0}
+.actions.spaced{margin-bottom:14px}
+dl.kv.spaced{margin-bottom:12px}
 "#;
+
+/// The navigation: (link, the `active` key of its pages, text).
+const NAV: [(&str, &str, &str); 3] = [
+    ("/modules", "modules", "Modules"),
+    ("/policies", "policies", "Camera policies"),
+    ("/recordings", "recordings", "Recordings"),
+];
 
 /// The page shell. `csrf` is the session's token (for the logout form);
 /// empty on the login page.
@@ -57,16 +91,18 @@ pub fn page(title: &str, active: &str, csrf: &str, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · CSAL" }
-                style { (PreEscaped(CSS)) }
+                link rel="stylesheet" href=(CSS_PATH);
+                script src=(JS_PATH) defer {}
             }
             body {
                 header {
                     span class="brand" { "CSAL Module Manager" }
                     @if !csrf.is_empty() {
-                        nav {
-                            a href="/modules" class=[(active == "modules").then_some("active")] { "Modules" }
-                            a href="/policies" class=[(active == "policies").then_some("active")] { "Camera policies" }
-                            a href="/recordings" class=[(active == "recordings").then_some("active")] { "Recordings" }
+                        nav aria-label="Main" {
+                            @for (href, key, text) in NAV {
+                                a href=(href) class=[(active == key).then_some("active")]
+                                    aria-current=[(active == key).then_some("page")] { (text) }
+                            }
                         }
                         form class="inline" method="post" action="/logout" {
                             (csrf_input(csrf))

@@ -124,12 +124,21 @@ async fn scenario(c: &Client, base: &str, f: &common::Fixture) {
     wait_css(c, "form[action='/modules/disk/enable']").await;
     assert!(!f.catalog.get_module("disk").await.unwrap().is_enabled);
 
-    // A bad config re-shows the form with the field's error.
+    // A required field left empty: the browser will not send the form.
     c.goto(&format!("{base}/modules/new?provider=local_fs")).await.unwrap();
     wait_css(c, "#field-name").await.send_keys("broken").await.unwrap();
+    let valid = c.execute("return document.querySelector('#module-form').checkValidity();", vec![]).await.unwrap();
+    assert_eq!(valid, json!(false), "the empty root is caught before sending");
+    // The server checks too (a browser that skips validation): the form
+    // comes back with the field's error, tied to the field.
+    c.execute("document.querySelector('#module-form').noValidate = true;", vec![]).await.unwrap();
     c.find(Locator::Css("#save")).await.unwrap().click().await.unwrap();
     let err = wait_css(c, "#wrap-root .field-error").await;
     assert!(err.text().await.unwrap().contains("root"), "{}", err.text().await.unwrap());
+    let root = c.find(Locator::Css("#field-root")).await.unwrap();
+    assert_eq!(root.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
+    let described = root.attr("aria-describedby").await.unwrap().expect("aria-describedby");
+    assert_eq!(err.attr("id").await.unwrap(), Some(described));
     shot(c, "bad-config-field-error").await;
     assert!(f.catalog.get_module("broken").await.is_err());
 
@@ -192,4 +201,30 @@ async fn scenario(c: &Client, base: &str, f: &common::Fixture) {
     wait_css(c, "#chart-latency").await;
     let charts = wait_css(c, "#charts").await.screenshot().await.unwrap();
     std::fs::write(screenshot_dir().join("module-detail-charts.png"), charts).unwrap();
+    styled_under_the_csp(c).await;
+
+    // Delete asks first (the page's script, allowed by the CSP): declined,
+    // nothing happens; accepted, the module goes.
+    f.add_local("scratch").await;
+    c.goto(&format!("{base}/modules/scratch")).await.unwrap();
+    wait_css(c, "#status").await;
+    c.execute("window.confirm = function (q) { window.asked = q; return false; };", vec![]).await.unwrap();
+    submit(c, "/modules/scratch/delete").await;
+    let asked = c.execute("return window.asked || null;", vec![]).await.unwrap();
+    assert!(asked.as_str().is_some_and(|q| q.contains("Delete this module")), "{asked}");
+    assert!(f.catalog.get_module("scratch").await.is_ok(), "a declined delete deletes nothing");
+    c.execute("window.confirm = function () { return true; };", vec![]).await.unwrap();
+    submit(c, "/modules/scratch/delete").await;
+    wait_css(c, "#modules").await;
+    assert!(f.catalog.get_module("scratch").await.is_err());
+}
+
+/// The page got its stylesheet despite the CSP (it is a file of this
+/// origin), and the navigation marks where we are.
+async fn styled_under_the_csp(c: &Client) {
+    let header =
+        c.execute("return getComputedStyle(document.querySelector('header')).backgroundColor;", vec![]).await.unwrap();
+    assert_eq!(header, json!("rgb(31, 42, 60)"), "the stylesheet applies");
+    let current = c.find(Locator::Css("nav a[aria-current=page]")).await.unwrap();
+    assert_eq!(current.attr("href").await.unwrap().as_deref(), Some("/modules"));
 }

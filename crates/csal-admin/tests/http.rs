@@ -270,6 +270,20 @@ async fn bad_config_in_the_form_shows_the_field_error() {
         "{}",
         r.body
     );
+    // The error is announced with its field: aria-invalid, and
+    // aria-describedby naming the error text.
+    let bad = tag_with_id(&r.body, "field-min_free_mb");
+    assert!(bad.contains(r#"aria-invalid="true""#) && bad.contains(r#"aria-describedby="error-min_free_mb""#), "{bad}");
+    assert!(text_of(&r.body, "error-min_free_mb").contains("min_free_mb"), "{}", r.body);
+    // Fields without an error carry neither; required ones say so.
+    for id in ["field-root", "field-name"] {
+        let good = tag_with_id(&r.body, id);
+        assert!(
+            good.contains(" required") && !good.contains("aria-invalid") && !good.contains("aria-describedby"),
+            "{good}"
+        );
+    }
+    assert!(!tag_with_id(&r.body, "field-label").contains("required"));
     let form = [("csrf", csrf.as_str()), ("provider_type", "local_fs"), ("name", "disk"), ("cfg.root", "")];
     let r = send(&app, post_form("/modules/new", Some(&cookie), &form)).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -474,7 +488,7 @@ async fn recordings_page_policy_copies_and_gateway_metrics() {
     let f = fixture().await;
     f.add_local("disk-a").await;
     f.add_local("disk-b").await;
-    let spool = csal_spool::SpoolConfig { dir: f.dir.path().join("spool"), max_bytes: 1 << 30 };
+    let spool = csal_spool::SpoolConfig::new(f.dir.path().join("spool"), 1 << 30);
     let gateway = csal_spool::Gateway::start(f.catalog.clone(), csal_spool::GatewayConfig::new(spool)).await.unwrap();
     let app = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()).with_gateway(gateway.clone()));
     let (cookie, csrf) = login(&app).await;
@@ -654,5 +668,141 @@ async fn metrics_survive_a_rebuild_and_the_module_page_charts_them() {
         // Data drawn: a line with points, or bars.
         assert!(svg.contains("<circle ") || svg.contains("<rect x="), "{chart} has no data: {svg}");
     }
-    assert!(!page.contains("<script"), "charts need no script");
+    // The page's one script is the shared file; the charts add none.
+    assert!(page.split("<script").skip(1).all(|s| s.starts_with(" src=")), "charts need no inline script");
+}
+
+/// The start tag of the element with `id` (`<input ... id="x" ...>`).
+fn tag_with_id<'a>(html: &'a str, id: &str) -> &'a str {
+    let at = html.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no element #{id} in {html}"));
+    let start = html[..at].rfind('<').unwrap();
+    &html[start..at + html[at..].find('>').unwrap() + 1]
+}
+
+/// The text of the element with `id`, up to its first child or end tag.
+fn text_of<'a>(html: &'a str, id: &str) -> &'a str {
+    let tag = tag_with_id(html, id);
+    let rest = &html[html.find(tag).unwrap() + tag.len()..];
+    &rest[..rest.find('<').unwrap()]
+}
+
+#[tokio::test]
+async fn a_field_error_is_announced_with_its_field_and_required_fields_say_so() {
+    let f = fixture().await;
+    let app = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()));
+    let (cookie, csrf) = login(&app).await;
+    // The name's error is tied to it (a config field's:
+    // bad_config_in_the_form_shows_the_field_error).
+    f.add_local("disk").await;
+    std::fs::create_dir(f.root("d2")).unwrap();
+    let form = [("csrf", csrf.as_str()), ("provider_type", "local_fs"), ("name", "disk"), ("cfg.root", &f.root("d2"))];
+    let r = send(&app, post_form("/modules/new", Some(&cookie), &form)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let name = tag_with_id(&r.body, "field-name");
+    assert!(name.contains(r#"aria-invalid="true""#) && name.contains(r#"aria-describedby="error-name""#), "{name}");
+    assert!(text_of(&r.body, "error-name").contains("already exists"), "{}", r.body);
+
+    // Editing: a stored secret may stay empty, so it is not required there.
+    f.catalog
+        .create_module(csal_catalog::NewModule {
+            name: "cloud".into(),
+            label: None,
+            provider_type: "test_s3".into(),
+            is_enabled: true,
+            config: json!({"bucket": "b", "access_key_id": "a", "secret_access_key": SECRET}),
+        })
+        .await
+        .unwrap();
+    let new = send(&app, get("/modules/new?provider=test_s3", Some(&cookie))).await;
+    assert!(tag_with_id(&new.body, "field-secret_access_key").contains(" required"), "{}", new.body);
+    let edit = send(&app, get("/modules/cloud/edit", Some(&cookie))).await;
+    assert!(!tag_with_id(&edit.body, "field-secret_access_key").contains("required"), "{}", edit.body);
+    assert!(tag_with_id(&edit.body, "field-bucket").contains(" required"), "{}", edit.body);
+
+    // The login page's error is tied to the password field.
+    let page = send(&app, get("/login", None)).await;
+    assert!(!tag_with_id(&page.body, "password").contains("aria-invalid"));
+    let pre = cookie_of(&page);
+    let r = send(&app, post_form("/login", Some(&pre), &[("csrf", &csrf_in(&page.body)), ("password", "wrong")])).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let password = tag_with_id(&r.body, "password");
+    assert!(password.contains(r#"aria-invalid="true""#) && password.contains(r#"aria-describedby="login-error""#));
+    assert!(text_of(&r.body, "login-error").contains("Wrong password"));
+}
+
+#[tokio::test]
+async fn the_navigation_marks_the_current_section() {
+    let f = fixture().await;
+    let app = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()));
+    let (cookie, _) = login(&app).await;
+    for (path, current) in [
+        ("/modules", "/modules"),
+        ("/modules/new", "/modules"),
+        ("/policies", "/policies"),
+        ("/recordings", "/recordings"),
+    ] {
+        let body = send(&app, get(path, Some(&cookie))).await.body;
+        let nav = &body[body.find("<nav").unwrap()..body.find("</nav>").unwrap()];
+        let links: Vec<&str> = nav.split("<a ").skip(1).map(|a| &a[..a.find('>').unwrap()]).collect();
+        assert_eq!(links.len(), 3, "{nav}");
+        for link in links {
+            let is_current = link.contains(&format!("href=\"{current}\""));
+            assert_eq!(link.contains(r#"aria-current="page""#), is_current, "{path}: {link}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_html_page_sends_the_csp_and_needs_nothing_it_forbids() {
+    let f = fixture().await;
+    f.add_local("disk").await;
+    let app = csal_admin::app(csal_admin::AdminState::new(f.catalog.clone()));
+    let (cookie, csrf) = login(&app).await;
+    let csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+    let gets = [
+        "/login",
+        "/modules",
+        "/modules/new",
+        "/modules/new?provider=local_fs",
+        "/modules/disk",
+        "/modules/disk/edit",
+        "/modules/missing",
+        "/policies",
+        "/recordings",
+        "/recordings/cam-1",
+    ];
+    let mut pages = Vec::new();
+    for path in gets {
+        let cookie = (path != "/login").then_some(cookie.as_str());
+        pages.push((path, send(&app, get(path, cookie)).await));
+    }
+    let test = post_form("/modules/disk/test", Some(&cookie), &[("csrf", &csrf)]);
+    pages.push(("/modules/disk/test", send(&app, test).await));
+    let bad =
+        post_form("/modules/new", Some(&cookie), &[("csrf", &csrf), ("provider_type", "local_fs"), ("name", "x")]);
+    pages.push(("/modules/new (error)", send(&app, bad).await));
+    let policy = post_form("/policies", Some(&cookie), &[("csrf", &csrf), ("camera", "c"), ("targets", "nope")]);
+    pages.push(("/policies (error)", send(&app, policy).await));
+    for (path, r) in &pages {
+        let content_type = r.headers.get(header::CONTENT_TYPE).unwrap().to_str().unwrap();
+        assert!(content_type.starts_with("text/html"), "{path}: {content_type}");
+        assert_eq!(r.headers.get("content-security-policy").map(|v| v.to_str().unwrap()), Some(csp), "{path}");
+        // What the policy would block: inline style, inline script, handlers.
+        let lower = r.body.to_ascii_lowercase();
+        assert!(!lower.contains("<style") && !lower.contains(" style="), "{path} has inline style");
+        for script in lower.split("<script").skip(1) {
+            assert!(script.starts_with(" src=\"/assets/") && script.contains("></script>"), "{path}: inline script");
+        }
+        for handler in [" onsubmit=", " onclick=", " onload=", " onchange=", " oninput="] {
+            assert!(!lower.contains(handler), "{path} has an inline handler {handler}");
+        }
+    }
+    // The stylesheet and script the pages load are served to anyone (the
+    // login page needs them), with their own types.
+    for (path, kind) in [("/assets/admin.css", "text/css"), ("/assets/admin.js", "text/javascript")] {
+        let r = send(&app, get(path, None)).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert!(r.headers.get(header::CONTENT_TYPE).unwrap().to_str().unwrap().starts_with(kind), "{path}");
+        assert!(pages[0].1.body.contains(path), "the login page loads {path}");
+    }
 }

@@ -6,6 +6,10 @@
 //! requests itself (Shared Key, HMAC-SHA256) or appends a SAS token, or
 //! sends Entra ID bearer tokens (client secret or managed identity, through
 //! csal-oauth's `TokenManager`).
+#![warn(missing_docs)]
+// The provider's page (docs/providers/, linked into docs/ so that
+// `cargo package` ships it): what docs.rs shows below the summary above.
+#![doc = include_str!("../docs/azure_blob.md")]
 
 mod client;
 mod config;

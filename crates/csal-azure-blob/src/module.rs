@@ -56,12 +56,10 @@ impl AzureBlobModule {
 #[async_trait]
 impl StorageModule for AzureBlobModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            presign: matches!(self.client.settings.credentials, Credentials::SharedKey { .. }),
+        Capabilities::OBJECT_STORE
+            .with_presign(matches!(self.client.settings.credentials, Credentials::SharedKey { .. }))
             // 50,000 blocks of the configured size.
-            max_object_size: Some(50_000 * self.client.settings.block_size as u64),
-            ..Capabilities::OBJECT_STORE
-        }
+            .with_max_object_size(Some(50_000 * self.client.settings.block_size as u64))
     }
 
     async fn validate(&self) -> Result<()> {

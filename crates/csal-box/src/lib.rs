@@ -1,6 +1,10 @@
 //! CSAL `box` provider: files in a Box folder over the Box API 2.0, with
 //! OAuth refresh (rotating refresh tokens) or the Client Credentials Grant
 //! through `csal-oauth`.
+#![warn(missing_docs)]
+// The provider's page (docs/providers/, linked into docs/ so that
+// `cargo package` ships it): what docs.rs shows below the summary above.
+#![doc = include_str!("../docs/box.md")]
 
 mod client;
 mod config;

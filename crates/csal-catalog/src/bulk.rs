@@ -19,6 +19,7 @@ const ROWS_PER_INSERT: usize = 25;
 /// A segment whose copies are already stored, for [`Catalog::index_stored_segments`].
 #[derive(Debug, Clone)]
 pub struct StoredSegment {
+    /// The segment's index row (its `copies_required` counts the copies below).
     pub segment: NewSegment,
     /// `(target, object id)` of each stored copy.
     pub copies: Vec<(String, String)>,

@@ -68,6 +68,7 @@ impl Catalog {
         if on { self.set_setting(&key, "on", false).await } else { self.delete_setting(&key).await }
     }
 
+    /// Whether the write canary is on for `module`.
     pub async fn canary_enabled(&self, module: &str) -> Result<bool> {
         Ok(self.get_setting(&format!("{SETTING_PREFIX}{module}")).await?.is_some())
     }

@@ -69,13 +69,20 @@ pub struct ImportRow {
     pub detail: String,
 }
 
+/// What an import did (or, dry, would do), row by row.
+///
+/// `#[non_exhaustive]`: imports will report more; only csal-catalog builds it.
 #[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
 pub struct ImportReport {
+    /// Nothing was written: the rows say what would be.
     pub dry_run: bool,
+    /// One row per source row, in source order.
     pub rows: Vec<ImportRow>,
 }
 
 impl ImportReport {
+    /// How many rows failed.
     pub fn failed(&self) -> usize {
         self.rows.iter().filter(|r| r.outcome == "failed").count()
     }

@@ -16,6 +16,7 @@
 //!
 //! See docs/catalog.md for the schema, migrations, key handling and
 //! multi-node setup.
+#![warn(missing_docs)]
 
 mod bandwidth;
 mod bulk;
@@ -60,7 +61,11 @@ use crypto::Cipher;
 use keys::{check_key_matches, check_or_set_key, key_matches, read_key_check};
 
 /// Knobs for [`Catalog::open_with`].
+///
+/// `#[non_exhaustive]`: more knobs will come; start from
+/// `CatalogOptions::default()` and set fields.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CatalogOptions {
     /// How often to look for changes made by other nodes.
     pub poll_interval: Duration,

@@ -223,17 +223,12 @@ impl Catalog {
                         (masked_record(&row).config.to_string(), Some((e.kind(), e.message().to_owned())))
                     }
                 };
-                InstanceDefinition {
-                    id: row.id,
-                    name: row.name,
-                    label: row.label,
-                    provider_type: row.provider_type,
-                    is_enabled: row.is_enabled,
-                    config_json,
-                    created_at: Some(ms_to_time(row.created_at)),
-                    updated_at: Some(ms_to_time(row.updated_at)),
-                    load_error,
-                }
+                let mut def = InstanceDefinition::new(&row.name, &row.provider_type, serde_json::Value::Null);
+                (def.id, def.label, def.is_enabled, def.config_json) = (row.id, row.label, row.is_enabled, config_json);
+                def.created_at = Some(ms_to_time(row.created_at));
+                def.updated_at = Some(ms_to_time(row.updated_at));
+                def.load_error = load_error;
+                def
             })
             .collect();
         Ok(definitions)

@@ -45,12 +45,16 @@ fn one() -> u32 {
 /// the old one. Written `from>to@days` (module names have no `>` or `@`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TierRule {
+    /// The target copies move from.
     pub from: String,
+    /// The target they move to.
     pub to: String,
+    /// Age (days since the segment started) at which a copy moves.
     pub after_days: u32,
 }
 
 impl TierRule {
+    /// `from>to@after_days`.
     pub fn new(from: &str, to: &str, after_days: u32) -> Self {
         TierRule { from: from.to_owned(), to: to.to_owned(), after_days }
     }
@@ -317,7 +321,9 @@ pub(crate) async fn policies_in_effect(catalog: &Catalog) -> Result<Vec<AppliedP
 /// A camera and the policy that applies to it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AppliedPolicy {
+    /// The camera.
     pub camera_id: String,
+    /// Its policy, or the default one.
     pub policy: CameraPolicy,
     /// The default policy (`*`) applies: the camera has none of its own.
     pub is_default: bool,

@@ -8,15 +8,22 @@ use serde::Serialize;
 /// One storage instance as shown to people: secret fields masked.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModuleRecord {
+    /// Catalog id (a ULID), stable across renames.
     pub id: String,
+    /// Unique name used in policies and on the command line.
     pub name: String,
+    /// Free text for people.
     pub label: Option<String>,
+    /// The provider (`s3`, `local_fs`, ...).
     pub provider_type: String,
+    /// Disabled instances are kept but not built.
     pub is_enabled: bool,
     /// The config with every secret field replaced by `********`.
     pub config: serde_json::Value,
+    /// When the row was created.
     #[serde(serialize_with = "ser_time")]
     pub created_at: SystemTime,
+    /// When the row last changed.
     #[serde(serialize_with = "ser_time")]
     pub updated_at: SystemTime,
 }
@@ -28,10 +35,15 @@ pub(crate) fn ser_time<S: serde::Serializer>(t: &SystemTime, s: S) -> std::resul
 /// A new storage instance. `Debug` never shows `config` (secrets in clear).
 #[derive(Clone)]
 pub struct NewModule {
+    /// Unique name ([`check_module_name`](crate::check_module_name) rules).
     pub name: String,
+    /// Free text for people.
     pub label: Option<String>,
+    /// The provider to build it with.
     pub provider_type: String,
+    /// Build it now (or keep it disabled).
     pub is_enabled: bool,
+    /// The provider config, secrets in clear (sealed when stored).
     pub config: serde_json::Value,
 }
 
@@ -53,8 +65,11 @@ impl std::fmt::Debug for NewModule {
 /// value; a secret field set to JSON `null` is removed.
 #[derive(Clone, Default)]
 pub struct ModuleUpdate {
+    /// New label; `Some(None)` clears it.
     pub label: Option<Option<String>>,
+    /// New config (see above for secret fields).
     pub config: Option<serde_json::Value>,
+    /// Enable or disable.
     pub is_enabled: Option<bool>,
 }
 
@@ -73,6 +88,7 @@ impl std::fmt::Debug for ModuleUpdate {
 pub struct CameraWrite {
     /// Name of the storage instance that took the write.
     pub target: String,
+    /// What the write returned.
     pub receipt: WriteReceipt,
     /// Targets passed over before it, each with the reason (secret-free).
     pub skipped: Vec<(String, String)>,

@@ -22,12 +22,19 @@ use crate::segments::SegmentRecord;
 /// or those overlapping `[from_ms, to_ms)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LegalHold {
+    /// The hold's id (a ULID).
     pub id: String,
+    /// The camera held.
     pub camera_id: String,
+    /// Start of the held time (Unix ms); `None`: from the first recording.
     pub from_ms: Option<i64>,
+    /// End of the held time (Unix ms, excluded); `None`: no end.
     pub to_ms: Option<i64>,
+    /// Why (a case, an incident).
     pub reason: String,
+    /// Who placed it.
     pub created_by: String,
+    /// When it was placed.
     #[serde(serialize_with = "crate::records::ser_time")]
     pub created_at: SystemTime,
 }
@@ -47,9 +54,13 @@ impl LegalHold {
 /// A hold to place.
 #[derive(Debug, Clone)]
 pub struct NewHold {
+    /// The camera to hold.
     pub camera_id: String,
+    /// Start of the held time (Unix ms); `None`: from the first recording.
     pub from_ms: Option<i64>,
+    /// End (Unix ms, excluded); `None`: no end.
     pub to_ms: Option<i64>,
+    /// Why (a case, an incident).
     pub reason: String,
     /// Who asked (a person's name, a case number's owner, a token name).
     pub created_by: String,

@@ -54,39 +54,62 @@ pub struct NewSegment {
     /// A fresh unique id (a ULID), chosen by the caller: it names the spool
     /// file before the row exists.
     pub id: String,
+    /// The camera it belongs to.
     pub camera_id: String,
+    /// The recorder's name of the segment, unique per camera.
     pub name: String,
+    /// When it starts (Unix ms).
     pub start_ms: i64,
+    /// How long it plays, if known.
     pub duration_ms: Option<i64>,
+    /// Where `start_ms` came from.
     pub time_source: TimeSource,
+    /// Size in bytes.
     pub size: u64,
+    /// CRC32C of the bytes.
     pub crc32c: u32,
+    /// `Content-Type` for its copies and playback.
     pub content_type: Option<String>,
     /// The node whose spool holds the bytes (and which delivers them).
     pub node_id: String,
+    /// Distinct targets that must hold it before the spool lets it go.
     pub copies_required: u32,
 }
 
 /// One indexed segment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SegmentRecord {
+    /// Its unique id (a ULID).
     pub id: String,
+    /// The camera it belongs to.
     pub camera_id: String,
+    /// The recorder's name, unique per camera.
     pub name: String,
+    /// When it starts (Unix ms).
     pub start_ms: i64,
+    /// When it ends (Unix ms; the start when the duration is unknown).
     pub end_ms: i64,
+    /// How long it plays, if known.
     pub duration_ms: Option<i64>,
+    /// Where `start_ms` came from.
     pub time_source: TimeSource,
+    /// Size in bytes.
     pub size: u64,
     /// CRC32C of the bytes, 8 lowercase hex digits.
     pub crc32c: String,
+    /// `Content-Type` for its copies and playback.
     pub content_type: Option<String>,
+    /// The node whose spool took it.
     pub node_id: String,
     /// The node's spool still holds the bytes (not yet on enough targets).
     pub spooled: bool,
+    /// Distinct targets that must hold it.
     pub copies_required: u32,
+    /// Targets holding it now.
     pub copies_stored: u32,
+    /// When the gateway acknowledged it (Unix ms).
     pub received_ms: i64,
+    /// When delivery is tried next (Unix ms).
     pub next_attempt_ms: i64,
 }
 
@@ -127,28 +150,42 @@ impl CopyState {
 /// One target's copy of a segment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SegmentCopy {
+    /// The segment.
     pub segment_id: String,
+    /// The target instance.
     pub target: String,
+    /// Where the copy stands.
     pub state: CopyState,
     /// The key hint the write used (object ids start with its sanitised form).
     pub key_hint: String,
+    /// The object on the target, once known.
     pub object_id: Option<String>,
+    /// Write attempts so far.
     pub attempts: u32,
+    /// Why the last attempt failed.
     pub last_error: Option<String>,
+    /// When the row last changed (Unix ms).
     pub updated_ms: i64,
 }
 
 /// A camera's recordings at a glance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CameraSummary {
+    /// The camera.
     pub camera_id: String,
+    /// Indexed segments.
     pub segments: u64,
+    /// Their bytes.
     pub bytes: u64,
+    /// Start of the oldest segment (Unix ms).
     pub oldest_start_ms: i64,
+    /// End of the newest segment (Unix ms).
     pub newest_end_ms: i64,
+    /// When the last segment arrived (Unix ms).
     pub last_received_ms: i64,
     /// Segments still in a spool: not yet on as many targets as required.
     pub undelivered: u64,
+    /// Bytes of the undelivered segments.
     pub undelivered_bytes: u64,
     /// When the oldest undelivered segment was received.
     pub oldest_undelivered_ms: Option<i64>,
@@ -157,9 +194,13 @@ pub struct CameraSummary {
 /// What one node's spool holds, from the index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NodeSpool {
+    /// The node.
     pub node_id: String,
+    /// Segments in its spool.
     pub segments: u64,
+    /// Their bytes.
     pub bytes: u64,
+    /// When the oldest of them arrived (Unix ms).
     pub oldest_received_ms: i64,
 }
 
@@ -167,9 +208,11 @@ pub struct NodeSpool {
 /// capacity forecast (how fast the target fills).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TargetUsage {
+    /// The target instance.
     pub target: String,
     /// Bytes of the segment copies the target holds.
     pub stored_bytes: u64,
+    /// How many copies those are.
     pub stored_copies: u64,
     /// Bytes stored on it since `since_ms` (the recent ingest rate).
     pub recent_bytes: u64,
@@ -187,6 +230,7 @@ pub struct SegmentQuery {
     pub to_ms: Option<i64>,
     /// Continue after this (start_ms, name), from the previous page.
     pub after: Option<(i64, String)>,
+    /// Page size, clamped to 1..=the catalog's largest page.
     pub limit: u32,
 }
 

@@ -37,7 +37,9 @@ pub struct SessionLimits {
 pub struct SessionRecord {
     /// The session's CSRF token (forms and `X-CSRF-Token`).
     pub csrf: String,
+    /// Logged in (a pre-login session only carries the login form's CSRF token).
     pub authenticated: bool,
+    /// When it was created.
     pub created_at: SystemTime,
     /// The absolute end.
     pub expires_at: SystemTime,

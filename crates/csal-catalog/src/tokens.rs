@@ -37,6 +37,7 @@ pub enum TokenScope {
 }
 
 impl TokenScope {
+    /// `ingest`, `read` or `admin`.
     pub fn as_str(self) -> &'static str {
         match self {
             TokenScope::Ingest => "ingest",
@@ -74,8 +75,11 @@ impl std::fmt::Display for TokenScope {
 /// A stored token (never the token itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ApiTokenInfo {
+    /// The name it was created under.
     pub name: String,
+    /// What it may do.
     pub scope: TokenScope,
+    /// When it was created.
     #[serde(serialize_with = "crate::records::ser_time")]
     pub created_at: SystemTime,
 }

@@ -39,7 +39,9 @@ impl TestDb {
 }
 
 fn fast() -> CatalogOptions {
-    CatalogOptions { poll_interval: Duration::from_millis(200), ..Default::default() }
+    let mut options = CatalogOptions::default();
+    options.poll_interval = Duration::from_millis(200);
+    options
 }
 
 async fn sqlite_db() -> TestDb {

@@ -48,6 +48,12 @@ pub fn code_of(kind: ErrorKind) -> i32 {
         Auth => AUTH,
         NotFound | AlreadyExists | Unsupported | QuotaExceeded | Locked | Unavailable | Permanent => PERMANENT,
         Transient | Timeout | RateLimited | Integrity => TRANSIENT,
+        // Kinds added to csal-core later: the code of their class.
+        other => match other.class() {
+            csal_core::ErrorClass::Auth => AUTH,
+            csal_core::ErrorClass::Transient => TRANSIENT,
+            csal_core::ErrorClass::Permanent => PERMANENT,
+        },
     }
 }
 

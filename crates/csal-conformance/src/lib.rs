@@ -5,6 +5,7 @@
 //! in [`TESTS`] against it, cleans up what it wrote and returns a
 //! [`Report`]. Every provider runs exactly these tests; only its
 //! [`Capabilities`](csal_core::Capabilities) decide what is skipped.
+#![warn(missing_docs)]
 
 mod data;
 mod report;
@@ -24,7 +25,9 @@ pub use tests::TESTS;
 pub struct Target {
     /// Row name in the matrix, e.g. `s3@moto`.
     pub label: String,
+    /// The provider to build the instance with.
     pub provider_type: String,
+    /// The instance config (checked against the provider's spec like any row).
     pub config: serde_json::Value,
     /// Size of the "large" object; set it above the provider's multipart /
     /// chunked-upload threshold so that path is exercised.
@@ -45,6 +48,7 @@ impl std::fmt::Debug for Target {
 }
 
 impl Target {
+    /// A target with the default sizes: a 12 MiB large object, 1,100 objects to list, 300 s per test.
     pub fn new(label: impl Into<String>, provider_type: impl Into<String>, config: serde_json::Value) -> Self {
         Target {
             label: label.into(),
@@ -56,18 +60,22 @@ impl Target {
             test_timeout: Duration::from_secs(300),
         }
     }
+    /// See [`Target::large_size`](#structfield.large_size).
     pub fn large_size(mut self, bytes: usize) -> Self {
         self.large_size = bytes;
         self
     }
+    /// See [`Target::list_objects`](#structfield.list_objects).
     pub fn list_objects(mut self, count: usize) -> Self {
         self.list_objects = count;
         self
     }
+    /// See [`Target::bad_credentials`](#structfield.bad_credentials).
     pub fn bad_credentials(mut self, config: serde_json::Value) -> Self {
         self.bad_credentials = Some(config);
         self
     }
+    /// See [`Target::test_timeout`](#structfield.test_timeout).
     pub fn test_timeout(mut self, limit: Duration) -> Self {
         self.test_timeout = limit;
         self
@@ -76,7 +84,9 @@ impl Target {
 
 /// Shared state of one run.
 pub struct Ctx {
+    /// What is being tested.
     pub target: Target,
+    /// The instance, through the router's layers.
     pub module: Arc<LayeredModule>,
     /// Every object this run writes lives under this folder.
     pub run_dir: String,

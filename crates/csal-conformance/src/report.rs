@@ -3,31 +3,43 @@
 
 use std::time::Duration;
 
+/// How one test ended.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "outcome", content = "reason")]
 pub enum Outcome {
+    /// It passed.
     Pass,
+    /// It failed, and why.
     Fail(String),
     /// Skipped because of a capability; the reason says which.
     Skip(String),
 }
 
+/// One test of one target.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TestResult {
+    /// The test's name (a column of the matrix).
     pub name: String,
+    /// Passed or why not.
     #[serde(flatten)]
     pub outcome: Outcome,
+    /// How long it took.
     pub millis: u64,
 }
 
+/// The results of one target: what `cargo xtask conformance` reads.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Report {
+    /// The target's row name (`s3@moto`).
     pub label: String,
+    /// The provider tested.
     pub provider_type: String,
+    /// In the order run.
     pub results: Vec<TestResult>,
 }
 
 impl Report {
+    /// An empty report of `label`.
     pub fn new(label: &str, provider_type: &str) -> Self {
         Report { label: label.to_owned(), provider_type: provider_type.to_owned(), results: Vec::new() }
     }
@@ -41,10 +53,12 @@ impl Report {
         r
     }
 
+    /// Record one test's outcome.
     pub fn push(&mut self, name: &str, outcome: Outcome, elapsed: Duration) {
         self.results.push(TestResult { name: name.to_owned(), outcome, millis: elapsed.as_millis() as u64 });
     }
 
+    /// The failed tests.
     pub fn failures(&self) -> Vec<&TestResult> {
         self.results.iter().filter(|r| matches!(r.outcome, Outcome::Fail(_))).collect()
     }

@@ -46,12 +46,14 @@
 //! `tls` (for providers that make TLS connections) adds the common
 //! `ca_file` field (extra trusted CA certificates, PEM) and a `trusted_ca()`
 //! method that reads and checks it (needs csal-core's `tls` feature).
+#![warn(missing_docs)]
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::parse::Parser;
 use syn::{Attribute, Data, DeriveInput, Fields, Ident, Lit, LitStr, Type};
 
+/// Declare a provider's config struct and generate its field spec (see the crate docs).
 #[proc_macro_attribute]
 pub fn config(args: proc_macro::TokenStream, item: proc_macro::TokenStream) -> proc_macro::TokenStream {
     match expand(args.into(), item.into()) {

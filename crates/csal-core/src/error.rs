@@ -19,6 +19,9 @@ pub const MASK: &str = "********";
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
 /// The seed's three error classes: what a caller should do next.
+///
+/// Exhaustive on purpose: every caller's decision (fix the config, retry,
+/// give up) is one of these three, so a `match` needs no fallback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
@@ -31,6 +34,11 @@ pub enum ErrorClass {
 }
 
 /// What went wrong, precisely enough to act on.
+///
+/// `#[non_exhaustive]`: new failure modes get their own kind (as `Locked`
+/// did). A `match` outside csal-core needs a wildcard arm: decide there from
+/// [`ErrorKind::class`], which every kind has.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
@@ -109,22 +117,41 @@ impl fmt::Display for ErrorKind {
 }
 
 /// The contract operations, used for error context, metrics and tracing.
+///
+/// `#[non_exhaustive]`: the contract grows optional methods (`copy`,
+/// `set_legal_hold` came later), each with its operation; iterate
+/// [`Operation::ALL`] instead of listing them.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Operation {
+    /// The registry's factory building the module.
     Construct,
+    /// `StorageModule::validate`: config and credentials checked against the service.
     Validate,
+    /// `StorageModule::refresh_credentials`.
     RefreshCredentials,
+    /// `StorageModule::write`.
     Write,
+    /// `StorageModule::read`.
     Read,
+    /// `StorageModule::delete`.
     Delete,
+    /// `StorageModule::list`.
     List,
+    /// `StorageModule::stat`.
     Stat,
+    /// `StorageModule::health_check`.
     HealthCheck,
+    /// `StorageModule::presign_read`.
     Presign,
+    /// `StorageModule::set_legal_hold`.
     SetLegalHold,
+    /// `StorageModule::stale_uploads`.
     StaleUploads,
+    /// `StorageModule::shutdown`.
     Shutdown,
+    /// `StorageModule::copy`.
     Copy,
 }
 
@@ -147,6 +174,7 @@ impl Operation {
         Operation::Copy,
     ];
 
+    /// The snake_case name used in metrics labels, logs and JSON.
     pub fn as_str(self) -> &'static str {
         use Operation::*;
         match self {
@@ -213,33 +241,43 @@ impl StorageError {
         }
     }
 
+    /// An [`ErrorKind::Auth`] error saying `msg` (one line, no secret).
     pub fn auth(msg: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorKind::Auth, msg)
     }
+    /// An [`ErrorKind::Transient`] error saying `msg` (one line, no secret).
     pub fn transient(msg: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorKind::Transient, msg)
     }
+    /// An [`ErrorKind::Timeout`] error saying `msg` (one line, no secret).
     pub fn timeout(msg: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorKind::Timeout, msg)
     }
+    /// An [`ErrorKind::Permanent`] error saying `msg` (one line, no secret).
     pub fn permanent(msg: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorKind::Permanent, msg)
     }
+    /// An [`ErrorKind::NotFound`] error saying `msg` (one line, no secret).
     pub fn not_found(msg: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorKind::NotFound, msg)
     }
+    /// An [`ErrorKind::AlreadyExists`] error saying `msg` (one line, no secret).
     pub fn already_exists(msg: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorKind::AlreadyExists, msg)
     }
+    /// An [`ErrorKind::InvalidInput`] error saying `msg` (one line, no secret).
     pub fn invalid_input(msg: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorKind::InvalidInput, msg)
     }
+    /// An [`ErrorKind::InvalidConfig`] error saying `msg` (one line, no secret).
     pub fn invalid_config(msg: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorKind::InvalidConfig, msg)
     }
+    /// An [`ErrorKind::Unsupported`] error saying `msg` (one line, no secret).
     pub fn unsupported(msg: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorKind::Unsupported, msg)
     }
+    /// An [`ErrorKind::Integrity`] error saying `msg` (one line, no secret).
     pub fn integrity(msg: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorKind::Integrity, msg)
     }
@@ -249,18 +287,22 @@ impl StorageError {
         self.source = Some(source.into());
         self
     }
+    /// How long the provider asked us to wait before trying again (`Retry-After`).
     pub fn with_retry_after(mut self, after: Option<Duration>) -> Self {
         self.retry_after = after;
         self
     }
+    /// The provider_type the error came from.
     pub fn with_provider(mut self, provider: impl Into<Cow<'static, str>>) -> Self {
         self.provider = Some(provider.into());
         self
     }
+    /// The instance name the error came from.
     pub fn with_instance(mut self, instance: impl Into<String>) -> Self {
         self.instance = Some(instance.into());
         self
     }
+    /// The operation that failed.
     pub fn with_operation(mut self, op: Operation) -> Self {
         self.operation = Some(op);
         self
@@ -279,21 +321,27 @@ impl StorageError {
         self
     }
 
+    /// What went wrong.
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
+    /// What to do about it: the kind's [`ErrorClass`].
     pub fn class(&self) -> ErrorClass {
         self.kind.class()
     }
+    /// The message, without the context `Display` adds.
     pub fn message(&self) -> &str {
         &self.message
     }
+    /// See [`StorageError::with_provider`].
     pub fn provider(&self) -> Option<&str> {
         self.provider.as_deref()
     }
+    /// See [`StorageError::with_instance`].
     pub fn instance(&self) -> Option<&str> {
         self.instance.as_deref()
     }
+    /// See [`StorageError::with_operation`].
     pub fn operation(&self) -> Option<Operation> {
         self.operation
     }
@@ -301,9 +349,11 @@ impl StorageError {
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }
+    /// Whether trying again later may succeed ([`ErrorClass::Transient`]).
     pub fn is_transient(&self) -> bool {
         self.class() == ErrorClass::Transient
     }
+    /// Whether the kind is [`ErrorKind::NotFound`].
     pub fn is_not_found(&self) -> bool {
         self.kind == ErrorKind::NotFound
     }

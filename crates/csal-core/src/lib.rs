@@ -42,6 +42,7 @@
 //! # Ok(())
 //! # }
 //! ```
+#![warn(missing_docs)]
 
 pub mod error;
 pub mod ids;

@@ -15,12 +15,17 @@ use crate::range::ByteRange;
 use crate::stream::ByteStream;
 
 /// What the caller tells a write about the object.
+///
+/// `#[non_exhaustive]`: writes will take more hints (storage class,
+/// retention); build it with [`WriteMeta::new`] and the `with_*` methods.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct WriteMeta {
     /// Suggested base name, e.g. `camera5/20251213T192000.mp4`. Slashes make
     /// folders; the provider sanitises it and adds a unique suffix, so two
     /// writes with the same hint never collide.
     pub key_hint: String,
+    /// `Content-Type` stored with the object, where the provider can.
     pub content_type: Option<String>,
     /// User metadata, stored where the provider can (see `Capabilities`).
     #[serde(default)]
@@ -28,9 +33,11 @@ pub struct WriteMeta {
 }
 
 impl WriteMeta {
+    /// Metadata with only a key hint.
     pub fn new(key_hint: impl Into<String>) -> Self {
         WriteMeta { key_hint: key_hint.into(), ..Default::default() }
     }
+    /// The same with a content type.
     pub fn with_content_type(mut self, content_type: impl Into<String>) -> Self {
         self.content_type = Some(content_type.into());
         self
@@ -47,6 +54,7 @@ pub struct Checksum {
 }
 
 impl Checksum {
+    /// A CRC32C checksum (`value` as 8 lowercase hex digits).
     pub fn crc32c(value: u32) -> Self {
         Checksum { algorithm: "crc32c".into(), value: format!("{value:08x}") }
     }
@@ -59,14 +67,20 @@ impl Checksum {
 }
 
 /// What a successful write returns.
+///
+/// Exhaustive on purpose, like [`ObjectMeta`] and [`ListPage`]: every
+/// provider builds it, and a new field should make each provider decide
+/// what to put there rather than default silently.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WriteReceipt {
     /// Use this with read / stat / delete.
     pub object_id: String,
+    /// Bytes written.
     pub size: u64,
     /// CRC32C of the bytes written, computed while streaming (the router
     /// fills it in when the provider does not).
     pub checksum: Option<Checksum>,
+    /// The provider's ETag or version tag, when it returns one.
     pub etag: Option<String>,
     /// Name of the instance that took the write (filled in by the router).
     pub instance: Option<String>,
@@ -75,18 +89,26 @@ pub struct WriteReceipt {
 /// Metadata of one stored object.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ObjectMeta {
+    /// The id to read, stat or delete it with.
     pub object_id: String,
+    /// Size in bytes.
     pub size: u64,
+    /// Last modification time, where the provider keeps one.
     #[serde(with = "crate::time_format::option")]
     pub modified: Option<SystemTime>,
+    /// Stored `Content-Type`, where the provider keeps one.
     pub content_type: Option<String>,
+    /// The provider's ETag or version tag.
     pub etag: Option<String>,
+    /// A checksum the provider reports (not necessarily CRC32C).
     pub checksum: Option<Checksum>,
+    /// User metadata, where the provider keeps it.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
 }
 
 impl ObjectMeta {
+    /// Metadata with only id and size known.
     pub fn new(object_id: impl Into<String>, size: u64) -> Self {
         ObjectMeta {
             object_id: object_id.into(),
@@ -102,7 +124,11 @@ impl ObjectMeta {
 
 /// A list query. `path` is a folder-like prefix of object ids ("" = all);
 /// listing is recursive (flat, like S3 without a delimiter).
+///
+/// `#[non_exhaustive]`: listings will take more filters; build it with
+/// [`ListRequest::new`] and the `with_*` methods.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ListRequest {
     /// Folder to list, without leading or trailing slash. "" lists everything.
     pub path: String,
@@ -119,17 +145,21 @@ pub struct ListRequest {
 }
 
 impl ListRequest {
+    /// A listing of folder `path` (`""`: everything).
     pub fn new(path: impl Into<String>) -> Self {
         ListRequest { path: path.into(), ..Default::default() }
     }
+    /// Only ids under `path/prefix`.
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = Some(prefix.into());
         self
     }
+    /// Ask for pages of at most `limit` objects.
     pub fn with_limit(mut self, limit: usize) -> Self {
         self.limit = Some(limit);
         self
     }
+    /// Continue after a previous page ([`ListPage::next_page`]).
     pub fn with_continuation(mut self, token: Option<String>) -> Self {
         self.continuation = token;
         self
@@ -172,6 +202,7 @@ impl ListRequest {
 /// One page of a listing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ListPage {
+    /// The objects of this page, in the provider's order.
     pub objects: Vec<ObjectMeta>,
     /// Pass back as `ListRequest::continuation` for the next page; `None` at the end.
     pub next_page: Option<String>,
@@ -189,15 +220,22 @@ pub fn is_stale_temp(modified: Option<SystemTime>) -> bool {
 }
 
 /// The seed's health status values.
+///
+/// Exhaustive on purpose: the seed fixes these three, and the admin UI,
+/// the CLI and the delivery worker each decide on all of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthStatus {
+    /// Works as expected.
     Ok,
+    /// Works, with a problem the admin should see (nearly full, token expiring).
     Degraded,
+    /// Does not work; `last_error` says why.
     Offline,
 }
 
 impl HealthStatus {
+    /// `ok`, `degraded` or `offline`.
     pub fn as_str(self) -> &'static str {
         match self {
             HealthStatus::Ok => "ok",
@@ -208,12 +246,22 @@ impl HealthStatus {
 }
 
 /// What `health_check` returns (the admin UI's Test button shows it).
+///
+/// `#[non_exhaustive]`: reports will carry more than a status and details;
+/// build one with [`HealthReport::ok`], [`HealthReport::degraded`] or
+/// [`HealthReport::offline`], then [`HealthReport::with_detail`] and
+/// [`HealthReport::degrade`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[non_exhaustive]
 pub struct HealthReport {
+    /// Overall state.
     pub status: HealthStatus,
+    /// How long the check took, when it got an answer.
     #[serde(with = "crate::time_format::duration_ms_option", rename = "latency_ms")]
     pub latency: Option<Duration>,
+    /// Why the status is not `ok` (secret-free).
     pub last_error: Option<String>,
+    /// Provider facts for the admin (quota, free bytes, stale uploads, ...).
     pub details: BTreeMap<String, serde_json::Value>,
 }
 
@@ -223,9 +271,11 @@ impl HealthReport {
     /// can tell report it; the capacity forecast reads it.
     pub const FREE_BYTES: &'static str = "free_bytes";
 
+    /// A working target, answering in `latency`.
     pub fn ok(latency: Duration) -> Self {
         HealthReport { status: HealthStatus::Ok, latency: Some(latency), last_error: None, details: BTreeMap::new() }
     }
+    /// A working target with a problem.
     pub fn degraded(latency: Option<Duration>, reason: impl Into<String>) -> Self {
         HealthReport {
             status: HealthStatus::Degraded,
@@ -234,6 +284,7 @@ impl HealthReport {
             details: BTreeMap::new(),
         }
     }
+    /// A target that failed its check with `error`.
     pub fn offline(error: &StorageError) -> Self {
         HealthReport {
             status: HealthStatus::Offline,
@@ -256,6 +307,7 @@ impl HealthReport {
         self.details.get(Self::FREE_BYTES).and_then(serde_json::Value::as_u64)
     }
 
+    /// The same report with one more detail.
     pub fn with_detail(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
         self.details.insert(key.to_owned(), value.into());
         self
@@ -264,19 +316,37 @@ impl HealthReport {
 
 /// What a provider can do. The conformance suite and the admin UI read it;
 /// a conformance test is skipped only because of a capability.
+///
+/// `#[non_exhaustive]`: every new optional feature of the contract adds a
+/// capability, and providers that do not set it must keep compiling. Start
+/// from [`Capabilities::BASIC`] (the default), [`Capabilities::OBJECT_STORE`]
+/// or [`Capabilities::FILE_SYNC`] and add with the `const` `with_*` setters:
+///
+/// ```
+/// use csal_core::Capabilities;
+/// const CAPS: Capabilities = Capabilities::FILE_SYNC.with_max_object_size(Some(50 << 30)).with_presign(true);
+/// assert!(CAPS.multipart && CAPS.presign && !CAPS.user_metadata);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct Capabilities {
+    /// Reads of a byte range fetch only that range.
     pub ranged_read: bool,
+    /// Listings come in pages with continuation tokens.
     pub list_pagination: bool,
+    /// `presign_read` gives URLs that work without credentials for a while.
     pub presign: bool,
     /// Large objects are uploaded in parts (multipart, chunked, resumable).
     pub multipart: bool,
     /// The provider refuses to overwrite an existing object atomically.
     pub conditional_create: bool,
+    /// The `Content-Type` given at write is stored and returned by stat.
     pub content_type: bool,
+    /// User metadata given at write is stored and returned by stat.
     pub user_metadata: bool,
     /// Objects carry a modification time.
     pub modified_time: bool,
+    /// Largest object the provider accepts; `None`: no known limit.
     pub max_object_size: Option<u64>,
     /// The provider keeps the CRC32C of what CSAL wrote (object metadata, an
     /// xattr) and hands it back on full reads, which the core then verifies
@@ -295,8 +365,8 @@ pub struct Capabilities {
 
 impl Capabilities {
     /// Ranged reads, paged listings and modification times, nothing more
-    /// (the default); providers state what they add with struct update
-    /// syntax (`Capabilities { multipart: true, ..Capabilities::BASIC }`).
+    /// (the default); providers state what they add with the `with_*`
+    /// setters (`Capabilities::BASIC.with_multipart(true)`).
     pub const BASIC: Capabilities = Capabilities {
         ranged_read: true,
         list_pagination: true,
@@ -323,6 +393,38 @@ impl Capabilities {
     pub const FILE_SYNC: Capabilities = Capabilities { multipart: true, conditional_create: true, ..Self::BASIC };
 }
 
+/// `const` setters of [`Capabilities`], one per field (the struct is
+/// `#[non_exhaustive]`, so other crates cannot use struct literals).
+macro_rules! capability_setters {
+    ($($setter:ident => $field:ident: $ty:ty;)*) => {
+        impl Capabilities {
+            $(
+                #[doc = concat!("This with [`Capabilities::", stringify!($field), "`] set to `value`.")]
+                #[must_use]
+                pub const fn $setter(mut self, value: $ty) -> Self {
+                    self.$field = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+capability_setters! {
+    with_ranged_read => ranged_read: bool;
+    with_list_pagination => list_pagination: bool;
+    with_presign => presign: bool;
+    with_multipart => multipart: bool;
+    with_conditional_create => conditional_create: bool;
+    with_content_type => content_type: bool;
+    with_user_metadata => user_metadata: bool;
+    with_modified_time => modified_time: bool;
+    with_max_object_size => max_object_size: Option<u64>;
+    with_verified_reads => verified_reads: bool;
+    with_server_side_copy => server_side_copy: bool;
+    with_legal_hold => legal_hold: bool;
+}
+
 impl Default for Capabilities {
     fn default() -> Self {
         Capabilities::BASIC
@@ -345,6 +447,7 @@ pub struct StaleUploads {
 impl StaleUploads {
     /// Health detail keys ([`StaleUploads::add_to`]).
     pub const COUNT: &'static str = "stale_uploads";
+    /// Health detail key: bytes the leftovers hold.
     pub const BYTES: &'static str = "stale_upload_bytes";
 
     /// Report the leftovers found in a health report, as details. The

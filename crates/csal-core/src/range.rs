@@ -17,15 +17,27 @@ use std::ops::Range;
 
 use crate::error::{ErrorKind, Result, StorageError};
 
+/// Which bytes of an object a read asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ByteRange {
     /// Bytes `start..=end` (the seed's tuple).
-    Inclusive { start: u64, end: u64 },
+    Inclusive {
+        /// First byte.
+        start: u64,
+        /// Last byte (included).
+        end: u64,
+    },
     /// Bytes from `start` to the end of the object.
-    From { start: u64 },
+    From {
+        /// First byte.
+        start: u64,
+    },
     /// The last `len` bytes.
-    Suffix { len: u64 },
+    Suffix {
+        /// How many bytes.
+        len: u64,
+    },
 }
 
 impl ByteRange {
@@ -33,9 +45,11 @@ impl ByteRange {
     pub fn inclusive(start: u64, end: u64) -> Self {
         ByteRange::Inclusive { start, end }
     }
+    /// Bytes from `start` to the end.
     pub fn from(start: u64) -> Self {
         ByteRange::From { start }
     }
+    /// The last `len` bytes.
     pub fn suffix(len: u64) -> Self {
         ByteRange::Suffix { len }
     }

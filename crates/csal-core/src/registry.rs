@@ -20,8 +20,11 @@ use crate::spec::{ConfigField, ConfigSpec, ProviderCategory, check_config};
 /// where the module may write back config values it changes itself.
 #[derive(Debug, Clone)]
 pub struct InstanceContext {
+    /// The instance's catalog id.
     pub id: String,
+    /// The instance's unique name.
     pub name: String,
+    /// The provider it is built with.
     pub provider_type: String,
     /// Set when the instance's config lives in a store (the catalog) that
     /// can take updates; `None` for configs built in code or from files.
@@ -58,6 +61,7 @@ pub struct ConfigUpdates {
 }
 
 impl ConfigUpdates {
+    /// Updates of instance `instance_id`, written through `sink`.
     pub fn new(instance_id: impl Into<String>, sink: Arc<dyn ConfigSink>) -> Self {
         ConfigUpdates { instance_id: instance_id.into(), sink }
     }
@@ -82,12 +86,17 @@ pub type Factory = fn(&InstanceContext, &serde_json::Value) -> Result<Arc<dyn St
 pub struct ProviderRegistration {
     /// Key stored in `storage_modules.provider_type` (`s3`, `local_fs`, ...).
     pub provider_type: &'static str,
+    /// How the admin UI names the provider.
     pub display_name: &'static str,
+    /// Group of the "add module" form.
     pub category: ProviderCategory,
     /// `env!("CARGO_PKG_NAME")` of the registering crate (for conflict reports).
     pub crate_name: &'static str,
+    /// One sentence for the "add module" form.
     pub description: &'static str,
+    /// The config spec (drives the CLI, the form and the config check).
     pub fields: &'static [ConfigField],
+    /// Builds a module from a checked config.
     pub factory: Factory,
 }
 
@@ -122,6 +131,7 @@ impl ProviderRegistration {
         (self.factory)(ctx, config)
     }
 
+    /// The spec of config key `key`.
     pub fn field(&self, key: &str) -> Option<&ConfigField> {
         self.fields.iter().find(|f| f.key == key)
     }

@@ -25,17 +25,27 @@ use crate::secret::{mask_config, secret_values};
 use crate::stream::ByteStream;
 
 /// One configured instance: the seed's `storage_modules` row.
+///
+/// `#[non_exhaustive]`: the row grows columns (`load_error` came later);
+/// build it with [`InstanceDefinition::new`] and set fields after.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct InstanceDefinition {
+    /// Catalog id (a ULID), stable across renames.
     pub id: String,
     /// Unique logical name used in policies (`gcs:corp-backups`).
     pub name: String,
+    /// Free text for people.
     pub label: Option<String>,
+    /// The provider to build it with (`s3`, `local_fs`, ...).
     pub provider_type: String,
+    /// Disabled instances are listed but not built.
     pub is_enabled: bool,
     /// The provider's config as JSON text (secrets in clear: keep it private).
     pub config_json: String,
+    /// When the row was created, if the source knows.
     pub created_at: Option<SystemTime>,
+    /// When the row last changed, if the source knows.
     pub updated_at: Option<SystemTime>,
     /// Why the row could not be read (for example a secret that does not
     /// decrypt under this node's key): the instance is listed offline with
@@ -74,30 +84,49 @@ impl InstanceDefinition {
 }
 
 /// Whether an instance can take operations.
+///
+/// `#[non_exhaustive]`: room for states such as draining or rebuilding.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum InstanceStatus {
+    /// Built and taking operations.
     Ready,
+    /// Disabled by the admin: listed, not built.
     Disabled,
     /// Failed to load; `reason` says why (secret-free).
     Offline {
+        /// The kind of the error that stopped it.
         kind: ErrorKind,
+        /// That error's message.
         reason: String,
     },
 }
 
 /// What the router knows of one instance (safe to show: secrets masked).
+///
+/// `#[non_exhaustive]`: the router reports more over time; only csal-core
+/// builds it.
 #[derive(Debug, Clone, serde::Serialize)]
+#[non_exhaustive]
 pub struct InstanceInfo {
+    /// See [`InstanceDefinition::id`].
     pub id: String,
+    /// See [`InstanceDefinition::name`].
     pub name: String,
+    /// See [`InstanceDefinition::label`].
     pub label: Option<String>,
+    /// See [`InstanceDefinition::provider_type`].
     pub provider_type: String,
+    /// See [`InstanceDefinition::is_enabled`].
     pub is_enabled: bool,
+    /// Whether it takes operations.
     pub status: InstanceStatus,
+    /// What the provider can do (loaded instances only).
     pub capabilities: Option<Capabilities>,
     /// The config with secret fields masked (unknown provider: omitted).
     pub masked_config: Option<serde_json::Value>,
+    /// The last health check's report, if one ran.
     pub last_health: Option<HealthReport>,
 }
 
@@ -151,6 +180,7 @@ impl InstanceHandle {
         Ok(Arc::new(LayeredModule::new(inner, &def.name, &def.provider_type, secrets, layers.clone())))
     }
 
+    /// The row it was built from.
     pub fn definition(&self) -> &InstanceDefinition {
         &self.definition
     }
@@ -170,6 +200,7 @@ impl InstanceHandle {
         }
     }
 
+    /// Whether it takes operations, and why not.
     pub fn status(&self) -> InstanceStatus {
         match &self.module {
             Ok(Some(_)) => InstanceStatus::Ready,
@@ -178,6 +209,7 @@ impl InstanceHandle {
         }
     }
 
+    /// What the router knows of it, secrets masked.
     pub fn info(&self) -> InstanceInfo {
         let d = &self.definition;
         let module = self.module.as_ref().ok().and_then(Option::as_ref);
@@ -218,11 +250,18 @@ impl RouterState {
 }
 
 /// What a reload changed.
+///
+/// `#[non_exhaustive]`: only csal-core builds it, and it may report more.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReloadSummary {
+    /// Instances new in this reload.
     pub added: Vec<String>,
+    /// Instances rebuilt because their row changed.
     pub changed: Vec<String>,
+    /// Instances gone from the source.
     pub removed: Vec<String>,
+    /// Instances kept as they were (their modules untouched).
     pub unchanged: usize,
 }
 
@@ -331,12 +370,15 @@ impl StorageRouter {
         self.snapshot().instances.iter().map(|h| h.info()).collect()
     }
 
+    /// [`StorageModule::validate`] on the instance named (or with the id) `key`, through its layers.
     pub async fn validate(&self, key: &str) -> Result<()> {
         self.module(key)?.validate().await
     }
+    /// [`StorageModule::write`] on the instance named (or with the id) `key`, through its layers.
     pub async fn write(&self, key: &str, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
         self.module(key)?.write(body, meta).await
     }
+    /// [`StorageModule::read`] on the instance named (or with the id) `key`, through its layers.
     pub async fn read(&self, key: &str, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
         self.module(key)?.read(object_id, range).await
     }
@@ -368,15 +410,19 @@ impl StorageRouter {
         };
         destination.module()?.write(body, meta).await
     }
+    /// [`StorageModule::delete`] on the instance named (or with the id) `key`, through its layers.
     pub async fn delete(&self, key: &str, object_id: &str) -> Result<()> {
         self.module(key)?.delete(object_id).await
     }
+    /// [`StorageModule::list`] on the instance named (or with the id) `key`, through its layers.
     pub async fn list(&self, key: &str, request: &ListRequest) -> Result<ListPage> {
         self.module(key)?.list(request).await
     }
+    /// [`StorageModule::stat`] on the instance named (or with the id) `key`, through its layers.
     pub async fn stat(&self, key: &str, object_id: &str) -> Result<ObjectMeta> {
         self.module(key)?.stat(object_id).await
     }
+    /// [`StorageModule::presign_read`] on the instance named (or with the id) `key`, through its layers.
     pub async fn presign_read(&self, key: &str, object_id: &str, expires_in: Duration) -> Result<String> {
         self.module(key)?.presign_read(object_id, expires_in).await
     }

@@ -13,47 +13,76 @@ use std::time::Duration;
 use crate::error::{Result, StorageError};
 
 /// How an admin thinks of a provider (groups the "add module" form).
+///
+/// `#[non_exhaustive]`: a new kind of provider may need its own group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 #[serde(rename_all = "snake_case")]
 pub enum ProviderCategory {
+    /// S3 and its kind: buckets of objects.
     ObjectStorage,
+    /// Dropbox, OneDrive, Drive, ...: files in a user's account.
     FileSync,
+    /// File servers: WebDAV, SFTP, FTP.
     NetworkProtocol,
+    /// A disk of this machine.
     Local,
+    /// Tables of an SQL database.
     Database,
 }
 
 /// The type of one config field; drives the CLI, the admin form and validation.
+///
+/// `#[non_exhaustive]`: new value types (durations, sizes) will come; a form
+/// that meets one it does not know shows a text field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 #[serde(rename_all = "snake_case", tag = "type", content = "options")]
 pub enum FieldKind {
+    /// One line of text.
     Text,
+    /// A number (integer or decimal).
     Number,
+    /// On or off.
     Bool,
     /// A password, key or token: write-only in forms, masked everywhere.
     Secret,
     /// A multi-line secret such as a private key or a service-account JSON.
     SecretMultiline,
+    /// One of these values.
     Select(&'static [&'static str]),
+    /// An `http(s)://` URL.
     Url,
+    /// A filesystem path on the server.
     Path,
 }
 
 impl FieldKind {
+    /// Whether values of this kind are secrets (write-only, masked).
     pub fn is_secret(self) -> bool {
         matches!(self, FieldKind::Secret | FieldKind::SecretMultiline)
     }
 }
 
 /// One field of a provider's config spec.
+///
+/// `#[non_exhaustive]`: fields gain attributes (`aliases` and
+/// `credential_target` came later); build one with the `const` constructors
+/// ([`ConfigField::text`], [`ConfigField::of_kind`], ...) and setters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct ConfigField {
+    /// The config key (JSON object key).
     pub key: &'static str,
+    /// What the form and the CLI call it.
     pub label: &'static str,
+    /// Its type.
     pub kind: FieldKind,
+    /// The config is refused without it.
     pub required: bool,
     /// Default as JSON text (`"30"`, `"true"`, `"\"us-east-1\""`).
     pub default: Option<&'static str>,
+    /// One line for the form and `csal providers`.
     pub help: &'static str,
     /// The provider's own page about this value.
     pub doc_url: Option<&'static str>,
@@ -80,27 +109,35 @@ impl ConfigField {
             credential_target: false,
         }
     }
+    /// An optional text field.
     pub const fn text(key: &'static str, label: &'static str) -> Self {
         Self::new(key, label, FieldKind::Text)
     }
+    /// An optional number field.
     pub const fn number(key: &'static str, label: &'static str) -> Self {
         Self::new(key, label, FieldKind::Number)
     }
+    /// An optional on/off field.
     pub const fn bool(key: &'static str, label: &'static str) -> Self {
         Self::new(key, label, FieldKind::Bool)
     }
+    /// An optional secret field.
     pub const fn secret(key: &'static str, label: &'static str) -> Self {
         Self::new(key, label, FieldKind::Secret)
     }
+    /// An optional multi-line secret field.
     pub const fn secret_multiline(key: &'static str, label: &'static str) -> Self {
         Self::new(key, label, FieldKind::SecretMultiline)
     }
+    /// An optional choice among `options` field.
     pub const fn select(key: &'static str, label: &'static str, options: &'static [&'static str]) -> Self {
         Self::new(key, label, FieldKind::Select(options))
     }
+    /// An optional URL field.
     pub const fn url(key: &'static str, label: &'static str) -> Self {
         Self::new(key, label, FieldKind::Url)
     }
+    /// An optional path field.
     pub const fn path(key: &'static str, label: &'static str) -> Self {
         Self::new(key, label, FieldKind::Path)
     }
@@ -108,26 +145,32 @@ impl ConfigField {
     pub const fn of_kind(key: &'static str, label: &'static str, kind: FieldKind) -> Self {
         Self::new(key, label, kind)
     }
+    /// Mark it required.
     pub const fn required(mut self) -> Self {
         self.required = true;
         self
     }
+    /// Its default, as JSON text.
     pub const fn default(mut self, json: &'static str) -> Self {
         self.default = Some(json);
         self
     }
+    /// Its help line.
     pub const fn help(mut self, help: &'static str) -> Self {
         self.help = help;
         self
     }
+    /// Link to the provider's page on this value.
     pub const fn doc(mut self, url: &'static str) -> Self {
         self.doc_url = Some(url);
         self
     }
+    /// Older key names still accepted.
     pub const fn aliases(mut self, aliases: &'static [&'static str]) -> Self {
         self.aliases = aliases;
         self
     }
+    /// Mark it as saying where credentials go (see the field).
     pub const fn credential_target(mut self) -> Self {
         self.credential_target = true;
         self
@@ -175,6 +218,7 @@ pub trait ConfigSpec: serde::de::DeserializeOwned {
     const PROVIDER: &'static str;
     /// How the admin UI names the provider ("OpenStack Swift").
     const DISPLAY_NAME: &'static str;
+    /// Group of the "add module" form.
     const CATEGORY: ProviderCategory;
     /// One sentence for the "add module" form.
     const DESCRIPTION: &'static str;
@@ -190,6 +234,9 @@ pub trait ConfigSpec: serde::de::DeserializeOwned {
 /// The three timeouts every network provider has, under the same keys
 /// everywhere: `connect_timeout_secs`, `read_timeout_secs` and (for
 /// providers with bounded requests) `request_timeout_secs`.
+///
+/// Exhaustive on purpose: these are the three timeout keys every network
+/// provider shares; a fourth would be a change to every provider's spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// Longest wait to open a connection.

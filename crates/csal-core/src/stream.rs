@@ -155,6 +155,7 @@ impl ByteStream {
         self.replay.as_ref().map(|r| r())
     }
 
+    /// Whether [`ByteStream::try_clone`] can replay it (so the retry layer may retry a write).
     pub fn is_replayable(&self) -> bool {
         self.replay.is_some()
     }

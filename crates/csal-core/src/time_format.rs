@@ -56,6 +56,7 @@ pub mod option {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::SystemTime;
 
+    /// Serde `serialize_with`.
     pub fn serialize<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
         match t {
             Some(t) => s.serialize_str(&humantime::format_rfc3339_seconds(*t).to_string()),
@@ -63,6 +64,7 @@ pub mod option {
         }
     }
 
+    /// Serde `deserialize_with`.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SystemTime>, D::Error> {
         let text: Option<String> = Option::deserialize(d)?;
         text.map(|t| humantime::parse_rfc3339_weak(&t).map_err(serde::de::Error::custom)).transpose()
@@ -74,6 +76,7 @@ pub mod duration_ms_option {
     use serde::Serializer;
     use std::time::Duration;
 
+    /// Serde `serialize_with`.
     pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         match d {
             Some(d) => s.serialize_f64(d.as_secs_f64() * 1000.0),

@@ -8,8 +8,7 @@ use async_trait::async_trait;
 use csal_core::{
     ByteRange, ByteStream, Capabilities, ConfigField, ErrorKind, ExposeSecret, HealthReport, InstanceContext,
     InstanceDefinition, InstanceStatus, LayerConfig, ListPage, ListRequest, ObjectMeta, ProviderCategory,
-    ProviderRegistration, Result, RetryPolicy, SecretString, StorageError, StorageModule, StorageRouter, TimeoutPolicy,
-    WriteMeta, WriteReceipt,
+    ProviderRegistration, Result, SecretString, StorageError, StorageModule, StorageRouter, WriteMeta, WriteReceipt,
 };
 use futures::StreamExt;
 use serde_json::json;
@@ -152,30 +151,18 @@ csal_core::register_provider!(ProviderRegistration {
 });
 
 fn def(id: &str, name: &str, provider: &str, config_json: &str) -> InstanceDefinition {
-    InstanceDefinition {
-        id: id.into(),
-        name: name.into(),
-        label: None,
-        provider_type: provider.into(),
-        is_enabled: true,
-        config_json: config_json.into(),
-        created_at: None,
-        updated_at: None,
-        load_error: None,
-    }
+    let mut def = InstanceDefinition::new(name, provider, serde_json::Value::Null);
+    (def.id, def.config_json) = (id.into(), config_json.into());
+    def
 }
 
 fn fast_layers() -> LayerConfig {
-    LayerConfig {
-        bandwidth: Default::default(),
-        timeouts: TimeoutPolicy {
-            operation: Duration::from_secs(2),
-            first_byte: Duration::from_secs(2),
-            idle: Duration::from_secs(2),
-            ..TimeoutPolicy::default()
-        },
-        retry: RetryPolicy { base_delay: Duration::from_millis(1), ..RetryPolicy::default() },
-    }
+    let mut layers = LayerConfig::default();
+    let timeouts = &mut layers.timeouts;
+    (timeouts.operation, timeouts.first_byte, timeouts.idle) =
+        (Duration::from_secs(2), Duration::from_secs(2), Duration::from_secs(2));
+    layers.retry.base_delay = Duration::from_millis(1);
+    layers
 }
 
 fn offline_reason(router: &StorageRouter, name: &str) -> (ErrorKind, String) {

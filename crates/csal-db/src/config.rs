@@ -4,6 +4,7 @@ use csal_core::{Result, SecretString, StorageError, parse_config};
 
 use csal_sql::DbLocation;
 
+/// The `provider_type` this crate registers (`db`).
 pub const PROVIDER_TYPE: &str = <DbConfig as csal_core::ConfigSpec>::PROVIDER;
 
 /// Size of one chunk row.

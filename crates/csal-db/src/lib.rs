@@ -6,6 +6,10 @@
 //!
 //! Opening the database and mapping its errors is `csal-sql`'s, shared with
 //! the catalog.
+#![warn(missing_docs)]
+// The provider's page (docs/providers/, linked into docs/ so that
+// `cargo package` ships it): what docs.rs shows below the summary above.
+#![doc = include_str!("../docs/db.md")]
 
 pub mod config;
 mod list;

@@ -29,6 +29,7 @@ pub struct DbModule {
 }
 
 impl DbModule {
+    /// A module on the database `config` names; the pool opens lazily, on first use.
     pub fn new(instance: &str, config: DbConfig) -> Result<Self> {
         let location = config.location()?;
         Ok(DbModule {

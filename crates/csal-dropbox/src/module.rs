@@ -50,7 +50,7 @@ impl FileSyncService for Dropbox {
     type Config = DropboxConfig;
     type Tokens = TokenManager;
     const OAUTH: &'static OAuthProviderSpec = &crate::oauth::SPEC;
-    const CAPABILITIES: Capabilities = Capabilities { max_object_size: Some(MAX_FILE), ..Capabilities::FILE_SYNC };
+    const CAPABILITIES: Capabilities = Capabilities::FILE_SYNC.with_max_object_size(Some(MAX_FILE));
 
     fn new(config: DropboxConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
         config.validate()?;

@@ -71,6 +71,7 @@ pub const USER_ID: &str = "777001";
 /// Box's own minimum for upload sessions (20 MB) and its part size for
 /// files under about 100 MB (8 MiB): the fake's defaults.
 pub const BOX_MIN_SESSION: u64 = 20_000_000;
+/// See [`BOX_MIN_SESSION`].
 pub const BOX_PART_SIZE: u64 = 8 * 1024 * 1024;
 
 #[derive(Clone)]
@@ -157,6 +158,7 @@ impl Drop for FakeBox {
 }
 
 impl FakeBox {
+    /// Start the fake on 127.0.0.1 (a free port), with an empty root folder.
     pub async fn start() -> FakeBox {
         Self::start_with(false).await
     }
@@ -258,6 +260,7 @@ impl FakeBox {
         s.part_size = part_size.max(1);
     }
 
+    /// A fresh valid access token, without the OAuth flow.
     pub fn issue_access_token(&self) -> String {
         let t = format!("fake-box-access-{}", self.shared.counter.fetch_add(1, Ordering::Relaxed));
         self.shared.store.lock().expect("lock").valid_tokens.insert(t.clone());
@@ -317,12 +320,15 @@ impl FakeBox {
         s.space_amount = space_amount;
         s.used_elsewhere = used_elsewhere;
     }
+    /// Calls to the token endpoint.
     pub fn token_requests(&self) -> u64 {
         self.shared.token_requests.load(Ordering::Relaxed)
     }
+    /// Files uploaded in one request (below the session minimum).
     pub fn direct_uploads(&self) -> u64 {
         self.shared.direct_uploads.load(Ordering::Relaxed)
     }
+    /// Upload sessions opened.
     pub fn sessions_created(&self) -> u64 {
         self.shared.sessions_created.load(Ordering::Relaxed)
     }
@@ -330,6 +336,7 @@ impl FakeBox {
     pub fn parts(&self) -> u64 {
         self.shared.parts.load(Ordering::Relaxed)
     }
+    /// Upload sessions committed.
     pub fn commits(&self) -> u64 {
         self.shared.commits.load(Ordering::Relaxed)
     }
@@ -337,6 +344,7 @@ impl FakeBox {
     pub fn aborted_sessions(&self) -> u64 {
         self.shared.aborted.load(Ordering::Relaxed)
     }
+    /// Calls answered 429.
     pub fn throttled(&self) -> u64 {
         self.shared.throttled.load(Ordering::Relaxed)
     }
@@ -344,6 +352,7 @@ impl FakeBox {
     pub fn expired_rejections(&self) -> u64 {
         self.shared.expired_rejections.load(Ordering::Relaxed)
     }
+    /// Upload sessions neither committed nor aborted.
     pub fn open_sessions(&self) -> usize {
         self.shared.store.lock().expect("lock").sessions.len()
     }

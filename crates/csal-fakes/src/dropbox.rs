@@ -234,6 +234,7 @@ impl FakeDropbox {
         self.shared.store.lock().expect("lock").space =
             Space { allocated: team_allocated, used_elsewhere: team_used_elsewhere, team: Some(member_allocated) };
     }
+    /// Calls to the token endpoint.
     pub fn token_requests(&self) -> u64 {
         self.shared.token_requests.load(Ordering::Relaxed)
     }

@@ -49,11 +49,15 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+/// The OAuth client id the fake accepts.
 pub const CLIENT_ID: &str = "fake-gdrive-client.apps.googleusercontent.com";
+/// The OAuth client secret the fake accepts.
 pub const CLIENT_SECRET: &str = "fake-gdrive-secret";
+/// A refresh token the fake accepts from the start.
 pub const REFRESH_TOKEN: &str = "fake-gdrive-refresh";
 /// Resumable chunks are multiples of 256 KiB.
 pub const CHUNK_UNIT: usize = 256 * 1024;
+/// Drive's MIME type of folders.
 pub const FOLDER_MIME: &str = "application/vnd.google-apps.folder";
 /// Email of the fake service account.
 pub const SERVICE_ACCOUNT_EMAIL: &str = "csal-test@fake-project.iam.gserviceaccount.com";
@@ -118,6 +122,7 @@ impl Drop for FakeGoogleDrive {
 }
 
 impl FakeGoogleDrive {
+    /// Start the fake on 127.0.0.1 (a free port), with an empty drive.
     pub async fn start() -> FakeGoogleDrive {
         let shared = Arc::new(Shared {
             // A free account's 15 GB.
@@ -148,6 +153,7 @@ impl FakeGoogleDrive {
     pub fn api_url(&self) -> String {
         format!("http://{}", self.addr)
     }
+    /// Like `https://oauth2.googleapis.com/token`.
     pub fn token_url(&self) -> String {
         format!("http://{}/token", self.addr)
     }
@@ -179,16 +185,19 @@ impl FakeGoogleDrive {
         })
         .to_string()
     }
+    /// A fresh valid access token, without the OAuth flow.
     pub fn issue_access_token(&self) -> String {
         let t = format!("fake-gdrive-access-{}", self.shared.counter.fetch_add(1, Ordering::Relaxed));
         self.shared.store.lock().expect("lock").valid_tokens.insert(t.clone());
         t
     }
+    /// Every access token issued so far expires now.
     pub fn expire_access_tokens(&self) {
         let mut s = self.shared.store.lock().expect("lock");
         let all: Vec<String> = s.valid_tokens.drain().collect();
         s.expired_tokens.extend(all);
     }
+    /// Refresh tokens are revoked: refreshes get `invalid_grant`.
     pub fn revoke_refresh_token(&self) {
         self.shared.store.lock().expect("lock").revoked = true;
     }
@@ -203,6 +212,7 @@ impl FakeGoogleDrive {
     pub fn inject_rate_limit(&self, count: u64) {
         self.shared.store.lock().expect("lock").rate_limit = count;
     }
+    /// Calls to the token endpoint.
     pub fn token_requests(&self) -> u64 {
         self.shared.token_requests.load(Ordering::Relaxed)
     }
@@ -214,6 +224,7 @@ impl FakeGoogleDrive {
     pub fn bytes_received(&self) -> u64 {
         self.shared.received.load(Ordering::Relaxed)
     }
+    /// Resumable uploads started and not finished.
     pub fn open_uploads(&self) -> usize {
         self.shared.store.lock().expect("lock").uploads.len()
     }

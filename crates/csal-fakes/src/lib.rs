@@ -9,6 +9,7 @@
 //! pagination and upload-session rules, plus knobs to inject token expiry
 //! and rate limiting. Servers listen on `127.0.0.1:0` inside the test's own
 //! tokio runtime and stop when their handle is dropped.
+#![warn(missing_docs)]
 
 mod authcode;
 pub mod aws_metadata;

@@ -59,14 +59,19 @@ const ROOT: &str = "ROOTxxxx";
 /// A stored node, exactly as a MEGA server holds it (encrypted fields).
 #[derive(Clone, Debug)]
 pub struct StoredNode {
+    /// The node's handle (its id).
     pub handle: String,
+    /// The handle of its folder.
     pub parent: String,
+    /// MEGA's node type: 0 file, 1 folder, 2 root.
     pub kind: i64,
     /// Encrypted attributes (base64url).
     pub attr: String,
     /// Node key encrypted with the master key (base64url).
     pub key: String,
+    /// File size in bytes (0 for folders).
     pub size: u64,
+    /// Creation time (Unix seconds).
     pub ts: u64,
 }
 
@@ -185,6 +190,7 @@ fn rsa_keys(master: &[u8; 16]) -> RsaKeys {
 }
 
 impl MegaFake {
+    /// Start the fake on 127.0.0.1 (a free port), with one account and an empty root.
     pub async fn start() -> Self {
         Self::start_with(false, false).await
     }

@@ -115,6 +115,7 @@ impl Drop for FakeOneDrive {
 }
 
 impl FakeOneDrive {
+    /// Start the fake on 127.0.0.1 (a free port), with an empty drive.
     pub async fn start() -> FakeOneDrive {
         let mut store = Store { quota_total: Some(1 << 40), ..Store::default() };
         store.refresh_tokens.insert(REFRESH_TOKEN.to_owned());
@@ -169,6 +170,7 @@ impl FakeOneDrive {
         self.shared.auth.exchanges.load(Ordering::Relaxed)
     }
 
+    /// A fresh valid access token, without the OAuth flow.
     pub fn issue_access_token(&self) -> String {
         let t = format!("fake-graph-access-{}", self.shared.counter.fetch_add(1, Ordering::Relaxed));
         self.shared.store.lock().expect("lock").valid_tokens.insert(t.clone());
@@ -201,6 +203,7 @@ impl FakeOneDrive {
         s.quota_total = total;
         s.used_elsewhere = used_elsewhere;
     }
+    /// Calls to the token endpoint.
     pub fn token_requests(&self) -> u64 {
         self.shared.token_requests.load(Ordering::Relaxed)
     }
@@ -212,12 +215,15 @@ impl FakeOneDrive {
     pub fn bytes_received(&self) -> u64 {
         self.shared.received.load(Ordering::Relaxed)
     }
+    /// Graph calls answered with an injected throttle.
     pub fn throttled(&self) -> u64 {
         self.shared.throttled.load(Ordering::Relaxed)
     }
+    /// Upload sessions neither finished nor cancelled.
     pub fn open_sessions(&self) -> usize {
         self.shared.store.lock().expect("lock").sessions.len()
     }
+    /// The bytes of the file at `path` (case-insensitive, as OneDrive), if there is one.
     pub fn file(&self, path: &str) -> Option<Bytes> {
         self.shared.store.lock().expect("lock").files.get(&path.to_lowercase()).map(|i| i.data.clone())
     }

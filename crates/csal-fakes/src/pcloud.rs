@@ -78,6 +78,7 @@ impl Drop for PcloudFake {
 }
 
 impl PcloudFake {
+    /// Start the fake on 127.0.0.1 (a free port), with one account and an empty root.
     pub async fn start() -> Self {
         Self::start_with(false).await
     }

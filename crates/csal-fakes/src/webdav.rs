@@ -59,6 +59,7 @@ impl Drop for WebDavFake {
 }
 
 impl WebDavFake {
+    /// Start the server on 127.0.0.1 (a free port), with an empty root and no quota.
     pub async fn start() -> Self {
         let state: Shared = Arc::new(Mutex::new(Store::default()));
         state.lock().expect("lock").dirs.insert(String::new());

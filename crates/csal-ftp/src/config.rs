@@ -32,10 +32,13 @@ pub struct FtpConfig {
         doc_url = "https://github.com/csal-rs/csal/blob/main/docs/providers/ftp.md"
     )]
     pub host: String,
+    /// Control-connection port.
     #[field(label = "Port", credential_target, default = 21)]
     pub port: u16,
+    /// Login name; `anonymous` for anonymous FTP.
     #[field(label = "User name")]
     pub username: String,
+    /// Login password; empty for servers that ask none.
     #[field(label = "Password")]
     pub password: Option<SecretString>,
     /// explicit_tls = FTPS with AUTH TLS (the default); none = plain FTP, which sends the password and data in clear text.

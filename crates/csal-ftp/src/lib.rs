@@ -1,5 +1,9 @@
 //! CSAL `ftp` provider: files on an FTP or explicit-FTPS server (suppaftp
 //! with rustls), through a small pool of control connections.
+#![warn(missing_docs)]
+// The provider's page (docs/providers/, linked into docs/ so that
+// `cargo package` ships it): what docs.rs shows below the summary above.
+#![doc = include_str!("../docs/ftp.md")]
 
 mod client;
 mod config;

@@ -59,12 +59,10 @@ impl GcsModule {
 #[async_trait]
 impl StorageModule for GcsModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            presign: self.client.settings.signing_key.is_some(),
-            max_object_size: Some(5 * 1024 * 1024 * 1024 * 1024),
-            server_side_copy: true,
-            ..Capabilities::OBJECT_STORE
-        }
+        Capabilities::OBJECT_STORE
+            .with_presign(self.client.settings.signing_key.is_some())
+            .with_max_object_size(Some(5 * 1024 * 1024 * 1024 * 1024))
+            .with_server_side_copy(true)
     }
 
     async fn validate(&self) -> Result<()> {

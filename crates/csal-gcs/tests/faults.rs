@@ -13,9 +13,7 @@ csal_core::link_providers!(csal_gcs);
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use csal_core::{
-    ByteStream, ErrorClass, InstanceDefinition, LayerConfig, RetryPolicy, StorageRouter, TimeoutPolicy, WriteMeta,
-};
+use csal_core::{ByteStream, ErrorClass, InstanceDefinition, LayerConfig, StorageRouter, WriteMeta};
 use csal_testkit::{Fault, FaultPlan, FaultProxy};
 
 async fn setup(plan: FaultPlan) -> Option<(FaultProxy, StorageRouter)> {

@@ -1,5 +1,9 @@
 //! CSAL `gdrive` provider: files in Google Drive over the Drive v3 API,
 //! with OAuth refresh through `csal-oauth`.
+#![warn(missing_docs)]
+// The provider's page (docs/providers/, linked into docs/ so that
+// `cargo package` ships it): what docs.rs shows below the summary above.
+#![doc = include_str!("../docs/gdrive.md")]
 
 mod auth;
 mod client;

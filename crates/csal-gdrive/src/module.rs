@@ -50,14 +50,12 @@ impl FileSyncService for GDrive {
     /// A user's tokens or a service account's (see `auth.rs`).
     type Tokens = dyn BearerSource;
     const OAUTH: &'static OAuthProviderSpec = &crate::oauth::SPEC;
-    const CAPABILITIES: Capabilities = Capabilities {
+    const CAPABILITIES: Capabilities = Capabilities::FILE_SYNC
         // Drive allows two files with one name: uniqueness comes from the
         // ULID in every object name, not from the server.
-        conditional_create: false,
-        content_type: true,
-        max_object_size: Some(MAX_FILE),
-        ..Capabilities::FILE_SYNC
-    };
+        .with_conditional_create(false)
+        .with_content_type(true)
+        .with_max_object_size(Some(MAX_FILE));
 
     fn new(config: GDriveConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
         config.validate()?;

@@ -9,6 +9,7 @@ use csal_core::{Result, StorageError, Timeouts};
 /// between chunks instead.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
+    /// Connect and read timeouts of the client (the request limit is applied per request).
     pub timeouts: Timeouts,
     /// `User-Agent` (`csal-gcs/0.1.0`).
     pub user_agent: &'static str,
@@ -28,6 +29,7 @@ pub struct HttpOptions {
 }
 
 impl HttpOptions {
+    /// Options with verified TLS, no redirects and the environment's proxy.
     pub fn new(user_agent: &'static str, timeouts: Timeouts) -> Self {
         HttpOptions {
             timeouts,
@@ -39,6 +41,7 @@ impl HttpOptions {
         }
     }
 
+    /// See [`HttpOptions::accept_invalid_certs`](#structfield.accept_invalid_certs).
     pub fn accept_invalid_certs(mut self, accept: bool) -> Self {
         self.accept_invalid_certs = accept;
         self
@@ -50,11 +53,13 @@ impl HttpOptions {
         self
     }
 
+    /// See [`HttpOptions::follow_redirects`](#structfield.follow_redirects).
     pub fn follow_redirects(mut self) -> Self {
         self.follow_redirects = true;
         self
     }
 
+    /// The client; an `InvalidConfig` error when the proxy URL or TLS setup is refused.
     pub fn build(&self) -> Result<reqwest::Client> {
         let redirect = if self.follow_redirects {
             reqwest::redirect::Policy::limited(5)

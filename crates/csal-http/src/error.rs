@@ -46,6 +46,7 @@ impl StatusTable {
     /// The common table.
     pub const COMMON: StatusTable = StatusTable::new(&[]);
 
+    /// The common table with this provider's exceptions (status code, kind), checked first.
     pub const fn new(overrides: &'static [(u16, ErrorKind)]) -> Self {
         StatusTable { overrides, hints: &[] }
     }
@@ -56,6 +57,7 @@ impl StatusTable {
         self
     }
 
+    /// The kind of a failed answer's status: the overrides first, then the common table.
     pub fn kind(&self, status: StatusCode) -> ErrorKind {
         let code = status.as_u16();
         if let Some((_, kind)) = self.overrides.iter().find(|(c, _)| *c == code) {
@@ -126,8 +128,11 @@ pub fn transport_error(err: reqwest::Error, what: &str) -> StorageError {
 /// `Display` shows only the status.
 #[derive(Debug)]
 pub struct ErrorAnswer {
+    /// The answer's status code.
     pub status: StatusCode,
+    /// The answer's headers (`Retry-After`, a service's error code header).
     pub headers: HeaderMap,
+    /// The start of the body (at most [`ERROR_BODY_LIMIT`] bytes): the service's error document.
     pub body: Bytes,
 }
 
@@ -180,6 +185,7 @@ impl ErrorAnswer {
         ErrorAnswer { status, headers, body }
     }
 
+    /// The answer's `Retry-After`, by the one parser of CSAL.
     pub fn retry_after(&self) -> Option<Duration> {
         retry_after(&self.headers)
     }

@@ -20,6 +20,7 @@
 //! What stays in a provider crate is what is that service's own: its URLs,
 //! its auth, its error codes (as [`StatusTable`] overrides or a classifier
 //! over [`ErrorAnswer`]), its upload protocol.
+#![warn(missing_docs)]
 
 mod body;
 mod client;

@@ -13,13 +13,16 @@ use crate::error::{ErrorAnswer, transport_error};
 /// `Content-Range: bytes START-END/TOTAL` (TOTAL may be `*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContentRange {
+    /// First byte of the part.
     pub start: u64,
     /// Inclusive.
     pub end: u64,
+    /// Size of the whole object; `None` for `*` (unknown).
     pub total: Option<u64>,
 }
 
 impl ContentRange {
+    /// Parse a `Content-Range` value; `None` when malformed or not in bytes.
     pub fn parse(text: &str) -> Option<ContentRange> {
         let rest = text.trim().strip_prefix("bytes")?.trim_start();
         let (span, total) = rest.split_once('/')?;

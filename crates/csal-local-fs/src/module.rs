@@ -55,6 +55,7 @@ impl LocalFsModule {
         Ok(LocalFsModule { root, config, modes, cursors: Arc::default() })
     }
 
+    /// The folder the objects live under.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -102,12 +103,7 @@ impl LocalFsModule {
 #[async_trait]
 impl StorageModule for LocalFsModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            conditional_create: true,
-            verified_reads: true,
-            server_side_copy: true,
-            ..Capabilities::default()
-        }
+        Capabilities::BASIC.with_conditional_create(true).with_verified_reads(true).with_server_side_copy(true)
     }
 
     async fn validate(&self) -> Result<()> {

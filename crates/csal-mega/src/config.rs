@@ -11,6 +11,7 @@ use csal_core::{ExposeSecret, Result, SecretString, StorageError, Timeouts};
 )]
 #[derive(Clone)]
 pub struct MegaConfig {
+    /// The e-mail address the account logs in with.
     #[field(label = "Account e-mail")]
     pub email: String,
     /// MEGA account password (v2 accounts).

@@ -1,4 +1,8 @@
 //! CSAL `mega` provider: MEGA's JSON command API (`cs`) with client-side encryption.
+#![warn(missing_docs)]
+// The provider's page (docs/providers/, linked into docs/ so that
+// `cargo package` ships it): what docs.rs shows below the summary above.
+#![doc = include_str!("../docs/mega.md")]
 
 mod client;
 mod config;

@@ -25,6 +25,7 @@ pub(crate) fn build(_ctx: &InstanceContext, config: &serde_json::Value) -> Resul
 }
 
 impl MegaModule {
+    /// A module from its config; logs in lazily, on first use.
     pub fn new(config: MegaConfig) -> Result<Self> {
         Ok(MegaModule { client: MegaClient::new(config.resolve()?)? })
     }
@@ -43,7 +44,7 @@ impl MegaModule {
 #[async_trait]
 impl StorageModule for MegaModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { multipart: true, ..Capabilities::default() }
+        Capabilities::BASIC.with_multipart(true)
     }
 
     async fn validate(&self) -> Result<()> {

@@ -30,6 +30,7 @@ pub(crate) fn build(_ctx: &InstanceContext, config: &serde_json::Value) -> Resul
 }
 
 impl MemoryModule {
+    /// An empty store.
     pub fn new(config: MemoryConfig) -> Self {
         MemoryModule { config, objects: RwLock::new(BTreeMap::new()) }
     }
@@ -51,7 +52,7 @@ impl MemoryModule {
 #[async_trait]
 impl StorageModule for MemoryModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { content_type: true, user_metadata: true, conditional_create: true, ..Capabilities::default() }
+        Capabilities::BASIC.with_content_type(true).with_user_metadata(true).with_conditional_create(true)
     }
 
     async fn validate(&self) -> Result<()> {
@@ -132,16 +133,12 @@ impl StorageModule for MemoryModule {
     async fn health_check(&self) -> HealthReport {
         let started = Instant::now();
         let used = self.used_bytes();
-        let report = HealthReport::ok(started.elapsed().max(Duration::from_nanos(1)))
+        let mut report = HealthReport::ok(started.elapsed().max(Duration::from_nanos(1)))
             .with_detail("objects", self.objects.read().expect("lock").len())
             .with_detail("used_bytes", used);
-        match self.config.max_bytes {
-            Some(max) if used * 10 >= max * 9 => HealthReport {
-                status: csal_core::HealthStatus::Degraded,
-                last_error: Some("store is over 90% full".into()),
-                ..report
-            },
-            _ => report,
+        if self.config.max_bytes.is_some_and(|max| used * 10 >= max * 9) {
+            report.degrade("store is over 90% full");
         }
+        report
     }
 }

@@ -83,11 +83,17 @@ pub fn specs() -> Vec<&'static OAuthProviderSpec> {
 /// One instance's OAuth client, resolved from its config.
 #[derive(Clone)]
 pub struct OAuthClient {
+    /// The provider's endpoints and rules.
     pub spec: &'static OAuthProviderSpec,
+    /// Where the user consents (the provider's default or the instance's override).
     pub authorize_url: String,
+    /// Where codes and refresh tokens are exchanged for tokens.
     pub token_url: String,
+    /// The app's client id, registered with the provider.
     pub client_id: String,
+    /// The app's client secret; `None` for public (PKCE-only) clients.
     pub client_secret: Option<SecretString>,
+    /// Space-separated scopes asked for at consent.
     pub scopes: String,
     http: reqwest::Client,
 }
@@ -267,9 +273,11 @@ impl PendingAuthorization {
     pub fn state(&self) -> &str {
         &self.state
     }
+    /// The redirect URI sent at consent; the code exchange must send the same.
     pub fn redirect_uri(&self) -> &str {
         &self.redirect_uri
     }
+    /// The client the flow runs for (it also exchanges the code).
     pub fn client(&self) -> &OAuthClient {
         &self.client
     }

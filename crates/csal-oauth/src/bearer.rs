@@ -86,6 +86,7 @@ pub struct BearerHttp<T: BearerSource + ?Sized> {
 }
 
 impl<T: BearerSource + ?Sized> BearerHttp<T> {
+    /// Requests through `http` with tokens from `tokens`; `classify` maps failed answers to errors.
     pub fn new(http: reqwest::Client, tokens: Arc<T>, classify: Classifier) -> Self {
         BearerHttp { http, tokens, classify }
     }
@@ -95,6 +96,7 @@ impl<T: BearerSource + ?Sized> BearerHttp<T> {
         &self.http
     }
 
+    /// The token source (to refresh or inspect tokens outside a request).
     pub fn tokens(&self) -> &Arc<T> {
         &self.tokens
     }

@@ -20,6 +20,7 @@
 //! error telling the admin to run `csal module authorize NAME`; the
 //! [`authorize`] module runs that authorization-code flow (PKCE, loopback or
 //! admin-UI redirect) from each provider's registered [`OAuthProviderSpec`].
+#![warn(missing_docs)]
 
 pub mod authorize;
 mod bearer;

@@ -23,6 +23,7 @@ pub struct SaveRetry {
     pub first_pause: Duration,
     /// First pause of the background retries; doubles up to `max_pause`.
     pub background_pause: Duration,
+    /// Longest pause between background retries.
     pub max_pause: Duration,
 }
 

@@ -18,16 +18,19 @@ use crate::{BearerSource, ConfigTokenStore, OAuthProviderSpec, TokenStore};
 /// One OAuth file-sync provider: the service-specific half of its module.
 #[async_trait]
 pub trait FileSyncService: Send + Sync + Sized + 'static {
+    /// Its `#[csal_core::config]` struct.
     type Config: ConfigSpec + Send;
     /// Where its bearer tokens come from.
     type Tokens: BearerSource + ?Sized;
     /// Its OAuth endpoints and rules (whether refresh-token expiries are saved).
     const OAUTH: &'static OAuthProviderSpec;
+    /// What the service can do ([`OAuthModule`](crate::OAuthModule) reports these).
     const CAPABILITIES: Capabilities;
 
     /// Check `config` and build the client (no network); refreshed tokens
     /// go to `store`.
     fn new(config: Self::Config, store: Option<Arc<dyn TokenStore>>) -> Result<Self>;
+    /// Its token source (refreshing through [`TokenManager`](crate::TokenManager) or a service account).
     fn tokens(&self) -> &Self::Tokens;
     /// The cheapest authenticated call (validate and health checks).
     async fn probe(&self) -> Result<()>;
@@ -36,10 +39,15 @@ pub trait FileSyncService: Send + Sync + Sized + 'static {
     async fn quota(&self) -> Result<Option<csal_http::Quota>> {
         Ok(None)
     }
+    /// Upload `body` as a new file ([`StorageModule::write`](csal_core::StorageModule::write)).
     async fn write(&self, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt>;
+    /// Download a file, or a range of it.
     async fn read(&self, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream>;
+    /// Delete a file; a missing one is success.
     async fn delete(&self, object_id: &str) -> Result<()>;
+    /// One page of the files under the request's folder.
     async fn list(&self, request: &ListRequest) -> Result<ListPage>;
+    /// One file's metadata.
     async fn stat(&self, object_id: &str) -> Result<ObjectMeta>;
 }
 

@@ -17,6 +17,7 @@ use crate::tokens::TokenSet;
 /// is retried in the background (see [`crate::SaveRetry`]).
 #[async_trait]
 pub trait TokenStore: Send + Sync + 'static {
+    /// Keep `tokens` (called after every refresh); an error is retried per [`SaveRetry`](crate::SaveRetry).
     async fn save(&self, tokens: &TokenSet) -> Result<()>;
 
     /// The instance these tokens belong to, for error messages.
@@ -33,6 +34,7 @@ pub struct MemoryTokenStore {
 }
 
 impl MemoryTokenStore {
+    /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }
@@ -76,6 +78,7 @@ pub struct ConfigTokenStore {
 pub const REFRESH_TOKEN_EXPIRES_AT: &str = "refresh_token_expires_at";
 
 impl ConfigTokenStore {
+    /// A store saving into the instance's catalog row through `updates`.
     pub fn new(updates: csal_core::ConfigUpdates) -> Self {
         ConfigTokenStore { updates, save_refresh_expiry: false, instance: None }
     }

@@ -7,9 +7,11 @@ use csal_core::SecretString;
 /// The tokens after a refresh (what a [`crate::TokenStore`] persists).
 #[derive(Clone)]
 pub struct TokenSet {
+    /// The bearer token requests carry.
     pub access_token: SecretString,
     /// The refresh token to use next time (rotated by some providers).
     pub refresh_token: Option<SecretString>,
+    /// When the access token expires; `None`: unknown (refreshed after a 401).
     pub expires_at: Option<SystemTime>,
     /// When the refresh token itself stops working, if the provider says
     /// or its lifetime is known (Box: 60 days; Microsoft: 90 days idle).

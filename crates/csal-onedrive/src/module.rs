@@ -53,7 +53,7 @@ impl FileSyncService for OneDrive {
     type Config = OneDriveConfig;
     type Tokens = TokenManager;
     const OAUTH: &'static OAuthProviderSpec = &crate::oauth::SPEC;
-    const CAPABILITIES: Capabilities = Capabilities { max_object_size: Some(MAX_FILE), ..Capabilities::FILE_SYNC };
+    const CAPABILITIES: Capabilities = Capabilities::FILE_SYNC.with_max_object_size(Some(MAX_FILE));
 
     fn new(config: OneDriveConfig, store: Option<Arc<dyn TokenStore>>) -> Result<Self> {
         config.validate()?;

@@ -24,6 +24,7 @@ pub(crate) fn build(_ctx: &InstanceContext, config: &serde_json::Value) -> Resul
 }
 
 impl PcloudModule {
+    /// A module from its config; no network until first use.
     pub fn new(config: PcloudConfig) -> Result<Self> {
         Ok(PcloudModule { client: PcloudClient::new(config.resolve()?)? })
     }
@@ -40,7 +41,7 @@ impl PcloudModule {
 #[async_trait]
 impl StorageModule for PcloudModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { multipart: true, ..Capabilities::default() }
+        Capabilities::BASIC.with_multipart(true)
     }
 
     async fn validate(&self) -> Result<()> {

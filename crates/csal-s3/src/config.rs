@@ -118,6 +118,7 @@ pub struct S3Config {
     /// Static credentials. Empty: anonymous requests.
     #[field(label = "Access key ID")]
     pub access_key: Option<String>,
+    /// Secret of `access_key`; both empty for anonymous requests.
     #[field(label = "Secret access key")]
     pub secret_key: Option<SecretString>,
     /// Only for temporary (STS) credentials.
@@ -329,6 +330,7 @@ impl S3Config {
         Duration::from_secs(self.stale_upload_hours.saturating_mul(3600))
     }
 
+    /// `part_size_mb` in bytes (also the largest single PUT).
     pub fn part_size(&self) -> usize {
         (self.part_size_mb * 1024 * 1024) as usize
     }
@@ -341,12 +343,15 @@ impl S3Config {
         }
     }
 
+    /// `connect_timeout_secs` as a duration.
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_secs(self.connect_timeout_secs)
     }
+    /// `request_timeout_secs` as a duration.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
     }
+    /// `read_timeout_secs` as a duration.
     pub fn read_timeout(&self) -> Duration {
         Duration::from_secs(self.read_timeout_secs)
     }

@@ -41,6 +41,7 @@ impl S3Module {
         Ok(S3Module { config, client, uploader })
     }
 
+    /// The config the module was built from.
     pub fn config(&self) -> &S3Config {
         &self.config
     }
@@ -61,22 +62,15 @@ impl S3Module {
 #[async_trait]
 impl StorageModule for S3Module {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            ranged_read: true,
-            list_pagination: true,
-            presign: true,
-            multipart: true,
-            conditional_create: self.uploader.conditional_create(),
-            content_type: true,
-            user_metadata: true,
-            modified_time: true,
+        Capabilities::OBJECT_STORE
+            .with_presign(true)
+            .with_conditional_create(self.uploader.conditional_create())
             // Objects stored in one PUT (up to `part_size_mb`); see CRC32C_METADATA.
-            verified_reads: true,
-            server_side_copy: true,
+            .with_verified_reads(true)
+            .with_server_side_copy(true)
             // 10,000 parts of the configured size (and S3's 5 TiB cap).
-            max_object_size: Some((self.config.part_size() as u64 * crate::config::MAX_PARTS).min(5 << 40)),
-            legal_hold: self.config.object_lock,
-        }
+            .with_max_object_size(Some((self.config.part_size() as u64 * crate::config::MAX_PARTS).min(5 << 40)))
+            .with_legal_hold(self.config.object_lock)
     }
 
     async fn validate(&self) -> Result<()> {

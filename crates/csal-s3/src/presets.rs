@@ -27,35 +27,55 @@ use crate::module::S3Module;
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PresetConfig {
+    /// Bucket name.
     pub bucket: String,
+    /// Region, for presets whose endpoint depends on it.
     pub region: Option<String>,
+    /// Account id (R2's endpoint host).
     pub account_id: Option<String>,
+    /// Object Storage namespace (Oracle's endpoint host).
     pub namespace: Option<String>,
+    /// Endpoint override (proxies, emulators); normally empty.
     pub endpoint: Option<String>,
+    /// Access key id.
     pub access_key: String,
+    /// Secret access key.
     pub secret_key: SecretString,
+    /// Folder inside the bucket.
     pub prefix: Option<String>,
+    /// Part size (MiB); `S3Config`'s default when absent.
     pub part_size_mb: Option<u64>,
+    /// Parts in flight per upload.
     pub upload_concurrency: Option<usize>,
+    /// Path-style addressing; the preset's when absent.
     pub force_path_style: Option<bool>,
+    /// Upload checksum; the preset's when absent.
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
+    /// Conditional create mode; the preset's when absent.
     pub conditional_create: Option<ConditionalCreate>,
     pub ca_file: Option<String>,
 }
 
 /// One row of the table.
 pub struct Preset {
+    /// Its registered `provider_type` (`r2`).
     pub provider_type: &'static str,
+    /// Name shown in the admin UI.
     pub display_name: &'static str,
+    /// One line on the service.
     pub description: &'static str,
+    /// The fields it asks (a subset of `s3`'s, plus its own).
     pub fields: &'static [ConfigField],
     /// The service endpoint from the preset's fields and the region (the
     /// `region` field, or its default).
     pub endpoint: fn(&PresetConfig, Option<&str>) -> Result<String>,
     /// Region used to sign requests: `None` = the `region` field.
     pub signing_region: Option<&'static str>,
+    /// Whether the service needs path-style addressing.
     pub path_style: bool,
+    /// The upload checksum the service accepts.
     pub checksum: ChecksumAlgorithm,
+    /// Whether the service honours `If-None-Match: *` on PUT.
     pub conditional_create: ConditionalCreate,
     /// Largest part count the service allows (S3: 10,000).
     pub max_parts_note: Option<&'static str>,

@@ -451,7 +451,8 @@ where
     F: FnMut(u32) -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
-    let policy = RetryPolicy { max_attempts: attempts, max_retry_after: MAX_RESEND_RETRY_AFTER, ..Default::default() };
+    let mut policy = RetryPolicy::default();
+    (policy.max_attempts, policy.max_retry_after) = (attempts, MAX_RESEND_RETRY_AFTER);
     let mut attempt = 1;
     loop {
         match send(attempt).await {

@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{BUCKET, Server};
-use csal_core::{
-    ByteStream, ErrorClass, InstanceDefinition, LayerConfig, RetryPolicy, StorageRouter, TimeoutPolicy, WriteMeta,
-};
+use csal_core::{ByteStream, ErrorClass, InstanceDefinition, LayerConfig, StorageRouter, WriteMeta};
 use csal_testkit::{Fault, FaultPlan, FaultProxy};
 
 async fn setup(plan: FaultPlan) -> Option<(FaultProxy, StorageRouter)> {

@@ -20,8 +20,10 @@ pub struct SftpConfig {
         doc_url = "https://github.com/csal-rs/csal/blob/main/docs/providers/sftp.md"
     )]
     pub host: String,
+    /// SSH port.
     #[field(label = "Port", credential_target, default = 22)]
     pub port: u16,
+    /// Login name on the server.
     #[field(label = "User name")]
     pub username: String,
     /// Password login. Leave empty when using a private key.

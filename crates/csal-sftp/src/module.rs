@@ -72,7 +72,7 @@ fn stream_error(e: StorageError) -> StorageError {
 #[async_trait]
 impl StorageModule for SftpModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { conditional_create: true, ..Capabilities::default() }
+        Capabilities::BASIC.with_conditional_create(true)
     }
 
     async fn validate(&self) -> Result<()> {

@@ -34,9 +34,11 @@ const DAY_MS: f64 = 24.0 * 3600.0 * 1000.0;
 /// The forecast of one target.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TargetCapacity {
+    /// The target instance's name.
     pub target: String,
     /// Bytes of the segment copies CSAL stored there.
     pub stored_bytes: u64,
+    /// How many segment copies those are.
     pub stored_copies: u64,
     /// Bytes stored there per day, measured over the last day.
     pub bytes_per_day: u64,
@@ -50,10 +52,16 @@ pub struct TargetCapacity {
 }
 
 /// Every target's forecast at one moment.
+///
+/// `#[non_exhaustive]`: forecasts will carry more; only csal-spool builds it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct CapacityReport {
+    /// When it was made (Unix ms).
     pub at_ms: i64,
+    /// Targets full within this many days are flagged.
     pub horizon_days: f64,
+    /// One forecast per target of any camera policy.
     pub targets: Vec<TargetCapacity>,
 }
 
@@ -128,10 +136,12 @@ impl Default for CapacityBoard {
 }
 
 impl CapacityBoard {
+    /// An empty board flagging targets full within `horizon_days`.
     pub fn new(horizon_days: f64) -> Self {
         CapacityBoard { horizon_days, latest: Arc::default() }
     }
 
+    /// See [`CapacityBoard::new`].
     pub fn horizon_days(&self) -> f64 {
         self.horizon_days
     }
@@ -150,6 +160,7 @@ impl CapacityBoard {
         Ok(report)
     }
 
+    /// The last forecast made, if any.
     pub fn latest(&self) -> Option<CapacityReport> {
         self.latest.lock().expect("capacity lock").clone()
     }

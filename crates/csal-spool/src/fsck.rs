@@ -28,7 +28,11 @@ use serde::Serialize;
 use crate::delivery::{crc_of, store_copy};
 
 /// What to check.
+///
+/// `#[non_exhaustive]`: more filters will come; start from
+/// `FsckOptions::default()` and set fields.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct FsckOptions {
     /// One camera; all cameras with a policy when `None`.
     pub camera: Option<String>,
@@ -41,24 +45,37 @@ pub struct FsckOptions {
 /// One difference between the index and a target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
+    /// The camera the segment belongs to.
     pub camera: String,
+    /// The target instance checked.
     pub target: String,
     /// `missing`, `size_mismatch`, `unknown`, `unreadable`.
     pub kind: String,
+    /// The indexed segment, when the finding is about one.
     pub segment: Option<String>,
+    /// The object on the target, when there is one.
     pub object_id: Option<String>,
+    /// What differs, for people.
     pub detail: String,
     /// What `repair` did about it, if anything.
     pub repaired: Option<String>,
 }
 
 /// The outcome of a run.
+///
+/// `#[non_exhaustive]`: runs will report more; only csal-spool builds it.
 #[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
 pub struct FsckReport {
+    /// Whether this run repaired what it found.
     pub repair: bool,
+    /// Cameras checked.
     pub cameras: u64,
+    /// Indexed copies compared with their targets.
     pub copies_checked: u64,
+    /// Objects seen listing the targets.
     pub objects_listed: u64,
+    /// Every difference found.
     pub findings: Vec<Finding>,
 }
 

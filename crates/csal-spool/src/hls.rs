@@ -21,6 +21,7 @@ const MAX_ENTRIES: usize = 20_000;
 pub struct PlaylistEntry {
     /// The segment name: the last path part of its URI, without query.
     pub name: String,
+    /// The `#EXTINF` duration.
     pub duration_ms: i64,
     /// Wall-clock start (Unix ms), when the playlist dates it.
     pub start_ms: Option<i64>,
@@ -30,7 +31,9 @@ pub struct PlaylistEntry {
 /// we accept (reported, not fatal: a playlist may name other files).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ParsedPlaylist {
+    /// The segments, in playlist order.
     pub entries: Vec<PlaylistEntry>,
+    /// URIs that are not segment names we accept.
     pub skipped: Vec<String>,
 }
 
@@ -98,8 +101,11 @@ fn short(s: &str) -> String {
 /// One segment of a VOD playlist.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VodEntry {
+    /// The segment name.
     pub name: String,
+    /// Wall-clock start (Unix ms), for `#EXT-X-PROGRAM-DATE-TIME`.
     pub start_ms: i64,
+    /// The `#EXTINF` duration.
     pub duration_ms: i64,
 }
 

@@ -18,11 +18,15 @@ use crate::store::{Reservation, sync_dir};
 /// A segment upload, as the recorder described it.
 #[derive(Debug, Clone)]
 pub struct IngestRequest {
+    /// The camera, as in its policy.
     pub camera_id: String,
+    /// The segment's name, unique per camera.
     pub name: String,
+    /// `Content-Type` kept with the segment and its copies.
     pub content_type: Option<String>,
     /// When the segment starts (e.g. `X-Csal-Start`).
     pub start: Option<SystemTime>,
+    /// How long the segment plays, if the recorder says.
     pub duration: Option<Duration>,
     /// The CRC32C the recorder computed; a mismatch refuses the upload.
     pub expected_crc32c: Option<u32>,
@@ -31,6 +35,7 @@ pub struct IngestRequest {
 }
 
 impl IngestRequest {
+    /// An upload of segment `name` of `camera_id`, with nothing else declared.
     pub fn new(camera_id: impl Into<String>, name: impl Into<String>) -> Self {
         IngestRequest {
             camera_id: camera_id.into(),
@@ -54,6 +59,7 @@ pub enum IngestOutcome {
 }
 
 impl IngestOutcome {
+    /// The indexed segment, either way.
     pub fn record(&self) -> &SegmentRecord {
         match self {
             IngestOutcome::Created(r) | IngestOutcome::Identical(r) => r,
@@ -72,9 +78,17 @@ pub enum IngestError {
     /// The camera has a segment of that name with other bytes. (409)
     Conflict(Box<SegmentRecord>),
     /// Larger than the gateway accepts. (413)
-    TooLarge { limit: u64 },
+    TooLarge {
+        /// The largest segment accepted.
+        limit: u64,
+    },
     /// The spool is at its cap. (507, with Retry-After)
-    SpoolFull { message: String, retry_after: Duration },
+    SpoolFull {
+        /// What is full, for the recorder.
+        message: String,
+        /// When to try again.
+        retry_after: Duration,
+    },
     /// The recorder stopped sending for longer than the idle timeout. (408)
     Stalled(Duration),
     /// The connection broke mid-body. (400; the client is gone anyway)

@@ -18,14 +18,13 @@
 //! ```no_run
 //! # async fn run(catalog: csal_catalog::Catalog) -> csal_core::Result<()> {
 //! use csal_spool::{Gateway, GatewayConfig, IngestRequest, SpoolConfig};
-//! let gateway = Gateway::start(catalog, GatewayConfig::new(SpoolConfig {
-//!     dir: "./csal-spool".into(),
-//!     max_bytes: 20 << 30,
-//! })).await?;
+//! let spool = SpoolConfig::new("./csal-spool", 20 << 30);
+//! let gateway = Gateway::start(catalog, GatewayConfig::new(spool)).await?;
 //! let body = csal_core::ByteStream::from_bytes(&b"...segment bytes..."[..]);
 //! let outcome = gateway.ingest(IngestRequest::new("cam1", "seg00001.ts"), body).await;
 //! # Ok(()) }
 //! ```
+#![warn(missing_docs)]
 
 pub mod capacity;
 mod delivery;
@@ -56,8 +55,13 @@ pub use store::SpoolConfig;
 use store::Spool;
 
 /// Knobs of a [`Gateway`].
+///
+/// `#[non_exhaustive]`: the gateway grows knobs; start from
+/// [`GatewayConfig::new`] and set fields.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct GatewayConfig {
+    /// Where segments wait for delivery.
     pub spool: SpoolConfig,
     /// Largest segment accepted (413 above it).
     pub max_segment_bytes: u64,
@@ -228,10 +232,12 @@ impl Gateway {
         self.inner.spool.node_id()
     }
 
+    /// The catalog the gateway indexes into.
     pub fn catalog(&self) -> &Catalog {
         &self.inner.catalog
     }
 
+    /// The knobs it runs with.
     pub fn config(&self) -> &GatewayConfig {
         &self.inner.config
     }

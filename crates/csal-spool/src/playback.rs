@@ -14,11 +14,13 @@ use crate::names::{check_camera_id, check_segment_name};
 
 /// A segment's bytes (all, or the requested range) and where they come from.
 pub struct SegmentBody {
+    /// The indexed segment.
     pub record: SegmentRecord,
     /// The bytes served, within the segment (`0..size` for a whole read).
     pub span: Range<u64>,
     /// `spool` or the target's name.
     pub source: String,
+    /// The bytes.
     pub stream: ByteStream,
 }
 

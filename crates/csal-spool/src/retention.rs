@@ -37,13 +37,18 @@ pub(crate) const DAY_MS: i64 = 86_400_000;
 const MAX_LISTED: usize = 1000;
 
 /// What a sweep did (or, dry, would do).
+///
+/// `#[non_exhaustive]`: sweeps will report more; only csal-spool builds it.
 #[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
 pub struct SweepReport {
+    /// Nothing was deleted: the report says what would be.
     pub dry_run: bool,
     /// Segments removed from the index (every copy deleted).
     pub segments_deleted: u64,
     /// Copies deleted from targets (including those of removed segments).
     pub copies_deleted: u64,
+    /// Bytes the deleted copies held.
     pub bytes_freed: u64,
     /// Segments that would have gone but a legal hold covers them.
     pub held: u64,
@@ -56,11 +61,13 @@ pub struct SweepReport {
     /// Copies moved by tier rules (dry: that would move); the old copies'
     /// deletes count in `copies_deleted` too.
     pub moved: u64,
+    /// Bytes of the moved copies.
     pub bytes_moved: u64,
     /// Moves whose copy failed: the old copy stays, the next sweep retries.
     pub move_failed: u64,
     /// The first planned moves: `camera/segment: from -> to (tier N days)`.
     pub planned_moves: Vec<String>,
+    /// Failures that stopped part of the sweep (it carries on with the rest).
     pub errors: Vec<String>,
     /// Dry runs: copies already counted (a copy one rule would delete is
     /// not counted again by the next).

@@ -23,27 +23,41 @@ pub(crate) struct Stats {
 /// Deliveries to one target since start.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TargetStats {
+    /// Copies stored there.
     pub delivered: u64,
+    /// Bytes of those copies.
     pub delivered_bytes: u64,
+    /// Delivery attempts that failed.
     pub failures: u64,
     /// Copies found on the target after a crash and adopted, not rewritten.
     pub adopted: u64,
+    /// The last failure's message.
     pub last_error: Option<String>,
 }
 
 /// A snapshot of [`Stats`] plus the spool gauges.
+///
+/// `#[non_exhaustive]`: more gauges will come; only csal-spool builds it.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct GatewayStats {
+    /// Seconds since the gateway started.
     pub uptime_secs: u64,
+    /// Bytes in the spool now.
     pub spool_bytes: u64,
+    /// Segments in the spool now.
     pub spool_segments: u64,
+    /// The spool's cap.
     pub spool_max_bytes: u64,
+    /// Bytes of segments accepted since start.
     pub ingest_bytes: u64,
+    /// Segments accepted since start.
     pub ingest_segments: u64,
     /// Identical re-uploads answered without storing anything.
     pub ingest_duplicates: u64,
     /// Uploads refused, by reason (`spool_full`, `invalid`, `conflict`, ...).
     pub ingest_refused: BTreeMap<String, u64>,
+    /// Delivery statistics per target.
     pub targets: BTreeMap<String, TargetStats>,
 }
 

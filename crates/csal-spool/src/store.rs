@@ -20,11 +20,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use csal_core::{ErrorKind, Result, StorageError};
 
 /// Where the spool lives and how big it may get.
+///
+/// `#[non_exhaustive]`: room for more spool settings (a free-space
+/// reserve); build it with [`SpoolConfig::new`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SpoolConfig {
+    /// The spool directory (created if missing; one node at a time).
     pub dir: PathBuf,
     /// Cap on spooled bytes (complete segments + uploads in progress).
     pub max_bytes: u64,
+}
+
+impl SpoolConfig {
+    /// A spool in `dir` holding at most `max_bytes`.
+    pub fn new(dir: impl Into<PathBuf>, max_bytes: u64) -> Self {
+        SpoolConfig { dir: dir.into(), max_bytes }
+    }
 }
 
 pub(crate) struct Spool {

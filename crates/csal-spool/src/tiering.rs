@@ -74,7 +74,8 @@ async fn move_copy(
 ) -> Result<bool> {
     catalog.begin_copy(&seg.id, &rule.to, key_hint).await?;
     let indexed = Checksum { algorithm: "crc32c".into(), value: seg.crc32c.clone() };
-    let meta = WriteMeta { content_type: seg.content_type.clone(), ..WriteMeta::new(key_hint) };
+    let mut meta = WriteMeta::new(key_hint);
+    meta.content_type = seg.content_type.clone();
     let router = catalog.router();
     let copied = router.copy(&rule.from, object_id, &rule.to, meta, Some(&indexed)).await;
     let failure = match copied {

@@ -46,7 +46,7 @@ impl Site {
     }
 
     fn config(&self, max_bytes: u64) -> GatewayConfig {
-        let mut config = GatewayConfig::new(SpoolConfig { dir: self.spool_dir(), max_bytes });
+        let mut config = GatewayConfig::new(SpoolConfig::new(self.spool_dir(), max_bytes));
         config.poll_interval = Duration::from_millis(100);
         config.max_backoff = Duration::from_millis(400);
         config
@@ -295,10 +295,7 @@ async fn an_attempt_cut_off_by_a_crash_is_adopted_not_written_twice() {
     assert_eq!(site.stored("disk-a").len(), 2);
     // A reconciliation now (another node's, or the schedule's) leaves the
     // segment to the delivery worker: no adoption, no redelivery, no finding.
-    let fsck =
-        csal_spool::fsck::fsck(&site.catalog, &csal_spool::fsck::FsckOptions { repair: true, ..Default::default() })
-            .await
-            .unwrap();
+    let fsck = csal_spool::fsck::fsck(&site.catalog, &repair()).await.unwrap();
     assert!(fsck.findings.is_empty(), "{:?}", fsck.findings);
     assert_eq!(site.stored("disk-a").len(), 2);
     // Second life.
@@ -426,7 +423,7 @@ async fn fsck_finds_what_changed_behind_csals_back_and_delivers_it_again() {
     assert_eq!(check.copies_checked, 6);
     assert!(check.findings.iter().all(|f| f.repaired.is_none()), "a check alone changes nothing");
 
-    let fixed = fsck(&site.catalog, &FsckOptions { repair: true, ..Default::default() }).await.unwrap();
+    let fixed = fsck(&site.catalog, &repair()).await.unwrap();
     for f in fixed.findings.iter().filter(|f| f.kind != "unknown") {
         assert!(f.repaired.as_deref().is_some_and(|r| r.starts_with("delivered again")), "{f:?}");
     }
@@ -633,4 +630,11 @@ async fn deliveries_honour_the_targets_upload_limit() {
     let limits = site.catalog.router().bandwidth().clone();
     assert_eq!((limits.node().rate(), limits.instance("disk-a").rate()), (None, None));
     gw.shutdown().await;
+}
+
+/// Fsck options of a repairing run over every camera.
+fn repair() -> csal_spool::fsck::FsckOptions {
+    let mut options = csal_spool::fsck::FsckOptions::default();
+    options.repair = true;
+    options
 }

@@ -5,6 +5,7 @@
 //! SQLite or PostgreSQL URL and opens a pool through `sqlx::Any`;
 //! [`map_sqlx`] is the one table from database errors to `StorageError`
 //! kinds.
+#![warn(missing_docs)]
 
 mod error;
 mod location;
@@ -17,7 +18,9 @@ pub use location::DbLocation;
 /// Which database a URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// An SQLite file (`sqlite://`).
     Sqlite,
+    /// A PostgreSQL server (`postgres://`).
     Postgres,
 }
 

@@ -23,6 +23,7 @@ use crate::error::map_sqlx;
 /// A parsed database location. `Debug` hides the URL (it may hold a password).
 #[derive(Clone)]
 pub struct DbLocation {
+    /// Which database the URL names.
     pub backend: Backend,
     /// Full connection URL, password included: keep private.
     url: String,

@@ -28,13 +28,16 @@ pub struct SwiftConfig {
     /// Keystone password, or the TempAuth key.
     #[field(label = "Password / key")]
     pub password: SecretString,
+    /// Keystone domain of the user.
     #[field(label = "User domain", default = "Default")]
     pub user_domain_name: String,
+    /// Project (tenant) to scope the token to, by name.
     #[field(label = "Project name")]
     pub project_name: Option<String>,
     /// Takes precedence over the project name.
     #[field(label = "Project id")]
     pub project_id: Option<String>,
+    /// Keystone domain of the project (with `project_name`).
     #[field(label = "Project domain", default = "Default")]
     pub project_domain_name: String,
     /// Region of the object-store endpoint in the catalog.
@@ -43,6 +46,7 @@ pub struct SwiftConfig {
     /// Which endpoint of the catalog: public, internal or admin.
     #[field(label = "Endpoint interface", select = ["public", "internal", "admin"], default = "public")]
     pub interface: String,
+    /// Container holding the objects.
     #[field(label = "Container")]
     pub container: String,
     /// Default: <container>_segments.
@@ -51,6 +55,7 @@ pub struct SwiftConfig {
     /// Objects larger than this are uploaded as Static Large Objects in segments of this size; memory use is about one segment.
     #[field(label = "Segment size (MiB)", default = 16)]
     pub segment_size_mb: u64,
+    /// Create the container on first use when it is missing.
     #[field(label = "Create containers", default = true)]
     pub create_container: bool,
     /// Segments of uploads that never got their manifest (a writer that died) older than this are stale: `csal fsck` reports them and, with --repair (and the scheduled reconciliation), deletes them. 0: every upload without a manifest (also live ones; for tests).
@@ -78,6 +83,7 @@ pub struct SwiftConfig {
 )]
 #[derive(Clone)]
 pub struct RackspaceConfig {
+    /// Rackspace account user name.
     #[field(label = "Username")]
     pub username: String,
     /// Account Settings → API Key in the Rackspace control panel.
@@ -86,13 +92,16 @@ pub struct RackspaceConfig {
         doc_url = "https://docs.rackspace.com/docs/cloud-files/v1/getting-started/authenticate"
     )]
     pub api_key: SecretString,
+    /// Rackspace data center of the container.
     #[field(label = "Region", select = ["DFW", "ORD", "IAD", "LON", "SYD", "HKG"])]
     pub region: String,
+    /// Container holding the objects.
     #[field(label = "Container")]
     pub container: String,
     /// Objects larger than this are uploaded as Static Large Objects in segments of this size; memory use is about one segment.
     #[field(label = "Segment size (MiB)", default = 16)]
     pub segment_size_mb: u64,
+    /// Account Temp URL key, for presigned reads.
     #[field(label = "Temp URL key")]
     pub temp_url_key: Option<SecretString>,
     /// Use the internal (ServiceNet) endpoint; only from Rackspace servers.
@@ -114,6 +123,7 @@ pub struct OvhSwiftConfig {
     /// The user-… id of your Public Cloud project.
     #[field(label = "OpenStack user")]
     pub username: String,
+    /// OVHcloud OpenStack user password.
     #[field(label = "Password")]
     pub password: SecretString,
     /// Public Cloud project (tenant) id.
@@ -122,11 +132,13 @@ pub struct OvhSwiftConfig {
     /// e.g. GRA, SBG, BHS, DE, UK, WAW.
     #[field(label = "Region")]
     pub region: String,
+    /// Container holding the objects.
     #[field(label = "Container")]
     pub container: String,
     /// Objects larger than this are uploaded as Static Large Objects in segments of this size; memory use is about one segment.
     #[field(label = "Segment size (MiB)", default = 16)]
     pub segment_size_mb: u64,
+    /// Account Temp URL key, for presigned reads.
     #[field(label = "Temp URL key")]
     pub temp_url_key: Option<SecretString>,
 }

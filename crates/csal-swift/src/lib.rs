@@ -5,6 +5,12 @@
 //! Large objects are uploaded as Static Large Objects; reads, listings,
 //! deletes, conditional creates and temp URLs use the plain Swift API over
 //! reqwest.
+#![warn(missing_docs)]
+// The pages of the provider and its presets (docs/providers/, linked into docs/ so that
+// `cargo package` ships them): what docs.rs shows below the summary above.
+#![doc = include_str!("../docs/swift.md")]
+#![doc = include_str!("../docs/ovh_swift.md")]
+#![doc = include_str!("../docs/rackspace.md")]
 
 mod auth;
 mod client;

@@ -45,6 +45,7 @@ pub(crate) fn build_ovh(_ctx: &InstanceContext, config: &serde_json::Value) -> R
 }
 
 impl SwiftModule {
+    /// A module from its config; authenticates lazily, on first use.
     pub fn new(config: SwiftConfig) -> Result<Self> {
         Self::from_settings(config.settings()?)
     }
@@ -100,11 +101,7 @@ fn header_quota(headers: &reqwest::header::HeaderMap, used: &str, limit: &str) -
 #[async_trait]
 impl StorageModule for SwiftModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            presign: self.client.settings.temp_url_key.is_some(),
-            server_side_copy: true,
-            ..Capabilities::OBJECT_STORE
-        }
+        Capabilities::OBJECT_STORE.with_presign(self.client.settings.temp_url_key.is_some()).with_server_side_copy(true)
     }
 
     async fn validate(&self) -> Result<()> {

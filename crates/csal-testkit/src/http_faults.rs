@@ -19,21 +19,12 @@ macro_rules! http_fault_tests {
         const LARGE_LEN: usize = $large;
 
         fn layers() -> LayerConfig {
-            LayerConfig {
-                bandwidth: Default::default(),
-                timeouts: TimeoutPolicy {
-                    operation: Duration::from_secs(30),
-                    first_byte: Duration::from_secs(20),
-                    idle: Duration::from_secs(20),
-                    ..TimeoutPolicy::default()
-                },
-                retry: RetryPolicy {
-                    max_attempts: MAX_ATTEMPTS,
-                    base_delay: Duration::from_millis(20),
-                    max_delay: Duration::from_millis(200),
-                    max_retry_after: Duration::from_secs(10),
-                },
-            }
+            // The scenarios' layers with quicker read deadlines.
+            let mut layers = $crate::scenarios::layers();
+            layers.timeouts.first_byte = Duration::from_secs(20);
+            layers.timeouts.idle = Duration::from_secs(20);
+            layers.retry.max_attempts = MAX_ATTEMPTS;
+            layers
         }
 
         fn data(len: usize, seed: u64) -> Bytes {

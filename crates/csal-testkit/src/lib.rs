@@ -28,6 +28,7 @@
 //! let endpoint = proxy.url(); // give this to the provider instead of the server
 //! # }
 //! ```
+#![warn(missing_docs)]
 
 pub mod credentials;
 pub mod file_protocols;
@@ -70,7 +71,10 @@ pub enum Fault {
     /// Close the connection without answering.
     Reset,
     /// `503` with S3's `SlowDown` error and `Retry-After: secs`.
-    SlowDown { retry_after_secs: u32 },
+    SlowDown {
+        /// Seconds the `Retry-After` header asks for.
+        retry_after_secs: u32,
+    },
     /// `500` with S3's `InternalError`.
     InternalError,
     /// Wait this long, then forward.
@@ -88,13 +92,21 @@ pub enum Fault {
 /// [`FaultProxy::push_faults`] come first.
 #[derive(Debug, Clone)]
 pub struct FaultPlan {
+    /// Seed of the schedule: the same seed gives the same faults.
     pub seed: u64,
+    /// Chance of a connection reset before answering.
     pub reset: f64,
+    /// Chance of a 503 `SlowDown` with `Retry-After`.
     pub slow_down: f64,
+    /// The `Retry-After` seconds of those answers.
     pub retry_after_secs: u32,
+    /// Chance of a 500.
     pub internal_error: f64,
+    /// Chance of a stall before the answer.
     pub stall: f64,
+    /// How long a stall lasts.
     pub stall_for: Duration,
+    /// Chance of a body cut short.
     pub truncate: f64,
 }
 
@@ -112,27 +124,33 @@ impl FaultPlan {
             truncate: 0.0,
         }
     }
+    /// No faults yet, with this seed; add them with the methods below.
     pub fn seeded(seed: u64) -> Self {
         FaultPlan { seed, ..FaultPlan::none() }
     }
+    /// Reset connections with probability `p`.
     pub fn resets(mut self, p: f64) -> Self {
         self.reset = p;
         self
     }
+    /// Answer 503 `SlowDown` with `Retry-After: retry_after_secs` with probability `p`.
     pub fn slow_downs(mut self, p: f64, retry_after_secs: u32) -> Self {
         self.slow_down = p;
         self.retry_after_secs = retry_after_secs;
         self
     }
+    /// Answer 500 with probability `p`.
     pub fn internal_errors(mut self, p: f64) -> Self {
         self.internal_error = p;
         self
     }
+    /// Stall for `stall_for` before answering, with probability `p`.
     pub fn stalls(mut self, p: f64, stall_for: Duration) -> Self {
         self.stall = p;
         self.stall_for = stall_for;
         self
     }
+    /// Cut the body short with probability `p`.
     pub fn truncations(mut self, p: f64) -> Self {
         self.truncate = p;
         self
@@ -161,10 +179,15 @@ impl FaultPlan {
 /// One request as the proxy saw it.
 #[derive(Debug, Clone)]
 pub struct LoggedRequest {
+    /// Sequence number (0 for the first request).
     pub seq: u64,
+    /// When it arrived.
     pub at: Instant,
+    /// HTTP method.
     pub method: String,
+    /// Path and query as sent.
     pub path_and_query: String,
+    /// What the proxy did to it.
     pub fault: Fault,
 }
 
@@ -241,6 +264,7 @@ impl FaultProxy {
         format!("http://{}", self.addr)
     }
 
+    /// Where the proxy listens (point the instance's endpoint here).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -265,6 +289,7 @@ impl FaultProxy {
         self.log().iter().filter(|r| r.fault != Fault::None).count()
     }
 
+    /// Forget the requests logged so far.
     pub fn clear_log(&self) {
         self.shared.state.lock().expect("proxy state").log.clear();
     }

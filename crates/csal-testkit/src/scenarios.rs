@@ -7,25 +7,22 @@ use std::time::Duration;
 
 use crate::{Fault, FaultPlan, FaultProxy};
 use bytes::Bytes;
-use csal_core::{ByteStream, ErrorClass, LayerConfig, RetryPolicy, StorageRouter, TimeoutPolicy, WriteMeta};
+use csal_core::{ByteStream, ErrorClass, LayerConfig, StorageRouter, WriteMeta};
 
 /// Layers for fault tests: short timeouts, four attempts, quick backoff.
 pub fn layers() -> LayerConfig {
-    LayerConfig {
-        bandwidth: Default::default(),
-        timeouts: TimeoutPolicy {
-            operation: Duration::from_secs(30),
-            first_byte: Duration::from_secs(30),
-            idle: Duration::from_secs(30),
-            ..TimeoutPolicy::default()
-        },
-        retry: RetryPolicy {
-            max_attempts: 4,
-            base_delay: Duration::from_millis(20),
-            max_delay: Duration::from_millis(200),
-            max_retry_after: Duration::from_secs(10),
-        },
-    }
+    let mut layers = LayerConfig::default();
+    let timeouts = &mut layers.timeouts;
+    (timeouts.operation, timeouts.first_byte, timeouts.idle) = (secs(30), secs(30), secs(30));
+    let retry = &mut layers.retry;
+    retry.max_attempts = 4;
+    (retry.base_delay, retry.max_delay, retry.max_retry_after) =
+        (Duration::from_millis(20), Duration::from_millis(200), secs(10));
+    layers
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
 }
 
 /// `len` pseudo-random bytes from `seed`.

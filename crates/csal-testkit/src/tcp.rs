@@ -9,7 +9,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+/// A TCP proxy that cuts connections mid-transfer; see the module docs.
 pub struct CutProxy {
+    /// Where it listens on 127.0.0.1.
     pub port: u16,
     upstream_bytes: Arc<AtomicU64>,
     cut_at: Arc<AtomicU64>,
@@ -18,6 +20,7 @@ pub struct CutProxy {
 }
 
 impl CutProxy {
+    /// Start forwarding to `target`, cutting nothing until asked.
     pub async fn start(target: SocketAddr) -> CutProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let port = listener.local_addr().unwrap().port();

@@ -29,6 +29,7 @@ pub struct WebDavConfig {
     /// Empty for anonymous access.
     #[field(label = "Username")]
     pub username: Option<String>,
+    /// Password (a Nextcloud app password, for example).
     #[field(label = "Password")]
     pub password: Option<SecretString>,
     /// Basic needs https to keep the password private; Digest never sends it.

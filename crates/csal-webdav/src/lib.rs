@@ -4,6 +4,11 @@
 //!
 //! Built on `reqwest_dav` for authentication (Basic and Digest) and request
 //! building; bodies are streamed with `reqwest::Body::wrap_stream`.
+#![warn(missing_docs)]
+// The pages of the provider and its presets (docs/providers/, linked into docs/ so that
+// `cargo package` ships them): what docs.rs shows below the summary above.
+#![doc = include_str!("../docs/webdav.md")]
+#![doc = include_str!("../docs/nextcloud.md")]
 
 mod client;
 mod config;

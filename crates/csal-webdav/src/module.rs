@@ -49,6 +49,7 @@ fn http_client(
 }
 
 impl WebDavModule {
+    /// A module from its config; no network until first use.
     pub fn new(config: WebDavConfig) -> Result<Self> {
         let base = parse_base("url", &config.url)?;
         let username = config.username.as_deref().filter(|u| !u.is_empty());
@@ -108,7 +109,7 @@ impl WebDavModule {
 #[async_trait]
 impl StorageModule for WebDavModule {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { multipart: self.chunked.is_some(), server_side_copy: true, ..Capabilities::FILE_SYNC }
+        Capabilities::FILE_SYNC.with_multipart(self.chunked.is_some()).with_server_side_copy(true)
     }
 
     async fn validate(&self) -> Result<()> {

@@ -134,7 +134,7 @@ pub async fn gateway_child(dir: &Path, cameras: usize) -> Result<()> {
     }
     let token = catalog.create_token("bench", TokenScope::Ingest).await?;
     let reader = catalog.create_token("bench-read", TokenScope::Read).await?;
-    let spool = csal_spool::SpoolConfig { dir: dir.join("spool"), max_bytes: 64 << 30 };
+    let spool = csal_spool::SpoolConfig::new(dir.join("spool"), 64 << 30);
     let gateway = csal_spool::Gateway::start(catalog.clone(), csal_spool::GatewayConfig::new(spool)).await?;
     let listener = csal_admin::bind("127.0.0.1:0".parse()?).await?;
     let url = format!("http://{}", listener.local_addr()?);

@@ -97,6 +97,8 @@ pub fn load_status(cat: &Catalog, name: &str) -> (String, Option<String>) {
             InstanceStatus::Ready => ("loaded".into(), None),
             InstanceStatus::Disabled => ("disabled".into(), None),
             InstanceStatus::Offline { reason, .. } => ("offline".into(), Some(reason)),
+            // A state added to csal-core later: not usable as far as we know.
+            other => ("offline".into(), Some(format!("in a state this csal does not know: {other:?}"))),
         },
         None => ("unknown".into(), None),
     }

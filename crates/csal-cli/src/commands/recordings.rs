@@ -268,7 +268,8 @@ pub async fn fsck(
     if let Some(c) = &camera {
         csal_spool::names::check_camera_id(c)?;
     }
-    let options = csal_spool::fsck::FsckOptions { camera, target, repair };
+    let mut options = csal_spool::fsck::FsckOptions::default();
+    (options.camera, options.target, options.repair) = (camera, target, repair);
     let report = csal_spool::fsck::fsck(cat, &options).await?;
     if json {
         output::json(&report);

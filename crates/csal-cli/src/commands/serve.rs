@@ -46,7 +46,7 @@ async fn bootstrap(cat: &Catalog, args: &ServeArgs) -> CliResult<Option<String>>
 }
 
 async fn start_gateway(cat: &Catalog, args: &ServeArgs) -> CliResult<csal_spool::Gateway> {
-    let spool = csal_spool::SpoolConfig { dir: args.spool_dir.clone(), max_bytes: args.spool_max };
+    let spool = csal_spool::SpoolConfig::new(args.spool_dir.clone(), args.spool_max);
     let mut config = csal_spool::GatewayConfig::new(spool);
     config.max_segment_bytes = args.max_segment_size;
     config.deliveries = args.deliveries.max(1);

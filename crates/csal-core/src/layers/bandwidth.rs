@@ -186,6 +186,7 @@ pub struct BandwidthSchedule {
 }
 
 impl BandwidthSchedule {
+    /// Parse a limit (`4MiB/s`, `off`) or a day's schedule (`08:00,1MiB/s 19:00,off`); `InvalidInput` naming the bad part.
     pub fn parse(text: &str) -> Result<Self> {
         let parts: Vec<&str> = text.split_whitespace().collect();
         if parts.len() <= 1 && !text.contains(',') {

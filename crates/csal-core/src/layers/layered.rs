@@ -36,6 +36,7 @@ pub struct LayeredModule {
 }
 
 impl LayeredModule {
+    /// Wrap `inner` (the provider's module of instance `name`) in the layers; `secrets` are the config's secret values to scrub from errors.
     pub fn new(
         inner: Arc<dyn StorageModule>,
         name: impl Into<String>,

@@ -8,7 +8,12 @@ use std::time::Duration;
 
 use crate::error::{ErrorClass, StorageError};
 
+/// How the retry layer repeats transient failures.
+///
+/// `#[non_exhaustive]`: retry knobs will grow; start from
+/// [`RetryPolicy::default`] or [`RetryPolicy::none`] and set fields.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Total attempts including the first (1 = no retry).
     pub max_attempts: u32,
@@ -32,6 +37,7 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// One attempt, never repeated.
     pub fn none() -> Self {
         RetryPolicy { max_attempts: 1, ..Default::default() }
     }

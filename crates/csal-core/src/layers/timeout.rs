@@ -13,7 +13,12 @@ use tokio::time::Instant;
 use crate::error::{Operation, Result, StorageError};
 use crate::stream::ByteStream;
 
+/// The deadlines the timeout layer applies to every operation.
+///
+/// `#[non_exhaustive]`: new operations may need their own deadline; start
+/// from [`TimeoutPolicy::default`] and set fields.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct TimeoutPolicy {
     /// Whole-call deadline for validate, stat, delete, list, presign, health.
     pub operation: Duration,
