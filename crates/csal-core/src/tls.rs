@@ -81,6 +81,7 @@ impl CaFile {
         &self.pem
     }
 
+    /// Where the certificates were read from (for error messages).
     pub fn path(&self) -> &str {
         &self.path
     }

@@ -53,6 +53,7 @@ pub struct PresetConfig {
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
     /// Conditional create mode; the preset's when absent.
     pub conditional_create: Option<ConditionalCreate>,
+    /// Extra trusted CA certificates (PEM), for an endpoint behind a private CA.
     pub ca_file: Option<String>,
 }
 

@@ -100,6 +100,7 @@ impl Drop for TestCa {
 
 /// A TLS-terminating TCP proxy on 127.0.0.1 in front of a plain server.
 pub struct TlsProxy {
+    /// The loopback port the proxy accepts TLS on.
     pub port: u16,
     ca: TestCa,
     task: tokio::task::JoinHandle<()>,
