@@ -51,7 +51,7 @@ impl {{Type}}Module {
 impl StorageModule for {{Type}}Module {
     fn capabilities(&self) -> Capabilities {
         // A hard link never replaces a file: writes cannot overwrite.
-        Capabilities { conditional_create: true, ..Capabilities::BASIC }
+        Capabilities::BASIC.with_conditional_create(true)
     }
 
     async fn validate(&self) -> Result<()> {
