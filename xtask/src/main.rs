@@ -301,9 +301,11 @@ fn forget_packaged_sources() {
         .filter(|e| e.file_name().to_string_lossy().starts_with('-'))
         .map(|e| e.path())
         .collect();
-    if overlays.is_empty() {
-        return;
-    }
+    // Builds are matched by the overlay's path prefix, not by the overlay
+    // folders present now: an overlay removed by another run (or by hand)
+    // leaves its builds behind, and cargo would reuse them unchecked
+    // (registry sources are assumed immutable), verifying against stale code.
+    let overlay_prefix = format!("{}/-", src.display());
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
     let debug = target.join("debug");
     // One listing of deps/: each build made from the overlay is found by its
@@ -312,7 +314,7 @@ fn forget_packaged_sources() {
         std::fs::read_dir(debug.join("deps")).into_iter().flatten().flatten().map(|e| e.path()).collect();
     for dep_info in built.iter().filter(|p| p.extension().is_some_and(|e| e == "d")) {
         let from_overlay =
-            std::fs::read_to_string(dep_info).is_ok_and(|d| overlays.iter().any(|o| d.contains(&*o.to_string_lossy())));
+            std::fs::read_to_string(dep_info).is_ok_and(|d| d.contains(&overlay_prefix));
         let Some(unit) = dep_info.file_stem().map(|s| s.to_string_lossy().into_owned()) else { continue };
         let Some((krate, hash)) = unit.rsplit_once('-') else { continue };
         if !from_overlay {
