@@ -313,8 +313,7 @@ fn forget_packaged_sources() {
     let built: Vec<PathBuf> =
         std::fs::read_dir(debug.join("deps")).into_iter().flatten().flatten().map(|e| e.path()).collect();
     for dep_info in built.iter().filter(|p| p.extension().is_some_and(|e| e == "d")) {
-        let from_overlay =
-            std::fs::read_to_string(dep_info).is_ok_and(|d| d.contains(&overlay_prefix));
+        let from_overlay = std::fs::read_to_string(dep_info).is_ok_and(|d| d.contains(&overlay_prefix));
         let Some(unit) = dep_info.file_stem().map(|s| s.to_string_lossy().into_owned()) else { continue };
         let Some((krate, hash)) = unit.rsplit_once('-') else { continue };
         if !from_overlay {
