@@ -59,7 +59,8 @@ impl OpenDal {
                 let a = AzureServer::from_env()?;
                 let builder = Azblob::default()
                     .container(BUCKET)
-                    .endpoint(&format!("{}/{}", a.endpoint.trim_end_matches('/'), a.account))
+                    // The emulator's endpoint already names the account (path style).
+                    .endpoint(a.endpoint.trim_end_matches('/'))
                     .account_name(&a.account)
                     .account_key(&a.key);
                 Ok(OpenDal { op: Operator::new(builder)?, if_not_exists: false })
