@@ -532,11 +532,6 @@ impl BodyPart {
         }
     }
 
-    /// The chunks as a stream (for HTTP bodies).
-    pub fn into_stream(self) -> impl Stream<Item = Result<Bytes>> + Send + Sync + 'static {
-        futures::stream::iter(self.chunks.into_iter().map(Ok))
-    }
-
     fn push(&mut self, chunk: Bytes) {
         if !chunk.is_empty() {
             self.len += chunk.len();
