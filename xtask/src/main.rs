@@ -171,12 +171,31 @@ fn cargo() -> Command {
 }
 
 fn run(what: &str, cmd: &mut Command) -> Result<()> {
-    eprintln!("xtask: {what}");
+    // A CI machine's disk has no set size: say what is left at each step,
+    // so a full disk shows where it happened.
+    match free_disk_gib() {
+        Some(free) => eprintln!("xtask: {what} ({free:.1} GiB free)"),
+        None => eprintln!("xtask: {what}"),
+    }
     let status = cmd.status().with_context(|| format!("starting {what}"))?;
     if !status.success() {
         bail!("{what} failed ({status})");
     }
     Ok(())
+}
+
+/// Free space where the builds go, from POSIX `df` (no dependency for one number).
+fn free_disk_gib() -> Option<f64> {
+    let dir = target_dir();
+    let probe = if dir.exists() { dir } else { workspace_root() };
+    let out = Command::new("df").arg("-Pk").arg(probe).output().ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let kib: f64 = text.lines().nth(1)?.split_whitespace().nth(3)?.parse().ok()?;
+    Some(kib / f64::from(1u32 << 20))
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from)
 }
 
 fn report_dir() -> PathBuf {
@@ -242,6 +261,9 @@ fn test(no_lint: bool) -> Result<()> {
     tests?;
     otel?;
     matrix?;
+    if std::env::var_os("CI").is_some() {
+        remove_test_binaries();
+    }
     package()?;
     eprintln!("xtask: all checks passed in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
@@ -269,6 +291,24 @@ fn conformance(providers: &[String]) -> Result<()> {
     matrix
 }
 
+/// The test executables (in `deps/`, without an extension) have run and
+/// are the bulk of a debug build; on a CI machine the package verification
+/// that follows needs their disk more. Local runs keep them for relinking.
+fn remove_test_binaries() {
+    use std::os::unix::fs::PermissionsExt;
+    let deps = target_dir().join("debug/deps");
+    let mut freed = 0u64;
+    for entry in std::fs::read_dir(&deps).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let Ok(meta) = entry.metadata() else { continue };
+        if meta.is_file() && path.extension().is_none() && meta.permissions().mode() & 0o111 != 0 {
+            freed += meta.len();
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    eprintln!("xtask: removed test executables ({:.1} GiB)", freed as f64 / f64::from(1u32 << 30));
+}
+
 /// Package every publishable crate and build each package from its own
 /// files (verification): catches a file outside the crate, a missing
 /// dependency line, a feature another member happened to turn on.
@@ -278,6 +318,12 @@ fn package() -> Result<()> {
         "cargo package --workspace (verified)",
         cargo()
             .args(["package", "--workspace", "--locked", "--allow-dirty"])
+            // Verification builds each package outside the workspace, so
+            // the workspace's profile does not apply: without these, every
+            // dependency is rebuilt per crate with full debug info and
+            // incremental caches (CI's disk filled up there).
+            .env("CARGO_PROFILE_DEV_DEBUG", "false")
+            .env("CARGO_INCREMENTAL", "0")
             .args(["xtask", "csal-bench", "csal-link-check"].iter().flat_map(|c| ["--exclude", c])),
     )
 }
@@ -306,7 +352,7 @@ fn forget_packaged_sources() {
     // leaves its builds behind, and cargo would reuse them unchecked
     // (registry sources are assumed immutable), verifying against stale code.
     let overlay_prefix = format!("{}/-", src.display());
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    let target = target_dir();
     let debug = target.join("debug");
     // One listing of deps/: each build made from the overlay is found by its
     // dep-info (`csal_core-<hash>.d`), then its outputs by that unit name.
@@ -342,7 +388,7 @@ struct BenchArgs {
 
 fn bench(args: BenchArgs) -> Result<()> {
     run("build benchmarks (release)", cargo().args(["build", "--release", "-p", "csal-bench"]))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    let target = target_dir();
     let bin = target.join("release/csal-bench");
     let out = workspace_root().join("docs/benchmarks.md");
     let parts: Vec<&str> = args.only.as_deref().map(|o| o.split(',').map(str::trim).collect()).unwrap_or_default();
