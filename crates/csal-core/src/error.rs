@@ -282,6 +282,11 @@ impl StorageError {
         Self::new(ErrorKind::Integrity, msg)
     }
 
+    /// `Integrity`: the bytes of `what` read back with CRC32C `got`, but `want` was stored.
+    pub fn crc32c_mismatch(what: &str, got: u32, want: u32) -> Self {
+        Self::integrity(format!("{what} read back with CRC32C {got:08x}, but {want:08x} was stored"))
+    }
+
     /// Attach the underlying error (kept for `source()`, never shown in `Display`).
     pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
         self.source = Some(source.into());

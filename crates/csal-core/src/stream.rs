@@ -32,8 +32,9 @@ pub struct ByteStream {
     size: Option<u64>,
     replay: Option<Replay>,
     /// What the source says these bytes hash to (a CRC32C kept at write);
-    /// the core layer checks it on a full read ([`ByteStream::verify`]).
-    stored_checksum: Option<Checksum>,
+    /// the core layer checks it on a full read ([`ByteStream::verify`])
+    /// unless the source checks it itself.
+    stored_checksum: Option<StoredChecksum>,
     /// The CRC32C of the bytes that have passed so far (see [`ByteStream::tallied`]).
     tally: Option<Crc32cTally>,
 }
@@ -162,14 +163,30 @@ impl ByteStream {
 
     /// The checksum the source kept for these bytes (see [`Self::with_stored_checksum`]).
     pub fn stored_checksum(&self) -> Option<&Checksum> {
-        self.stored_checksum.as_ref()
+        self.stored_checksum.as_ref().map(|s| &s.checksum)
+    }
+
+    /// Whether the source checks the bytes against [`Self::stored_checksum`]
+    /// itself (see [`Self::with_checked_stored_checksum`]).
+    pub fn stored_checksum_is_checked(&self) -> bool {
+        self.stored_checksum.as_ref().is_some_and(|s| s.checked_by_source)
     }
 
     /// Say what the whole object hashed to when it was written: a provider
     /// sets it on a full read when it keeps the CRC32C (object metadata, an
     /// xattr), and the core layer verifies the bytes against it.
     pub fn with_stored_checksum(mut self, checksum: Option<Checksum>) -> Self {
-        self.stored_checksum = checksum;
+        self.stored_checksum = checksum.map(|checksum| StoredChecksum { checksum, checked_by_source: false });
+        self
+    }
+
+    /// Like [`Self::with_stored_checksum`], for a source that already checks
+    /// the bytes against this CRC32C as it produces them, ending the stream
+    /// with [`StorageError::crc32c_mismatch`] on a mismatch (local_fs hashes
+    /// on its reader thread, beside the read): the core layer then does not
+    /// hash them a second time.
+    pub fn with_checked_stored_checksum(mut self, checksum: Checksum) -> Self {
+        self.stored_checksum = Some(StoredChecksum { checksum, checked_by_source: true });
         self
     }
 
@@ -415,11 +432,15 @@ impl StreamCheck for CrcCheck {
         if self.crc == self.want {
             return Ok(());
         }
-        Err(StorageError::integrity(format!(
-            "{} read back with CRC32C {:08x}, but {:08x} was stored",
-            self.what, self.crc, self.want
-        )))
+        Err(StorageError::crc32c_mismatch(&self.what, self.crc, self.want))
     }
+}
+
+/// A checksum the source kept for a body, and who checks it.
+#[derive(Clone, Debug)]
+struct StoredChecksum {
+    checksum: Checksum,
+    checked_by_source: bool,
 }
 
 impl Stream for ByteStream {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use csal_core::{
-    ByteRange, ByteStream, Capabilities, ConfigField, ErrorKind, ExposeSecret, HealthReport, InstanceContext,
+    ByteRange, ByteStream, Capabilities, Checksum, ConfigField, ErrorKind, ExposeSecret, HealthReport, InstanceContext,
     InstanceDefinition, InstanceStatus, LayerConfig, ListPage, ListRequest, ObjectMeta, ProviderCategory,
     ProviderRegistration, Result, SecretString, StorageError, StorageModule, StorageRouter, WriteMeta, WriteReceipt,
 };
@@ -393,6 +393,12 @@ struct LedgerConfig {
     hang: bool,
     #[serde(default)]
     refuse_delete: bool,
+    /// Reads give b"data" with a stored CRC32C that does not match it.
+    #[serde(default)]
+    wrong_stored_crc: bool,
+    /// ... and say the source checks it itself.
+    #[serde(default)]
+    stored_crc_checked: bool,
 }
 
 const LEDGER_FIELDS: &[ConfigField] = &[
@@ -401,6 +407,8 @@ const LEDGER_FIELDS: &[ConfigField] = &[
     ConfigField::number("finish_ms", "Time to confirm a write"),
     ConfigField::bool("hang", "Never confirm a write"),
     ConfigField::bool("refuse_delete", "Deletes fail"),
+    ConfigField::bool("wrong_stored_crc", "Reads carry a wrong stored CRC32C"),
+    ConfigField::bool("stored_crc_checked", "The source checks its stored CRC32C"),
 ];
 
 fn build_ledger(_: &InstanceContext, config: &serde_json::Value) -> Result<Arc<dyn StorageModule>> {
@@ -443,7 +451,16 @@ impl StorageModule for Ledger {
         Ok(WriteReceipt { object_id: id, size: size + self.cfg.lie, checksum: None, etag: None, instance: None })
     }
     async fn read(&self, _id: &str, _range: Option<ByteRange>) -> Result<ByteStream> {
-        Err(StorageError::not_found("no reads here"))
+        if !self.cfg.wrong_stored_crc {
+            return Err(StorageError::not_found("no reads here"));
+        }
+        let wrong = Checksum::crc32c(crc32c::crc32c(b"data") ^ 1);
+        let body = ByteStream::from_bytes(&b"data"[..]);
+        Ok(if self.cfg.stored_crc_checked {
+            body.with_checked_stored_checksum(wrong)
+        } else {
+            body.with_stored_checksum(Some(wrong))
+        })
     }
     async fn delete(&self, id: &str) -> Result<()> {
         ledger(&self.cfg.ledger, |l| {
@@ -468,6 +485,24 @@ impl StorageModule for Ledger {
 
 fn ledger_router(config: serde_json::Value, layers: LayerConfig) -> StorageRouter {
     StorageRouter::new(&[def("1", "l", "ledger", &config.to_string())], layers)
+}
+
+/// The layer checks a stored CRC32C unless the source says it checks it
+/// itself (local_fs does, on its reader thread): then there is no second
+/// pass over the bytes. The stand-in source here lies, so the difference shows.
+#[tokio::test]
+async fn a_stored_checksum_is_checked_by_the_layer_unless_the_source_checks_it() {
+    let router = ledger_router(json!({"ledger": "stored-crc", "wrong_stored_crc": true}), fast_layers());
+    let e = router.read("l", "x", None).await.unwrap().collect_limited(100).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
+    let config = json!({"ledger": "stored-crc", "wrong_stored_crc": true, "stored_crc_checked": true});
+    let router = ledger_router(config, fast_layers());
+    let data = router.read("l", "x", None).await.unwrap().collect_limited(100).await.unwrap();
+    assert_eq!(&data[..], b"data", "the layer hashed the bytes again");
+    // A checksum the caller passes is still checked by the layer.
+    let other = Checksum::crc32c(crc32c::crc32c(b"data") ^ 2);
+    let e = router.read_verified("l", "x", &other).await.unwrap().collect_limited(100).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ mod config;
 mod list;
 mod module;
 mod paths;
+mod read;
 mod write;
 
 pub use config::LocalFsConfig;

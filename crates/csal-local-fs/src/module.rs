@@ -121,9 +121,10 @@ impl StorageModule for LocalFsModule {
             Some(r) => r.resolve(size)?,
             None => 0..size,
         };
-        let file = tokio::fs::File::open(&path).await?;
+        let file = tokio::fs::File::open(&path).await?.into_std().await;
         let stored = if range.is_none() { crate::checksum::load(&file) } else { None };
-        Ok(ByteStream::from_file_range(file, span.start, span.end - span.start).await?.with_stored_checksum(stored))
+        let stored = stored.map(|c| (c, format!("object '{object_id}'")));
+        Ok(crate::read::stream_file(file, span.start, span.end - span.start, stored))
     }
 
     async fn copy(&self, object_id: &str, meta: WriteMeta) -> Result<WriteReceipt> {
