@@ -129,6 +129,7 @@ mod tests {
             timeouts: csal_core::Timeouts::from_secs(1, 1, Some(1)).unwrap(),
             request_timeout: Duration::from_secs(1),
             block_attempts: 1,
+            upload_concurrency: 1,
             ca_file: None,
         };
         let client = AzureClient::new(settings).unwrap();

@@ -111,6 +111,9 @@ pub struct AzureBlobConfig {
     /// How often one block upload is tried before the write fails.
     #[field(label = "Block attempts", default = 4)]
     pub block_attempts: u32,
+    /// Blocks in flight per upload. Memory per upload is about block size x (this + 1).
+    #[field(label = "Parallel block uploads", default = 4)]
+    pub upload_concurrency: usize,
 }
 
 /// How requests are authorised.
@@ -146,6 +149,7 @@ pub(crate) struct Settings {
     /// The whole-request limit of non-streaming requests.
     pub request_timeout: Duration,
     pub block_attempts: u32,
+    pub upload_concurrency: usize,
     pub ca_file: Option<csal_core::tls::CaFile>,
 }
 
@@ -270,6 +274,9 @@ impl AzureBlobConfig {
         if block_kib == 0 || block_kib > MAX_BLOCK_KIB {
             return Err(invalid("block_size_kib", &format!("must be between 1 and {MAX_BLOCK_KIB}")));
         }
+        if !(1..=64).contains(&self.upload_concurrency) {
+            return Err(invalid("upload_concurrency", "must be between 1 and 64"));
+        }
         let timeouts = self.timeouts()?;
         Ok(Settings {
             account,
@@ -280,6 +287,7 @@ impl AzureBlobConfig {
             request_timeout: timeouts.request.expect("azure_blob has request_timeout_secs"),
             timeouts,
             block_attempts: self.block_attempts.max(1),
+            upload_concurrency: self.upload_concurrency,
             ca_file: self.trusted_ca()?,
         })
     }

@@ -511,6 +511,34 @@ impl Crc32cTally {
     }
 }
 
+/// Send a body's parts with `send(index, part)`, up to `in_flight` at once,
+/// and give back the answers in part order with the bytes sent: the loop
+/// behind multipart uploads (S3 parts, Azure blocks). Memory: the parts in
+/// flight plus the one being gathered. The first failure ends it (parts
+/// still in flight are dropped).
+pub async fn send_parts<S, F, Fut, T>(parts: S, in_flight: usize, mut send: F) -> Result<(u64, Vec<T>)>
+where
+    S: Stream<Item = Result<BodyPart>>,
+    F: FnMut(usize, BodyPart) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let sends = parts.enumerate().map(|(index, part)| {
+        let started = part.map(|part| (part.len() as u64, send(index, part)));
+        async move {
+            let (len, sending) = started?;
+            Ok::<_, StorageError>((len, sending.await?))
+        }
+    });
+    let mut answers = std::pin::pin!(sends.buffered(in_flight.max(1)));
+    let (mut total, mut done) = (0u64, Vec::new());
+    while let Some(answer) = answers.next().await {
+        let (len, answer) = answer?;
+        total += len;
+        done.push(answer);
+    }
+    Ok((total, done))
+}
+
 /// A part of a body ([`ByteStream::into_chunked_parts`]): the body's chunks,
 /// in order, not copied into one buffer. Cloning is cheap (reference counts),
 /// so a part can be sent again from memory.

@@ -46,3 +46,11 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(response: reqwest::Respon
     serde_json::from_slice(body)
         .map_err(|e| StorageError::transient(format!("{what}: the server answered with malformed JSON")).with_source(e))
 }
+
+/// A request body of a part's chunks as they are (no copy into one buffer).
+/// Set `Content-Length` to `part.len()` beside it so it is not sent chunked.
+/// Cheap to make again for a resend (the chunks are reference counted).
+pub fn part_body(part: &csal_core::BodyPart) -> reqwest::Body {
+    let chunks = part.chunks().to_vec().into_iter().map(Ok::<_, std::convert::Infallible>);
+    reqwest::Body::wrap_stream(futures::stream::iter(chunks))
+}

@@ -12,6 +12,7 @@
 //! - [`ranged_body`] / [`ranged_stream`]: the bytes a ranged GET asked for,
 //!   from a server that may ignore `Range`, with `Content-Range` checked;
 //! - [`read_json`] / [`read_answer`]: a JSON (or listing) answer read with a size cap;
+//! - [`part_body`]: a request body of a multipart upload's part, its chunks uncopied;
 //! - [`FolderWalk`]: the continuation token of a listing that walks a folder
 //!   tree one page at a time (file-sync services list one folder per call);
 //! - [`Quota`]: a service's storage quota turned into health details
@@ -29,7 +30,7 @@ mod quota;
 mod ranged;
 mod walk;
 
-pub use body::{ANSWER_BODY_LIMIT, read_answer, read_json};
+pub use body::{ANSWER_BODY_LIMIT, part_body, read_answer, read_json};
 pub use client::HttpOptions;
 pub use error::{ERROR_BODY_LIMIT, ErrorAnswer, StatusTable, one_line, retry_after, transport_error};
 pub use quota::{QUOTA_ERROR, QUOTA_TOTAL_BYTES, QUOTA_USED_BYTES, Quota, with_quota};

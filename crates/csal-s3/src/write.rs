@@ -26,7 +26,7 @@ use aws_sdk_s3::types::{
 use base64::Engine;
 use csal_core::{
     BodyPart, ByteStream, Checksum, ErrorKind, Result, RetryPolicy, StorageError, WriteMeta, WriteReceipt,
-    object_id_from_hint,
+    object_id_from_hint, send_parts,
 };
 use futures::StreamExt;
 
@@ -332,34 +332,16 @@ impl Uploader {
         what: &str,
         parts: impl futures::Stream<Item = Result<BodyPart>> + Send,
     ) -> Result<(u64, Vec<CompletedPart>)> {
-        let mut numbered = Box::pin(
-            parts
-                .enumerate()
-                .map(|(i, part)| {
-                    let number = i as u64 + 1;
-                    async move {
-                        let part = part?;
-                        if number > MAX_PARTS {
-                            return Err(StorageError::invalid_input(format!(
-                                "{what}: body needs more than {MAX_PARTS} parts; raise part_size_mb"
-                            )));
-                        }
-                        let len = part.len() as u64;
-                        let done = self.upload_part(client, key, upload_id, number as i32, part, what).await?;
-                        Ok::<_, StorageError>((done, len))
-                    }
-                })
-                .buffered(self.concurrency),
-        );
-        let mut completed = Vec::new();
-        let mut total = 0u64;
-        while let Some(result) = numbered.next().await {
-            let (part, len) = result?;
-            total += len;
-            completed.push(part);
-        }
-        drop(numbered);
-        Ok((total, completed))
+        send_parts(parts, self.concurrency, |index, part| async move {
+            let number = index as u64 + 1;
+            if number > MAX_PARTS {
+                return Err(StorageError::invalid_input(format!(
+                    "{what}: body needs more than {MAX_PARTS} parts; raise part_size_mb"
+                )));
+            }
+            self.upload_part(client, key, upload_id, number as i32, part, what).await
+        })
+        .await
     }
 
     /// Complete a multipart upload (If-None-Match where the server has it).
