@@ -36,8 +36,16 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The starter page of a new provider (docs/providers/NAME.md).
+const PAGE: &str = include_str!("../template/docs/provider.md.tpl");
+
 /// The template's files for provider `name` (paths relative to the crate).
 pub fn render(name: &str) -> Vec<(&'static str, String)> {
+    render_with(name, TEMPLATE)
+}
+
+/// `files` with the placeholders filled for provider `name`.
+fn render_with(name: &str, files: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
     let type_name: String = name
         .split('_')
         .map(|w| {
@@ -51,7 +59,7 @@ pub fn render(name: &str) -> Vec<(&'static str, String)> {
         c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
     };
     let krate = crate_name(name);
-    TEMPLATE
+    files
         .iter()
         .map(|(path, text)| {
             let text = text
@@ -95,10 +103,27 @@ pub fn write_crate(root: &Path, name: &str) -> Result<PathBuf> {
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     }
     crate::release::link_licence_files(&dir)?;
+    link_provider_page(root, &dir, name)?;
     let manifest = root.join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest)?;
     std::fs::write(&manifest, add_workspace_line(&text, name)?)?;
     Ok(dir)
+}
+
+/// The provider's page lives in docs/providers/ with the others (a starter
+/// page is written unless one exists); the crate links it as
+/// `docs/NAME.md`, which its lib.rs includes, so docs.rs shows it and
+/// `cargo package` ships it.
+fn link_provider_page(root: &Path, dir: &Path, name: &str) -> Result<()> {
+    let page = root.join("docs/providers").join(format!("{name}.md"));
+    if !page.exists() {
+        let (_, text) = render_with(name, &[("docs/provider.md", PAGE)]).remove(0);
+        std::fs::create_dir_all(page.parent().expect("docs/providers"))?;
+        std::fs::write(&page, text).with_context(|| format!("writing {}", page.display()))?;
+    }
+    std::fs::create_dir_all(dir.join("docs"))?;
+    std::os::unix::fs::symlink(format!("../../../docs/providers/{name}.md"), dir.join(format!("docs/{name}.md")))?;
+    Ok(())
 }
 
 /// `cargo xtask new-provider NAME`.
@@ -139,6 +164,9 @@ mod tests {
         let lib = &files.iter().find(|(p, _)| *p == "src/lib.rs").unwrap().1;
         assert!(lib.contains("csal_core::register_provider!(MyStoreConfig, module::build);"), "{lib}");
         assert!(files.iter().all(|(_, t)| !t.contains("{{")), "every placeholder is filled");
+        let page = &render_with("my_store", &[("docs/provider.md", PAGE)])[0].1;
+        assert!(page.contains("Crate: `csal-my-store`") && !page.contains("{{"), "{page}");
+        assert!(lib.contains("include_str!(\"../docs/my_store.md\")"), "{lib}");
     }
 
     /// What docs/writing-a-provider.md promises: the generated crate builds

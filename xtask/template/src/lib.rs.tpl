@@ -1,4 +1,8 @@
 //! CSAL `{{name}}` provider (from `cargo xtask new-provider`).
+#![warn(missing_docs)]
+// The provider's page (docs/providers/, linked into docs/ so that
+// `cargo package` ships it): what docs.rs shows below the summary above.
+#![doc = include_str!("../docs/{{name}}.md")]
 
 mod config;
 mod module;
