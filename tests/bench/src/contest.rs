@@ -36,7 +36,8 @@ pub enum Backend {
 }
 
 impl Backend {
-    pub const ALL: [Backend; 4] = [Backend::S3, Backend::LocalFs, Backend::Gcs, Backend::Azure];
+    /// Every backend, in the order a full run takes them (see `run_all`).
+    pub const IN_RUN_ORDER: [Backend; 4] = [Backend::S3, Backend::LocalFs, Backend::Azure, Backend::Gcs];
 
     /// CSAL first, then its peers.
     pub fn clients(self) -> &'static [Client] {

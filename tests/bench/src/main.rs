@@ -207,33 +207,19 @@ async fn run_all(cli: &Cli) -> Result<()> {
     if wanted(Part::Catalog) {
         report.figures.extend(router::catalog_reload().await?);
     }
-    let backends: Vec<contest::Backend> = contest::Backend::ALL
-        .into_iter()
-        .filter(|b| match b {
-            contest::Backend::S3 => wanted(Part::S3),
-            contest::Backend::LocalFs => wanted(Part::LocalFs),
-            contest::Backend::Gcs | contest::Backend::Azure => wanted(Part::Cloud),
-        })
-        .collect();
-    for &size in &cli.sizes {
-        for &backend in &backends {
-            if let Some(var) = env::missing(backend) {
-                report.figures.push(Figure::not_run(&format!("{} contest", backend.title()), var));
-                continue;
-            }
-            let comparison = contest::compare(backend, size, cli.rounds).await?;
-            report.figures.extend(comparison.figures());
-            report.add_contest(comparison);
-        }
-    }
     if wanted(Part::Recorder) {
         if let Some(var) = env::missing(contest::Backend::S3) {
             report.figures.push(Figure::not_run("recorder load", var));
         } else {
             let shape = recorder::Shape { writers: cli.writers, segment: 4 << 20, secs: cli.recorder_secs };
-            let load = recorder::run(shape, cli.recorder_rounds).await?;
-            report.figures.extend(load.figures());
-            report.recorder = Some(load);
+            match recorder::disk_short_of(&shape) {
+                Some(short) => report.figures.push(short),
+                None => {
+                    let load = recorder::run(shape, cli.recorder_rounds).await?;
+                    report.figures.extend(load.figures());
+                    report.recorder = Some(load);
+                }
+            }
         }
     }
     if wanted(Part::Gateway) {
@@ -260,6 +246,30 @@ async fn run_all(cli: &Cli) -> Result<()> {
     }
     if wanted(Part::Retention) {
         report.figures.extend(retention::figures().await?);
+    }
+    // The transfer contests come last, backend by backend, fake-gcs-server's
+    // last of all: once it has taken a few GiB of resumable uploads it keeps
+    // a core busy (a third of one, seen in the run of 2026-12-05) and holds
+    // memory, and Azurite keeps every blob in memory; every part run after
+    // them would share the machine with that.
+    let backends: Vec<contest::Backend> = contest::Backend::IN_RUN_ORDER
+        .into_iter()
+        .filter(|b| match b {
+            contest::Backend::S3 => wanted(Part::S3),
+            contest::Backend::LocalFs => wanted(Part::LocalFs),
+            contest::Backend::Gcs | contest::Backend::Azure => wanted(Part::Cloud),
+        })
+        .collect();
+    for &backend in &backends {
+        for &size in &cli.sizes {
+            if let Some(var) = env::missing(backend) {
+                report.figures.push(Figure::not_run(&format!("{} contest", backend.title()), var));
+                break;
+            }
+            let comparison = contest::compare(backend, size, cli.rounds).await?;
+            report.figures.extend(comparison.figures());
+            report.add_contest(comparison);
+        }
     }
     report.print();
     if let Some(path) = &cli.markdown {

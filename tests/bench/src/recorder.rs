@@ -240,6 +240,25 @@ pub struct LoadReport {
     pub results: Vec<(Phase, Vec<LoadOutcome>)>,
 }
 
+/// What one client's run may store on s3s-fs, per second: more than this
+/// machine's loopback s3s-fs takes (435 MiB/s seen).
+const STORED_PER_SECOND: u64 = 600 << 20;
+
+/// A missed row when the disk under s3s-fs's data (target/emulators, beside
+/// the current directory) cannot hold one client's run: s3s-fs answers
+/// `500 InternalError` once it is full, which would count as client
+/// failures (the run of 2026-12-05 had 1,640 such "failures" for CSAL).
+pub fn disk_short_of(shape: &Shape) -> Option<Figure> {
+    let need = shape.secs * STORED_PER_SECOND + (2 << 30);
+    let free = fs4::available_space(".").ok()?;
+    (free < need).then(|| Figure {
+        name: "recorder load".into(),
+        value: format!("not run: {} GiB free where s3s-fs stores its data", free >> 30),
+        target: format!(">= {} GiB free", need.div_ceil(1 << 30)),
+        met: false,
+    })
+}
+
 pub async fn run(shape: Shape, rounds: u32) -> Result<LoadReport> {
     let server = S3Server::from_env()?;
     let sdk = crate::peers::aws_sdk::client(&server);
