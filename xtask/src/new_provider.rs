@@ -188,7 +188,7 @@ mod tests {
         std::fs::copy(root.join("Cargo.lock"), scratch.path().join("Cargo.lock")).unwrap();
         std::fs::create_dir_all(scratch.path().join("crates")).unwrap();
         write_crate(scratch.path(), name).unwrap();
-        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+        let target = crate::target_dir();
         let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(scratch.path())
             .args(["test", "--offline", "-p", &krate])

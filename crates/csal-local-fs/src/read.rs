@@ -38,19 +38,18 @@ pub(crate) fn stream_file(
         at: offset,
         end: offset + len,
         crc: 0,
-        hashing: stored.is_some(),
+        check: stored.as_ref().map(|(_, want, what)| (*want, what.clone())),
         ready: VecDeque::new(),
         next: None,
     };
-    let check = stored.as_ref().map(|(_, want, what)| (*want, what.clone()));
-    let chunks = futures::stream::unfold(Some((reader, check)), |state| async move {
-        let (mut reader, check) = state?;
+    let chunks = futures::stream::unfold(Some(reader), |state| async move {
+        let mut reader = state?;
         match reader.next_chunk().await {
-            Ok(Some(chunk)) => Some((Ok(chunk), Some((reader, check)))),
+            Ok(Some(chunk)) => Some((Ok(chunk), Some(reader))),
             Err(e) => Some((Err(e), None)),
-            Ok(None) => match check {
-                Some((want, what)) if want != reader.crc => {
-                    Some((Err(StorageError::crc32c_mismatch(&what, reader.crc, want)), None))
+            Ok(None) => match reader.check {
+                Some((want, ref what)) if want != reader.crc => {
+                    Some((Err(StorageError::crc32c_mismatch(what, reader.crc, want)), None))
                 }
                 _ => None,
             },
@@ -72,9 +71,10 @@ struct Reader {
     /// Where the next batch starts.
     at: u64,
     end: u64,
-    /// CRC32C of the bytes read so far (when `hashing`).
+    /// CRC32C of the bytes read so far (when there is a `check`).
     crc: u32,
-    hashing: bool,
+    /// The stored CRC32C to check at the end, and the object's name for the error.
+    check: Option<(u32, String)>,
     ready: VecDeque<Bytes>,
     next: Option<JoinHandle<Batch>>,
 }
@@ -104,7 +104,8 @@ impl Reader {
     }
 
     fn read_batch(&self) -> JoinHandle<Batch> {
-        let (file, mut at, end, mut crc, hashing) = (self.file.clone(), self.at, self.end, self.crc, self.hashing);
+        let (file, mut at, end, mut crc, hashing) =
+            (self.file.clone(), self.at, self.end, self.crc, self.check.is_some());
         tokio::task::spawn_blocking(move || {
             let mut chunks = Vec::with_capacity(CHUNKS_PER_BATCH);
             while chunks.len() < CHUNKS_PER_BATCH && at < end {
