@@ -49,6 +49,7 @@ pub mod ids;
 pub mod layers;
 pub mod module;
 pub mod range;
+pub mod ranged;
 pub mod registry;
 pub mod router;
 pub mod secret;
@@ -84,6 +85,7 @@ pub use module::{
     StaleUploads, StorageModule, WriteMeta, WriteReceipt, is_stale_temp,
 };
 pub use range::ByteRange;
+pub use ranged::read_in_ranges;
 pub use registry::{
     ConfigSink, ConfigUpdates, InstanceContext, ProviderRegistration, find_provider, registered_providers,
     registry_conflicts,

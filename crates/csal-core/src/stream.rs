@@ -513,30 +513,61 @@ impl Crc32cTally {
 
 /// Send a body's parts with `send(index, part)`, up to `in_flight` at once,
 /// and give back the answers in part order with the bytes sent: the loop
-/// behind multipart uploads (S3 parts, Azure blocks). Memory: the parts in
-/// flight plus the one being gathered. The first failure ends it (parts
-/// still in flight are dropped).
+/// behind multipart uploads (S3 parts, Azure blocks). A part's request is
+/// started as soon as the part is gathered (before the next one is), and
+/// parts may finish in any order: a slow part holds only its own slot, so
+/// `in_flight` requests stay busy. Memory: the parts in flight plus the one
+/// being gathered. The first failure ends it (parts still in flight are
+/// dropped).
 pub async fn send_parts<S, F, Fut, T>(parts: S, in_flight: usize, mut send: F) -> Result<(u64, Vec<T>)>
 where
     S: Stream<Item = Result<BodyPart>>,
     F: FnMut(usize, BodyPart) -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
-    let sends = parts.enumerate().map(|(index, part)| {
-        let started = part.map(|part| (part.len() as u64, send(index, part)));
-        async move {
-            let (len, sending) = started?;
-            Ok::<_, StorageError>((len, sending.await?))
-        }
-    });
-    let mut answers = std::pin::pin!(sends.buffered(in_flight.max(1)));
-    let (mut total, mut done) = (0u64, Vec::new());
-    while let Some(answer) = answers.next().await {
-        let (len, answer) = answer?;
-        total += len;
-        done.push(answer);
+    enum Next<P, A> {
+        Part(usize, P),
+        Answer(A),
+        Done,
     }
-    Ok((total, done))
+    let in_flight = in_flight.max(1);
+    let mut parts = std::pin::pin!(parts.enumerate());
+    let mut sending = futures::stream::FuturesUnordered::new();
+    let (mut more, mut total, mut done) = (true, 0u64, Vec::new());
+    loop {
+        let next = futures::future::poll_fn(|cx| {
+            // Requests first, so the one just started gets going before the
+            // next part is gathered.
+            if let Poll::Ready(Some(answer)) = sending.poll_next_unpin(cx) {
+                return Poll::Ready(Next::Answer(answer));
+            }
+            if more && sending.len() < in_flight {
+                match parts.as_mut().poll_next(cx) {
+                    Poll::Ready(Some((index, part))) => return Poll::Ready(Next::Part(index, part)),
+                    Poll::Ready(None) => more = false,
+                    Poll::Pending => {}
+                }
+            }
+            if !more && sending.is_empty() { Poll::Ready(Next::Done) } else { Poll::Pending }
+        })
+        .await;
+        match next {
+            Next::Part(index, part) => {
+                let part = part?;
+                let len = part.len() as u64;
+                let sent = send(index, part);
+                sending.push(async move { sent.await.map(|answer| (index, len, answer)) });
+            }
+            Next::Answer(answer) => {
+                let (index, len, answer) = answer?;
+                total += len;
+                done.push((index, answer));
+            }
+            Next::Done => break,
+        }
+    }
+    done.sort_unstable_by_key(|(index, _)| *index);
+    Ok((total, done.into_iter().map(|(_, answer)| answer).collect()))
 }
 
 /// A part of a body ([`ByteStream::into_chunked_parts`]): the body's chunks,
@@ -671,6 +702,52 @@ mod tests {
         assert_eq!(first.as_ptr(), big.as_ptr(), "the first part is a slice of the chunk");
         let empty: Vec<_> = ByteStream::empty().into_chunked_parts(4).collect().await;
         assert!(empty.is_empty());
+    }
+
+    #[tokio::test]
+    async fn send_parts_keeps_its_slots_busy_behind_a_slow_part_and_answers_in_order() {
+        // Part 0 finishes only once part 2 has started: with two slots, an
+        // in-order window would wait for part 0 before starting part 2.
+        let parts = ByteStream::from_chunks((0..4u8).map(|i| Bytes::from(vec![i; 3])).collect()).into_chunked_parts(3);
+        let part2_started = std::sync::Arc::new(tokio::sync::Notify::new());
+        let sent = send_parts(parts, 2, |index, part| {
+            let part2_started = part2_started.clone();
+            async move {
+                match index {
+                    0 => part2_started.notified().await,
+                    2 => part2_started.notify_one(),
+                    _ => {}
+                }
+                Ok(part.chunks()[0][0])
+            }
+        });
+        let (total, answers) = tokio::time::timeout(std::time::Duration::from_secs(10), sent)
+            .await
+            .expect("part 2 never started while part 0 was in flight")
+            .unwrap();
+        assert_eq!((total, answers), (12, vec![0, 1, 2, 3]));
+    }
+
+    #[tokio::test]
+    async fn send_parts_starts_each_request_before_gathering_the_next_part() {
+        let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let gathered = events.clone();
+        let parts = ByteStream::from_chunks((0..3u8).map(|i| Bytes::from(vec![i; 3])).collect())
+            .into_chunked_parts(3)
+            .inspect(move |part| {
+                gathered.lock().unwrap().push(format!("gathered {}", part.as_ref().unwrap().chunks()[0][0]))
+            });
+        send_parts(parts, 2, |index, _part| {
+            let events = events.clone();
+            async move {
+                events.lock().unwrap().push(format!("sent {index}"));
+                Ok(())
+            }
+        })
+        .await
+        .unwrap();
+        let events = events.lock().unwrap().clone();
+        assert_eq!(events, ["gathered 0", "sent 0", "gathered 1", "sent 1", "gathered 2", "sent 2"]);
     }
 
     #[tokio::test]

@@ -18,6 +18,7 @@ use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
     StalledStreamProtectionConfig,
 };
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::presigning::PresigningConfig;
 use csal_core::{ByteRange, ByteStream, ExposeSecret, ObjectMeta, Result, StorageError};
 
@@ -45,6 +46,9 @@ pub(crate) struct S3Client {
     pub(crate) sdk: Client,
     pub(crate) bucket: String,
     pub(crate) key_prefix: String,
+    /// Bytes per ranged GET and how many run at once (see [`S3Client::get`]).
+    read_part: u64,
+    read_concurrency: usize,
 }
 
 impl S3Client {
@@ -92,6 +96,8 @@ impl S3Client {
             sdk: Client::from_conf(builder.build()),
             bucket: config.bucket.clone(),
             key_prefix: config.key_prefix(),
+            read_part: config.part_size() as u64,
+            read_concurrency: config.read_concurrency,
         })
     }
 
@@ -115,30 +121,92 @@ impl S3Client {
         Ok(())
     }
 
+    /// Read an object or a range of it. Up to one part: one GET. Longer:
+    /// the first GET asks for the first part only and its `Content-Range`
+    /// gives the object's length; the rest comes as ranged GETs,
+    /// `read_concurrency` at once, all pinned to the first answer's ETag
+    /// (`If-Match`), so a key replaced meanwhile fails the read instead of
+    /// mixing two objects.
     pub(crate) async fn get(&self, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
-        let what = format!("read '{object_id}'");
-        let out = self
-            .sdk
+        let start = match range {
+            None => 0,
+            Some(ByteRange::From { start } | ByteRange::Inclusive { start, .. }) => start,
+            // Where it starts is known only from the answer: one GET.
+            Some(ByteRange::Suffix { .. }) => return self.get_once(object_id, range).await,
+        };
+        let asked_end = match range {
+            Some(ByteRange::Inclusive { end, .. }) => Some(end.saturating_add(1)),
+            _ => None,
+        };
+        let part = self.read_part;
+        if self.read_concurrency <= 1 || asked_end.is_some_and(|end| end - start <= part) {
+            return self.get_once(object_id, range).await;
+        }
+        let first_range = ByteRange::inclusive(start, start + part - 1);
+        let first = match self.get_object(object_id, Some(first_range)).await {
+            // An empty object has no first byte to ask for.
+            Err(e) if range.is_none() && e.kind() == csal_core::ErrorKind::RangeNotSatisfiable => {
+                return self.get_once(object_id, None).await;
+            }
+            other => other?,
+        };
+        let Some(total) = first.content_range().and_then(content_range_total) else {
+            // The server ignored the Range header: the answer is the whole object.
+            if start > 0 {
+                return Err(StorageError::permanent(format!(
+                    "read '{object_id}': the server answered a ranged read with the whole object"
+                )));
+            }
+            return Ok(self.body(object_id, first, range.is_none()));
+        };
+        let end = asked_end.unwrap_or(total).min(total);
+        let first_end = (start + part).min(end);
+        if first_end >= end {
+            return Ok(self.body(object_id, first, range.is_none()));
+        }
+        let etag = first.e_tag().map(str::to_owned);
+        let stored = range.is_none().then(|| kept_crc32c(first.metadata())).flatten();
+        let first = self.body(object_id, first, false);
+        let (sdk, bucket, key, id) = (self.sdk.clone(), self.bucket.clone(), self.key(object_id), object_id.to_owned());
+        let fetch = move |r: std::ops::Range<u64>| {
+            let request = sdk
+                .get_object()
+                .bucket(&bucket)
+                .key(&key)
+                .range(ByteRange::inclusive(r.start, r.end - 1).to_http_header())
+                .set_if_match(etag.clone());
+            let what = format!("read '{id}' (bytes {}-{})", r.start, r.end - 1);
+            async move {
+                let out = request.send().await.map_err(|e| map_sdk_error(e, &what))?;
+                Ok(body_stream(out, what))
+            }
+        };
+        let rest = csal_core::read_in_ranges(first, first_end..end, part, self.read_concurrency, fetch);
+        Ok(ByteStream::new(rest, Some(end - start)).with_stored_checksum(stored).expect_len(end - start))
+    }
+
+    /// One GET for the whole read.
+    async fn get_once(&self, object_id: &str, range: Option<ByteRange>) -> Result<ByteStream> {
+        let out = self.get_object(object_id, range).await?;
+        Ok(self.body(object_id, out, range.is_none()))
+    }
+
+    async fn get_object(&self, object_id: &str, range: Option<ByteRange>) -> Result<GetObjectOutput> {
+        self.sdk
             .get_object()
             .bucket(&self.bucket)
             .key(self.key(object_id))
             .set_range(range.map(|r| r.to_http_header()))
             .send()
             .await
-            .map_err(|e| map_sdk_error(e, &what))?;
-        let len = out.content_length().and_then(|l| u64::try_from(l).ok());
-        let stored = range.is_none().then(|| kept_crc32c(out.metadata())).flatten();
-        let mut body = out.body;
-        let stream = futures::stream::poll_fn(move |cx| std::pin::Pin::new(&mut body).poll_next(cx));
-        let what_body = what.clone();
-        let stream = futures::StreamExt::map(stream, move |item| item.map_err(|e| body_error(e, &what_body)));
-        let body = ByteStream::new(stream, len).with_stored_checksum(stored);
-        Ok(match len {
-            Some(len) => body.expect_len(len),
-            // No Content-Length (chunked answer): nothing to check against;
-            // S3 servers send it on every GET we have seen.
-            None => body,
-        })
+            .map_err(|e| map_sdk_error(e, &format!("read '{object_id}'")))
+    }
+
+    /// A GET's body as a stream checked for its length, with the CRC32C the
+    /// object keeps when it is the whole object (`whole`).
+    fn body(&self, object_id: &str, out: GetObjectOutput, whole: bool) -> ByteStream {
+        let stored = whole.then(|| kept_crc32c(out.metadata())).flatten();
+        body_stream(out, format!("read '{object_id}'")).with_stored_checksum(stored)
     }
 
     pub(crate) async fn head(&self, object_id: &str) -> Result<ObjectMeta> {
@@ -192,6 +260,26 @@ impl S3Client {
             .map_err(|e| map_sdk_error(e, &format!("presign '{object_id}'")))?;
         Ok(req.uri().to_owned())
     }
+}
+
+/// A GET's body as a `ByteStream` checked against its `Content-Length`.
+fn body_stream(out: GetObjectOutput, what: String) -> ByteStream {
+    let len = out.content_length().and_then(|l| u64::try_from(l).ok());
+    let mut body = out.body;
+    let stream = futures::stream::poll_fn(move |cx| std::pin::Pin::new(&mut body).poll_next(cx));
+    let stream = futures::StreamExt::map(stream, move |item| item.map_err(|e| body_error(e, &what)));
+    let body = ByteStream::new(stream, len);
+    match len {
+        Some(len) => body.expect_len(len),
+        // No Content-Length (chunked answer): nothing to check against;
+        // S3 servers send it on every GET we have seen.
+        None => body,
+    }
+}
+
+/// The object's length from `Content-Range: bytes 0-99/1234` (not `*`).
+fn content_range_total(value: &str) -> Option<u64> {
+    value.trim().strip_prefix("bytes ")?.split_once('/')?.1.trim().parse().ok()
 }
 
 #[cfg(feature = "aws-config")]

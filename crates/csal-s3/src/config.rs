@@ -148,6 +148,9 @@ pub struct S3Config {
     /// Parts in flight per upload. Memory per upload is about part size x (this + 1).
     #[field(label = "Parallel part uploads", default = 4)]
     pub upload_concurrency: usize,
+    /// Ranged GETs in flight per read longer than one part (each part size long): one GET runs at one connection's speed. 1 = one GET per read. Memory per read is about part size x (this + 1).
+    #[field(label = "Parallel part downloads", default = 4)]
+    pub read_concurrency: usize,
     /// Checksum sent with every PUT and part so the server verifies the bytes (md5 = Content-MD5).
     #[field(label = "Upload checksum", select = ["crc32c", "md5", "none"], default = "crc32c")]
     pub checksum_algorithm: ChecksumAlgorithm,
@@ -240,6 +243,9 @@ impl S3Config {
         }
         if !(1..=64).contains(&self.upload_concurrency) {
             return bad("upload_concurrency", "must be between 1 and 64");
+        }
+        if !(1..=64).contains(&self.read_concurrency) {
+            return bad("read_concurrency", "must be between 1 and 64");
         }
         if let Some(sse) = &self.server_side_encryption
             && !["AES256", "aws:kms", "aws:kms:dsse"].contains(&sse.as_str())
@@ -406,6 +412,7 @@ mod tests {
             (serde_json::json!({"bucket": "A"}), "bucket"),
             (serde_json::json!({"bucket": "cams", "part_size_mb": 1}), "part_size_mb"),
             (serde_json::json!({"bucket": "cams", "upload_concurrency": 0}), "upload_concurrency"),
+            (serde_json::json!({"bucket": "cams", "read_concurrency": 65}), "read_concurrency"),
             (serde_json::json!({"bucket": "cams", "access_key": "a"}), "secret_key"),
             (serde_json::json!({"bucket": "cams", "prefix": "../up"}), "prefix"),
             (serde_json::json!({"bucket": "cams", "checksum_algorithm": "sha1"}), "checksum_algorithm"),

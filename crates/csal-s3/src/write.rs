@@ -139,7 +139,13 @@ impl Uploader {
         // a one-shot body (a recorder's segment) only we can resend, from memory.
         let single_attempts = if body.is_replayable() { 1 } else { SEND_ATTEMPTS };
         let tally = body.crc32c_tally().cloned();
+        let multipart_for_sure = body.size().is_some_and(|size| size > self.part_size as u64);
         let mut parts = Box::pin(body.into_chunked_parts(self.part_size));
+        if multipart_for_sure {
+            // Start the upload now rather than after gathering two parts.
+            let (size, etag) = self.put_multipart(client, &key, &object_id, parts, &meta).await?;
+            return Ok(WriteReceipt { object_id, size, checksum: None, etag, instance: None });
+        }
         // (The parts stream must not be polled again once it has ended.)
         let (first, second) = match parts.next().await {
             None => (BodyPart::default(), None),

@@ -77,3 +77,49 @@ async fn a_one_shot_segment_whose_answer_was_lost_is_not_failed() {
     assert!(back.unwrap() == bytes);
     router.delete("faulty", &receipt.object_id).await.unwrap();
 }
+
+fn gets(proxy: &FaultProxy) -> usize {
+    proxy.log().iter().filter(|r| r.method == "GET").count()
+}
+
+// A read longer than one part comes as ranged GETs, several at once; one of
+// them cut off or reset is fetched again on its own, and the whole read still
+// gives the bytes that were written (a single GET failed the read).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_read_in_ranges_refetches_a_range_that_was_cut_off() {
+    let Some((proxy, router)) = setup(FaultPlan::none()).await else { return };
+    let bytes = csal_testkit::scenarios::data(3 * 5 * 1024 * 1024 + 17, 7);
+    let receipt = router
+        .write("faulty", ByteStream::from_bytes(bytes.clone()), WriteMeta::new("faults/large.bin"))
+        .await
+        .unwrap();
+    for fault in [Fault::Truncate, Fault::Reset] {
+        proxy.clear_log();
+        // The first GET (first part, and the object's length) passes; a range after it breaks.
+        proxy.push_faults([Fault::None, fault]);
+        let back = router.read("faulty", &receipt.object_id, None).await.unwrap().collect_limited(bytes.len()).await;
+        assert!(back.unwrap() == bytes, "{fault:?}: the object reads back different");
+        assert_eq!(gets(&proxy), 5, "{fault:?}: the first part, three ranges and one range again");
+    }
+    // Ranges asked for by the caller are cut the same way.
+    proxy.clear_log();
+    let (start, end) = (4 * 1024 * 1024 + 3, 13 * 1024 * 1024 + 5);
+    let part = router
+        .read("faulty", &receipt.object_id, Some(csal_core::ByteRange::inclusive(start as u64, end as u64)))
+        .await
+        .unwrap()
+        .collect_limited(bytes.len())
+        .await
+        .unwrap();
+    assert!(part == bytes.slice(start..=end));
+    assert_eq!(gets(&proxy), 2, "9 MiB from 5 MiB parts: two ranged GETs");
+    let tail = router
+        .read("faulty", &receipt.object_id, Some(csal_core::ByteRange::from(11 * 1024 * 1024)))
+        .await
+        .unwrap()
+        .collect_limited(bytes.len())
+        .await
+        .unwrap();
+    assert!(tail == bytes.slice(11 * 1024 * 1024..));
+    router.delete("faulty", &receipt.object_id).await.unwrap();
+}

@@ -69,6 +69,18 @@ impl Backend {
         }
     }
 
+    /// How each client downloads (for the notes under the table).
+    fn download_note(self) -> String {
+        let checked = "every byte counted and CRC32C-checked against the source";
+        match self {
+            Backend::S3 => format!(
+                "download: CSAL and OpenDAL (its concurrent reader) as ranged GETs of {} MiB, {CONCURRENCY} in flight; aws-sdk-s3 and object_store one streaming GET (no such reader); {checked}",
+                PART_SIZE >> 20
+            ),
+            _ => format!("download: one streaming GET per client; {checked}"),
+        }
+    }
+
     /// How each client uploads (for the notes under the table).
     fn upload_notes(self) -> Vec<String> {
         let parts = format!("{} MiB parts, {CONCURRENCY} in flight", PART_SIZE >> 20);
@@ -344,7 +356,7 @@ impl Comparison {
             self.rounds
         )];
         lines.extend(self.backend.upload_notes());
-        lines.push("download: one streaming GET, every byte counted and CRC32C-checked against the source".into());
+        lines.push(self.backend.download_note());
         lines
     }
 

@@ -102,7 +102,7 @@ pub fn csal_instance(backend: Backend) -> Result<(&'static str, serde_json::Valu
     })
 }
 
-/// csal-s3's config for `server` (8 MiB parts, the same as every peer).
+/// csal-s3's config for `server` (8 MiB parts, 4 in flight, up and down: the same as every peer with the knobs).
 pub fn s3_config(server: &S3Server) -> serde_json::Value {
     serde_json::json!({
         "bucket": BUCKET,
@@ -112,5 +112,6 @@ pub fn s3_config(server: &S3Server) -> serde_json::Value {
         "force_path_style": true,
         "part_size_mb": crate::contest::PART_SIZE >> 20,
         "upload_concurrency": crate::contest::CONCURRENCY,
+        "read_concurrency": crate::contest::CONCURRENCY,
     })
 }

@@ -2,7 +2,9 @@
 //! `Writer` with `chunk(PART_SIZE)` and `concurrent(CONCURRENCY)` (multipart
 //! upload; on GCS with `if_not_exists`, which makes it a JSON-API resumable
 //! upload, the one fake-gcs-server speaks, and refuses to overwrite as CSAL
-//! does), and one streaming read. With `retry`, the operator gets OpenDAL's
+//! does), and reads: on S3 its concurrent reader (`chunk(PART_SIZE)`,
+//! `concurrent(CONCURRENCY)`, as CSAL reads in ranges there), elsewhere one
+//! streaming read. With `retry`, the operator gets OpenDAL's
 //! `RetryLayer` (its documented way to survive transient errors), as the
 //! fault-injected recorder load needs.
 
@@ -19,6 +21,9 @@ pub struct OpenDal {
     pub op: Operator,
     /// Uploads refuse to replace an existing object (GCS: see the module docs).
     if_not_exists: bool,
+    /// Downloads as `CONCURRENCY` ranged reads of `PART_SIZE` at once (its
+    /// `concurrent`/`chunk` reader), where CSAL reads in ranges too (S3).
+    read_in_ranges: bool,
 }
 
 impl OpenDal {
@@ -37,7 +42,7 @@ impl OpenDal {
         if retry {
             op = op.layer(opendal::layers::RetryLayer::new().with_jitter());
         }
-        Ok(OpenDal { op, if_not_exists: false })
+        Ok(OpenDal { op, if_not_exists: false, read_in_ranges: true })
     }
 
     /// The operator for a contest's backend.
@@ -53,7 +58,7 @@ impl OpenDal {
                     .token("fake-gcs-server".into())
                     .disable_vm_metadata()
                     .disable_config_load();
-                Ok(OpenDal { op: Operator::new(builder)?, if_not_exists: true })
+                Ok(OpenDal { op: Operator::new(builder)?, if_not_exists: true, read_in_ranges: false })
             }
             Backend::Azure => {
                 let a = AzureServer::from_env()?;
@@ -63,7 +68,7 @@ impl OpenDal {
                     .endpoint(a.endpoint.trim_end_matches('/'))
                     .account_name(&a.account)
                     .account_key(&a.key);
-                Ok(OpenDal { op: Operator::new(builder)?, if_not_exists: false })
+                Ok(OpenDal { op: Operator::new(builder)?, if_not_exists: false, read_in_ranges: false })
             }
             Backend::LocalFs => anyhow::bail!("OpenDAL is not a local_fs peer here"),
         }
@@ -85,7 +90,11 @@ impl Peer for OpenDal {
     }
 
     async fn download(&self, key: &str) -> Result<Digest> {
-        digest_of(self.op.reader(key).await?.into_bytes_stream(..).await?).await
+        let mut reader = self.op.reader_with(key);
+        if self.read_in_ranges {
+            reader = reader.chunk(PART_SIZE).concurrent(CONCURRENCY);
+        }
+        digest_of(reader.await?.into_bytes_stream(..).await?).await
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
