@@ -44,6 +44,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod crc;
 pub mod error;
 pub mod ids;
 pub mod layers;
@@ -77,6 +78,7 @@ pub mod __private {
     pub use serde;
 }
 
+pub use crc::{crc32c, crc32c_append};
 pub use error::{ErrorClass, ErrorKind, Operation, Result, StorageError};
 pub use ids::{check_id_prefix, check_object_id, object_id_from_hint, sanitize_hint};
 pub use layers::{LayerConfig, LayeredModule, RetryPolicy, TimeoutPolicy};

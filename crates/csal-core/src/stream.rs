@@ -425,7 +425,7 @@ struct CrcCheck {
 
 impl StreamCheck for CrcCheck {
     fn chunk(&mut self, chunk: &Bytes) -> Result<()> {
-        self.crc = crc32c::crc32c_append(self.crc, chunk);
+        self.crc = crate::crc32c_append(self.crc, chunk);
         Ok(())
     }
     fn end(&mut self) -> Result<()> {
@@ -497,7 +497,7 @@ impl Crc32cTally {
         use std::sync::atomic::Ordering::Relaxed;
         self.0.bytes.fetch_add(chunk.len() as u64, Relaxed);
         // Hardware CRC32C (SSE 4.2 / ARMv8 CRC), one pass over the chunk.
-        self.0.crc.store(crc32c::crc32c_append(self.0.crc.load(Relaxed), chunk), Relaxed);
+        self.0.crc.store(crate::crc32c_append(self.0.crc.load(Relaxed), chunk), Relaxed);
     }
 
     /// Bytes that have passed.
@@ -597,7 +597,7 @@ impl BodyPart {
 
     /// The CRC32C of the part's bytes.
     pub fn crc32c(&self) -> u32 {
-        self.chunks.iter().fold(0, |crc, c| crc32c::crc32c_append(crc, c))
+        self.chunks.iter().fold(0, |crc, c| crate::crc32c_append(crc, c))
     }
 
     /// One contiguous buffer (no copy when the part is a single chunk).

@@ -44,7 +44,7 @@ pub(crate) async fn write_object(db: &Db, instance: &str, body: ByteStream, meta
                 return Err(e);
             }
         };
-        crc = crc32c::crc32c_append(crc, &part);
+        crc = csal_core::crc32c_append(crc, &part);
         size += part.len() as u64;
         sqlx::query(&insert_chunk)
             .bind(&object_id)

@@ -38,7 +38,7 @@ pub(crate) async fn write(client: &GcsClient, body: ByteStream, meta: WriteMeta)
         Some(part) => part?,
         None => Bytes::new(),
     };
-    let mut crc = crc32c::crc32c(&first);
+    let mut crc = csal_core::crc32c(&first);
     let written = if parts.as_mut().peek().await.is_none() {
         upload_single(client, &resource, &content_type, first.clone()).await?
     } else {
@@ -62,7 +62,7 @@ pub(crate) async fn write(client: &GcsClient, body: ByteStream, meta: WriteMeta)
                 Some(Err(e)) => break Err(e),
                 None => break Err(StorageError::transient(format!("write {name}: body ended unexpectedly"))),
             };
-            crc = crc32c::crc32c_append(crc, &current);
+            crc = csal_core::crc32c_append(crc, &current);
         };
         match outcome {
             Ok(done) => done,

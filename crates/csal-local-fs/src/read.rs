@@ -116,7 +116,7 @@ impl Reader {
                 }
                 at += read as u64;
                 if hashing {
-                    crc = crc32c::crc32c_append(crc, &buf);
+                    crc = csal_core::crc32c_append(crc, &buf);
                 }
                 chunks.push(Bytes::from(buf));
             }

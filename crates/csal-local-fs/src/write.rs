@@ -64,7 +64,7 @@ async fn write_body(file: std::fs::File, mut body: ByteStream, fsync: bool, root
         while let Some(chunk) = incoming.blocking_recv() {
             file.write_all(&chunk)?;
             size += chunk.len() as u64;
-            crc = crc32c::crc32c_append(crc, &chunk);
+            crc = csal_core::crc32c_append(crc, &chunk);
         }
         if !crate::checksum::store(&file, crc)? {
             tracing::debug!(root = %root.display(), "filesystem has no user xattrs; CRC32C not kept with the object");

@@ -358,7 +358,7 @@ pub(crate) async fn crc_of(module: &LayeredModule, object_id: &str) -> csal_core
     let mut stream = module.read(object_id, None).await?;
     let mut crc = 0u32;
     while let Some(chunk) = stream.next().await {
-        crc = crc32c::crc32c_append(crc, &chunk?);
+        crc = csal_core::crc32c_append(crc, &chunk?);
     }
     Ok(format!("{crc:08x}"))
 }

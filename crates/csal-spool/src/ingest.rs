@@ -349,7 +349,7 @@ impl Gateway {
             if req.content_length.is_none() {
                 reservation.grow(chunk.len() as u64).map_err(|e| self.spool_full(e))?;
             }
-            crc = crc32c::crc32c_append(crc, &chunk);
+            crc = csal_core::crc32c_append(crc, &chunk);
             file.write_all(&chunk).await.map_err(|e| match e.raw_os_error() {
                 Some(28) => self.spool_full(StorageError::new(ErrorKind::QuotaExceeded, "the spool's disk is full")),
                 _ => unavailable(e),
@@ -369,7 +369,7 @@ impl Gateway {
             if size > limit {
                 return Err(IngestError::TooLarge { limit });
             }
-            crc = crc32c::crc32c_append(crc, &chunk);
+            crc = csal_core::crc32c_append(crc, &chunk);
         }
         check_received(req, size, crc)?;
         Ok(Received { size, crc })
