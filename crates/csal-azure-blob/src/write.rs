@@ -36,12 +36,15 @@ pub(crate) async fn write(client: &AzureClient, body: ByteStream, meta: WriteMet
         request
     };
 
+    // A body known to be longer than one block goes up in blocks without
+    // waiting for its second block to decide.
+    let over_one_block = body.size().is_some_and(|size| size > client.settings.block_size as u64);
     let mut parts = Box::pin(body.into_chunked_parts(client.settings.block_size).peekable());
     let first = match parts.next().await {
         Some(part) => part?,
         None => BodyPart::default(),
     };
-    let (size, response) = if parts.as_mut().peek().await.is_none() {
+    let (size, response) = if !over_one_block && parts.as_mut().peek().await.is_none() {
         // One contiguous buffer, so a request refused for its token can be
         // sent again as it is (a streamed body cannot).
         let size = first.len() as u64;

@@ -100,7 +100,7 @@ impl Backend {
                 "object_store: not comparable here: its GCS store uploads with the XML API (`PUT /bucket/object`, XML multipart), which fake-gcs-server answers with 400".into(),
             ],
             Backend::Azure => vec![
-                "csal: azure_blob staged blocks of 8 MiB (its default), Put Block List".into(),
+                format!("csal: azure_blob staged blocks ({parts}: its defaults), Put Block List"),
                 format!("object_store: WriteMultipart, {parts} (Put Block, Put Block List)"),
                 format!("OpenDAL: Writer, {parts} (Put Block, Put Block List)"),
             ],
@@ -170,7 +170,7 @@ struct Outcome {
 
 /// Child: one transfer by one client; prints an [`Outcome`]. A download
 /// deletes its object afterwards (not timed).
-pub async fn child(backend: Backend, client: Client, op: Op, size: u64, key: &str) -> Result<()> {
+pub async fn child(backend: Backend, client: Client, op: Op, size: u64, key: &str, keep: bool) -> Result<()> {
     let peer = AnyPeer::connect(backend, client)?;
     let started = Instant::now();
     let (key, digest) = match op {
@@ -179,7 +179,7 @@ pub async fn child(backend: Backend, client: Client, op: Op, size: u64, key: &st
     };
     let seconds = started.elapsed().as_secs_f64();
     let peak_rss_kib = peak_rss_kib()?;
-    if op == Op::Download {
+    if op == Op::Download && !keep {
         peer.delete(&key).await?;
     }
     println!("{}", serde_json::to_string(&Outcome { seconds, key, digest, peak_rss_kib })?);
@@ -206,6 +206,8 @@ pub struct Comparison {
     pub backend: Backend,
     pub size: u64,
     rounds: u32,
+    /// Rounds of the downloads (more than `rounds` when they were short).
+    download_rounds: u32,
     pub upload: Vec<Measure>,
     pub download: Vec<Measure>,
 }
@@ -218,8 +220,24 @@ async fn transfer(
     key: &str,
     env: &[(String, String)],
 ) -> Result<Outcome> {
+    transfer_with(backend, client, op, size, key, env, false).await
+}
+
+/// [`transfer`]; with `keep`, a download leaves the object for the next.
+async fn transfer_with(
+    backend: Backend,
+    client: Client,
+    op: Op,
+    size: u64,
+    key: &str,
+    env: &[(String, String)],
+    keep: bool,
+) -> Result<Outcome> {
     let size = size.to_string();
-    let args = ["--size", &size, "transfer", backend.slug(), client.arg(), op.arg(), "--key", key];
+    let mut args = vec!["--size", &size, "transfer", backend.slug(), client.arg(), op.arg(), "--key", key];
+    if keep {
+        args.push("--keep");
+    }
     let line = run_child(&args, env).await?;
     serde_json::from_str(&line).with_context(|| format!("child output {line:?}"))
 }
@@ -246,8 +264,22 @@ async fn prepare(backend: Backend, local_root: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// Rounds at most, for transfers short enough to need more than asked for.
+const MAX_ROUNDS: u32 = 9;
+/// A client's best time is taken from at least this much measured time
+/// (or `MAX_ROUNDS`): a transfer of a quarter second is moved by any
+/// hiccup of a shared machine, so short ones get more rounds.
+const MEASURED_SECS: f64 = 2.0;
+
+/// Rounds an operation whose best time so far is `best` seconds needs.
+fn rounds_for(best: f64, asked: u32) -> u32 {
+    ((MEASURED_SECS / best.max(1e-3)).ceil() as u32).clamp(asked, MAX_ROUNDS.max(asked))
+}
+
 /// Every client of `backend`, `rounds` times (order rotated each round so
-/// none always goes first); best time, worst peak RSS.
+/// none always goes first), more for short transfers (see
+/// [`MEASURED_SECS`]: extra full rounds while uploads are short, then
+/// download-only rounds of one kept object); best time, worst peak RSS.
 pub async fn compare(backend: Backend, size: u64, rounds: u32) -> Result<Comparison> {
     anyhow::ensure!(size > 0, "--size must be at least 1 byte");
     // local_fs stores under target/ (a real disk, not a tmpfs /tmp).
@@ -258,14 +290,27 @@ pub async fn compare(backend: Backend, size: u64, rounds: u32) -> Result<Compari
     let expected = Digest::of_source(size);
     let mut upload: Vec<Option<Measure>> = vec![None; clients.len()];
     let mut download = upload.clone();
-    let rounds = rounds.max(1);
-    for round in 0..rounds {
-        let mut order: Vec<usize> = (0..clients.len()).collect();
-        order.rotate_left(round as usize % clients.len());
-        for i in order {
+    let measure = |o: &Outcome| Measure { seconds: o.seconds, peak_rss_kib: o.peak_rss_kib };
+    let merge =
+        |slot: &mut Option<Measure>, o: &Outcome| *slot = Some(slot.map_or(measure(o), |m| m.merge(measure(o))));
+    let check = |client: Client, down: &Outcome| {
+        anyhow::ensure!(
+            down.digest == Some(expected),
+            "{} on {}: downloaded {:?}, expected {expected:?}",
+            client.label(),
+            backend.title(),
+            down.digest
+        );
+        Ok(())
+    };
+    let best = |v: &[Option<Measure>]| v.iter().flatten().map(|m| m.seconds).fold(f64::INFINITY, f64::min);
+    let asked = rounds.max(1);
+    let (mut full_rounds, mut round) = (asked, 0);
+    while round < full_rounds {
+        for i in rotated(clients.len(), round) {
             let client = clients[i];
             eprintln!(
-                "csal-bench: {} {} MiB, round {}/{rounds}: {}",
+                "csal-bench: {} {} MiB, round {}/{full_rounds}: {}",
                 backend.title(),
                 size >> 20,
                 round + 1,
@@ -274,20 +319,53 @@ pub async fn compare(backend: Backend, size: u64, rounds: u32) -> Result<Compari
             let key = format!("{PREFIX}{}-{round}.bin", client.arg());
             let up = transfer(backend, client, Op::Upload, size, &key, &env).await?;
             let down = transfer(backend, client, Op::Download, size, &up.key, &env).await?;
-            anyhow::ensure!(
-                down.digest == Some(expected),
-                "{} on {}: downloaded {:?}, expected {expected:?}",
-                client.label(),
-                backend.title(),
-                down.digest
-            );
-            let measure = |o: &Outcome| Measure { seconds: o.seconds, peak_rss_kib: o.peak_rss_kib };
-            upload[i] = Some(upload[i].map_or(measure(&up), |m| m.merge(measure(&up))));
-            download[i] = Some(download[i].map_or(measure(&down), |m| m.merge(measure(&down))));
+            check(client, &down)?;
+            merge(&mut upload[i], &up);
+            merge(&mut download[i], &down);
+        }
+        round += 1;
+        if round == asked {
+            full_rounds = rounds_for(best(&upload), asked);
         }
     }
+    let total = rounds_for(best(&download), full_rounds);
+    if total > full_rounds {
+        // Download-only rounds of one object (written by CSAL, readable by every client).
+        let kept = transfer(backend, Client::Csal, Op::Upload, size, &format!("{PREFIX}kept.bin"), &env).await?.key;
+        for round in full_rounds..total {
+            for i in rotated(clients.len(), round) {
+                let client = clients[i];
+                eprintln!(
+                    "csal-bench: {} {} MiB, download round {}/{total}: {}",
+                    backend.title(),
+                    size >> 20,
+                    round + 1,
+                    client.label()
+                );
+                let down = transfer_with(backend, client, Op::Download, size, &kept, &env, true).await?;
+                check(client, &down)?;
+                merge(&mut download[i], &down);
+            }
+        }
+        // A last download without --keep removes it.
+        transfer(backend, Client::Csal, Op::Download, size, &kept, &env).await?;
+    }
     let done = |v: Vec<Option<Measure>>| v.into_iter().map(|m| m.expect("every client ran")).collect();
-    Ok(Comparison { backend, size, rounds, upload: done(upload), download: done(download) })
+    Ok(Comparison {
+        backend,
+        size,
+        rounds: full_rounds,
+        download_rounds: total,
+        upload: done(upload),
+        download: done(download),
+    })
+}
+
+/// Client indices in round `round`'s order (rotated, so none always goes first).
+fn rotated(clients: usize, round: u32) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..clients).collect();
+    order.rotate_left(round as usize % clients);
+    order
 }
 
 // ---- report ----
@@ -350,10 +428,11 @@ impl Comparison {
 
     fn notes(&self) -> Vec<String> {
         let mut lines = vec![format!(
-            "{:.0} MiB generated in {} KiB chunks (never held whole, except where said); best of {} round(s), client order rotated each round; each transfer in its own child process (peak RSS = its VmHWM, worst round)",
+            "{:.0} MiB generated in {} KiB chunks (never held whole, except where said); best of {} round(s) for uploads and {} for downloads (short transfers get more, up to {MAX_ROUNDS}, so each best comes from at least {MEASURED_SECS} s of transfers), client order rotated each round; each transfer in its own child process (peak RSS = its VmHWM, worst round)",
             self.size_mib(),
             source::CHUNK >> 10,
-            self.rounds
+            self.rounds,
+            self.download_rounds
         )];
         lines.extend(self.backend.upload_notes());
         lines.push(self.backend.download_note());

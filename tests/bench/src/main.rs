@@ -129,6 +129,9 @@ enum ChildCmd {
         op: contest::Op,
         #[arg(long)]
         key: String,
+        /// After a download, leave the object (it is read again).
+        #[arg(long)]
+        keep: bool,
     },
     /// One client's recorder load; prints its outcome as JSON.
     #[command(hide = true)]
@@ -181,7 +184,9 @@ fn main() {
 
 async fn run_child_command(child: &ChildCmd, cli: &Cli) -> Result<()> {
     match child {
-        ChildCmd::Transfer { backend, client, op, key } => contest::child(*backend, *client, *op, cli.size, key).await,
+        ChildCmd::Transfer { backend, client, op, key, keep } => {
+            contest::child(*backend, *client, *op, cli.size, key, *keep).await
+        }
         ChildCmd::Recorder { client, endpoint, secs, segment } => {
             let shape = recorder::Shape { writers: cli.writers, segment: *segment, secs: *secs };
             recorder::child(*client, endpoint, shape).await
