@@ -49,6 +49,7 @@ const PLUMBING: &[&str] = &[
     "base64",
     "bytes",
     "chrono",
+    "crc-fast",
     "crc32c",
     "fastrand",
     "futures",

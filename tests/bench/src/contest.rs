@@ -279,7 +279,7 @@ fn rounds_for(best: f64, asked: u32) -> u32 {
 /// Every client of `backend`, `rounds` times (order rotated each round so
 /// none always goes first), more for short transfers (see
 /// [`MEASURED_SECS`]: extra full rounds while uploads are short, then
-/// download-only rounds of one kept object); best time, worst peak RSS.
+/// download-only rounds of kept objects); best time, worst peak RSS.
 pub async fn compare(backend: Backend, size: u64, rounds: u32) -> Result<Comparison> {
     anyhow::ensure!(size > 0, "--size must be at least 1 byte");
     // local_fs stores under target/ (a real disk, not a tmpfs /tmp).
@@ -330,8 +330,13 @@ pub async fn compare(backend: Backend, size: u64, rounds: u32) -> Result<Compari
     }
     let total = rounds_for(best(&download), full_rounds);
     if total > full_rounds {
-        // Download-only rounds of one object (written by CSAL, readable by every client).
-        let kept = transfer(backend, Client::Csal, Op::Upload, size, &format!("{PREFIX}kept.bin"), &env).await?.key;
+        // Download-only rounds; each client reads an object it wrote itself
+        // (a local store's object id is not every client's file name).
+        let mut kept = Vec::with_capacity(clients.len());
+        for &client in clients {
+            let key = format!("{PREFIX}{}-kept.bin", client.arg());
+            kept.push(transfer(backend, client, Op::Upload, size, &key, &env).await?.key);
+        }
         for round in full_rounds..total {
             for i in rotated(clients.len(), round) {
                 let client = clients[i];
@@ -342,13 +347,15 @@ pub async fn compare(backend: Backend, size: u64, rounds: u32) -> Result<Compari
                     round + 1,
                     client.label()
                 );
-                let down = transfer_with(backend, client, Op::Download, size, &kept, &env, true).await?;
+                let down = transfer_with(backend, client, Op::Download, size, &kept[i], &env, true).await?;
                 check(client, &down)?;
                 merge(&mut download[i], &down);
             }
         }
-        // A last download without --keep removes it.
-        transfer(backend, Client::Csal, Op::Download, size, &kept, &env).await?;
+        // A last download without --keep removes each.
+        for (&client, key) in clients.iter().zip(&kept) {
+            transfer(backend, client, Op::Download, size, key, &env).await?;
+        }
     }
     let done = |v: Vec<Option<Measure>>| v.into_iter().map(|m| m.expect("every client ran")).collect();
     Ok(Comparison {
