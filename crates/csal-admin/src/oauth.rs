@@ -93,10 +93,10 @@ impl OAuthFlows {
     fn insert(&self, flow: Flow) {
         let mut flows = self.flows.lock().expect("flows lock");
         flows.retain(|_, f| f.started.elapsed() < FLOW_TTL);
-        if flows.len() >= MAX_FLOWS {
-            if let Some(oldest) = flows.iter().min_by_key(|(_, f)| f.started).map(|(k, _)| k.clone()) {
-                flows.remove(&oldest);
-            }
+        if flows.len() >= MAX_FLOWS
+            && let Some(oldest) = flows.iter().min_by_key(|(_, f)| f.started).map(|(k, _)| k.clone())
+        {
+            flows.remove(&oldest);
         }
         flows.insert(flow.pending.state().to_owned(), flow);
     }

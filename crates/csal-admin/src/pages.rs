@@ -58,13 +58,13 @@ fn login_page(csrf: &str, error: Option<&str>) -> Markup {
 
 /// `GET /login`: the login form (a logged-in browser goes to the modules).
 pub async fn login_form(State(state): State<AdminState>, headers: HeaderMap) -> Response {
-    if let Some(id) = auth::session_id(&headers) {
-        if let Some(s) = state.sessions.get(&id).await {
-            if s.authenticated {
-                return Redirect::to("/modules").into_response();
-            }
-            return login_page(&s.csrf, None).into_response();
+    if let Some(id) = auth::session_id(&headers)
+        && let Some(s) = state.sessions.get(&id).await
+    {
+        if s.authenticated {
+            return Redirect::to("/modules").into_response();
         }
+        return login_page(&s.csrf, None).into_response();
     }
     match state.sessions.create(false, None).await {
         Ok((id, session)) => (
@@ -560,10 +560,10 @@ pub async fn create_module(
     if let Err(e) = csal_catalog::check_module_name(&form.name) {
         form.errors.insert("name".into(), e.message().to_owned());
     }
-    if !form.has_errors() {
-        if let Err(e) = precheck(reg, &form.name, &config) {
-            form.set_error(reg, &e);
-        }
+    if !form.has_errors()
+        && let Err(e) = precheck(reg, &form.name, &config)
+    {
+        form.set_error(reg, &e);
     }
     if !form.has_errors() {
         let new = NewModule {
@@ -631,10 +631,10 @@ pub async fn update_module(
                 .and_then(|k| reg.field(k))
                 .is_some_and(|f| f.kind.is_secret() && e.message().contains("missing required"))
         };
-        if let Err(e) = reg.check_config(&config) {
-            if !missing_secret_ok(&e) {
-                form.set_error(reg, &e);
-            }
+        if let Err(e) = reg.check_config(&config)
+            && !missing_secret_ok(&e)
+        {
+            form.set_error(reg, &e);
         }
     }
     if !form.has_errors() {

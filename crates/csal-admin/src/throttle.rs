@@ -202,10 +202,10 @@ impl Attempt {
 
 impl Drop for Attempt {
     fn drop(&mut self) {
-        if !self.outcome_set {
-            if let Some(state) = self.throttle.lock().get_mut(&self.client) {
-                state.in_flight = false;
-            }
+        if !self.outcome_set
+            && let Some(state) = self.throttle.lock().get_mut(&self.client)
+        {
+            state.in_flight = false;
         }
     }
 }

@@ -194,10 +194,10 @@ fn parse_connection_string(text: &str) -> Result<ConnectionParts> {
             _ => {}
         }
     }
-    if parts.endpoint.is_none() {
-        if let Some(account) = &parts.account {
-            parts.endpoint = Some(format!("{protocol}://{account}.blob.{suffix}"));
-        }
+    if parts.endpoint.is_none()
+        && let Some(account) = &parts.account
+    {
+        parts.endpoint = Some(format!("{protocol}://{account}.blob.{suffix}"));
     }
     if parts.key.is_none() && parts.sas.is_none() {
         return Err(invalid(field, "has neither AccountKey nor SharedAccessSignature"));

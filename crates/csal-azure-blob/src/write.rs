@@ -139,10 +139,10 @@ fn check_metadata(meta: &WriteMeta) -> Result<()> {
             return Err(StorageError::invalid_input(format!("metadata value of {k:?} must be printable ASCII")));
         }
     }
-    if let Some(ct) = &meta.content_type {
-        if !ct.chars().all(|c| c == ' ' || c.is_ascii_graphic()) {
-            return Err(StorageError::invalid_input("content type must be printable ASCII"));
-        }
+    if let Some(ct) = &meta.content_type
+        && !ct.chars().all(|c| c == ' ' || c.is_ascii_graphic())
+    {
+        return Err(StorageError::invalid_input("content type must be printable ASCII"));
     }
     Ok(())
 }

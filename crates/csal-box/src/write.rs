@@ -326,12 +326,12 @@ async fn send_parts(
             .await?;
         let uploaded = answer.get("part").cloned().unwrap_or(Value::Null);
         let ours = hex::encode(sha);
-        if let Some(theirs) = uploaded.get("sha1").and_then(Value::as_str) {
-            if !theirs.eq_ignore_ascii_case(&ours) {
-                return Err(StorageError::integrity(format!(
-                    "{what}: Box recorded SHA-1 {theirs} for the part at {offset}, we sent {ours}"
-                )));
-            }
+        if let Some(theirs) = uploaded.get("sha1").and_then(Value::as_str)
+            && !theirs.eq_ignore_ascii_case(&ours)
+        {
+            return Err(StorageError::integrity(format!(
+                "{what}: Box recorded SHA-1 {theirs} for the part at {offset}, we sent {ours}"
+            )));
         }
         let part_id = uploaded
             .get("part_id")

@@ -112,10 +112,10 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Ok(mut p) = self.poller.lock() {
-            if let Some(handle) = p.take() {
-                handle.abort();
-            }
+        if let Ok(mut p) = self.poller.lock()
+            && let Some(handle) = p.take()
+        {
+            handle.abort();
         }
     }
 }
@@ -314,10 +314,10 @@ impl Catalog {
         if self.inner.closed.swap(true, Ordering::SeqCst) {
             return;
         }
-        if let Ok(mut p) = self.inner.poller.lock() {
-            if let Some(handle) = p.take() {
-                handle.abort();
-            }
+        if let Ok(mut p) = self.inner.poller.lock()
+            && let Some(handle) = p.take()
+        {
+            handle.abort();
         }
         for e in self.inner.router.shutdown_all().await {
             tracing::warn!(error = %e, "instance shutdown failed");

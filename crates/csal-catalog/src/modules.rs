@@ -339,11 +339,11 @@ pub(crate) fn seal_config(
     let mut sealed = plain.clone();
     if let Some(map) = sealed.as_object_mut() {
         for field in fields.iter().filter(|f| f.kind.is_secret()) {
-            if let Some(v) = map.get_mut(field.key) {
-                if let Some(s) = v.as_str().filter(|s| !s.is_empty()) {
-                    let enc = cipher.seal(s, &module_aad(id, field.key))?;
-                    *v = serde_json::json!({ ENC: enc });
-                }
+            if let Some(v) = map.get_mut(field.key)
+                && let Some(s) = v.as_str().filter(|s| !s.is_empty())
+            {
+                let enc = cipher.seal(s, &module_aad(id, field.key))?;
+                *v = serde_json::json!({ ENC: enc });
             }
         }
     }
@@ -375,10 +375,11 @@ pub(crate) fn reseal_config(
     let mut out = seal_config(cipher, &row.id, fields, plain)?;
     if let (Some(map), Some(stored)) = (out.as_object_mut(), row.config.as_object()) {
         for (key, v) in map.iter_mut() {
-            if stored.get(key).and_then(is_sealed).is_some() && is_sealed(v).is_none() {
-                if let Some(s) = v.as_str() {
-                    *v = serde_json::json!({ ENC: cipher.seal(s, &module_aad(&row.id, key))? });
-                }
+            if stored.get(key).and_then(is_sealed).is_some()
+                && is_sealed(v).is_none()
+                && let Some(s) = v.as_str()
+            {
+                *v = serde_json::json!({ ENC: cipher.seal(s, &module_aad(&row.id, key))? });
             }
         }
     }

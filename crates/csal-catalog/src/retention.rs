@@ -96,10 +96,10 @@ impl Catalog {
         check_key("camera id", &hold.camera_id)?;
         check_text("the reason of a hold", &hold.reason, 500)?;
         check_text("who set the hold", &hold.created_by, 200)?;
-        if let (Some(f), Some(t)) = (hold.from_ms, hold.to_ms) {
-            if f >= t {
-                return Err(StorageError::invalid_input("a hold's 'from' must be before its 'to'"));
-            }
+        if let (Some(f), Some(t)) = (hold.from_ms, hold.to_ms)
+            && f >= t
+        {
+            return Err(StorageError::invalid_input("a hold's 'from' must be before its 'to'"));
         }
         let id = ulid::Ulid::new().to_string();
         sqlx::query(&format!("INSERT INTO legal_holds ({HOLD_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))

@@ -581,10 +581,10 @@ async fn bad_credentials_are_auth_errors(ctx: &Ctx) -> T {
         }
         Ok(r) => return Err(Stop::Fail(format!("write with bad credentials succeeded ({})", r.object_id))),
     }
-    if let Err(e) = &write {
-        if let Some(shown) = leaks(e, &secrets) {
-            return Err(Stop::Fail(format!("auth error shows the secret: {shown}")));
-        }
+    if let Err(e) = &write
+        && let Some(shown) = leaks(e, &secrets)
+    {
+        return Err(Stop::Fail(format!("auth error shows the secret: {shown}")));
     }
     let health = module.health_check().await;
     check!(health.status != HealthStatus::Ok, "health check with bad credentials says ok");

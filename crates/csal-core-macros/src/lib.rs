@@ -179,10 +179,10 @@ const NUMBERS: &[&str] = &["u8", "u16", "u32", "u64", "usize", "i8", "i16", "i32
 fn doc_text(attrs: &[Attribute]) -> String {
     let mut lines = Vec::new();
     for a in attrs.iter().filter(|a| a.path().is_ident("doc")) {
-        if let syn::Meta::NameValue(nv) = &a.meta {
-            if let syn::Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) = &nv.value {
-                lines.push(s.value().trim().to_owned());
-            }
+        if let syn::Meta::NameValue(nv) = &a.meta
+            && let syn::Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) = &nv.value
+        {
+            lines.push(s.value().trim().to_owned());
         }
     }
     lines.join(" ").trim().to_owned()

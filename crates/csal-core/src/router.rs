@@ -449,10 +449,10 @@ impl StorageRouter {
         let state = self.snapshot();
         let mut errors = Vec::new();
         for h in &state.instances {
-            if let Ok(Some(m)) = &h.module {
-                if let Err(e) = m.shutdown().await {
-                    errors.push(e);
-                }
+            if let Ok(Some(m)) = &h.module
+                && let Err(e) = m.shutdown().await
+            {
+                errors.push(e);
             }
         }
         errors

@@ -19,10 +19,10 @@ pub fn mask_config(fields: &[ConfigField], config: &serde_json::Value) -> serde_
     let mut masked = config.clone();
     if let Some(map) = masked.as_object_mut() {
         for field in fields.iter().filter(|f| f.kind.is_secret()) {
-            if let Some(v) = map.get_mut(field.key) {
-                if !is_blank(v) {
-                    *v = serde_json::Value::String(MASK.to_owned());
-                }
+            if let Some(v) = map.get_mut(field.key)
+                && !is_blank(v)
+            {
+                *v = serde_json::Value::String(MASK.to_owned());
             }
         }
     }

@@ -319,13 +319,12 @@ pub async fn list_tree(
     let ahead = found.pop().expect("more than the limit");
     let token = found.last().expect("limit is at least 1").object_id.clone();
     // (No let chains: csal-core keeps its 1.85 MSRV.)
-    if let Some(cursors) = cursors {
-        if stack.iter().all(|f| f.stamp.is_some()) {
-            if let Some(frame) = stack.last_mut() {
-                frame.queue.push_front(Candidate { key: ahead.object_id.clone(), meta: Some(Box::new(ahead)) });
-                cursors.put(token.clone(), id_prefix, stack);
-            }
-        }
+    if let Some(cursors) = cursors
+        && stack.iter().all(|f| f.stamp.is_some())
+        && let Some(frame) = stack.last_mut()
+    {
+        frame.queue.push_front(Candidate { key: ahead.object_id.clone(), meta: Some(Box::new(ahead)) });
+        cursors.put(token.clone(), id_prefix, stack);
     }
     Ok(ListPage { objects: found, next_page: Some(token) })
 }

@@ -54,7 +54,7 @@ impl DropboxConfig {
             return bad("root_path", "must be empty or like /folder/sub (leading slash, no trailing slash)");
         }
         let mb = self.chunk_size_mb;
-        if mb == 0 || mb % 4 != 0 || mb > MAX_CHUNK_MB {
+        if mb == 0 || !mb.is_multiple_of(4) || mb > MAX_CHUNK_MB {
             return bad("chunk_size_mb", "must be a multiple of 4 between 4 and 140");
         }
         self.timeouts()?;

@@ -143,7 +143,7 @@ impl GcsConfig {
             (false, None) => CredentialSource::ApplicationDefault,
         };
         let chunk_kib = self.chunk_size_kib;
-        if chunk_kib == 0 || (chunk_kib * 1024) % CHUNK_GRANULARITY != 0 || chunk_kib > 1024 * 1024 {
+        if chunk_kib == 0 || !(chunk_kib * 1024).is_multiple_of(CHUNK_GRANULARITY) || chunk_kib > 1024 * 1024 {
             return Err(invalid("chunk_size_kib", "must be a positive multiple of 256 (KiB), at most 1048576"));
         }
         let timeouts = self.timeouts()?;

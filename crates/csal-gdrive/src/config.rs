@@ -72,7 +72,7 @@ impl GDriveConfig {
             return bad("root_folder_id", "must be a Drive folder id (letters, digits, - and _) or root");
         }
         let kib = self.chunk_size_kib;
-        if kib == 0 || kib % CHUNK_UNIT_KIB != 0 || kib > MAX_CHUNK_KIB {
+        if kib == 0 || !kib.is_multiple_of(CHUNK_UNIT_KIB) || kib > MAX_CHUNK_KIB {
             return bad("chunk_size_kib", "must be a multiple of 256 between 256 and 131072");
         }
         self.timeouts()?;

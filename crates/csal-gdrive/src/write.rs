@@ -67,10 +67,10 @@ pub(crate) async fn write(
         let _ = client.api.http().delete(&session).send().await;
     }
     let (file, size) = result?;
-    if let Some(got) = file["size"].as_str().and_then(|s| s.parse::<u64>().ok()) {
-        if got != size {
-            return Err(StorageError::integrity(format!("{what}: Drive stored {got} bytes, we sent {size}")));
-        }
+    if let Some(got) = file["size"].as_str().and_then(|s| s.parse::<u64>().ok())
+        && got != size
+    {
+        return Err(StorageError::integrity(format!("{what}: Drive stored {got} bytes, we sent {size}")));
     }
     Ok(WriteReceipt { object_id, size, checksum: None, etag: None, instance: None })
 }

@@ -79,7 +79,7 @@ fn encode<T: Serialize>(walk: &T) -> String {
 }
 
 fn decode<T: DeserializeOwned>(token: &str) -> Option<T> {
-    if token.len() % 2 != 0 {
+    if !token.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Option<Vec<u8>> =

@@ -283,10 +283,8 @@ impl MegaClient {
 
     pub async fn session(&self, fresh: bool) -> Result<Session> {
         let mut cached = self.session.lock().await;
-        if !fresh {
-            if let Some(s) = cached.as_ref() {
-                return Ok(s.clone());
-            }
+        if !fresh && let Some(s) = cached.as_ref() {
+            return Ok(s.clone());
         }
         let s = self.login().await?;
         if cached.is_some() {

@@ -166,10 +166,10 @@ async fn post_chunk(client: &MegaClient, url: &str, offset: u64, chunk: Bytes) -
     let text = csal_http::read_answer(resp, "mega upload chunk").await?;
     let text = String::from_utf8_lossy(&text);
     let text = text.trim();
-    if let Ok(code) = text.parse::<i64>() {
-        if code < 0 {
-            return Err(error::from_code("upload chunk", code));
-        }
+    if let Ok(code) = text.parse::<i64>()
+        && code < 0
+    {
+        return Err(error::from_code("upload chunk", code));
     }
     Ok((!text.is_empty()).then(|| text.to_owned()))
 }

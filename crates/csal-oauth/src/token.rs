@@ -313,10 +313,10 @@ impl TokenManager {
         if let Some(why) = &state.revoked {
             return Err(StorageError::auth(why.clone()));
         }
-        if let Some(current) = &state.access_token {
-            if current.expose_secret() != rejected.expose_secret() {
-                return Ok(current.clone());
-            }
+        if let Some(current) = &state.access_token
+            && current.expose_secret() != rejected.expose_secret()
+        {
+            return Ok(current.clone());
         }
         self.refresh_locked(&mut state).await
     }

@@ -77,13 +77,13 @@ impl OneDriveConfig {
             return bad("root_path", "must be empty or like /folder/sub (leading slash, no trailing slash)");
         }
         let kib = self.chunk_size_kib;
-        if kib == 0 || kib % FRAGMENT_UNIT_KIB != 0 || kib > MAX_CHUNK_KIB {
+        if kib == 0 || !kib.is_multiple_of(FRAGMENT_UNIT_KIB) || kib > MAX_CHUNK_KIB {
             return bad("chunk_size_kib", "must be a multiple of 320 between 320 and 61440");
         }
-        if let Some(d) = &self.drive_id {
-            if d.contains('/') || d.contains('?') || d.contains('#') {
-                return bad("drive_id", "must be a bare drive id");
-            }
+        if let Some(d) = &self.drive_id
+            && (d.contains('/') || d.contains('?') || d.contains('#'))
+        {
+            return bad("drive_id", "must be a bare drive id");
         }
         let t = &self.tenant;
         if t.is_empty() || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {

@@ -38,10 +38,11 @@ pub(crate) async fn list(client: &GraphClient, request: &ListRequest) -> Result<
             if may_contain(&rel, &id_prefix) {
                 walk.visit(rel);
             }
-        } else if let Some(meta) = meta_from(rel, item) {
-            if meta.object_id.starts_with(&id_prefix) && request.matches_time(&meta) {
-                objects.push(meta);
-            }
+        } else if let Some(meta) = meta_from(rel, item)
+            && meta.object_id.starts_with(&id_prefix)
+            && request.matches_time(&meta)
+        {
+            objects.push(meta);
         }
     }
     let next = answer.get("@odata.nextLink").and_then(Value::as_str).map(str::to_owned);

@@ -57,10 +57,10 @@ pub(crate) async fn write(
         }
     };
     let (item, size) = item;
-    if let Some(got) = item.get("size").and_then(Value::as_u64) {
-        if got != size {
-            return Err(StorageError::integrity(format!("{what}: Graph stored {got} bytes, we sent {size}")));
-        }
+    if let Some(got) = item.get("size").and_then(Value::as_u64)
+        && got != size
+    {
+        return Err(StorageError::integrity(format!("{what}: Graph stored {got} bytes, we sent {size}")));
     }
     let etag = item.get("eTag").and_then(Value::as_str).map(str::to_owned);
     Ok(WriteReceipt { object_id, size, checksum: None, etag, instance: None })

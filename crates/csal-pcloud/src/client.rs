@@ -60,10 +60,8 @@ impl PcloudClient {
     async fn auth_token(&self, force: bool) -> Result<Option<SecretString>> {
         let Credentials::Login { username, password } = &self.credentials else { return Ok(None) };
         let mut cached = self.auth.lock().await;
-        if !force {
-            if let Some(t) = cached.as_ref() {
-                return Ok(Some(t.clone()));
-            }
+        if !force && let Some(t) = cached.as_ref() {
+            return Ok(Some(t.clone()));
         }
         // POST form so the password never appears in a URL.
         let form = [

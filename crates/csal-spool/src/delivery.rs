@@ -163,10 +163,10 @@ async fn try_deliver(inner: &Arc<Inner>, seg: &SegmentRecord) -> csal_core::Resu
             if result.is_ok() {
                 stored += 1;
                 let _ = inner.progress.send(seg.id.clone());
-            } else if stored + running.len() < required {
-                if let Some((target, module, prior)) = candidates.next() {
-                    running.push(deliver_copy(inner, seg, target, module, prior));
-                }
+            } else if stored + running.len() < required
+                && let Some((target, module, prior)) = candidates.next()
+            {
+                running.push(deliver_copy(inner, seg, target, module, prior));
             }
         }
         if stored < required {
@@ -266,13 +266,13 @@ async fn write_copy(
     module: &LayeredModule,
     prior: Option<SegmentCopy>,
 ) -> csal_core::Result<(String, bool)> {
-    if let Some(prior) = prior {
-        if let Some(object_id) = adopt_earlier_attempt(module, &prior.key_hint, seg).await? {
-            tracing::info!(camera = %seg.camera_id, segment = %seg.name, target = %target, object = %object_id,
+    if let Some(prior) = prior
+        && let Some(object_id) = adopt_earlier_attempt(module, &prior.key_hint, seg).await?
+    {
+        tracing::info!(camera = %seg.camera_id, segment = %seg.name, target = %target, object = %object_id,
                 "an earlier delivery attempt had completed; adopted its object");
-            inner.catalog.copy_stored(&seg.id, target, &object_id).await?;
-            return Ok((object_id, true));
-        }
+        inner.catalog.copy_stored(&seg.id, target, &object_id).await?;
+        return Ok((object_id, true));
     }
     let body = ByteStream::from_file(inner.spool.segment_path(&seg.id)).await?;
     if body.size() != Some(seg.size) {

@@ -313,10 +313,10 @@ async fn redeliver(
     let Some((from, source_module, source_object)) = source else {
         return "not repaired: no other stored copy to deliver from".into();
     };
-    if kind == "size_mismatch" {
-        if let Err(e) = module.delete(bad_object).await {
-            return format!("not repaired: cannot delete the damaged object: {e}");
-        }
+    if kind == "size_mismatch"
+        && let Err(e) = module.delete(bad_object).await
+    {
+        return format!("not repaired: cannot delete the damaged object: {e}");
     }
     let body = match source_module.read(&source_object, None).await {
         Ok(b) => b.expect_len(seg.size),

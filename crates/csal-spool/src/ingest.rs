@@ -299,10 +299,10 @@ impl Gateway {
                 // same name may have won the race; compare with it).
                 let _ = tokio::fs::remove_file(&path).await;
                 drop(reservation);
-                if e.kind() == ErrorKind::AlreadyExists {
-                    if let Ok(Some(winner)) = catalog.segment(&req.camera_id, &req.name).await {
-                        return compare(winner, &received);
-                    }
+                if e.kind() == ErrorKind::AlreadyExists
+                    && let Ok(Some(winner)) = catalog.segment(&req.camera_id, &req.name).await
+                {
+                    return compare(winner, &received);
                 }
                 Err(IngestError::Unavailable(e))
             }

@@ -127,12 +127,12 @@ impl DbLocation {
     /// the parent folder is created and the journal set to WAL.
     pub async fn connect(&self, max_connections: u32, acquire_timeout: Duration) -> Result<AnyPool> {
         install_default_drivers();
-        if let Some(path) = self.sqlite_path() {
-            if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-                tokio::fs::create_dir_all(parent)
-                    .await
-                    .map_err(|e| StorageError::from(e).with_operation(csal_core::Operation::Construct))?;
-            }
+        if let Some(path) = self.sqlite_path()
+            && let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty())
+        {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| StorageError::from(e).with_operation(csal_core::Operation::Construct))?;
         }
         let backend = self.backend;
         // One direct attempt first: the pool retries a refused connection

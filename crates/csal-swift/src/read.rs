@@ -51,10 +51,10 @@ pub(crate) async fn stat(client: &SwiftClient, id: &str) -> Result<ObjectMeta> {
     let text = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let mut metadata = BTreeMap::new();
     for (k, v) in h {
-        if let Some(key) = k.as_str().strip_prefix("x-object-meta-") {
-            if let Ok(v) = v.to_str() {
-                metadata.insert(key.to_owned(), v.to_owned());
-            }
+        if let Some(key) = k.as_str().strip_prefix("x-object-meta-")
+            && let Ok(v) = v.to_str()
+        {
+            metadata.insert(key.to_owned(), v.to_owned());
         }
     }
     Ok(ObjectMeta {

@@ -236,13 +236,13 @@ impl LayeredModule {
             if let Some(r) = &range {
                 r.check()?;
             }
-            if let Some(want) = expected {
-                if want.crc32c_value().is_none() {
-                    return Err(StorageError::invalid_input(format!(
-                        "expected checksum must be crc32c with 8 hex digits, not {}:{}",
-                        want.algorithm, want.value
-                    )));
-                }
+            if let Some(want) = expected
+                && want.crc32c_value().is_none()
+            {
+                return Err(StorageError::invalid_input(format!(
+                    "expected checksum must be crc32c with 8 hex digits, not {}:{}",
+                    want.algorithm, want.value
+                )));
             }
             let mut body = self
                 .retrying(op, started, self.config.timeouts.first_byte, || self.inner.read(object_id, range))
@@ -307,10 +307,10 @@ fn check_write_meta(meta: &WriteMeta) -> Result<()> {
     if meta.key_hint.len() > 4096 {
         return Err(StorageError::invalid_input("key hint is longer than 4096 bytes"));
     }
-    if let Some(ct) = &meta.content_type {
-        if ct.is_empty() || ct.len() > 255 || ct.chars().any(|c| c.is_control()) {
-            return Err(StorageError::invalid_input("content type is empty, too long or has control characters"));
-        }
+    if let Some(ct) = &meta.content_type
+        && (ct.is_empty() || ct.len() > 255 || ct.chars().any(|c| c.is_control()))
+    {
+        return Err(StorageError::invalid_input("content type is empty, too long or has control characters"));
     }
     for (k, v) in &meta.metadata {
         let key_ok =
