@@ -212,19 +212,8 @@ pub struct Comparison {
     pub download: Vec<Measure>,
 }
 
+/// One transfer in a child process; with `keep`, a download leaves the object for the next.
 async fn transfer(
-    backend: Backend,
-    client: Client,
-    op: Op,
-    size: u64,
-    key: &str,
-    env: &[(String, String)],
-) -> Result<Outcome> {
-    transfer_with(backend, client, op, size, key, env, false).await
-}
-
-/// [`transfer`]; with `keep`, a download leaves the object for the next.
-async fn transfer_with(
     backend: Backend,
     client: Client,
     op: Op,
@@ -317,8 +306,8 @@ pub async fn compare(backend: Backend, size: u64, rounds: u32) -> Result<Compari
                 client.label()
             );
             let key = format!("{PREFIX}{}-{round}.bin", client.arg());
-            let up = transfer(backend, client, Op::Upload, size, &key, &env).await?;
-            let down = transfer(backend, client, Op::Download, size, &up.key, &env).await?;
+            let up = transfer(backend, client, Op::Upload, size, &key, &env, false).await?;
+            let down = transfer(backend, client, Op::Download, size, &up.key, &env, false).await?;
             check(client, &down)?;
             merge(&mut upload[i], &up);
             merge(&mut download[i], &down);
@@ -335,7 +324,7 @@ pub async fn compare(backend: Backend, size: u64, rounds: u32) -> Result<Compari
         let mut kept = Vec::with_capacity(clients.len());
         for &client in clients {
             let key = format!("{PREFIX}{}-kept.bin", client.arg());
-            kept.push(transfer(backend, client, Op::Upload, size, &key, &env).await?.key);
+            kept.push(transfer(backend, client, Op::Upload, size, &key, &env, false).await?.key);
         }
         for round in full_rounds..total {
             for i in rotated(clients.len(), round) {
@@ -347,14 +336,14 @@ pub async fn compare(backend: Backend, size: u64, rounds: u32) -> Result<Compari
                     round + 1,
                     client.label()
                 );
-                let down = transfer_with(backend, client, Op::Download, size, &kept[i], &env, true).await?;
+                let down = transfer(backend, client, Op::Download, size, &kept[i], &env, true).await?;
                 check(client, &down)?;
                 merge(&mut download[i], &down);
             }
         }
         // A last download without --keep removes each.
         for (&client, key) in clients.iter().zip(&kept) {
-            transfer(backend, client, Op::Download, size, key, &env).await?;
+            transfer(backend, client, Op::Download, size, key, &env, false).await?;
         }
     }
     let done = |v: Vec<Option<Measure>>| v.into_iter().map(|m| m.expect("every client ran")).collect();
