@@ -46,10 +46,15 @@ pub(crate) struct S3Client {
     pub(crate) sdk: Client,
     pub(crate) bucket: String,
     pub(crate) key_prefix: String,
-    /// Bytes per ranged GET and how many run at once (see [`S3Client::get`]).
-    read_part: u64,
+    /// Ranged GETs in flight per long read (see [`S3Client::get`]).
     read_concurrency: usize,
 }
+
+/// Bytes per ranged GET of a long read. Each range is held whole until it is
+/// handed on, in the HTTP client's buffers (up to about twice its size), so
+/// this bounds a read's memory: 4 MiB x (read_concurrency + 1) of data, well
+/// under 64 MiB at the default concurrency; larger ranges bought no speed.
+const READ_RANGE: u64 = 4 * 1024 * 1024;
 
 impl S3Client {
     pub(crate) fn new(config: &S3Config) -> Result<Self> {
@@ -96,7 +101,6 @@ impl S3Client {
             sdk: Client::from_conf(builder.build()),
             bucket: config.bucket.clone(),
             key_prefix: config.key_prefix(),
-            read_part: config.part_size() as u64,
             read_concurrency: config.read_concurrency,
         })
     }
@@ -121,8 +125,8 @@ impl S3Client {
         Ok(())
     }
 
-    /// Read an object or a range of it. Up to one part: one GET. Longer:
-    /// the first GET asks for the first part only and its `Content-Range`
+    /// Read an object or a range of it. Up to [`READ_RANGE`]: one GET. Longer:
+    /// the first GET asks for the first range only and its `Content-Range`
     /// gives the object's length; the rest comes as ranged GETs,
     /// `read_concurrency` at once, all pinned to the first answer's ETag
     /// (`If-Match`), so a key replaced meanwhile fails the read instead of
@@ -138,7 +142,7 @@ impl S3Client {
             Some(ByteRange::Inclusive { end, .. }) => Some(end.saturating_add(1)),
             _ => None,
         };
-        let part = self.read_part;
+        let part = READ_RANGE;
         if self.read_concurrency <= 1 || asked_end.is_some_and(|end| end - start <= part) {
             return self.get_once(object_id, range).await;
         }

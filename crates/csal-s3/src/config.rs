@@ -148,7 +148,7 @@ pub struct S3Config {
     /// Parts in flight per upload. Memory per upload is about part size x (this + 1).
     #[field(label = "Parallel part uploads", default = 4)]
     pub upload_concurrency: usize,
-    /// Ranged GETs in flight per read longer than one part (each part size long): one GET runs at one connection's speed. 1 = one GET per read. Memory per read is about part size x (this + 1).
+    /// Ranged GETs (4 MiB each) in flight per read longer than 4 MiB: one GET runs at one connection's speed. 1 = one GET per read. Memory per read is about 4 MiB x (this + 1).
     #[field(label = "Parallel part downloads", default = 4)]
     pub read_concurrency: usize,
     /// Checksum sent with every PUT and part so the server verifies the bytes (md5 = Content-MD5).

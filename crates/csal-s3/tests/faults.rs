@@ -82,7 +82,7 @@ fn gets(proxy: &FaultProxy) -> usize {
     proxy.log().iter().filter(|r| r.method == "GET").count()
 }
 
-// A read longer than one part comes as ranged GETs, several at once; one of
+// A read longer than 4 MiB comes as ranged GETs, several at once; one of
 // them cut off or reset is fetched again on its own, and the whole read still
 // gives the bytes that were written (a single GET failed the read).
 #[tokio::test(flavor = "multi_thread")]
@@ -95,11 +95,11 @@ async fn a_large_read_in_ranges_refetches_a_range_that_was_cut_off() {
         .unwrap();
     for fault in [Fault::Truncate, Fault::Reset] {
         proxy.clear_log();
-        // The first GET (first part, and the object's length) passes; a range after it breaks.
+        // The first GET (first range, and the object's length) passes; a range after it breaks.
         proxy.push_faults([Fault::None, fault]);
         let back = router.read("faulty", &receipt.object_id, None).await.unwrap().collect_limited(bytes.len()).await;
         assert!(back.unwrap() == bytes, "{fault:?}: the object reads back different");
-        assert_eq!(gets(&proxy), 5, "{fault:?}: the first part, three ranges and one range again");
+        assert_eq!(gets(&proxy), 5, "{fault:?}: the first range, three more and one again");
     }
     // Ranges asked for by the caller are cut the same way.
     proxy.clear_log();
@@ -112,7 +112,7 @@ async fn a_large_read_in_ranges_refetches_a_range_that_was_cut_off() {
         .await
         .unwrap();
     assert!(part == bytes.slice(start..=end));
-    assert_eq!(gets(&proxy), 2, "9 MiB from 5 MiB parts: two ranged GETs");
+    assert_eq!(gets(&proxy), 3, "9 MiB in 4 MiB ranges: three ranged GETs");
     let tail = router
         .read("faulty", &receipt.object_id, Some(csal_core::ByteRange::from(11 * 1024 * 1024)))
         .await
