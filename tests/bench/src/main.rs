@@ -219,11 +219,13 @@ async fn run_all(cli: &Cli) -> Result<()> {
             let shape = recorder::Shape { writers: cli.writers, segment: 4 << 20, secs: cli.recorder_secs };
             match recorder::disk_short_of(&shape) {
                 Some(short) => report.figures.push(short),
-                None => {
-                    let load = recorder::run(shape, cli.recorder_rounds).await?;
-                    report.figures.extend(load.figures());
-                    report.recorder = Some(load);
-                }
+                None => match recorder::run(shape, cli.recorder_rounds).await {
+                    Ok(load) => {
+                        report.figures.extend(load.figures());
+                        report.recorder = Some(load);
+                    }
+                    Err(e) => report.figures.push(Figure::failed("recorder load", &e)),
+                },
             }
         }
     }
@@ -271,9 +273,17 @@ async fn run_all(cli: &Cli) -> Result<()> {
                 report.figures.push(Figure::not_run(&format!("{} contest", backend.title()), var));
                 break;
             }
-            let comparison = contest::compare(backend, size, cli.rounds).await?;
-            report.figures.extend(comparison.figures());
-            report.add_contest(comparison);
+            match contest::compare(backend, size, cli.rounds).await {
+                Ok(comparison) => {
+                    report.figures.extend(comparison.figures());
+                    report.add_contest(comparison);
+                }
+                Err(e) => {
+                    let what = format!("{} contest, {} MiB", backend.title(), size >> 20);
+                    eprintln!("csal-bench: {what} failed: {e:#}");
+                    report.figures.push(Figure::failed(&what, &e));
+                }
+            }
         }
     }
     report.print();

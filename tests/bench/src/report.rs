@@ -21,6 +21,14 @@ impl Figure {
     pub fn not_run(what: &str, var: &str) -> Figure {
         Figure { name: what.into(), value: format!("not run ({var} unset)"), target: "run".into(), met: false }
     }
+
+    /// A benchmark that failed part way: a missed row with its error. The run
+    /// goes on, so one server's failure does not lose an hour of figures.
+    pub fn failed(what: &str, error: &anyhow::Error) -> Figure {
+        let error = format!("{error:#}");
+        let first_line = error.lines().next().unwrap_or_default();
+        Figure { name: what.into(), value: format!("failed: {first_line}"), target: "run".into(), met: false }
+    }
 }
 
 /// Everything after this line of docs/benchmarks.md is written by hand and

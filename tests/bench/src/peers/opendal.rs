@@ -2,7 +2,7 @@
 //! `Writer` with `chunk(PART_SIZE)` and `concurrent(CONCURRENCY)` (multipart
 //! upload; on GCS with `if_not_exists`, which makes it a JSON-API resumable
 //! upload, the one fake-gcs-server speaks, and refuses to overwrite as CSAL
-//! does), and reads: on S3 its concurrent reader (`chunk(PART_SIZE)`,
+//! does), and reads: on S3 its concurrent reader (`chunk(READ_RANGE)`,
 //! `concurrent(CONCURRENCY)`, as CSAL reads in ranges there), elsewhere one
 //! streaming read. With `retry`, the operator gets OpenDAL's
 //! `RetryLayer` (its documented way to survive transient errors), as the
@@ -13,7 +13,7 @@ use opendal::Operator;
 use opendal::services::{Azblob, Gcs, S3};
 
 use super::{Peer, digest_of};
-use crate::contest::{Backend, CONCURRENCY, PART_SIZE};
+use crate::contest::{Backend, CONCURRENCY, PART_SIZE, READ_RANGE};
 use crate::env::{AzureServer, BUCKET, S3Server};
 use crate::source::{self, Digest};
 
@@ -21,7 +21,7 @@ pub struct OpenDal {
     pub op: Operator,
     /// Uploads refuse to replace an existing object (GCS: see the module docs).
     if_not_exists: bool,
-    /// Downloads as `CONCURRENCY` ranged reads of `PART_SIZE` at once (its
+    /// Downloads as `CONCURRENCY` ranged reads of `READ_RANGE` at once (its
     /// `concurrent`/`chunk` reader), where CSAL reads in ranges too (S3).
     read_in_ranges: bool,
 }
@@ -92,7 +92,7 @@ impl Peer for OpenDal {
     async fn download(&self, key: &str) -> Result<Digest> {
         let mut reader = self.op.reader_with(key);
         if self.read_in_ranges {
-            reader = reader.chunk(PART_SIZE).concurrent(CONCURRENCY);
+            reader = reader.chunk(READ_RANGE).concurrent(CONCURRENCY);
         }
         digest_of(reader.await?.into_bytes_stream(..).await?).await
     }
