@@ -63,12 +63,23 @@ async fn submit(c: &Client, action: &str) {
     c.find(Locator::Css(&format!("form[action='{action}'] button[type=submit]"))).await.unwrap().click().await.unwrap();
 }
 
+/// The element once the page shows it. A lookup that lands while a submit
+/// navigates answers "aborted by navigation" (chromedriver; fantoccini's own
+/// wait gives up on it and failed CI once), so that is looked at again too.
 async fn wait_css(c: &Client, css: &str) -> fantoccini::elements::Element {
-    c.wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match c.find(Locator::Css(css)).await {
+            Ok(element) => return element,
+            Err(e)
+                if std::time::Instant::now() < deadline
+                    && (e.is_no_such_element() || e.to_string().contains("aborted by navigation")) =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("{css}: {e}"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
