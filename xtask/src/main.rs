@@ -65,7 +65,7 @@ enum Cmd {
         /// Seconds of each recorder-load run (default 60).
         #[arg(long)]
         recorder_secs: Option<u64>,
-        /// Rounds of the recorder load (default 2).
+        /// Rounds of the recorder load (default 3; best of them counts).
         #[arg(long)]
         recorder_rounds: Option<u32>,
         /// Only these parts, comma separated (s3, local-fs, cloud, recorder, gateway, dispatch, catalog,

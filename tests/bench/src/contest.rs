@@ -490,8 +490,8 @@ impl Comparison {
                     peer.label()
                 ),
                 value: format!("{:.2}x ({:.0} vs {:.0} MiB/s)", csal.ratio, csal.mib_s, peer_speed),
-                target: ">= 1.00x".into(),
-                met: csal.ratio >= 1.0,
+                target: crate::report::parity_target(),
+                met: csal.ratio >= crate::report::PARITY,
             });
         }
         let rss = mib(self.upload[0].peak_rss_kib.max(self.download[0].peak_rss_kib));

@@ -60,8 +60,8 @@ struct Cli {
     /// Seconds of each recorder-load run.
     #[arg(long, default_value_t = 60, global = true)]
     recorder_secs: u64,
-    /// Rounds of the recorder load (per phase and client).
-    #[arg(long, default_value_t = 2, global = true)]
+    /// Rounds of the recorder load (per phase and client; best of them counts).
+    #[arg(long, default_value_t = 3, global = true)]
     recorder_rounds: u32,
     /// Concurrent writers of the recorder load.
     #[arg(long, default_value_t = 256, global = true)]
@@ -206,11 +206,15 @@ async fn run_child_command(child: &ChildCmd, cli: &Cli) -> Result<()> {
 async fn run_all(cli: &Cli) -> Result<()> {
     let wanted = |p: Part| cli.only.is_empty() || cli.only.contains(&p);
     let mut report = report::Report::new(&cli.sizes);
-    if wanted(Part::Dispatch) {
-        report.figures.extend(router::dispatch_overhead().await?);
+    if wanted(Part::Dispatch)
+        && let Some(figures) = report.part("dispatch overhead", router::dispatch_overhead().await)
+    {
+        report.figures.extend(figures);
     }
-    if wanted(Part::Catalog) {
-        report.figures.extend(router::catalog_reload().await?);
+    if wanted(Part::Catalog)
+        && let Some(figures) = report.part("catalog reload", router::catalog_reload().await)
+    {
+        report.figures.extend(figures);
     }
     if wanted(Part::Recorder) {
         if let Some(var) = env::missing(contest::Backend::S3) {
@@ -219,13 +223,12 @@ async fn run_all(cli: &Cli) -> Result<()> {
             let shape = recorder::Shape { writers: cli.writers, segment: 4 << 20, secs: cli.recorder_secs };
             match recorder::disk_short_of(&shape) {
                 Some(short) => report.figures.push(short),
-                None => match recorder::run(shape, cli.recorder_rounds).await {
-                    Ok(load) => {
+                None => {
+                    if let Some(load) = report.part("recorder load", recorder::run(shape, cli.recorder_rounds).await) {
                         report.figures.extend(load.figures());
                         report.recorder = Some(load);
                     }
-                    Err(e) => report.figures.push(Figure::failed("recorder load", &e)),
-                },
+                }
             }
         }
     }
@@ -236,23 +239,32 @@ async fn run_all(cli: &Cli) -> Result<()> {
             interval: std::time::Duration::from_secs_f64(cli.interval.max(0.1)),
             duration: std::time::Duration::from_secs(cli.gateway_secs.max(1)),
         };
-        let (figures, section) = gateway::figures(load).await?;
-        report.figures.extend(figures);
-        report.sections.push(section);
+        if let Some((figures, section)) = report.part("gateway load", gateway::figures(load).await) {
+            report.figures.extend(figures);
+            report.sections.push(section);
+        }
     }
     if wanted(Part::FileSync) {
         let size = cli.sizes.iter().copied().max().unwrap_or(1 << 30);
-        report.figures.extend(filesync::peaks(size)?);
-        report.filesync_size = Some(size);
+        if let Some(figures) = report.part("file-sync peak RSS", filesync::peaks(size)) {
+            report.figures.extend(figures);
+            report.filesync_size = Some(size);
+        }
     }
-    if wanted(Part::Bwlimit) {
-        report.figures.extend(bwlimit::limit_holds(cli.bwlimit_secs.max(5)).await?);
+    if wanted(Part::Bwlimit)
+        && let Some(figures) = report.part("bandwidth limit", bwlimit::limit_holds(cli.bwlimit_secs.max(5)).await)
+    {
+        report.figures.extend(figures);
     }
-    if wanted(Part::Listing) {
-        report.figures.extend(listing::figures()?);
+    if wanted(Part::Listing)
+        && let Some(figures) = report.part("listing", listing::figures())
+    {
+        report.figures.extend(figures);
     }
-    if wanted(Part::Retention) {
-        report.figures.extend(retention::figures().await?);
+    if wanted(Part::Retention)
+        && let Some(figures) = report.part("retention sweep", retention::figures().await)
+    {
+        report.figures.extend(figures);
     }
     // The transfer contests come last, backend by backend, fake-gcs-server's
     // last of all: once it has taken a few GiB of resumable uploads it keeps
@@ -273,16 +285,10 @@ async fn run_all(cli: &Cli) -> Result<()> {
                 report.figures.push(Figure::not_run(&format!("{} contest", backend.title()), var));
                 break;
             }
-            match contest::compare(backend, size, cli.rounds).await {
-                Ok(comparison) => {
-                    report.figures.extend(comparison.figures());
-                    report.add_contest(comparison);
-                }
-                Err(e) => {
-                    let what = format!("{} contest, {} MiB", backend.title(), size >> 20);
-                    eprintln!("csal-bench: {what} failed: {e:#}");
-                    report.figures.push(Figure::failed(&what, &e));
-                }
+            let what = format!("{} contest, {} MiB", backend.title(), size >> 20);
+            if let Some(comparison) = report.part(&what, contest::compare(backend, size, cli.rounds).await) {
+                report.figures.extend(comparison.figures());
+                report.add_contest(comparison);
             }
         }
     }

@@ -8,6 +8,20 @@ use anyhow::Result;
 use crate::contest::Comparison;
 use crate::recorder::LoadReport;
 
+/// How far below a peer a comparison may measure and still count as "at"
+/// the peer. Two clients at parity do not measure equal here: the same
+/// client's best of three moves 3-6 % from one minute to the next on this
+/// 2-core machine (the server shares its cores), and a recorder run once
+/// read 501.6 vs 502.2 MiB/s. Without a band, "at or ahead" would be a coin
+/// flip on every row where the server, not the client, sets the speed.
+/// Being ahead by more than the band is visible in the ratio itself.
+pub const PARITY: f64 = 0.97;
+
+/// The target text of a "CSAL at or ahead of a peer" row.
+pub fn parity_target() -> String {
+    format!(">= {PARITY:.2}x (at: within {:.0} %, or ahead)", (1.0 - PARITY) * 100.0)
+}
+
 /// One line of the summary table.
 pub struct Figure {
     pub name: String,
@@ -22,8 +36,7 @@ impl Figure {
         Figure { name: what.into(), value: format!("not run ({var} unset)"), target: "run".into(), met: false }
     }
 
-    /// A benchmark that failed part way: a missed row with its error. The run
-    /// goes on, so one server's failure does not lose an hour of figures.
+    /// A benchmark that failed part way: a missed row with its error's first line.
     pub fn failed(what: &str, error: &anyhow::Error) -> Figure {
         let error = format!("{error:#}");
         let first_line = error.lines().next().unwrap_or_default();
@@ -46,6 +59,20 @@ pub struct Report {
 }
 
 impl Report {
+    /// A part's outcome: its value, or, when it failed, a missed row with
+    /// its error (printed whole) and `None`, so the run goes on and one
+    /// server's failure does not lose an hour of figures.
+    pub fn part<T>(&mut self, what: &str, outcome: anyhow::Result<T>) -> Option<T> {
+        match outcome {
+            Ok(value) => Some(value),
+            Err(e) => {
+                eprintln!("csal-bench: {what} failed: {e:#}");
+                self.figures.push(Figure::failed(what, &e));
+                None
+            }
+        }
+    }
+
     pub fn new(sizes: &[u64]) -> Report {
         Report {
             sizes: sizes.to_vec(),
