@@ -264,8 +264,18 @@ pub fn disk_short_of(shape: &Shape) -> Option<Figure> {
 /// Run one client's load in a child process; its outcome.
 async fn load(client: Client, endpoint: &str, shape: Shape) -> Result<LoadOutcome> {
     let (secs, writers, segment) = (shape.secs.to_string(), shape.writers.to_string(), shape.segment.to_string());
-    let args =
-        ["recorder", client.arg(), "--endpoint", endpoint, "--secs", &secs, "--writers", &writers, "--segment", &segment];
+    let args = [
+        "recorder",
+        client.arg(),
+        "--endpoint",
+        endpoint,
+        "--secs",
+        &secs,
+        "--writers",
+        &writers,
+        "--segment",
+        &segment,
+    ];
     let line = run_child(&args, &[]).await?;
     serde_json::from_str(&line).with_context(|| format!("child output {line:?}"))
 }
