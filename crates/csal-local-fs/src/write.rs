@@ -53,23 +53,38 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 /// Write the body into `file` from one blocking thread fed through a
 /// bounded channel, then keep its CRC32C and fsync it. One thread for the
 /// whole body, the chunks handed over as they are (no copy into a buffer,
-/// no thread hop per chunk as with `tokio::fs::File`), and the CRC32C
-/// computed there, next to the write, instead of on the async thread.
+/// no thread hop per chunk as with `tokio::fs::File`). The CRC32C is the
+/// core's tally of the body (every chunk has passed it before it is sent
+/// here); only a body without one (the module used without its layers) is
+/// hashed here, next to the write.
 async fn write_body(file: std::fs::File, mut body: ByteStream, fsync: bool, root: PathBuf) -> Result<(u64, u32)> {
     let (chunks, mut incoming) = tokio::sync::mpsc::channel::<bytes::Bytes>(CHUNKS_IN_FLIGHT);
+    let tally = body.crc32c_tally().cloned();
     let writer = tokio::task::spawn_blocking(move || -> std::io::Result<(u64, u32)> {
         use std::io::Write;
         let mut file = file;
-        let (mut size, mut crc) = (0u64, 0u32);
+        let (mut size, mut own_crc) = (0u64, 0u32);
         let mut writeback = fsync.then(Writeback::default);
         while let Some(chunk) = incoming.blocking_recv() {
             file.write_all(&chunk)?;
             size += chunk.len() as u64;
-            crc = csal_core::crc32c_append(crc, &chunk);
+            if tally.is_none() {
+                own_crc = csal_core::crc32c_append(own_crc, &chunk);
+            }
             if let Some(writeback) = &mut writeback {
                 writeback.written(&file, size);
             }
         }
+        let crc = match &tally {
+            Some(tally) if tally.bytes() == size => tally.crc32c(),
+            Some(tally) => {
+                return Err(std::io::Error::other(format!(
+                    "the body's tally counted {} bytes where {size} were written",
+                    tally.bytes()
+                )));
+            }
+            None => own_crc,
+        };
         if !crate::checksum::store(&file, crc)? {
             tracing::debug!(root = %root.display(), "filesystem has no user xattrs; CRC32C not kept with the object");
         }
@@ -320,6 +335,22 @@ pub(crate) async fn on_blocking_thread<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_receipt_has_the_bodys_crc32c_with_or_without_the_cores_tally() {
+        let dir = tempfile::tempdir().unwrap();
+        let chunks: Vec<bytes::Bytes> = (0..5u8).map(|i| bytes::Bytes::from(vec![i; 70_000])).collect();
+        let expected = crc32c::crc32c(&chunks.concat());
+        let body = || ByteStream::new(futures::stream::iter(chunks.clone().into_iter().map(Ok)), Some(350_000));
+        let modes = Modes { file: 0o640, dir: 0o750 };
+        let plain = write(dir.path(), true, modes, body(), &WriteMeta::new("cam/a.ts")).await.unwrap();
+        let (tallied, _) = body().tallied();
+        let via_tally = write(dir.path(), true, modes, tallied, &WriteMeta::new("cam/b.ts")).await.unwrap();
+        for receipt in [plain, via_tally] {
+            assert_eq!(receipt.size, 350_000);
+            assert_eq!(receipt.checksum, Some(Checksum::crc32c(expected)));
+        }
+    }
 
     #[cfg(target_os = "linux")]
     #[test]
