@@ -57,7 +57,7 @@ pub(crate) struct S3Client {
 /// on the same knobs alike) but peaked at 92 MiB, over the 64 MiB target;
 /// copying each range into one exact buffer did not lower either peak, so
 /// the excess is not the HTTP client's buffers (2026-12-05).
-const READ_RANGE: u64 = 4 * 1024 * 1024;
+pub const READ_RANGE: u64 = 4 * 1024 * 1024;
 
 impl S3Client {
     pub(crate) fn new(config: &S3Config) -> Result<Self> {

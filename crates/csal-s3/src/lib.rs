@@ -32,6 +32,7 @@ pub mod presets;
 mod stale;
 mod write;
 
+pub use client::READ_RANGE;
 pub use config::{ChecksumAlgorithm, ConditionalCreate, CredentialSource, S3Config};
 pub use module::S3Module;
 

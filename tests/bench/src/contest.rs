@@ -22,8 +22,9 @@ use crate::source::{self, Digest};
 /// Part size and parts in flight, the same for every client that has the knobs.
 pub const PART_SIZE: usize = 8 << 20;
 pub const CONCURRENCY: usize = 4;
-/// Bytes per ranged GET of a download in ranges (csal-s3's fixed range).
-pub const READ_RANGE: usize = 4 << 20;
+/// Bytes per ranged GET of a download in ranges: csal-s3's fixed range, so
+/// OpenDAL's reader runs on the same knob.
+pub const READ_RANGE: usize = csal_s3::READ_RANGE as usize;
 /// Peak RSS target of one CSAL transfer.
 pub const RSS_TARGET_MIB: f64 = 64.0;
 /// Every object of the contests lives under this prefix.

@@ -427,7 +427,7 @@ impl LoadReport {
                     best_p99.1.label()
                 ),
                 value: format!("{:.0} vs {:.0} ms", csal.p99_ms, best_p99.0.p99_ms),
-                target: format!("<= the peer's (within {:.0} %)", (1.0 - crate::report::PARITY) * 100.0),
+                target: crate::report::parity_latency_target(),
                 met: csal.p99_ms * crate::report::PARITY <= best_p99.0.p99_ms,
             });
             if *phase == Phase::Faults {

@@ -17,9 +17,19 @@ use crate::recorder::LoadReport;
 /// Being ahead by more than the band is visible in the ratio itself.
 pub const PARITY: f64 = 0.97;
 
-/// The target text of a "CSAL at or ahead of a peer" row.
+/// The band as the target column says it: "within 3 %".
+fn parity_band() -> String {
+    format!("within {:.0} %", (1.0 - PARITY) * 100.0)
+}
+
+/// The target text of a "CSAL's speed at or ahead of a peer's" row.
 pub fn parity_target() -> String {
-    format!(">= {PARITY:.2}x (at: within {:.0} %, or ahead)", (1.0 - PARITY) * 100.0)
+    format!(">= {PARITY:.2}x (at: {}, or ahead)", parity_band())
+}
+
+/// The target text of a "CSAL's latency at or under a peer's" row.
+pub fn parity_latency_target() -> String {
+    format!("<= the peer's ({})", parity_band())
 }
 
 /// One line of the summary table.
