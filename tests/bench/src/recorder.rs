@@ -6,10 +6,13 @@
 //! fault proxy, which answers 1 % of requests with a reset or a
 //! `503 SlowDown` (Retry-After: 1 s).
 //!
-//! Each segment is a one-shot stream of fresh 256 KiB chunks (CSAL:
-//! `ByteStream::new`, not replayable), as a recorder hands it over; the
-//! peers get the same chunks as their in-memory payload types (object_store
-//! `PutPayload`, OpenDAL `Buffer`). Every client runs in a child process of
+//! Each segment is a one-shot stream of fresh 256 KiB chunks made as they
+//! are asked for, as a recorder hands a segment over (off a socket or a
+//! spool file, a chunk at a time): CSAL takes the stream itself
+//! (`ByteStream::new`, not replayable); the peers' single-request APIs take
+//! the whole payload, so they gather the same chunks into it first
+//! (object_store `PutPayload`, OpenDAL `Buffer`). Every write's latency
+//! counts from its first chunk. Every client runs in a child process of
 //! its own (peak RSS = its VmHWM); the proxy runs in the parent.
 
 use std::sync::Arc;
@@ -17,7 +20,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use bytes::Bytes;
 use csal_core::{ByteStream, InstanceDefinition, StorageRouter, WriteMeta};
 use csal_testkit::{FaultPlan, FaultProxy};
 
@@ -95,10 +97,12 @@ impl SegmentWriter {
         })
     }
 
-    async fn write(&self, key: &str, chunks: Vec<Bytes>, size: u64) -> Result<()> {
+    /// Write one segment of `size` bytes, its chunks made as the client takes them.
+    async fn write(&self, key: &str, size: u64) -> Result<()> {
+        let chunks = source::chunks(size);
         match self {
             SegmentWriter::Csal(router) => {
-                let body = ByteStream::new(futures::stream::iter(chunks.into_iter().map(Ok)), Some(size));
+                let body = ByteStream::new(futures::stream::iter(chunks.map(Ok)), Some(size));
                 router.write("rec", body, WriteMeta::new(key)).await?;
             }
             SegmentWriter::ObjectStore(store) => {
@@ -106,7 +110,7 @@ impl SegmentWriter {
                 store.put(&object_store::path::Path::from(key), object_store::PutPayload::from_iter(chunks)).await?;
             }
             SegmentWriter::OpenDal(op) => {
-                op.write(key, opendal::Buffer::from(chunks)).await?;
+                op.write(key, opendal::Buffer::from(chunks.collect::<Vec<_>>())).await?;
             }
         }
         Ok(())
@@ -149,9 +153,8 @@ pub async fn child(client: Client, endpoint: &str, shape: Shape) -> Result<()> {
             let mut n = 0u64;
             while Instant::now() < deadline {
                 let key = format!("{PREFIX}{}/cam-{w:03}/{n:06}.ts", client.arg());
-                let chunks: Vec<Bytes> = source::chunks(shape.segment).collect();
                 let began = Instant::now();
-                let result = writer.write(&key, chunks, shape.segment).await;
+                let result = writer.write(&key, shape.segment).await;
                 latencies_us.push(began.elapsed().as_micros() as u64);
                 match result {
                     Ok(()) => {
