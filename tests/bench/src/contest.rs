@@ -315,7 +315,8 @@ pub async fn compare(backend: Backend, size: u64, rounds: u32) -> Result<Compari
     // blobs in memory, Azurite, past its limit).
     let mut kept: Vec<(usize, String)> = Vec::new();
     while round < full_rounds {
-        let keep = round > 0 && round + 1 == full_rounds && DOWNLOAD_ROUNDS.rounds(best(&download), full_rounds) > full_rounds;
+        let keep =
+            round > 0 && round + 1 == full_rounds && DOWNLOAD_ROUNDS.rounds(best(&download), full_rounds) > full_rounds;
         for i in rotated(clients.len(), round) {
             let client = clients[i];
             eprintln!(
