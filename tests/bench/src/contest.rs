@@ -521,3 +521,18 @@ impl Comparison {
         figures
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_transfers_get_more_rounds_up_to_the_cap_and_never_fewer_than_asked() {
+        assert_eq!(FULL_ROUNDS.rounds(0.5, 3), 4);
+        assert_eq!(FULL_ROUNDS.rounds(0.01, 3), 9);
+        assert_eq!(FULL_ROUNDS.rounds(30.0, 3), 3);
+        assert_eq!(FULL_ROUNDS.rounds(0.01, 12), 12);
+        assert_eq!(DOWNLOAD_ROUNDS.rounds(0.25, 3), 20);
+        assert_eq!(DOWNLOAD_ROUNDS.rounds(0.1, 3), 25);
+    }
+}
