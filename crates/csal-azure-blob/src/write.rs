@@ -39,12 +39,12 @@ pub(crate) async fn write(client: &AzureClient, body: ByteStream, meta: WriteMet
     // A body known to be longer than one block goes up in blocks without
     // waiting for its second block to decide.
     let over_one_block = body.size().is_some_and(|size| size > client.settings.block_size as u64);
-    let mut parts = Box::pin(body.into_chunked_parts(client.settings.block_size).peekable());
-    let first = match parts.next().await {
+    let mut parts = Box::pin(body.into_chunked_parts_marking_last(client.settings.block_size));
+    let (first, is_last) = match parts.next().await {
         Some(part) => part?,
-        None => BodyPart::default(),
+        None => (BodyPart::default(), true),
     };
-    let (size, response) = if !over_one_block && parts.as_mut().peek().await.is_none() {
+    let (size, response) = if !over_one_block && is_last {
         // One contiguous buffer, so a request refused for its token can be
         // sent again as it is (a streamed body cannot).
         let size = first.len() as u64;
@@ -56,7 +56,7 @@ pub(crate) async fn write(client: &AzureClient, body: ByteStream, meta: WriteMet
             .body(first.into_bytes());
         (size, client.send(with_properties(request), &what).await?)
     } else {
-        let blocks = futures::stream::iter([Ok(first)]).chain(parts);
+        let blocks = futures::stream::iter([Ok(first)]).chain(parts.map(|part| part.map(|(block, _)| block)));
         let (size, ids) = send_parts(blocks, client.settings.upload_concurrency, |index, block| {
             let (name, what) = (&name, &what);
             async move {

@@ -291,22 +291,42 @@ impl ByteStream {
     /// holds the body's own chunks, the one on a boundary sliced in two. For
     /// providers whose client can send a part as several buffers: no memcpy
     /// into a part buffer and no fresh pages to fault in for every part.
-    /// Memory: one part.
+    /// Memory: one part (and one chunk of the next).
     pub fn into_chunked_parts(self, part_size: usize) -> impl Stream<Item = Result<BodyPart>> + Send + 'static {
+        self.into_chunked_parts_marking_last(part_size).map(|part| part.map(|(part, _)| part))
+    }
+
+    /// [`ByteStream::into_chunked_parts`], each part paired with whether it
+    /// is the body's last. That is learnt by reading at most one chunk past
+    /// the part, not a whole part ahead, so a protocol that must flag its
+    /// final request (a GCS resumable upload, a single Put Blob) holds one
+    /// part, not two.
+    pub fn into_chunked_parts_marking_last(
+        self,
+        part_size: usize,
+    ) -> impl Stream<Item = Result<(BodyPart, bool)>> + Send + 'static {
         assert!(part_size > 0, "part size must be positive");
         futures::stream::unfold(
             (self.inner, BodyPart::default(), false),
             move |(mut inner, mut part, mut ended)| async move {
                 loop {
                     if part.len >= part_size {
-                        let rest = part.split_off(part_size);
-                        return Some((Ok(part), (inner, rest, ended)));
+                        let mut rest = part.split_off(part_size);
+                        while rest.is_empty() && !ended {
+                            match inner.next().await {
+                                Some(Ok(chunk)) => rest.push(chunk),
+                                Some(Err(e)) => return Some((Err(e), (inner, BodyPart::default(), true))),
+                                None => ended = true,
+                            }
+                        }
+                        let last = rest.is_empty();
+                        return Some((Ok((part, last)), (inner, rest, ended)));
                     }
                     if ended {
                         if part.is_empty() {
                             return None;
                         }
-                        return Some((Ok(part), (inner, BodyPart::default(), ended)));
+                        return Some((Ok((part, true)), (inner, BodyPart::default(), ended)));
                     }
                     match inner.next().await {
                         Some(Ok(chunk)) => part.push(chunk),
@@ -619,6 +639,12 @@ impl BodyPart {
         }
     }
 
+    /// The part without its first `offset` bytes (to resend what a server
+    /// did not keep); no copy.
+    pub fn skip(&self, offset: usize) -> BodyPart {
+        self.clone().split_off(offset.min(self.len))
+    }
+
     /// Keep the first `at` bytes; return the rest (the chunk on the boundary is sliced, not copied).
     fn split_off(&mut self, at: usize) -> BodyPart {
         let mut rest = BodyPart::default();
@@ -702,6 +728,53 @@ mod tests {
         assert_eq!(first.as_ptr(), big.as_ptr(), "the first part is a slice of the chunk");
         let empty: Vec<_> = ByteStream::empty().into_chunked_parts(4).collect().await;
         assert!(empty.is_empty());
+    }
+
+    #[tokio::test]
+    async fn parts_marking_last_flag_only_the_last_and_read_one_chunk_ahead_at_most() {
+        let marked = |sizes: &'static [usize], part: usize| async move {
+            chunks(sizes)
+                .into_chunked_parts_marking_last(part)
+                .map(|r| r.unwrap())
+                .map(|(p, l)| (p.len(), l))
+                .collect::<Vec<_>>()
+                .await
+        };
+        assert_eq!(marked(&[4, 4], 4).await, vec![(4, false), (4, true)]);
+        // Empty chunks after an exact boundary do not hide the end.
+        assert_eq!(marked(&[3, 1, 0, 0], 4).await, vec![(4, true)]);
+        assert_eq!(marked(&[3, 10, 1], 4).await, vec![(4, false), (4, false), (4, false), (2, true)]);
+        assert!(marked(&[], 4).await.is_empty());
+        // The flag costs one chunk of look-ahead, not a part: the first part
+        // is out while the source has given only the chunk after it.
+        let given = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = given.clone();
+        let source = futures::stream::iter(0..100u8).map(move |i| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(Bytes::from(vec![i; 2]))
+        });
+        let mut parts = Box::pin(ByteStream::new(source, None).into_chunked_parts_marking_last(8));
+        let (first, last) = parts.next().await.unwrap().unwrap();
+        assert_eq!((first.len(), last), (8, false));
+        assert_eq!(given.load(std::sync::atomic::Ordering::SeqCst), 5);
+        // A failing body fails the stream instead of flagging a last part.
+        let failing = ByteStream::new(
+            futures::stream::iter(vec![Ok(Bytes::from_static(b"abcd")), Err(StorageError::transient("gone"))]),
+            None,
+        );
+        let got: Vec<_> = failing.into_chunked_parts_marking_last(4).collect().await;
+        assert!(got.len() == 1 && got[0].is_err());
+    }
+
+    #[test]
+    fn a_part_skips_its_first_bytes_without_copying() {
+        let a = Bytes::from_static(b"abc");
+        let part = BodyPart { chunks: vec![a.clone(), Bytes::from_static(b"defg")], len: 7 };
+        assert_eq!(&part.skip(2).into_bytes()[..], b"cdefg");
+        assert_eq!(part.skip(2).chunks()[0].as_ptr(), a[2..].as_ptr());
+        assert_eq!(&part.skip(3).into_bytes()[..], b"defg");
+        assert!(part.skip(7).is_empty() && part.skip(9).is_empty());
+        assert_eq!(part.len(), 7, "the part itself is unchanged");
     }
 
     #[tokio::test]

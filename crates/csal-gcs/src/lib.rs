@@ -19,7 +19,7 @@ mod presign;
 mod read;
 mod write;
 
-pub use config::GcsConfig;
+pub use config::{DEFAULT_CHUNK_SIZE, GcsConfig};
 pub use module::GcsModule;
 
 csal_core::register_provider!(GcsConfig, module::build);

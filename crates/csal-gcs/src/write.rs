@@ -1,8 +1,9 @@
 //! Writes: one multipart request for bodies that fit in one chunk, else a
 //! resumable upload sent chunk by chunk.
 //!
-//! Memory is bounded by about two chunks (the one being sent and the next,
-//! read ahead to know whether the current one is the last). Every write
+//! Memory is bounded by about one chunk (the one being sent, kept until
+//! GCS confirms it, as the body's own buffers) and one buffer of the next,
+//! read ahead to know whether the current chunk is the last. Every write
 //! creates a fresh object id with `ifGenerationMatch=0`, so it can never
 //! replace an object. A body that fails mid-way cancels the session: GCS
 //! only makes an object visible when the final chunk (with the total size)
@@ -18,7 +19,7 @@ use futures::StreamExt;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
 use reqwest::{StatusCode, Url};
 
-use csal_core::{ByteStream, Checksum, Result, StorageError, WriteMeta, WriteReceipt, object_id_from_hint};
+use csal_core::{BodyPart, ByteStream, Checksum, Result, StorageError, WriteMeta, WriteReceipt, object_id_from_hint};
 
 use crate::client::{GcsClient, ObjectResource};
 use crate::error;
@@ -33,20 +34,19 @@ pub(crate) async fn write(client: &GcsClient, body: ByteStream, meta: WriteMeta)
         "contentType": content_type,
         "metadata": meta.metadata,
     });
-    let mut parts = Box::pin(body.into_parts(client.settings.chunk_size).peekable());
-    let first = match parts.next().await {
+    let mut parts = Box::pin(body.into_chunked_parts_marking_last(client.settings.chunk_size));
+    let (first, mut is_last) = match parts.next().await {
         Some(part) => part?,
-        None => Bytes::new(),
+        None => (BodyPart::default(), true),
     };
-    let mut crc = csal_core::crc32c(&first);
-    let written = if parts.as_mut().peek().await.is_none() {
-        upload_single(client, &resource, &content_type, first.clone()).await?
+    let mut crc = first.crc32c();
+    let written = if is_last {
+        upload_single(client, &resource, &content_type, first).await?
     } else {
         let session = start_session(client, &resource, &content_type).await?;
         let mut offset = 0u64;
         let mut current = first;
         let outcome = loop {
-            let is_last = parts.as_mut().peek().await.is_none();
             let total = is_last.then(|| offset + current.len() as u64);
             match upload_chunk(client, &session, offset, &current, total).await {
                 Ok(Some(done)) => break Ok(done),
@@ -57,12 +57,14 @@ pub(crate) async fn write(client: &GcsClient, body: ByteStream, meta: WriteMeta)
                 Err(e) => break Err(e),
             }
             offset += current.len() as u64;
-            current = match parts.next().await {
+            // GCS has this chunk: free it before gathering the next.
+            drop(std::mem::take(&mut current));
+            (current, is_last) = match parts.next().await {
                 Some(Ok(part)) => part,
                 Some(Err(e)) => break Err(e),
                 None => break Err(StorageError::transient(format!("write {name}: body ended unexpectedly"))),
             };
-            crc = csal_core::crc32c_append(crc, &current);
+            crc = current.chunks().iter().fold(crc, |crc, chunk| csal_core::crc32c_append(crc, chunk));
         };
         match outcome {
             Ok(done) => done,
@@ -159,7 +161,7 @@ async fn upload_single(
     client: &GcsClient,
     resource: &serde_json::Value,
     content_type: &str,
-    data: Bytes,
+    data: BodyPart,
 ) -> Result<Written> {
     let name = resource["name"].as_str().unwrap_or_default();
     let what = format!("write {name}");
@@ -173,8 +175,8 @@ async fn upload_single(
     let tail = Bytes::from(format!("\r\n--{boundary}--\r\n"));
     let len = (head.len() + data.len() + tail.len()) as u64;
     let sent = data.len() as u64;
-    let chunks: Vec<std::result::Result<Bytes, std::io::Error>> = vec![Ok(Bytes::from(head)), Ok(data), Ok(tail)];
-    let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
+    let chunks = std::iter::once(Bytes::from(head)).chain(data.chunks().to_vec()).chain([tail]);
+    let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks.map(Ok::<_, std::convert::Infallible>)));
     let request = client
         .http
         .post(url)
@@ -217,7 +219,7 @@ async fn upload_chunk(
     client: &GcsClient,
     session: &Url,
     start: u64,
-    data: &Bytes,
+    data: &BodyPart,
     total: Option<u64>,
 ) -> Result<Option<Written>> {
     let end = start + data.len() as u64;
@@ -226,7 +228,7 @@ async fn upload_chunk(
     let mut from = start;
     let mut failures = 0u32;
     loop {
-        let slice = data.slice((from - start) as usize..);
+        let slice = data.skip((from - start) as usize);
         let range = if slice.is_empty() {
             format!("bytes */{total_text}")
         } else {
@@ -238,7 +240,7 @@ async fn upload_chunk(
             .timeout(client.settings.request_timeout)
             .header(CONTENT_RANGE, range)
             .header(CONTENT_LENGTH, slice.len() as u64)
-            .body(slice);
+            .body(csal_http::part_body(&slice));
         let failure = match client.send_raw(request, &what).await {
             Ok(response) => match interpret(response, &what).await {
                 Ok(SessionState::Done(resource)) => return finished(client, resource, total, &what).await,

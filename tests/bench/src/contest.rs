@@ -97,11 +97,19 @@ impl Backend {
                 "tokio::fs: create, write, fsync of the file and the directory".into(),
                 format!("object_store LocalFileSystem: WriteMultipart ({parts}), then fsync of the file and the directory, for the same durability (it does not fsync by itself)"),
             ],
-            Backend::Gcs => vec![
-                "csal: gcs resumable upload, 8 MiB chunks (one in flight: GCS resumable uploads are sequential)".into(),
-                "OpenDAL: resumable upload (`if_not_exists`, as CSAL refuses to overwrite too), 8 MiB chunks".into(),
+            Backend::Gcs => {
+                let chunk = csal_gcs::DEFAULT_CHUNK_SIZE >> 20;
+                vec![
+                format!(
+                    "csal: gcs resumable upload, {chunk} MiB chunks (its default; one in flight: GCS resumable uploads are sequential)"
+                ),
+                format!(
+                    "OpenDAL: resumable upload (`if_not_exists`, as CSAL refuses to overwrite too), {chunk} MiB chunks (CSAL's)"
+                ),
+                "fake-gcs-server hashes (MD5, CRC32C) everything received so far on every chunk, so its upload time grows with size squared over chunk size; larger chunks, not the client, set the pace".into(),
                 "object_store: not comparable here: its GCS store uploads with the XML API (`PUT /bucket/object`, XML multipart), which fake-gcs-server answers with 400".into(),
-            ],
+            ]
+            }
             Backend::Azure => vec![
                 format!("csal: azure_blob staged blocks ({parts}: its defaults), Put Block List"),
                 format!("object_store: WriteMultipart, {parts} (Put Block, Put Block List)"),
