@@ -1,6 +1,6 @@
 //! Apache OpenDAL (`services-s3`, `services-gcs`, `services-azblob`): a
-//! `Writer` with `chunk(PART_SIZE)` (on GCS CSAL's default chunk) and
-//! `concurrent(CONCURRENCY)` (multipart upload; on GCS with `if_not_exists`, which makes it a JSON-API resumable
+//! `Writer` with `chunk(PART_SIZE)` and `concurrent(CONCURRENCY)` (multipart
+//! upload; on GCS with `if_not_exists`, which makes it a JSON-API resumable
 //! upload, the one fake-gcs-server speaks, and refuses to overwrite as CSAL
 //! does), and reads: on S3 its concurrent reader (`chunk(READ_RANGE)`,
 //! `concurrent(CONCURRENCY)`, as CSAL reads in ranges there), elsewhere one
@@ -21,8 +21,6 @@ pub struct OpenDal {
     pub op: Operator,
     /// Uploads refuse to replace an existing object (GCS: see the module docs).
     if_not_exists: bool,
-    /// Upload part (GCS: resumable chunk) size, CSAL's own for that backend.
-    chunk: usize,
     /// Downloads as `CONCURRENCY` ranged reads of `READ_RANGE` at once (its
     /// `concurrent`/`chunk` reader), where CSAL reads in ranges too (S3).
     read_in_ranges: bool,
@@ -44,7 +42,7 @@ impl OpenDal {
         if retry {
             op = op.layer(opendal::layers::RetryLayer::new().with_jitter());
         }
-        Ok(OpenDal { op, if_not_exists: false, chunk: PART_SIZE, read_in_ranges: true })
+        Ok(OpenDal { op, if_not_exists: false, read_in_ranges: true })
     }
 
     /// The operator for a contest's backend.
@@ -60,12 +58,7 @@ impl OpenDal {
                     .token("fake-gcs-server".into())
                     .disable_vm_metadata()
                     .disable_config_load();
-                Ok(OpenDal {
-                    op: Operator::new(builder)?,
-                    if_not_exists: true,
-                    chunk: csal_gcs::DEFAULT_CHUNK_SIZE,
-                    read_in_ranges: false,
-                })
+                Ok(OpenDal { op: Operator::new(builder)?, if_not_exists: true, read_in_ranges: false })
             }
             Backend::Azure => {
                 let a = AzureServer::from_env()?;
@@ -75,12 +68,7 @@ impl OpenDal {
                     .endpoint(a.endpoint.trim_end_matches('/'))
                     .account_name(&a.account)
                     .account_key(&a.key);
-                Ok(OpenDal {
-                    op: Operator::new(builder)?,
-                    if_not_exists: false,
-                    chunk: PART_SIZE,
-                    read_in_ranges: false,
-                })
+                Ok(OpenDal { op: Operator::new(builder)?, if_not_exists: false, read_in_ranges: false })
             }
             Backend::LocalFs => anyhow::bail!("OpenDAL is not a local_fs peer here"),
         }
@@ -89,13 +77,8 @@ impl OpenDal {
 
 impl Peer for OpenDal {
     async fn upload(&self, key: &str, size: u64) -> Result<String> {
-        let mut writer = self
-            .op
-            .writer_with(key)
-            .chunk(self.chunk)
-            .concurrent(CONCURRENCY)
-            .if_not_exists(self.if_not_exists)
-            .await?;
+        let mut writer =
+            self.op.writer_with(key).chunk(PART_SIZE).concurrent(CONCURRENCY).if_not_exists(self.if_not_exists).await?;
         for chunk in source::chunks(size) {
             if let Err(e) = writer.write(chunk).await {
                 let _ = writer.abort().await;
