@@ -140,34 +140,25 @@ impl Uploader {
         let single_attempts = if body.is_replayable() { 1 } else { SEND_ATTEMPTS };
         let tally = body.crc32c_tally().cloned();
         let multipart_for_sure = body.size().is_some_and(|size| size > self.part_size as u64);
-        let mut parts = Box::pin(body.into_chunked_parts(self.part_size));
+        let mut parts = Box::pin(body.into_chunked_parts_marking_last(self.part_size));
         if multipart_for_sure {
-            // Start the upload now rather than after gathering two parts.
+            // Start the upload now rather than after gathering the first part.
+            let parts = parts.map(|part| part.map(|(part, _)| part));
             let (size, etag) = self.put_multipart(client, &key, &object_id, parts, &meta).await?;
             return Ok(WriteReceipt { object_id, size, checksum: None, etag, instance: None });
         }
-        // (The parts stream must not be polled again once it has ended.)
-        let (first, second) = match parts.next().await {
-            None => (BodyPart::default(), None),
-            Some(first) => {
-                let first = first?;
-                match parts.next().await {
-                    None => (first, None),
-                    Some(second) => (first, Some(second?)),
-                }
-            }
+        let (first, is_last) = match parts.next().await {
+            None => (BodyPart::default(), true),
+            Some(first) => first?,
         };
-        let (size, etag) = match second {
-            None => {
-                let size = first.len() as u64;
-                // The whole body has passed the core's tally: its CRC32C is this part's.
-                let crc = tally.filter(|t| t.bytes() == size).map_or_else(|| first.crc32c(), |t| t.crc32c());
-                (size, self.put_single(client, &object_id, first, crc, &meta, single_attempts).await?)
-            }
-            Some(second) => {
-                let rest = futures::stream::iter([Ok(first), Ok(second)]).chain(parts);
-                self.put_multipart(client, &key, &object_id, rest, &meta).await?
-            }
+        let (size, etag) = if is_last {
+            let size = first.len() as u64;
+            // The whole body has passed the core's tally: its CRC32C is this part's.
+            let crc = tally.filter(|t| t.bytes() == size).map_or_else(|| first.crc32c(), |t| t.crc32c());
+            (size, self.put_single(client, &object_id, first, crc, &meta, single_attempts).await?)
+        } else {
+            let rest = futures::stream::iter([Ok(first)]).chain(parts.map(|part| part.map(|(part, _)| part)));
+            self.put_multipart(client, &key, &object_id, rest, &meta).await?
         };
         Ok(WriteReceipt { object_id, size, checksum: None, etag, instance: None })
     }
