@@ -39,7 +39,7 @@ pub(crate) async fn write(client: &AzureClient, body: ByteStream, meta: WriteMet
     // A body known to be longer than one block goes up in blocks without
     // waiting for its second block to decide.
     let over_one_block = body.size().is_some_and(|size| size > client.settings.block_size as u64);
-    let mut parts = Box::pin(body.into_chunked_parts_marking_last(client.settings.block_size));
+    let mut parts = Box::pin(body.into_chunked_parts_marking_if_single(client.settings.block_size));
     let (first, is_last) = match parts.next().await {
         Some(part) => part?,
         None => (BodyPart::default(), true),

@@ -291,9 +291,10 @@ impl ByteStream {
     /// holds the body's own chunks, the one on a boundary sliced in two. For
     /// providers whose client can send a part as several buffers: no memcpy
     /// into a part buffer and no fresh pages to fault in for every part.
-    /// Memory: one part (and one chunk of the next).
+    /// Memory: one part. A full part is handed on at once, without waiting
+    /// for the body's next chunk (which a slow source may be long in giving).
     pub fn into_chunked_parts(self, part_size: usize) -> impl Stream<Item = Result<BodyPart>> + Send + 'static {
-        self.into_chunked_parts_marking_last(part_size).map(|part| part.map(|(part, _)| part))
+        self.regroup(part_size, 0).map(|part| part.map(|(part, _)| part))
     }
 
     /// [`ByteStream::into_chunked_parts`], each part paired with whether it
@@ -305,32 +306,53 @@ impl ByteStream {
         self,
         part_size: usize,
     ) -> impl Stream<Item = Result<(BodyPart, bool)>> + Send + 'static {
+        self.regroup(part_size, usize::MAX)
+    }
+
+    /// [`ByteStream::into_chunked_parts`], the first part paired with
+    /// whether it is the whole body (one request or several: S3's single PUT
+    /// or multipart, Azure's Put Blob or blocks), learnt by reading one chunk
+    /// past it. The parts after it flow as in `into_chunked_parts` (flag
+    /// false): none waits for the chunk after it.
+    pub fn into_chunked_parts_marking_if_single(
+        self,
+        part_size: usize,
+    ) -> impl Stream<Item = Result<(BodyPart, bool)>> + Send + 'static {
+        self.regroup(part_size, 1)
+    }
+
+    /// The regrouping behind the three: each of the first `marked` full
+    /// parts waits for one more chunk (or the end) to say whether it is the
+    /// last; the flag of any later part is false.
+    fn regroup(self, part_size: usize, marked: usize) -> impl Stream<Item = Result<(BodyPart, bool)>> + Send + 'static {
         assert!(part_size > 0, "part size must be positive");
         futures::stream::unfold(
-            (self.inner, BodyPart::default(), false),
-            move |(mut inner, mut part, mut ended)| async move {
+            (self.inner, BodyPart::default(), false, marked),
+            move |(mut inner, mut part, mut ended, marked)| async move {
+                let mark_last = marked > 0;
+                let marked = marked.saturating_sub(1);
                 loop {
                     if part.len >= part_size {
                         let mut rest = part.split_off(part_size);
-                        while rest.is_empty() && !ended {
+                        while mark_last && rest.is_empty() && !ended {
                             match inner.next().await {
                                 Some(Ok(chunk)) => rest.push(chunk),
-                                Some(Err(e)) => return Some((Err(e), (inner, BodyPart::default(), true))),
+                                Some(Err(e)) => return Some((Err(e), (inner, BodyPart::default(), true, 0))),
                                 None => ended = true,
                             }
                         }
-                        let last = rest.is_empty();
-                        return Some((Ok((part, last)), (inner, rest, ended)));
+                        let last = mark_last && ended && rest.is_empty();
+                        return Some((Ok((part, last)), (inner, rest, ended, marked)));
                     }
                     if ended {
                         if part.is_empty() {
                             return None;
                         }
-                        return Some((Ok((part, true)), (inner, BodyPart::default(), ended)));
+                        return Some((Ok((part, mark_last)), (inner, BodyPart::default(), ended, marked)));
                     }
                     match inner.next().await {
                         Some(Ok(chunk)) => part.push(chunk),
-                        Some(Err(e)) => return Some((Err(e), (inner, BodyPart::default(), true))),
+                        Some(Err(e)) => return Some((Err(e), (inner, BodyPart::default(), true, 0))),
                         None => ended = true,
                     }
                 }
@@ -757,6 +779,30 @@ mod tests {
         let (first, last) = parts.next().await.unwrap().unwrap();
         assert_eq!((first.len(), last), (8, false));
         assert_eq!(given.load(std::sync::atomic::Ordering::SeqCst), 5);
+        // Plain parts never wait for the chunk after them (a slow source
+        // must not hold back a full part), and marking only the first part
+        // looks ahead for that one alone.
+        let counted = |given: std::sync::Arc<std::sync::atomic::AtomicUsize>| {
+            ByteStream::new(
+                futures::stream::iter(0..100u8).map(move |i| {
+                    given.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    Ok(Bytes::from(vec![i; 2]))
+                }),
+                None,
+            )
+        };
+        let given = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut plain = Box::pin(counted(given.clone()).into_chunked_parts(8));
+        plain.next().await.unwrap().unwrap();
+        assert_eq!(given.load(std::sync::atomic::Ordering::SeqCst), 4);
+        let given = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut single = Box::pin(counted(given.clone()).into_chunked_parts_marking_if_single(8));
+        assert!(!single.next().await.unwrap().unwrap().1);
+        assert_eq!(given.load(std::sync::atomic::Ordering::SeqCst), 5);
+        assert!(!single.next().await.unwrap().unwrap().1);
+        assert_eq!(given.load(std::sync::atomic::Ordering::SeqCst), 8);
+        let one: Vec<_> = chunks(&[3, 2]).into_chunked_parts_marking_if_single(8).map(|r| r.unwrap().1).collect().await;
+        assert_eq!(one, vec![true]);
         // A failing body fails the stream instead of flagging a last part.
         let failing = ByteStream::new(
             futures::stream::iter(vec![Ok(Bytes::from_static(b"abcd")), Err(StorageError::transient("gone"))]),

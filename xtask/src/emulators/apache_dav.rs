@@ -17,6 +17,9 @@ impl Emulator for ApacheDav {
     fn name(&self) -> &'static str {
         "apache_dav"
     }
+    fn ports(&self) -> &'static [u16] {
+        &[PORT]
+    }
     fn crates(&self) -> &'static [&'static str] {
         &["csal-webdav"]
     }

@@ -35,6 +35,9 @@ impl Emulator for Azurite {
     fn name(&self) -> &'static str {
         "azurite"
     }
+    fn ports(&self) -> &'static [u16] {
+        &[PORT, OAUTH_PORT]
+    }
     fn crates(&self) -> &'static [&'static str] {
         &["csal-azure-blob"]
     }

@@ -18,6 +18,9 @@ impl Emulator for Chromedriver {
     fn name(&self) -> &'static str {
         "chromedriver"
     }
+    fn ports(&self) -> &'static [u16] {
+        &[PORT]
+    }
     fn crates(&self) -> &'static [&'static str] {
         &["csal-admin"]
     }

@@ -38,6 +38,9 @@ impl Emulator for FakeGcs {
     fn name(&self) -> &'static str {
         "fakegcs"
     }
+    fn ports(&self) -> &'static [u16] {
+        &[PORT]
+    }
     fn crates(&self) -> &'static [&'static str] {
         &["csal-gcs"]
     }

@@ -83,7 +83,33 @@ pub trait Emulator: Sync {
     /// Install into `env.cache` if not there yet (idempotent).
     fn install(&self, env: &Env) -> Result<()>;
     /// Start, wait until ready, return the processes and the test env vars.
+    /// Call it through [`start`], which first checks [`Emulator::ports`].
     fn start(&self, env: &Env) -> Result<Running>;
+    /// The fixed loopback ports it listens on (none when it picks a free one).
+    fn ports(&self) -> &'static [u16] {
+        &[]
+    }
+}
+
+/// Start `emulator` once its ports are free. A server left over from an
+/// earlier run would otherwise answer the readiness probe and then the
+/// tests, with its own users and keys (CI failed on a stale sshd that way).
+pub fn start(emulator: &dyn Emulator, env: &Env) -> Result<Running> {
+    ports_free(emulator.name(), emulator.ports())?;
+    emulator.start(env)
+}
+
+/// An error naming the first of `ports` something already listens on.
+fn ports_free(name: &str, ports: &[u16]) -> Result<()> {
+    for &port in ports {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        if std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200)).is_ok() {
+            anyhow::bail!(
+                "{name}: 127.0.0.1:{port} is already taken by another process (a server left from an earlier run? `ss -ltnp 'sport = :{port}'` shows it)"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A started server; dropping it stops its processes (by pid, newest first).
@@ -154,7 +180,7 @@ pub fn start_for(env: &Env, providers: &[String]) -> Result<Vec<Running>> {
         }
         eprintln!("xtask: starting {} ...", emulator.name());
         let started = std::time::Instant::now();
-        match emulator.install(env).and_then(|_| emulator.start(env)) {
+        match emulator.install(env).and_then(|_| start(emulator, env)) {
             Ok(r) => {
                 eprintln!("xtask: {} ready in {:.1} s", emulator.name(), started.elapsed().as_secs_f64());
                 running.push(r);
@@ -166,4 +192,17 @@ pub fn start_for(env: &Env, providers: &[String]) -> Result<Vec<Running>> {
         }
     }
     Ok(running)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_taken_port_is_refused_before_the_emulator_starts() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let e = super::ports_free("sshd", &[port]).unwrap_err().to_string();
+        assert!(e.contains(&format!("127.0.0.1:{port} is already taken")), "{e}");
+        drop(taken);
+        super::ports_free("sshd", &[port]).unwrap();
+    }
 }

@@ -15,6 +15,9 @@ impl Emulator for Moto {
     fn name(&self) -> &'static str {
         "moto"
     }
+    fn ports(&self) -> &'static [u16] {
+        &[PORT]
+    }
     fn crates(&self) -> &'static [&'static str] {
         &["csal-s3"]
     }

@@ -26,6 +26,9 @@ impl Emulator for S3sFs {
     fn name(&self) -> &'static str {
         "s3s-fs"
     }
+    fn ports(&self) -> &'static [u16] {
+        &[PORT]
+    }
     fn crates(&self) -> &'static [&'static str] {
         &["csal-s3"]
     }

@@ -21,6 +21,9 @@ impl Emulator for Sshd {
     fn name(&self) -> &'static str {
         "sshd"
     }
+    fn ports(&self) -> &'static [u16] {
+        &[PORT]
+    }
     fn crates(&self) -> &'static [&'static str] {
         &["csal-sftp"]
     }

@@ -84,6 +84,9 @@ impl Emulator for Swift {
     fn name(&self) -> &'static str {
         "swift"
     }
+    fn ports(&self) -> &'static [u16] {
+        &[PROXY_PORT, MEMCACHED_PORT]
+    }
     fn crates(&self) -> &'static [&'static str] {
         &["csal-swift", "csal-s3"]
     }

@@ -20,6 +20,9 @@ impl Emulator for Vsftpd {
     fn name(&self) -> &'static str {
         "vsftpd"
     }
+    fn ports(&self) -> &'static [u16] {
+        &[FTP_PORT, FTPS_PORT]
+    }
     fn crates(&self) -> &'static [&'static str] {
         &["csal-ftp"]
     }

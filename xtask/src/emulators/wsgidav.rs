@@ -19,6 +19,9 @@ impl Emulator for Wsgidav {
     fn name(&self) -> &'static str {
         "wsgidav"
     }
+    fn ports(&self) -> &'static [u16] {
+        &[PORT]
+    }
     fn crates(&self) -> &'static [&'static str] {
         &["csal-webdav"]
     }
