@@ -639,7 +639,13 @@ impl BodyPart {
 
     /// The CRC32C of the part's bytes.
     pub fn crc32c(&self) -> u32 {
-        self.chunks.iter().fold(0, |crc, c| crate::crc32c_append(crc, c))
+        self.crc32c_append(0)
+    }
+
+    /// The CRC32C of the bytes `crc` was computed over followed by this part's
+    /// (a running checksum over consecutive parts).
+    pub fn crc32c_append(&self, crc: u32) -> u32 {
+        self.chunks.iter().fold(crc, |crc, c| crate::crc32c_append(crc, c))
     }
 
     /// One contiguous buffer (no copy when the part is a single chunk).

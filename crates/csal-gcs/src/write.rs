@@ -64,7 +64,7 @@ pub(crate) async fn write(client: &GcsClient, body: ByteStream, meta: WriteMeta)
                 Some(Err(e)) => break Err(e),
                 None => break Err(StorageError::transient(format!("write {name}: body ended unexpectedly"))),
             };
-            crc = current.chunks().iter().fold(crc, |crc, chunk| csal_core::crc32c_append(crc, chunk));
+            crc = current.crc32c_append(crc);
         };
         match outcome {
             Ok(done) => done,

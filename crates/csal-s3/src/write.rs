@@ -140,13 +140,13 @@ impl Uploader {
         let single_attempts = if body.is_replayable() { 1 } else { SEND_ATTEMPTS };
         let tally = body.crc32c_tally().cloned();
         let multipart_for_sure = body.size().is_some_and(|size| size > self.part_size as u64);
-        let mut parts = Box::pin(body.into_chunked_parts_marking_if_single(self.part_size));
         if multipart_for_sure {
             // Start the upload now rather than after gathering the first part.
-            let parts = parts.map(|part| part.map(|(part, _)| part));
+            let parts = body.into_chunked_parts(self.part_size);
             let (size, etag) = self.put_multipart(client, &key, &object_id, parts, &meta).await?;
             return Ok(WriteReceipt { object_id, size, checksum: None, etag, instance: None });
         }
+        let mut parts = Box::pin(body.into_chunked_parts_marking_if_single(self.part_size));
         let (first, is_last) = match parts.next().await {
             None => (BodyPart::default(), true),
             Some(first) => first?,

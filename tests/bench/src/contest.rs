@@ -100,13 +100,13 @@ impl Backend {
             Backend::Gcs => {
                 let chunk = csal_gcs::DEFAULT_CHUNK_SIZE >> 20;
                 vec![
-                format!(
-                    "csal: gcs resumable upload, {chunk} MiB chunks (its default; one in flight: GCS resumable uploads are sequential)"
-                ),
-                "OpenDAL: resumable upload (`if_not_exists`, as CSAL refuses to overwrite too), 8 MiB chunks (fixed in its conditional GCS writer: `chunk()` does not change them; without `if_not_exists` it uploads with the XML API, which fake-gcs-server refuses)".into(),
-                "fake-gcs-server hashes (MD5, CRC32C) everything received so far on every chunk, so its upload time grows with size squared over chunk size; larger chunks, not the client, set the pace".into(),
-                "object_store: not comparable here: its GCS store uploads with the XML API (`PUT /bucket/object`, XML multipart), which fake-gcs-server answers with 400".into(),
-            ]
+                    format!(
+                        "csal: gcs resumable upload, {chunk} MiB chunks (its default; one in flight: GCS resumable uploads are sequential)"
+                    ),
+                    "OpenDAL: resumable upload (`if_not_exists`, as CSAL refuses to overwrite too), 8 MiB chunks (fixed in its conditional GCS writer: `chunk()` does not change them; without `if_not_exists` it uploads with the XML API, which fake-gcs-server refuses)".into(),
+                    "fake-gcs-server hashes (MD5, CRC32C) everything received so far on every chunk, so its upload time grows with size squared over chunk size; larger chunks, not the client, set the pace".into(),
+                    "object_store: not comparable here: its GCS store uploads with the XML API (`PUT /bucket/object`, XML multipart), which fake-gcs-server answers with 400".into(),
+                ]
             }
             Backend::Azure => vec![
                 format!("csal: azure_blob staged blocks ({parts}: its defaults), Put Block List"),
