@@ -402,15 +402,13 @@ fn bench(args: BenchArgs) -> Result<()> {
     }
     if wants("s3") || wants("recorder") {
         for e in emulators::all().into_iter().filter(|e| e.name() == "s3s-fs") {
-            e.install(&env)?;
-            running.push(emulators::start(e, &env)?);
+            running.push(emulators::install_and_start(e, &env)?);
         }
     }
     // The listing rows plant trees on WebDAV (Apache mod_dav) and SFTP (OpenSSH).
     if wants("listing") {
         for e in emulators::all().into_iter().filter(|e| ["apache_dav", "sshd"].contains(&e.name())) {
-            e.install(&env)?;
-            running.push(emulators::start(e, &env)?);
+            running.push(emulators::install_and_start(e, &env)?);
         }
     }
     let mut cmd = Command::new(bin);
@@ -451,8 +449,7 @@ fn emulators_run(names: &[String], providers: &[String], command: &[String]) -> 
         let by_name = names.iter().any(|n| n == e.name());
         let by_provider = !providers.is_empty() && emulators::serves(e, &crates);
         if by_name || by_provider {
-            e.install(&env)?;
-            running.push(emulators::start(e, &env)?);
+            running.push(emulators::install_and_start(e, &env)?);
         }
     }
     for n in names {

@@ -83,7 +83,7 @@ pub trait Emulator: Sync {
     /// Install into `env.cache` if not there yet (idempotent).
     fn install(&self, env: &Env) -> Result<()>;
     /// Start, wait until ready, return the processes and the test env vars.
-    /// Call it through [`start`], which first checks [`Emulator::ports`].
+    /// Call it through [`install_and_start`], which checks [`Emulator::ports`] first.
     fn start(&self, env: &Env) -> Result<Running>;
     /// The fixed loopback ports it listens on (none when it picks a free one).
     fn ports(&self) -> &'static [u16] {
@@ -91,10 +91,12 @@ pub trait Emulator: Sync {
     }
 }
 
-/// Start `emulator` once its ports are free. A server left over from an
-/// earlier run would otherwise answer the readiness probe and then the
-/// tests, with its own users and keys (CI failed on a stale sshd that way).
-pub fn start(emulator: &dyn Emulator, env: &Env) -> Result<Running> {
+/// Install `emulator` if needed, then start it once its ports are free. A
+/// server left over from an earlier run would otherwise answer the
+/// readiness probe and then the tests, with its own users and keys (CI
+/// failed on a stale sshd that way).
+pub fn install_and_start(emulator: &dyn Emulator, env: &Env) -> Result<Running> {
+    emulator.install(env)?;
     ports_free(emulator.name(), emulator.ports())?;
     emulator.start(env)
 }
@@ -180,7 +182,7 @@ pub fn start_for(env: &Env, providers: &[String]) -> Result<Vec<Running>> {
         }
         eprintln!("xtask: starting {} ...", emulator.name());
         let started = std::time::Instant::now();
-        match emulator.install(env).and_then(|_| start(emulator, env)) {
+        match install_and_start(emulator, env) {
             Ok(r) => {
                 eprintln!("xtask: {} ready in {:.1} s", emulator.name(), started.elapsed().as_secs_f64());
                 running.push(r);
