@@ -40,8 +40,11 @@ use crate::error::map_sdk_error;
 /// upload: those objects are verified only against a caller's checksum).
 pub(crate) const CRC32C_METADATA: &str = "csal-crc32c";
 
-/// Attempts per part or single PUT (its bytes are in memory, so it can be sent again).
-const SEND_ATTEMPTS: u32 = 3;
+/// Attempts per part or single PUT (its bytes are in memory, so it can be
+/// sent again): as many as the core's retry layer makes by default.
+fn send_attempts() -> u32 {
+    RetryPolicy::default().max_attempts
+}
 /// Longest `Retry-After` a resend waits for; longer fails the upload.
 const MAX_RESEND_RETRY_AFTER: Duration = Duration::from_secs(30);
 
@@ -137,7 +140,7 @@ impl Uploader {
         let key = client.key(&object_id);
         // The core layer retries a replayable body as a whole (with a new id);
         // a one-shot body (a recorder's segment) only we can resend, from memory.
-        let single_attempts = if body.is_replayable() { 1 } else { SEND_ATTEMPTS };
+        let single_attempts = if body.is_replayable() { 1 } else { send_attempts() };
         let tally = body.crc32c_tally().cloned();
         let multipart_for_sure = body.size().is_some_and(|size| size > self.part_size as u64);
         if multipart_for_sure {
@@ -388,7 +391,7 @@ impl Uploader {
     ) -> Result<CompletedPart> {
         let sum = PartChecksum::of(self.checksum, &data);
         let what = format!("{what} (part {number})");
-        resend_in_place(&what, SEND_ATTEMPTS, |_| async {
+        resend_in_place(&what, send_attempts(), |_| async {
             let mut req = client
                 .sdk
                 .upload_part()

@@ -62,6 +62,20 @@ async fn a_one_shot_segment_survives_a_reset_and_a_slow_down() {
     }
 }
 
+// Three faults in a row on one segment: with three attempts it failed the
+// caller (once in 16,691 writes of the bench's recorder load at 1 % faults).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_one_shot_segment_survives_three_faults_in_a_row() {
+    let Some((proxy, router)) = setup(FaultPlan::none()).await else { return };
+    let bytes = segment();
+    proxy.push_faults([Fault::Reset, Fault::SlowDown { retry_after_secs: 1 }, Fault::Reset]);
+    let receipt = router.write("faulty", one_shot(&bytes), WriteMeta::new("faults/thrice.ts")).await.unwrap();
+    assert_eq!(puts(&proxy), 4, "three refused PUTs and one that landed");
+    let back = router.read("faulty", &receipt.object_id, None).await.unwrap().collect_limited(2 << 20).await;
+    assert!(back.unwrap() == bytes, "the segment reads back different");
+    router.delete("faulty", &receipt.object_id).await.unwrap();
+}
+
 // The first PUT lands but its answer is lost: the resend is refused (the key
 // exists, If-None-Match) or overwrites the same bytes; either way the write
 // succeeds once, with the bytes that were sent.
