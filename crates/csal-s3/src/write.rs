@@ -231,7 +231,9 @@ impl Uploader {
     }
 
     /// After a resend was refused because the key exists: the earlier
-    /// attempt's object, if it has our size (else the refusal stands).
+    /// attempt's object, if it has our size (else the refusal stands). The
+    /// HEAD is resent like the PUT: a reset there must not fail a write
+    /// whose object is stored.
     async fn landed_earlier(
         &self,
         client: &S3Client,
@@ -239,7 +241,8 @@ impl Uploader {
         size: u64,
         refusal: StorageError,
     ) -> Result<Option<String>> {
-        match client.head(object_id).await {
+        let what = format!("confirm '{object_id}'");
+        match resend_in_place(&what, send_attempts(), |_| client.head(object_id)).await {
             Ok(meta) if meta.size == size => Ok(meta.etag),
             _ => Err(refusal),
         }
