@@ -14,10 +14,7 @@ use csal_core::{ByteStream, ErrorClass, InstanceDefinition, LayerConfig, Storage
 use csal_testkit::{Fault, FaultPlan, FaultProxy};
 
 async fn setup(plan: FaultPlan) -> Option<(FaultProxy, StorageRouter)> {
-    Some(setup_on(Server::moto()?, plan).await)
-}
-
-async fn setup_on(server: Server, plan: FaultPlan) -> (FaultProxy, StorageRouter) {
+    let server = Server::moto()?;
     server.ensure_bucket(BUCKET).await;
     let proxy = FaultProxy::start(&server.endpoint, plan).await.expect("proxy starts");
     let mut config = server.config(BUCKET);
@@ -26,7 +23,7 @@ async fn setup_on(server: Server, plan: FaultPlan) -> (FaultProxy, StorageRouter
     config["read_timeout_secs"] = serde_json::json!(2);
     config["connect_timeout_secs"] = serde_json::json!(2);
     let router = StorageRouter::new(&[InstanceDefinition::new("faulty", "s3", config)], layers());
-    (proxy, router)
+    Some((proxy, router))
 }
 
 // Two parts of 5 MiB (csal-s3's smallest) make the large objects multipart.
@@ -90,29 +87,6 @@ async fn a_one_shot_segment_whose_answer_was_lost_is_not_failed() {
     let receipt = router.write("faulty", one_shot(&bytes), WriteMeta::new("faults/lost.ts")).await.unwrap();
     assert_eq!(receipt.size, bytes.len() as u64);
     assert!(puts(&proxy) >= 2, "the lost answer was not resent");
-    let back = router.read("faulty", &receipt.object_id, None).await.unwrap().collect_limited(2 << 20).await;
-    assert!(back.unwrap() == bytes);
-    router.delete("faulty", &receipt.object_id).await.unwrap();
-}
-
-// As above on s3s-fs, which refuses the resend (412, If-None-Match), and the
-// HEAD that then confirms the earlier attempt's object meets a reset: the
-// object is stored, so the write must not fail (it did before the HEAD was
-// resent).
-#[tokio::test(flavor = "multi_thread")]
-async fn a_one_shot_segment_whose_confirming_head_is_reset_is_not_failed() {
-    let Some(server) = Server::s3sfs("s3@s3s-fs") else { return };
-    let (proxy, router) = setup_on(server, FaultPlan::none()).await;
-    let bytes = segment();
-    proxy.push_faults([Fault::DropAnswer, Fault::None, Fault::Reset]);
-    let receipt = router.write("faulty", one_shot(&bytes), WriteMeta::new("faults/confirmed.ts")).await.unwrap();
-    assert_eq!(receipt.size, bytes.len() as u64);
-    // Usually: the lost answer, the refused resend, the reset HEAD and its
-    // resend. Under load the proxy's own upstream may fail the refused resend
-    // first (CI saw 4 PUTs and 1 HEAD), so the reset can land on a PUT; the
-    // write must succeed either way.
-    let heads = proxy.log().iter().filter(|r| r.method == "HEAD").count();
-    assert!(heads >= 1 && puts(&proxy) >= 2, "the earlier attempt's object was never confirmed");
     let back = router.read("faulty", &receipt.object_id, None).await.unwrap().collect_limited(2 << 20).await;
     assert!(back.unwrap() == bytes);
     router.delete("faulty", &receipt.object_id).await.unwrap();
