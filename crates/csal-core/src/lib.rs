@@ -95,6 +95,6 @@ pub use registry::{
 pub use router::{InstanceDefinition, InstanceInfo, InstanceStatus, ReloadSummary, StorageRouter};
 pub use secret::{ExposeSecret, SecretString, mask_config};
 pub use spec::{ConfigField, ConfigSpec, FieldKind, ProviderCategory, Timeouts, parse_config};
-pub use stream::{BodyPart, ByteStream, Crc32cTally, send_parts};
+pub use stream::{BodyPart, ByteStream, Crc32cTally, SentCrc32c, send_parts};
 pub use tree_list::{FolderSelection, FolderTree, ListCursors, list_tree};
 pub use units::human_bytes;

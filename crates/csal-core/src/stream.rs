@@ -553,6 +553,43 @@ impl Crc32cTally {
     }
 }
 
+/// The CRC32C of what a provider sent of a body: the core's tally when the
+/// body carries one (every chunk passed it before reaching the provider, so
+/// no second pass), else folded here (the module used without its layers).
+#[derive(Debug)]
+pub enum SentCrc32c {
+    /// The body's tally ([`ByteStream::crc32c_tally`]).
+    Tally(Crc32cTally),
+    /// Folded over the chunks [`SentCrc32c::add`] was given.
+    Own(u32),
+}
+
+impl SentCrc32c {
+    /// Start for `body`, before it is consumed.
+    pub fn of(body: &ByteStream) -> Self {
+        body.crc32c_tally().cloned().map_or(SentCrc32c::Own(0), SentCrc32c::Tally)
+    }
+
+    /// A chunk that was sent (folded only when there is no tally).
+    pub fn add(&mut self, chunk: &[u8]) {
+        if let SentCrc32c::Own(crc) = self {
+            *crc = crate::crc32c_append(*crc, chunk);
+        }
+    }
+
+    /// The CRC32C of the `sent` bytes, or why there is none: a tally that
+    /// did not see exactly those bytes.
+    pub fn of_sent(self, sent: u64) -> std::result::Result<u32, String> {
+        match self {
+            SentCrc32c::Own(crc) => Ok(crc),
+            SentCrc32c::Tally(tally) if tally.bytes() == sent => Ok(tally.crc32c()),
+            SentCrc32c::Tally(tally) => {
+                Err(format!("the body's tally counted {} bytes where {sent} were sent", tally.bytes()))
+            }
+        }
+    }
+}
+
 /// Send a body's parts with `send(index, part)`, up to `in_flight` at once,
 /// and give back the answers in part order with the bytes sent: the loop
 /// behind multipart uploads (S3 parts, Azure blocks). A part's request is
@@ -873,6 +910,32 @@ mod tests {
         .unwrap();
         let events = events.lock().unwrap().clone();
         assert_eq!(events, ["gathered 0", "sent 0", "gathered 1", "sent 1", "gathered 2", "sent 2"]);
+    }
+
+    #[tokio::test]
+    async fn the_sent_crc_comes_from_the_tally_when_there_is_one_else_from_the_chunks() {
+        let whole = crate::crc32c_append(0, b"hello world");
+        let sent = |body: ByteStream| async move {
+            let mut crc = SentCrc32c::of(&body);
+            let is_tally = matches!(crc, SentCrc32c::Tally(_));
+            for chunk in body.collect_limited(64).await.unwrap().chunks(4) {
+                crc.add(chunk);
+            }
+            (crc, is_tally)
+        };
+        let chunks = || vec![Bytes::from_static(b"hello "), Bytes::from_static(b"world")];
+
+        // Without layers: our own fold over the chunks sent.
+        let (crc, is_tally) = sent(ByteStream::from_chunks(chunks())).await;
+        assert!(!is_tally);
+        assert_eq!(crc.of_sent(11), Ok(whole));
+
+        // With the core's tally: its CRC32C, once it has seen every byte sent.
+        let (crc, is_tally) = sent(ByteStream::from_chunks(chunks()).tallied().0).await;
+        assert!(is_tally);
+        assert_eq!(crc.of_sent(11), Ok(whole));
+        let (crc, _) = sent(ByteStream::from_chunks(chunks()).tallied().0).await;
+        assert!(crc.of_sent(12).unwrap_err().contains("11 bytes where 12 were sent"));
     }
 
     #[tokio::test]

@@ -20,7 +20,7 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RAN
 use reqwest::{StatusCode, Url};
 
 use csal_core::{
-    BodyPart, ByteStream, Checksum, Crc32cTally, Result, StorageError, WriteMeta, WriteReceipt, object_id_from_hint,
+    BodyPart, ByteStream, Checksum, Result, SentCrc32c, StorageError, WriteMeta, WriteReceipt, object_id_from_hint,
 };
 
 use crate::client::{GcsClient, ObjectResource};
@@ -36,13 +36,13 @@ pub(crate) async fn write(client: &GcsClient, body: ByteStream, meta: WriteMeta)
         "contentType": content_type,
         "metadata": meta.metadata,
     });
-    let mut crc = BodyCrc::of(&body);
+    let mut crc = SentCrc32c::of(&body);
     let mut parts = Box::pin(body.into_chunked_parts_marking_last(client.settings.chunk_size));
     let (first, mut is_last) = match parts.next().await {
         Some(part) => part?,
         None => (BodyPart::default(), true),
     };
-    crc.add(&first);
+    first.chunks().iter().for_each(|c| crc.add(c));
     let written = if is_last {
         upload_single(client, &resource, &content_type, first).await?
     } else {
@@ -67,7 +67,7 @@ pub(crate) async fn write(client: &GcsClient, body: ByteStream, meta: WriteMeta)
                 Some(Err(e)) => break Err(e),
                 None => break Err(StorageError::transient(format!("write {name}: body ended unexpectedly"))),
             };
-            crc.add(&current);
+            current.chunks().iter().for_each(|c| crc.add(c));
         };
         match outcome {
             Ok(done) => done,
@@ -79,37 +79,6 @@ pub(crate) async fn write(client: &GcsClient, body: ByteStream, meta: WriteMeta)
     };
     let crc = crc.of_sent(written.sent);
     verify(client, &name, written, crc).await
-}
-
-/// Where a write's CRC32C comes from: the core's tally, which every chunk
-/// passes before it reaches us, or (a body without one: the module used
-/// without its layers) our own fold over the parts sent.
-enum BodyCrc {
-    Tally(Crc32cTally),
-    Own(u32),
-}
-
-impl BodyCrc {
-    fn of(body: &ByteStream) -> Self {
-        body.crc32c_tally().cloned().map_or(BodyCrc::Own(0), BodyCrc::Tally)
-    }
-
-    fn add(&mut self, part: &BodyPart) {
-        if let BodyCrc::Own(crc) = self {
-            *crc = part.crc32c_append(*crc);
-        }
-    }
-
-    /// The CRC32C of the `sent` bytes, or why there is none.
-    fn of_sent(self, sent: u64) -> std::result::Result<u32, String> {
-        match self {
-            BodyCrc::Own(crc) => Ok(crc),
-            BodyCrc::Tally(tally) if tally.bytes() == sent => Ok(tally.crc32c()),
-            BodyCrc::Tally(tally) => {
-                Err(format!("the body's tally counted {} bytes where {sent} were sent", tally.bytes()))
-            }
-        }
-    }
 }
 
 /// Check what GCS stored against what we sent (`crc`: its CRC32C, or why we
@@ -442,31 +411,6 @@ mod tests {
         assert_eq!(progress(40, 0, 100, "w").unwrap(), Some(40));
         assert_eq!(progress(0, 0, 100, "w").unwrap(), Some(0));
         assert_eq!(progress(10, 50, 100, "w").unwrap_err().kind(), csal_core::ErrorKind::Integrity);
-    }
-
-    #[tokio::test]
-    async fn the_crc_comes_from_the_tally_when_there_is_one_else_from_the_parts() {
-        let chunks = || vec![Bytes::from_static(b"hello "), Bytes::from_static(b"world")];
-        let whole = csal_core::crc32c_append(0, b"hello world");
-        let part =
-            |body: ByteStream| async move { Box::pin(body.into_chunked_parts(64)).next().await.unwrap().unwrap() };
-
-        // Without layers: our own fold over the parts sent.
-        let body = ByteStream::from_chunks(chunks());
-        let mut crc = BodyCrc::of(&body);
-        crc.add(&part(body).await);
-        assert_eq!(crc.of_sent(11), Ok(whole));
-
-        // With the core's tally: its CRC32C, once it has seen every byte sent.
-        let (body, _) = ByteStream::from_chunks(chunks()).tallied();
-        let mut crc = BodyCrc::of(&body);
-        assert!(matches!(crc, BodyCrc::Tally(_)));
-        crc.add(&part(body).await);
-        assert_eq!(crc.of_sent(11), Ok(whole));
-        let (body, _) = ByteStream::from_chunks(chunks()).tallied();
-        let mut crc = BodyCrc::of(&body);
-        crc.add(&part(body).await);
-        assert!(crc.of_sent(12).unwrap_err().contains("11 bytes where 12 were sent"));
     }
 
     #[test]

@@ -59,32 +59,21 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 /// hashed here, next to the write.
 async fn write_body(file: std::fs::File, mut body: ByteStream, fsync: bool, root: PathBuf) -> Result<(u64, u32)> {
     let (chunks, mut incoming) = tokio::sync::mpsc::channel::<bytes::Bytes>(CHUNKS_IN_FLIGHT);
-    let tally = body.crc32c_tally().cloned();
+    let mut crc = csal_core::SentCrc32c::of(&body);
     let writer = tokio::task::spawn_blocking(move || -> std::io::Result<(u64, u32)> {
         use std::io::Write;
         let mut file = file;
-        let (mut size, mut own_crc) = (0u64, 0u32);
+        let mut size = 0u64;
         let mut writeback = fsync.then(Writeback::default);
         while let Some(chunk) = incoming.blocking_recv() {
             file.write_all(&chunk)?;
             size += chunk.len() as u64;
-            if tally.is_none() {
-                own_crc = csal_core::crc32c_append(own_crc, &chunk);
-            }
+            crc.add(&chunk);
             if let Some(writeback) = &mut writeback {
                 writeback.written(&file, size);
             }
         }
-        let crc = match &tally {
-            Some(tally) if tally.bytes() == size => tally.crc32c(),
-            Some(tally) => {
-                return Err(std::io::Error::other(format!(
-                    "the body's tally counted {} bytes where {size} were written",
-                    tally.bytes()
-                )));
-            }
-            None => own_crc,
-        };
+        let crc = crc.of_sent(size).map_err(std::io::Error::other)?;
         if !crate::checksum::store(&file, crc)? {
             tracing::debug!(root = %root.display(), "filesystem has no user xattrs; CRC32C not kept with the object");
         }
