@@ -108,7 +108,7 @@ pub struct AzureBlobConfig {
         doc_url = "https://learn.microsoft.com/en-us/rest/api/storageservices/put-block"
     )]
     pub block_size_kib: usize,
-    /// How often one block upload is tried before the write fails.
+    /// How often one block upload, block list commit or one-shot Put Blob is tried before the write fails.
     #[field(label = "Block attempts", default = 4)]
     pub block_attempts: u32,
     /// Blocks in flight per upload. Memory per upload is about block size x (this + 1).

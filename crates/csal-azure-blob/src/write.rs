@@ -8,13 +8,13 @@
 //! blob. A body that fails mid-way leaves only uncommitted blocks, which
 //! are invisible and which Azure discards after a week.
 
-use std::time::Duration;
-
 use base64::Engine as _;
 use futures::StreamExt;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 
-use csal_core::{BodyPart, ByteStream, Result, StorageError, WriteMeta, WriteReceipt, object_id_from_hint, send_parts};
+use csal_core::{
+    BodyPart, ByteStream, Result, RetryPolicy, StorageError, WriteMeta, WriteReceipt, object_id_from_hint, send_parts,
+};
 
 use crate::client::AzureClient;
 
@@ -39,22 +39,26 @@ pub(crate) async fn write(client: &AzureClient, body: ByteStream, meta: WriteMet
     // A body known to be longer than one block goes up in blocks without
     // waiting for its second block to decide.
     let over_one_block = body.size().is_some_and(|size| size > client.settings.block_size as u64);
+    let replayable = body.is_replayable();
     let mut parts = Box::pin(body.into_chunked_parts_marking_if_single(client.settings.block_size));
     let (first, is_last) = match parts.next().await {
         Some(part) => part?,
         None => (BodyPart::default(), true),
     };
-    let (size, response) = if !over_one_block && is_last {
+    // The core layer retries a replayable body as a whole (under a new
+    // name); a one-shot body (a recorder's segment) only we can resend.
+    let attempts = if replayable { 1 } else { client.settings.block_attempts };
+    let (size, etag) = if !over_one_block && is_last {
         // One contiguous buffer, so a request refused for its token can be
         // sent again as it is (a streamed body cannot).
         let size = first.len() as u64;
-        let request = client
-            .http
-            .put(url)
-            .header("x-ms-blob-type", "BlockBlob")
-            .header(CONTENT_LENGTH, size)
-            .body(first.into_bytes());
-        (size, client.send(with_properties(request), &what).await?)
+        let data = first.into_bytes();
+        let put = |_| {
+            let request =
+                client.http.put(url.clone()).header("x-ms-blob-type", "BlockBlob").header(CONTENT_LENGTH, size);
+            send_new_blob(client, with_properties(request.body(data.clone())), &what)
+        };
+        (size, RetryPolicy::in_place(attempts).resend_write(&what, || stored_earlier(client, &name, size), put).await?)
     } else {
         let blocks = futures::stream::iter([Ok(first)]).chain(parts.map(|part| part.map(|(block, _)| block)));
         let (size, ids) = send_parts(blocks, client.settings.upload_concurrency, |index, block| {
@@ -81,15 +85,21 @@ pub(crate) async fn write(client: &AzureClient, body: ByteStream, meta: WriteMet
         list.push_str("</BlockList>");
         let mut commit_url = client.blob_url(&name)?;
         commit_url.query_pairs_mut().append_pair("comp", "blocklist");
-        let request = client
-            .http
-            .put(commit_url)
-            .header(CONTENT_TYPE, "application/xml")
-            .header(CONTENT_LENGTH, list.len() as u64)
-            .body(list);
-        (size, client.send(with_properties(request), &format!("{what} (commit block list)")).await?)
+        // The blocks are staged, so a failed commit is sent again (always:
+        // a replayable body would otherwise go up again as a whole).
+        let what = format!("{what} (commit block list)");
+        let commit = |_| {
+            let request = client
+                .http
+                .put(commit_url.clone())
+                .header(CONTENT_TYPE, "application/xml")
+                .header(CONTENT_LENGTH, list.len() as u64)
+                .body(list.clone());
+            send_new_blob(client, with_properties(request), &what)
+        };
+        let stored = || stored_earlier(client, &name, size);
+        (size, RetryPolicy::in_place(client.settings.block_attempts).resend_write(&what, stored, commit).await?)
     };
-    let etag = response.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(|s| s.trim_matches('"').to_owned());
     // The core layer's tally has the body's CRC32C; it fills the receipt's.
     Ok(WriteReceipt { object_id: name, size, checksum: None, etag, instance: None })
 }
@@ -106,22 +116,34 @@ async fn put_block(client: &AzureClient, name: &str, id: &str, data: BodyPart) -
     let what = format!("write {name} (put block)");
     let mut url = client.blob_url(name)?;
     url.query_pairs_mut().append_pair("comp", "block").append_pair("blockid", id);
-    let mut attempt = 1u32;
-    loop {
-        let request =
-            client.http.put(url.clone()).header(CONTENT_LENGTH, data.len() as u64).body(csal_http::part_body(&data));
-        match client.send(request, &what).await {
-            Ok(_) => return Ok(()),
-            Err(e) if e.is_transient() && attempt < client.settings.block_attempts => {
-                let exp = Duration::from_millis(250).saturating_mul(1 << (attempt - 1).min(5));
-                let wait = e.retry_after().map_or(exp, |after| after.min(Duration::from_secs(30)).max(exp));
-                tracing::debug!(attempt, error = %e, "azure_blob: sending a block again");
-                tokio::time::sleep(wait).await;
-                attempt += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    RetryPolicy::in_place(client.settings.block_attempts)
+        .resend(&what, |_| {
+            let request = client
+                .http
+                .put(url.clone())
+                .header(CONTENT_LENGTH, data.len() as u64)
+                .body(csal_http::part_body(&data));
+            async { client.send(request, &what).await.map(drop) }
+        })
+        .await
+}
+
+/// Send a request that makes the blob (`If-None-Match: *`); its ETag.
+async fn send_new_blob(client: &AzureClient, request: reqwest::RequestBuilder, what: &str) -> Result<Option<String>> {
+    let response = client.send(request, what).await?;
+    Ok(response.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(|s| s.trim_matches('"').to_owned()))
+}
+
+/// The blob an earlier attempt of this write made (its answer was lost),
+/// if it has our size: its ETag. The name is fresh (a new ULID), so only
+/// this write can have put anything there.
+async fn stored_earlier(client: &AzureClient, name: &str, size: u64) -> Option<Option<String>> {
+    let what = format!("confirm {name}");
+    let meta = RetryPolicy::in_place(client.settings.block_attempts)
+        .resend(&what, |_| crate::read::stat(client, name))
+        .await
+        .ok()?;
+    (meta.size == size).then_some(meta.etag)
 }
 
 /// Metadata names must be C# identifiers and values ASCII (they travel as

@@ -60,3 +60,32 @@ async fn a_reset_block_upload_is_sent_again_with_the_same_id() {
 }
 
 csal_testkit::http_fault_tests!();
+
+fn count(proxy: &FaultProxy, method: &str, pick: impl Fn(&str) -> bool) -> usize {
+    proxy.log().iter().filter(|r| r.method == method && pick(&r.path_and_query)).count()
+}
+
+// The block list commit fails: the blocks are staged, so it is sent again
+// (a 503 there failed the whole write), and one whose answer was lost is
+// found with a HEAD. Five blocks, then the commit as the sixth request.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_block_list_commit_that_fails_is_resent_or_confirmed() {
+    let Some((proxy, router)) = setup(FaultPlan::none()).await else { return };
+    let bytes = data(1_300_000, 7);
+    for (fault, commits, looked) in
+        [(Fault::SlowDown { retry_after_secs: 1 }, 2, 0), (Fault::Reset, 2, 1), (Fault::DropAnswer, 1, 1)]
+    {
+        proxy.clear_log();
+        proxy.push_faults([Fault::None, Fault::None, Fault::None, Fault::None, Fault::None, fault]);
+        let folder = csal_testkit::unique_folder("faults");
+        let receipt = router.write("faulty", unreplayable(&bytes), WriteMeta::new(format!("{folder}/big.ts"))).await;
+        let receipt = receipt.unwrap_or_else(|e| panic!("{fault:?} on the commit failed the write: {e}"));
+        let log = proxy.log();
+        assert!(log[5].fault == fault && log[5].path_and_query.contains("comp=blocklist"), "{:?}", log[5]);
+        let committed = count(&proxy, "PUT", |path| path.contains("comp=blocklist"));
+        assert_eq!((committed, count(&proxy, "HEAD", |_| true)), (commits, looked), "{fault:?}");
+        assert_eq!(listed(&router, &folder).await, [receipt.object_id.as_str()], "{fault:?}");
+        assert!(read_all(&router, &receipt.object_id).await.unwrap() == bytes, "{fault:?}: reads back different");
+        router.delete("faulty", &receipt.object_id).await.unwrap();
+    }
+}

@@ -224,6 +224,7 @@ pub struct StorageError {
     instance: Option<String>,
     operation: Option<Operation>,
     retry_after: Option<Duration>,
+    answer_lost: bool,
     source: Option<BoxError>,
 }
 
@@ -237,6 +238,7 @@ impl StorageError {
             instance: None,
             operation: None,
             retry_after: None,
+            answer_lost: false,
             source: None,
         }
     }
@@ -297,6 +299,13 @@ impl StorageError {
         self.retry_after = after;
         self
     }
+    /// Mark a request that may have reached the server although no answer
+    /// was read (the connection dropped, the answer timed out or came cut
+    /// off): a write that failed so may have stored its object.
+    pub fn with_answer_lost(mut self, lost: bool) -> Self {
+        self.answer_lost = lost;
+        self
+    }
     /// The provider_type the error came from.
     pub fn with_provider(mut self, provider: impl Into<Cow<'static, str>>) -> Self {
         self.provider = Some(provider.into());
@@ -353,6 +362,10 @@ impl StorageError {
     /// How long the provider asked us to wait before trying again.
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
+    }
+    /// See [`StorageError::with_answer_lost`].
+    pub fn answer_lost(&self) -> bool {
+        self.answer_lost
     }
     /// Whether trying again later may succeed ([`ErrorClass::Transient`]).
     pub fn is_transient(&self) -> bool {
@@ -452,7 +465,8 @@ impl fmt::Debug for StorageError {
             .field("provider", &self.provider)
             .field("instance", &self.instance)
             .field("operation", &self.operation)
-            .field("retry_after", &self.retry_after);
+            .field("retry_after", &self.retry_after)
+            .field("answer_lost", &self.answer_lost);
         if let Some(src) = &self.source {
             d.field("source", &source_chain_text(src.as_ref()));
         }

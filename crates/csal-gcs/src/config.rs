@@ -52,7 +52,8 @@ pub struct GcsConfig {
         doc_url = "https://cloud.google.com/storage/docs/performing-resumable-uploads#chunked-upload"
     )]
     pub chunk_size_kib: usize,
-    /// How often an interrupted upload chunk is resumed (status query, then resend).
+    /// How often an interrupted upload chunk is resumed (status query, then resend), or a
+    /// one-chunk one-shot body's single upload sent again.
     #[field(label = "Resume attempts", default = 5)]
     pub resume_attempts: u32,
 }

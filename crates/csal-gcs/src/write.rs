@@ -20,7 +20,8 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RAN
 use reqwest::{StatusCode, Url};
 
 use csal_core::{
-    BodyPart, ByteStream, Checksum, Result, SentCrc32c, StorageError, WriteMeta, WriteReceipt, object_id_from_hint,
+    BodyPart, ByteStream, Checksum, Result, RetryPolicy, SentCrc32c, StorageError, WriteMeta, WriteReceipt,
+    object_id_from_hint,
 };
 
 use crate::client::{GcsClient, ObjectResource};
@@ -37,6 +38,9 @@ pub(crate) async fn write(client: &GcsClient, body: ByteStream, meta: WriteMeta)
         "metadata": meta.metadata,
     });
     let mut crc = SentCrc32c::of(&body);
+    // The core layer retries a replayable body as a whole (under a new
+    // name); a one-shot body (a recorder's segment) only we can resend.
+    let single_attempts = if body.is_replayable() { 1 } else { client.settings.resume_attempts + 1 };
     let mut parts = Box::pin(body.into_chunked_parts_marking_last(client.settings.chunk_size));
     let (first, mut is_last) = match parts.next().await {
         Some(part) => part?,
@@ -44,7 +48,7 @@ pub(crate) async fn write(client: &GcsClient, body: ByteStream, meta: WriteMeta)
     };
     first.chunks().iter().for_each(|c| crc.add(c));
     let written = if is_last {
-        upload_single(client, &resource, &content_type, first).await?
+        upload_single(client, &resource, &content_type, first, single_attempts).await?
     } else {
         let session = start_session(client, &resource, &content_type).await?;
         let mut offset = 0u64;
@@ -168,12 +172,15 @@ struct Written {
     sent: u64,
 }
 
-/// A body of at most one chunk: one `uploadType=multipart` request.
+/// A body of at most one chunk: one `uploadType=multipart` request, sent
+/// again from memory up to `attempts` times (`RetryPolicy::resend_write`:
+/// after a lost answer the object is looked for first).
 async fn upload_single(
     client: &GcsClient,
     resource: &serde_json::Value,
     content_type: &str,
     data: BodyPart,
+    attempts: u32,
 ) -> Result<Written> {
     let name = resource["name"].as_str().unwrap_or_default();
     let what = format!("write {name}");
@@ -184,19 +191,29 @@ async fn upload_single(
     head.extend_from_slice(format!("--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n").as_bytes());
     head.extend_from_slice(resource.to_string().as_bytes());
     head.extend_from_slice(format!("\r\n--{boundary}\r\nContent-Type: {content_type}\r\n\r\n").as_bytes());
-    let tail = Bytes::from(format!("\r\n--{boundary}--\r\n"));
+    let (head, tail) = (Bytes::from(head), Bytes::from(format!("\r\n--{boundary}--\r\n")));
     let len = (head.len() + data.len() + tail.len()) as u64;
     let sent = data.len() as u64;
-    let chunks = std::iter::once(Bytes::from(head)).chain(data.chunks().to_vec()).chain([tail]);
-    let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks.map(Ok::<_, std::convert::Infallible>)));
-    let request = client
-        .http
-        .post(url)
-        .header(CONTENT_TYPE, format!("multipart/related; boundary={boundary}"))
-        .header(CONTENT_LENGTH, len)
-        .body(body);
-    let resource: ObjectResource = client.send_json(request, &what).await?;
-    Ok(Written { resource, sent })
+    let send = |_| {
+        let chunks = std::iter::once(head.clone()).chain(data.chunks().to_vec()).chain([tail.clone()]);
+        let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks.map(Ok::<_, std::convert::Infallible>)));
+        let request = client
+            .http
+            .post(url.clone())
+            .header(CONTENT_TYPE, format!("multipart/related; boundary={boundary}"))
+            .header(CONTENT_LENGTH, len)
+            .body(body);
+        let what = &what;
+        async move { Ok(Written { resource: client.send_json(request, what).await?, sent }) }
+    };
+    // The name is fresh (a new ULID): an object there is an earlier attempt's.
+    let stored = || async {
+        let look = format!("confirm {name}");
+        let get = |_| async { client.send_json(client.http.get(client.object_url(name)?), &look).await };
+        let resource: ObjectResource = RetryPolicy::default().resend(&look, get).await.ok()?;
+        (resource.size == sent).then_some(Written { resource, sent })
+    };
+    RetryPolicy::in_place(attempts).resend_write(&what, stored, send).await
 }
 
 /// Open a resumable session; returns its URI.

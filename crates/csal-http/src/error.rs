@@ -104,7 +104,7 @@ fn with_retry_after(err: StorageError, headers: &HeaderMap) -> StorageError {
 }
 
 /// A request that got no (complete) answer: timed out, could not connect,
-/// broke off. The URL is dropped from the source (it may hold a SAS or
+/// broke off ([`StorageError::answer_lost`] unless it never left). The URL is dropped from the source (it may hold a SAS or
 /// signed query).
 pub fn transport_error(err: reqwest::Error, what: &str) -> StorageError {
     let (kind, how) = if err.is_timeout() {
@@ -120,7 +120,9 @@ pub fn transport_error(err: reqwest::Error, what: &str) -> StorageError {
     } else {
         (ErrorKind::Transient, "the request failed")
     };
-    StorageError::new(kind, format!("{what}: {how}")).with_source(err.without_url())
+    // Not connected, or not built: the request never reached the server.
+    let lost = !err.is_connect() && !err.is_builder();
+    StorageError::new(kind, format!("{what}: {how}")).with_answer_lost(lost).with_source(err.without_url())
 }
 
 /// A non-success answer: status, headers and at most [`ERROR_BODY_LIMIT`]

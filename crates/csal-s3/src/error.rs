@@ -118,7 +118,25 @@ where
         SdkError::ConstructionFailure(_) => (ErrorKind::InvalidInput, "the request could not be built".to_owned()),
         _ => (ErrorKind::Transient, "unknown SDK failure".to_owned()),
     };
-    StorageError::new(kind, format!("{what}: {detail}")).with_retry_after(retry_after).with_source(err)
+    StorageError::new(kind, format!("{what}: {detail}"))
+        .with_retry_after(retry_after)
+        .with_answer_lost(answer_lost(&err))
+        .with_source(err)
+}
+
+/// [`StorageError::answer_lost`]: whether a request may have reached the
+/// server although no answer was read (the connection dropped, or the answer timed out or came cut off):
+/// a write that failed this way may be stored. A server's answer, a
+/// request that could not be built and missing credentials are not.
+fn answer_lost<E>(err: &SdkError<E, HttpResponse>) -> bool
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match err {
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        SdkError::DispatchFailure(d) => !d.is_user() && credentials_failure(err).is_none(),
+        _ => false,
+    }
 }
 
 /// The credential provider's error behind a request that was never sent

@@ -45,8 +45,6 @@ pub(crate) const CRC32C_METADATA: &str = "csal-crc32c";
 fn send_attempts() -> u32 {
     RetryPolicy::default().max_attempts
 }
-/// Longest `Retry-After` a resend waits for; longer fails the upload.
-const MAX_RESEND_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// Upload settings taken from the config once.
 pub(crate) struct Uploader {
@@ -181,71 +179,73 @@ impl Uploader {
         let what = format!("write '{object_id}'");
         let sum = PartChecksum::with_crc32c(self.checksum, &data, crc);
         let full_crc = Checksum::crc32c(crc).value;
+        let size = data.len() as u64;
         let (data, sum, what, full_crc) = (&data, &sum, what.as_str(), &full_crc);
-        resend_in_place(what, attempts, move |attempt| async move {
-            loop {
-                let if_none_match = self.if_none_match();
-                let sent = if_none_match.is_some();
-                let mut req = client
-                    .sdk
-                    .put_object()
-                    .bucket(&client.bucket)
-                    .key(key)
-                    .content_length(data.len() as i64)
-                    .body(self.sdk_body(data))
-                    .set_if_none_match(if_none_match);
-                req = new_object_settings!(req, self, meta);
-                req = req.metadata(CRC32C_METADATA, full_crc.as_str());
-                req = match &sum {
-                    // S3 refuses a locked upload without Content-MD5 or the
-                    // algorithm header; the value is ours, the SDK adds nothing.
-                    PartChecksum::Crc32c(v) if self.lock.locks_writes() => {
-                        req.checksum_crc32_c(v).checksum_algorithm(SdkChecksumAlgorithm::Crc32C)
+        let stored = || self.stored_earlier(client, object_id, size, Some(crc));
+        RetryPolicy::in_place(attempts)
+            .resend_write(what, stored, move |_| async move {
+                loop {
+                    let if_none_match = self.if_none_match();
+                    let sent = if_none_match.is_some();
+                    let mut req = client
+                        .sdk
+                        .put_object()
+                        .bucket(&client.bucket)
+                        .key(key)
+                        .content_length(data.len() as i64)
+                        .body(self.sdk_body(data))
+                        .set_if_none_match(if_none_match);
+                    req = new_object_settings!(req, self, meta);
+                    req = req.metadata(CRC32C_METADATA, full_crc.as_str());
+                    req = match &sum {
+                        // S3 refuses a locked upload without Content-MD5 or the
+                        // algorithm header; the value is ours, the SDK adds nothing.
+                        PartChecksum::Crc32c(v) if self.lock.locks_writes() => {
+                            req.checksum_crc32_c(v).checksum_algorithm(SdkChecksumAlgorithm::Crc32C)
+                        }
+                        PartChecksum::Crc32c(v) => req.checksum_crc32_c(v),
+                        PartChecksum::Md5(v) => req.content_md5(v),
+                        PartChecksum::None => req,
+                    };
+                    let mut req = req.customize();
+                    if !self.sign_payload {
+                        req = req.disable_payload_signing();
                     }
-                    PartChecksum::Crc32c(v) => req.checksum_crc32_c(v),
-                    PartChecksum::Md5(v) => req.content_md5(v),
-                    PartChecksum::None => req,
-                };
-                let mut req = req.customize();
-                if !self.sign_payload {
-                    req = req.disable_payload_signing();
-                }
-                match req.send().await {
-                    Ok(out) => return Ok(out.e_tag().map(|e| e.trim_matches('"').to_owned())),
-                    Err(e) => {
-                        let err = map_sdk_error(e, what);
-                        if self.fallback_on(&err, sent) {
-                            continue;
+                    match req.send().await {
+                        Ok(out) => return Ok(out.e_tag().map(|e| e.trim_matches('"').to_owned())),
+                        Err(e) => {
+                            let err = map_sdk_error(e, what);
+                            if self.fallback_on(&err, sent) {
+                                continue;
+                            }
+                            return Err(err);
                         }
-                        if attempt > 1 && sent && err.kind() == ErrorKind::AlreadyExists {
-                            // The key is fresh (a new ULID), so the object there is the
-                            // one an earlier attempt stored before its answer was lost.
-                            return self.landed_earlier(client, object_id, data.len() as u64, err).await;
-                        }
-                        return Err(err);
                     }
                 }
-            }
-        })
-        .await
+            })
+            .await
     }
 
-    /// After a resend was refused because the key exists: the earlier
-    /// attempt's object, if it has our size (else the refusal stands). The
-    /// HEAD is resent like the PUT: a reset there must not fail a write
-    /// whose object is stored.
-    async fn landed_earlier(
+    /// The object an earlier attempt of this write stored (its answer was
+    /// lost, or a resend was refused because the key exists), if it has our
+    /// size and, where known, our CRC32C: `Some(etag)`. The key is fresh (a
+    /// new ULID), so only this write's attempts can have put anything there.
+    /// The HEAD is resent like the write: a reset there must not fail a
+    /// write whose object is stored.
+    async fn stored_earlier(
         &self,
         client: &S3Client,
         object_id: &str,
         size: u64,
-        refusal: StorageError,
-    ) -> Result<Option<String>> {
+        crc: Option<u32>,
+    ) -> Option<Option<String>> {
         let what = format!("confirm '{object_id}'");
-        match resend_in_place(&what, send_attempts(), |_| client.head(object_id)).await {
-            Ok(meta) if meta.size == size => Ok(meta.etag),
-            _ => Err(refusal),
-        }
+        let meta = RetryPolicy::in_place(send_attempts()).resend(&what, |_| client.head(object_id)).await.ok()?;
+        let same_crc = match (crc, &meta.checksum) {
+            (Some(crc), Some(kept)) => *kept == Checksum::crc32c(crc),
+            _ => true,
+        };
+        (meta.size == size && same_crc).then_some(meta.etag)
     }
 
     async fn put_multipart(
@@ -301,7 +301,7 @@ impl Uploader {
         };
         let result = async {
             let (total, completed) = fill(upload_id.clone()).await?;
-            self.complete(client, key, &upload_id, what, completed).await.map(|etag| (total, etag))
+            self.complete(client, key, &upload_id, what, completed, total).await.map(|etag| (total, etag))
         }
         .await;
         match result {
@@ -347,7 +347,11 @@ impl Uploader {
         .await
     }
 
-    /// Complete a multipart upload (If-None-Match where the server has it).
+    /// Complete a multipart upload of `size` bytes (If-None-Match where the
+    /// server has it), resent in place: the parts are stored, so a 503 or a
+    /// reset here must not throw them away. A resend after the first
+    /// completion landed is refused (`NoSuchUpload`, or 412): then the
+    /// object is looked for, as after a lost answer.
     async fn complete(
         &self,
         client: &S3Client,
@@ -355,31 +359,46 @@ impl Uploader {
         upload_id: &str,
         what: &str,
         completed: Vec<CompletedPart>,
+        size: u64,
     ) -> Result<Option<String>> {
-        loop {
-            let if_none_match = self.if_none_match();
-            let sent = if_none_match.is_some();
-            let result = client
-                .sdk
-                .complete_multipart_upload()
-                .bucket(&client.bucket)
-                .key(key)
-                .upload_id(upload_id)
-                .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed.clone())).build())
-                .set_if_none_match(if_none_match)
-                .send()
-                .await;
-            match result {
-                Ok(out) => return Ok(out.e_tag().map(|e| e.trim_matches('"').to_owned())),
-                Err(e) => {
-                    let err = map_sdk_error(e, &format!("{what} (complete multipart)"));
-                    if self.fallback_on(&err, sent) {
-                        continue;
+        let what = format!("{what} (complete multipart)");
+        let object_id = client.object_id(key).unwrap_or(key);
+        let (what, completed) = (what.as_str(), &completed);
+        let stored = || self.stored_earlier(client, object_id, size, None);
+        RetryPolicy::in_place(send_attempts())
+            .resend_write(what, stored, move |attempt| async move {
+                loop {
+                    let if_none_match = self.if_none_match();
+                    let sent = if_none_match.is_some();
+                    let result = client
+                        .sdk
+                        .complete_multipart_upload()
+                        .bucket(&client.bucket)
+                        .key(key)
+                        .upload_id(upload_id)
+                        .multipart_upload(
+                            CompletedMultipartUpload::builder().set_parts(Some(completed.clone())).build(),
+                        )
+                        .set_if_none_match(if_none_match)
+                        .send()
+                        .await;
+                    match result {
+                        Ok(out) => return Ok(out.e_tag().map(|e| e.trim_matches('"').to_owned())),
+                        Err(e) => {
+                            let err = map_sdk_error(e, what);
+                            if self.fallback_on(&err, sent) {
+                                continue;
+                            }
+                            // A completion after one that landed (its answer lost).
+                            if attempt > 1 && err.kind() == ErrorKind::NotFound {
+                                return stored().await.ok_or(err);
+                            }
+                            return Err(err);
+                        }
                     }
-                    return Err(err);
                 }
-            }
-        }
+            })
+            .await
     }
 
     /// One part, resent in place on transient errors (it is in memory).
@@ -394,61 +413,38 @@ impl Uploader {
     ) -> Result<CompletedPart> {
         let sum = PartChecksum::of(self.checksum, &data);
         let what = format!("{what} (part {number})");
-        resend_in_place(&what, send_attempts(), |_| async {
-            let mut req = client
-                .sdk
-                .upload_part()
-                .bucket(&client.bucket)
-                .key(key)
-                .upload_id(upload_id)
-                .part_number(number)
-                .content_length(data.len() as i64)
-                .body(self.sdk_body(&data));
-            req = match &sum {
-                PartChecksum::Crc32c(v) => req.checksum_crc32_c(v),
-                PartChecksum::Md5(v) => req.content_md5(v),
-                PartChecksum::None => req,
-            };
-            let mut req = req.customize();
-            if !self.sign_payload {
-                req = req.disable_payload_signing();
-            }
-            let out = req.send().await.map_err(|e| map_sdk_error(e, &what))?;
-            let etag = out
-                .e_tag()
-                .map(str::to_owned)
-                .ok_or_else(|| StorageError::transient(format!("{what}: server gave no ETag")))?;
-            let mut part = CompletedPart::builder().part_number(number).e_tag(etag);
-            if let PartChecksum::Crc32c(v) = &sum {
-                part = part.checksum_crc32_c(v);
-            }
-            Ok(part.build())
-        })
-        .await
-    }
-}
-
-/// Send a request whose body is in memory, resending it after transient
-/// errors (jittered backoff, `Retry-After` honoured: csal-core's policy),
-/// `attempts` times at most. `send` gets the attempt number.
-async fn resend_in_place<T, F, Fut>(what: &str, attempts: u32, mut send: F) -> Result<T>
-where
-    F: FnMut(u32) -> Fut,
-    Fut: std::future::Future<Output = Result<T>>,
-{
-    let mut policy = RetryPolicy::default();
-    (policy.max_attempts, policy.max_retry_after) = (attempts, MAX_RESEND_RETRY_AFTER);
-    let mut attempt = 1;
-    loop {
-        match send(attempt).await {
-            Ok(done) => return Ok(done),
-            Err(err) => {
-                let Some(wait) = policy.delay_after(attempt, &err) else { return Err(err) };
-                tracing::info!(what, attempt, error = %err, "resending");
-                tokio::time::sleep(wait).await;
-                attempt += 1;
-            }
-        }
+        RetryPolicy::in_place(send_attempts())
+            .resend(&what, |_| async {
+                let mut req = client
+                    .sdk
+                    .upload_part()
+                    .bucket(&client.bucket)
+                    .key(key)
+                    .upload_id(upload_id)
+                    .part_number(number)
+                    .content_length(data.len() as i64)
+                    .body(self.sdk_body(&data));
+                req = match &sum {
+                    PartChecksum::Crc32c(v) => req.checksum_crc32_c(v),
+                    PartChecksum::Md5(v) => req.content_md5(v),
+                    PartChecksum::None => req,
+                };
+                let mut req = req.customize();
+                if !self.sign_payload {
+                    req = req.disable_payload_signing();
+                }
+                let out = req.send().await.map_err(|e| map_sdk_error(e, &what))?;
+                let etag = out
+                    .e_tag()
+                    .map(str::to_owned)
+                    .ok_or_else(|| StorageError::transient(format!("{what}: server gave no ETag")))?;
+                let mut part = CompletedPart::builder().part_number(number).e_tag(etag);
+                if let PartChecksum::Crc32c(v) = &sum {
+                    part = part.checksum_crc32_c(v);
+                }
+                Ok(part.build())
+            })
+            .await
     }
 }
 

@@ -152,6 +152,81 @@ macro_rules! http_fault_tests {
             }
         }
 
+        /// Requests that send a write (PUT or POST), and looks (HEAD or GET).
+        fn writes_and_looks(proxy: &FaultProxy) -> (usize, usize) {
+            let log = proxy.log();
+            let count = |methods: [&str; 2]| log.iter().filter(|r| methods.contains(&r.method.as_str())).count();
+            (count(["PUT", "POST"]), count(["HEAD", "GET"]))
+        }
+
+        /// The ids stored under `folder`.
+        async fn listed(router: &StorageRouter, folder: &str) -> Vec<String> {
+            let page = router.list("faulty", &csal_core::ListRequest::new(folder)).await.unwrap();
+            assert!(page.next_page.is_none());
+            page.objects.into_iter().map(|o| o.object_id).collect()
+        }
+
+        /// Within one part, block or chunk of every provider: one request.
+        const SEGMENT_LEN: usize = 200_000;
+
+        // A one-shot body within one part (a recorder's segment) is one
+        // request from memory, which only the provider can send again (the
+        // core cannot replay the body): a reset or a 503 must not fail it.
+        #[tokio::test(flavor = "multi_thread")]
+        async fn a_one_shot_write_survives_a_reset_and_a_slow_down() {
+            let Some((proxy, router)) = setup(FaultPlan::none()).await else { return };
+            let bytes = data(SEGMENT_LEN, 5);
+            for fault in [Fault::Reset, Fault::SlowDown { retry_after_secs: 1 }] {
+                proxy.clear_log();
+                proxy.push_faults([fault]);
+                let receipt = router.write("faulty", unreplayable(&bytes), WriteMeta::new("faults/segment.ts")).await;
+                let receipt = receipt.unwrap_or_else(|e| panic!("{fault:?} failed the write: {e}"));
+                assert_eq!(writes_and_looks(&proxy).0, 2, "{fault:?}: one refused write request and one resent");
+                assert!(
+                    read_all(&router, &receipt.object_id).await.unwrap() == bytes,
+                    "{fault:?}: reads back different"
+                );
+                router.delete("faulty", &receipt.object_id).await.unwrap();
+            }
+        }
+
+        // The write lands but its answer is lost: a look finds the object, so
+        // the write succeeds once without sending it again, one-shot or
+        // replayable (the core would otherwise retry a replayable body under
+        // a new id and leave the first object behind, stored twice).
+        #[tokio::test(flavor = "multi_thread")]
+        async fn a_write_whose_answer_was_lost_is_confirmed_and_stored_once() {
+            let Some((proxy, router)) = setup(FaultPlan::none()).await else { return };
+            let bytes = data(SEGMENT_LEN, 6);
+            for replayable in [false, true] {
+                proxy.clear_log();
+                let folder = $crate::unique_folder("faults");
+                proxy.push_faults([Fault::DropAnswer]);
+                let body = if replayable { ByteStream::from_bytes(bytes.clone()) } else { unreplayable(&bytes) };
+                let receipt = router.write("faulty", body, WriteMeta::new(format!("{folder}/lost.ts"))).await.unwrap();
+                assert_eq!(receipt.size, SEGMENT_LEN as u64);
+                assert_eq!(writes_and_looks(&proxy), (1, 1), "replayable {replayable}: the lost answer, one look");
+                assert_eq!(listed(&router, &folder).await, [receipt.object_id.as_str()], "replayable {replayable}");
+                assert!(read_all(&router, &receipt.object_id).await.unwrap() == bytes);
+                router.delete("faulty", &receipt.object_id).await.unwrap();
+            }
+        }
+
+        // The look for a lost answer's object meets a reset: it is asked
+        // again (the object is stored: the write must neither fail nor be
+        // sent again).
+        #[tokio::test(flavor = "multi_thread")]
+        async fn a_reset_look_for_a_lost_answer_is_asked_again() {
+            let Some((proxy, router)) = setup(FaultPlan::none()).await else { return };
+            let bytes = data(SEGMENT_LEN, 8);
+            proxy.push_faults([Fault::DropAnswer, Fault::Reset]);
+            let receipt = router.write("faulty", unreplayable(&bytes), WriteMeta::new("faults/confirmed.ts")).await;
+            let receipt = receipt.unwrap();
+            assert_eq!(writes_and_looks(&proxy), (1, 2), "the lost answer, a reset look and its resend");
+            assert!(read_all(&router, &receipt.object_id).await.unwrap() == bytes);
+            router.delete("faulty", &receipt.object_id).await.unwrap();
+        }
+
         #[tokio::test(flavor = "multi_thread")]
         async fn retries_honour_retry_after() {
             let Some((proxy, router)) = setup(FaultPlan::none()).await else { return };

@@ -4,9 +4,11 @@
 //! writes whose body can be replayed (each write attempt gets a fresh
 //! object id from the provider, so a retry can never overwrite).
 
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::error::{ErrorClass, StorageError};
+use crate::error::{ErrorClass, ErrorKind, Result, StorageError};
 
 /// How the retry layer repeats transient failures.
 ///
@@ -61,6 +63,85 @@ impl RetryPolicy {
             None => Some(jittered),
         }
     }
+
+    /// The policy of a request a provider sends again from memory (a part,
+    /// a one-shot body's single request): `attempts` at most, and a
+    /// `Retry-After` over 30 s fails it rather than holding the part (the
+    /// caller's spool can wait instead).
+    pub fn in_place(attempts: u32) -> Self {
+        RetryPolicy { max_attempts: attempts.max(1), max_retry_after: Duration::from_secs(30), ..Default::default() }
+    }
+
+    /// Send a request again after transient errors, waiting as
+    /// [`delay_after`](Self::delay_after) says: for a provider whose
+    /// request body is in memory (a part, a one-shot body's single PUT),
+    /// which only it can resend. `send` gets the attempt number (from 1).
+    pub async fn resend<T, F, Fut>(&self, what: &str, mut send: F) -> Result<T>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut attempt = 1;
+        loop {
+            match send(attempt).await {
+                Ok(done) => return Ok(done),
+                Err(err) => {
+                    let Some(wait) = self.delay_after(attempt, &err) else { return Err(err) };
+                    tracing::info!(what, attempt, error = %err, "resending");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// [`resend`](Self::resend) for a request that stores an object under
+    /// a fresh id. An attempt whose answer was lost
+    /// ([`StorageError::answer_lost`]) may have stored it, so `stored`
+    /// looks for it (`Some` when it is there, complete) before the next
+    /// attempt and before giving up: a lost answer costs a look rather
+    /// than a second upload, and never fails (nor, through the retry
+    /// layer's retry under a new id, stores twice) a write that landed.
+    /// A resend refused with `AlreadyExists` (`If-None-Match: *` met the
+    /// earlier attempt's object) is looked for the same way. Resending
+    /// alone cannot find it: a server may answer that refusal before
+    /// reading the body and close the connection, and the client then sees
+    /// that answer lost too.
+    pub async fn resend_write<T, F, Fut, S, SFut>(&self, what: &str, stored: S, mut send: F) -> Result<T>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T>>,
+        S: Fn() -> SFut,
+        SFut: Future<Output = Option<T>>,
+    {
+        let (stored, lost) = (&stored, &AtomicBool::new(false));
+        let result = self
+            .resend(what, |attempt| {
+                let sent = send(attempt);
+                async move {
+                    if attempt > 1
+                        && lost.swap(false, Ordering::Relaxed)
+                        && let Some(done) = stored().await
+                    {
+                        tracing::info!(what, "an earlier attempt's answer was lost, but its object is stored");
+                        return Ok(done);
+                    }
+                    match sent.await {
+                        // The id is fresh: what is there is an earlier attempt's.
+                        Err(err) if attempt > 1 && err.kind() == ErrorKind::AlreadyExists => stored().await.ok_or(err),
+                        result => {
+                            lost.store(result.as_ref().is_err_and(StorageError::answer_lost), Ordering::Relaxed);
+                            result
+                        }
+                    }
+                }
+            })
+            .await;
+        match result {
+            Err(err) if lost.load(Ordering::Relaxed) => stored().await.ok_or(err),
+            done => done,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -87,6 +168,70 @@ mod tests {
         }
         let too_long = StorageError::transient("later").with_retry_after(Some(Duration::from_secs(3600)));
         assert!(p.delay_after(1, &too_long).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_answer_is_looked_for_before_resending_and_before_giving_up() {
+        use std::sync::atomic::AtomicU32;
+        let p = RetryPolicy::default();
+        let lost = || StorageError::transient("connection closed").with_answer_lost(true);
+        // (answers of the attempts, what the looks find) -> (result, attempts, looks)
+        type Case = (&'static [bool], &'static [bool], Result<u32, ()>, u32, u32);
+        let cases: [Case; 4] = [
+            // The first attempt landed: found, not sent again.
+            (&[false], &[true], Ok(0), 1, 1),
+            // It had not: sent again.
+            (&[false, true], &[false], Ok(1), 2, 1),
+            // Every answer lost, the object found at the end.
+            (&[false; 4], &[false, false, false, true], Ok(0), 4, 4),
+            // Every answer lost, nothing stored: the error.
+            (&[false; 4], &[false; 4], Err(()), 4, 4),
+        ];
+        for (answers, finds, want, want_attempts, want_looks) in cases {
+            let (attempts, looks) = (&AtomicU32::new(0), &AtomicU32::new(0));
+            let got = p
+                .resend_write(
+                    "write x",
+                    || async move {
+                        let n = looks.fetch_add(1, Ordering::Relaxed) as usize;
+                        finds[n].then_some(0)
+                    },
+                    |attempt| async move {
+                        attempts.fetch_add(1, Ordering::Relaxed);
+                        if answers[attempt as usize - 1] { Ok(attempt - 1) } else { Err(lost()) }
+                    },
+                )
+                .await;
+            assert_eq!(got.map_err(|e| assert!(e.answer_lost())), want, "{answers:?} {finds:?}");
+            assert_eq!(
+                (attempts.load(Ordering::Relaxed), looks.load(Ordering::Relaxed)),
+                (want_attempts, want_looks),
+                "{answers:?}"
+            );
+        }
+        // A resend refused because the key exists: the earlier attempt's object.
+        let (attempts, looks) = (&AtomicU32::new(0), &AtomicU32::new(0));
+        let got = p
+            .resend_write(
+                "write x",
+                || async move { (looks.fetch_add(1, Ordering::Relaxed) == 1).then_some(7) },
+                |attempt| async move {
+                    attempts.fetch_add(1, Ordering::Relaxed);
+                    Err(if attempt == 1 { lost() } else { StorageError::already_exists("412") })
+                },
+            )
+            .await;
+        assert_eq!(got.unwrap(), 7, "the first look found nothing, the one after the refusal did");
+        assert_eq!((attempts.load(Ordering::Relaxed), looks.load(Ordering::Relaxed)), (2, 2));
+        // An answered failure is not looked for.
+        let got: Result<u32> = p
+            .resend_write(
+                "write x",
+                || async { panic!("looked for an object after an answered failure") },
+                |_| async { Err(StorageError::permanent("refused")) },
+            )
+            .await;
+        assert!(!got.unwrap_err().answer_lost());
     }
 
     #[test]
