@@ -132,6 +132,9 @@ enum EmuCmd {
 
 fn main() {
     let cli = Cli::parse();
+    if let Err(e) = emulators::process::stop_all_on_signal() {
+        eprintln!("xtask: cannot watch for signals ({e}); a run stopped by hand leaves its servers running");
+    }
     let result = match cli.command {
         Cmd::Test { no_lint } => test(no_lint),
         Cmd::Conformance { providers } => conformance(&providers),
@@ -177,7 +180,13 @@ fn run(what: &str, cmd: &mut Command) -> Result<()> {
         Some(free) => eprintln!("xtask: {what} ({free:.1} GiB free)"),
         None => eprintln!("xtask: {what}"),
     }
-    let status = cmd.status().with_context(|| format!("starting {what}"))?;
+    let mut child = cmd.spawn().with_context(|| format!("starting {what}"))?;
+    // Stopped with the servers if xtask is stopped (a test or bench child
+    // would otherwise run on against them).
+    emulators::process::track(child.id(), "TERM");
+    let status = child.wait();
+    emulators::process::untrack(child.id());
+    let status = status.with_context(|| format!("waiting for {what}"))?;
     if !status.success() {
         bail!("{what} failed ({status})");
     }

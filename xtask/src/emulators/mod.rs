@@ -15,7 +15,7 @@ mod fakegcs;
 mod ffmpeg;
 mod moto;
 mod postgres;
-mod process;
+pub(crate) mod process;
 mod s3sfs;
 mod sshd;
 mod swift;

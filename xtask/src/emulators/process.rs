@@ -4,9 +4,48 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+
+/// Every process xtask started and has not stopped yet (pid, stop
+/// signal), oldest first: what [`stop_all_on_signal`] stops.
+static LIVE: Mutex<Vec<(u32, &'static str)>> = Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<(u32, &'static str)>> {
+    LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Remember `pid` (a server, or the command run under them) until
+/// [`untrack`]; xtask stops it if it is itself stopped.
+pub fn track(pid: u32, stop_signal: &'static str) {
+    live().push((pid, stop_signal));
+}
+
+pub fn untrack(pid: u32) {
+    live().retain(|&(p, _)| p != pid);
+}
+
+/// When xtask gets SIGINT, SIGTERM or SIGHUP, stop every process it
+/// started (newest first), then exit. Without this, a bench or test run
+/// stopped by hand left its dozen servers holding their ports, and the
+/// next run failed on them ("127.0.0.1:8083 is already taken").
+pub fn stop_all_on_signal() -> Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            let started = std::mem::take(&mut *live());
+            eprintln!("xtask: signal {signal}: stopping {} processes it started", started.len());
+            for (pid, stop_signal) in started.into_iter().rev() {
+                Process::adopt("", pid, stop_signal).stop();
+            }
+            std::process::exit(128 + signal);
+        }
+    });
+    Ok(())
+}
 
 /// A server process we started; stopped by pid with SIGTERM (then SIGKILL).
 pub struct Process {
@@ -26,11 +65,13 @@ impl Process {
             .stderr(out)
             .spawn()
             .with_context(|| format!("spawning {name} ({:?})", cmd.get_program()))?;
+        track(child.id(), "TERM");
         Ok(Process { name: name.to_owned(), pid: child.id(), child: Some(child), stop_signal: "TERM" })
     }
 
     /// Adopt a daemon we started indirectly (its pid read from a pid file).
     pub fn adopt(name: &str, pid: u32, stop_signal: &'static str) -> Process {
+        track(pid, stop_signal);
         Process { name: name.to_owned(), pid, child: None, stop_signal }
     }
 
@@ -53,6 +94,7 @@ impl Process {
 
     /// Signal, then wait up to 10 s for the process to go (SIGKILL after).
     pub fn stop(mut self) {
+        untrack(self.pid);
         let _ = Command::new("kill").arg(format!("-{}", self.stop_signal)).arg(self.pid.to_string()).status();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -182,4 +224,20 @@ pub fn npm_install(cache: &Path, name: &str, package: &str) -> Result<std::path:
     )?;
     std::fs::write(&marker, b"")?;
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn started_processes_are_tracked_until_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let process = Process::spawn("sleep", Command::new("sleep").arg("30"), &dir.path().join("log")).unwrap();
+        let pid = process.pid();
+        assert!(live().iter().any(|&(p, _)| p == pid), "a started server is not stopped with xtask");
+        process.stop();
+        assert!(!live().iter().any(|&(p, _)| p == pid), "a stopped server is still tracked");
+        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "the stopped server still runs");
+    }
 }
