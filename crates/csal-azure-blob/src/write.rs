@@ -45,12 +45,12 @@ pub(crate) async fn write(client: &AzureClient, body: ByteStream, meta: WriteMet
         Some(part) => part?,
         None => (BodyPart::default(), true),
     };
-    // The core layer retries a replayable body as a whole (under a new
-    // name); a one-shot body (a recorder's segment) only we can resend.
-    let attempts = if replayable { 1 } else { client.settings.block_attempts };
     let (size, etag) = if !over_one_block && is_last {
         // One contiguous buffer, so a request refused for its token can be
-        // sent again as it is (a streamed body cannot).
+        // sent again as it is (a streamed body cannot). The core layer
+        // retries a replayable body as a whole (under a new name); a
+        // one-shot body (a recorder's segment) only we can resend.
+        let attempts = if replayable { 1 } else { client.settings.block_attempts };
         let size = first.len() as u64;
         let data = first.into_bytes();
         let put = |_| {
@@ -137,13 +137,9 @@ async fn send_new_blob(client: &AzureClient, request: reqwest::RequestBuilder, w
 /// The blob an earlier attempt of this write made (its answer was lost),
 /// if it has our size: its ETag. The name is fresh (a new ULID), so only
 /// this write can have put anything there.
-async fn stored_earlier(client: &AzureClient, name: &str, size: u64) -> Option<Option<String>> {
-    let what = format!("confirm {name}");
-    let meta = RetryPolicy::in_place(client.settings.block_attempts)
-        .resend(&what, |_| crate::read::stat(client, name))
-        .await
-        .ok()?;
-    (meta.size == size).then_some(meta.etag)
+async fn stored_earlier(client: &AzureClient, name: &str, size: u64) -> Result<Option<Option<String>>> {
+    let meta = crate::read::stat(client, name).await?;
+    Ok((meta.size == size).then_some(meta.etag))
 }
 
 /// Metadata names must be C# identifiers and values ASCII (they travel as

@@ -12,8 +12,6 @@
 //! An interrupted chunk is resumed as the protocol says: ask the session
 //! how much it has (`Content-Range: bytes */*`), then resend from there.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use futures::StreamExt;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
@@ -209,9 +207,8 @@ async fn upload_single(
     // The name is fresh (a new ULID): an object there is an earlier attempt's.
     let stored = || async {
         let look = format!("confirm {name}");
-        let get = |_| async { client.send_json(client.http.get(client.object_url(name)?), &look).await };
-        let resource: ObjectResource = RetryPolicy::default().resend(&look, get).await.ok()?;
-        (resource.size == sent).then_some(Written { resource, sent })
+        let resource: ObjectResource = client.send_json(client.http.get(client.object_url(name)?), &look).await?;
+        Ok((resource.size == sent).then_some(Written { resource, sent }))
     };
     RetryPolicy::in_place(attempts).resend_write(&what, stored, send).await
 }
@@ -255,6 +252,8 @@ async fn upload_chunk(
     let total_text = total.map_or_else(|| "*".to_owned(), |t| t.to_string());
     let what = format!("write (upload chunk at byte {start})");
     let mut from = start;
+    // `resume_attempts` resumes after the first try.
+    let resume = RetryPolicy::in_place(client.settings.resume_attempts + 1);
     let mut failures = 0u32;
     loop {
         let slice = data.skip((from - start) as usize);
@@ -298,10 +297,8 @@ async fn upload_chunk(
         // Resume: wait, ask the session where it stands, resend from there.
         loop {
             failures += 1;
-            if failures > client.settings.resume_attempts {
-                return Err(failure);
-            }
-            tokio::time::sleep(backoff(failures, failure.retry_after())).await;
+            let Some(wait) = resume.delay_after(failures, &failure) else { return Err(failure) };
+            tokio::time::sleep(wait).await;
             tracing::debug!(start, failures, "gcs: resuming an interrupted upload chunk");
             match query_status(client, session, &total_text, &what).await {
                 Ok(SessionState::Done(resource)) => return finished(client, resource, total, &what).await,
@@ -390,14 +387,6 @@ async fn interpret(response: reqwest::Response, what: &str) -> Result<SessionSta
     }
 }
 
-fn backoff(failures: u32, retry_after: Option<Duration>) -> Duration {
-    let exp = Duration::from_millis(250).saturating_mul(1 << (failures - 1).min(5)).min(Duration::from_secs(8));
-    match retry_after {
-        Some(after) => after.min(Duration::from_secs(30)).max(exp),
-        None => exp,
-    }
-}
-
 /// Cancel a session so nothing of it is ever finalised (best effort).
 async fn cancel_session(client: &GcsClient, session: &Url) {
     let request = client.http.delete(session.clone()).timeout(client.settings.request_timeout);
@@ -428,12 +417,5 @@ mod tests {
         assert_eq!(progress(40, 0, 100, "w").unwrap(), Some(40));
         assert_eq!(progress(0, 0, 100, "w").unwrap(), Some(0));
         assert_eq!(progress(10, 50, 100, "w").unwrap_err().kind(), csal_core::ErrorKind::Integrity);
-    }
-
-    #[test]
-    fn backoff_grows_and_honours_retry_after() {
-        assert!(backoff(1, None) < backoff(3, None));
-        assert!(backoff(30, None) <= Duration::from_secs(8));
-        assert_eq!(backoff(1, Some(Duration::from_secs(5))), Duration::from_secs(5));
     }
 }

@@ -40,12 +40,6 @@ use crate::error::map_sdk_error;
 /// upload: those objects are verified only against a caller's checksum).
 pub(crate) const CRC32C_METADATA: &str = "csal-crc32c";
 
-/// Attempts per part or single PUT (its bytes are in memory, so it can be
-/// sent again): as many as the core's retry layer makes by default.
-fn send_attempts() -> u32 {
-    RetryPolicy::default().max_attempts
-}
-
 /// Upload settings taken from the config once.
 pub(crate) struct Uploader {
     pub(crate) part_size: usize,
@@ -83,6 +77,28 @@ macro_rules! new_object_settings {
     }};
 }
 pub(crate) use new_object_settings;
+
+/// A single PUT's or a part's checksum header and payload signing, the same
+/// on the SDK's two request builders (they share no trait). `$locked`: S3
+/// refuses a locked upload without Content-MD5 or the algorithm header; the
+/// value is ours, the SDK adds nothing.
+macro_rules! checksummed {
+    ($req:expr, $sum:expr, $uploader:expr, $locked:expr) => {{
+        let req = match $sum {
+            PartChecksum::Crc32c(v) if $locked => {
+                $req.checksum_crc32_c(v).checksum_algorithm(SdkChecksumAlgorithm::Crc32C)
+            }
+            PartChecksum::Crc32c(v) => $req.checksum_crc32_c(v),
+            PartChecksum::Md5(v) => $req.content_md5(v),
+            PartChecksum::None => $req,
+        };
+        let mut req = req.customize();
+        if !$uploader.sign_payload {
+            req = req.disable_payload_signing();
+        }
+        req
+    }};
+}
 
 impl Uploader {
     pub(crate) fn new(config: &S3Config) -> Self {
@@ -138,7 +154,7 @@ impl Uploader {
         let key = client.key(&object_id);
         // The core layer retries a replayable body as a whole (with a new id);
         // a one-shot body (a recorder's segment) only we can resend, from memory.
-        let single_attempts = if body.is_replayable() { 1 } else { send_attempts() };
+        let single_attempts = if body.is_replayable() { 1 } else { RetryPolicy::in_place_default().max_attempts };
         let tally = body.crc32c_tally().cloned();
         let multipart_for_sure = body.size().is_some_and(|size| size > self.part_size as u64);
         if multipart_for_sure {
@@ -197,21 +213,7 @@ impl Uploader {
                         .set_if_none_match(if_none_match);
                     req = new_object_settings!(req, self, meta);
                     req = req.metadata(CRC32C_METADATA, full_crc.as_str());
-                    req = match &sum {
-                        // S3 refuses a locked upload without Content-MD5 or the
-                        // algorithm header; the value is ours, the SDK adds nothing.
-                        PartChecksum::Crc32c(v) if self.lock.locks_writes() => {
-                            req.checksum_crc32_c(v).checksum_algorithm(SdkChecksumAlgorithm::Crc32C)
-                        }
-                        PartChecksum::Crc32c(v) => req.checksum_crc32_c(v),
-                        PartChecksum::Md5(v) => req.content_md5(v),
-                        PartChecksum::None => req,
-                    };
-                    let mut req = req.customize();
-                    if !self.sign_payload {
-                        req = req.disable_payload_signing();
-                    }
-                    match req.send().await {
+                    match checksummed!(req, sum, self, self.lock.locks_writes()).send().await {
                         Ok(out) => return Ok(out.e_tag().map(|e| e.trim_matches('"').to_owned())),
                         Err(e) => {
                             let err = map_sdk_error(e, what);
@@ -230,22 +232,19 @@ impl Uploader {
     /// lost, or a resend was refused because the key exists), if it has our
     /// size and, where known, our CRC32C: `Some(etag)`. The key is fresh (a
     /// new ULID), so only this write's attempts can have put anything there.
-    /// The HEAD is resent like the write: a reset there must not fail a
-    /// write whose object is stored.
     async fn stored_earlier(
         &self,
         client: &S3Client,
         object_id: &str,
         size: u64,
         crc: Option<u32>,
-    ) -> Option<Option<String>> {
-        let what = format!("confirm '{object_id}'");
-        let meta = RetryPolicy::in_place(send_attempts()).resend(&what, |_| client.head(object_id)).await.ok()?;
+    ) -> Result<Option<Option<String>>> {
+        let meta = client.head(object_id).await?;
         let same_crc = match (crc, &meta.checksum) {
             (Some(crc), Some(kept)) => *kept == Checksum::crc32c(crc),
             _ => true,
         };
-        (meta.size == size && same_crc).then_some(meta.etag)
+        Ok((meta.size == size && same_crc).then_some(meta.etag))
     }
 
     async fn put_multipart(
@@ -365,8 +364,8 @@ impl Uploader {
         let object_id = client.object_id(key).unwrap_or(key);
         let (what, completed) = (what.as_str(), &completed);
         let stored = || self.stored_earlier(client, object_id, size, None);
-        RetryPolicy::in_place(send_attempts())
-            .resend_write(what, stored, move |attempt| async move {
+        RetryPolicy::in_place_default()
+            .resend_write(what, stored, move |_| async move {
                 loop {
                     let if_none_match = self.if_none_match();
                     let sent = if_none_match.is_some();
@@ -389,10 +388,6 @@ impl Uploader {
                             if self.fallback_on(&err, sent) {
                                 continue;
                             }
-                            // A completion after one that landed (its answer lost).
-                            if attempt > 1 && err.kind() == ErrorKind::NotFound {
-                                return stored().await.ok_or(err);
-                            }
                             return Err(err);
                         }
                     }
@@ -413,9 +408,9 @@ impl Uploader {
     ) -> Result<CompletedPart> {
         let sum = PartChecksum::of(self.checksum, &data);
         let what = format!("{what} (part {number})");
-        RetryPolicy::in_place(send_attempts())
+        RetryPolicy::in_place_default()
             .resend(&what, |_| async {
-                let mut req = client
+                let req = client
                     .sdk
                     .upload_part()
                     .bucket(&client.bucket)
@@ -424,16 +419,7 @@ impl Uploader {
                     .part_number(number)
                     .content_length(data.len() as i64)
                     .body(self.sdk_body(&data));
-                req = match &sum {
-                    PartChecksum::Crc32c(v) => req.checksum_crc32_c(v),
-                    PartChecksum::Md5(v) => req.content_md5(v),
-                    PartChecksum::None => req,
-                };
-                let mut req = req.customize();
-                if !self.sign_payload {
-                    req = req.disable_payload_signing();
-                }
-                let out = req.send().await.map_err(|e| map_sdk_error(e, &what))?;
+                let out = checksummed!(req, &sum, self, false).send().await.map_err(|e| map_sdk_error(e, &what))?;
                 let etag = out
                     .e_tag()
                     .map(str::to_owned)

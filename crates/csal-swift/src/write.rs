@@ -8,15 +8,19 @@
 //! segment container and a manifest (`?multipart-manifest=put`) ties them
 //! together. Memory: one segment. Every PUT of the visible object carries
 //! `If-None-Match: *`; a failed or dropped upload deletes its segments.
+//! Requests whose body is in memory (segments, the manifest, a one-shot
+//! body's single PUT) are sent again in place; a PUT of the visible object
+//! whose answer was lost is looked for before it is sent again or failed
+//! (`RetryPolicy::resend_write`), so it is never stored twice.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use csal_core::{ByteStream, Result, StorageError, WriteMeta, WriteReceipt, object_id_from_hint};
+use csal_core::{ByteStream, Result, RetryPolicy, StorageError, WriteMeta, WriteReceipt, object_id_from_hint};
 use futures::StreamExt;
 use reqwest::Method;
-use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::json;
 
 use crate::client::SwiftClient;
@@ -88,16 +92,21 @@ pub(crate) async fn write(client: &Arc<SwiftClient>, body: ByteStream, meta: Wri
     let id = object_id_from_hint(&meta.key_hint);
     let headers = object_headers(&meta)?;
     let segment = client.settings.segment_size;
+    let one_shot = !body.is_replayable();
     match body.size() {
-        Some(size) if size <= segment as u64 => put_stream(client, &id, body, size, &headers).await,
+        // Streamed: sent once (the retry layer replays a replayable body).
+        Some(size) if size <= segment as u64 => put_whole(client, &id, body, size, 1, &headers).await,
         Some(_) => slo(client, &id, Box::pin(body.into_parts(segment)), &headers).await,
         None => {
             let mut parts = Box::pin(body.into_parts(segment));
             let first = parts.next().await.transpose()?.unwrap_or_default();
             if first.len() < segment {
-                // The body ended within the first segment: one PUT.
+                // The body ended within the first segment: one PUT from
+                // memory, sent again here for a one-shot body (a recorder's
+                // segment), which the retry layer cannot replay.
                 let len = first.len() as u64;
-                return put_stream(client, &id, ByteStream::from_bytes(first), len, &headers).await;
+                let attempts = if one_shot { RetryPolicy::in_place_default().max_attempts } else { 1 };
+                return put_whole(client, &id, ByteStream::from_bytes(first), len, attempts, &headers).await;
             }
             let all = futures::stream::iter([Ok(first)]).chain(parts);
             slo(client, &id, Box::pin(all), &headers).await
@@ -140,19 +149,63 @@ pub(crate) async fn copy(client: &Arc<SwiftClient>, object_id: &str, meta: &Writ
     if !resp.status().is_success() {
         return Err(status_error(resp.status(), resp.headers(), &what));
     }
-    let etag = resp.headers().get("etag").and_then(|v| v.to_str().ok()).map(|s| s.trim_matches('"').to_owned());
-    Ok(Some(WriteReceipt { object_id: id, size: source.size, checksum: None, etag, instance: None }))
+    Ok(Some(receipt(&id, source.size, resp.headers())))
 }
 
-/// One streaming PUT of the whole object.
-async fn put_stream(
+/// The receipt of an object this write stored, from its answer or a look.
+fn receipt(id: &str, size: u64, headers: &HeaderMap) -> WriteReceipt {
+    let etag = headers.get("etag").and_then(|v| v.to_str().ok()).map(|s| s.trim_matches('"').to_owned());
+    WriteReceipt { object_id: id.to_owned(), size, checksum: None, etag, instance: None }
+}
+
+/// The object an earlier attempt of this write stored (its answer was
+/// lost, or a resend was refused because it exists), if it has our size.
+/// The id is fresh (a new ULID), so only this write can have put it there.
+async fn stored_earlier(client: &SwiftClient, id: &str, size: u64) -> Result<Option<WriteReceipt>> {
+    let meta = crate::read::stat(client, id).await?;
+    Ok((meta.size == size).then(|| WriteReceipt {
+        object_id: id.to_owned(),
+        size,
+        checksum: None,
+        etag: meta.etag,
+        instance: None,
+    }))
+}
+
+/// The whole object in one PUT (`If-None-Match: *`), up to `attempts`
+/// times (more than one only for a body that can be cloned, i.e. in
+/// memory). After a lost answer the object is looked for
+/// (`RetryPolicy::resend_write`), so a PUT that landed is neither failed nor,
+/// through the retry layer's retry under a new id, stored twice.
+async fn put_whole(
     client: &SwiftClient,
     id: &str,
     body: ByteStream,
     size: u64,
+    attempts: u32,
     headers: &[(HeaderName, HeaderValue)],
 ) -> Result<WriteReceipt> {
     let what = format!("PUT {id}");
+    let mut body = Some(body);
+    let send = |_| {
+        let next = body.as_ref().filter(|_| attempts > 1).and_then(ByteStream::try_clone).or_else(|| body.take());
+        put_once(client, id, next, size, headers, &what)
+    };
+    RetryPolicy::in_place(attempts).resend_write(&what, || stored_earlier(client, id, size), send).await
+}
+
+/// One streaming PUT of the whole object.
+async fn put_once(
+    client: &SwiftClient,
+    id: &str,
+    body: Option<ByteStream>,
+    size: u64,
+    headers: &[(HeaderName, HeaderValue)],
+    what: &str,
+) -> Result<WriteReceipt> {
+    let Some(body) = body else {
+        return Err(StorageError::transient(format!("{what}: the body was sent already and cannot be replayed")));
+    };
     let session = client.auth.session().await?;
     let counter = Arc::new(AtomicU64::new(0));
     let failure: Arc<std::sync::Mutex<Option<StorageError>>> = Arc::default();
@@ -179,22 +232,15 @@ async fn put_stream(
         req = req.header(k, v);
     }
     let req = req.body(reqwest::Body::wrap_stream(stream));
-    let result = client.send_once(&session, &what, req).await;
+    let result = client.send_once(&session, what, req).await;
     if let Some(e) = failure.lock().expect("lock").take() {
         return Err(e);
     }
     let resp = result?;
     if !resp.status().is_success() {
-        return Err(status_error(resp.status(), resp.headers(), &what));
+        return Err(status_error(resp.status(), resp.headers(), what));
     }
-    let etag = resp.headers().get("etag").and_then(|v| v.to_str().ok()).map(|s| s.trim_matches('"').to_owned());
-    Ok(WriteReceipt {
-        object_id: id.to_owned(),
-        size: counter.load(Ordering::Relaxed),
-        checksum: None,
-        etag,
-        instance: None,
-    })
+    Ok(receipt(id, counter.load(Ordering::Relaxed), resp.headers()))
 }
 
 type Parts<'a> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<Bytes>> + Send + 'a>>;
@@ -244,41 +290,53 @@ async fn slo_inner(
         let what = format!("PUT segment {n} of {id}");
         let len = part.len();
         cleanup.segments.push(name.clone());
-        let resp = client
-            .send(&what, |s| {
-                client
-                    .http
-                    .request(Method::PUT, SwiftClient::object_url(s, &seg_container, &name))
-                    .header(CONTENT_LENGTH, len)
-                    .body(part.clone())
-            })
-            .await?;
-        if !resp.status().is_success() {
-            return Err(status_error(resp.status(), resp.headers(), &what));
-        }
-        let etag = resp.headers().get("etag").and_then(|v| v.to_str().ok()).unwrap_or("").trim_matches('"').to_owned();
+        // A segment is in memory and its name ours alone: sent again in place.
+        let put_segment = |_| async {
+            let resp = client
+                .send(&what, |s| {
+                    client
+                        .http
+                        .request(Method::PUT, SwiftClient::object_url(s, &seg_container, &name))
+                        .header(CONTENT_LENGTH, len)
+                        .body(part.clone())
+                })
+                .await?;
+            match resp.status().is_success() {
+                true => Ok(receipt(&name, len as u64, resp.headers())),
+                false => Err(status_error(resp.status(), resp.headers(), &what)),
+            }
+        };
+        let etag = RetryPolicy::in_place_default().resend(&what, put_segment).await?.etag.unwrap_or_default();
         manifest.push(json!({ "path": format!("/{seg_container}/{name}"), "etag": etag, "size_bytes": len }));
         total += len as u64;
     }
     let body = Bytes::from(serde_json::to_vec(&manifest).expect("json"));
     let what = format!("PUT manifest of {id}");
-    let resp = client
-        .send(&what, |s| {
-            let mut req = client
-                .http
-                .request(Method::PUT, SwiftClient::object_url(s, &client.settings.container, id))
-                .query(&[("multipart-manifest", "put")])
-                .header("If-None-Match", "*")
-                .body(body.clone());
-            for (k, v) in headers {
-                req = req.header(k, v);
-            }
-            req
-        })
-        .await?;
-    if !resp.status().is_success() {
-        return Err(status_error(resp.status(), resp.headers(), &what));
-    }
+    // The segments are stored, so a failed manifest is sent again (always:
+    // a replayable body would otherwise go up again as a whole).
+    let put_manifest = |_| async {
+        let resp = client
+            .send(&what, |s| {
+                let mut req = client
+                    .http
+                    .request(Method::PUT, SwiftClient::object_url(s, &client.settings.container, id))
+                    .query(&[("multipart-manifest", "put")])
+                    .header("If-None-Match", "*")
+                    .body(body.clone());
+                for (k, v) in headers {
+                    req = req.header(k, v);
+                }
+                req
+            })
+            .await?;
+        match resp.status().is_success() {
+            // The manifest's ETag is of the segment list, not the content.
+            true => Ok(WriteReceipt { etag: None, ..receipt(id, total, resp.headers()) }),
+            false => Err(status_error(resp.status(), resp.headers(), &what)),
+        }
+    };
+    let written =
+        RetryPolicy::in_place_default().resend_write(&what, || stored_earlier(client, id, total), put_manifest).await?;
     cleanup.armed = false;
-    Ok(WriteReceipt { object_id: id.to_owned(), size: total, checksum: None, etag: None, instance: None })
+    Ok(written)
 }

@@ -1,5 +1,5 @@
 //! The fault tests of the HTTP object-store providers (s3, gcs,
-//! azure_blob), as one macro: each provider's `tests/faults.rs` defines
+//! azure_blob, swift), as one macro: each provider's `tests/faults.rs` defines
 //! `async fn setup(plan: FaultPlan) -> Option<(FaultProxy, StorageRouter)>`
 //! (its server behind a [`FaultProxy`](crate::FaultProxy), instance
 //! `faulty`), imports what the tests use, and calls
@@ -152,7 +152,9 @@ macro_rules! http_fault_tests {
             }
         }
 
-        /// Requests that send a write (PUT or POST), and looks (HEAD or GET).
+        /// Requests that send a write (PUT or POST), and looks (HEAD or GET):
+        /// so for every provider here (a provider with other verbs would
+        /// need its own counts).
         fn writes_and_looks(proxy: &FaultProxy) -> (usize, usize) {
             let log = proxy.log();
             let count = |methods: [&str; 2]| log.iter().filter(|r| methods.contains(&r.method.as_str())).count();

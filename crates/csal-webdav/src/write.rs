@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use csal_core::{ByteStream, ErrorKind, Result, StorageError, WriteMeta, WriteReceipt, object_id_from_hint};
+use csal_core::{
+    ByteStream, ErrorKind, Result, RetryPolicy, StorageError, WriteMeta, WriteReceipt, object_id_from_hint,
+};
 use futures::StreamExt;
 use reqwest::Method;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName};
@@ -167,34 +169,58 @@ async fn put_via_temp(
     }
     let etag = resp.headers().get("etag").and_then(|v| v.to_str().ok()).map(|s| s.trim_matches('"').to_owned());
     drop(resp);
-    publish(client, &temp, id).await?;
+    let size = counter.load(Ordering::Relaxed);
+    publish(client, &temp, id, Some(size)).await?;
     cleanup.disarm();
-    Ok(WriteReceipt {
-        object_id: id.to_owned(),
-        size: counter.load(Ordering::Relaxed),
-        checksum: None,
-        etag,
-        instance: None,
-    })
+    Ok(WriteReceipt { object_id: id.to_owned(), size, checksum: None, etag, instance: None })
 }
 
-/// Give a finished temporary file its final name: `MOVE` with
-/// `Overwrite: F`, so an existing object is never replaced (412).
-async fn publish(client: &DavClient, temp: &str, id: &str) -> Result<()> {
-    let headers = [
+/// Give a finished temporary file its final name (see [`move_into_place`]).
+async fn publish(client: &DavClient, temp: &str, id: &str, size: Option<u64>) -> Result<()> {
+    move_into_place(client, temp, &[], client, id, size).await
+}
+
+/// `MOVE` `from` (on `via`: the files, or Nextcloud's uploads) to the new
+/// object `id` with `Overwrite: F`, so an existing object is never replaced
+/// (412). The `MOVE` is sent again after a transient failure; after a lost
+/// answer (or a resend refused because `from` is gone or the name taken)
+/// the object is looked for (`RetryPolicy::resend_write`): a `MOVE` that
+/// landed must neither fail the write nor, through the retry layer's retry
+/// under a new id, leave the object stored twice. `size`: what the object
+/// must have (unknown for a server-side copy; the id is fresh, so what is
+/// there is this write's).
+async fn move_into_place(
+    via: &DavClient,
+    from: &str,
+    extra: &[(HeaderName, String)],
+    client: &DavClient,
+    id: &str,
+    size: Option<u64>,
+) -> Result<()> {
+    let what = format!("MOVE to {id}");
+    let mut headers = vec![
         (HeaderName::from_static("destination"), client.url_of(id)),
         (HeaderName::from_static("overwrite"), "F".into()),
     ];
-    let resp = client.simple(method(b"MOVE"), temp, &headers).await?;
-    if !resp.status().is_success() {
-        let e = status_error(resp.status(), resp.headers(), &format!("MOVE to {id}"));
-        return Err(if e.kind() == ErrorKind::AlreadyExists {
+    headers.extend_from_slice(extra);
+    let (what, headers) = (&what, &headers);
+    let send = |attempt| async move {
+        let resp = via.simple(method(b"MOVE"), from, headers).await?;
+        if resp.status().is_success() {
+            return Ok(());
+        }
+        let e = status_error(resp.status(), resp.headers(), what);
+        Err(if e.kind() == ErrorKind::AlreadyExists && attempt == 1 {
             StorageError::already_exists(format!("'{id}' already exists; not overwritten"))
         } else {
             e
-        });
-    }
-    Ok(())
+        })
+    };
+    let look = || async {
+        let meta = crate::list::stat(client, id).await?;
+        Ok(size.is_none_or(|size| size == meta.size).then_some(()))
+    };
+    RetryPolicy::in_place_default().resend_write(what, look, send).await
 }
 
 /// Server-side copy: `COPY` to a hidden temporary name beside the new
@@ -217,7 +243,7 @@ pub(crate) async fn copy(client: &Arc<DavClient>, object_id: &str, meta: &WriteM
         return Err(status_error(resp.status(), resp.headers(), &format!("COPY {object_id}")));
     }
     drop(resp);
-    publish(client, &temp, &id).await?;
+    publish(client, &temp, &id, None).await?;
     cleanup.disarm();
     Ok(id)
 }
@@ -232,8 +258,8 @@ async fn chunked_upload(
     let up = &chunked.client;
     let transfer = format!("csal-{}", ulid::Ulid::new());
     let destination = client.url_of(id);
-    let dest_header = || (HeaderName::from_static("destination"), destination.clone());
-    let resp = up.simple(method(b"MKCOL"), &format!("{transfer}/"), &[dest_header()]).await?;
+    let dest_header = (HeaderName::from_static("destination"), destination.clone());
+    let resp = up.simple(method(b"MKCOL"), &format!("{transfer}/"), &[dest_header]).await?;
     if !resp.status().is_success() {
         return Err(status_error(resp.status(), resp.headers(), &format!("MKCOL upload folder for {id}")));
     }
@@ -264,15 +290,8 @@ async fn chunked_upload(
             return Err(status_error(resp.status(), resp.headers(), &what));
         }
     }
-    let headers = [
-        dest_header(),
-        (HeaderName::from_static("overwrite"), "F".into()),
-        (HeaderName::from_static("oc-total-length"), total.to_string()),
-    ];
-    let resp = up.simple(method(b"MOVE"), &format!("{transfer}/.file"), &headers).await?;
-    if !resp.status().is_success() {
-        return Err(status_error(resp.status(), resp.headers(), &format!("MOVE .file to {id}")));
-    }
+    let total_length = [(HeaderName::from_static("oc-total-length"), total.to_string())];
+    move_into_place(up, &format!("{transfer}/.file"), &total_length, client, id, Some(total)).await?;
     // Nextcloud removes the upload folder itself after assembling.
     cleanup.disarm();
     Ok(WriteReceipt { object_id: id.to_owned(), size: total, checksum: None, etag: None, instance: None })

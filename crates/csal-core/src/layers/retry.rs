@@ -72,6 +72,11 @@ impl RetryPolicy {
         RetryPolicy { max_attempts: attempts.max(1), max_retry_after: Duration::from_secs(30), ..Default::default() }
     }
 
+    /// [`in_place`](Self::in_place) with the default count of attempts.
+    pub fn in_place_default() -> Self {
+        Self::in_place(RetryPolicy::default().max_attempts)
+    }
+
     /// Send a request again after transient errors, waiting as
     /// [`delay_after`](Self::delay_after) says: for a provider whose
     /// request body is in memory (a part, a one-shot body's single PUT),
@@ -97,23 +102,33 @@ impl RetryPolicy {
 
     /// [`resend`](Self::resend) for a request that stores an object under
     /// a fresh id. An attempt whose answer was lost
-    /// ([`StorageError::answer_lost`]) may have stored it, so `stored`
-    /// looks for it (`Some` when it is there, complete) before the next
+    /// ([`StorageError::answer_lost`]) may have stored it, so `look` asks
+    /// for it (`Ok(Some)` when it is there, complete) before the next
     /// attempt and before giving up: a lost answer costs a look rather
     /// than a second upload, and never fails (nor, through the retry
     /// layer's retry under a new id, stores twice) a write that landed.
-    /// A resend refused with `AlreadyExists` (`If-None-Match: *` met the
-    /// earlier attempt's object) is looked for the same way. Resending
-    /// alone cannot find it: a server may answer that refusal before
-    /// reading the body and close the connection, and the client then sees
-    /// that answer lost too.
-    pub async fn resend_write<T, F, Fut, S, SFut>(&self, what: &str, stored: S, mut send: F) -> Result<T>
+    /// A resend refused because an earlier attempt took effect
+    /// (`AlreadyExists`: `If-None-Match: *` met its object; `NotFound`: the
+    /// upload or temporary file it completes is gone) is looked for the
+    /// same way. Resending alone cannot find it: a server may answer that
+    /// refusal before reading the body and close the connection, and the
+    /// client then sees that answer lost too.
+    ///
+    /// One look budget for every provider: a look that fails transiently
+    /// is asked again up to the default count of attempts
+    /// ([`in_place_default`](Self::in_place_default)), whatever this policy's count (a
+    /// write sent once still needs its look to survive a reset); a look
+    /// that fails otherwise counts as not found.
+    pub async fn resend_write<T, F, Fut, S, SFut>(&self, what: &str, look: S, mut send: F) -> Result<T>
     where
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = Result<T>>,
         S: Fn() -> SFut,
-        SFut: Future<Output = Option<T>>,
+        SFut: Future<Output = Result<Option<T>>>,
     {
+        let look_what = format!("{what} (look for an earlier attempt's object)");
+        let look_policy = RetryPolicy::in_place_default();
+        let stored = || async { look_policy.resend(&look_what, |_| look()).await.ok().flatten() };
         let (stored, lost) = (&stored, &AtomicBool::new(false));
         let result = self
             .resend(what, |attempt| {
@@ -128,7 +143,11 @@ impl RetryPolicy {
                     }
                     match sent.await {
                         // The id is fresh: what is there is an earlier attempt's.
-                        Err(err) if attempt > 1 && err.kind() == ErrorKind::AlreadyExists => stored().await.ok_or(err),
+                        Err(err)
+                            if attempt > 1 && matches!(err.kind(), ErrorKind::AlreadyExists | ErrorKind::NotFound) =>
+                        {
+                            stored().await.ok_or(err)
+                        }
                         result => {
                             lost.store(result.as_ref().is_err_and(StorageError::answer_lost), Ordering::Relaxed);
                             result
@@ -194,7 +213,7 @@ mod tests {
                     "write x",
                     || async move {
                         let n = looks.fetch_add(1, Ordering::Relaxed) as usize;
-                        finds[n].then_some(0)
+                        Ok(finds[n].then_some(0))
                     },
                     |attempt| async move {
                         attempts.fetch_add(1, Ordering::Relaxed);
@@ -209,25 +228,47 @@ mod tests {
                 "{answers:?}"
             );
         }
-        // A resend refused because the key exists: the earlier attempt's object.
-        let (attempts, looks) = (&AtomicU32::new(0), &AtomicU32::new(0));
-        let got = p
+        // A resend refused because the key exists (or the upload it
+        // completes is gone): the earlier attempt's object.
+        let refusals: [fn() -> StorageError; 2] =
+            [|| StorageError::already_exists("412"), || StorageError::not_found("no such upload")];
+        for refusal in refusals {
+            let (attempts, looks) = (&AtomicU32::new(0), &AtomicU32::new(0));
+            let got = p
+                .resend_write(
+                    "write x",
+                    || async move { Ok((looks.fetch_add(1, Ordering::Relaxed) == 1).then_some(7)) },
+                    |attempt| async move {
+                        attempts.fetch_add(1, Ordering::Relaxed);
+                        Err(if attempt == 1 { lost() } else { refusal() })
+                    },
+                )
+                .await;
+            assert_eq!(got.unwrap(), 7, "the first look found nothing, the one after the refusal did");
+            assert_eq!((attempts.load(Ordering::Relaxed), looks.load(Ordering::Relaxed)), (2, 2));
+        }
+        // A look that fails transiently is asked again, even for a write
+        // sent only once.
+        let looks = &AtomicU32::new(0);
+        let got = RetryPolicy::in_place(1)
             .resend_write(
                 "write x",
-                || async move { (looks.fetch_add(1, Ordering::Relaxed) == 1).then_some(7) },
-                |attempt| async move {
-                    attempts.fetch_add(1, Ordering::Relaxed);
-                    Err(if attempt == 1 { lost() } else { StorageError::already_exists("412") })
+                || async move {
+                    match looks.fetch_add(1, Ordering::Relaxed) {
+                        0 => Err(StorageError::transient("connection reset").with_answer_lost(true)),
+                        _ => Ok(Some(9)),
+                    }
                 },
+                |_| async { Err(lost()) },
             )
             .await;
-        assert_eq!(got.unwrap(), 7, "the first look found nothing, the one after the refusal did");
-        assert_eq!((attempts.load(Ordering::Relaxed), looks.load(Ordering::Relaxed)), (2, 2));
+        assert_eq!(got.unwrap(), 9);
+        assert_eq!(looks.load(Ordering::Relaxed), 2);
         // An answered failure is not looked for.
         let got: Result<u32> = p
             .resend_write(
                 "write x",
-                || async { panic!("looked for an object after an answered failure") },
+                || async { panic!("looked for an object after an answered failure") as Result<Option<u32>> },
                 |_| async { Err(StorageError::permanent("refused")) },
             )
             .await;
