@@ -7,9 +7,11 @@
 //! of unknown size that is larger than one fragment is first spooled to a
 //! temporary file (memory stays bounded; disk holds the object once).
 //! Memory: at most two fragments. A failed session is cancelled (DELETE).
+//! The one PUT is sent again from memory for a one-shot body, and after a
+//! lost answer the item is looked for first (`RetryPolicy::resend_write`).
 
 use bytes::Bytes;
-use csal_core::{ByteStream, Result, StorageError, WriteMeta, WriteReceipt, object_id_from_hint};
+use csal_core::{ByteStream, Result, RetryPolicy, StorageError, WriteMeta, WriteReceipt, object_id_from_hint};
 use futures::{Stream, StreamExt};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
@@ -26,6 +28,9 @@ pub(crate) async fn write(
     let object_id = object_id_from_hint(&meta.key_hint);
     let what = format!("upload '{object_id}'");
     let known_size = body.size();
+    // The core layer retries a replayable body as a whole (under a new
+    // id); a one-shot body (a recorder's segment) only we can resend.
+    let attempts = if body.is_replayable() { 1 } else { RetryPolicy::in_place_default().max_attempts };
     let mut parts = Box::pin(body.into_parts(chunk));
     let first = parts.next().await.transpose()?.unwrap_or_default();
     let second = if first.len() == chunk { parts.next().await.transpose()? } else { None };
@@ -34,13 +39,20 @@ pub(crate) async fn write(
         None => {
             let size = first.len() as u64;
             let url = format!("{}?@microsoft.graph.conflictBehavior=fail", client.action_url(&object_id, "content"));
-            let item = client
-                .api
-                .json(&what, |http| {
+            let put = |_| {
+                client.api.json(&what, |http| {
                     http.put(&url).header("Content-Type", "application/octet-stream").body(first.clone())
                 })
-                .await?;
-            (item, size)
+            };
+            // After a lost answer (or a resend refused because the name is
+            // taken) the item is looked for: the id is fresh, so an item of
+            // our size there is this write's, and it is neither failed nor,
+            // through the retry layer's retry under a new id, stored twice.
+            let look = || async {
+                let item = crate::read::stat_raw(client, &object_id).await?;
+                Ok((item.get("size").and_then(Value::as_u64) == Some(size)).then_some(item))
+            };
+            (RetryPolicy::in_place(attempts).resend_write(&what, look, put).await?, size)
         }
         Some(second) => {
             let head = futures::stream::iter([Ok(first), Ok(second)]);

@@ -197,3 +197,40 @@ async fn drive_without_a_quota_facet_reports_no_free_bytes() {
     assert_eq!(report.status, HealthStatus::Ok, "{report:?}");
     assert_eq!(report.free_bytes(), None, "{report:?}");
 }
+
+// The one PUT of a small write lands, but its answer is lost (the fault
+// proxy forwards it, then drops the connection): the item is looked for
+// and found, so the write succeeds once, one-shot or replayable (the core
+// would otherwise retry a replayable body under a new id and leave the
+// first item behind, stored twice; a one-shot body's write failed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_write_whose_answer_was_lost_is_confirmed_and_stored_once() {
+    use csal_core::{InstanceDefinition, LayerConfig, ListRequest, StorageRouter};
+    use csal_testkit::{Fault, FaultPlan, FaultProxy};
+    let fake = FakeOneDrive::start().await;
+    let graph = fake.graph_url();
+    let proxy = FaultProxy::start(graph.trim_end_matches("/v1.0"), FaultPlan::none()).await.unwrap();
+    let config = json!({
+        "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": REFRESH_TOKEN,
+        "access_token": fake.issue_access_token(), "root_path": "/csal",
+        "graph_url": format!("{}/v1.0", proxy.url()), "token_url": fake.token_url(),
+    });
+    let router = StorageRouter::new(&[InstanceDefinition::new("o", "onedrive", config)], LayerConfig::default());
+    let body = data(100_000);
+    for replayable in [false, true] {
+        let folder = format!("lost-{replayable}");
+        let stream = match replayable {
+            true => ByteStream::from_bytes(body.clone()),
+            false => ByteStream::new(futures::stream::iter([Ok(body.clone())]), None),
+        };
+        proxy.clear_log();
+        proxy.push_faults([Fault::DropAnswer]);
+        let receipt = router.write("o", stream, WriteMeta::new(format!("{folder}/seg.ts"))).await;
+        let receipt = receipt.unwrap_or_else(|e| panic!("replayable {replayable}: {e}"));
+        let methods: Vec<String> = proxy.log().into_iter().map(|r| r.method).collect();
+        assert_eq!(methods, ["PUT", "GET"], "replayable {replayable}: the lost answer, one look");
+        assert_eq!(fake.file(&format!("/csal/{}", receipt.object_id)).unwrap(), body);
+        let listed = router.list("o", &ListRequest::new(folder.as_str())).await.unwrap().objects;
+        assert_eq!(listed.len(), 1, "replayable {replayable}: stored as {listed:?}");
+    }
+}
