@@ -376,6 +376,14 @@ async fn ffmpeg_records_through_an_s3_outage_and_plays_back_from_the_gateway() {
     assert!(status.success(), "ffmpeg failed: {errors}");
     assert!(errors.trim().is_empty(), "ffmpeg reported errors: {errors}");
     node.wait_all_delivered(&site.read, Duration::from_secs(120)).await;
+    // The gateway applies a playlist detached from its request (the recorder
+    // may hang up before the answer), so ffmpeg can exit before its last
+    // playlist has dated the last segment: wait for that, bounded.
+    wait_for("every segment dated by the playlist", Duration::from_secs(30), async || {
+        let listed = node.get_json(&site.read, "/v1/cameras/cam1/segments").await;
+        listed["segments"].as_array().unwrap().iter().all(|s| !s["duration_s"].is_null()).then_some(())
+    })
+    .await;
 
     let catalog = site.catalog().await;
     let segments = assert_stored_once_each(&catalog, "cam1", &["s3", "local"]).await;
