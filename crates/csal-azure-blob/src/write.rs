@@ -47,10 +47,8 @@ pub(crate) async fn write(client: &AzureClient, body: ByteStream, meta: WriteMet
     };
     let (size, etag) = if !over_one_block && is_last {
         // One contiguous buffer, so a request refused for its token can be
-        // sent again as it is (a streamed body cannot). The core layer
-        // retries a replayable body as a whole (under a new name); a
-        // one-shot body (a recorder's segment) only we can resend.
-        let attempts = if replayable { 1 } else { client.settings.block_attempts };
+        // sent again as it is (a streamed body cannot).
+        let attempts = RetryPolicy::single_request_attempts(replayable, client.settings.block_attempts);
         let size = first.len() as u64;
         let data = first.into_bytes();
         let put = |_| {

@@ -36,9 +36,8 @@ pub(crate) async fn write(client: &GcsClient, body: ByteStream, meta: WriteMeta)
         "metadata": meta.metadata,
     });
     let mut crc = SentCrc32c::of(&body);
-    // The core layer retries a replayable body as a whole (under a new
-    // name); a one-shot body (a recorder's segment) only we can resend.
-    let single_attempts = if body.is_replayable() { 1 } else { client.settings.resume_attempts + 1 };
+    let single_attempts =
+        RetryPolicy::single_request_attempts(body.is_replayable(), client.settings.resume_attempts + 1);
     let mut parts = Box::pin(body.into_chunked_parts_marking_last(client.settings.chunk_size));
     let (first, mut is_last) = match parts.next().await {
         Some(part) => part?,

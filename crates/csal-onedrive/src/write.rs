@@ -28,9 +28,8 @@ pub(crate) async fn write(
     let object_id = object_id_from_hint(&meta.key_hint);
     let what = format!("upload '{object_id}'");
     let known_size = body.size();
-    // The core layer retries a replayable body as a whole (under a new
-    // id); a one-shot body (a recorder's segment) only we can resend.
-    let attempts = if body.is_replayable() { 1 } else { RetryPolicy::in_place_default().max_attempts };
+    let attempts =
+        RetryPolicy::single_request_attempts(body.is_replayable(), RetryPolicy::in_place_default().max_attempts);
     let mut parts = Box::pin(body.into_parts(chunk));
     let first = parts.next().await.transpose()?.unwrap_or_default();
     let second = if first.len() == chunk { parts.next().await.transpose()? } else { None };

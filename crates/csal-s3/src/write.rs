@@ -152,9 +152,8 @@ impl Uploader {
     pub(crate) async fn upload(&self, client: &S3Client, body: ByteStream, meta: WriteMeta) -> Result<WriteReceipt> {
         let object_id = object_id_from_hint(&meta.key_hint);
         let key = client.key(&object_id);
-        // The core layer retries a replayable body as a whole (with a new id);
-        // a one-shot body (a recorder's segment) only we can resend, from memory.
-        let single_attempts = if body.is_replayable() { 1 } else { RetryPolicy::in_place_default().max_attempts };
+        let single_attempts =
+            RetryPolicy::single_request_attempts(body.is_replayable(), RetryPolicy::in_place_default().max_attempts);
         let tally = body.crc32c_tally().cloned();
         let multipart_for_sure = body.size().is_some_and(|size| size > self.part_size as u64);
         if multipart_for_sure {

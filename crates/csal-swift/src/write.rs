@@ -92,7 +92,7 @@ pub(crate) async fn write(client: &Arc<SwiftClient>, body: ByteStream, meta: Wri
     let id = object_id_from_hint(&meta.key_hint);
     let headers = object_headers(&meta)?;
     let segment = client.settings.segment_size;
-    let one_shot = !body.is_replayable();
+    let replayable = body.is_replayable();
     match body.size() {
         // Streamed: sent once (the retry layer replays a replayable body).
         Some(size) if size <= segment as u64 => put_whole(client, &id, body, size, 1, &headers).await,
@@ -101,11 +101,10 @@ pub(crate) async fn write(client: &Arc<SwiftClient>, body: ByteStream, meta: Wri
             let mut parts = Box::pin(body.into_parts(segment));
             let first = parts.next().await.transpose()?.unwrap_or_default();
             if first.len() < segment {
-                // The body ended within the first segment: one PUT from
-                // memory, sent again here for a one-shot body (a recorder's
-                // segment), which the retry layer cannot replay.
+                // The body ended within the first segment: one PUT from memory.
                 let len = first.len() as u64;
-                let attempts = if one_shot { RetryPolicy::in_place_default().max_attempts } else { 1 };
+                let attempts =
+                    RetryPolicy::single_request_attempts(replayable, RetryPolicy::in_place_default().max_attempts);
                 return put_whole(client, &id, ByteStream::from_bytes(first), len, attempts, &headers).await;
             }
             let all = futures::stream::iter([Ok(first)]).chain(parts);

@@ -72,6 +72,14 @@ impl RetryPolicy {
         RetryPolicy { max_attempts: attempts.max(1), max_retry_after: Duration::from_secs(30), ..Default::default() }
     }
 
+    /// How many times a provider sends a write's single request from
+    /// memory: `attempts` for a one-shot body (a recorder's segment: only
+    /// the provider holds its bytes), once for a replayable one (the retry
+    /// layer replays it as a whole, under a new id).
+    pub fn single_request_attempts(replayable: bool, attempts: u32) -> u32 {
+        if replayable { 1 } else { attempts }
+    }
+
     /// [`in_place`](Self::in_place) with the default count of attempts.
     pub fn in_place_default() -> Self {
         Self::in_place(RetryPolicy::default().max_attempts)
