@@ -12,10 +12,11 @@ use csal_testkit::scenarios::{
 use csal_testkit::{Fault, FaultPlan, FaultProxy};
 
 async fn setup(seed: u64) -> Option<(FaultProxy, StorageRouter)> {
-    setup_with(plan(seed)).await
+    // Short deadlines: the random plan stalls answers past them.
+    setup_with(plan(seed), 2).await
 }
 
-async fn setup_with(plan: FaultPlan) -> Option<(FaultProxy, StorageRouter)> {
+async fn setup_with(plan: FaultPlan, read_timeout_secs: u64) -> Option<(FaultProxy, StorageRouter)> {
     let url = csal_conformance::require_env("CSAL_TEST_WEBDAV_WSGIDAV_URL", "webdav-faults", "webdav")?;
     let user = std::env::var("CSAL_TEST_WEBDAV_WSGIDAV_USER").unwrap_or_default();
     let password = std::env::var("CSAL_TEST_WEBDAV_WSGIDAV_PASSWORD").unwrap_or_default();
@@ -23,7 +24,7 @@ async fn setup_with(plan: FaultPlan) -> Option<(FaultProxy, StorageRouter)> {
     let proxy = FaultProxy::start(&upstream, plan).await.expect("proxy starts");
     let config = serde_json::json!({
         "url": format!("{}/", proxy.url()), "username": user, "password": password,
-        "connect_timeout_secs": 2, "read_timeout_secs": 2,
+        "connect_timeout_secs": 2, "read_timeout_secs": read_timeout_secs,
     });
     Some((proxy, StorageRouter::new(&[InstanceDefinition::new("faulty", "webdav", config)], layers())))
 }
@@ -45,7 +46,9 @@ async fn server_busy_with_retry_after_is_waited_out() {
 /// `faults` queued for those requests; the methods the proxy saw and the
 /// ids the folder then lists, the new write's first.
 async fn write_with_faults(replayable: bool, faults: [Fault; 2]) -> Option<(Vec<String>, Vec<String>)> {
-    let (proxy, router) = setup_with(FaultPlan::none()).await?;
+    // No stalls queued: a deadline that a loaded CI machine's wsgidav can
+    // meet (2 s timed out the first write's MKCOL there).
+    let (proxy, router) = setup_with(FaultPlan::none(), 30).await?;
     let folder = csal_testkit::unique_folder("faults");
     let first = router.write("faulty", ByteStream::from_bytes(&b"first"[..]), WriteMeta::new(format!("{folder}/a")));
     let first = first.await.unwrap().object_id;
